@@ -57,6 +57,8 @@ LIBKH		= $(BUILD)/libkeyhealthd.a
 EXTRA_CHECKS	=
 FUZZ_SMOKE	=
 
+.DEFAULT_GOAL := all
+
 -include $(sort $(wildcard mk/*.mk))
 
 .SECONDARY:
