@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "../../lib/sigv4.h"
+#include "sigv4.h"
 
 static int
 hexval(int c)

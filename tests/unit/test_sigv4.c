@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "../../lib/sigv4.h"
+#include "sigv4.h"
 
 #define SUITE_DIR	"tests/sigv4/aws-suite"
 
