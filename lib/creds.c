@@ -1753,6 +1753,7 @@ struct creds_provider {
 	struct creds		 cur;
 	int			 have;
 	time_t			 refresh_at;
+	time_t			 margin;	/* unusable this close to expiry */
 	int			 inflight;
 	enum phase		 phase;
 	size_t			 step;
@@ -1808,7 +1809,7 @@ static int
 usable(const struct creds_provider *p, time_t now)
 {
 	return p->have && (p->cur.expiration == 0 ||
-	    now < p->cur.expiration - CREDS_EXPIRY_MARGIN);
+	    now < p->cur.expiration - p->margin);
 }
 
 static void
@@ -1849,6 +1850,10 @@ finish_ok(struct creds_provider *p)
 		if (ahead < 0)
 			ahead = 0;
 		p->refresh_at = p->cur.expiration - ahead;
+		p->margin = life / 4 < CREDS_EXPIRY_MARGIN ? life / 4 :
+		    CREDS_EXPIRY_MARGIN;
+		if (p->margin < 0)
+			p->margin = 0;
 	}
 	notify(p, &p->cur, NULL);
 }

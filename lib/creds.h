@@ -34,8 +34,10 @@
 
 #include "sigv4.h"
 
-#define CREDS_REFRESH_AHEAD	300	/* seconds before expiry */
-#define CREDS_EXPIRY_MARGIN	30	/* unusable this close to expiry */
+#define CREDS_REFRESH_AHEAD	300	/* seconds before expiry (half of
+					 * a shorter life) */
+#define CREDS_EXPIRY_MARGIN	30	/* unusable this close to expiry
+					 * (a quarter of a shorter life) */
 #define CREDS_MAX_CHAIN		8	/* role hops: source_profile depth */
 #define CREDS_MAX_BODY		(64 * 1024)	/* STS/IMDS/process answers */
 #define CREDS_MAX_FILE		(1024 * 1024)	/* shared config files */
