@@ -855,3 +855,85 @@ def test_plain_socket_reset_is_a_real_rst(emu):
         while s.recv(4096):
             pass
     s.close()
+
+
+def test_seed_file_and_control_aliases(tmp_path):
+    from fixture_kmsemu import EmuProcess
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({
+        "accounts": [{"account": OTHER, "access_key_id": "AKIAOTHEROTHER000000",
+                      "secret_access_key": "s" * 40}],
+        "config": {"aws_managed_aliases": False},
+        "keys": [{"account": OTHER, "region": "eu-west-1",
+                  "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+                  "Aliases": ["alias/gearset-backup"],
+                  "KeyRotationEnabled": True}]}))
+    emu = EmuProcess(tmp_path / "kmsemu.log", ["--seed", str(seed)])
+    try:
+        kms = emu.kms_client(region="eu-west-1",
+                             access_key="AKIAOTHEROTHER000000",
+                             secret_key="s" * 40)
+        md = kms.describe_key(KeyId="alias/gearset-backup")["KeyMetadata"]
+        assert md["Arn"] == ("arn:aws:kms:eu-west-1:%s:key/1234abcd-12ab-"
+                             "34cd-56ef-1234567890ab" % OTHER)
+        assert kms.get_key_rotation_status(KeyId=md["KeyId"])[
+            "KeyRotationEnabled"] is True
+        emu.client.create_alias("alias/second", md["KeyId"], account=OTHER,
+                                region="eu-west-1")
+        assert len(kms.list_aliases()["Aliases"]) == 2
+        emu.client.delete_alias("alias/second", account=OTHER,
+                                region="eu-west-1")
+        assert [a["AliasName"] for a in kms.list_aliases()["Aliases"]] == [
+            "alias/gearset-backup"]
+        emu.client.delete_key(md["KeyId"])
+        with pytest.raises(kms.exceptions.NotFoundException):
+            kms.describe_key(KeyId="alias/gearset-backup")
+    finally:
+        emu.stop()
+
+
+def test_sts_errors_are_aws_xml(emu):
+    c = http.client.HTTPConnection(emu.host, emu.port, timeout=10)
+    c.request("POST", "/", "Action=AssumeRole&Version=2011-06-15",
+              {"Content-Type": "application/x-www-form-urlencoded"})
+    r = c.getresponse()
+    body = r.read().decode()
+    assert r.status == 403
+    assert body.startswith('<ErrorResponse xmlns="https://sts.amazonaws.com/'
+                           'doc/2011-06-15/">')
+    assert "<Code>MissingAuthenticationToken</Code>" in body
+    assert "<Type>Sender</Type>" in body and "<RequestId>" in body
+    c.close()
+
+
+def test_imds_tokens_and_container_authorization(emu):
+    c = http.client.HTTPConnection(emu.host, emu.port, timeout=10)
+
+    def call(method, path, headers=None):
+        c.request(method, path, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read()
+
+    assert call("PUT", "/latest/api/token")[0] == 400
+    status, tok = call("PUT", "/latest/api/token",
+                       {"X-aws-ec2-metadata-token-ttl-seconds": "2"})
+    assert status == 200
+    hdr = {"X-aws-ec2-metadata-token": tok.decode()}
+    status, role = call("GET", "/latest/meta-data/iam/security-credentials/",
+                        hdr)
+    assert (status, role) == (200, b"kmsemu-instance-role")
+    status, body = call("GET", "/latest/meta-data/iam/security-credentials/"
+                        "kmsemu-instance-role", hdr)
+    cred = json.loads(body)
+    assert cred["Code"] == "Success" and cred["Token"]
+    assert call("GET", "/latest/meta-data/iam/security-credentials/other",
+                hdr)[0] == 404
+    emu.client.advance(3)
+    assert call("GET", "/latest/meta-data/iam/security-credentials/",
+                hdr)[0] == 401
+    emu.client.config(container_token="tok")
+    assert call("GET", "/_creds/container/x")[0] == 401
+    assert call("GET", "/_creds/container/x", {"Authorization": "no"})[0] == 403
+    status, body = call("GET", "/_creds/container/x", {"Authorization": "tok"})
+    assert status == 200 and json.loads(body)["AccessKeyId"].startswith("ASIA")
+    c.close()

@@ -2508,12 +2508,6 @@ class Control:
         if head == "keys":
             return self.keys(method, rest, doc, query)
         if head == "aliases":
-            if method == "POST":
-                emu.seed_alias(str(doc.get("account", DEFAULT_ACCOUNT)),
-                               doc.get("region", DEFAULT_REGION),
-                               doc["AliasName"], self._key(
-                                   doc["TargetKeyId"], doc).id)
-                return 200, {"ok": True}
             if method == "DELETE" or (rest and rest[-1] == "delete"):
                 with emu.lock:
                     store = emu.alias_store(
@@ -2525,6 +2519,12 @@ class Control:
                         [p for p in rest if p != "delete"])
                     if store.pop(name, None) is None:
                         return 404, {"error": "no alias %s" % name}
+                return 200, {"ok": True}
+            if method == "POST":
+                emu.seed_alias(str(doc.get("account", DEFAULT_ACCOUNT)),
+                               doc.get("region", DEFAULT_REGION),
+                               doc["AliasName"], self._key(
+                                   doc["TargetKeyId"], doc).id)
                 return 200, {"ok": True}
             with emu.lock:
                 return 200, {"aliases": [
