@@ -522,7 +522,7 @@ class Key:
 # Faults
 
 FAULT_ACTIONS = {"error", "latency", "reset", "malformed", "truncated",
-                 "oversized", "html502", "close"}
+                 "oversized", "html502", "close", "raw"}
 
 
 class Fault:
@@ -558,6 +558,11 @@ class Fault:
             self.message = "Rate exceeded"
         self.latency = float(spec.get("latency") or 0)
         self.size = int(spec.get("size") or 50 * 1024 * 1024)
+        self.body = spec.get("body", "")
+        self.content_type = spec.get("content_type", "text/plain")
+        self.headers = dict(spec.get("headers") or {})
+        if self.action == "raw" and "status" not in spec:
+            self.status = 500
         self.fired = 0
         self.spec = dict(spec)
 
@@ -595,6 +600,7 @@ class Fault:
 
 DEFAULT_CONFIG = {
     "error_type_style": "bare",        # or "namespaced"
+    "error_message_field": "message",  # or "Message"
     "aws_managed_aliases": True,
     "skew_check": "emulator",          # "emulator", "real" or "off"
     "cred_lifetime": None,             # seconds, overrides every issuer
@@ -2082,6 +2088,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             log["error"] = fault.code
         elif a == "html502":
             self.send(fault.status, HTML_502, "text/html")
+        elif a == "raw":
+            self.send(fault.status, fault.body.encode("utf-8"),
+                      fault.content_type or None,
+                      list(fault.headers.items()))
         elif a == "malformed":
             self.send(200, b'{"KeyMetadata": {"KeyId": "1234abcd-12ab", '
                       b'"KeyState": Enab', "application/x-amz-json-1.1",
@@ -2164,7 +2174,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             code = "com.amazonaws.kms#" + code
         body = {"__type": code}
         if err.message is not None:
-            body["message"] = err.message
+            body[emu.config["error_message_field"]] = err.message
         self.send(err.status, json.dumps(body).encode(),
                   "application/x-amz-json-1.1", [("x-amzn-RequestId", rid)])
 
