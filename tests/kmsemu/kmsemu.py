@@ -1230,10 +1230,13 @@ class SigV4Verifier:
         expect = signer.signature(sts, req)
         if not hmac.compare_digest(expect, parts["Signature"]):
             if emu.config["log_signature_failures"]:
+                # Session tokens are secrets: never in a log.
+                shown = re.sub(r"(?m)^(x-amz-security-token:).*$",
+                               r"\1<redacted>", canonical)
                 sys.stderr.write(
                     "kmsemu: signature mismatch for %s\n--- canonical "
                     "request\n%s\n--- string to sign\n%s\n---\n"
-                    % (akid, canonical, sts))
+                    % (akid, shown, sts))
                 sys.stderr.flush()
             raise AuthFailure("bad_signature", MSG_BAD_SIGNATURE,
                               signature_valid=False, caller=caller)
@@ -2313,7 +2316,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 else:
                     tok = base64.b64encode(secrets.token_bytes(42)).decode()
                     with emu.lock:
-                        emu.imds_tokens[tok] = emu.now() + ttl
+                        now = emu.now()
+                        if len(emu.imds_tokens) > 10000:
+                            emu.imds_tokens = {
+                                k: v for k, v in emu.imds_tokens.items()
+                                if v > now}
+                        emu.imds_tokens[tok] = now + ttl
                     self.send(200, tok.encode(), "text/plain", [
                         ("X-aws-ec2-metadata-token-ttl-seconds", str(ttl))])
             self.finish_log(log)
