@@ -1,0 +1,73 @@
+/*
+ * Asynchronous HTTP on the libevent loop: libcurl's multi interface glued
+ * to libevent as curl's hiperfifo example does (one event per socket, one
+ * timer).  Used by the KMS client, the credential providers and the
+ * notifiers.  Nothing here blocks.
+ */
+#ifndef KEYHEALTHD_HTTP_H
+#define KEYHEALTHD_HTTP_H
+
+#include <stddef.h>
+
+struct event_base;
+struct http;
+struct http_req;
+
+struct http_opts {
+	long		 connect_timeout_ms;	/* default 5000 */
+	long		 timeout_ms;		/* whole request; default 15000 */
+	size_t		 max_body;		/* response cap; default 1 MiB */
+	const char	*ca_file;		/* NULL: the system's */
+	const char	*ca_path;
+	long		 max_host_connections;	/* per host; default 8 */
+};
+
+struct http_request {
+	const char		*method;	/* "GET", "POST", "PUT" */
+	const char		*url;
+	const char * const	*headers;	/* "Name: value", NULL-terminated */
+	const void		*body;
+	size_t			 bodylen;
+	long			 timeout_ms;	/* 0: the http's default */
+	size_t			 max_body;	/* 0: the http's default */
+};
+
+/* What came back.  Valid only during the callback. */
+struct http_response {
+	int		 ok;		/* transport succeeded (any status) */
+	long		 status;	/* HTTP status, 0 when !ok */
+	const char	*body;		/* NUL-terminated; may be empty */
+	size_t		 bodylen;
+	const char	*date;		/* the Date header or NULL */
+	const char	*content_type;	/* or NULL */
+	/* when !ok: */
+	int		 curl_code;	/* CURLcode */
+	const char	*error;		/* "Connection refused", "response
+					 * larger than 1048576 bytes" ... */
+	int		 too_large;	/* the body exceeded max_body */
+	double		 elapsed;	/* seconds */
+};
+
+/* Called exactly once per submitted request (also when it is cancelled by
+ * http_free(), then with ok = 0 and error "cancelled"). */
+typedef void (*http_cb)(const struct http_response *res, void *arg);
+
+/* A client on base; opts may be NULL for the defaults.  NULL on error.
+ * The caller frees it with http_free(). */
+struct http	*http_new(struct event_base *base,
+		    const struct http_opts *opts, char *err, size_t errlen);
+/*
+ * Starts req; copies everything it needs.  Returns a handle for
+ * http_cancel(), or NULL with err set (bad URL, out of memory), in which
+ * case cb is not called.
+ */
+struct http_req	*http_submit(struct http *h, const struct http_request *req,
+		    http_cb cb, void *arg, char *err, size_t errlen);
+/* Cancels a request whose callback has not run yet; cb is not called. */
+void		 http_cancel(struct http_req *r);
+/* Requests in flight. */
+size_t		 http_inflight(const struct http *h);
+/* Cancels everything in flight (callbacks run with "cancelled") and frees. */
+void		 http_free(struct http *h);
+
+#endif

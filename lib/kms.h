@@ -1,0 +1,182 @@
+/*
+ * The KMS client: JSON 1.1 requests, SigV4-signed, sent through lib/http
+ * with retries (capped, jittered exponential backoff), a token-bucket rate
+ * limit per account+region, a cap on requests in flight per endpoint, and
+ * typed results.  Response parsing and error classification are pure
+ * functions (fuzzed).
+ */
+#ifndef KEYHEALTHD_KMS_H
+#define KEYHEALTHD_KMS_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "sigv4.h"
+
+struct event_base;
+struct http;
+
+enum kms_errclass {
+	KMS_OK = 0,
+	KMS_ERR_NOT_FOUND,	/* NotFoundException */
+	KMS_ERR_ACCESS_DENIED,	/* AccessDeniedException */
+	KMS_ERR_AUTH,		/* UnrecognizedClient, InvalidSignature,
+				 * ExpiredToken, IncompleteSignature, no
+				 * credentials */
+	KMS_ERR_INVALID_STATE,	/* KMSInvalidStateException */
+	KMS_ERR_THROTTLED,	/* Throttling/LimitExceeded, after retries */
+	KMS_ERR_SERVER,		/* KMSInternal, DependencyTimeout, 5xx,
+				 * after retries */
+	KMS_ERR_TRANSPORT,	/* connect, timeout, reset, after retries */
+	KMS_ERR_MALFORMED,	/* a response not shaped as the API says */
+	KMS_ERR_OTHER		/* any other error code */
+};
+
+struct kms_error {
+	enum kms_errclass	cls;
+	char			code[64];	/* "ThrottlingException",
+						 * "HTTP 502", "Timeout" */
+	char			message[256];	/* never a secret */
+	long			status;		/* HTTP status; 0 transport */
+	int			attempts;
+	int			retryable;	/* the class is retried */
+};
+
+/* DescribeKey's KeyMetadata.  Strings NULL when absent; times 0. */
+struct kms_key_meta {
+	char	*key_id;
+	char	*arn;
+	char	*account;		/* AWSAccountId */
+	char	*state;			/* KeyState as sent: "Enabled", ... */
+	char	*key_spec;
+	char	*key_usage;
+	char	*key_manager;		/* "CUSTOMER" / "AWS" */
+	char	*origin;		/* "AWS_KMS", "EXTERNAL", ... */
+	char	*expiration_model;	/* imported material */
+	char	*current_key_material_id;
+	char	*custom_key_store_id;
+	char	*multi_region_type;	/* "PRIMARY", "REPLICA" or NULL */
+	char	*description;
+	int	 enabled;
+	int	 multi_region;
+	double	 creation_date;
+	double	 deletion_date;		/* PendingDeletion */
+	double	 valid_to;		/* imported material */
+	int	 pending_window_days;	/* PendingReplicaDeletion */
+};
+
+struct kms_rotation {
+	int	 enabled;		/* KeyRotationEnabled */
+	int	 period_days;		/* RotationPeriodInDays, 0 absent */
+	double	 next_rotation;		/* NextRotationDate, 0 absent */
+};
+
+struct kms_alias {
+	char	*name;			/* "alias/x" */
+	char	*arn;
+	char	*target_key_id;		/* NULL for an alias with no key */
+};
+
+enum kms_op {
+	KMS_OP_DESCRIBE_KEY,
+	KMS_OP_GET_KEY_POLICY,
+	KMS_OP_GET_KEY_ROTATION_STATUS,
+	KMS_OP_LIST_ALIASES,
+	KMS_OP_LIST_GRANTS
+};
+
+/* One operation's outcome, owned by the client; valid during the callback
+ * only (copy or steal what you keep: stolen pointers are set to NULL). */
+struct kms_result {
+	enum kms_op		 op;
+	struct kms_error	 err;		/* cls == KMS_OK on success */
+	struct kms_key_meta	 meta;		/* DESCRIBE_KEY */
+	char			*policy;	/* GET_KEY_POLICY: JSON text */
+	struct kms_rotation	 rotation;	/* GET_KEY_ROTATION_STATUS */
+	struct kms_alias	*aliases;	/* LIST_ALIASES, all pages */
+	size_t			 naliases;
+	size_t			 ngrants;	/* LIST_GRANTS, all pages */
+	double			 elapsed;	/* seconds, all attempts */
+};
+
+typedef void (*kms_cb)(struct kms_result *res, void *arg);
+
+/* Where and as whom a request goes. */
+struct kms_target {
+	const char	*region;
+	const char	*endpoint;	/* full base URL, from kms_endpoint() */
+	const char	*account;	/* for the rate limiter's bucket */
+	/* Current credentials: fills out (pointers valid until the next
+	 * event-loop turn) and returns 0, or -1 with a reason in err. */
+	int		(*get_creds)(void *arg, struct sigv4_creds *out,
+			    char *err, size_t errlen);
+	void		*creds_arg;
+};
+
+struct kms_opts {
+	int	 max_attempts;		/* default 4 */
+	long	 backoff_base_ms;	/* default 200 */
+	long	 backoff_cap_ms;	/* default 10000 */
+	double	 rate_per_second;	/* per account+region; default 10 */
+	double	 burst;			/* default 20 */
+	int	 max_inflight;		/* per endpoint; default 16 */
+};
+
+struct kms_endpoint_cfg {
+	const char	*endpoint_url;	/* config's aws.endpoint_url */
+	int		 use_fips;	/* AWS_USE_FIPS_ENDPOINT or config */
+	int		 allow_http;	/* plain http to a non-loopback host */
+};
+
+/*
+ * The KMS endpoint for region/partition: endpoint_url, then
+ * AWS_ENDPOINT_URL_KMS, then AWS_ENDPOINT_URL, else https://kms[-fips].
+ * REGION.SUFFIX.  Refuses http:// to a non-loopback host unless allowed.
+ */
+int	kms_endpoint(const struct kms_endpoint_cfg *cfg, const char *region,
+	    const char *partition, char *url, size_t urllen, char *err,
+	    size_t errlen);
+
+struct kms_client;
+
+/* opts may be NULL for defaults.  The caller frees with kms_client_free(). */
+struct kms_client *kms_client_new(struct event_base *base, struct http *http,
+	    const struct kms_opts *opts, char *err, size_t errlen);
+/* Cancels what is in flight (callbacks run with a "cancelled" transport
+ * error) and frees. */
+void	kms_client_free(struct kms_client *c);
+size_t	kms_client_inflight(const struct kms_client *c);
+
+/* Start an operation; cb runs exactly once, later, from the loop.
+ * Returns 0, or -1 with err set (then cb does not run). */
+int	kms_describe_key(struct kms_client *c, const struct kms_target *t,
+	    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen);
+int	kms_get_key_policy(struct kms_client *c, const struct kms_target *t,
+	    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen);
+int	kms_get_key_rotation_status(struct kms_client *c,
+	    const struct kms_target *t, const char *key_id, kms_cb cb,
+	    void *arg, char *err, size_t errlen);
+int	kms_list_aliases(struct kms_client *c, const struct kms_target *t,
+	    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen);
+int	kms_list_grants(struct kms_client *c, const struct kms_target *t,
+	    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen);
+
+/* Pure parsing (fuzz targets).  0, or -1 with err->cls KMS_ERR_MALFORMED. */
+int	kms_parse_key_meta(const char *body, size_t len,
+	    struct kms_key_meta *out, struct kms_error *err);
+int	kms_parse_policy(const char *body, size_t len, char **policy,
+	    struct kms_error *err);
+int	kms_parse_rotation(const char *body, size_t len,
+	    struct kms_rotation *out, struct kms_error *err);
+/* Classifies an error response by __type (code after the last '#', before
+ * any ':'), else by status for non-JSON bodies. */
+void	kms_classify_error(long status, const char *body, size_t len,
+	    struct kms_error *out);
+const char *kms_errclass_name(enum kms_errclass);
+
+void	kms_key_meta_free(struct kms_key_meta *m);	/* frees members */
+/* Deep copy; 0 or -1. */
+int	kms_key_meta_copy(struct kms_key_meta *dst,
+	    const struct kms_key_meta *src);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * A YAML document as a tree of nodes that remember where they came from,
+ * so that every configuration error can name FILE:LINE:COLUMN.  The config
+ * module walks it for its own keys and hands notifier blocks, still as
+ * nodes, to the notifier modules.
+ */
+#ifndef KEYHEALTHD_YNODE_H
+#define KEYHEALTHD_YNODE_H
+
+#include <stddef.h>
+
+enum ynode_type {
+	YNODE_SCALAR,
+	YNODE_SEQ,
+	YNODE_MAP
+};
+
+struct ynode {
+	enum ynode_type	 type;
+	const char	*file;		/* shared by the whole tree */
+	int		 line;		/* 1-based */
+	int		 column;	/* 1-based */
+	/* YNODE_SCALAR */
+	char		*value;
+	size_t		 valuelen;
+	int		 quoted;	/* '...' or "..." in the source */
+	/* YNODE_SEQ: items; YNODE_MAP: keys[i] -> items[i] */
+	struct ynode	**keys;		/* scalars; NULL for a sequence */
+	struct ynode	**items;
+	size_t		 nitems;
+};
+
+/* Size and nesting limits: a config is small; anything bigger is an error. */
+#define YNODE_MAX_BYTES		(4 * 1024 * 1024)
+#define YNODE_MAX_DEPTH		32
+
+/*
+ * Parses the YAML text (one document; anchors and aliases are refused, as
+ * are tags) into a tree.  file names the source in positions and is copied.
+ * On error returns NULL and writes "FILE:LINE:COLUMN: message" into err.
+ * The caller frees the root with ynode_free().
+ */
+struct ynode	*ynode_parse(const char *file, const char *text, size_t len,
+		    char *err, size_t errlen);
+/* Reads and parses path (at most YNODE_MAX_BYTES). */
+struct ynode	*ynode_parse_file(const char *path, char *err, size_t errlen);
+void		 ynode_free(struct ynode *root);
+
+/* The value of key in map n, or NULL; points into n. */
+struct ynode	*ynode_get(const struct ynode *n, const char *key);
+/* "FILE:LINE:COLUMN" of n into buf. */
+const char	*ynode_where(const struct ynode *n, char *buf, size_t len);
+/* "mapping", "sequence" or "scalar". */
+const char	*ynode_type_name(enum ynode_type);
+/* True for a scalar that YAML would read as null (~, null, empty, unquoted). */
+int		 ynode_is_null(const struct ynode *n);
+
+#endif
