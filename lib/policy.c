@@ -396,6 +396,11 @@ parse_principal(struct perr *pe, const char *what, json_t *j,
 		(void)snprintf(elem, sizeof(elem), "%s %s", what, kinds[i].name);
 		if (parse_strlist(pe, elem, v, &vals, &nvals) == -1)
 			return -1;
+		if (nvals == 0) {
+			perr_set(pe, "%s has no values", elem);
+			free(vals);
+			return -1;
+		}
 		for (n = 0; n < nvals; n++) {
 			if (vals[n][0] == '\0') {
 				perr_set(pe, "%s has an empty value", elem);
@@ -2203,33 +2208,30 @@ policy_diff(const struct policy *a, const struct policy *b, char ***lines,
 		line_add(&l, "Id changed from %s to %s",
 		    a->id ? a->id : "(none)", b->id ? b->id : "(none)");
 
-	/* Same Sid: the same statement, compare its parts. */
+	/* Identical statements need no pairing (this also keeps duplicate
+	 * Sids apart)... */
 	for (i = 0; i < a->nstmts; i++) {
-		if (ca[i].st->sid == NULL)
+		for (j = 0; j < b->nstmts; j++) {
+			if (cb[j].matched || strcmp(ca[i].text, cb[j].text) != 0)
+				continue;
+			ca[i].matched = cb[j].matched = 1;
+			break;
+		}
+	}
+	/* ...same Sid: the same statement, compare its parts. */
+	for (i = 0; i < a->nstmts; i++) {
+		if (ca[i].matched || ca[i].st->sid == NULL)
 			continue;
 		for (j = 0; j < b->nstmts; j++) {
 			if (cb[j].matched || cb[j].st->sid == NULL ||
 			    strcmp(ca[i].st->sid, cb[j].st->sid) != 0)
 				continue;
 			ca[i].matched = cb[j].matched = 1;
-			if (strcmp(ca[i].text, cb[j].text) != 0)
-				diff_stmt(&l, &ca[i], &cb[j]);
+			diff_stmt(&l, &ca[i], &cb[j]);
 			break;
 		}
 	}
-	/* Without Sids: identical content is the same statement... */
-	for (i = 0; i < a->nstmts; i++) {
-		if (ca[i].matched || ca[i].st->sid != NULL)
-			continue;
-		for (j = 0; j < b->nstmts; j++) {
-			if (cb[j].matched || cb[j].st->sid != NULL ||
-			    strcmp(ca[i].text, cb[j].text) != 0)
-				continue;
-			ca[i].matched = cb[j].matched = 1;
-			break;
-		}
-	}
-	/* ...and the rest pair up in order, as edits of each other. */
+	/* Without Sids, the rest pair up in order, as edits of each other. */
 	for (i = 0, j = 0; i < a->nstmts; i++) {
 		if (ca[i].matched || ca[i].st->sid != NULL)
 			continue;

@@ -29,8 +29,7 @@ static const char tv_gearset_json[] =
     "   \"condition\": {\"Bool\": {\"kms:GrantIsForAWSResource\": \"true\"}}}"
     " ]}";
 
-static void
-__attribute__((unused))
+__attribute__((unused)) static void
 tv_free(struct vendor *v)
 {
 	size_t i, j;
@@ -63,8 +62,7 @@ tv_free(struct vendor *v)
 	free(v);
 }
 
-static char *
-__attribute__((unused))
+__attribute__((unused)) static char *
 tv_str(json_t *j)
 {
 	if (json_is_string(j))
@@ -77,8 +75,7 @@ tv_str(json_t *j)
 }
 
 /* NULL when j does not have the expected shape. */
-static struct vendor *
-__attribute__((unused))
+__attribute__((unused)) static struct vendor *
 tv_from_json(json_t *j)
 {
 	struct vendor	*v;
@@ -138,8 +135,7 @@ fail:
 	return NULL;
 }
 
-static struct vendor *
-__attribute__((unused))
+__attribute__((unused)) static struct vendor *
 tv_gearset(void)
 {
 	json_t		*j;
@@ -150,18 +146,6 @@ tv_gearset(void)
 	v = tv_from_json(j);
 	json_decref(j);
 	return v;
-}
-
-static const char *
-__attribute__((unused))
-tv_account(const struct vendor *v, const char *region)
-{
-	size_t i;
-
-	for (i = 0; i < v->naccounts; i++)
-		if (strcmp(v->accounts[i].region, region) == 0)
-			return v->accounts[i].account;
-	return NULL;
 }
 
 #endif

@@ -126,11 +126,11 @@ START_TEST(test_case_table)
 	if (json_is_string(vj)) {
 		ck_assert_msg(strcmp(json_string_value(vj), "gearset") == 0,
 		    "%s: unknown vendor", file);
-		v = tv_gearset();
+		v = vendor_builtin("gearset");
 	} else
 		v = tv_from_json(vj);
 	ck_assert_msg(v != NULL, "%s: bad vendor", file);
-	account = tv_account(v, region);
+	account = vendor_account(v, region);
 	ck_assert_msg(account != NULL, "%s: vendor has no account in %s",
 	    file, region);
 	if ((karn = json_string_value(json_object_get(c, "key_arn"))) == NULL) {
@@ -204,7 +204,7 @@ START_TEST(test_case_table)
 	ck_assert_int_eq(policy_equal(p, p), 1);
 
 	policy_verdict_free(&verdict);
-	tv_free(v);
+	vendor_free(v);
 	policy_free(p);
 	free(text);
 	json_decref(c);
@@ -215,6 +215,39 @@ START_TEST(test_table_has_at_least_60_cases)
 {
 	ck_assert_msg(ncase_files >= 60, "only %zu cases in %s (run from the "
 	    "repo top)", ncase_files, CASES_DIR);
+}
+END_TEST
+
+/* The table runs against the builtin profile; it must be the guide's. */
+START_TEST(test_builtin_gearset_is_the_guide)
+{
+	struct vendor	*b = vendor_builtin("gearset"), *g = tv_gearset();
+	size_t		 i, j;
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(g);
+	ck_assert_uint_eq(b->naccounts, g->naccounts);
+	for (i = 0; i < g->naccounts; i++)
+		ck_assert_str_eq(vendor_account(b, g->accounts[i].region),
+		    g->accounts[i].account);
+	ck_assert_uint_eq(b->ngroups, g->ngroups);
+	for (i = 0; i < g->ngroups; i++) {
+		ck_assert_uint_eq(b->groups[i].nactions, g->groups[i].nactions);
+		for (j = 0; j < g->groups[i].nactions; j++)
+			ck_assert_str_eq(b->groups[i].actions[j],
+			    g->groups[i].actions[j]);
+		ck_assert_uint_eq(b->groups[i].nconds, g->groups[i].nconds);
+		for (j = 0; j < g->groups[i].nconds; j++) {
+			ck_assert_str_eq(b->groups[i].conds[j].op,
+			    g->groups[i].conds[j].op);
+			ck_assert_str_eq(b->groups[i].conds[j].key,
+			    g->groups[i].conds[j].key);
+			ck_assert_str_eq(b->groups[i].conds[j].value,
+			    g->groups[i].conds[j].value);
+		}
+	}
+	vendor_free(b);
+	tv_free(g);
 }
 END_TEST
 
@@ -964,6 +997,7 @@ policy_suite(void)
 
 	tc = tcase_create("table");
 	tcase_add_test(tc, test_table_has_at_least_60_cases);
+	tcase_add_test(tc, test_builtin_gearset_is_the_guide);
 	tcase_add_loop_test(tc, test_case_table, 0, (int)ncase_files);
 	suite_add_tcase(s, tc);
 
