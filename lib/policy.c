@@ -1696,8 +1696,9 @@ fail:
 /* ---- canonical form ---- */
 
 struct ccond {
-	char		*op;
+	char		*op;		/* operator in its documented spelling */
 	char		*key;		/* lower-cased */
+	const char	*shown;		/* the key as written, for diff lines */
 	struct strv	 values;	/* sorted set */
 };
 
@@ -1825,9 +1826,20 @@ cstmt_build(const struct policy_stmt *st, struct cstmt *c)
 		struct opinfo oi;
 		int isbool;
 
-		isbool = op_lookup(st->conds[i].op, &oi) == 0 &&
-		    (oi.def->kind == OP_BOOL || oi.def->kind == OP_NULL);
-		if ((cc->op = strdup(st->conds[i].op)) == NULL ||
+		isbool = 0;
+		if (op_lookup(st->conds[i].op, &oi) == 0) {
+			/* Operators match case-insensitively: spell them one
+			 * way. */
+			isbool = oi.def->kind == OP_BOOL ||
+			    oi.def->kind == OP_NULL;
+			cc->op = xasprintf("%s%s%s", oi.set == SET_ANY ?
+			    "ForAnyValue:" : oi.set == SET_ALL ?
+			    "ForAllValues:" : "", oi.def->name,
+			    oi.ifexists ? "IfExists" : "");
+		} else
+			cc->op = strdup(st->conds[i].op);
+		cc->shown = st->conds[i].key;
+		if (cc->op == NULL ||
 		    (cc->key = strdup(st->conds[i].key)) == NULL)
 			goto fail;
 		lower(cc->key);
@@ -2050,18 +2062,33 @@ cstmt_name(const struct cstmt *c, char *buf, size_t len)
 	stmt_name(c->st, buf, len);
 }
 
+/* An element as the policy spells it (actions are compared lower-cased). */
+static const char *
+shown(const char *canon, char * const *orig, size_t norig)
+{
+	size_t i;
+
+	for (i = 0; i < norig; i++)
+		if (strcasecmp(orig[i], canon) == 0)
+			return orig[i];
+	return canon;
+}
+
 static void
 diff_sets(struct lines *l, const char *name, const char *what,
-    const struct strv *a, const struct strv *b)
+    const struct strv *a, const struct strv *b, char * const *oa, size_t noa,
+    char * const *ob, size_t nob)
 {
 	size_t i;
 
 	for (i = 0; i < a->n; i++)
 		if (!strv_has(b, a->v[i]))
-			line_add(l, "%s: %s %s removed", name, what, a->v[i]);
+			line_add(l, "%s: %s %s removed", name, what,
+			    shown(a->v[i], oa, noa));
 	for (i = 0; i < b->n; i++)
 		if (!strv_has(a, b->v[i]))
-			line_add(l, "%s: %s %s added", name, what, b->v[i]);
+			line_add(l, "%s: %s %s added", name, what,
+			    shown(b->v[i], ob, nob));
 }
 
 static void
@@ -2111,7 +2138,7 @@ diff_stmt(struct lines *l, const struct cstmt *a, const struct cstmt *b)
 		    b->st->not_principal ? "NotPrincipal" : "Principal", vb);
 	} else
 		diff_sets(l, name, b->st->not_principal ? "not-principal" :
-		    "principal", &pa, &pb);
+		    "principal", &pa, &pb, NULL, 0, NULL, 0);
 	strv_clear(&pa);
 	strv_clear(&pb);
 	if (a->st->not_action != b->st->not_action) {
@@ -2121,7 +2148,8 @@ diff_stmt(struct lines *l, const struct cstmt *a, const struct cstmt *b)
 		    b->st->not_action ? "NotAction" : "Action", vb);
 	} else
 		diff_sets(l, name, b->st->not_action ? "not-action" : "action",
-		    &a->actions, &b->actions);
+		    &a->actions, &b->actions, a->st->actions, a->st->nactions,
+		    b->st->actions, b->st->nactions);
 	if (a->st->has_resource != b->st->has_resource ||
 	    a->st->not_resource != b->st->not_resource) {
 		values_text(&b->resources, vb, sizeof(vb));
@@ -2130,7 +2158,7 @@ diff_stmt(struct lines *l, const struct cstmt *a, const struct cstmt *b)
 		    "NotResource" : "Resource", b->st->has_resource ? vb : "");
 	} else
 		diff_sets(l, name, b->st->not_resource ? "not-resource" :
-		    "resource", &a->resources, &b->resources);
+		    "resource", &a->resources, &b->resources, NULL, 0, NULL, 0);
 	for (i = 0; i < a->nconds; i++) {
 		for (j = 0, found = 0; j < b->nconds && !found; j++) {
 			if (strcmp(a->conds[i].op, b->conds[j].op) != 0 ||
@@ -2141,13 +2169,13 @@ diff_stmt(struct lines *l, const struct cstmt *a, const struct cstmt *b)
 			values_text(&b->conds[j].values, vb, sizeof(vb));
 			if (strcmp(va, vb) != 0)
 				line_add(l, "%s: condition %s %s changed from "
-				    "%s to %s", name, a->conds[i].op,
-				    a->conds[i].key, va, vb);
+				    "%s to %s", name, b->conds[j].op,
+				    b->conds[j].shown, va, vb);
 		}
 		if (!found) {
 			values_text(&a->conds[i].values, va, sizeof(va));
 			line_add(l, "%s: condition %s %s %s removed", name,
-			    a->conds[i].op, a->conds[i].key, va);
+			    a->conds[i].op, a->conds[i].shown, va);
 		}
 	}
 	for (j = 0; j < b->nconds; j++) {
@@ -2157,7 +2185,7 @@ diff_stmt(struct lines *l, const struct cstmt *a, const struct cstmt *b)
 		if (!found) {
 			values_text(&b->conds[j].values, vb, sizeof(vb));
 			line_add(l, "%s: condition %s %s %s added", name,
-			    b->conds[j].op, b->conds[j].key, vb);
+			    b->conds[j].op, b->conds[j].shown, vb);
 		}
 	}
 }

@@ -806,7 +806,7 @@ static const char canon_base[] =
  * boolean, whitespace. */
 static const char canon_rewritten[] =
     "{ \"Statement\" : [\n"
-    "  { \"Condition\": {\"Bool\": {\"KMS:GrantIsForAWSResource\": [true]}},\n"
+    "  { \"Condition\": {\"bool\": {\"KMS:GrantIsForAWSResource\": [true]}},\n"
     "    \"Resource\": [\"*\"], \"Action\": [\"kms:RevokeGrant\", "
     "\"KMS:CreateGrant\", \"kms:ListGrants\", \"kms:createGrant\"],\n"
     "    \"Principal\": {\"AWS\": [\"347752291521\"]}, \"Effect\": \"Allow\",\n"
@@ -895,7 +895,7 @@ START_TEST(test_diff_action_removed)
 	char *n = replace(canon_base, "\"kms:Decrypt\",", "");
 
 	expect_diff(canon_base, n,
-	    "statement 'Allow use of the key': action kms:decrypt removed");
+	    "statement 'Allow use of the key': action kms:Decrypt removed");
 	free(n);
 }
 END_TEST
@@ -905,7 +905,7 @@ START_TEST(test_diff_condition_changed)
 	char *n = replace(canon_base, "\"true\"", "\"false\"");
 
 	expect_diff(canon_base, n, "statement 'Allow attachment of persistent "
-	    "resources': condition Bool kms:grantisforawsresource changed "
+	    "resources': condition Bool kms:GrantIsForAWSResource changed "
 	    "from true to false");
 	free(n);
 }
@@ -956,7 +956,7 @@ START_TEST(test_diff_condition_added_and_sidless_statement)
 	    "\"kms:ScheduleKeyDeletion\",\"Resource\":\"*\"},");
 
 	expect_diff(canon_base, n, "statement 'Allow use of the key': "
-	    "condition StringEquals kms:viaservice "
+	    "condition StringEquals kms:ViaService "
 	    "s3.eu-west-1.amazonaws.com added");
 	expect_diff(canon_base, n, "statement #2 added (Deny "
 	    "kms:schedulekeydeletion for *)");
@@ -973,6 +973,7 @@ START_TEST(test_diff_real_changes_are_not_equal)
 		{ "\"Version\":\"2012-10-17\"", "\"Version\":\"2008-10-17\"" },
 		{ "\"Principal\":{\"AWS\"", "\"NotPrincipal\":{\"AWS\"" },
 		{ "\"Bool\"", "\"StringEquals\"" },
+		{ "\"Bool\"", "\"BoolIfExists\"" },
 	};
 	size_t i;
 
