@@ -116,10 +116,12 @@ struct policy_decision {
 	enum policy_decision_result	 result;
 	const struct policy_stmt	*deciding;	/* the Deny, the Allow, or
 							   the undecidable one */
-	const struct policy_stmt	*allowing;	/* an Allow that applies or
-							   would apply; may be NULL */
-	char				 reason[768];	/* without the
-							   "action for principal" prefix */
+	/* An Allow that applies or may apply; after an implicit deny, one
+	 * that would apply but for its conditions; or NULL. */
+	const struct policy_stmt	*allowing;
+	/* One line naming the statements, without an "action for
+	 * principal" prefix. */
+	char				 reason[768];
 };
 
 /*
