@@ -841,8 +841,11 @@ kms_bucket_take(struct kms_bucket *b, double now)
 			b->tokens = b->burst;
 		b->last = now;
 	}
-	if (b->tokens >= 1) {
+	/* Tolerate rounding: 0.1 s at 10/s must make a whole token. */
+	if (b->tokens >= 1 - 1e-9) {
 		b->tokens -= 1;
+		if (b->tokens < 0)
+			b->tokens = 0;
 		return 0;
 	}
 	return (1 - b->tokens) / b->rate;
@@ -933,7 +936,7 @@ kms_url_parse(const char *url, struct kms_url *u, char *err, size_t errlen)
 		return -1;
 	}
 	pstart = p + strcspn(p, "/?#");
-	if (*pstart == '?' || *pstart == '#') {
+	if (strpbrk(p, "?#") != NULL) {
 		snprintf(err, errlen, "endpoint %s: no query or fragment "
 		    "allowed", url);
 		return -1;
