@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "policy.h"
 #include "vendor.h"
 
 #define DAY	86400
@@ -580,17 +581,152 @@ check_material_rotated(const struct key_snapshot *s,
 	    "id for the vendor", check_key_name(ex));
 }
 
-/* The policy part: fetch errors here, evaluation in check_policy_eval(). */
+/* vendor-access-missing, or check-failed when the evaluator can't tell. */
+static int
+check_vendor_access(const struct policy *p, const struct key_expect *ex,
+    struct findings *out, struct check_failures *cf)
+{
+	const struct vendor	*v = ex->vendor;
+	const char		*name = check_key_name(ex), *account, *first;
+	struct policy_verdict	 vd;
+	json_t			*d = NULL, *miss = NULL, *o;
+	size_t			 i, nmiss;
+	int			 rc;
+
+	if ((account = vendor_account(v, ex->region)) == NULL)
+		return 0;
+	memset(&vd, 0, sizeof(vd));
+	if ((rc = policy_vendor_access(p, v, account, ex->arn, &vd)) == -1)
+		goto fail;
+	if (rc == POLICY_STATUS_OK) {
+		policy_verdict_free(&vd);
+		return 0;
+	}
+	if (rc == POLICY_STATUS_UNKNOWN) {
+		rc = check_fail(cf, "PolicyEvaluation", NULL, "cannot tell "
+		    "whether the policy of key %s still gives vendor %s "
+		    "(account %s) what it needs: %s", name, v->name, account,
+		    vd.reason != NULL ? vd.reason : "no reason given");
+		policy_verdict_free(&vd);
+		return rc;
+	}
+	if ((miss = json_array()) == NULL)
+		goto fail;
+	for (i = 0; i < vd.nactions; i++) {
+		const struct policy_action_verdict *a = &vd.actions[i];
+
+		if (a->status == POLICY_STATUS_OK)
+			continue;
+		o = json_pack("{s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?}",
+		    "action", a->action, "required", a->required, "group",
+		    a->group, "status", policy_status_name(a->status),
+		    "granted_by", a->granted_by, "denied_by", a->denied_by,
+		    "reason", a->reason);
+		if (o == NULL || json_array_append_new(miss, o) == -1)
+			goto fail;
+	}
+	d = json_pack("{s:s, s:s, s:s?, s:s?, s:o}", "vendor", v->name,
+	    "account", account, "principal", vd.principal, "reason",
+	    vd.reason, "actions", miss);
+	miss = NULL;
+	if (d == NULL)
+		goto fail;
+	/* The evaluator's overall reason lists every action; one line for
+	 * people names the first and counts the rest. */
+	first = NULL;
+	nmiss = 0;
+	for (i = 0; i < vd.nactions; i++)
+		if (vd.actions[i].status != POLICY_STATUS_OK) {
+			if (first == NULL)
+				first = vd.actions[i].reason;
+			nmiss++;
+		}
+	if (first == NULL)
+		first = vd.reason != NULL ? vd.reason :
+		    "required actions not allowed";
+	if (nmiss > 1)
+		rc = findings_add(out, CHECK_VENDOR_ACCESS_MISSING,
+		    SEV_CRITICAL, d, "the policy of key %s no longer lets "
+		    "vendor %s use it: %s (and %zu more actions); restore the "
+		    "vendor's statements", name, v->name, first, nmiss - 1);
+	else
+		rc = findings_add(out, CHECK_VENDOR_ACCESS_MISSING,
+		    SEV_CRITICAL, d, "the policy of key %s no longer lets "
+		    "vendor %s use it: %s; restore the vendor's statements",
+		    name, v->name, first);
+	policy_verdict_free(&vd);
+	return rc;
+fail:
+	json_decref(miss);
+	policy_verdict_free(&vd);
+	return -1;
+}
+
+static int
+check_policy_changed(const struct policy *p, const struct key_baseline *base,
+    const struct key_expect *ex, struct findings *out,
+    struct check_failures *cf)
+{
+	const char	*name = check_key_name(ex);
+	struct policy	*bp;
+	char		 perr[256], when[32], **lines = NULL;
+	size_t		 nlines = 0, i;
+	json_t		*d = NULL, *a = NULL;
+	int		 eq, rc = -1;
+
+	if (base == NULL || !base->has_policy || base->policy == NULL)
+		return 0;
+	if ((bp = policy_parse(base->policy, strlen(base->policy), perr,
+	    sizeof(perr))) == NULL)
+		return check_fail(cf, "PolicyBaseline", NULL, "cannot compare "
+		    "the policy of key %s with its baseline, which does not "
+		    "parse (%s): run keyhealthd baseline accept", name, perr);
+	if ((eq = policy_equal(bp, p)) == -1)
+		goto out;
+	if (eq == 1) {
+		rc = 0;
+		goto out;
+	}
+	if (policy_diff(bp, p, &lines, &nlines) == -1 ||
+	    (a = json_array()) == NULL)
+		goto out;
+	for (i = 0; i < nlines; i++)
+		if (json_array_append_new(a, json_string(lines[i])) == -1)
+			goto out;
+	check_rfc3339(base->accepted_at, when, sizeof(when));
+	d = json_pack("{s:o, s:s?}", "diff", a, "baseline_accepted_at",
+	    base->accepted_at > 0 && when[0] != '\0' ? when : NULL);
+	a = NULL;
+	if (d == NULL)
+		goto out;
+	if (nlines > 1)
+		rc = findings_add(out, CHECK_POLICY_CHANGED, SEV_WARNING, d,
+		    "the policy of key %s changed since the accepted baseline: "
+		    "%s (and %zu more); if intended, run keyhealthd baseline "
+		    "accept", name, lines[0], nlines - 1);
+	else
+		rc = findings_add(out, CHECK_POLICY_CHANGED, SEV_WARNING, d,
+		    "the policy of key %s changed since the accepted baseline"
+		    "%s%s; if intended, run keyhealthd baseline accept", name,
+		    nlines == 1 ? ": " : "", nlines == 1 ? lines[0] : "");
+out:
+	json_decref(a);
+	policy_diff_free(lines, nlines);
+	policy_free(bp);
+	return rc;
+}
+
+/* The policy part: fetch errors, vendor access, drift from the baseline. */
 static int
 check_policy(const struct key_snapshot *s, const struct key_baseline *base,
     const struct key_expect *ex, int region_ok, struct findings *out,
     struct check_failures *cf)
 {
 	const char	*name = check_key_name(ex);
+	struct policy	*p;
+	char		 perr[256];
+	int		 rc;
 
-	(void)base;
-	(void)region_ok;
-	(void)out;
 	if (!s->policy_known)
 		return 0;
 	if (s->policy_err.cls != KMS_OK) {
@@ -607,7 +743,17 @@ check_policy(const struct key_snapshot *s, const struct key_baseline *base,
 		return check_fail(cf, "GetKeyPolicy", NULL,
 		    "cannot evaluate key %s: GetKeyPolicy returned no policy",
 		    name);
-	return 0;
+	if ((p = policy_parse(s->policy, strlen(s->policy), perr,
+	    sizeof(perr))) == NULL)
+		return check_fail(cf, "PolicyEvaluation", NULL, "cannot "
+		    "evaluate the policy of key %s: %s", name, perr);
+	rc = 0;
+	if (ex->vendor != NULL && region_ok)
+		rc = check_vendor_access(p, ex, out, cf);
+	if (rc == 0)
+		rc = check_policy_changed(p, base, ex, out, cf);
+	policy_free(p);
+	return rc;
 }
 
 int
@@ -660,25 +806,83 @@ fail:
 	return -1;
 }
 
-int
-check_update_baseline(struct key_baseline *b, const struct key_snapshot *s,
+/* Sets the policy baseline from the snapshot: 0, 1 (no usable policy,
+ * reason in err) or -1 (out of memory). */
+static int
+check_set_policy_baseline(struct key_baseline *b,
+    const struct key_snapshot *s, time_t now, char *err, size_t errlen)
+{
+	struct policy	*p;
+	char		*text, *canon, perr[256];
+
+	if (!s->policy_known || s->policy_err.cls != KMS_OK ||
+	    s->policy == NULL) {
+		snprintf(err, errlen, "no key policy was read%s%s",
+		    s->policy_err.code[0] != '\0' ? ": " : "",
+		    s->policy_err.code);
+		return 1;
+	}
+	if ((p = policy_parse(s->policy, strlen(s->policy), perr,
+	    sizeof(perr))) == NULL) {
+		snprintf(err, errlen, "the key policy does not parse: %s",
+		    perr);
+		return 1;
+	}
+	canon = policy_canonical(p);
+	policy_free(p);
+	if (canon == NULL || (text = strdup(s->policy)) == NULL) {
+		free(canon);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	free(b->policy);
+	free(b->policy_canonical);
+	b->policy = text;
+	b->policy_canonical = canon;
+	b->has_policy = 1;
+	b->accepted_at = now;
+	return 0;
+}
+
+static int
+check_set_material(struct key_baseline *b, const struct key_snapshot *s,
     time_t now, int *changed)
 {
 	const char	*cur = s->meta.current_key_material_id;
 	char		*id;
 
+	if (s->describe_err.cls != KMS_OK || cur == NULL ||
+	    (b->material_id != NULL && strcmp(b->material_id, cur) == 0))
+		return 0;
+	if ((id = strdup(cur)) == NULL)
+		return -1;
+	free(b->material_id);
+	b->material_id = id;
+	b->material_seen_at = now;
+	*changed = 1;
+	return 0;
+}
+
+int
+check_update_baseline(struct key_baseline *b, const struct key_snapshot *s,
+    time_t now, int *changed)
+{
+	char	err[256];
+	int	ch = 0, rc;
+
 	if (changed != NULL)
 		*changed = 0;
-	if (s->describe_err.cls == KMS_OK && cur != NULL &&
-	    (b->material_id == NULL || strcmp(b->material_id, cur) != 0)) {
-		if ((id = strdup(cur)) == NULL)
+	if (!b->has_policy) {
+		if ((rc = check_set_policy_baseline(b, s, now, err,
+		    sizeof(err))) == -1)
 			return -1;
-		free(b->material_id);
-		b->material_id = id;
-		b->material_seen_at = now;
-		if (changed != NULL)
-			*changed = 1;
+		if (rc == 0)
+			ch = 1;
 	}
+	if (check_set_material(b, s, now, &ch) == -1)
+		return -1;
+	if (changed != NULL)
+		*changed = ch;
 	return 0;
 }
 
@@ -686,11 +890,19 @@ int
 check_accept_baseline(struct key_baseline *b, const struct key_snapshot *s,
     time_t now, char *err, size_t errlen)
 {
-	(void)b;
-	(void)s;
-	(void)now;
-	snprintf(err, errlen, "policy baselines need lib/policy");
-	return -1;
+	int	ch = 0;
+
+	if (s->describe_err.cls == KMS_ERR_NOT_FOUND) {
+		snprintf(err, errlen, "the key does not exist");
+		return -1;
+	}
+	if (check_set_policy_baseline(b, s, now, err, errlen) != 0)
+		return -1;
+	if (check_set_material(b, s, now, &ch) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 json_t *

@@ -170,11 +170,17 @@ void	check_baseline_free(struct key_baseline *b);
  *   check-failed         (unknown) one finding for every failed operation
  *                        that matters: details code, class, operation,
  *                        message, status, attempts (the first failure) and
- *                        errors (all of them).  Not raised for: GetKeyPolicy
- *                        or GetKeyRotationStatus KMSInvalidStateException on
- *                        a key that is not Enabled; any error of a deleted
- *                        key's other parts; rotation errors without
- *                        expect_rotation.
+ *                        errors (all of them).  operation is DescribeKey,
+ *                        DescribeKey(alias), GetKeyPolicy,
+ *                        GetKeyRotationStatus, PolicyEvaluation (policy
+ *                        does not parse, or "cannot tell") or PolicyBaseline
+ *                        (stored baseline unreadable; class "evaluation").
+ *                        A KMS failure's summary names the operation, the
+ *                        error code and what to look at.  Not raised
+ *                        for: GetKeyPolicy or GetKeyRotationStatus
+ *                        KMSInvalidStateException on a key that is not
+ *                        Enabled; any error of a deleted key's other
+ *                        parts; rotation errors without expect_rotation.
  * Returns 0, or -1 when out of memory (out may then hold some findings;
  * the caller clears it).
  */
@@ -186,8 +192,10 @@ int	check_key(const struct key_snapshot *snap,
  * Updates the baseline after a poll (call it after check_key(), so that
  * the poll is compared with the old baseline).
  *  - No policy baseline yet and the snapshot has a policy that parses:
- *    it becomes the baseline (accepted_at = now).  An existing policy
- *    baseline is never replaced here: only check_accept_baseline() does.
+ *    it becomes the baseline (accepted_at = now), whatever it grants:
+ *    vendor access is judged on its own, the baseline is only for drift.
+ *    An existing policy baseline is never replaced here: only
+ *    check_accept_baseline() does.
  *  - CurrentKeyMaterialId known: stored as the last seen id on every poll,
  *    so key-material-rotated fires on exactly one poll per rotation.
  * *changed (may be NULL) is set to 1 when b changed (save it), else 0.

@@ -133,9 +133,10 @@ int	state_keys_save(const char *dir, const struct state_key *v, size_t n,
 	    char *err, size_t errlen);
 
 /*
- * Loads every key file under dir/keys into a new array *v of *n keys (the caller
- * frees each with state_key_free() and then free(*v)).  Corrupt files are
- * moved aside, reported to warn (may be NULL) and skipped.  Returns 0, or
+ * Loads every key file under dir/keys into a new array *v of *n keys
+ * (the caller frees each with state_key_free() and then free(*v)).
+ * Corrupt files are moved aside, reported to warn (may be NULL) and
+ * skipped.  Returns 0, or
  * -1 with err when the directory can't be read or out of memory.
  */
 int	state_keys_load(const char *dir, struct state_key **v, size_t *n,

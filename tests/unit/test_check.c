@@ -876,6 +876,245 @@ START_TEST(test_check_several_findings_at_once)
 }
 END_TEST
 
+/* --- key policy --- */
+
+/* GEARSET_POLICY with one substring replaced. */
+static void
+policy_with(const char *from, const char *to)
+{
+	const char	*text = GEARSET_POLICY, *at = strstr(text, from);
+	char		 buf[8192];
+
+	ck_assert_msg(at != NULL, "\"%s\" not in the policy", from);
+	snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - text), text, to,
+	    at + strlen(from));
+	set_str(&snap.policy, buf);
+}
+
+#define USE_STMT \
+"  {\"Sid\": \"Allow use of the key\", \"Effect\": \"Allow\",\n" \
+"   \"Principal\": {\"AWS\": \"arn:aws:iam::347752291521:root\"},\n" \
+"   \"Action\": [\"kms:Encrypt\", \"kms:Decrypt\", \"kms:ReEncrypt*\",\n" \
+"              \"kms:GenerateDataKey*\", \"kms:DescribeKey\"],\n" \
+"   \"Resource\": \"*\"},\n"
+
+START_TEST(test_check_vendor_statement_removed_is_access_missing)
+{
+	const struct finding *f;
+	json_t	*acts;
+
+	policy_with(USE_STMT, "");
+	run();
+	expect_only(CHECK_VENDOR_ACCESS_MISSING, NULL);
+	f = get(CHECK_VENDOR_ACCESS_MISSING, SEV_CRITICAL);
+	ck_assert_str_eq(dstr(f, "account"), "347752291521");
+	ck_assert_str_eq(dstr(f, "vendor"), "gearset");
+	acts = json_object_get(f->details, "actions");
+	ck_assert(json_array_size(acts) >= 5);
+	ck_assert_ptr_nonnull(strstr(f->summary, "347752291521"));
+}
+END_TEST
+
+START_TEST(test_check_deny_added_is_access_missing)
+{
+	const struct finding *f;
+	json_t	*a;
+	size_t	 i;
+	int	 denied = 0;
+
+	policy_with(" ]}", ",\n  {\"Sid\": \"NoDecrypt\", \"Effect\": \"Deny\","
+	    " \"Principal\": \"*\", \"Action\": \"kms:Decrypt\","
+	    " \"Resource\": \"*\"}\n ]}");
+	run();
+	expect_only(CHECK_VENDOR_ACCESS_MISSING, NULL);
+	f = get(CHECK_VENDOR_ACCESS_MISSING, SEV_CRITICAL);
+	json_array_foreach(json_object_get(f->details, "actions"), i, a)
+		if (json_is_string(json_object_get(a, "denied_by")))
+			denied++;
+	ck_assert_int_eq(denied, 1);
+}
+END_TEST
+
+START_TEST(test_check_grant_condition_false_is_access_missing)
+{
+	policy_with("\"kms:GrantIsForAWSResource\": \"true\"",
+	    "\"kms:GrantIsForAWSResource\": \"false\"");
+	run();
+	expect_only(CHECK_VENDOR_ACCESS_MISSING, NULL);
+}
+END_TEST
+
+START_TEST(test_check_wrong_vendor_account_for_region_is_access_missing)
+{
+	/* The us-west-2 account granted on an eu-west-1 key. */
+	char	buf[8192], *p;
+
+	snprintf(buf, sizeof(buf), "%s", GEARSET_POLICY);
+	while ((p = strstr(buf, "347752291521")) != NULL)
+		memcpy(p, "157764733222", 12);
+	set_str(&snap.policy, buf);
+	run();
+	expect_only(CHECK_VENDOR_ACCESS_MISSING, NULL);
+}
+END_TEST
+
+START_TEST(test_check_vendor_cannot_tell_is_check_failed_not_critical)
+{
+	const struct finding *f;
+
+	/* Depends on the vendor's source IP, which nobody can know here. */
+	policy_with("\"Resource\": \"*\"},\n  {\"Sid\": \"Allow attachment",
+	    "\"Resource\": \"*\", \"Condition\": {\"IpAddress\": "
+	    "{\"aws:SourceIp\": \"203.0.113.0/24\"}}},\n"
+	    "  {\"Sid\": \"Allow attachment");
+	run();
+	expect_only(CHECK_CHECK_FAILED, NULL);
+	f = get(CHECK_CHECK_FAILED, SEV_UNKNOWN);
+	ck_assert_str_eq(dstr(f, "operation"), "PolicyEvaluation");
+	ck_assert_ptr_nonnull(strstr(f->summary, "cannot tell"));
+}
+END_TEST
+
+START_TEST(test_check_unparsable_policy_is_check_failed)
+{
+	set_str(&snap.policy, "{\"Statement\": [{\"Effect\": \"Maybe\"}]}");
+	run();
+	expect_only(CHECK_CHECK_FAILED, NULL);
+	ck_assert_ptr_nonnull(strstr(get(CHECK_CHECK_FAILED,
+	    SEV_UNKNOWN)->summary, "policy"));
+}
+END_TEST
+
+START_TEST(test_check_policy_checks_quiet_without_policy_poll)
+{
+	set_str(&snap.policy, NULL);
+	snap.policy_known = 0;
+	run();
+	expect_only(NULL);
+}
+END_TEST
+
+START_TEST(test_check_first_poll_sets_policy_baseline)
+{
+	int	changed;
+
+	ck_assert_int_eq(base.has_policy, 0);
+	ck_assert_int_eq(check_update_baseline(&base, &snap, NOW, &changed),
+	    0);
+	ck_assert_int_eq(changed, 1);
+	ck_assert_int_eq(base.has_policy, 1);
+	ck_assert_str_eq(base.policy, GEARSET_POLICY);
+	ck_assert_ptr_nonnull(base.policy_canonical);
+	ck_assert_int_eq((long long)base.accepted_at, (long long)NOW);
+	/* A later poll with another policy does not move the baseline. */
+	policy_with(USE_STMT, "");
+	ck_assert_int_eq(check_update_baseline(&base, &snap, NOW + 60,
+	    &changed), 0);
+	ck_assert_int_eq(changed, 0);
+	ck_assert_str_eq(base.policy, GEARSET_POLICY);
+}
+END_TEST
+
+START_TEST(test_check_policy_changed_with_diff)
+{
+	const struct finding *f;
+	json_t	*diff;
+
+	ck_assert_int_eq(check_update_baseline(&base, &snap, NOW - 86400,
+	    NULL), 0);
+	policy_with(" ]}", ",\n  {\"Sid\": \"Auditors\", \"Effect\": \"Allow\","
+	    " \"Principal\": {\"AWS\": \"arn:aws:iam::999988887777:root\"},"
+	    " \"Action\": \"kms:DescribeKey\", \"Resource\": \"*\"}\n ]}");
+	run();
+	expect_only(CHECK_POLICY_CHANGED, NULL);
+	f = get(CHECK_POLICY_CHANGED, SEV_WARNING);
+	diff = json_object_get(f->details, "diff");
+	ck_assert(json_array_size(diff) >= 1);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_array_get(diff, 0)),
+	    "Auditors"));
+	ck_assert_ptr_nonnull(strstr(f->summary, "Auditors"));
+	ck_assert_ptr_nonnull(strstr(f->summary, "baseline accept"));
+	ck_assert_str_eq(dstr(f, "baseline_accepted_at"),
+	    "2026-11-17T11:06:40Z");
+}
+END_TEST
+
+START_TEST(test_check_policy_reformatted_is_not_changed)
+{
+	ck_assert_int_eq(check_update_baseline(&base, &snap, NOW, NULL), 0);
+	/* Same meaning: scalar vs one-element list, bare account id,
+	 * action case, statement order. */
+	set_str(&snap.policy,
+	    "{\"Version\":\"2012-10-17\",\"Id\":\"key-consolepolicy-3\","
+	    "\"Statement\":["
+	    "{\"Sid\":\"Allow attachment of persistent resources\","
+	    "\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"347752291521\"]},"
+	    "\"Action\":[\"kms:RevokeGrant\",\"kms:CreateGrant\","
+	    "\"kms:ListGrants\"],\"Resource\":[\"*\"],"
+	    "\"Condition\":{\"Bool\":{\"kms:GrantIsForAWSResource\":true}}},"
+	    "{\"Sid\":\"Allow use of the key\",\"Effect\":\"Allow\","
+	    "\"Principal\":{\"AWS\":\"arn:aws:iam::347752291521:root\"},"
+	    "\"Action\":[\"KMS:Encrypt\",\"kms:Decrypt\",\"kms:ReEncrypt*\","
+	    "\"kms:GenerateDataKey*\",\"kms:DescribeKey\"],\"Resource\":\"*\"},"
+	    "{\"Sid\":\"Enable IAM User Permissions\",\"Effect\":\"Allow\","
+	    "\"Principal\":{\"AWS\":\"111122223333\"},\"Action\":[\"kms:*\"],"
+	    "\"Resource\":\"*\"}]}");
+	run();
+	expect_only(NULL);
+}
+END_TEST
+
+START_TEST(test_check_baseline_accept_clears_policy_changed)
+{
+	char	e[256];
+
+	ck_assert_int_eq(check_update_baseline(&base, &snap, NOW, NULL), 0);
+	policy_with(USE_STMT, "");
+	run();
+	expect_only(CHECK_POLICY_CHANGED, CHECK_VENDOR_ACCESS_MISSING, NULL);
+	ck_assert_int_eq(check_accept_baseline(&base, &snap, NOW + 10, e,
+	    sizeof(e)), 0);
+	ck_assert_int_eq((long long)base.accepted_at, (long long)(NOW + 10));
+	run();
+	/* Accepting a drift does not make the vendor's access come back. */
+	expect_only(CHECK_VENDOR_ACCESS_MISSING, NULL);
+}
+END_TEST
+
+START_TEST(test_check_baseline_accept_needs_a_policy)
+{
+	char	e[256];
+
+	set_str(&snap.policy, NULL);
+	set_err(&snap.policy_err, KMS_ERR_ACCESS_DENIED,
+	    "AccessDeniedException", "no");
+	ck_assert_int_eq(check_accept_baseline(&base, &snap, NOW, e,
+	    sizeof(e)), -1);
+	ck_assert_ptr_nonnull(strstr(e, "AccessDeniedException"));
+	ck_assert_int_eq(base.has_policy, 0);
+	set_str(&snap.policy, "not json");
+	memset(&snap.policy_err, 0, sizeof(snap.policy_err));
+	ck_assert_int_eq(check_accept_baseline(&base, &snap, NOW, e,
+	    sizeof(e)), -1);
+	ck_assert_ptr_nonnull(strstr(e, "does not parse"));
+}
+END_TEST
+
+START_TEST(test_check_several_findings_with_policy)
+{
+	ck_assert_int_eq(check_update_baseline(&base, &snap, NOW, NULL), 0);
+	set_str(&snap.meta.state, "Disabled");
+	policy_with(" ]}", ",\n  {\"Sid\": \"StopGearset\", \"Effect\": \"Deny\","
+	    " \"Principal\": {\"AWS\": \"347752291521\"}, \"Action\": \"kms:*\","
+	    " \"Resource\": \"*\"}\n ]}");
+	snap.rotation.enabled = 0;
+	run();
+	/* No rotation warning for a disabled key. */
+	expect_only(CHECK_KEY_DISABLED, CHECK_VENDOR_ACCESS_MISSING,
+	    CHECK_POLICY_CHANGED, NULL);
+}
+END_TEST
+
 /* --- snapshots, baselines, JSON --- */
 
 START_TEST(test_check_carry_keeps_last_rotation_and_alias)
@@ -1062,6 +1301,25 @@ check_suite(void)
 	tcase_add_test(tc,
 	    test_check_policy_invalid_state_on_enabled_key_is_check_failed);
 	tcase_add_test(tc, test_check_several_findings_at_once);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("policy");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_check_vendor_statement_removed_is_access_missing);
+	tcase_add_test(tc, test_check_deny_added_is_access_missing);
+	tcase_add_test(tc, test_check_grant_condition_false_is_access_missing);
+	tcase_add_test(tc,
+	    test_check_wrong_vendor_account_for_region_is_access_missing);
+	tcase_add_test(tc,
+	    test_check_vendor_cannot_tell_is_check_failed_not_critical);
+	tcase_add_test(tc, test_check_unparsable_policy_is_check_failed);
+	tcase_add_test(tc, test_check_policy_checks_quiet_without_policy_poll);
+	tcase_add_test(tc, test_check_first_poll_sets_policy_baseline);
+	tcase_add_test(tc, test_check_policy_changed_with_diff);
+	tcase_add_test(tc, test_check_policy_reformatted_is_not_changed);
+	tcase_add_test(tc, test_check_baseline_accept_clears_policy_changed);
+	tcase_add_test(tc, test_check_baseline_accept_needs_a_policy);
+	tcase_add_test(tc, test_check_several_findings_with_policy);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("baseline");
