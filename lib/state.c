@@ -743,7 +743,7 @@ int
 state_keys_load(const char *dir, struct state_key **vp, size_t *np,
     state_warn_cb warn, void *warnarg, char *err, size_t errlen)
 {
-	char			 keys[4096], name[64], msg[1024];
+	char			 keys[4096], name[300], msg[1024];
 	struct state_key	*v = NULL, *nv;
 	struct dirent		*de;
 	size_t			 n = 0, cap = 0;
