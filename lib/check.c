@@ -756,6 +756,29 @@ check_policy(const struct key_snapshot *s, const struct key_baseline *base,
 	return rc;
 }
 
+/*
+ * Summaries are one line for a pager or a chat message: text that came
+ * from KMS or a policy (messages, Sids) could hold control characters,
+ * and a policy reason can be long.
+ */
+static void
+check_tidy_summary(char *sum)
+{
+	size_t	len, cut;
+	char	*p;
+
+	for (p = sum; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	if ((len = strlen(sum)) <= CHECK_SUMMARY_MAX)
+		return;
+	cut = CHECK_SUMMARY_MAX - 3;
+	/* Don't split a UTF-8 sequence. */
+	while (cut > 0 && ((unsigned char)sum[cut] & 0xc0) == 0x80)
+		cut--;
+	memcpy(sum + cut, "...", 4);
+}
+
 int
 check_key(const struct key_snapshot *s, const struct key_baseline *base,
     const struct key_expect *ex, time_t now, struct findings *out)
@@ -763,9 +786,11 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 	struct check_failures	 cf;
 	const char		*name = check_key_name(ex);
 	int			 deleted, described, region_ok;
+	size_t			 first, i;
 	json_t			*d;
 
 	memset(&cf, 0, sizeof(cf));
+	first = out->n;
 	deleted = s->describe_err.cls == KMS_ERR_NOT_FOUND;
 	described = s->describe_err.cls == KMS_OK;
 
@@ -788,7 +813,7 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 	if (check_alias(s, ex, deleted, out, &cf) == -1)
 		goto fail;
 	if (deleted)
-		return check_fail_flush(&cf, out);
+		goto done;
 
 	if (described && check_material_expiry(s, ex, now, out) == -1)
 		goto fail;
@@ -800,7 +825,12 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 		goto fail;
 	if (described && check_material_rotated(s, base, ex, out) == -1)
 		goto fail;
-	return check_fail_flush(&cf, out);
+done:
+	if (check_fail_flush(&cf, out) == -1)
+		return -1;
+	for (i = first; i < out->n; i++)
+		check_tidy_summary(out->v[i].summary);
+	return 0;
 fail:
 	json_decref(cf.errors);
 	return -1;

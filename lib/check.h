@@ -40,6 +40,9 @@ struct vendor;
 #define CHECK_EXPIRY_WARNING_DEFAULT	(30 * 86400)
 #define CHECK_EXPIRY_CRITICAL		(7 * 86400)
 
+/* Summaries are one line of at most this many bytes. */
+#define CHECK_SUMMARY_MAX		400
+
 /*
  * Everything one poll learned about a key.  Each part has its own
  * kms_error; cls KMS_OK means the part is valid.

@@ -863,6 +863,50 @@ START_TEST(test_check_policy_invalid_state_on_enabled_key_is_check_failed)
 }
 END_TEST
 
+START_TEST(test_check_summary_is_one_bounded_line)
+{
+	const struct finding *f;
+	char	 msg[256];
+
+	/* A message from the network with line breaks, and long. */
+	memset(msg, 'm', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	memcpy(msg, "line1\nline2\r\t", 13);
+	set_err(&snap.describe_err, KMS_ERR_OTHER, "WeirdException", msg);
+	set_err(&snap.alias_err, KMS_ERR_OTHER, "WeirdException", msg);
+	run();
+	f = get(CHECK_CHECK_FAILED, SEV_UNKNOWN);
+	ck_assert_uint_le(strlen(f->summary), CHECK_SUMMARY_MAX);
+	ck_assert_ptr_null(strpbrk(f->summary, "\r\n\t"));
+	ck_assert_ptr_nonnull(strstr(f->summary, "line1 line2"));
+	/* The details keep the message as KMS sent it. */
+	ck_assert_ptr_nonnull(strstr(dstr(f, "message"), "line1\nline2"));
+}
+END_TEST
+
+START_TEST(test_check_long_summary_is_cut_at_a_character)
+{
+	const struct finding *f;
+	char	 alias[600];
+	size_t	 i;
+
+	/* "alias/" and 2-byte UTF-8 characters (é), far too long. */
+	snprintf(alias, sizeof(alias), "alias/");
+	for (i = 6; i + 2 < sizeof(alias); i += 2)
+		memcpy(alias + i, "\xc3\xa9", 2);
+	alias[i] = '\0';
+	want.alias = alias;
+	set_str(&snap.alias_key_arn, OTHER);
+	run();
+	f = get(CHECK_KEY_REPLACED, SEV_CRITICAL);
+	ck_assert_uint_le(strlen(f->summary), CHECK_SUMMARY_MAX);
+	ck_assert_str_eq(f->summary + strlen(f->summary) - 3, "...");
+	ck_assert_int_eq((unsigned char)f->summary[strlen(f->summary) - 4],
+	    0xa9);
+	ck_assert_str_eq(dstr(f, "alias"), alias);
+}
+END_TEST
+
 START_TEST(test_check_several_findings_at_once)
 {
 	set_str(&snap.meta.state, "Disabled");
@@ -1301,6 +1345,8 @@ check_suite(void)
 	tcase_add_test(tc,
 	    test_check_policy_invalid_state_on_enabled_key_is_check_failed);
 	tcase_add_test(tc, test_check_several_findings_at_once);
+	tcase_add_test(tc, test_check_summary_is_one_bounded_line);
+	tcase_add_test(tc, test_check_long_summary_is_cut_at_a_character);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("policy");
