@@ -202,7 +202,8 @@ int	check_key(const struct key_snapshot *snap,
  *  - CurrentKeyMaterialId known: stored as the last seen id on every poll,
  *    so key-material-rotated fires on exactly one poll per rotation.
  * *changed (may be NULL) is set to 1 when b changed (save it), else 0.
- * Returns 0, or -1 when out of memory (b is then unchanged).
+ * Returns 0, or -1 when out of memory (b stays consistent: each part is
+ * either the old or the new one).
  */
 int	check_update_baseline(struct key_baseline *b,
 	    const struct key_snapshot *snap, time_t now, int *changed);
@@ -211,7 +212,7 @@ int	check_update_baseline(struct key_baseline *b,
  * `keyhealthd baseline accept`: replaces the policy baseline with the
  * snapshot's policy (and records its material id).  Returns 0, or -1 with
  * a reason in err (no policy in the snapshot, it does not parse, out of
- * memory); b is unchanged on failure.
+ * memory); b keeps its old policy baseline on failure.
  */
 int	check_accept_baseline(struct key_baseline *b,
 	    const struct key_snapshot *snap, time_t now, char *err,
