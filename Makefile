@@ -126,7 +126,7 @@ integration: all tools
 
 fuzz-smoke: $(FUZZ_SMOKE)
 
-install: all
+install: all $(BUILD)/systemd/keyhealthd.service
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/keyhealthd
 	install -m 0755 $(BUILD)/keyhealthd $(DESTDIR)$(SBINDIR)/keyhealthd
@@ -135,6 +135,9 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man5/keyhealthd.yaml.5
 	install -m 0644 conf/keyhealthd.yaml \
 	    $(DESTDIR)$(SYSCONFDIR)/keyhealthd/keyhealthd.yaml.example
+	install -d $(DESTDIR)$(UNITDIR)
+	install -m 0644 $(BUILD)/systemd/keyhealthd.service \
+	    $(DESTDIR)$(UNITDIR)/keyhealthd.service
 
 clean:
 	rm -rf build build-san

@@ -1,0 +1,100 @@
+/*
+ * The process around the loop: signals as libevent events funnelled into
+ * one handler (no work in signal context, as tmux does), the systemd
+ * notification protocol, and the watchdog keep-alive.
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "keyhealthd.h"
+
+static const int proc_signals[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
+
+static void
+proc_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct proc	*p = arg;
+
+	(void)what;
+	p->on_signal((int)sig, p->arg);
+}
+
+static void
+proc_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	/* Runs from the loop: if the loop is stuck, systemd notices. */
+	(void)sd_notify(0, "WATCHDOG=1");
+}
+
+int
+proc_init(struct proc *p, struct event_base *base,
+    void (*on_signal)(int, void *), void *arg)
+{
+	struct timeval	 tv;
+	uint64_t	 usec = 0;
+	size_t		 i;
+
+	memset(p, 0, sizeof(*p));
+	p->base = base;
+	p->on_signal = on_signal;
+	p->arg = arg;
+	(void)signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < PROC_NSIGNALS; i++) {
+		p->sig[i] = evsignal_new(base, proc_signals[i], proc_signal_cb,
+		    p);
+		if (p->sig[i] == NULL || evsignal_add(p->sig[i], NULL) == -1) {
+			log_warnx("cannot watch signal %d", proc_signals[i]);
+			return -1;
+		}
+	}
+	/* sd_watchdog_enabled() checks WATCHDOG_PID against us. */
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+		usec /= 2;
+		tv.tv_sec = (time_t)(usec / 1000000);
+		tv.tv_usec = (suseconds_t)(usec % 1000000);
+		p->watchdog = event_new(base, -1, EV_PERSIST, proc_watchdog_cb,
+		    p);
+		if (p->watchdog == NULL || event_add(p->watchdog, &tv) == -1) {
+			log_warnx("cannot arm the watchdog timer");
+			return -1;
+		}
+		log_debug("watchdog: keep-alive every %lld ms",
+		    (long long)(usec / 1000));
+	}
+	return 0;
+}
+
+void
+proc_free(struct proc *p)
+{
+	size_t	i;
+
+	for (i = 0; i < PROC_NSIGNALS; i++)
+		if (p->sig[i] != NULL)
+			event_free(p->sig[i]);
+	if (p->watchdog != NULL)
+		event_free(p->watchdog);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+proc_notify(const char *fmt, ...)
+{
+	char	buf[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	(void)sd_notify(0, buf);
+}
