@@ -22,6 +22,7 @@
 /* The built-in types; a new one is one more line. */
 static const struct notify_ops * const notify_builtin[] = {
 	&notify_journald_ops,
+	&notify_webhook_ops,
 	&notify_exec_ops,
 	NULL
 };

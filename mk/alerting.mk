@@ -1,5 +1,5 @@
 # Alerting: the sample external notifier modules, the journald catalog
-# check, and the test driver's HTTP client once lib/http.c exists.
+# check and its installation.
 
 MODULE_SRCS	= tests/modules/sample_notify.c
 MODULE_SOS	= $(BUILD)/tests/modules/sample_notify.so \
@@ -22,10 +22,6 @@ $(BUILD)/tests/modules/sample_notify_badabi.so: tests/modules/sample_notify.c li
 $(BUILD)/tests/modules/sample_notify_nosym.so: tests/modules/sample_notify.c lib/notify.h lib/alert.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -DSAMPLE_NO_DESCRIPTOR -fPIC -shared -o $@ $< $(LDFLAGS_ALL)
-
-ifneq ($(wildcard lib/http.c),)
-$(BUILD)/tests/tools/notify_send.o: CFLAGS_ALL += -DNOTIFY_SEND_WITH_HTTP
-endif
 
 # journalctl parses the catalog as --update-catalog does.
 EXTRA_CHECKS	+= check-catalog

@@ -28,14 +28,12 @@
 #include <jansson.h>
 
 #include "alert.h"
+#include "http.h"
 #include "log.h"
 #include "notify.h"
 #include "outbox.h"
 #include "ynode.h"
 
-#ifdef NOTIFY_SEND_WITH_HTTP
-#include "http.h"
-#endif
 
 struct ns_target {
 	struct notifier	*n;
@@ -313,10 +311,8 @@ main(int argc, char *argv[])
 	env.base = base;
 	env.hostname = host;
 	env.source = "keyhealthd/" KEYHEALTHD_VERSION;
-#ifdef NOTIFY_SEND_WITH_HTTP
 	if ((env.http = http_new(base, NULL, err, sizeof(err))) == NULL)
 		fatalx("http_new: %s", err);
-#endif
 	if ((targets = calloc(nns + 1, sizeof(*targets))) == NULL)
 		fatal("calloc");
 	ntargets = nns;
@@ -411,9 +407,7 @@ main(int argc, char *argv[])
 	event_free(stop);
 	event_free(sigterm);
 	event_free(sigint);
-#ifdef NOTIFY_SEND_WITH_HTTP
 	http_free(env.http);
-#endif
 	event_base_free(base);
 	return rc;
 }
