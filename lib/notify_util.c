@@ -31,6 +31,14 @@ struct notify_util_post {
 	void				*arg;
 };
 
+/* "a pagerduty notifier", "an alertmanager notifier". */
+static const char *
+notify_util_article(const char *type)
+{
+	return strchr("aeiou", type[0]) != NULL && type[0] != '\0' ? "an" :
+	    "a";
+}
+
 static size_t
 notify_util_distance(const char *a, const char *b)
 {
@@ -104,9 +112,10 @@ notify_util_check_keys(const struct ynode *block, const char *type,
 
 	if (block == NULL || block->type != YNODE_MAP) {
 		if (block != NULL)
-			(void)snprintf(err, errlen, "%s: a %s notifier must "
+			(void)snprintf(err, errlen, "%s: %s %s notifier must "
 			    "be a mapping, not a %s",
-			    ynode_where(block, where, sizeof(where)), type,
+			    ynode_where(block, where, sizeof(where)),
+			    notify_util_article(type), type,
 			    ynode_type_name(block->type));
 		else
 			(void)snprintf(err, errlen, "%s notifier: no config",
@@ -122,14 +131,14 @@ notify_util_check_keys(const struct ynode *block, const char *type,
 		hint = notify_util_suggest(k->value, known);
 		if (hint != NULL)
 			(void)snprintf(err, errlen, "%s: unknown option "
-			    "\"%s\" for a %s notifier (did you mean \"%s\"?)",
+			    "\"%s\" for %s %s notifier (did you mean \"%s\"?)",
 			    ynode_where(k, where, sizeof(where)), k->value,
-			    type, hint);
+			    notify_util_article(type), type, hint);
 		else
 			(void)snprintf(err, errlen, "%s: unknown option "
-			    "\"%s\" for a %s notifier",
+			    "\"%s\" for %s %s notifier",
 			    ynode_where(k, where, sizeof(where)), k->value,
-			    type);
+			    notify_util_article(type), type);
 		return -1;
 	}
 	return 0;
@@ -147,8 +156,9 @@ notify_util_string(const struct ynode *block, const char *type,
 	if ((n = ynode_get(block, key)) == NULL) {
 		if (!required)
 			return 0;
-		(void)snprintf(err, errlen, "%s: a %s notifier needs \"%s\"",
-		    ynode_where(block, where, sizeof(where)), type, key);
+		(void)snprintf(err, errlen, "%s: %s %s notifier needs \"%s\"",
+		    ynode_where(block, where, sizeof(where)),
+		    notify_util_article(type), type, key);
 		return -1;
 	}
 	if (n->type != YNODE_SCALAR) {
