@@ -56,6 +56,7 @@ TAILQ_HEAD(am_entries, am_entry);
 
 struct alertmanager {
 	char				*url;		/* .../api/v2/alerts */
+	char				*shown_url;	/* without user:pass@ */
 	char				*generator_url;
 	json_t				*labels;	/* extra; object */
 	char				*host;
@@ -363,7 +364,7 @@ am_repost_done(void *arg, enum notify_result r, const char *why)
 	if (r == NOTIFY_ACK) {
 		if (am->repost_failures > 0)
 			log_info("alertmanager %s: re-posting firing alerts "
-			    "works again after %lu failures", am->url,
+			    "works again after %lu failures", am->shown_url,
 			    am->repost_failures);
 		am->repost_failures = 0;
 		am->complaint_s = 0;
@@ -375,7 +376,7 @@ am_repost_done(void *arg, enum notify_result r, const char *why)
 	am->repost_failures++;
 	if (now >= am->next_complaint) {
 		log_warnx("alertmanager %s: re-posting %zu firing alerts "
-		    "failed (%lu in a row): %s", am->url, am->nfiring,
+		    "failed (%lu in a row): %s", am->shown_url, am->nfiring,
 		    am->repost_failures, why != NULL ? why : "?");
 		am->complaint_s = am->complaint_s == 0 ? 60 :
 		    (am->complaint_s >= 3600 ? 3600 : am->complaint_s * 2);
@@ -507,6 +508,26 @@ fail:
 	return -1;
 }
 
+/* The URL for log lines: basic-auth credentials in it stay out. */
+static char *
+am_shown_url(const char *url)
+{
+	const char	*host = strstr(url, "://"), *at, *slash;
+	char		*out;
+
+	if (host == NULL)
+		return strdup(url);
+	host += 3;
+	slash = strchr(host, '/');
+	at = strchr(host, '@');
+	if (at == NULL || (slash != NULL && at > slash))
+		return strdup(url);
+	if (asprintf(&out, "%.*s***@%s", (int)(host - url), url, at + 1) ==
+	    -1)
+		return NULL;
+	return out;
+}
+
 static void
 am_free(void *arg)
 {
@@ -522,6 +543,7 @@ am_free(void *arg)
 	while ((e = TAILQ_FIRST(&am->firing)) != NULL)
 		am_remove(am, e);
 	free(am->url);
+	free(am->shown_url);
 	free(am->generator_url);
 	json_decref(am->labels);
 	free(am->host);
@@ -572,6 +594,10 @@ am_configure(const struct ynode *block, void **state, char *err,
 		len -= strlen(AM_PATH);
 	if (asprintf(&am->url, "%.*s%s", (int)len, url, AM_PATH) == -1) {
 		am->url = NULL;
+		(void)snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((am->shown_url = am_shown_url(am->url)) == NULL) {
 		(void)snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
