@@ -389,3 +389,56 @@ def test_slack_4xx_is_permanent_5xx_is_retried(receiver, drive):
     assert res[1][1] == "HTTP 404: no_service"
     assert d.finish() == 0
     assert SLACK_TOKEN not in d.proc.log()
+
+
+# ------------------------------------------- through the registry and outbox
+
+def test_registry_and_outbox_deliver_to_all_three(alertmanager, receiver,
+                                                  secret_file, tools_dir,
+                                                  tmp_path):
+    """The three types through notify.c's table, its common options and the
+    durable outbox (notify_send), a 503 first retried by the outbox."""
+    receiver.script = [(503, "unavailable", "text/plain")]
+    receiver.default = (202, '{"status":"success"}', "application/json")
+    key = secret_file("pd-key", ROUTING_KEY)
+    conf = tmp_path / "keyhealthd.yaml"
+    conf.write_text(
+        "notifiers:\n"
+        "  - type: pagerduty\n    name: pd\n    min_severity: warning\n"
+        "    routing_key_file: %s\n    url: %s/v2/enqueue\n"
+        "  - type: slack\n    name: chat\n"
+        "    exclude_checks: [key-material-rotated]\n"
+        "    url: %s/services/T0/B0/%s\n"
+        "  - type: alertmanager\n    name: am\n    checks: [key-disabled]\n"
+        "    url: %s\n"
+        % (key, receiver.url, receiver.url, SLACK_TOKEN, alertmanager.url))
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(e) for e in [
+        make_event("crit"),
+        make_event("info", check="key-material-rotated", severity="info"),
+    ]) + "\n")
+    r = run([os.path.join(tools_dir, "notify_send"), "-c", str(conf),
+             "--state-dir", str(tmp_path / "state"), "--events", str(events),
+             "--timeout", "30", "--backoff-min", "100"], timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    results = {(x["notifier"], x["event"]): x["result"]
+               for x in lines if "result" in x}
+    assert results[("pd", "info")] == "filtered"
+    assert results[("chat", "info")] == "filtered"
+    assert results[("am", "info")] == "filtered"
+    assert results[("pd", "crit")] == "ack"
+    assert results[("chat", "crit")] == "ack"
+    assert results[("am", "crit")] == "ack"
+    assert ROUTING_KEY not in r.stdout + r.stderr
+    assert SLACK_TOKEN not in r.stdout + r.stderr
+    pd = [b for b in receiver.json_bodies() if "routing_key" in b]
+    slack = [b for b in receiver.json_bodies() if "blocks" in b]
+    for b in pd:
+        check_pagerduty_event(b)
+    for b in slack:
+        check_slack_message(b)
+    # One of the two got the 503 first and was delivered on the retry.
+    assert len(pd) + len(slack) == 3
+    alerts = alertmanager.wait_for(lambda a: len(a) == 1)
+    assert alerts[0]["labels"]["check"] == "key-disabled"

@@ -35,9 +35,6 @@
 #include "notify.h"
 #include "ynode.h"
 
-extern const struct notify_ops notify_pagerduty_ops;
-extern const struct notify_ops notify_alertmanager_ops;
-extern const struct notify_ops notify_slack_ops;
 
 static const struct notify_ops *drive_types[] = {
 	&notify_pagerduty_ops,

@@ -20,9 +20,6 @@
 #include "notify_util.h"
 #include "ynode.h"
 
-extern const struct notify_ops notify_pagerduty_ops;
-extern const struct notify_ops notify_alertmanager_ops;
-extern const struct notify_ops notify_slack_ops;
 
 #define ARN	"arn:aws:kms:eu-west-1:111122223333:key/" \
 		"1234abcd-12ab-34cd-56ef-1234567890ab"
