@@ -38,7 +38,7 @@ WARNFLAGS	= -Wall -Wextra -Wformat=2 -Wshadow -Wpointer-arith -Wcast-qual \
 PKG_CFLAGS	= $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS	= $(shell pkg-config --libs $(PKGS)) -ldl
 CFLAGS_ALL	= -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) \
-		  -fstack-protector-strong $(SANFLAGS) -Ilib \
+		  -fstack-protector-strong $(SANFLAGS) -iquote lib \
 		  -DKEYHEALTHD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL	= $(SANFLAGS) $(LDFLAGS)
 
