@@ -813,7 +813,7 @@ reqprin_init(struct reqprin *rp, const char *p)
 			    a.account);
 		rp->root = (strcmp(a.service, "iam") == 0 &&
 		    strcmp(a.resource, "root") == 0);
-	} else
+	} else if (strncmp(p, "arn:", 4) != 0)
 		rp->service = 1;
 }
 
