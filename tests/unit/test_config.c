@@ -845,9 +845,12 @@ END_TEST
 
 START_TEST(test_config_world_writable_file_is_refused)
 {
-	char	path[] = "/tmp/khcfgXXXXXX", err[512], want[600];
-	int	fd;
+	const char	*tmp = getenv("TMPDIR");
+	char		 path[512], err[1024], want[1200];
+	int		 fd;
 
+	(void)snprintf(path, sizeof(path), "%s/khcfgXXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : P_tmpdir);
 	ck_assert_int_ge(fd = mkstemp(path), 0);
 	close(fd);
 	ck_assert_int_eq(chmod(path, 0644), 0);
