@@ -1462,7 +1462,7 @@ creds_sts_parse(long status, const char *body, size_t len, struct creds *out,
     char *err, size_t errlen)
 {
 	const char	*s, *e, *cs;
-	char		*cbuf = NULL, *exp = NULL, *code, *msg;
+	char		*exp = NULL, *code, *msg;
 	const char	*ce;
 
 	memset(out, 0, sizeof(*out));
@@ -1509,7 +1509,6 @@ creds_sts_parse(long status, const char *body, size_t len, struct creds *out,
 bad:
 	seterr(err, errlen, "STS: HTTP %ld with an unrecognised answer",
 	    status);
-	(void)cbuf;
 	return -1;
 fail:
 	free(exp);
