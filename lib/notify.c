@@ -24,6 +24,9 @@ static const struct notify_ops * const notify_builtin[] = {
 	&notify_journald_ops,
 	&notify_webhook_ops,
 	&notify_exec_ops,
+	&notify_pagerduty_ops,
+	&notify_alertmanager_ops,
+	&notify_slack_ops,
 	NULL
 };
 

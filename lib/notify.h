@@ -74,6 +74,9 @@ struct notify_module {
 extern const struct notify_ops notify_journald_ops;
 extern const struct notify_ops notify_webhook_ops;
 extern const struct notify_ops notify_exec_ops;
+extern const struct notify_ops notify_pagerduty_ops;
+extern const struct notify_ops notify_alertmanager_ops;
+extern const struct notify_ops notify_slack_ops;
 
 /* The built-in type by name, or NULL (also for "module"). */
 const struct notify_ops *notify_lookup(const char *type);
