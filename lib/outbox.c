@@ -29,8 +29,9 @@
 #define OUTBOX_MAX_BYTES	(64 * 1024 * 1024)
 #define OUTBOX_BACKOFF_MIN	1000
 #define OUTBOX_BACKOFF_MAX	300000
-#define OUTBOX_COMPLAIN_FIRST	60
-#define OUTBOX_COMPLAIN_MAX	3600
+#define OUTBOX_COMPLAIN_FIRST	60000
+#define OUTBOX_COMPLAIN_MAX	3600000
+#define OUTBOX_OVER_CAP_LOG	60000
 #define OUTBOX_FILE_MAX		(1024 * 1024)
 #define OUTBOX_SUFFIX		".json"
 
@@ -65,10 +66,10 @@ struct outbox {
 	struct outbox_flight	*flight;
 	struct outbox_stats	 st;
 	long			 backoff_ms;
-	time_t			 failing_since;
-	time_t			 complain_next;	/* monotonic */
+	int64_t			 failing_since;	/* monotonic ms */
+	int64_t			 complain_next;
 	long			 complain_interval;
-	time_t			 over_cap_logged;
+	int64_t			 over_cap_logged;
 };
 
 static void	outbox_next(struct outbox *);
@@ -89,13 +90,14 @@ outbox_errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static time_t
+/* Monotonic milliseconds. */
+static int64_t
 outbox_mono(void)
 {
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* mkdir -p with mode 0700 for what it creates. */
@@ -332,8 +334,12 @@ outbox_new(struct event_base *base, const char *state_dir, const char *name,
 		ob->opts.backoff_max_ms = OUTBOX_BACKOFF_MAX;
 	if (ob->opts.backoff_max_ms < ob->opts.backoff_min_ms)
 		ob->opts.backoff_max_ms = ob->opts.backoff_min_ms;
-	if (ob->opts.complain_max_s <= 0)
-		ob->opts.complain_max_s = OUTBOX_COMPLAIN_MAX;
+	if (ob->opts.complain_first_ms <= 0)
+		ob->opts.complain_first_ms = OUTBOX_COMPLAIN_FIRST;
+	if (ob->opts.complain_max_ms <= 0)
+		ob->opts.complain_max_ms = OUTBOX_COMPLAIN_MAX;
+	if (ob->opts.complain_max_ms < ob->opts.complain_first_ms)
+		ob->opts.complain_max_ms = ob->opts.complain_first_ms;
 	if ((ob->name = strdup(name)) == NULL ||
 	    asprintf(&ob->dir, "%s/outbox/%s", state_dir, name) == -1) {
 		ob->dir = NULL;
@@ -456,12 +462,12 @@ outbox_make_room(struct outbox *ob, size_t len)
 	}
 	if (ob->st.depth + 1 > ob->opts.max_events ||
 	    ob->st.bytes + len > ob->opts.max_bytes) {
-		time_t	now = outbox_mono();
+		int64_t	now = outbox_mono();
 
 		ob->st.over_cap++;
 		/* Warning and worse are never dropped; say so now and then. */
 		if (ob->over_cap_logged == 0 ||
-		    now - ob->over_cap_logged >= OUTBOX_COMPLAIN_FIRST) {
+		    now - ob->over_cap_logged >= OUTBOX_OVER_CAP_LOG) {
 			log_warnx("outbox %s: over its caps (%zu events, %zu "
 			    "bytes) with nothing droppable: keeping every "
 			    "warning and critical event", ob->name,
@@ -535,7 +541,8 @@ outbox_recovered(struct outbox *ob)
 		return;
 	log_info("outbox %s: delivering again after %u failed attempt(s) "
 	    "over %llds", ob->name, ob->st.failing,
-	    (long long)(outbox_mono() - ob->failing_since));
+	    (long long)((outbox_mono() - ob->failing_since) / 1000));
+	ob->st.recoveries++;
 	ob->st.failing = 0;
 	ob->backoff_ms = 0;
 	ob->complain_interval = 0;
@@ -547,12 +554,13 @@ outbox_retry_later(struct outbox *ob, const struct outbox_item *it,
 {
 	uint32_t	r = 0;
 	long		b, delay;
-	time_t		now = outbox_mono();
+	int64_t		now = outbox_mono();
 
 	ob->st.retries++;
 	if (ob->st.failing++ == 0) {
+		ob->st.complaints++;
 		ob->failing_since = now;
-		ob->complain_interval = OUTBOX_COMPLAIN_FIRST;
+		ob->complain_interval = ob->opts.complain_first_ms;
 		ob->complain_next = now + ob->complain_interval;
 		log_warnx("outbox %s: delivery of %s %s for %s failed: %s; "
 		    "retrying (%zu queued)", ob->name,
@@ -560,13 +568,14 @@ outbox_retry_later(struct outbox *ob, const struct outbox_item *it,
 		    it->ev.key_arn, why != NULL ? why : "unknown error",
 		    ob->st.depth);
 	} else if (now >= ob->complain_next) {
+		ob->st.complaints++;
 		log_warnx("outbox %s: still failing after %u attempts over "
 		    "%llds: %s (%zu queued)", ob->name, ob->st.failing,
-		    (long long)(now - ob->failing_since),
+		    (long long)((now - ob->failing_since) / 1000),
 		    why != NULL ? why : "unknown error", ob->st.depth);
 		ob->complain_interval *= 2;
-		if (ob->complain_interval > ob->opts.complain_max_s)
-			ob->complain_interval = ob->opts.complain_max_s;
+		if (ob->complain_interval > ob->opts.complain_max_ms)
+			ob->complain_interval = ob->opts.complain_max_ms;
 		ob->complain_next = now + ob->complain_interval;
 	}
 	b = ob->backoff_ms == 0 ? ob->opts.backoff_min_ms : ob->backoff_ms * 2;

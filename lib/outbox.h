@@ -37,7 +37,10 @@ struct outbox_opts {
 	size_t		 max_bytes;	/* 0: 64 MiB */
 	long		 backoff_min_ms;	/* 0: 1000 */
 	long		 backoff_max_ms;	/* 0: 300000 */
-	long		 complain_max_s;	/* 0: 3600; growing-interval cap */
+	/* A failing notifier is logged at its first failure, then after
+	 * complain_first_ms, doubling up to complain_max_ms. */
+	long		 complain_first_ms;	/* 0: 60000 */
+	long		 complain_max_ms;	/* 0: 3600000 */
 };
 
 struct outbox_stats {
@@ -49,6 +52,8 @@ struct outbox_stats {
 	uint64_t	 dropped;	/* info events dropped when full */
 	uint64_t	 retries;	/* transient failures */
 	uint64_t	 over_cap;	/* accepted although over the caps */
+	uint64_t	 complaints;	/* "still failing" lines logged */
+	uint64_t	 recoveries;	/* "delivering again" lines logged */
 	unsigned int	 failing;	/* consecutive transient failures */
 	time_t		 oldest;	/* enqueue time of the oldest; 0 */
 };

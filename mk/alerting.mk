@@ -1,6 +1,9 @@
 # Alerting: the sample external notifier modules, the journald catalog
 # check and its installation.
 
+# openssl(1) makes the TLS receiver's certificate.
+DEBS		+= openssl
+
 MODULE_SRCS	= tests/modules/sample_notify.c
 MODULE_SOS	= $(BUILD)/tests/modules/sample_notify.so \
 		  $(BUILD)/tests/modules/sample_notify_badabi.so \

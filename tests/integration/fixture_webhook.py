@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import http.server
 import json
+import ssl
+import subprocess
 import threading
 import time
 
@@ -16,9 +18,10 @@ import pytest
 
 
 class Receiver:
-    def __init__(self, port, secret=None):
+    def __init__(self, port, secret=None, tls=None):
         self.port = port
         self.secret = secret
+        self.tls = tls          # (certfile, keyfile) or None
         self.requests = []
         self.statuses = []      # consumed one per request; then 200
         self.default_status = 200
@@ -28,7 +31,8 @@ class Receiver:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d/hook" % self.port
+        return "%s://127.0.0.1:%d/hook" % (
+            "https" if self.tls else "http", self.port)
 
     def start(self):
         recv = self
@@ -72,6 +76,11 @@ class Receiver:
         self.server = http.server.ThreadingHTTPServer(
             ("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
+        if self.tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket,
+                                                 server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
         self.thread.start()
@@ -98,13 +107,25 @@ class Receiver:
                              % (len(self.accepted()), n))
 
 
+def make_self_signed(directory):
+    """A certificate for 127.0.0.1 and its key: (certfile, keyfile)."""
+    cert = str(directory / "cert.pem")
+    key = str(directory / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 @pytest.fixture
 def webhook_receiver(free_port):
-    """webhook_receiver(secret=None) -> a started Receiver."""
+    """webhook_receiver(secret=None, tls=None) -> a started Receiver."""
     made = []
 
-    def _make(secret=None, port=None):
-        r = Receiver(port or free_port, secret).start()
+    def _make(secret=None, port=None, tls=None):
+        r = Receiver(port or free_port, secret, tls).start()
         made.append(r)
         return r
 

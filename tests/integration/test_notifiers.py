@@ -299,6 +299,25 @@ def test_webhook_permanent_400_is_dropped_loudly(tmp_path, tools_dir,
     assert outbox_files(tmp_path / "state", "webhook") == []
 
 
+def test_webhook_tls_with_ca_file(tmp_path, tools_dir, webhook_receiver):
+    from fixture_webhook import make_self_signed
+    cert, key = make_self_signed(tmp_path)
+    recv = webhook_receiver(tls=(cert, key))
+    config = write_config(tmp_path, (
+        "  - type: webhook\n    name: trusted\n    url: %s\n"
+        "    ca_file: %s\n"
+        "  - type: webhook\n    name: untrusted\n    url: %s\n")
+        % (recv.url, cert, recv.url))
+    p, lines = run_notify_send(tools_dir, config, tmp_path / "state",
+                               [event()], "--timeout", "3")
+    assert [r["result"] for r in results(lines, "trusted")] == ["ack"]
+    # Without the CA the certificate is refused, and that is retried.
+    rs = results(lines, "untrusted")
+    assert rs and all(r["result"] == "retry" for r in rs)
+    assert len(recv.accepted()) == 1
+    assert p.returncode == 1
+
+
 def test_webhook_429_and_503_are_retried(tmp_path, tools_dir,
                                          webhook_receiver):
     recv = webhook_receiver()

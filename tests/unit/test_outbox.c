@@ -307,6 +307,38 @@ START_TEST(test_outbox_backoff_doubles_and_is_capped)
 }
 END_TEST
 
+START_TEST(test_outbox_persisting_failure_is_logged_at_growing_intervals)
+{
+	struct fake		 f;
+	struct outbox_opts	 o = { .backoff_min_ms = 5,
+				    .backoff_max_ms = 10,
+				    .complain_first_ms = 100,
+				    .complain_max_ms = 400 };
+	struct outbox		*ob;
+	struct outbox_stats	 st;
+	size_t			 i;
+
+	memset(&f, 0, sizeof(f));
+	f.nscript = sizeof(f.script) / sizeof(f.script[0]);
+	for (i = 0; i < f.nscript; i++)
+		f.script[i] = NOTIFY_RETRY;
+	ob = open_ob(&f, &o);
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	outbox_start(ob);
+	/* 32 failures 5-10 ms apart, about 0.25 s: logged at the first,
+	 * then after 100 ms and 200 ms more; not every time. */
+	run_until_idle(ob, 5);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.retries, 32);
+	ck_assert_uint_eq(st.delivered, 1);
+	ck_assert_uint_ge(st.complaints, 2);
+	ck_assert_uint_le(st.complaints, 4);
+	/* ... and the recovery once. */
+	ck_assert_uint_eq(st.recoveries, 1);
+	outbox_free(ob);
+}
+END_TEST
+
 START_TEST(test_outbox_send_refusal_is_retried)
 {
 	struct fake		 f = { .refuse = 1 };
@@ -453,6 +485,8 @@ outbox_suite(void)
 	tcase_add_test(tc, test_outbox_delivers_oldest_first_one_at_a_time);
 	tcase_add_test(tc, test_outbox_retries_in_order_until_acknowledged);
 	tcase_add_test(tc, test_outbox_backoff_doubles_and_is_capped);
+	tcase_add_test(tc,
+	    test_outbox_persisting_failure_is_logged_at_growing_intervals);
 	tcase_add_test(tc, test_outbox_send_refusal_is_retried);
 	tcase_add_test(tc, test_outbox_permanent_failure_is_removed_and_counted);
 	tcase_add_test(tc, test_outbox_full_drops_oldest_info_only);
