@@ -19,13 +19,6 @@ cmd_check(struct kh_opts *opts, int argc, char **argv)
 }
 
 int
-cmd_validate(struct kh_opts *opts, int argc, char **argv)
-{
-	(void)opts; (void)argc; (void)argv;
-	return kh_not_available("'validate'");
-}
-
-int
 cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 {
 	(void)opts; (void)argc; (void)argv;
