@@ -14,6 +14,12 @@
  *	  timeout: 10s
  *	  labels: {team: storage}		# extra static labels
  *	  generator_url: https://status.example.com/keyhealthd
+ *	  state_file: alertmanager-am.json	# default under $STATE_DIRECTORY
+ *
+ * The table is saved to state_file (when there is one) on every change and
+ * loaded at start, then re-posted at once: the daemon does not re-send an
+ * acknowledged firing alert after a restart until `renotify`, and by then
+ * Alertmanager would have let it expire.
  *
  * alertname is "Keyhealthd" + the check id in CamelCase
  * (KeyhealthdKeyPendingDeletion, KeyhealthdCheckFailed): Alertmanager
@@ -21,12 +27,17 @@
  * Prometheus rules would give them; the raw id is in the "check" label.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -45,6 +56,8 @@
 /* Alerts per re-post request. */
 #define AM_BATCH		500
 #define AM_DESCRIPTION_MAX	4096
+#define AM_STATE_MAX		(16 * 1024 * 1024)
+#define AM_STATE_VERSION	1
 
 struct am_entry {
 	TAILQ_ENTRY(am_entry)	 entry;
@@ -58,6 +71,8 @@ struct alertmanager {
 	char				*url;		/* .../api/v2/alerts */
 	char				*shown_url;	/* without user:pass@ */
 	char				*generator_url;
+	char				*state_file;	/* NULL: not saved */
+	int				 save_failing;
 	json_t				*labels;	/* extra; object */
 	char				*host;
 	long long			 repost_ms;
@@ -86,7 +101,8 @@ struct am_delivery {
 };
 
 static const char * const am_options[] = {
-	"url", "repost_interval", "timeout", "labels", "generator_url", NULL
+	"url", "repost_interval", "timeout", "labels", "generator_url",
+	"state_file", NULL
 };
 
 /* Ours; the extra labels may not override them. */
@@ -249,6 +265,121 @@ am_set_ends(json_t *alert, time_t ends)
 	    notify_util_rfc3339(ends, ts, sizeof(ts))));
 }
 
+/*
+ * Writes the table to state_file: a temporary file, fsync'd, renamed over
+ * the old one, so a crash leaves either table.  A failure costs only the
+ * re-posts after a restart: it is logged, once per streak.
+ */
+static void
+am_save(struct alertmanager *am)
+{
+	struct am_entry	*e;
+	json_t		*root, *arr;
+	char		 tmp[PATH_MAX];
+	int		 fd = -1, ok = 0;
+
+	if (am->state_file == NULL)
+		return;
+	if ((root = json_pack("{s:i, s:[]}", "version", AM_STATE_VERSION,
+	    "alerts")) == NULL)
+		goto out;
+	arr = json_object_get(root, "alerts");
+	TAILQ_FOREACH(e, &am->firing, entry) {
+		if (json_array_append_new(arr, json_pack("{s:s, s:O}",
+		    "fingerprint", e->fingerprint, "alert", e->alert)) == -1)
+			goto out;
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", am->state_file) >=
+	    sizeof(tmp))
+		goto out;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		goto out;
+	if (json_dumpfd(root, fd, JSON_COMPACT) == -1 || fsync(fd) == -1)
+		goto out;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, am->state_file) == -1)
+		goto out;
+	ok = 1;
+out:
+	if (fd != -1)
+		close(fd);
+	json_decref(root);
+	if (!ok && !am->save_failing)
+		log_warn("alertmanager %s: cannot save the firing alerts to "
+		    "%s; after a restart they may expire in Alertmanager "
+		    "until re-notified", am->shown_url, am->state_file);
+	else if (ok && am->save_failing)
+		log_info("alertmanager %s: saving firing alerts to %s works "
+		    "again", am->shown_url, am->state_file);
+	am->save_failing = !ok;
+}
+
+/* Loads what am_save() wrote; a missing file is an empty table, a bad one
+ * is reported and ignored (the daemon must run without it). */
+static void
+am_load(struct alertmanager *am)
+{
+	struct am_entry	*e;
+	json_error_t	 jerr;
+	json_t		*root, *arr, *item, *alert;
+	const char	*fp;
+	struct stat	 st;
+	size_t		 i;
+
+	if (am->state_file == NULL)
+		return;
+	if (stat(am->state_file, &st) == -1) {
+		if (errno != ENOENT)
+			log_warn("alertmanager %s: %s", am->shown_url,
+			    am->state_file);
+		return;
+	}
+	if (st.st_size > AM_STATE_MAX) {
+		log_warnx("alertmanager %s: %s is larger than %d bytes; "
+		    "ignored", am->shown_url, am->state_file, AM_STATE_MAX);
+		return;
+	}
+	if ((root = json_load_file(am->state_file, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		log_warnx("alertmanager %s: %s:%d: %s; ignored", am->shown_url,
+		    am->state_file, jerr.line, jerr.text);
+		return;
+	}
+	arr = json_object_get(root, "alerts");
+	if (json_integer_value(json_object_get(root, "version")) !=
+	    AM_STATE_VERSION || !json_is_array(arr)) {
+		log_warnx("alertmanager %s: %s: not a version %d state file; "
+		    "ignored", am->shown_url, am->state_file,
+		    AM_STATE_VERSION);
+		json_decref(root);
+		return;
+	}
+	json_array_foreach(arr, i, item) {
+		fp = json_string_value(json_object_get(item, "fingerprint"));
+		alert = json_object_get(item, "alert");
+		if (fp == NULL || strlen(fp) >= sizeof(e->fingerprint) ||
+		    !json_is_object(alert) ||
+		    !json_is_object(json_object_get(alert, "labels")) ||
+		    am_find(am, fp) != NULL || am->nfiring >= AM_MAX_FIRING)
+			continue;
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			break;
+		(void)snprintf(e->fingerprint, sizeof(e->fingerprint), "%s",
+		    fp);
+		e->alert = json_incref(alert);
+		json_object_del(e->alert, "endsAt");
+		e->gen = ++am->gen;
+		TAILQ_INSERT_TAIL(&am->firing, e, entry);
+		am->nfiring++;
+	}
+	json_decref(root);
+}
+
 static void
 am_delivery_done(void *arg, enum notify_result r, const char *why)
 {
@@ -258,8 +389,11 @@ am_delivery_done(void *arg, enum notify_result r, const char *why)
 	/* Re-posting what Alertmanager refused for good would only fail
 	 * again every interval. */
 	if (r == NOTIFY_PERMANENT && d->gen != 0 &&
-	    (e = am_find(d->am, d->fingerprint)) != NULL && e->gen == d->gen)
+	    (e = am_find(d->am, d->fingerprint)) != NULL &&
+	    e->gen == d->gen) {
 		am_remove(d->am, e);
+		am_save(d->am);
+	}
 	d->done(d->arg, r, why);
 	free(d);
 }
@@ -336,6 +470,7 @@ am_send(void *arg, const struct alert_event *ev, notify_done_cb done,
 		d->gen = e->gen;
 	} else if (ev->status != ALERT_FIRING && e != NULL)
 		am_remove(am, e);
+	am_save(am);
 
 	if ((body = json_dumps(arr, JSON_COMPACT)) == NULL)
 		goto fail;
@@ -545,9 +680,72 @@ am_free(void *arg)
 	free(am->url);
 	free(am->shown_url);
 	free(am->generator_url);
+	free(am->state_file);
 	json_decref(am->labels);
 	free(am->host);
 	free(am);
+}
+
+/*
+ * state_file: an absolute path, or a name under $STATE_DIRECTORY (the
+ * first one, as systemd's StateDirectory= sets it); by default
+ * alertmanager-NAME.json there, and nothing is saved without it.
+ */
+static int
+am_state_file(const struct ynode *block, char **out, char *err,
+    size_t errlen)
+{
+	const struct ynode	*n;
+	const char		*file, *dir, *name = AM_TYPE, *p;
+	char			 where[256];
+	size_t			 dirlen;
+
+	*out = NULL;
+	if (notify_util_string(block, AM_TYPE, "state_file", 0, &file, err,
+	    errlen) == -1)
+		return -1;
+	if (file != NULL && file[0] == '/') {
+		if ((*out = strdup(file)) == NULL)
+			goto nomem;
+		return 0;
+	}
+	dir = getenv("STATE_DIRECTORY");
+	if (dir == NULL || *dir == '\0' || *dir != '/') {
+		if (file == NULL)
+			return 0;
+		n = ynode_get(block, "state_file");
+		(void)snprintf(err, errlen, "%s: state_file: \"%s\" is a "
+		    "relative name but $STATE_DIRECTORY is not set (use an "
+		    "absolute path)", ynode_where(n, where, sizeof(where)),
+		    file);
+		return -1;
+	}
+	dirlen = (p = strchr(dir, ':')) != NULL ? (size_t)(p - dir) :
+	    strlen(dir);
+	if (file != NULL) {
+		if (strstr(file, "..") != NULL) {
+			n = ynode_get(block, "state_file");
+			(void)snprintf(err, errlen, "%s: state_file: a "
+			    "relative name may not contain \"..\"",
+			    ynode_where(n, where, sizeof(where)));
+			return -1;
+		}
+		if (asprintf(out, "%.*s/%s", (int)dirlen, dir, file) == -1)
+			goto nomem;
+		return 0;
+	}
+	if ((n = ynode_get(block, "name")) != NULL &&
+	    n->type == YNODE_SCALAR && n->valuelen > 0 &&
+	    strchr(n->value, '/') == NULL && strstr(n->value, "..") == NULL)
+		name = n->value;
+	if (asprintf(out, "%.*s/alertmanager-%s.json", (int)dirlen, dir,
+	    name) == -1)
+		goto nomem;
+	return 0;
+nomem:
+	*out = NULL;
+	(void)snprintf(err, errlen, "out of memory");
+	return -1;
 }
 
 static int
@@ -584,6 +782,8 @@ am_configure(const struct ynode *block, void **state, char *err,
 	    300000, &am->timeout_ms, err, errlen) == -1)
 		goto fail;
 	if (am_labels(block, &am->labels, err, errlen) == -1)
+		goto fail;
+	if (am_state_file(block, &am->state_file, err, errlen) == -1)
 		goto fail;
 	/* The API base, or the full endpoint if that is what was given. */
 	len = strlen(url);
@@ -650,6 +850,11 @@ am_start(void *arg, const struct notify_env *env, char *err, size_t errlen)
 	notify_util_poster_init(&am->reposter, env->http, am->url, NULL,
 	    (long)am->timeout_ms);
 	am->started = 1;
+	/* After a restart: tell Alertmanager at once what is still firing. */
+	if (TAILQ_EMPTY(&am->firing))
+		am_load(am);
+	if (!TAILQ_EMPTY(&am->firing))
+		event_active(am->timer, EV_TIMEOUT, 0);
 	return 0;
 }
 

@@ -10,6 +10,7 @@ answers as the real services do, including 5xx, 429 and 400.
 import datetime
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -155,6 +156,35 @@ def test_alertmanager_reposts_keep_a_firing_alert_alive(alertmanager, drive):
     d.proc.stop()
     alertmanager.wait_for(lambda a: a == [], timeout=10,
                           what="expiry without re-posts")
+
+
+def test_alertmanager_firing_alerts_survive_a_restart(alertmanager, drive,
+                                                     tmp_path):
+    """SIGKILLed with a firing alert, restarted: the saved table is re-posted
+    at once and kept alive, so Alertmanager does not let it expire while the
+    daemon waits for renotify."""
+    state = tmp_path / "am-state.json"
+    conf = ("type: alertmanager\nname: am\nurl: %s\nrepost_interval: 1s\n"
+            "state_file: %s\n" % (alertmanager.url, state))
+    d1 = drive(conf, "-l", "60")
+    d1.send(make_event("fire"))
+    d1.wait_result("fire", "ack")
+    alertmanager.wait_for(lambda a: len(a) == 1)
+    saved = json.loads(state.read_text())
+    assert [x["alert"]["labels"]["check"] for x in saved["alerts"]] == \
+        ["key-disabled"]
+    os.killpg(d1.proc.pid, signal.SIGKILL)    # the driver, not just timeout
+    d1.proc.wait()
+    killed_at = datetime.datetime.now(datetime.timezone.utc)
+    d2 = drive(conf, "-l", "60")
+    time.sleep(5)   # > 3 x repost_interval: expired unless re-posted
+    alerts = alertmanager.alerts()
+    assert len(alerts) == 1, alerts
+    assert parse_time(alerts[0]["updatedAt"]) > killed_at
+    d2.send(make_event("resolve", status="resolved"))
+    d2.wait_result("resolve", "ack")
+    alertmanager.wait_for(lambda a: a == [])
+    assert json.loads(state.read_text())["alerts"] == []
 
 
 def test_alertmanager_stops_reposting_a_resolved_alert(alertmanager, drive):

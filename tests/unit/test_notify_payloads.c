@@ -578,6 +578,26 @@ START_TEST(test_config_slack_url_never_appears_in_errors)
 }
 END_TEST
 
+START_TEST(test_config_alertmanager_relative_state_file_needs_state_directory)
+{
+	char	 err[512];
+	void	*st = NULL;
+
+	unsetenv("STATE_DIRECTORY");
+	ck_assert_int_eq(configure(&notify_alertmanager_ops,
+	    "type: alertmanager\nurl: http://a\nstate_file: am.json\n", &st,
+	    err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "kh.yaml:3:13: state_file: \"am.json\" is a "
+	    "relative name but $STATE_DIRECTORY is not set (use an absolute "
+	    "path)");
+	setenv("STATE_DIRECTORY", "/var/lib/keyhealthd", 1);
+	ck_assert_msg(configure(&notify_alertmanager_ops,
+	    "type: alertmanager\nurl: http://a\nstate_file: am.json\n", &st,
+	    err, sizeof(err)) == 0, "%s", err);
+	notify_alertmanager_ops.free(st);
+}
+END_TEST
+
 /* ---- shared helpers ---- */
 
 START_TEST(test_util_durations)
@@ -688,6 +708,8 @@ notify_payloads_suite(void)
 	tcase_add_test(cf,
 	    test_config_credential_names_resolve_under_credentials_directory);
 	tcase_add_test(cf, test_config_slack_url_never_appears_in_errors);
+	tcase_add_test(cf,
+	    test_config_alertmanager_relative_state_file_needs_state_directory);
 	suite_add_tcase(s, cf);
 
 	tcase_add_test(ut, test_util_durations);
