@@ -179,4 +179,58 @@ void	kms_key_meta_free(struct kms_key_meta *m);	/* frees members */
 int	kms_key_meta_copy(struct kms_key_meta *dst,
 	    const struct kms_key_meta *src);
 
+/*
+ * Additions (client branch).
+ */
+
+/* One ListAliases page: appends its aliases to *aliases and *naliases (the
+ * caller frees with kms_aliases_free()), sets *next_marker (malloc'd, the
+ * caller frees) when the page says Truncated, else NULL.  0, or -1 with
+ * err->cls KMS_ERR_MALFORMED (then nothing is appended). */
+int	kms_parse_aliases(const char *body, size_t len,
+	    struct kms_alias **aliases, size_t *naliases, char **next_marker,
+	    struct kms_error *err);
+/* One ListGrants page: adds its grant count to *ngrants; *next_marker as
+ * above. */
+int	kms_parse_grants(const char *body, size_t len, size_t *ngrants,
+	    char **next_marker, struct kms_error *err);
+void	kms_aliases_free(struct kms_alias *a, size_t n);	/* a and members */
+
+/* "DescribeKey", ... (the X-Amz-Target operation name). */
+const char *kms_op_name(enum kms_op);
+
+/* Full-jitter backoff before retry number retry (1 = the first retry):
+ * uniform in [0, min(cap_ms, base_ms * 2^(retry-1))]; rnd in [0, 1). */
+long	kms_backoff_ms(int retry, long base_ms, long cap_ms, double rnd);
+
+/* A token bucket: rate tokens per second up to burst; starts full. */
+struct kms_bucket {
+	double	rate;
+	double	burst;
+	double	tokens;
+	double	last;		/* seconds, any monotonic origin */
+};
+void	kms_bucket_init(struct kms_bucket *b, double rate, double burst,
+	    double now);
+/* Takes a token and returns 0, or takes none and returns the seconds
+ * until one is available (> 0). */
+double	kms_bucket_take(struct kms_bucket *b, double now);
+
+/* An HTTP Date (RFC 7231 IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT")
+ * into *out; 0 or -1. */
+int	kms_parse_http_date(const char *s, time_t *out);
+/* The server time in a SigV4 time error's message ("Signature expired:
+ * A is now earlier than B (SERVERTIME - 5 min.)"); 0 or -1. */
+int	kms_parse_skew_message(const char *msg, time_t *out);
+
+/* Seconds added to the local clock when signing (server time - local
+ * time), learnt from the server's Date header; 0 until a skew is seen. */
+double	kms_client_clock_skew(const struct kms_client *c);
+/* Presets that skew (a value remembered from an earlier run; tests). */
+void	kms_client_set_clock_skew(struct kms_client *c, double skew);
+/* Operations started and not yet called back (queued, waiting for a
+ * token, in flight or backing off).  kms_client_inflight() counts HTTP
+ * requests on the wire only, which max_inflight bounds per endpoint. */
+size_t	kms_client_pending(const struct kms_client *c);
+
 #endif

@@ -620,6 +620,7 @@ DEFAULT_CONFIG = {
 class Emulator:
     def __init__(self, verbose=False):
         self.lock = threading.RLock()
+        self.unlogged = 0      # requests answered, not yet logged
         self.verbose = verbose
         model = kmsmodel.load()
         self.service_model = botocore.model.ServiceModel(model, "kms")
@@ -1030,8 +1031,19 @@ class Emulator:
             self.touch()
 
     # -- request log --------------------------------------------------------
+    def wait_logged(self, timeout=2.0):
+        """Waits (briefly) until every answered request is in the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.unlogged <= 0:
+                    return
+            time.sleep(0.002)
+
     def record(self, entry):
         with self.lock:
+            if entry.pop("_pending", False):
+                self.unlogged -= 1
             self.seq += 1
             entry["seq"] = self.seq
             self.log.append(entry)
@@ -2162,7 +2174,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.emu.record(log)
 
     def new_log(self, service, operation):
-        return {"time": ts(self.server.emu.now()), "real_time": ts(time.time()),
+        # Counted until finish_log() records it: the response is written
+        # before the entry is, and the control API must not answer with a
+        # log that misses a request whose response a client already has.
+        with self.server.emu.lock:
+            self.server.emu.unlogged += 1
+        return {"_pending": True, "time": ts(self.server.emu.now()), "real_time": ts(time.time()),
                 "service": service, "operation": operation, "method":
                 self.command, "path": self.path, "access_key": None,
                 "account": None, "caller": None, "region": None,
@@ -2574,6 +2591,7 @@ class Control:
                 with emu.lock:
                     emu.log.clear()
                 return 200, {"ok": True}
+            emu.wait_logged()
             since = int(query.get("since", 0))
             op = query.get("operation")
             svc = query.get("service")
@@ -2588,6 +2606,7 @@ class Control:
                 with emu.lock:
                     emu.counters = emu._new_counters()
                 return 200, {"ok": True}
+            emu.wait_logged()
             with emu.lock:
                 return 200, json.loads(json.dumps(emu.counters))
         return 404, {"error": "no control endpoint %s %s"

@@ -1,0 +1,2050 @@
+/*
+ * The KMS client.  The first half is pure: endpoint resolution, response
+ * parsing, error classification, backoff and token-bucket arithmetic (unit
+ * tested and fuzzed).  The second half runs operations on the event loop:
+ * each HTTP attempt first waits for a slot of its endpoint (max_inflight,
+ * FIFO), then for a token of its account+region bucket (FIFO), is then
+ * signed with the (skew-corrected) time and sent through lib/http.  Holding
+ * the slot while waiting for the token means a request leaves exactly when
+ * its token is taken, so the wire rate obeys the bucket.
+ */
+#include <sys/queue.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "arn.h"
+#include "http.h"
+#include "kms.h"
+#include "log.h"
+#include "sigv4.h"
+
+#define KMS_DEF_MAX_ATTEMPTS	4
+#define KMS_DEF_BACKOFF_BASE	200
+#define KMS_DEF_BACKOFF_CAP	10000
+#define KMS_DEF_RATE		10.0
+#define KMS_DEF_BURST		20.0
+#define KMS_DEF_MAX_INFLIGHT	16
+#define KMS_MAX_PAGES		1000
+#define KMS_MAX_ALIASES		100000
+#define KMS_KEYID_MAX		2048
+#define KMS_PAGE_LIMIT		100
+/* A server Date this far from ours (beyond the skew already known) is
+ * adopted even without an error: SigV4 tolerates 5 minutes. */
+#define KMS_SKEW_ADOPT		120.0
+
+/* ------------------------------------------------------------------ */
+/* Names */
+
+const char *
+kms_errclass_name(enum kms_errclass cls)
+{
+	switch (cls) {
+	case KMS_OK:
+		return "ok";
+	case KMS_ERR_NOT_FOUND:
+		return "not-found";
+	case KMS_ERR_ACCESS_DENIED:
+		return "access-denied";
+	case KMS_ERR_AUTH:
+		return "auth";
+	case KMS_ERR_INVALID_STATE:
+		return "invalid-state";
+	case KMS_ERR_THROTTLED:
+		return "throttled";
+	case KMS_ERR_SERVER:
+		return "server";
+	case KMS_ERR_TRANSPORT:
+		return "transport";
+	case KMS_ERR_MALFORMED:
+		return "malformed";
+	case KMS_ERR_OTHER:
+		return "other";
+	}
+	return "unknown";
+}
+
+const char *
+kms_op_name(enum kms_op op)
+{
+	switch (op) {
+	case KMS_OP_DESCRIBE_KEY:
+		return "DescribeKey";
+	case KMS_OP_GET_KEY_POLICY:
+		return "GetKeyPolicy";
+	case KMS_OP_GET_KEY_ROTATION_STATUS:
+		return "GetKeyRotationStatus";
+	case KMS_OP_LIST_ALIASES:
+		return "ListAliases";
+	case KMS_OP_LIST_GRANTS:
+		return "ListGrants";
+	}
+	return "Unknown";
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors */
+
+static void
+kms_seterr(struct kms_error *e, enum kms_errclass cls, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+kms_seterr(struct kms_error *e, enum kms_errclass cls, const char *code,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (e == NULL)
+		return;
+	e->cls = cls;
+	snprintf(e->code, sizeof(e->code), "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+}
+
+static void
+kms_malformed(struct kms_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+kms_malformed(struct kms_error *e, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (e == NULL)
+		return;
+	e->cls = KMS_ERR_MALFORMED;
+	e->retryable = 0;
+	snprintf(e->code, sizeof(e->code), "MalformedResponse");
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+}
+
+static const char *
+kms_json_type(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	}
+	return "unknown";
+}
+
+/* Copies text that came from the network into a message: printable ASCII
+ * only, whitespace runs collapsed. */
+static void
+kms_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	size_t	i, o = 0;
+	int	space = 0;
+
+	if (dstlen == 0)
+		return;
+	for (i = 0; i < srclen && o + 1 < dstlen; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		if (isspace(ch)) {
+			space = (o > 0);
+			continue;
+		}
+		if (space && o + 2 < dstlen)
+			dst[o++] = ' ';
+		space = 0;
+		dst[o++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+	}
+	dst[o] = '\0';
+}
+
+/* Loads body as a JSON object; -1 with a MALFORMED error otherwise. */
+static json_t *
+kms_load_object(const char *body, size_t len, const char *what,
+    struct kms_error *err)
+{
+	json_t		*root;
+	json_error_t	 je;
+
+	if (body == NULL || len == 0) {
+		kms_malformed(err, "%s: empty response body", what);
+		return NULL;
+	}
+	if ((root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je)) ==
+	    NULL) {
+		kms_malformed(err, "%s: response is not JSON: %s at "
+		    "position %d", what, je.text, je.position);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		kms_malformed(err, "%s: response is %s, expected an object",
+		    what, kms_json_type(root));
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* ------------------------------------------------------------------ */
+/* Error classification */
+
+struct kms_code_class {
+	const char		*code;
+	enum kms_errclass	 cls;
+	int			 retryable;
+};
+
+static const struct kms_code_class kms_codes[] = {
+	{ "NotFoundException",			KMS_ERR_NOT_FOUND, 0 },
+	{ "AccessDeniedException",		KMS_ERR_ACCESS_DENIED, 0 },
+	{ "AccessDenied",			KMS_ERR_ACCESS_DENIED, 0 },
+	{ "UnrecognizedClientException",	KMS_ERR_AUTH, 0 },
+	{ "InvalidSignatureException",		KMS_ERR_AUTH, 0 },
+	{ "IncompleteSignatureException",	KMS_ERR_AUTH, 0 },
+	{ "IncompleteSignature",		KMS_ERR_AUTH, 0 },
+	{ "ExpiredTokenException",		KMS_ERR_AUTH, 0 },
+	{ "ExpiredToken",			KMS_ERR_AUTH, 0 },
+	{ "InvalidClientTokenId",		KMS_ERR_AUTH, 0 },
+	{ "SignatureDoesNotMatch",		KMS_ERR_AUTH, 0 },
+	{ "MissingAuthenticationToken",		KMS_ERR_AUTH, 0 },
+	{ "MissingAuthenticationTokenException", KMS_ERR_AUTH, 0 },
+	{ "RequestExpired",			KMS_ERR_AUTH, 0 },
+	{ "KMSInvalidStateException",		KMS_ERR_INVALID_STATE, 0 },
+	{ "ThrottlingException",		KMS_ERR_THROTTLED, 1 },
+	{ "Throttling",				KMS_ERR_THROTTLED, 1 },
+	{ "LimitExceededException",		KMS_ERR_THROTTLED, 1 },
+	{ "TooManyRequestsException",		KMS_ERR_THROTTLED, 1 },
+	{ "RequestLimitExceeded",		KMS_ERR_THROTTLED, 1 },
+	{ "KMSInternalException",		KMS_ERR_SERVER, 1 },
+	{ "DependencyTimeoutException",		KMS_ERR_SERVER, 1 },
+	{ "InternalFailure",			KMS_ERR_SERVER, 1 },
+	{ "InternalServerError",		KMS_ERR_SERVER, 1 },
+	{ "ServiceUnavailable",			KMS_ERR_SERVER, 1 },
+	{ "ServiceUnavailableException",	KMS_ERR_SERVER, 1 },
+	{ NULL,					KMS_ERR_OTHER, 0 }
+};
+
+static void
+kms_classify_status(long status, struct kms_error *out)
+{
+	snprintf(out->code, sizeof(out->code), "HTTP %ld", status);
+	out->retryable = 0;
+	if (status >= 500 && status <= 599) {
+		out->cls = KMS_ERR_SERVER;
+		out->retryable = 1;
+	} else if (status == 429) {
+		out->cls = KMS_ERR_THROTTLED;
+		out->retryable = 1;
+	} else if (status == 403)
+		out->cls = KMS_ERR_ACCESS_DENIED;
+	else if (status == 401)
+		out->cls = KMS_ERR_AUTH;
+	else
+		/* Not even a 404: only a real NotFoundException may say a
+		 * key is gone. */
+		out->cls = KMS_ERR_OTHER;
+}
+
+/* "com.amazonaws.kms#NotFoundException:http://..." -> "NotFoundException" */
+static int
+kms_extract_code(const char *type, char *code, size_t codelen)
+{
+	const char	*p, *end;
+	size_t		 n, i;
+
+	if ((p = strrchr(type, '#')) != NULL)
+		p++;
+	else
+		p = type;
+	if ((end = strchr(p, ':')) == NULL)
+		end = p + strlen(p);
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	while (end > p && isspace((unsigned char)end[-1]))
+		end--;
+	n = (size_t)(end - p);
+	if (n == 0 || n >= codelen)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)p[i]) && p[i] != '.' &&
+		    p[i] != '_' && p[i] != '-')
+			return -1;
+	memcpy(code, p, n);
+	code[n] = '\0';
+	return 0;
+}
+
+void
+kms_classify_error(long status, const char *body, size_t len,
+    struct kms_error *out)
+{
+	const struct kms_code_class	*kc;
+	json_t				*root = NULL, *t, *m;
+	int				 found = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->status = status;
+	if (body != NULL && len > 0)
+		root = json_loadb(body, len, 0, NULL);
+	if (root != NULL && json_is_object(root)) {
+		t = json_object_get(root, "__type");
+		if (t == NULL)
+			t = json_object_get(root, "code");
+		if (t == NULL)
+			t = json_object_get(root, "Code");
+		if (json_is_string(t) && kms_extract_code(json_string_value(t),
+		    out->code, sizeof(out->code)) == 0)
+			found = 1;
+		m = json_object_get(root, "message");
+		if (!json_is_string(m))
+			m = json_object_get(root, "Message");
+		if (json_is_string(m))
+			kms_sanitize(out->message, sizeof(out->message),
+			    json_string_value(m), json_string_length(m));
+	}
+	if (found) {
+		for (kc = kms_codes; kc->code != NULL; kc++)
+			if (strcmp(kc->code, out->code) == 0)
+				break;
+		out->cls = kc->cls;
+		out->retryable = kc->retryable;
+		if (kc->code == NULL && status >= 500 && status <= 599) {
+			/* An unknown code on a 5xx: a server-side failure. */
+			out->cls = KMS_ERR_SERVER;
+			out->retryable = 1;
+		}
+	} else {
+		kms_classify_status(status, out);
+		if (out->message[0] == '\0') {
+			if (body == NULL || len == 0)
+				snprintf(out->message, sizeof(out->message),
+				    "empty error response");
+			else if (root != NULL)
+				snprintf(out->message, sizeof(out->message),
+				    "error response without __type");
+			else
+				kms_sanitize(out->message,
+				    sizeof(out->message) > 160 ? 160 :
+				    sizeof(out->message), body, len);
+		}
+	}
+	json_decref(root);
+}
+
+/* ------------------------------------------------------------------ */
+/* Typed parsing */
+
+/* Absent or null: *out untouched and 0. */
+static int
+kms_get_str(json_t *obj, const char *ctx, const char *name, char **out,
+    int required, struct kms_error *err)
+{
+	json_t	*v = json_object_get(obj, name);
+
+	if (v == NULL || json_is_null(v)) {
+		if (required) {
+			kms_malformed(err, "%s.%s is missing", ctx, name);
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_is_string(v)) {
+		kms_malformed(err, "%s.%s is %s, expected a string", ctx, name,
+		    kms_json_type(v));
+		return -1;
+	}
+	free(*out);
+	if ((*out = strdup(json_string_value(v))) == NULL) {
+		kms_malformed(err, "%s.%s: out of memory", ctx, name);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+kms_get_bool(json_t *obj, const char *ctx, const char *name, int *out,
+    int required, struct kms_error *err)
+{
+	json_t	*v = json_object_get(obj, name);
+
+	if (v == NULL || json_is_null(v)) {
+		if (required) {
+			kms_malformed(err, "%s.%s is missing", ctx, name);
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_is_boolean(v)) {
+		kms_malformed(err, "%s.%s is %s, expected a boolean", ctx,
+		    name, kms_json_type(v));
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* Epoch seconds, possibly fractional. */
+static int
+kms_get_time(json_t *obj, const char *ctx, const char *name, double *out,
+    struct kms_error *err)
+{
+	json_t	*v = json_object_get(obj, name);
+	double	 d;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_number(v)) {
+		kms_malformed(err, "%s.%s is %s, expected epoch seconds", ctx,
+		    name, kms_json_type(v));
+		return -1;
+	}
+	d = json_number_value(v);
+	/* Before 1970 or after year 5138: not a KMS timestamp. */
+	if (!isfinite(d) || d < 0 || d > 1e11) {
+		kms_malformed(err, "%s.%s is out of range (%g)", ctx, name, d);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+static int
+kms_get_int(json_t *obj, const char *ctx, const char *name, int *out,
+    long min, long max, struct kms_error *err)
+{
+	json_t		*v = json_object_get(obj, name);
+	json_int_t	 i;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v)) {
+		kms_malformed(err, "%s.%s is %s, expected an integer", ctx,
+		    name, kms_json_type(v));
+		return -1;
+	}
+	i = json_integer_value(v);
+	if (i < min || i > max) {
+		kms_malformed(err, "%s.%s is out of range (%lld)", ctx, name,
+		    (long long)i);
+		return -1;
+	}
+	*out = (int)i;
+	return 0;
+}
+
+void
+kms_key_meta_free(struct kms_key_meta *m)
+{
+	if (m == NULL)
+		return;
+	free(m->key_id);
+	free(m->arn);
+	free(m->account);
+	free(m->state);
+	free(m->key_spec);
+	free(m->key_usage);
+	free(m->key_manager);
+	free(m->origin);
+	free(m->expiration_model);
+	free(m->current_key_material_id);
+	free(m->custom_key_store_id);
+	free(m->multi_region_type);
+	free(m->description);
+	memset(m, 0, sizeof(*m));
+}
+
+static int
+kms_dup(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (src == NULL)
+		return 0;
+	return (*dst = strdup(src)) == NULL ? -1 : 0;
+}
+
+int
+kms_key_meta_copy(struct kms_key_meta *dst, const struct kms_key_meta *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	*dst = *src;
+	if (kms_dup(&dst->key_id, src->key_id) == -1 ||
+	    kms_dup(&dst->arn, src->arn) == -1 ||
+	    kms_dup(&dst->account, src->account) == -1 ||
+	    kms_dup(&dst->state, src->state) == -1 ||
+	    kms_dup(&dst->key_spec, src->key_spec) == -1 ||
+	    kms_dup(&dst->key_usage, src->key_usage) == -1 ||
+	    kms_dup(&dst->key_manager, src->key_manager) == -1 ||
+	    kms_dup(&dst->origin, src->origin) == -1 ||
+	    kms_dup(&dst->expiration_model, src->expiration_model) == -1 ||
+	    kms_dup(&dst->current_key_material_id,
+	    src->current_key_material_id) == -1 ||
+	    kms_dup(&dst->custom_key_store_id, src->custom_key_store_id) ==
+	    -1 ||
+	    kms_dup(&dst->multi_region_type, src->multi_region_type) == -1 ||
+	    kms_dup(&dst->description, src->description) == -1) {
+		/* Pointers not yet copied still alias src: clear them. */
+		struct kms_key_meta	tmp;
+
+		memset(&tmp, 0, sizeof(tmp));
+#define KMS_TAKE(f) do { if (dst->f != src->f) tmp.f = dst->f; } while (0)
+		KMS_TAKE(key_id);
+		KMS_TAKE(arn);
+		KMS_TAKE(account);
+		KMS_TAKE(state);
+		KMS_TAKE(key_spec);
+		KMS_TAKE(key_usage);
+		KMS_TAKE(key_manager);
+		KMS_TAKE(origin);
+		KMS_TAKE(expiration_model);
+		KMS_TAKE(current_key_material_id);
+		KMS_TAKE(custom_key_store_id);
+		KMS_TAKE(multi_region_type);
+		KMS_TAKE(description);
+#undef KMS_TAKE
+		kms_key_meta_free(&tmp);
+		memset(dst, 0, sizeof(*dst));
+		return -1;
+	}
+	return 0;
+}
+
+int
+kms_parse_key_meta(const char *body, size_t len, struct kms_key_meta *out,
+    struct kms_error *err)
+{
+	static const char	 ctx[] = "KeyMetadata";
+	json_t			*root, *km, *mrc;
+	struct kms_key_meta	 m;
+	int			 rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	memset(&m, 0, sizeof(m));
+	if ((root = kms_load_object(body, len, "DescribeKey", err)) == NULL)
+		return -1;
+	km = json_object_get(root, "KeyMetadata");
+	if (km == NULL || json_is_null(km)) {
+		kms_malformed(err, "DescribeKey: KeyMetadata is missing");
+		goto done;
+	}
+	if (!json_is_object(km)) {
+		kms_malformed(err, "DescribeKey: KeyMetadata is %s, expected "
+		    "an object", kms_json_type(km));
+		goto done;
+	}
+	if (kms_get_str(km, ctx, "KeyId", &m.key_id, 1, err) == -1 ||
+	    kms_get_str(km, ctx, "Arn", &m.arn, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "AWSAccountId", &m.account, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "KeyState", &m.state, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "KeySpec", &m.key_spec, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "KeyUsage", &m.key_usage, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "KeyManager", &m.key_manager, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "Origin", &m.origin, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "ExpirationModel", &m.expiration_model, 0,
+	    err) == -1 ||
+	    kms_get_str(km, ctx, "CurrentKeyMaterialId",
+	    &m.current_key_material_id, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "CustomKeyStoreId", &m.custom_key_store_id,
+	    0, err) == -1 ||
+	    kms_get_str(km, ctx, "Description", &m.description, 0, err) == -1 ||
+	    kms_get_bool(km, ctx, "Enabled", &m.enabled, 0, err) == -1 ||
+	    kms_get_bool(km, ctx, "MultiRegion", &m.multi_region, 0, err) ==
+	    -1 ||
+	    kms_get_time(km, ctx, "CreationDate", &m.creation_date, err) ==
+	    -1 ||
+	    kms_get_time(km, ctx, "DeletionDate", &m.deletion_date, err) ==
+	    -1 ||
+	    kms_get_time(km, ctx, "ValidTo", &m.valid_to, err) == -1 ||
+	    kms_get_int(km, ctx, "PendingDeletionWindowInDays",
+	    &m.pending_window_days, 0, 365, err) == -1)
+		goto done;
+	/* KeySpec's predecessor, still sent by some endpoints. */
+	if (m.key_spec == NULL && kms_get_str(km, ctx,
+	    "CustomerMasterKeySpec", &m.key_spec, 0, err) == -1)
+		goto done;
+	mrc = json_object_get(km, "MultiRegionConfiguration");
+	if (mrc != NULL && !json_is_null(mrc)) {
+		if (!json_is_object(mrc)) {
+			kms_malformed(err, "KeyMetadata.MultiRegionConfiguration"
+			    " is %s, expected an object", kms_json_type(mrc));
+			goto done;
+		}
+		if (kms_get_str(mrc, "KeyMetadata.MultiRegionConfiguration",
+		    "MultiRegionKeyType", &m.multi_region_type, 0, err) == -1)
+			goto done;
+	}
+	*out = m;
+	memset(&m, 0, sizeof(m));
+	rc = 0;
+done:
+	kms_key_meta_free(&m);
+	json_decref(root);
+	return rc;
+}
+
+int
+kms_parse_policy(const char *body, size_t len, char **policy,
+    struct kms_error *err)
+{
+	json_t	*root;
+	int	 rc;
+
+	*policy = NULL;
+	if ((root = kms_load_object(body, len, "GetKeyPolicy", err)) == NULL)
+		return -1;
+	rc = kms_get_str(root, "GetKeyPolicy", "Policy", policy, 1, err);
+	json_decref(root);
+	return rc;
+}
+
+int
+kms_parse_rotation(const char *body, size_t len, struct kms_rotation *out,
+    struct kms_error *err)
+{
+	static const char	 ctx[] = "GetKeyRotationStatus";
+	json_t			*root;
+	struct kms_rotation	 r;
+	int			 rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	memset(&r, 0, sizeof(r));
+	if ((root = kms_load_object(body, len, ctx, err)) == NULL)
+		return -1;
+	if (kms_get_bool(root, ctx, "KeyRotationEnabled", &r.enabled, 1,
+	    err) == -1 ||
+	    kms_get_int(root, ctx, "RotationPeriodInDays", &r.period_days, 0,
+	    100000, err) == -1 ||
+	    kms_get_time(root, ctx, "NextRotationDate", &r.next_rotation,
+	    err) == -1)
+		goto done;
+	*out = r;
+	rc = 0;
+done:
+	json_decref(root);
+	return rc;
+}
+
+void
+kms_aliases_free(struct kms_alias *a, size_t n)
+{
+	size_t	i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(a[i].name);
+		free(a[i].arn);
+		free(a[i].target_key_id);
+	}
+	free(a);
+}
+
+/* Truncated/NextMarker of a ListAliases or ListGrants page. */
+static int
+kms_parse_marker(json_t *root, const char *ctx, char **next_marker,
+    struct kms_error *err)
+{
+	int	truncated = 0;
+	char	*marker = NULL;
+
+	*next_marker = NULL;
+	if (kms_get_bool(root, ctx, "Truncated", &truncated, 0, err) == -1 ||
+	    kms_get_str(root, ctx, "NextMarker", &marker, 0, err) == -1) {
+		free(marker);
+		return -1;
+	}
+	if (truncated && (marker == NULL || marker[0] == '\0')) {
+		free(marker);
+		kms_malformed(err, "%s: Truncated without a NextMarker", ctx);
+		return -1;
+	}
+	if (!truncated) {
+		free(marker);
+		marker = NULL;
+	}
+	*next_marker = marker;
+	return 0;
+}
+
+int
+kms_parse_aliases(const char *body, size_t len, struct kms_alias **aliases,
+    size_t *naliases, char **next_marker, struct kms_error *err)
+{
+	static const char	 ctx[] = "ListAliases";
+	json_t			*root, *arr, *el;
+	struct kms_alias	*na = NULL, *a;
+	size_t			 i, n, base = *naliases;
+	char			 elctx[64];
+	int			 rc = -1;
+
+	*next_marker = NULL;
+	if ((root = kms_load_object(body, len, ctx, err)) == NULL)
+		return -1;
+	arr = json_object_get(root, "Aliases");
+	if (arr == NULL || json_is_null(arr))
+		n = 0;
+	else if (!json_is_array(arr)) {
+		kms_malformed(err, "ListAliases.Aliases is %s, expected an "
+		    "array", kms_json_type(arr));
+		goto done;
+	} else
+		n = json_array_size(arr);
+	if (base + n > KMS_MAX_ALIASES) {
+		kms_malformed(err, "ListAliases: more than %d aliases",
+		    KMS_MAX_ALIASES);
+		goto done;
+	}
+	if (kms_parse_marker(root, ctx, next_marker, err) == -1)
+		goto done;
+	if (n == 0) {
+		rc = 0;
+		goto done;
+	}
+	if ((na = reallocarray(*aliases, base + n, sizeof(*na))) == NULL) {
+		kms_malformed(err, "ListAliases: out of memory");
+		goto done;
+	}
+	*aliases = na;
+	memset(na + base, 0, n * sizeof(*na));
+	for (i = 0; i < n; i++) {
+		el = json_array_get(arr, i);
+		a = &na[base + i];
+		snprintf(elctx, sizeof(elctx), "ListAliases.Aliases[%zu]", i);
+		if (!json_is_object(el)) {
+			kms_malformed(err, "%s is %s, expected an object",
+			    elctx, kms_json_type(el));
+			goto undo;
+		}
+		if (kms_get_str(el, elctx, "AliasName", &a->name, 1, err) ==
+		    -1 ||
+		    kms_get_str(el, elctx, "AliasArn", &a->arn, 0, err) == -1 ||
+		    kms_get_str(el, elctx, "TargetKeyId", &a->target_key_id, 0,
+		    err) == -1)
+			goto undo;
+	}
+	*naliases = base + n;
+	rc = 0;
+	goto done;
+undo:
+	for (i = 0; i < n; i++) {
+		free(na[base + i].name);
+		free(na[base + i].arn);
+		free(na[base + i].target_key_id);
+	}
+	memset(na + base, 0, n * sizeof(*na));
+	free(*next_marker);
+	*next_marker = NULL;
+done:
+	json_decref(root);
+	return rc;
+}
+
+int
+kms_parse_grants(const char *body, size_t len, size_t *ngrants,
+    char **next_marker, struct kms_error *err)
+{
+	static const char	 ctx[] = "ListGrants";
+	json_t			*root, *arr;
+	size_t			 i, n = 0;
+	int			 rc = -1;
+
+	*next_marker = NULL;
+	if ((root = kms_load_object(body, len, ctx, err)) == NULL)
+		return -1;
+	arr = json_object_get(root, "Grants");
+	if (arr != NULL && !json_is_null(arr)) {
+		if (!json_is_array(arr)) {
+			kms_malformed(err, "ListGrants.Grants is %s, expected "
+			    "an array", kms_json_type(arr));
+			goto done;
+		}
+		n = json_array_size(arr);
+		for (i = 0; i < n; i++)
+			if (!json_is_object(json_array_get(arr, i))) {
+				kms_malformed(err, "ListGrants.Grants[%zu] is "
+				    "%s, expected an object", i,
+				    kms_json_type(json_array_get(arr, i)));
+				goto done;
+			}
+	}
+	if (kms_parse_marker(root, ctx, next_marker, err) == -1)
+		goto done;
+	*ngrants += n;
+	rc = 0;
+done:
+	json_decref(root);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Backoff, token bucket, dates */
+
+long
+kms_backoff_ms(int retry, long base_ms, long cap_ms, double rnd)
+{
+	double	ceiling;
+
+	if (retry < 1)
+		retry = 1;
+	if (base_ms < 0)
+		base_ms = 0;
+	if (cap_ms < 0)
+		cap_ms = 0;
+	if (rnd < 0 || !(rnd < 1))
+		rnd = 0;
+	/* 2^62 overflows nothing in a double; the cap bounds it anyway. */
+	ceiling = (double)base_ms * ldexp(1.0, retry > 62 ? 62 : retry - 1);
+	if (ceiling > (double)cap_ms)
+		ceiling = (double)cap_ms;
+	return (long)(rnd * (ceiling + 1));
+}
+
+void
+kms_bucket_init(struct kms_bucket *b, double rate, double burst, double now)
+{
+	b->rate = rate > 0 ? rate : KMS_DEF_RATE;
+	b->burst = burst >= 1 ? burst : 1;
+	b->tokens = b->burst;
+	b->last = now;
+}
+
+double
+kms_bucket_take(struct kms_bucket *b, double now)
+{
+	if (now > b->last) {
+		b->tokens += (now - b->last) * b->rate;
+		if (b->tokens > b->burst)
+			b->tokens = b->burst;
+		b->last = now;
+	}
+	/* Tolerate rounding: 0.1 s at 10/s must make a whole token. */
+	if (b->tokens >= 1 - 1e-9) {
+		b->tokens -= 1;
+		if (b->tokens < 0)
+			b->tokens = 0;
+		return 0;
+	}
+	return (1 - b->tokens) / b->rate;
+}
+
+int
+kms_parse_http_date(const char *s, time_t *out)
+{
+	static const char	*months[] = { "Jan", "Feb", "Mar", "Apr", "May",
+				    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+				    "Dec" };
+	char			 wday[4], mon[4], zone[4];
+	struct tm		 tm;
+	int			 i, n = 0;
+
+	if (s == NULL)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	/* Not strptime: %a/%b would follow the locale. */
+	if (sscanf(s, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3s%n",
+	    wday, &tm.tm_mday, mon, &tm.tm_year, &tm.tm_hour, &tm.tm_min,
+	    &tm.tm_sec, zone, &n) != 8 || s[n] != '\0' ||
+	    strcmp(zone, "GMT") != 0)
+		return -1;
+	for (i = 0; i < 12; i++)
+		if (strcmp(mon, months[i]) == 0)
+			break;
+	if (i == 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_year < 1970 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+	    tm.tm_sec > 60)
+		return -1;
+	tm.tm_mon = i;
+	tm.tm_year -= 1900;
+	*out = timegm(&tm);
+	return *out == (time_t)-1 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Endpoints */
+
+static int
+kms_env_true(const char *name)
+{
+	const char	*v = getenv(name);
+
+	return v != NULL && strcasecmp(v, "true") == 0;
+}
+
+static int
+kms_region_ok(const char *region)
+{
+	size_t	i, n;
+
+	if (region == NULL || (n = strlen(region)) == 0 || n > 31)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!(islower((unsigned char)region[i]) ||
+		    isdigit((unsigned char)region[i]) || region[i] == '-'))
+			return 0;
+	return region[0] != '-' && region[n - 1] != '-';
+}
+
+/* Splits "scheme://host[:port][/path]"; host without brackets. */
+struct kms_url {
+	int	https;
+	char	host[256];
+	char	hostport[272];	/* as sent in Host: (default port omitted) */
+	char	path[512];	/* "/" when empty */
+	long	port;
+};
+
+static int
+kms_url_parse(const char *url, struct kms_url *u, char *err, size_t errlen)
+{
+	const char	*p, *hend, *pstart;
+	char		*e;
+	size_t		 hl;
+
+	memset(u, 0, sizeof(*u));
+	if (strncasecmp(url, "https://", 8) == 0) {
+		u->https = 1;
+		p = url + 8;
+	} else if (strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else {
+		snprintf(err, errlen, "endpoint %s: only http:// and https:// "
+		    "URLs", url);
+		return -1;
+	}
+	pstart = p + strcspn(p, "/?#");
+	if (strpbrk(p, "?#") != NULL) {
+		snprintf(err, errlen, "endpoint %s: no query or fragment "
+		    "allowed", url);
+		return -1;
+	}
+	if (memchr(p, '@', (size_t)(pstart - p)) != NULL) {
+		snprintf(err, errlen, "endpoint: no user information allowed "
+		    "in the URL");
+		return -1;
+	}
+	if (*p == '[') {
+		if ((hend = memchr(p, ']', (size_t)(pstart - p))) == NULL) {
+			snprintf(err, errlen, "endpoint %s: bad IPv6 address",
+			    url);
+			return -1;
+		}
+		hl = (size_t)(hend - p - 1);
+		if (hl == 0 || hl >= sizeof(u->host))
+			goto badhost;
+		memcpy(u->host, p + 1, hl);
+		hend++;
+	} else {
+		hend = p + strcspn(p, ":/");
+		if (hend > pstart)
+			hend = pstart;
+		hl = (size_t)(hend - p);
+		if (hl == 0 || hl >= sizeof(u->host))
+			goto badhost;
+		memcpy(u->host, p, hl);
+	}
+	u->host[hl] = '\0';
+	for (hl = 0; u->host[hl] != '\0'; hl++) {
+		unsigned char ch = (unsigned char)u->host[hl];
+
+		if (!(isalnum(ch) || ch == '.' || ch == '-' || ch == ':' ||
+		    ch == '_'))
+			goto badhost;
+		u->host[hl] = (char)tolower(ch);
+	}
+	u->port = u->https ? 443 : 80;
+	if (*hend == ':') {
+		errno = 0;
+		u->port = strtol(hend + 1, &e, 10);
+		if (errno != 0 || e == hend + 1 || e != pstart || u->port < 1 ||
+		    u->port > 65535) {
+			snprintf(err, errlen, "endpoint %s: bad port", url);
+			return -1;
+		}
+	} else if (hend != pstart)
+		goto badhost;
+	if (strchr(u->host, ':') != NULL)
+		snprintf(u->hostport, sizeof(u->hostport), "[%s]", u->host);
+	else
+		snprintf(u->hostport, sizeof(u->hostport), "%s", u->host);
+	if (u->port != (u->https ? 443 : 80)) {
+		hl = strlen(u->hostport);
+		snprintf(u->hostport + hl, sizeof(u->hostport) - hl, ":%ld",
+		    u->port);
+	}
+	if (*pstart == '\0')
+		snprintf(u->path, sizeof(u->path), "/");
+	else if (strlen(pstart) >= sizeof(u->path)) {
+		snprintf(err, errlen, "endpoint: path too long");
+		return -1;
+	} else
+		snprintf(u->path, sizeof(u->path), "%s", pstart);
+	return 0;
+badhost:
+	snprintf(err, errlen, "endpoint %s: bad host", url);
+	return -1;
+}
+
+static int
+kms_host_is_loopback(const char *host)
+{
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+
+	if (strcmp(host, "localhost") == 0 || strcmp(host, "localhost.") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
+
+int
+kms_endpoint(const struct kms_endpoint_cfg *cfg, const char *region,
+    const char *partition, char *url, size_t urllen, char *err,
+    size_t errlen)
+{
+	const char	*over = NULL, *from = NULL, *suffix;
+	struct kms_url	 u;
+	size_t		 n;
+	int		 fips;
+
+	if (cfg != NULL && cfg->endpoint_url != NULL &&
+	    cfg->endpoint_url[0] != '\0') {
+		over = cfg->endpoint_url;
+		from = "endpoint_url";
+	} else if (!kms_env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) {
+		if ((over = getenv("AWS_ENDPOINT_URL_KMS")) != NULL &&
+		    over[0] != '\0')
+			from = "AWS_ENDPOINT_URL_KMS";
+		else if ((over = getenv("AWS_ENDPOINT_URL")) != NULL &&
+		    over[0] != '\0')
+			from = "AWS_ENDPOINT_URL";
+		else
+			over = NULL;
+	}
+	if (over != NULL) {
+		if (kms_url_parse(over, &u, err, errlen) == -1)
+			return -1;
+		if (!u.https && !kms_host_is_loopback(u.host) &&
+		    (cfg == NULL || !cfg->allow_http)) {
+			snprintf(err, errlen, "%s %s: plain http is only allowed"
+			    " to a loopback host (127.0.0.0/8, ::1, localhost)"
+			    " unless allowed explicitly", from, over);
+			return -1;
+		}
+		n = strlen(over);
+		while (n > 0 && over[n - 1] == '/')
+			n--;
+		if (n >= urllen) {
+			snprintf(err, errlen, "%s: URL too long", from);
+			return -1;
+		}
+		memcpy(url, over, n);
+		url[n] = '\0';
+		return 0;
+	}
+	if (!kms_region_ok(region)) {
+		snprintf(err, errlen, "bad region \"%s\"",
+		    region != NULL ? region : "");
+		return -1;
+	}
+	if (partition == NULL || partition[0] == '\0') {
+		if (strncmp(region, "cn-", 3) == 0)
+			partition = "aws-cn";
+		else if (strncmp(region, "us-gov-", 7) == 0)
+			partition = "aws-us-gov";
+		else
+			partition = "aws";
+	}
+	if ((suffix = arn_partition_dns_suffix(partition)) == NULL) {
+		snprintf(err, errlen, "unknown partition \"%s\"", partition);
+		return -1;
+	}
+	fips = (cfg != NULL && cfg->use_fips) ||
+	    kms_env_true("AWS_USE_FIPS_ENDPOINT");
+	if (fips && strcmp(partition, "aws-cn") == 0) {
+		snprintf(err, errlen, "no FIPS endpoint for KMS in partition "
+		    "aws-cn (region %s)", region);
+		return -1;
+	}
+	if ((size_t)snprintf(url, urllen, "https://kms%s.%s.%s",
+	    fips ? "-fips" : "", region, suffix) >= urllen) {
+		snprintf(err, errlen, "endpoint URL too long");
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The asynchronous client */
+
+enum kms_op_state {
+	KMS_ST_WAIT_SLOT,	/* in its endpoint's queue */
+	KMS_ST_WAIT_TOKEN,	/* holds a slot, in its bucket's queue */
+	KMS_ST_INFLIGHT,	/* holds a slot, HTTP request running */
+	KMS_ST_BACKOFF,		/* waiting on its timer to retry */
+	KMS_ST_FINISHING	/* waiting on its timer to call back */
+};
+
+struct kms_call;
+TAILQ_HEAD(kms_opq, kms_call);
+
+struct kms_ep {
+	LIST_ENTRY(kms_ep)	 entry;
+	char			*url;
+	struct kms_url		 u;
+	char			 reqname[800];	/* scheme://hostport/path */
+	int			 inflight;	/* slots held */
+	struct kms_opq		 q;
+};
+
+struct kms_bk {
+	LIST_ENTRY(kms_bk)	 entry;
+	struct kms_client	*c;
+	char			*account;
+	char			*region;
+	struct kms_bucket	 b;
+	struct sigv4_keycache	 cache;
+	struct event		*timer;
+	struct kms_opq		 q;
+};
+
+struct kms_client {
+	struct event_base	*base;
+	struct http		*http;
+	struct kms_opts		 o;
+	struct event		*pump;
+	LIST_HEAD(, kms_ep)	 eps;
+	LIST_HEAD(, kms_bk)	 bks;
+	struct kms_opq		 live;
+	size_t			 nlive;
+	size_t			 nwire;
+	double			 skew;
+	int			 skew_logged;
+	int			 skew_from_error;
+	int			 freeing;
+};
+
+struct kms_call {
+	TAILQ_ENTRY(kms_call)	 entry;		/* c->live */
+	TAILQ_ENTRY(kms_call)	 qentry;	/* ep->q or bk->q */
+	struct kms_client	*c;
+	struct kms_ep		*ep;
+	struct kms_bk		*bk;
+	enum kms_op		 op;
+	enum kms_op_state	 st;
+	char			*key_id;
+	char			*marker;
+	int			(*get_creds)(void *, struct sigv4_creds *,
+				    char *, size_t);
+	void			*creds_arg;
+	kms_cb			 cb;
+	void			*arg;
+	struct http_req		*req;
+	struct event		*ev;
+	int			 page_attempts;
+	int			 skew_retried;
+	int			 pages;
+	struct timespec		 t0;
+	struct kms_result	 res;
+};
+
+static void	kms_pump_schedule(struct kms_client *);
+
+static double
+kms_mono(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double
+kms_rand01(void)
+{
+	return arc4random() / 4294967296.0;
+}
+
+static void
+kms_result_free(struct kms_result *r)
+{
+	kms_key_meta_free(&r->meta);
+	free(r->policy);
+	r->policy = NULL;
+	kms_aliases_free(r->aliases, r->naliases);
+	r->aliases = NULL;
+	r->naliases = 0;
+}
+
+static void
+kms_op_free(struct kms_call *op)
+{
+	if (op->ev != NULL)
+		event_free(op->ev);
+	kms_result_free(&op->res);
+	free(op->key_id);
+	free(op->marker);
+	free(op);
+}
+
+/* Takes op off whatever queue or timer it waits on and gives back its
+ * slot; cancels its HTTP request. */
+static void
+kms_op_detach(struct kms_call *op)
+{
+	struct kms_client	*c = op->c;
+
+	switch (op->st) {
+	case KMS_ST_WAIT_SLOT:
+		TAILQ_REMOVE(&op->ep->q, op, qentry);
+		break;
+	case KMS_ST_WAIT_TOKEN:
+		TAILQ_REMOVE(&op->bk->q, op, qentry);
+		op->ep->inflight--;
+		break;
+	case KMS_ST_INFLIGHT:
+		if (op->req != NULL)
+			http_cancel(op->req);
+		op->req = NULL;
+		op->ep->inflight--;
+		c->nwire--;
+		break;
+	case KMS_ST_BACKOFF:
+	case KMS_ST_FINISHING:
+		break;
+	}
+	evtimer_del(op->ev);
+}
+
+/* Runs the callback; nothing of the client is touched afterwards, so the
+ * callback may start operations or free the client. */
+static void
+kms_op_finish(struct kms_call *op)
+{
+	struct kms_client	*c = op->c;
+	struct timespec		 t1;
+
+	TAILQ_REMOVE(&c->live, op, entry);
+	c->nlive--;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	op->res.elapsed = (double)(t1.tv_sec - op->t0.tv_sec) +
+	    (t1.tv_nsec - op->t0.tv_nsec) / 1e9;
+	if (op->res.err.cls != KMS_OK)
+		kms_result_free(&op->res);
+	op->cb(&op->res, op->arg);
+	kms_op_free(op);
+}
+
+/* Finishes op from its own timer on the next loop turn. */
+static void
+kms_op_finish_later(struct kms_call *op)
+{
+	struct timeval	tv = { 0, 0 };
+
+	op->st = KMS_ST_FINISHING;
+	evtimer_add(op->ev, &tv);
+}
+
+static void
+kms_op_enqueue(struct kms_call *op)
+{
+	op->st = KMS_ST_WAIT_SLOT;
+	TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
+	kms_pump_schedule(op->c);
+}
+
+static void
+kms_op_ev_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct kms_call	*op = arg;
+
+	(void)fd;
+	(void)kind;
+	if (op->st == KMS_ST_BACKOFF)
+		kms_op_enqueue(op);
+	else if (op->st == KMS_ST_FINISHING)
+		kms_op_finish(op);
+}
+
+static void	kms_http_cb(const struct http_response *, void *);
+
+static char *
+kms_op_body(struct kms_call *op)
+{
+	json_t	*o;
+	char	*s;
+
+	if ((o = json_object()) == NULL)
+		return NULL;
+	if (op->key_id != NULL)
+		json_object_set_new(o, "KeyId", json_string(op->key_id));
+	switch (op->op) {
+	case KMS_OP_GET_KEY_POLICY:
+		json_object_set_new(o, "PolicyName", json_string("default"));
+		break;
+	case KMS_OP_LIST_ALIASES:
+	case KMS_OP_LIST_GRANTS:
+		json_object_set_new(o, "Limit", json_integer(KMS_PAGE_LIMIT));
+		if (op->marker != NULL)
+			json_object_set_new(o, "Marker",
+			    json_string(op->marker));
+		break;
+	default:
+		break;
+	}
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+/* Signs and sends one attempt.  On failure the op is set to finish. */
+static void
+kms_op_send(struct kms_call *op)
+{
+	struct kms_client	*c = op->c;
+	struct kms_ep		*ep = op->ep;
+	struct sigv4_creds	 cr;
+	struct sigv4_header	 sh[3];
+	struct sigv4_request	 sr;
+	struct http_request	 hr;
+	char			 hhost[300], htarget[64], hdate[32];
+	char			 hauth[SIGV4_AUTH_MAX + 32];
+	char			 auth[SIGV4_AUTH_MAX];
+	char			 amzdate[SIGV4_AMZDATE_LEN];
+	char			*htoken = NULL, *body = NULL;
+	char			 err[256], target[48];
+	const char		*hdrs[8];
+	size_t			 nh = 0;
+	time_t			 now;
+
+	memset(&cr, 0, sizeof(cr));
+	err[0] = '\0';
+	if (op->get_creds == NULL ||
+	    op->get_creds(op->creds_arg, &cr, err, sizeof(err)) == -1 ||
+	    cr.access_key == NULL || cr.secret_key == NULL) {
+		kms_seterr(&op->res.err, KMS_ERR_AUTH, "NoCredentials",
+		    "no credentials: %s", err[0] ? err : "none available");
+		goto fail;
+	}
+	if ((body = kms_op_body(op)) == NULL) {
+		kms_seterr(&op->res.err, KMS_ERR_OTHER, "ClientError",
+		    "out of memory");
+		goto fail;
+	}
+	snprintf(target, sizeof(target), "TrentService.%s",
+	    kms_op_name(op->op));
+	sh[0].name = "host";
+	sh[0].value = ep->u.hostport;
+	sh[1].name = "content-type";
+	sh[1].value = "application/x-amz-json-1.1";
+	sh[2].name = "x-amz-target";
+	sh[2].value = target;
+	memset(&sr, 0, sizeof(sr));
+	sr.method = "POST";
+	sr.path = ep->u.path;
+	sr.headers = sh;
+	sr.nheaders = 3;
+	sr.body = body;
+	sr.bodylen = strlen(body);
+	now = time(NULL) + (time_t)llround(c->skew);
+	if (sigv4_sign(&sr, &cr, op->bk->region, "kms", now, &op->bk->cache,
+	    auth, sizeof(auth), amzdate, err, sizeof(err)) == -1) {
+		kms_seterr(&op->res.err, KMS_ERR_AUTH, "SigningFailed", "%s",
+		    err);
+		goto fail;
+	}
+	snprintf(hhost, sizeof(hhost), "Host: %s", ep->u.hostport);
+	snprintf(htarget, sizeof(htarget), "X-Amz-Target: %s", target);
+	snprintf(hdate, sizeof(hdate), "X-Amz-Date: %s", amzdate);
+	snprintf(hauth, sizeof(hauth), "Authorization: %s", auth);
+	hdrs[nh++] = hhost;
+	hdrs[nh++] = "Content-Type: application/x-amz-json-1.1";
+	hdrs[nh++] = htarget;
+	hdrs[nh++] = hdate;
+	hdrs[nh++] = hauth;
+	if (cr.session_token != NULL && cr.session_token[0] != '\0') {
+		if (asprintf(&htoken, "X-Amz-Security-Token: %s",
+		    cr.session_token) == -1) {
+			htoken = NULL;
+			kms_seterr(&op->res.err, KMS_ERR_OTHER, "ClientError",
+			    "out of memory");
+			goto fail;
+		}
+		hdrs[nh++] = htoken;
+	}
+	hdrs[nh] = NULL;
+	memset(&hr, 0, sizeof(hr));
+	hr.method = "POST";
+	hr.url = ep->reqname;
+	hr.headers = hdrs;
+	hr.body = body;
+	hr.bodylen = strlen(body);
+	op->page_attempts++;
+	op->res.err.attempts++;
+	if ((op->req = http_submit(c->http, &hr, kms_http_cb, op, err,
+	    sizeof(err))) == NULL) {
+		kms_seterr(&op->res.err, KMS_ERR_TRANSPORT, "ClientError",
+		    "%s", err);
+		goto fail;
+	}
+	op->st = KMS_ST_INFLIGHT;
+	c->nwire++;
+	if (htoken != NULL)
+		explicit_bzero(htoken, strlen(htoken));
+	free(htoken);
+	free(body);
+	return;
+fail:
+	if (htoken != NULL)
+		explicit_bzero(htoken, strlen(htoken));
+	free(htoken);
+	free(body);
+	op->res.err.retryable = 0;
+	op->ep->inflight--;
+	kms_pump_schedule(c);
+	kms_op_finish_later(op);
+}
+
+static void
+kms_pump_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct kms_client	*c = arg;
+	struct kms_ep		*ep;
+	struct kms_bk		*bk;
+	struct kms_call		*op;
+	struct timeval		 tv;
+	double			 wait, now;
+
+	(void)fd;
+	(void)kind;
+	LIST_FOREACH(ep, &c->eps, entry)
+		while (ep->inflight < c->o.max_inflight &&
+		    (op = TAILQ_FIRST(&ep->q)) != NULL) {
+			TAILQ_REMOVE(&ep->q, op, qentry);
+			ep->inflight++;
+			op->st = KMS_ST_WAIT_TOKEN;
+			TAILQ_INSERT_TAIL(&op->bk->q, op, qentry);
+		}
+	now = kms_mono();
+	LIST_FOREACH(bk, &c->bks, entry) {
+		while ((op = TAILQ_FIRST(&bk->q)) != NULL) {
+			if ((wait = kms_bucket_take(&bk->b, now)) > 0) {
+				tv.tv_sec = (time_t)wait;
+				tv.tv_usec = (suseconds_t)((wait -
+				    (double)tv.tv_sec) * 1e6) + 1;
+				evtimer_add(bk->timer, &tv);
+				break;
+			}
+			TAILQ_REMOVE(&bk->q, op, qentry);
+			kms_op_send(op);
+		}
+	}
+}
+
+static void
+kms_pump_schedule(struct kms_client *c)
+{
+	struct timeval	tv = { 0, 0 };
+
+	if (!c->freeing)
+		evtimer_add(c->pump, &tv);
+}
+
+static void
+kms_bk_timer_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct kms_bk	*bk = arg;
+
+	kms_pump_cb(fd, kind, bk->c);
+}
+
+/*
+ * The server's time from a SigV4 time error's message, as AWS words it:
+ * "Signature expired: 20261128T215118Z is now earlier than
+ * 20261128T215618Z (20261128T220118Z - 5 min.)".  The parenthesised time
+ * is the clock the signature was checked against.
+ */
+int
+kms_parse_skew_message(const char *msg, time_t *out)
+{
+	const char	*p;
+	struct tm	 tm;
+	char		 sign;
+	int		 n;
+
+	for (p = msg; p != NULL && (p = strchr(p, '(')) != NULL; p++) {
+		memset(&tm, 0, sizeof(tm));
+		n = 0;
+		if (sscanf(p, "(%4d%2d%2dT%2d%2d%2dZ %c%n", &tm.tm_year,
+		    &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+		    &tm.tm_sec, &sign, &n) != 7 || (sign != '-' && sign != '+'))
+			continue;
+		if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+		    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+		    tm.tm_min > 59 || tm.tm_sec > 60)
+			continue;
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		if ((*out = timegm(&tm)) == (time_t)-1)
+			continue;
+		return 0;
+	}
+	return -1;
+}
+
+/* Adopts srv - now as the skew: always when forced (after a time error),
+ * else only when it moved by more than KMS_SKEW_ADOPT. */
+static void
+kms_adopt_skew(struct kms_client *c, time_t srv, const char *why, int forced)
+{
+	double	off = difftime(srv, time(NULL));
+
+	/* A skew learnt from a signature error is what the signature check
+	 * uses; a Date header (perhaps from a proxy) does not override it. */
+	if (!forced && (c->skew_from_error ||
+	    fabs(off - c->skew) < KMS_SKEW_ADOPT))
+		return;
+	if (forced)
+		c->skew_from_error = 1;
+	if (fabs(off - c->skew) < 1)
+		return;
+	if (!c->skew_logged) {
+		log_warnx("the KMS server's clock is %+.0f s from ours (%s); "
+		    "signing requests with the server's time", off, why);
+		c->skew_logged = 1;
+	} else
+		log_debug("KMS clock skew now %+.0f s (%s)", off, why);
+	c->skew = off;
+}
+
+static void
+kms_note_date(struct kms_client *c, const char *date)
+{
+	time_t	srv;
+
+	if (date != NULL && kms_parse_http_date(date, &srv) == 0)
+		kms_adopt_skew(c, srv, "its Date header", 0);
+}
+
+static int
+kms_is_skew_error(const struct kms_error *e)
+{
+	if (strcmp(e->code, "RequestExpired") == 0 ||
+	    strcmp(e->code, "RequestTimeTooSkewed") == 0)
+		return 1;
+	if (strcmp(e->code, "InvalidSignatureException") != 0)
+		return 0;
+	return strcasestr(e->message, "Signature expired") != NULL ||
+	    strcasestr(e->message, "not yet current") != NULL;
+}
+
+static void
+kms_transport_error(const struct http_response *res, struct kms_error *e)
+{
+	const char	*code;
+	int		 retry = 1;
+
+	if (res->too_large) {
+		kms_seterr(e, KMS_ERR_MALFORMED, "ResponseTooLarge", "%s",
+		    res->error ? res->error : "response too large");
+		e->retryable = 0;
+		return;
+	}
+	switch (res->curl_code) {
+	case CURLE_OPERATION_TIMEDOUT:
+		code = "Timeout";
+		break;
+	case CURLE_COULDNT_CONNECT:
+		code = "ConnectionFailed";
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		code = "DNSFailure";
+		break;
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		code = "ConnectionReset";
+		break;
+	case CURLE_GOT_NOTHING:
+		code = "EmptyReply";
+		break;
+	case CURLE_PARTIAL_FILE:
+		code = "TruncatedResponse";
+		break;
+	case CURLE_ABORTED_BY_CALLBACK:
+		code = "Cancelled";
+		retry = 0;
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+		code = "TLSError";
+		retry = 0;
+		break;
+	default:
+		code = "TransportError";
+		break;
+	}
+	kms_seterr(e, KMS_ERR_TRANSPORT, code, "%s",
+	    res->error ? res->error : "transport error");
+	e->status = 0;
+	e->retryable = retry;
+}
+
+/* Keeps the aliases that point at op->key_id (a key id or a key ARN). */
+static void
+kms_filter_aliases(struct kms_call *op)
+{
+	struct kms_result	*r = &op->res;
+	const char		*want, *p;
+	size_t			 i, o = 0;
+
+	if (op->key_id == NULL)
+		return;
+	want = op->key_id;
+	if (strncmp(want, "arn:", 4) == 0) {
+		if ((p = strstr(want, ":key/")) == NULL)
+			return;
+		want = p + 5;
+	} else if (strncmp(want, "alias/", 6) == 0)
+		return;
+	for (i = 0; i < r->naliases; i++) {
+		if (r->aliases[i].target_key_id != NULL &&
+		    strcmp(r->aliases[i].target_key_id, want) == 0) {
+			r->aliases[o++] = r->aliases[i];
+			continue;
+		}
+		free(r->aliases[i].name);
+		free(r->aliases[i].arn);
+		free(r->aliases[i].target_key_id);
+	}
+	r->naliases = o;
+}
+
+/* A 2xx body for op; 1 when another page follows. */
+static int
+kms_op_parse(struct kms_call *op, const char *body, size_t len)
+{
+	struct kms_result	*r = &op->res;
+	struct kms_error	*e = &r->err;
+	char			*next = NULL;
+	int			 rc;
+
+	switch (op->op) {
+	case KMS_OP_DESCRIBE_KEY:
+		rc = kms_parse_key_meta(body, len, &r->meta, e);
+		break;
+	case KMS_OP_GET_KEY_POLICY:
+		rc = kms_parse_policy(body, len, &r->policy, e);
+		break;
+	case KMS_OP_GET_KEY_ROTATION_STATUS:
+		rc = kms_parse_rotation(body, len, &r->rotation, e);
+		break;
+	case KMS_OP_LIST_ALIASES:
+		rc = kms_parse_aliases(body, len, &r->aliases, &r->naliases,
+		    &next, e);
+		break;
+	case KMS_OP_LIST_GRANTS:
+		rc = kms_parse_grants(body, len, &r->ngrants, &next, e);
+		break;
+	default:
+		rc = -1;
+		break;
+	}
+	if (rc == -1)
+		return -1;
+	op->pages++;
+	if (next == NULL) {
+		if (op->op == KMS_OP_LIST_ALIASES)
+			kms_filter_aliases(op);
+		return 0;
+	}
+	if (op->marker != NULL && strcmp(op->marker, next) == 0) {
+		kms_malformed(e, "%s: NextMarker repeats the previous one",
+		    kms_op_name(op->op));
+		free(next);
+		return -1;
+	}
+	if (op->pages >= KMS_MAX_PAGES) {
+		kms_malformed(e, "%s: more than %d pages", kms_op_name(op->op),
+		    KMS_MAX_PAGES);
+		free(next);
+		return -1;
+	}
+	free(op->marker);
+	op->marker = next;
+	return 1;
+}
+
+static void
+kms_http_cb(const struct http_response *res, void *arg)
+{
+	struct kms_call		*op = arg;
+	struct kms_client	*c = op->c;
+	struct kms_error	*e = &op->res.err;
+	struct timeval		 tv;
+	int			 attempts = e->attempts, rc, skew = 0;
+	long			 ms;
+
+	op->req = NULL;
+	op->ep->inflight--;
+	c->nwire--;
+	kms_pump_schedule(c);
+	memset(e, 0, sizeof(*e));
+	if (!res->ok)
+		kms_transport_error(res, e);
+	else {
+		kms_note_date(c, res->date);
+		if (res->status >= 200 && res->status <= 299) {
+			e->status = res->status;
+			rc = kms_op_parse(op, res->body, res->bodylen);
+			e->attempts = attempts;
+			if (rc == 1) {
+				/* The next page: a fresh attempt budget. */
+				op->page_attempts = 0;
+				op->skew_retried = 0;
+				kms_op_enqueue(op);
+				return;
+			}
+			if (rc == 0) {
+				e->cls = KMS_OK;
+				e->status = res->status;
+			} else
+				kms_result_free(&op->res);
+			kms_op_finish(op);
+			return;
+		}
+		kms_classify_error(res->status, res->body, res->bodylen, e);
+		if (kms_is_skew_error(e) && !op->skew_retried) {
+			time_t	srv;
+
+			if (kms_parse_skew_message(e->message, &srv) == 0)
+				kms_adopt_skew(c, srv, "its signature error", 1);
+			else if (res->date != NULL &&
+			    kms_parse_http_date(res->date, &srv) == 0)
+				kms_adopt_skew(c, srv, "its Date header", 1);
+			else
+				srv = 0;
+			if (srv != 0) {
+				op->skew_retried = 1;
+				skew = 1;
+			}
+		}
+	}
+	e->attempts = attempts;
+	if (skew) {
+		/* Re-signed with the corrected clock, at once. */
+		kms_op_enqueue(op);
+		return;
+	}
+	if (e->retryable && op->page_attempts < c->o.max_attempts) {
+		ms = kms_backoff_ms(op->page_attempts, c->o.backoff_base_ms,
+		    c->o.backoff_cap_ms, kms_rand01());
+		log_debug("KMS %s %s: %s (%s), retry %d in %ld ms",
+		    kms_op_name(op->op), op->key_id ? op->key_id : "",
+		    e->code, e->message, op->page_attempts, ms);
+		op->st = KMS_ST_BACKOFF;
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(op->ev, &tv);
+		return;
+	}
+	kms_op_finish(op);
+}
+
+struct kms_client *
+kms_client_new(struct event_base *base, struct http *http,
+    const struct kms_opts *opts, char *err, size_t errlen)
+{
+	struct kms_client	*c;
+
+	if (base == NULL || http == NULL) {
+		snprintf(err, errlen, "kms: no event base or http client");
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "kms: out of memory");
+		return NULL;
+	}
+	c->base = base;
+	c->http = http;
+	LIST_INIT(&c->eps);
+	LIST_INIT(&c->bks);
+	TAILQ_INIT(&c->live);
+	c->o.max_attempts = KMS_DEF_MAX_ATTEMPTS;
+	c->o.backoff_base_ms = KMS_DEF_BACKOFF_BASE;
+	c->o.backoff_cap_ms = KMS_DEF_BACKOFF_CAP;
+	c->o.rate_per_second = KMS_DEF_RATE;
+	c->o.burst = KMS_DEF_BURST;
+	c->o.max_inflight = KMS_DEF_MAX_INFLIGHT;
+	if (opts != NULL) {
+		if (opts->max_attempts > 0)
+			c->o.max_attempts = opts->max_attempts;
+		if (opts->backoff_base_ms > 0)
+			c->o.backoff_base_ms = opts->backoff_base_ms;
+		if (opts->backoff_cap_ms > 0)
+			c->o.backoff_cap_ms = opts->backoff_cap_ms;
+		if (opts->rate_per_second > 0)
+			c->o.rate_per_second = opts->rate_per_second;
+		if (opts->burst > 0)
+			c->o.burst = opts->burst;
+		if (opts->max_inflight > 0)
+			c->o.max_inflight = opts->max_inflight;
+	}
+	if ((c->pump = evtimer_new(base, kms_pump_cb, c)) == NULL) {
+		snprintf(err, errlen, "kms: evtimer_new failed");
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static struct kms_ep *
+kms_ep_get(struct kms_client *c, const char *url, char *err, size_t errlen)
+{
+	struct kms_ep	*ep;
+
+	LIST_FOREACH(ep, &c->eps, entry)
+		if (strcmp(ep->url, url) == 0)
+			return ep;
+	if ((ep = calloc(1, sizeof(*ep))) == NULL ||
+	    (ep->url = strdup(url)) == NULL) {
+		free(ep);
+		snprintf(err, errlen, "kms: out of memory");
+		return NULL;
+	}
+	if (kms_url_parse(url, &ep->u, err, errlen) == -1) {
+		free(ep->url);
+		free(ep);
+		return NULL;
+	}
+	snprintf(ep->reqname, sizeof(ep->reqname), "%s://%s%s",
+	    ep->u.https ? "https" : "http", ep->u.hostport, ep->u.path);
+	TAILQ_INIT(&ep->q);
+	LIST_INSERT_HEAD(&c->eps, ep, entry);
+	return ep;
+}
+
+static struct kms_bk *
+kms_bk_get(struct kms_client *c, const char *account, const char *region,
+    char *err, size_t errlen)
+{
+	struct kms_bk	*bk;
+
+	if (account == NULL)
+		account = "";
+	LIST_FOREACH(bk, &c->bks, entry)
+		if (strcmp(bk->account, account) == 0 &&
+		    strcmp(bk->region, region) == 0)
+			return bk;
+	if ((bk = calloc(1, sizeof(*bk))) == NULL ||
+	    (bk->account = strdup(account)) == NULL ||
+	    (bk->region = strdup(region)) == NULL ||
+	    (bk->timer = evtimer_new(c->base, kms_bk_timer_cb, bk)) == NULL) {
+		if (bk != NULL) {
+			free(bk->account);
+			free(bk->region);
+		}
+		free(bk);
+		snprintf(err, errlen, "kms: out of memory");
+		return NULL;
+	}
+	bk->c = c;
+	kms_bucket_init(&bk->b, c->o.rate_per_second, c->o.burst, kms_mono());
+	TAILQ_INIT(&bk->q);
+	LIST_INSERT_HEAD(&c->bks, bk, entry);
+	return bk;
+}
+
+static int
+kms_start(struct kms_client *c, const struct kms_target *t, enum kms_op kop,
+    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen)
+{
+	struct kms_call	*op;
+
+	if (c == NULL || t == NULL || cb == NULL) {
+		snprintf(err, errlen, "kms: bad arguments");
+		return -1;
+	}
+	if (c->freeing) {
+		snprintf(err, errlen, "kms: client is being freed");
+		return -1;
+	}
+	if (!kms_region_ok(t->region)) {
+		snprintf(err, errlen, "kms: bad region \"%s\"",
+		    t->region ? t->region : "");
+		return -1;
+	}
+	if (t->endpoint == NULL) {
+		snprintf(err, errlen, "kms: no endpoint");
+		return -1;
+	}
+	if (kop != KMS_OP_LIST_ALIASES && (key_id == NULL ||
+	    key_id[0] == '\0')) {
+		snprintf(err, errlen, "kms: %s needs a key id",
+		    kms_op_name(kop));
+		return -1;
+	}
+	if (key_id != NULL && strlen(key_id) > KMS_KEYID_MAX) {
+		snprintf(err, errlen, "kms: key id too long");
+		return -1;
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		snprintf(err, errlen, "kms: out of memory");
+		return -1;
+	}
+	op->c = c;
+	op->op = kop;
+	op->res.op = kop;
+	op->cb = cb;
+	op->arg = arg;
+	op->get_creds = t->get_creds;
+	op->creds_arg = t->creds_arg;
+	clock_gettime(CLOCK_MONOTONIC, &op->t0);
+	if ((key_id != NULL && key_id[0] != '\0' &&
+	    (op->key_id = strdup(key_id)) == NULL) ||
+	    (op->ev = evtimer_new(c->base, kms_op_ev_cb, op)) == NULL) {
+		snprintf(err, errlen, "kms: out of memory");
+		kms_op_free(op);
+		return -1;
+	}
+	if ((op->ep = kms_ep_get(c, t->endpoint, err, errlen)) == NULL ||
+	    (op->bk = kms_bk_get(c, t->account, t->region, err, errlen)) ==
+	    NULL) {
+		kms_op_free(op);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&c->live, op, entry);
+	c->nlive++;
+	kms_op_enqueue(op);
+	return 0;
+}
+
+int
+kms_describe_key(struct kms_client *c, const struct kms_target *t,
+    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_DESCRIBE_KEY, key_id, cb, arg, err,
+	    errlen);
+}
+
+int
+kms_get_key_policy(struct kms_client *c, const struct kms_target *t,
+    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_GET_KEY_POLICY, key_id, cb, arg, err,
+	    errlen);
+}
+
+int
+kms_get_key_rotation_status(struct kms_client *c, const struct kms_target *t,
+    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_GET_KEY_ROTATION_STATUS, key_id, cb,
+	    arg, err, errlen);
+}
+
+int
+kms_list_aliases(struct kms_client *c, const struct kms_target *t,
+    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_LIST_ALIASES, key_id, cb, arg, err,
+	    errlen);
+}
+
+int
+kms_list_grants(struct kms_client *c, const struct kms_target *t,
+    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_LIST_GRANTS, key_id, cb, arg, err,
+	    errlen);
+}
+
+size_t
+kms_client_inflight(const struct kms_client *c)
+{
+	return c != NULL ? c->nwire : 0;
+}
+
+size_t
+kms_client_pending(const struct kms_client *c)
+{
+	return c != NULL ? c->nlive : 0;
+}
+
+double
+kms_client_clock_skew(const struct kms_client *c)
+{
+	return c != NULL ? c->skew : 0;
+}
+
+void
+kms_client_set_clock_skew(struct kms_client *c, double skew)
+{
+	if (c != NULL && isfinite(skew))
+		c->skew = skew;
+}
+
+void
+kms_client_free(struct kms_client *c)
+{
+	struct kms_call	*op;
+	struct kms_ep	*ep;
+	struct kms_bk	*bk;
+
+	if (c == NULL || c->freeing)
+		return;
+	c->freeing = 1;
+	while ((op = TAILQ_FIRST(&c->live)) != NULL) {
+		int	attempts = op->res.err.attempts;
+
+		kms_op_detach(op);
+		kms_result_free(&op->res);
+		memset(&op->res.err, 0, sizeof(op->res.err));
+		kms_seterr(&op->res.err, KMS_ERR_TRANSPORT, "Cancelled",
+		    "cancelled");
+		op->res.err.attempts = attempts;
+		kms_op_finish(op);
+	}
+	while ((ep = LIST_FIRST(&c->eps)) != NULL) {
+		LIST_REMOVE(ep, entry);
+		free(ep->url);
+		free(ep);
+	}
+	while ((bk = LIST_FIRST(&c->bks)) != NULL) {
+		LIST_REMOVE(bk, entry);
+		event_free(bk->timer);
+		explicit_bzero(&bk->cache, sizeof(bk->cache));
+		free(bk->account);
+		free(bk->region);
+		free(bk);
+	}
+	event_free(c->pump);
+	free(c);
+}

@@ -1,0 +1,32 @@
+# The KMS client's extra checks: a libFuzzer target over lib/kms's parsers
+# (make fuzz-kms [FUZZ_SECONDS=N]), part of the fuzz smoke runs; valgrind
+# for the 1,000-key integration run.
+DEBS		+= valgrind clang-14 libclang-rt-14-dev
+FUZZ_SMOKE	+= fuzz-kms
+
+FUZZ_DIR	= build/fuzz
+KMS_FUZZ_SRCS	= tests/fuzz/kms_fuzzer.c lib/kms.c lib/arn.c lib/sigv4.c \
+		  lib/http.c lib/log.c
+KMS_FUZZ_SEEDS	= tests/fuzz/corpus/kms
+
+.PHONY: fuzz-kms
+
+$(FUZZ_DIR)/kms_fuzzer: $(KMS_FUZZ_SRCS) $(wildcard lib/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 \
+	    $(filter-out -Werror,$(WARNFLAGS)) \
+	    -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=undefined -Ilib \
+	    -DKEYHEALTHD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
+	    $(KMS_FUZZ_SRCS) -o $@ $(PKG_LIBS) -lm
+
+# New inputs go to build/fuzz/kms-corpus; the seeds are only read.
+fuzz-kms: $(FUZZ_DIR)/kms_fuzzer
+	@mkdir -p $(FUZZ_DIR)/kms-corpus
+	@cd $(FUZZ_DIR) && { ./kms_fuzzer -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix=kms- -print_final_stats=1 kms-corpus \
+	    $(CURDIR)/$(KMS_FUZZ_SEEDS) >kms_fuzzer.log 2>&1; rc=$$?; \
+	    tail -n 14 kms_fuzzer.log; \
+	    if [ $$rc != 0 ]; then echo "fuzz-kms: FAILED, see \
+	    $(FUZZ_DIR)/kms_fuzzer.log"; fi; exit $$rc; }
