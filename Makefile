@@ -134,6 +134,7 @@ unit: $(UNIT_BINS)
 integration: all tools
 	KEYHEALTHD_BIN=$(CURDIR)/$(BUILD)/keyhealthd \
 	KEYHEALTHD_BUILD=$(CURDIR)/$(BUILD) \
+	KEYHEALTHD_SANITIZE=$(if $(filter 1,$(SANITIZE)),1,0) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 fuzz-smoke: $(FUZZ_SMOKE)
