@@ -296,8 +296,12 @@ async_exec(void *ctx, const char *command, creds_fetch_done done,
 		goto fail;
 	}
 	if (p->pid == 0) {
-		/* Its own process group: a timeout kills what it started. */
-		if (setpgid(0, 0) == -1 ||
+		int	null;
+
+		/* Its own process group: a timeout kills what it started.
+		 * No stdin: it must not read the daemon's or a terminal's. */
+		if ((null = open("/dev/null", O_RDONLY)) == -1 ||
+		    dup2(null, STDIN_FILENO) == -1 || setpgid(0, 0) == -1 ||
 		    dup2(fds[1], STDOUT_FILENO) == -1)
 			_exit(127);
 		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
