@@ -38,7 +38,7 @@ WARNFLAGS	= -Wall -Wextra -Wformat=2 -Wshadow -Wpointer-arith -Wcast-qual \
 PKG_CFLAGS	= $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS	= $(shell pkg-config --libs $(PKGS)) -ldl
 CFLAGS_ALL	= -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) \
-		  -fstack-protector-strong $(SANFLAGS) -Ilib \
+		  -fstack-protector-strong $(SANFLAGS) -iquote lib \
 		  -DKEYHEALTHD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL	= $(SANFLAGS) $(LDFLAGS)
 
@@ -68,24 +68,36 @@ FUZZ_SMOKE	=
 
 all: $(BUILD)/keyhealthd
 
+# `make V=1` shows the commands.
+ifeq ($(V),1)
+Q		=
+else
+Q		= @
+endif
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(LIBKH): $(LIB_OBJS)
 	@mkdir -p $(@D)
-	rm -f $@
-	ar rcs $@ $^
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/keyhealthd: $(DAEMON_OBJS) $(LIBKH)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(DAEMON_OBJS) $(LIBKH) $(PKG_LIBS) -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(DAEMON_OBJS) $(LIBKH) $(PKG_LIBS) -lm
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBKH)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIBKH) $(PKG_LIBS) \
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIBKH) $(PKG_LIBS) \
 	    $(shell pkg-config --libs check) -lm
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIBKH)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIBKH) $(PKG_LIBS) -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIBKH) $(PKG_LIBS) -lm
 
 tools: $(TOOL_BINS)
 

@@ -5,7 +5,32 @@
 #ifndef KEYHEALTHD_H
 #define KEYHEALTHD_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "check.h"
+#include "finding.h"
+#include "kms.h"
+#include "notify.h"
+#include "state.h"
+
 #define KEYHEALTHD_DEFAULT_CONFIG	"/etc/keyhealthd/keyhealthd.yaml"
+
+struct alert_events;
+struct alert_table;
+struct config;
+struct config_key;
+struct creds_provider;
+struct event;
+struct event_base;
+struct evhttp;
+struct http;
+struct kms_client;
+struct notifier;
+struct outbox;
 
 /* Options every subcommand shares. */
 struct kh_opts {
@@ -13,10 +38,131 @@ struct kh_opts {
 	int		 verbose;	/* -v count */
 };
 
+enum kh_mode {
+	KH_MODE_RUN,		/* the daemon */
+	KH_MODE_CHECK,		/* one poll, print, send nothing */
+	KH_MODE_BASELINE	/* one poll, accept policies */
+};
+
+/* One credential provider per distinct aws: setting (profile, role...). */
+struct kh_creds {
+	char			*id;		/* the settings, as a key */
+	struct creds_provider	*prov;
+	char			 desc[160];
+	char			 err[256];	/* when it could not be set up */
+	struct kh_key		**waiting;	/* keys waiting for credentials */
+	size_t			 nwaiting;
+};
+
+struct kh_poll;
+
+/* A configured key at run time. */
+struct kh_key {
+	struct kh		*kh;
+	const struct config_key	*ck;
+	struct key_expect	 expect;
+	char			 alias_arn[400];
+	char			 endpoint[512];
+	char			 endpoint_err[512];
+	struct kh_creds		*creds;
+	struct kms_target	 target;
+	struct state_key	 st;		/* baseline and last result */
+	struct timespec		 state_mtime;	/* of its state file, as we
+						 * last wrote or read it */
+	struct key_snapshot	 snap;		/* the last complete poll */
+	int			 have_snap;
+	struct findings		 findings;	/* of the last poll */
+	struct event		*timer;
+	struct kh_poll		*poll;		/* in flight, or NULL */
+	int			 due;		/* a poll waits for a reload */
+	int			 failures;	/* consecutive failed polls */
+	time_t			 next_slow;	/* rotation status and alias */
+	/* metrics */
+	uint64_t		 polls;
+	uint64_t		 polls_failed;
+	time_t			 last_success;
+	double			 last_latency;
+};
+
+/* Counters for /metrics that are not per key. */
+#define KH_LATENCY_BUCKETS	10
+struct kh_stats {
+	uint64_t	 latency_bucket[KH_LATENCY_BUCKETS + 1];
+	double		 latency_sum;
+	uint64_t	 latency_count;
+	json_t		*kms_errors;	/* {"code": count} */
+	uint64_t	 reloads;
+	uint64_t	 reload_failures;
+	uint64_t	 state_write_failures;
+	time_t		 started;
+};
+
+struct kh {
+	enum kh_mode		 mode;
+	struct event_base	*base;
+	struct config		*conf;
+	struct config		*pending_conf;	/* applied when idle */
+	struct http		*http;
+	struct kms_client	*kms;
+	struct kh_key		**keys;
+	size_t			 nkeys;
+	struct kh_creds		**creds;
+	size_t			 ncreds;
+	struct alert_table	*alerts;
+	struct notifier		**notifiers;
+	size_t			 nnotifiers;
+	struct outbox		**outboxes;	/* one per notifier */
+	struct notify_env	 nenv;		/* notifiers keep a pointer */
+	struct evhttp		*httpd;
+	char			 hostname[256];
+	size_t			 polls_inflight;
+	int			 stopping;
+	int			 state_ok;	/* state_dir usable */
+	struct event		*stop_timer;
+	struct kh_stats		 stats;
+	/* KH_MODE_CHECK / KH_MODE_BASELINE: which keys, and when done */
+	size_t			 remaining;
+	void			(*on_key_done)(struct kh *, struct kh_key *);
+};
+
+/* kh.c: the daemon's context, shared by run, check and baseline */
+struct kh	*kh_new(enum kh_mode, struct event_base *, struct config *,
+		    char *, size_t);
+void		 kh_free(struct kh *);
+int		 kh_keys_build(struct kh *, struct config *, char *, size_t);
+int		 kh_clients_reset(struct kh *, struct config *, char *, size_t);
+void		 kh_keys_free(struct kh *);
+struct kh_key	*kh_key_find(struct kh *, const char *);
+int		 kh_key_save_state(struct kh_key *);
+void		 kh_key_reload_baseline(struct kh_key *);
+const char	*kh_key_name(const struct kh_key *);
+json_t		*kh_status_json(struct kh *, int with_alerts);
+enum severity	 kh_worst(struct kh *);
+void		 kh_count_error(struct kh *, const struct kms_error *);
+
+/* poll.c: one poll of one key, async */
+int		 poll_start(struct kh_key *, void (*)(struct kh_key *));
+/* Credentials for a poll that waited: err NULL when they are there. */
+void		 poll_creds_ready(struct kh_key *, const char *);
+void		 poll_discard(struct kh_key *);
+
+/* credsglue.c: credential providers on the loop */
+struct kh_creds	*creds_glue_get(struct kh *, const struct config_key *);
+void		 creds_glue_free(struct kh_creds *);
+/* 0: credentials ready; 1: k waits and is polled when they arrive;
+ * -1: none (err says why). */
+int		 creds_glue_ready(struct kh_creds *, struct kh_key *,
+		    char *, size_t);
+void		 creds_glue_forget(struct kh_creds *, struct kh_key *);
+
+/* httpd.c: /metrics, /healthz, /status */
+int		 httpd_start(struct kh *, char *, size_t);
+void		 httpd_stop(struct kh *);
+struct evbuffer;
+void		 metrics_render(struct kh *, struct evbuffer *);
+
 /* proc.c: signals, sd_notify, watchdog */
 #define PROC_NSIGNALS	4
-struct event_base;
-struct event;
 struct proc {
 	struct event_base	*base;
 	struct event		*sig[PROC_NSIGNALS];
@@ -33,6 +179,8 @@ void	proc_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* main.c */
 void	usage_print(int to_stderr);
 int	kh_not_available(const char *what);
+/* Loads path; on failure logs every error and returns NULL. */
+struct config *kh_config_load(const char *path);
 
 /* Subcommands: argc/argv start at the subcommand's name; each returns the
  * process exit status. */

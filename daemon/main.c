@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "config.h"
 #include "log.h"
 #include "keyhealthd.h"
 
@@ -66,6 +67,25 @@ kh_not_available(const char *what)
 	(void)fprintf(stderr, "keyhealthd: %s is not available in this "
 	    "version yet\n", what);
 	return 2;
+}
+
+struct config *
+kh_config_load(const char *path)
+{
+	struct config_errors	 errs;
+	struct config		*conf;
+	size_t			 i;
+
+	memset(&errs, 0, sizeof(errs));
+	if ((conf = config_load(path, &errs)) == NULL) {
+		for (i = 0; i < errs.n; i++)
+			log_warnx("%s", errs.msgs[i]);
+		if (errs.total > errs.n)
+			log_warnx("%s: %zu more errors not shown", path,
+			    errs.total - errs.n);
+	}
+	config_errors_free(&errs);
+	return conf;
 }
 
 int

@@ -37,4 +37,113 @@ struct alert_event {
 	time_t			 ended_at;	/* 0 while firing */
 };
 
+/* The check ids of ARCHITECTURE's catalogue, NULL-terminated. */
+extern const char * const alert_check_ids[];
+/* Non-zero when id is one of alert_check_ids. */
+int		 alert_check_known(const char *id);
+/* "firing" or "resolved"; alert_status_parse returns 0 or -1. */
+const char	*alert_status_name(enum alert_status);
+int		 alert_status_parse(const char *name, enum alert_status *out);
+
+/* Hex SHA-256 of "key_arn\ncheck" into out (65 bytes with the NUL). */
+void		 alert_fingerprint(const char *key_arn, const char *check,
+		    char out[65]);
+/* A fresh random event id (UUID v4 text) into out (40 bytes). */
+void		 alert_event_new_id(char out[40]);
+
+/* Frees what the event owns (not ev itself); ev can be reused. */
+void		 alert_event_clear(struct alert_event *ev);
+/* Frees ev and what it owns; NULL is fine. */
+void		 alert_event_free(struct alert_event *ev);
+/* A deep copy into *dst (which is overwritten, not freed); 0 or -1. */
+int		 alert_event_copy(struct alert_event *dst,
+		    const struct alert_event *src);
+/* The outbox form of an event (times as epoch seconds); new reference. */
+json_t		*alert_event_to_json(const struct alert_event *ev);
+/* Parses alert_event_to_json's output into *ev (overwritten; the caller
+ * clears it with alert_event_clear()).  0, or -1 with err set. */
+int		 alert_event_from_json(const json_t *j, struct alert_event *ev,
+		    char *err, size_t errlen);
+/*
+ * The webhook payload, version 1 (ARCHITECTURE, Alerts): host and source
+ * ("keyhealthd/VERSION") as given, sent_at as RFC 3339 UTC.  New
+ * reference or NULL (out of memory).
+ */
+json_t		*alert_event_payload(const struct alert_event *ev,
+		    const char *host, const char *source, time_t sent_at);
+/* "2026-01-02T03:04:05Z" into buf (at least 21 bytes); returns buf. */
+char		*alert_time_rfc3339(time_t t, char *buf, size_t len);
+
+/* A growable list of events; the caller owns it and clears it. */
+struct alert_events {
+	struct alert_event	*v;
+	size_t			 n;
+	size_t			 cap;
+};
+/* Frees every event; evs can be reused. */
+void		 alert_events_clear(struct alert_events *evs);
+
+/*
+ * The state machine.  One entry per (key ARN, check id).  A finding
+ * present in fire_after consecutive polls fires; it is re-sent (status
+ * firing, same fingerprint, new event id) every renotify seconds while it
+ * lasts, and once more at once when its severity changes; absent in
+ * resolve_after consecutive polls it resolves once.  A poll whose findings
+ * hold check-failed leaves the key's other alerts as they are.  A resolved
+ * event carries the highest severity the alert fired with, so a notifier
+ * whose filter let a firing through also gets its resolution.
+ */
+struct alert_policy {
+	time_t		 renotify;	/* seconds; 0: never re-send */
+	unsigned int	 fire_after;	/* polls; 0 is taken as 1 */
+	unsigned int	 resolve_after;	/* polls; 0 is taken as 1 */
+};
+#define ALERT_DEFAULT_RENOTIFY		(4 * 3600)
+
+/* The key a poll was about; name, region, account may be NULL (region
+ * and account are then taken from the ARN, name is the key id). */
+struct alert_key {
+	const char	*arn;
+	const char	*name;
+	const char	*region;
+	const char	*account;
+};
+
+struct alert_table;
+
+/* A new empty table; pol NULL: defaults (renotify 4h, 1, 1).  The caller
+ * frees it with alert_table_free(). */
+struct alert_table *alert_table_new(const struct alert_policy *pol);
+void		 alert_table_free(struct alert_table *t);
+/* Replaces the policy (on reload); entries are kept. */
+void		 alert_table_set_policy(struct alert_table *t,
+		    const struct alert_policy *pol);
+/*
+ * Feeds one poll's findings for key (SEV_OK findings count as absent) and
+ * appends the resulting events to out (owned by the caller).  0, or -1
+ * with err set (out of memory; the table is then still consistent, some
+ * events may be missing).
+ */
+int		 alert_table_update(struct alert_table *t,
+		    const struct alert_key *key, const struct findings *fs,
+		    time_t now, struct alert_events *out, char *err,
+		    size_t errlen);
+/*
+ * The key is no longer configured: its firing alerts resolve now (events
+ * appended to out) and its entries are forgotten.  0 or -1.
+ */
+int		 alert_table_forget_key(struct alert_table *t,
+		    const char *key_arn, time_t now, struct alert_events *out);
+/* Entries (pending or firing) and firing ones. */
+size_t		 alert_table_size(const struct alert_table *t);
+size_t		 alert_table_firing(const struct alert_table *t);
+/* Non-zero when (key_arn, check) is firing. */
+int		 alert_table_is_firing(const struct alert_table *t,
+		    const char *key_arn, const char *check);
+/* For the state dir: a new reference, NULL on out of memory. */
+json_t		*alert_table_to_json(const struct alert_table *t);
+/* The inverse; pol as for alert_table_new.  NULL with err set. */
+struct alert_table *alert_table_from_json(const json_t *j,
+		    const struct alert_policy *pol, char *err, size_t errlen);
+
 #endif

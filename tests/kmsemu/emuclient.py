@@ -77,7 +77,8 @@ class EmuClient:
         return self._post("seed", doc)
 
     def config(self, **items):
-        """Set config items (error_type_style, aws_managed_aliases,
+        """Set config items (error_type_style, error_message_field,
+        aws_managed_aliases,
         skew_check, cred_lifetime, strict_roles, web_identity_tokens,
         imds_role, imds_account, imds_region, imds_v1, container_token,
         container_role_arn, log_signature_failures); returns the config."""
@@ -228,14 +229,17 @@ class EmuClient:
     # -- faults -----------------------------------------------------------
     def fault(self, action="error", operation="*", count=None, duration=None,
               status=None, code=None, message=None, latency=None, size=None,
-              service=None, key_id=None, account=None):
+              service=None, key_id=None, account=None, body=None,
+              content_type=None, headers=None):
         """Inject a fault; returns its id.
 
         action: error (status+code+message), latency (delay, then serve
         normally), reset (TCP RST), close (FIN without a response),
         malformed (200 with broken JSON), truncated (Content-Length larger
         than the body sent), oversized (200 with a huge JSON body, size
-        bytes, default 50 MiB), html502 (an nginx-style HTML 502 page).
+        bytes, default 50 MiB), html502 (an nginx-style HTML 502 page),
+        raw (status, default 500, with body, content_type and headers as
+        given).
         operation: a KMS operation name, AssumeRole..., IMDS, Container or
         "*" (with service kms unless service is given: kms, sts, imds,
         container or "*").  count: next N matching requests (default 1);
@@ -246,7 +250,9 @@ class EmuClient:
                      ("status", status), ("code", code),
                      ("message", message), ("latency", latency),
                      ("size", size), ("service", service),
-                     ("key_id", key_id), ("account", account)):
+                     ("key_id", key_id), ("account", account),
+                     ("body", body), ("content_type", content_type),
+                     ("headers", headers)):
             if v is not None:
                 spec[k] = v
         return self._post("faults", spec)["id"]

@@ -522,7 +522,7 @@ class Key:
 # Faults
 
 FAULT_ACTIONS = {"error", "latency", "reset", "malformed", "truncated",
-                 "oversized", "html502", "close"}
+                 "oversized", "html502", "close", "raw"}
 
 
 class Fault:
@@ -558,6 +558,11 @@ class Fault:
             self.message = "Rate exceeded"
         self.latency = float(spec.get("latency") or 0)
         self.size = int(spec.get("size") or 50 * 1024 * 1024)
+        self.body = spec.get("body", "")
+        self.content_type = spec.get("content_type", "text/plain")
+        self.headers = dict(spec.get("headers") or {})
+        if self.action == "raw" and "status" not in spec:
+            self.status = 500
         self.fired = 0
         self.spec = dict(spec)
 
@@ -595,6 +600,7 @@ class Fault:
 
 DEFAULT_CONFIG = {
     "error_type_style": "bare",        # or "namespaced"
+    "error_message_field": "message",  # or "Message"
     "aws_managed_aliases": True,
     "skew_check": "emulator",          # "emulator", "real" or "off"
     "cred_lifetime": None,             # seconds, overrides every issuer
@@ -614,6 +620,7 @@ DEFAULT_CONFIG = {
 class Emulator:
     def __init__(self, verbose=False):
         self.lock = threading.RLock()
+        self.unlogged = 0      # requests answered, not yet logged
         self.verbose = verbose
         model = kmsmodel.load()
         self.service_model = botocore.model.ServiceModel(model, "kms")
@@ -1024,8 +1031,19 @@ class Emulator:
             self.touch()
 
     # -- request log --------------------------------------------------------
+    def wait_logged(self, timeout=2.0):
+        """Waits (briefly) until every answered request is in the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.unlogged <= 0:
+                    return
+            time.sleep(0.002)
+
     def record(self, entry):
         with self.lock:
+            if entry.pop("_pending", False):
+                self.unlogged -= 1
             self.seq += 1
             entry["seq"] = self.seq
             self.log.append(entry)
@@ -1224,10 +1242,13 @@ class SigV4Verifier:
         expect = signer.signature(sts, req)
         if not hmac.compare_digest(expect, parts["Signature"]):
             if emu.config["log_signature_failures"]:
+                # Session tokens are secrets: never in a log.
+                shown = re.sub(r"(?m)^(x-amz-security-token:).*$",
+                               r"\1<redacted>", canonical)
                 sys.stderr.write(
                     "kmsemu: signature mismatch for %s\n--- canonical "
                     "request\n%s\n--- string to sign\n%s\n---\n"
-                    % (akid, canonical, sts))
+                    % (akid, shown, sts))
                 sys.stderr.flush()
             raise AuthFailure("bad_signature", MSG_BAD_SIGNATURE,
                               signature_valid=False, caller=caller)
@@ -2082,6 +2103,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             log["error"] = fault.code
         elif a == "html502":
             self.send(fault.status, HTML_502, "text/html")
+        elif a == "raw":
+            self.send(fault.status, fault.body.encode("utf-8"),
+                      fault.content_type or None,
+                      list(fault.headers.items()))
         elif a == "malformed":
             self.send(200, b'{"KeyMetadata": {"KeyId": "1234abcd-12ab", '
                       b'"KeyState": Enab', "application/x-amz-json-1.1",
@@ -2149,7 +2174,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.emu.record(log)
 
     def new_log(self, service, operation):
-        return {"time": ts(self.server.emu.now()), "real_time": ts(time.time()),
+        # Counted until finish_log() records it: the response is written
+        # before the entry is, and the control API must not answer with a
+        # log that misses a request whose response a client already has.
+        with self.server.emu.lock:
+            self.server.emu.unlogged += 1
+        return {"_pending": True, "time": ts(self.server.emu.now()), "real_time": ts(time.time()),
                 "service": service, "operation": operation, "method":
                 self.command, "path": self.path, "access_key": None,
                 "account": None, "caller": None, "region": None,
@@ -2164,7 +2194,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             code = "com.amazonaws.kms#" + code
         body = {"__type": code}
         if err.message is not None:
-            body["message"] = err.message
+            body[emu.config["error_message_field"]] = err.message
         self.send(err.status, json.dumps(body).encode(),
                   "application/x-amz-json-1.1", [("x-amzn-RequestId", rid)])
 
@@ -2303,7 +2333,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 else:
                     tok = base64.b64encode(secrets.token_bytes(42)).decode()
                     with emu.lock:
-                        emu.imds_tokens[tok] = emu.now() + ttl
+                        now = emu.now()
+                        if len(emu.imds_tokens) > 10000:
+                            emu.imds_tokens = {
+                                k: v for k, v in emu.imds_tokens.items()
+                                if v > now}
+                        emu.imds_tokens[tok] = now + ttl
                     self.send(200, tok.encode(), "text/plain", [
                         ("X-aws-ec2-metadata-token-ttl-seconds", str(ttl))])
             self.finish_log(log)
@@ -2508,12 +2543,6 @@ class Control:
         if head == "keys":
             return self.keys(method, rest, doc, query)
         if head == "aliases":
-            if method == "POST":
-                emu.seed_alias(str(doc.get("account", DEFAULT_ACCOUNT)),
-                               doc.get("region", DEFAULT_REGION),
-                               doc["AliasName"], self._key(
-                                   doc["TargetKeyId"], doc).id)
-                return 200, {"ok": True}
             if method == "DELETE" or (rest and rest[-1] == "delete"):
                 with emu.lock:
                     store = emu.alias_store(
@@ -2525,6 +2554,12 @@ class Control:
                         [p for p in rest if p != "delete"])
                     if store.pop(name, None) is None:
                         return 404, {"error": "no alias %s" % name}
+                return 200, {"ok": True}
+            if method == "POST":
+                emu.seed_alias(str(doc.get("account", DEFAULT_ACCOUNT)),
+                               doc.get("region", DEFAULT_REGION),
+                               doc["AliasName"], self._key(
+                                   doc["TargetKeyId"], doc).id)
                 return 200, {"ok": True}
             with emu.lock:
                 return 200, {"aliases": [
@@ -2556,6 +2591,7 @@ class Control:
                 with emu.lock:
                     emu.log.clear()
                 return 200, {"ok": True}
+            emu.wait_logged()
             since = int(query.get("since", 0))
             op = query.get("operation")
             svc = query.get("service")
@@ -2570,6 +2606,7 @@ class Control:
                 with emu.lock:
                     emu.counters = emu._new_counters()
                 return 200, {"ok": True}
+            emu.wait_logged()
             with emu.lock:
                 return 200, json.loads(json.dumps(emu.counters))
         return 404, {"error": "no control endpoint %s %s"

@@ -1,0 +1,457 @@
+/*
+ * The daemon's context: configuration, HTTP and KMS clients, credential
+ * providers and the keys with their state.  Shared by `run`, `check` and
+ * `baseline`.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "alert.h"
+#include "config.h"
+#include "creds.h"
+#include "http.h"
+#include "kms.h"
+#include "log.h"
+#include "vendor.h"
+#include "keyhealthd.h"
+
+const char *
+kh_key_name(const struct kh_key *k)
+{
+	return k->ck->name;
+}
+
+void
+kh_count_error(struct kh *kh, const struct kms_error *e)
+{
+	json_t		*n;
+	const char	*code = e->code[0] != '\0' ? e->code :
+			    kms_errclass_name(e->cls);
+
+	if (kh->stats.kms_errors == NULL &&
+	    (kh->stats.kms_errors = json_object()) == NULL)
+		return;
+	n = json_object_get(kh->stats.kms_errors, code);
+	(void)json_object_set_new(kh->stats.kms_errors, code,
+	    json_integer(n != NULL ? json_integer_value(n) + 1 : 1));
+}
+
+static void
+kh_state_warn(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warnx("state: %s", msg);
+}
+
+static void
+kh_key_stat_mtime(struct kh_key *k)
+{
+	char		name[64], path[4096];
+	struct stat	st;
+
+	memset(&k->state_mtime, 0, sizeof(k->state_mtime));
+	if (state_key_filename(k->ck->arn, name, sizeof(name)) == -1)
+		return;
+	(void)snprintf(path, sizeof(path), "%s/%s", k->kh->conf->state_dir,
+	    name);
+	if (stat(path, &st) == 0)
+		k->state_mtime = st.st_mtim;
+}
+
+/*
+ * `keyhealthd baseline accept` writes the key's state file while the
+ * daemon runs: pick its baseline up at the next poll instead of writing
+ * our stale one over it.
+ */
+void
+kh_key_reload_baseline(struct kh_key *k)
+{
+	struct state_key	 st;
+	struct timespec		 old = k->state_mtime;
+	char			 err[512];
+
+	if (k->kh->mode != KH_MODE_RUN || !k->kh->state_ok)
+		return;
+	kh_key_stat_mtime(k);
+	if (k->state_mtime.tv_sec == old.tv_sec &&
+	    k->state_mtime.tv_nsec == old.tv_nsec)
+		return;
+	memset(&st, 0, sizeof(st));
+	if (state_key_load(k->kh->conf->state_dir, k->ck->arn, &st, err,
+	    sizeof(err)) != STATE_READ_OK) {
+		if (err[0] != '\0')
+			log_warnx("key %s: %s", kh_key_name(k), err);
+		state_key_free(&st);
+		return;
+	}
+	log_info("key %s: baseline changed on disk (baseline accept?), "
+	    "using it", kh_key_name(k));
+	check_baseline_free(&k->st.baseline);
+	k->st.baseline = st.baseline;
+	memset(&st.baseline, 0, sizeof(st.baseline));
+	state_key_free(&st);
+}
+
+int
+kh_key_save_state(struct kh_key *k)
+{
+	char	err[512];
+
+	if (k->kh->mode == KH_MODE_CHECK || !k->kh->state_ok)
+		return 0;
+	if (state_key_save(k->kh->conf->state_dir, &k->st, err,
+	    sizeof(err)) == -1) {
+		k->kh->stats.state_write_failures++;
+		log_warnx("key %s: cannot save its state: %s", kh_key_name(k),
+		    err);
+		return -1;
+	}
+	kh_key_stat_mtime(k);
+	return 0;
+}
+
+static void
+kh_key_free(struct kh_key *k)
+{
+	if (k == NULL)
+		return;
+	creds_glue_forget(k->creds, k);
+	poll_discard(k);
+	if (k->timer != NULL)
+		event_free(k->timer);
+	state_key_free(&k->st);
+	check_snapshot_free(&k->snap);
+	findings_clear(&k->findings);
+	free(k);
+}
+
+struct kh_key *
+kh_key_find(struct kh *kh, const char *name_or_arn)
+{
+	size_t	i;
+
+	for (i = 0; i < kh->nkeys; i++)
+		if (strcmp(kh->keys[i]->ck->arn, name_or_arn) == 0 ||
+		    strcmp(kh->keys[i]->ck->name, name_or_arn) == 0)
+			return kh->keys[i];
+	return NULL;
+}
+
+static void
+kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
+    const struct config_key *ck)
+{
+	struct config_aws	 aws;
+	struct kms_endpoint_cfg	 ecfg;
+	char			 err[512];
+
+	k->kh = kh;
+	k->ck = ck;
+	k->expect.arn = ck->arn;
+	k->expect.name = ck->name;
+	k->expect.region = ck->parsed.region;
+	k->expect.account = ck->parsed.account;
+	k->expect.partition = ck->parsed.partition;
+	k->expect.vendor = ck->vendor;
+	k->expect.alias = ck->alias;
+	k->expect.expect_rotation = ck->expect_rotation;
+	k->expect.material_expiry_warning =
+	    conf->alerts.material_expiry_warning;
+	if (ck->alias != NULL)
+		(void)snprintf(k->alias_arn, sizeof(k->alias_arn),
+		    "arn:%s:kms:%s:%s:%s", ck->parsed.partition,
+		    ck->parsed.region, ck->parsed.account, ck->alias);
+
+	config_key_aws(conf, ck, &aws);
+	memset(&ecfg, 0, sizeof(ecfg));
+	ecfg.endpoint_url = aws.endpoint_url;
+	ecfg.use_fips = aws.use_fips;
+	ecfg.allow_http = aws.allow_http;
+	if (kms_endpoint(&ecfg, ck->parsed.region, ck->parsed.partition,
+	    k->endpoint, sizeof(k->endpoint), err, sizeof(err)) == -1) {
+		k->endpoint[0] = '\0';
+		(void)snprintf(k->endpoint_err, sizeof(k->endpoint_err), "%s",
+		    err);
+		log_warnx("key %s: %s", ck->name, err);
+	}
+	k->creds = creds_glue_get(kh, ck);
+	k->target.region = ck->parsed.region;
+	k->target.endpoint = k->endpoint;
+	k->target.account = ck->parsed.account;
+	k->target.get_creds = creds_provider_sigv4;
+	k->target.creds_arg = k->creds != NULL ? k->creds->prov : NULL;
+}
+
+/*
+ * Builds the keys of conf, taking over what the current keys know (state,
+ * last snapshot, findings) for the ARNs that stay.  Requires no poll in
+ * flight.
+ */
+int
+kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
+{
+	struct kh_key	**keys, *old;
+	struct kh_creds	**oldcreds = kh->creds;
+	size_t		  i, j, noldcreds = kh->ncreds;
+	char		  serr[512];
+
+	if ((keys = calloc(conf->nkeys ? conf->nkeys : 1,
+	    sizeof(*keys))) == NULL) {
+		(void)snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	kh->creds = NULL;
+	kh->ncreds = 0;
+	for (i = 0; i < conf->nkeys; i++) {
+		struct kh_key *k = calloc(1, sizeof(*k));
+
+		if (k == NULL) {
+			for (j = 0; j < i; j++)
+				kh_key_free(keys[j]);
+			free(keys);
+			(void)snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		keys[i] = k;
+		old = NULL;
+		for (j = 0; j < kh->nkeys; j++)
+			if (kh->keys[j] != NULL &&
+			    strcmp(kh->keys[j]->ck->arn, conf->keys[i].arn) == 0)
+				old = kh->keys[j];
+		{
+			struct config *saved = kh->conf;
+
+			kh->conf = conf;
+			kh_key_setup(kh, conf, k, &conf->keys[i]);
+			kh->conf = saved;
+		}
+		if (old != NULL) {
+			k->st = old->st;
+			memset(&old->st, 0, sizeof(old->st));
+			k->snap = old->snap;
+			k->have_snap = old->have_snap;
+			memset(&old->snap, 0, sizeof(old->snap));
+			old->have_snap = 0;
+			k->findings = old->findings;
+			memset(&old->findings, 0, sizeof(old->findings));
+			k->state_mtime = old->state_mtime;
+			k->failures = old->failures;
+			k->next_slow = 0;	/* settings may have changed */
+			k->polls = old->polls;
+			k->polls_failed = old->polls_failed;
+			k->last_success = old->last_success;
+			k->last_latency = old->last_latency;
+			continue;
+		}
+		if (kh->state_ok) {
+			enum state_read r = state_key_load(conf->state_dir,
+			    conf->keys[i].arn, &k->st, serr, sizeof(serr));
+
+			if (r != STATE_READ_OK && serr[0] != '\0')
+				log_warnx("key %s: %s", conf->keys[i].name,
+				    serr);
+			k->kh = kh;
+			if (r == STATE_READ_OK) {
+				struct config *saved = kh->conf;
+
+				kh->conf = conf;
+				kh_key_stat_mtime(k);
+				kh->conf = saved;
+			}
+		}
+		if (k->st.arn == NULL)
+			k->st.arn = strdup(conf->keys[i].arn);
+	}
+	kh_keys_free(kh);
+	for (i = 0; i < noldcreds; i++)
+		creds_glue_free(oldcreds[i]);
+	free(oldcreds);
+	kh->keys = keys;
+	kh->nkeys = conf->nkeys;
+	return 0;
+}
+
+void
+kh_keys_free(struct kh *kh)
+{
+	size_t	i;
+
+	for (i = 0; i < kh->nkeys; i++)
+		kh_key_free(kh->keys[i]);
+	free(kh->keys);
+	kh->keys = NULL;
+	kh->nkeys = 0;
+}
+
+static struct http *
+kh_http_new(struct kh *kh, struct config *conf, char *err, size_t errlen)
+{
+	struct http_opts	o;
+
+	memset(&o, 0, sizeof(o));
+	o.connect_timeout_ms = conf->kms.connect_timeout * 1000;
+	o.timeout_ms = conf->kms.timeout * 1000;
+	o.ca_file = conf->aws.ca_file;
+	return http_new(kh->base, &o, err, errlen);
+}
+
+static struct kms_client *
+kh_kms_new(struct kh *kh, struct config *conf, char *err, size_t errlen)
+{
+	struct kms_opts	o;
+
+	memset(&o, 0, sizeof(o));
+	o.max_attempts = conf->kms.max_attempts;
+	o.rate_per_second = conf->kms.rate_limit;
+	o.burst = conf->kms.rate_limit * 2 > 1 ? conf->kms.rate_limit * 2 : 1;
+	o.max_inflight = conf->kms.max_inflight;
+	return kms_client_new(kh->base, kh->http, &o, err, errlen);
+}
+
+/* Replaces the HTTP and KMS clients for conf; no poll may be in flight. */
+int
+kh_clients_reset(struct kh *kh, struct config *conf, char *err,
+    size_t errlen)
+{
+	struct http		*h;
+	struct kms_client	*c;
+
+	if ((h = kh_http_new(kh, conf, err, errlen)) == NULL)
+		return -1;
+	if (kh->kms != NULL)
+		kms_client_free(kh->kms);
+	kh->kms = NULL;
+	if (kh->http != NULL)
+		http_free(kh->http);
+	kh->http = h;
+	if ((c = kh_kms_new(kh, conf, err, errlen)) == NULL)
+		return -1;
+	kh->kms = c;
+	return 0;
+}
+
+struct kh *
+kh_new(enum kh_mode mode, struct event_base *base, struct config *conf,
+    char *err, size_t errlen)
+{
+	struct kh	*kh;
+
+	if ((kh = calloc(1, sizeof(*kh))) == NULL) {
+		(void)snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	kh->mode = mode;
+	kh->base = base;
+	kh->conf = conf;
+	kh->stats.started = time(NULL);
+	if (gethostname(kh->hostname, sizeof(kh->hostname)) == -1)
+		(void)snprintf(kh->hostname, sizeof(kh->hostname), "localhost");
+	kh->hostname[sizeof(kh->hostname) - 1] = '\0';
+	if (mode == KH_MODE_CHECK) {
+		/* Read-only: use what is there, create nothing. */
+		struct stat st;
+
+		kh->state_ok = stat(conf->state_dir, &st) == 0 &&
+		    S_ISDIR(st.st_mode) && access(conf->state_dir, R_OK) == 0;
+	} else {
+		if (state_dir_init(conf->state_dir, kh_state_warn, NULL, err,
+		    errlen) == -1) {
+			if (mode == KH_MODE_BASELINE) {
+				free(kh);
+				return NULL;
+			}
+			/* The daemon still watches and alerts (journald
+			 * works without a state dir); it says so loudly. */
+			log_warnx("state directory unusable, running without "
+			    "persistent state: %s", err);
+		} else
+			kh->state_ok = 1;
+	}
+	if (kh_clients_reset(kh, conf, err, errlen) == -1 ||
+	    kh_keys_build(kh, conf, err, errlen) == -1) {
+		kh_free(kh);
+		return NULL;
+	}
+	return kh;
+}
+
+void
+kh_free(struct kh *kh)
+{
+	size_t	i;
+
+	if (kh == NULL)
+		return;
+	/* Cancelling runs the callbacks of what is in flight. */
+	if (kh->kms != NULL)
+		kms_client_free(kh->kms);
+	kh->kms = NULL;
+	kh_keys_free(kh);
+	for (i = 0; i < kh->ncreds; i++)
+		creds_glue_free(kh->creds[i]);
+	free(kh->creds);
+	if (kh->http != NULL)
+		http_free(kh->http);
+	json_decref(kh->stats.kms_errors);
+	free(kh);
+}
+
+enum severity
+kh_worst(struct kh *kh)
+{
+	enum severity	w = SEV_OK, s;
+	size_t		i;
+
+	for (i = 0; i < kh->nkeys; i++) {
+		s = findings_worst(&kh->keys[i]->findings);
+		if (s > w)
+			w = s;
+	}
+	return w;
+}
+
+/* The `check --json` document: {"status", "keys": [...]}. */
+json_t *
+kh_status_json(struct kh *kh, int with_alerts)
+{
+	json_t	*doc, *keys, *kj;
+	size_t	 i;
+
+	if ((doc = json_object()) == NULL || (keys = json_array()) == NULL) {
+		json_decref(doc);
+		return NULL;
+	}
+	for (i = 0; i < kh->nkeys; i++) {
+		struct kh_key *k = kh->keys[i];
+
+		kj = check_key_json(&k->expect, k->have_snap ? &k->snap : NULL,
+		    &k->findings);
+		if (kj == NULL)
+			continue;
+		if (with_alerts && kh->alerts != NULL) {
+			json_t	*firing = json_array();
+			size_t	 f;
+
+			for (f = 0; firing != NULL && f < k->findings.n; f++)
+				if (alert_table_is_firing(kh->alerts,
+				    k->ck->arn, k->findings.v[f].check))
+					(void)json_array_append_new(firing,
+					    json_string(
+					    k->findings.v[f].check));
+			if (firing != NULL)
+				(void)json_object_set_new(kj, "alerts_firing",
+				    firing);
+		}
+		(void)json_array_append_new(keys, kj);
+	}
+	(void)json_object_set_new(doc, "status",
+	    json_string(severity_name(kh_worst(kh))));
+	(void)json_object_set_new(doc, "keys", keys);
+	return doc;
+}

@@ -1,0 +1,338 @@
+/*
+ * One poll of one key: DescribeKey and GetKeyPolicy every time, rotation
+ * status and the alias's target every slow_interval (only when configured
+ * to matter), all in parallel on the loop.  When every part is in, the
+ * snapshot replaces the key's last one (carrying over the slow parts it
+ * did not fetch) and the checks run.  Nothing here blocks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "keyhealthd.h"
+
+struct kh_poll {
+	struct kh_key		*k;
+	struct key_snapshot	 snap;
+	int			 pending;	/* operations outstanding */
+	int			 slow;		/* fetches the slow parts */
+	int			 submitted;
+	int			 failed_local;	/* no credentials */
+	struct timespec		 t0;
+	void			(*done)(struct kh_key *);
+	struct event		*ev;		/* deferred completion */
+};
+
+static void	poll_submit(struct kh_poll *);
+static void	poll_part_done(struct kh_poll *);
+
+static double
+poll_elapsed(const struct timespec *t0)
+{
+	struct timespec	now;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* An error of ours (not KMS's) for one part: no credentials, a bad
+ * endpoint, a request that could not be started. */
+static void
+poll_local_error(struct kms_error *e, enum kms_errclass cls,
+    const char *code, const char *msg)
+{
+	memset(e, 0, sizeof(*e));
+	e->cls = cls;
+	(void)snprintf(e->code, sizeof(e->code), "%s", code);
+	(void)snprintf(e->message, sizeof(e->message), "%s", msg);
+}
+
+static void
+poll_count(struct kh_poll *p, const struct kms_error *e)
+{
+	if (e->cls != KMS_OK)
+		kh_count_error(p->k->kh, e);
+}
+
+static void
+poll_describe_cb(struct kms_result *res, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	p->snap.describe_err = res->err;
+	if (res->err.cls == KMS_OK) {
+		p->snap.meta = res->meta;	/* steal */
+		memset(&res->meta, 0, sizeof(res->meta));
+	}
+	poll_count(p, &res->err);
+	poll_part_done(p);
+}
+
+static void
+poll_policy_cb(struct kms_result *res, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	p->snap.policy_known = 1;
+	p->snap.policy_err = res->err;
+	if (res->err.cls == KMS_OK) {
+		p->snap.policy = res->policy;
+		res->policy = NULL;
+	}
+	poll_count(p, &res->err);
+	poll_part_done(p);
+}
+
+static void
+poll_rotation_cb(struct kms_result *res, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	p->snap.rotation_known = 1;
+	p->snap.rotation_at = p->snap.polled_at;
+	p->snap.rotation_err = res->err;
+	if (res->err.cls == KMS_OK)
+		p->snap.rotation = res->rotation;
+	poll_count(p, &res->err);
+	poll_part_done(p);
+}
+
+static void
+poll_alias_cb(struct kms_result *res, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	p->snap.alias_known = 1;
+	p->snap.alias_at = p->snap.polled_at;
+	p->snap.alias_err = res->err;
+	if (res->err.cls == KMS_OK) {
+		p->snap.alias_key_arn = res->meta.arn;
+		p->snap.alias_key_id = res->meta.key_id;
+		res->meta.arn = NULL;
+		res->meta.key_id = NULL;
+	}
+	/* A deleted alias is an answer, not a KMS error worth counting. */
+	if (res->err.cls != KMS_ERR_NOT_FOUND)
+		poll_count(p, &res->err);
+	poll_part_done(p);
+}
+
+static void
+poll_finish(struct kh_poll *p)
+{
+	struct kh_key	*k = p->k;
+	struct kh	*kh = k->kh;
+	double		 elapsed = poll_elapsed(&p->t0);
+	void		(*done)(struct kh_key *) = p->done;
+	size_t		 b;
+	static const double bounds[KH_LATENCY_BUCKETS] = {
+		0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+	};
+
+	if (k->have_snap &&
+	    check_snapshot_carry(&p->snap, &k->snap) == -1)
+		log_warnx("key %s: out of memory carrying the slow parts",
+		    kh_key_name(k));
+	check_snapshot_free(&k->snap);
+	k->snap = p->snap;
+	k->have_snap = 1;
+	memset(&p->snap, 0, sizeof(p->snap));
+
+	k->polls++;
+	k->last_latency = elapsed;
+	for (b = 0; b < KH_LATENCY_BUCKETS && elapsed > bounds[b]; b++)
+		;
+	kh->stats.latency_bucket[b]++;
+	kh->stats.latency_sum += elapsed;
+	kh->stats.latency_count++;
+
+	kh_key_reload_baseline(k);
+	findings_clear(&k->findings);
+	if (check_key(&k->snap, &k->st.baseline, &k->expect, time(NULL),
+	    &k->findings) == -1)
+		log_warnx("key %s: out of memory in the checks",
+		    kh_key_name(k));
+	if (k->snap.describe_err.cls == KMS_OK ||
+	    k->snap.describe_err.cls == KMS_ERR_NOT_FOUND) {
+		k->last_success = k->snap.polled_at;
+		k->failures = 0;
+	} else {
+		k->failures++;
+		k->polls_failed++;
+	}
+
+	if (p->ev != NULL)
+		event_free(p->ev);
+	k->poll = NULL;
+	free(p);
+	kh->polls_inflight--;
+	if (done != NULL)
+		done(k);
+}
+
+static void
+poll_part_done(struct kh_poll *p)
+{
+	if (--p->pending == 0 && p->submitted)
+		poll_finish(p);
+}
+
+static void
+poll_deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->failed_local) {
+		p->submitted = 1;
+		p->pending = 1;
+		poll_part_done(p);
+	} else
+		poll_submit(p);
+}
+
+/* Starts every part; a part that cannot start is recorded as failed. */
+static void
+poll_submit(struct kh_poll *p)
+{
+	struct kh_key	*k = p->k;
+	struct kh	*kh = k->kh;
+	char		 err[256];
+	time_t		 now = time(NULL);
+
+	p->snap.polled_at = now;
+	p->pending = 1;		/* held until every part is submitted */
+	if (k->endpoint[0] == '\0') {
+		poll_local_error(&p->snap.describe_err, KMS_ERR_OTHER,
+		    "BadEndpoint", k->endpoint_err);
+		goto out;
+	}
+	p->pending++;
+	if (kms_describe_key(kh->kms, &k->target, k->ck->arn,
+	    poll_describe_cb, p, err, sizeof(err)) == -1) {
+		poll_local_error(&p->snap.describe_err, KMS_ERR_OTHER,
+		    "RequestFailed", err);
+		p->pending--;
+	}
+	p->pending++;
+	if (kms_get_key_policy(kh->kms, &k->target, k->ck->arn,
+	    poll_policy_cb, p, err, sizeof(err)) == -1) {
+		p->snap.policy_known = 1;
+		poll_local_error(&p->snap.policy_err, KMS_ERR_OTHER,
+		    "RequestFailed", err);
+		p->pending--;
+	}
+	if (p->slow && k->expect.expect_rotation) {
+		p->pending++;
+		if (kms_get_key_rotation_status(kh->kms, &k->target,
+		    k->ck->arn, poll_rotation_cb, p, err, sizeof(err)) == -1) {
+			p->snap.rotation_known = 1;
+			p->snap.rotation_at = now;
+			poll_local_error(&p->snap.rotation_err, KMS_ERR_OTHER,
+			    "RequestFailed", err);
+			p->pending--;
+		}
+	}
+	if (p->slow && k->alias_arn[0] != '\0') {
+		p->pending++;
+		if (kms_describe_key(kh->kms, &k->target, k->alias_arn,
+		    poll_alias_cb, p, err, sizeof(err)) == -1) {
+			p->snap.alias_known = 1;
+			p->snap.alias_at = now;
+			poll_local_error(&p->snap.alias_err, KMS_ERR_OTHER,
+			    "RequestFailed", err);
+			p->pending--;
+		}
+	}
+	if (p->slow)
+		k->next_slow = now + kh->conf->slow_interval;
+out:
+	p->submitted = 1;
+	poll_part_done(p);
+}
+
+/* The key's credentials arrived (err NULL) or could not be had. */
+void
+poll_creds_ready(struct kh_key *k, const char *err)
+{
+	struct kh_poll	*p = k->poll;
+
+	if (p == NULL)
+		return;
+	if (err == NULL && (k->kh->stopping || k->kh->kms == NULL))
+		err = "stopping";
+	if (err != NULL) {
+		p->snap.polled_at = time(NULL);
+		poll_local_error(&p->snap.describe_err, KMS_ERR_AUTH,
+		    "NoCredentials", err);
+		kh_count_error(k->kh, &p->snap.describe_err);
+		p->submitted = 1;
+		p->pending = 1;
+		poll_part_done(p);
+		return;
+	}
+	poll_submit(p);
+}
+
+int
+poll_start(struct kh_key *k, void (*done)(struct kh_key *))
+{
+	struct kh_poll	*p;
+	char		 err[256];
+	int		 r;
+
+	if (k->poll != NULL)
+		return 0;	/* one at a time per key */
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return -1;
+	p->k = k;
+	p->done = done;
+	p->slow = !k->have_snap || time(NULL) >= k->next_slow;
+	(void)clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	k->poll = p;
+	k->kh->polls_inflight++;
+
+	r = creds_glue_ready(k->creds, k, err, sizeof(err));
+	if (r == 1)
+		return 0;	/* poll_creds_ready() follows */
+	if (r == -1) {
+		p->snap.polled_at = time(NULL);
+		poll_local_error(&p->snap.describe_err, KMS_ERR_AUTH,
+		    "NoCredentials", err);
+		kh_count_error(k->kh, &p->snap.describe_err);
+		p->failed_local = 1;
+	}
+	/* Start (or finish) from the loop, never inside our caller. */
+	p->ev = event_new(k->kh->base, -1, 0, poll_deferred_cb, p);
+	if (p->ev == NULL) {
+		k->poll = NULL;
+		k->kh->polls_inflight--;
+		free(p);
+		return -1;
+	}
+	event_active(p->ev, 0, 0);
+	return 0;
+}
+
+/* Drops a poll that waits for credentials (the key is going away). */
+void
+poll_discard(struct kh_key *k)
+{
+	struct kh_poll	*p = k->poll;
+
+	if (p == NULL)
+		return;
+	check_snapshot_free(&p->snap);
+	if (p->ev != NULL)
+		event_free(p->ev);
+	free(p);
+	k->poll = NULL;
+	k->kh->polls_inflight--;
+}

@@ -1,0 +1,581 @@
+/*
+ * `keyhealthd run`: the daemon.  Polls every key on its own timer,
+ * spread over the interval with jitter, backs off on errors, turns
+ * findings into alerts and hands them to the durable outboxes.  SIGHUP
+ * reloads (a bad file keeps the old configuration), SIGTERM/SIGINT stop
+ * within a few seconds with state saved.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/rand.h>
+
+#include "alert.h"
+#include "kms.h"
+#include "config.h"
+#include "ynode.h"
+#include "log.h"
+#include "notify.h"
+#include "outbox.h"
+#include "keyhealthd.h"
+
+#define RUN_STOP_GRACE		3	/* seconds for polls in flight */
+#define RUN_FIRST_SPREAD	5	/* first polls within this many s */
+#define RUN_RETRY_BASE		15	/* first retry after a failed poll */
+
+static struct proc	 run_proc;
+static const char	*run_config_path;
+static int		 run_exit_code;
+
+static void	run_key_done(struct kh_key *);
+static void	run_apply_pending(struct kh *);
+
+static double
+run_rand01(void)
+{
+	uint32_t	r;
+
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = (uint32_t)random();
+	return (double)r / 4294967296.0;
+}
+
+static void
+run_key_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kh_key	*k = arg;
+	struct kh	*kh = k->kh;
+
+	(void)fd;
+	(void)what;
+	if (kh->stopping)
+		return;
+	if (kh->pending_conf != NULL) {
+		k->due = 1;	/* polled again right after the reload */
+		return;
+	}
+	if (poll_start(k, run_key_done) == -1)
+		log_warnx("key %s: cannot start a poll (out of memory)",
+		    kh_key_name(k));
+}
+
+static void
+run_schedule(struct kh_key *k, double delay)
+{
+	struct timeval	tv;
+
+	if (k->timer == NULL &&
+	    (k->timer = evtimer_new(k->kh->base, run_key_timer_cb, k)) == NULL)
+		fatalx("out of memory");
+	if (delay < 0)
+		delay = 0;
+	tv.tv_sec = (time_t)delay;
+	tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
+	(void)evtimer_add(k->timer, &tv);
+}
+
+/* The next poll: the interval with +-10% jitter; after failures sooner,
+ * doubling from RUN_RETRY_BASE, never later than the interval. */
+static double
+run_next_delay(struct kh_key *k)
+{
+	double	interval = (double)config_key_interval(k->kh->conf, k->ck);
+	double	d;
+
+	if (k->failures > 0) {
+		d = RUN_RETRY_BASE;
+		for (int i = 1; i < k->failures && d < interval; i++)
+			d *= 2;
+		if (d > interval)
+			d = interval;
+		return d * (0.8 + 0.4 * run_rand01());
+	}
+	return interval * (0.9 + 0.2 * run_rand01());
+}
+
+/* Spread the first polls: key i of n at i/n of a short window. */
+static void
+run_schedule_all(struct kh *kh)
+{
+	size_t	i;
+	double	spread = RUN_FIRST_SPREAD;
+
+	for (i = 0; i < kh->nkeys; i++) {
+		double interval = (double)config_key_interval(kh->conf,
+		    kh->keys[i]->ck);
+
+		if (spread > interval)
+			spread = interval;
+	}
+	for (i = 0; i < kh->nkeys; i++)
+		run_schedule(kh->keys[i], kh->nkeys > 1 ?
+		    spread * (double)i / (double)kh->nkeys : 0);
+}
+
+static void
+run_update_status(struct kh *kh)
+{
+	size_t	i, n[SEV_CRITICAL + 1] = { 0 };
+
+	for (i = 0; i < kh->nkeys; i++)
+		n[findings_worst(&kh->keys[i]->findings)]++;
+	proc_notify("STATUS=%zu keys: %zu ok, %zu warning, %zu critical, "
+	    "%zu unknown", kh->nkeys, n[SEV_OK] + n[SEV_INFO], n[SEV_WARNING],
+	    n[SEV_CRITICAL], n[SEV_UNKNOWN]);
+}
+
+static void
+run_save_alerts(struct kh *kh)
+{
+	json_t	*j;
+	char	 err[512];
+
+	if (!kh->state_ok || kh->alerts == NULL)
+		return;
+	if ((j = alert_table_to_json(kh->alerts)) == NULL) {
+		log_warnx("alerts: out of memory saving the alert state");
+		return;
+	}
+	if (state_write_json(kh->conf->state_dir, "alerts.json", j, err,
+	    sizeof(err)) == -1) {
+		kh->stats.state_write_failures++;
+		log_warnx("alerts: cannot save the alert state: %s", err);
+	}
+	json_decref(j);
+}
+
+/* Queues each event on every notifier whose filter takes it. */
+static void
+run_dispatch(struct kh *kh, struct alert_events *evs)
+{
+	size_t	i, j;
+	char	err[512];
+
+	for (i = 0; i < evs->n; i++) {
+		struct alert_event *ev = &evs->v[i];
+
+		if (ev->status == ALERT_RESOLVED)
+			log_notice("resolved: %s on key %s", ev->check,
+			    ev->key_name);
+		else
+			log_notice("%s: %s on key %s: %s",
+			    severity_name(ev->severity), ev->check,
+			    ev->key_name, ev->summary);
+		for (j = 0; j < kh->nnotifiers; j++) {
+			if (!notify_filter(kh->notifiers[j], ev))
+				continue;
+			if (outbox_enqueue(kh->outboxes[j], ev, err,
+			    sizeof(err)) == -1)
+				log_warnx("notifier %s: cannot queue the %s "
+				    "alert for key %s: %s",
+				    notify_name(kh->notifiers[j]), ev->check,
+				    ev->key_name, err);
+		}
+	}
+}
+
+static void
+run_key_done(struct kh_key *k)
+{
+	struct kh		*kh = k->kh;
+	struct alert_events	 evs;
+	struct alert_key	 akey;
+	enum severity		 oldstatus = k->st.status;
+	char			*oldstate = k->st.key_state;
+	int			 changed = 0, statechanged;
+	char			 err[256];
+	time_t			 now = time(NULL);
+
+	if (kh->stopping) {
+		/* A poll cancelled by the shutdown says nothing about the
+		 * key: no alerts, no state from it. */
+		if (kh->polls_inflight == 0)
+			event_base_loopexit(kh->base, NULL);
+		return;
+	}
+	memset(&evs, 0, sizeof(evs));
+	akey.arn = k->ck->arn;
+	akey.name = k->ck->name;
+	akey.region = k->ck->parsed.region;
+	akey.account = k->ck->parsed.account;
+	if (alert_table_update(kh->alerts, &akey, &k->findings, now, &evs,
+	    err, sizeof(err)) == -1)
+		log_warnx("key %s: alerts: %s", kh_key_name(k), err);
+	if (evs.n > 0) {
+		run_dispatch(kh, &evs);
+		run_save_alerts(kh);
+	}
+	alert_events_clear(&evs);
+
+	if (check_update_baseline(&k->st.baseline, &k->snap, now,
+	    &changed) == -1)
+		log_warnx("key %s: out of memory updating its baseline",
+		    kh_key_name(k));
+	k->st.key_state = oldstate != NULL ? strdup(oldstate) : NULL;
+	if (state_key_set_result(&k->st, &k->snap, &k->findings) == -1)
+		log_warnx("key %s: out of memory recording its result",
+		    kh_key_name(k));
+	statechanged = k->st.status != oldstatus ||
+	    (oldstate == NULL) != (k->st.key_state == NULL) ||
+	    (oldstate != NULL && k->st.key_state != NULL &&
+	    strcmp(oldstate, k->st.key_state) != 0);
+	free(oldstate);
+	if (changed || statechanged)
+		(void)kh_key_save_state(k);
+
+	run_update_status(kh);
+	run_schedule(k, run_next_delay(k));
+	if (kh->pending_conf != NULL && kh->polls_inflight == 0)
+		run_apply_pending(kh);
+}
+
+static void
+run_notifiers_stop(struct kh *kh)
+{
+	size_t	i;
+
+	for (i = 0; i < kh->nnotifiers; i++)
+		notify_stop(kh->notifiers[i]);
+	for (i = 0; i < kh->nnotifiers; i++)
+		outbox_free(kh->outboxes[i]);
+	notify_free_all(kh->notifiers, kh->nnotifiers);
+	free(kh->outboxes);
+	kh->notifiers = NULL;
+	kh->outboxes = NULL;
+	kh->nnotifiers = 0;
+}
+
+/*
+ * Configures the notifiers of conf into *out without starting them; used
+ * to check a new file before anything changes.
+ */
+static int
+run_notifiers_new(struct config *conf, struct notifier ***out, size_t *n,
+    char *err, size_t errlen)
+{
+	*out = NULL;
+	*n = 0;
+	return notify_new_all(ynode_get(conf->root, "notifiers"), out, n, err,
+	    errlen);
+}
+
+static int
+run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
+{
+	struct notify_env	*env = &kh->nenv;
+	char			 err[512];
+	size_t			 i;
+
+	kh->notifiers = v;
+	kh->nnotifiers = n;
+	if ((kh->outboxes = calloc(n ? n : 1, sizeof(*kh->outboxes))) == NULL)
+		fatalx("out of memory");
+	memset(env, 0, sizeof(*env));
+	env->base = kh->base;
+	env->http = kh->http;
+	env->hostname = kh->hostname;
+	env->source = "keyhealthd/" KEYHEALTHD_VERSION;
+	for (i = 0; i < n; i++) {
+		if (notify_start(v[i], env, err, sizeof(err)) == -1)
+			log_warnx("notifier %s: %s", notify_name(v[i]), err);
+		if (!kh->state_ok)
+			continue;
+		kh->outboxes[i] = outbox_new(kh->base, kh->conf->state_dir,
+		    notify_name(v[i]), NULL, notify_send, v[i], err,
+		    sizeof(err));
+		if (kh->outboxes[i] == NULL) {
+			log_warnx("notifier %s: outbox: %s", notify_name(v[i]),
+			    err);
+			return -1;
+		}
+		if (outbox_depth(kh->outboxes[i]) > 0)
+			log_info("notifier %s: %zu undelivered alerts from "
+			    "before, delivering", notify_name(v[i]),
+			    outbox_depth(kh->outboxes[i]));
+		outbox_start(kh->outboxes[i]);
+	}
+	return 0;
+}
+
+static void
+run_load_alerts(struct kh *kh)
+{
+	struct alert_policy	 pol;
+	json_t			*j = NULL;
+	char			 err[512];
+
+	memset(&pol, 0, sizeof(pol));
+	pol.renotify = kh->conf->renotify;
+	pol.fire_after = (unsigned int)kh->conf->alerts.fire_after;
+	pol.resolve_after = (unsigned int)kh->conf->alerts.resolve_after;
+	if (kh->state_ok) {
+		switch (state_read_json(kh->conf->state_dir, "alerts.json", 0,
+		    NULL, &j, err, sizeof(err))) {
+		case STATE_READ_OK:
+			kh->alerts = alert_table_from_json(j, &pol, err,
+			    sizeof(err));
+			if (kh->alerts == NULL)
+				log_warnx("alerts: state ignored: %s", err);
+			json_decref(j);
+			break;
+		case STATE_READ_ABSENT:
+			break;
+		default:
+			log_warnx("alerts: %s", err);
+			break;
+		}
+	}
+	if (kh->alerts == NULL && (kh->alerts = alert_table_new(&pol)) == NULL)
+		fatalx("out of memory");
+}
+
+/* SIGHUP: read and check the file now; apply it once no poll is in
+ * flight (a poll's callbacks point at the current keys). */
+static void
+run_reload(struct kh *kh)
+{
+	struct config		*conf;
+	struct notifier		**nv;
+	size_t			 nn;
+	char			 err[512];
+
+	proc_notify("RELOADING=1");
+	log_info("reloading %s", run_config_path);
+	if ((conf = kh_config_load(run_config_path)) == NULL) {
+		kh->stats.reload_failures++;
+		log_warnx("reload failed: keeping the running configuration");
+		proc_notify("READY=1");
+		return;
+	}
+	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1) {
+		kh->stats.reload_failures++;
+		log_warnx("%s", err);
+		log_warnx("reload failed: keeping the running configuration");
+		config_free(conf);
+		proc_notify("READY=1");
+		return;
+	}
+	notify_free_all(nv, nn);
+	if (kh->pending_conf != NULL)
+		config_free(kh->pending_conf);
+	kh->pending_conf = conf;
+	if (kh->polls_inflight == 0)
+		run_apply_pending(kh);
+	else
+		log_info("reload: waiting for %zu polls in flight",
+		    kh->polls_inflight);
+}
+
+static void
+run_apply_pending(struct kh *kh)
+{
+	struct config		*old = kh->conf, *conf = kh->pending_conf;
+	struct alert_events	 evs;
+	struct alert_policy	 pol;
+	struct notifier		**nv;
+	size_t			 nn, i, j;
+	char			 err[512];
+	time_t			 now = time(NULL);
+
+	kh->pending_conf = NULL;
+	memset(&evs, 0, sizeof(evs));
+	/* Keys that are no longer configured: their alerts resolve. */
+	for (i = 0; i < kh->nkeys; i++) {
+		for (j = 0; j < conf->nkeys; j++)
+			if (strcmp(conf->keys[j].arn, kh->keys[i]->ck->arn) == 0)
+				break;
+		if (j == conf->nkeys)
+			(void)alert_table_forget_key(kh->alerts,
+			    kh->keys[i]->ck->arn, now, &evs);
+	}
+	if (evs.n > 0)
+		run_dispatch(kh, &evs);
+	alert_events_clear(&evs);
+
+	run_notifiers_stop(kh);
+	httpd_stop(kh);
+	if (strcmp(old->state_dir, conf->state_dir) != 0)
+		log_warnx("reload: state_dir changes take effect at restart");
+	free(conf->state_dir);
+	if ((conf->state_dir = strdup(old->state_dir)) == NULL)
+		fatalx("out of memory");
+	if (kh_clients_reset(kh, conf, err, sizeof(err)) == -1 ||
+	    kh_keys_build(kh, conf, err, sizeof(err)) == -1)
+		fatalx("reload: %s", err);
+	kh->conf = conf;
+	memset(&pol, 0, sizeof(pol));
+	pol.renotify = conf->renotify;
+	pol.fire_after = (unsigned int)conf->alerts.fire_after;
+	pol.resolve_after = (unsigned int)conf->alerts.resolve_after;
+	alert_table_set_policy(kh->alerts, &pol);
+	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1 ||
+	    run_notifiers_start(kh, nv, nn) == -1)
+		log_warnx("reload: notifiers: %s", err);
+	if (conf->http.listen != NULL && httpd_start(kh, err,
+	    sizeof(err)) == -1)
+		log_warnx("reload: %s", err);
+	run_save_alerts(kh);
+	config_free(old);
+	kh->stats.reloads++;
+	run_schedule_all(kh);
+	log_info("reloaded: %zu keys, %zu notifiers", kh->nkeys,
+	    kh->nnotifiers);
+	proc_notify("READY=1");
+	run_update_status(kh);
+}
+
+static void
+run_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kh	*kh = arg;
+
+	(void)fd;
+	(void)what;
+	if (kh->polls_inflight > 0)
+		log_info("stopping: cancelling %zu polls in flight",
+		    kh->polls_inflight);
+	event_base_loopexit(kh->base, NULL);
+}
+
+static void
+run_signal(int sig, void *arg)
+{
+	struct kh	*kh = arg;
+	struct timeval	 tv = { RUN_STOP_GRACE, 0 };
+	size_t		 i;
+
+	switch (sig) {
+	case SIGHUP:
+		if (!kh->stopping)
+			run_reload(kh);
+		break;
+	case SIGUSR1:
+		/* Retry every notifier now, e.g. after fixing a receiver. */
+		for (i = 0; i < kh->nnotifiers; i++)
+			if (kh->outboxes[i] != NULL)
+				outbox_kick(kh->outboxes[i]);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		if (kh->stopping)
+			break;
+		kh->stopping = 1;
+		proc_notify("STOPPING=1");
+		log_info("stopping on signal %d", sig);
+		for (i = 0; i < kh->nkeys; i++)
+			if (kh->keys[i]->timer != NULL)
+				evtimer_del(kh->keys[i]->timer);
+		if (kh->polls_inflight == 0) {
+			event_base_loopexit(kh->base, NULL);
+			break;
+		}
+		kh->stop_timer = evtimer_new(kh->base, run_stop_timer_cb, kh);
+		if (kh->stop_timer == NULL ||
+		    evtimer_add(kh->stop_timer, &tv) == -1)
+			event_base_loopexit(kh->base, NULL);
+		break;
+	default:
+		break;
+	}
+}
+
+int
+cmd_run(struct kh_opts *opts, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config",	required_argument,	NULL, 'c' },
+		{ "verbose",	no_argument,		NULL, 'v' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	struct event_base	*base;
+	struct config		*conf;
+	struct notifier		**nv;
+	struct kh		*kh;
+	size_t			 nn, i;
+	char			 err[512];
+	int			 ch;
+
+	if (argc > 0) {
+		optind = 1;
+		while ((ch = getopt_long(argc, argv, "c:v", longopts,
+		    NULL)) != -1) {
+			switch (ch) {
+			case 'c':
+				opts->config = optarg;
+				break;
+			case 'v':
+				opts->verbose++;
+				break;
+			default:
+				usage_print(1);
+				return 2;
+			}
+		}
+		if (optind < argc) {
+			usage_print(1);
+			return 2;
+		}
+		log_setverbose(opts->verbose);
+	}
+	run_config_path = opts->config;
+	if (config_check_file_perms(opts->config, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if ((conf = kh_config_load(opts->config)) == NULL)
+		fatalx("%s: configuration not loaded, not starting",
+		    opts->config);
+	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if ((base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	log_hook_libevent();
+	if ((kh = kh_new(KH_MODE_RUN, base, conf, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (proc_init(&run_proc, base, run_signal, kh) == -1)
+		fatalx("cannot set up signal handling");
+	run_load_alerts(kh);
+	if (run_notifiers_start(kh, nv, nn) == -1)
+		fatalx("cannot start the notifiers");
+	if (conf->http.listen != NULL && httpd_start(kh, err,
+	    sizeof(err)) == -1)
+		fatalx("%s", err);
+	run_schedule_all(kh);
+	log_info("keyhealthd %s started: %zu keys, %zu notifiers, state in %s",
+	    KEYHEALTHD_VERSION, kh->nkeys, kh->nnotifiers,
+	    kh->state_ok ? conf->state_dir : "(none)");
+	proc_notify("READY=1\nSTATUS=%zu keys: first polls running",
+	    kh->nkeys);
+
+	(void)event_base_dispatch(base);
+
+	/* Stopping: whatever is still in flight is cancelled; its
+	 * callbacks run from kms_client_free() inside kh_free(). */
+	kh->stopping = 1;
+	if (kh->kms != NULL)
+		kms_client_free(kh->kms);
+	kh->kms = NULL;
+	for (i = 0; i < kh->nkeys; i++)
+		(void)kh_key_save_state(kh->keys[i]);
+	run_save_alerts(kh);
+	httpd_stop(kh);
+	run_notifiers_stop(kh);
+	if (kh->stop_timer != NULL)
+		event_free(kh->stop_timer);
+	if (kh->pending_conf != NULL)
+		config_free(kh->pending_conf);
+	conf = kh->conf;
+	if (kh->alerts != NULL)
+		alert_table_free(kh->alerts);
+	kh_free(kh);
+	config_free(conf);
+	proc_free(&run_proc);
+	event_base_free(base);
+	log_info("stopped");
+	return run_exit_code;
+}

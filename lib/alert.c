@@ -1,0 +1,919 @@
+/*
+ * Alerts: the (key, check) state machine, events and their JSON forms.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sys/random.h>
+
+#include "alert.h"
+#include "arn.h"
+
+const char * const alert_check_ids[] = {
+	"key-disabled",
+	"key-pending-deletion",
+	"key-pending-replica-deletion",
+	"key-deleted",
+	"key-unavailable",
+	"key-material-expiring",
+	"key-replaced",
+	"vendor-access-missing",
+	"key-misconfigured",
+	"policy-changed",
+	"rotation-disabled",
+	"key-material-rotated",
+	"check-failed",
+	NULL
+};
+
+#define ALERT_CHECK_FAILED	"check-failed"
+
+enum alert_state {
+	ALERT_PENDING,		/* seen, fewer than fire_after polls */
+	ALERT_ACTIVE		/* firing was sent */
+};
+
+struct alert_entry {
+	char		*key_arn;
+	char		*check;
+	char		 fingerprint[65];
+	char		*key_name;
+	char		*region;
+	char		*account;
+	enum alert_state state;
+	enum severity	 severity;	/* the last one sent */
+	enum severity	 peak;		/* the highest one sent */
+	char		*summary;
+	json_t		*details;
+	unsigned int	 hits;		/* consecutive polls with it */
+	unsigned int	 misses;	/* consecutive polls without it */
+	time_t		 first_seen;
+	time_t		 started_at;
+	time_t		 last_sent;
+};
+
+struct alert_table {
+	struct alert_policy	 pol;
+	struct alert_entry	*v;
+	size_t			 n;
+	size_t			 cap;
+};
+
+static void
+alert_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+alert_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int
+alert_check_known(const char *id)
+{
+	size_t	i;
+
+	if (id == NULL)
+		return 0;
+	for (i = 0; alert_check_ids[i] != NULL; i++)
+		if (strcmp(alert_check_ids[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+const char *
+alert_status_name(enum alert_status s)
+{
+	return s == ALERT_RESOLVED ? "resolved" : "firing";
+}
+
+int
+alert_status_parse(const char *name, enum alert_status *out)
+{
+	if (strcmp(name, "firing") == 0)
+		*out = ALERT_FIRING;
+	else if (strcmp(name, "resolved") == 0)
+		*out = ALERT_RESOLVED;
+	else
+		return -1;
+	return 0;
+}
+
+void
+alert_fingerprint(const char *key_arn, const char *check, char out[65])
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 mdlen = 0, i;
+	EVP_MD_CTX		*ctx;
+
+	out[0] = '\0';
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, key_arn, strlen(key_arn)) == 1 &&
+	    EVP_DigestUpdate(ctx, "\n", 1) == 1 &&
+	    EVP_DigestUpdate(ctx, check, strlen(check)) == 1 &&
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32) {
+		for (i = 0; i < mdlen; i++) {
+			out[2 * i] = hex[md[i] >> 4];
+			out[2 * i + 1] = hex[md[i] & 0xf];
+		}
+		out[2 * mdlen] = '\0';
+	}
+	EVP_MD_CTX_free(ctx);
+}
+
+void
+alert_event_new_id(char out[40])
+{
+	unsigned char	b[16];
+
+	if (RAND_bytes(b, sizeof(b)) != 1 &&
+	    getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		/* Unique enough as an idempotency key when both fail. */
+		struct timespec	ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memset(b, 0, sizeof(b));
+		memcpy(b, &ts, sizeof(ts) < sizeof(b) ? sizeof(ts) : sizeof(b));
+	}
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	(void)snprintf(out, 40,
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x",
+	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+	    b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+void
+alert_event_clear(struct alert_event *ev)
+{
+	if (ev == NULL)
+		return;
+	free(ev->check);
+	free(ev->key_arn);
+	free(ev->key_name);
+	free(ev->region);
+	free(ev->account);
+	free(ev->summary);
+	json_decref(ev->details);
+	memset(ev, 0, sizeof(*ev));
+}
+
+void
+alert_event_free(struct alert_event *ev)
+{
+	if (ev == NULL)
+		return;
+	alert_event_clear(ev);
+	free(ev);
+}
+
+static int
+alert_dup(char **dst, const char *src)
+{
+	if (src == NULL) {
+		*dst = NULL;
+		return 0;
+	}
+	return (*dst = strdup(src)) == NULL ? -1 : 0;
+}
+
+int
+alert_event_copy(struct alert_event *dst, const struct alert_event *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	memcpy(dst->id, src->id, sizeof(dst->id));
+	memcpy(dst->fingerprint, src->fingerprint, sizeof(dst->fingerprint));
+	dst->status = src->status;
+	dst->severity = src->severity;
+	dst->started_at = src->started_at;
+	dst->ended_at = src->ended_at;
+	if (alert_dup(&dst->check, src->check) == -1 ||
+	    alert_dup(&dst->key_arn, src->key_arn) == -1 ||
+	    alert_dup(&dst->key_name, src->key_name) == -1 ||
+	    alert_dup(&dst->region, src->region) == -1 ||
+	    alert_dup(&dst->account, src->account) == -1 ||
+	    alert_dup(&dst->summary, src->summary) == -1)
+		goto fail;
+	if (src->details != NULL &&
+	    (dst->details = json_deep_copy(src->details)) == NULL)
+		goto fail;
+	return 0;
+fail:
+	alert_event_clear(dst);
+	return -1;
+}
+
+char *
+alert_time_rfc3339(time_t t, char *buf, size_t len)
+{
+	struct tm	tm;
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (gmtime_r(&t, &tm) == NULL)
+		return buf;
+	if (strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		buf[0] = '\0';
+	return buf;
+}
+
+/* json_string() that maps NULL to JSON null. */
+static json_t *
+alert_jstr(const char *s)
+{
+	return s == NULL ? json_null() : json_string(s);
+}
+
+json_t *
+alert_event_to_json(const struct alert_event *ev)
+{
+	json_t	*j;
+
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:o, s:o, s:o}, "
+	    "s:o, s:o, s:I, s:I}",
+	    "id", ev->id,
+	    "fingerprint", ev->fingerprint,
+	    "status", alert_status_name(ev->status),
+	    "check", ev->check != NULL ? ev->check : "",
+	    "severity", severity_name(ev->severity),
+	    "key",
+	    "arn", alert_jstr(ev->key_arn),
+	    "name", alert_jstr(ev->key_name),
+	    "region", alert_jstr(ev->region),
+	    "account", alert_jstr(ev->account),
+	    "summary", alert_jstr(ev->summary),
+	    "details", ev->details != NULL ? json_incref(ev->details) :
+	    json_object(),
+	    "started_at", (json_int_t)ev->started_at,
+	    "ended_at", (json_int_t)ev->ended_at);
+	return j;
+}
+
+/* A string member or NULL (absent/null); -1 for another type. */
+static int
+alert_jget_str(const json_t *o, const char *name, char **out, int required,
+    char *err, size_t errlen)
+{
+	json_t	*v = json_object_get(o, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required) {
+			alert_errf(err, errlen, "event: missing \"%s\"", name);
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_is_string(v)) {
+		alert_errf(err, errlen, "event: \"%s\" is not a string", name);
+		return -1;
+	}
+	if ((*out = strdup(json_string_value(v))) == NULL) {
+		alert_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+alert_event_from_json(const json_t *j, struct alert_event *ev, char *err,
+    size_t errlen)
+{
+	json_t		*v, *key;
+	char		*s = NULL;
+
+	memset(ev, 0, sizeof(*ev));
+	if (!json_is_object(j)) {
+		alert_errf(err, errlen, "event: not a JSON object");
+		return -1;
+	}
+	if (alert_jget_str(j, "id", &s, 1, err, errlen) == -1)
+		goto fail;
+	if (strlen(s) >= sizeof(ev->id) || s[0] == '\0') {
+		alert_errf(err, errlen, "event: bad \"id\"");
+		goto fail;
+	}
+	memcpy(ev->id, s, strlen(s) + 1);
+	free(s);
+	s = NULL;
+	if (alert_jget_str(j, "fingerprint", &s, 1, err, errlen) == -1)
+		goto fail;
+	if (strlen(s) != 64) {
+		alert_errf(err, errlen, "event: bad \"fingerprint\"");
+		goto fail;
+	}
+	memcpy(ev->fingerprint, s, 65);
+	free(s);
+	s = NULL;
+	if (alert_jget_str(j, "status", &s, 1, err, errlen) == -1)
+		goto fail;
+	if (alert_status_parse(s, &ev->status) == -1) {
+		alert_errf(err, errlen, "event: bad \"status\"");
+		goto fail;
+	}
+	free(s);
+	s = NULL;
+	if (alert_jget_str(j, "severity", &s, 1, err, errlen) == -1)
+		goto fail;
+	if (severity_parse(s, &ev->severity) == -1) {
+		alert_errf(err, errlen, "event: bad \"severity\"");
+		goto fail;
+	}
+	free(s);
+	s = NULL;
+	if (alert_jget_str(j, "check", &ev->check, 1, err, errlen) == -1 ||
+	    alert_jget_str(j, "summary", &ev->summary, 0, err, errlen) == -1)
+		goto fail;
+	key = json_object_get(j, "key");
+	if (!json_is_object(key)) {
+		alert_errf(err, errlen, "event: missing \"key\" object");
+		goto fail;
+	}
+	if (alert_jget_str(key, "arn", &ev->key_arn, 1, err, errlen) == -1 ||
+	    alert_jget_str(key, "name", &ev->key_name, 0, err, errlen) == -1 ||
+	    alert_jget_str(key, "region", &ev->region, 0, err, errlen) == -1 ||
+	    alert_jget_str(key, "account", &ev->account, 0, err,
+	    errlen) == -1)
+		goto fail;
+	v = json_object_get(j, "details");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_object(v)) {
+			alert_errf(err, errlen, "event: \"details\" is not "
+			    "an object");
+			goto fail;
+		}
+		ev->details = json_deep_copy(v);
+	} else
+		ev->details = json_object();
+	if (ev->details == NULL) {
+		alert_errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	v = json_object_get(j, "started_at");
+	if (v != NULL && !json_is_integer(v)) {
+		alert_errf(err, errlen, "event: bad \"started_at\"");
+		goto fail;
+	}
+	ev->started_at = v != NULL ? (time_t)json_integer_value(v) : 0;
+	v = json_object_get(j, "ended_at");
+	if (v != NULL && !json_is_integer(v) && !json_is_null(v)) {
+		alert_errf(err, errlen, "event: bad \"ended_at\"");
+		goto fail;
+	}
+	ev->ended_at = json_is_integer(v) ? (time_t)json_integer_value(v) : 0;
+	return 0;
+fail:
+	free(s);
+	alert_event_clear(ev);
+	return -1;
+}
+
+json_t *
+alert_event_payload(const struct alert_event *ev, const char *host,
+    const char *source, time_t sent_at)
+{
+	char	 started[32], ended[32], sent[32];
+	json_t	*ended_j;
+
+	alert_time_rfc3339(ev->started_at, started, sizeof(started));
+	alert_time_rfc3339(sent_at, sent, sizeof(sent));
+	if (ev->status == ALERT_RESOLVED && ev->ended_at != 0)
+		ended_j = json_string(alert_time_rfc3339(ev->ended_at, ended,
+		    sizeof(ended)));
+	else
+		ended_j = json_null();
+	return json_pack("{s:i, s:s, s:s, s:s, s:{s:o, s:o, s:o, s:o}, "
+	    "s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:o}",
+	    "version", 1,
+	    "status", alert_status_name(ev->status),
+	    "check", ev->check != NULL ? ev->check : "",
+	    "severity", severity_name(ev->severity),
+	    "key",
+	    "arn", alert_jstr(ev->key_arn),
+	    "name", alert_jstr(ev->key_name),
+	    "region", alert_jstr(ev->region),
+	    "account", alert_jstr(ev->account),
+	    "summary", json_string(ev->summary != NULL ? ev->summary : ""),
+	    "details", ev->details != NULL ? json_deep_copy(ev->details) :
+	    json_object(),
+	    "fingerprint", ev->fingerprint,
+	    "started_at", started,
+	    "ended_at", ended_j,
+	    "sent_at", sent,
+	    "host", alert_jstr(host),
+	    "source", alert_jstr(source));
+}
+
+void
+alert_events_clear(struct alert_events *evs)
+{
+	size_t	i;
+
+	for (i = 0; i < evs->n; i++)
+		alert_event_clear(&evs->v[i]);
+	free(evs->v);
+	memset(evs, 0, sizeof(*evs));
+}
+
+/* The state machine. */
+
+static void
+alert_policy_fix(struct alert_policy *p, const struct alert_policy *in)
+{
+	if (in == NULL) {
+		p->renotify = ALERT_DEFAULT_RENOTIFY;
+		p->fire_after = 1;
+		p->resolve_after = 1;
+		return;
+	}
+	*p = *in;
+	if (p->fire_after == 0)
+		p->fire_after = 1;
+	if (p->resolve_after == 0)
+		p->resolve_after = 1;
+	if (p->renotify < 0)
+		p->renotify = 0;
+}
+
+struct alert_table *
+alert_table_new(const struct alert_policy *pol)
+{
+	struct alert_table	*t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	alert_policy_fix(&t->pol, pol);
+	return t;
+}
+
+static void
+alert_entry_clear(struct alert_entry *e)
+{
+	free(e->key_arn);
+	free(e->check);
+	free(e->key_name);
+	free(e->region);
+	free(e->account);
+	free(e->summary);
+	json_decref(e->details);
+	memset(e, 0, sizeof(*e));
+}
+
+void
+alert_table_free(struct alert_table *t)
+{
+	size_t	i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->n; i++)
+		alert_entry_clear(&t->v[i]);
+	free(t->v);
+	free(t);
+}
+
+void
+alert_table_set_policy(struct alert_table *t, const struct alert_policy *pol)
+{
+	alert_policy_fix(&t->pol, pol);
+}
+
+static struct alert_entry *
+alert_table_find(const struct alert_table *t, const char *arn,
+    const char *check)
+{
+	size_t	i;
+
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->v[i].key_arn, arn) == 0 &&
+		    strcmp(t->v[i].check, check) == 0)
+			return &t->v[i];
+	return NULL;
+}
+
+static void
+alert_table_remove(struct alert_table *t, size_t i)
+{
+	alert_entry_clear(&t->v[i]);
+	memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(t->v[0]));
+	t->n--;
+}
+
+static struct alert_entry *
+alert_table_add(struct alert_table *t, const char *arn, const char *check)
+{
+	struct alert_entry	*e, *v;
+
+	if (t->n == t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 16;
+
+		if ((v = reallocarray(t->v, ncap, sizeof(*v))) == NULL)
+			return NULL;
+		t->v = v;
+		t->cap = ncap;
+	}
+	e = &t->v[t->n];
+	memset(e, 0, sizeof(*e));
+	if ((e->key_arn = strdup(arn)) == NULL ||
+	    (e->check = strdup(check)) == NULL) {
+		free(e->key_arn);
+		free(e->check);
+		return NULL;
+	}
+	alert_fingerprint(arn, check, e->fingerprint);
+	t->n++;
+	return e;
+}
+
+/* Replaces *dst with a copy of src unless equal; 0 or -1. */
+static int
+alert_set_str(char **dst, const char *src)
+{
+	char	*s;
+
+	if (src == NULL) {
+		free(*dst);
+		*dst = NULL;
+		return 0;
+	}
+	if (*dst != NULL && strcmp(*dst, src) == 0)
+		return 0;
+	if ((s = strdup(src)) == NULL)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* The key's description into e; region/account from the ARN by default. */
+static int
+alert_entry_set_key(struct alert_entry *e, const struct alert_key *key)
+{
+	struct arn	 a;
+	const char	*name = key->name, *region = key->region;
+	const char	*account = key->account, *slash;
+	char		 err[128];
+
+	if (region == NULL || account == NULL || name == NULL) {
+		if (arn_parse(key->arn, &a, err, sizeof(err)) == 0) {
+			if (region == NULL)
+				region = a.region;
+			if (account == NULL)
+				account = a.account;
+			if (name == NULL)
+				name = a.resource;
+		} else if (name == NULL) {
+			slash = strrchr(key->arn, '/');
+			name = slash != NULL ? slash + 1 : key->arn;
+		}
+	}
+	if (alert_set_str(&e->key_name, name) == -1 ||
+	    alert_set_str(&e->region, region) == -1 ||
+	    alert_set_str(&e->account, account) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+alert_emit(struct alert_events *out, const struct alert_entry *e,
+    enum alert_status status, enum severity sev, time_t ended_at)
+{
+	struct alert_event	*ev, *v;
+
+	if (out->n == out->cap) {
+		size_t ncap = out->cap ? out->cap * 2 : 8;
+
+		if ((v = reallocarray(out->v, ncap, sizeof(*v))) == NULL)
+			return -1;
+		out->v = v;
+		out->cap = ncap;
+	}
+	ev = &out->v[out->n];
+	memset(ev, 0, sizeof(*ev));
+	alert_event_new_id(ev->id);
+	memcpy(ev->fingerprint, e->fingerprint, sizeof(ev->fingerprint));
+	ev->status = status;
+	ev->severity = sev;
+	ev->started_at = e->started_at;
+	ev->ended_at = ended_at;
+	if (alert_dup(&ev->check, e->check) == -1 ||
+	    alert_dup(&ev->key_arn, e->key_arn) == -1 ||
+	    alert_dup(&ev->key_name, e->key_name) == -1 ||
+	    alert_dup(&ev->region, e->region) == -1 ||
+	    alert_dup(&ev->account, e->account) == -1 ||
+	    alert_dup(&ev->summary, e->summary) == -1 ||
+	    (ev->details = e->details != NULL ? json_deep_copy(e->details) :
+	    json_object()) == NULL) {
+		alert_event_clear(ev);
+		return -1;
+	}
+	out->n++;
+	return 0;
+}
+
+static int
+alert_fire(struct alert_table *t, struct alert_entry *e, enum severity sev,
+    time_t now, struct alert_events *out)
+{
+	(void)t;
+	e->severity = sev;
+	if (sev > e->peak)
+		e->peak = sev;
+	e->last_sent = now;
+	return alert_emit(out, e, ALERT_FIRING, sev, 0);
+}
+
+int
+alert_table_update(struct alert_table *t, const struct alert_key *key,
+    const struct findings *fs, time_t now, struct alert_events *out,
+    char *err, size_t errlen)
+{
+	const struct finding	*f;
+	struct alert_entry	*e;
+	int			 failed, rc = 0;
+	size_t			 i;
+
+	failed = (f = findings_get(fs, ALERT_CHECK_FAILED)) != NULL &&
+	    f->severity != SEV_OK;
+	for (i = 0; i < fs->n; i++) {
+		f = &fs->v[i];
+		if (f->severity == SEV_OK || f->check == NULL)
+			continue;
+		if ((e = alert_table_find(t, key->arn, f->check)) == NULL) {
+			if ((e = alert_table_add(t, key->arn,
+			    f->check)) == NULL)
+				goto oom;
+			e->state = ALERT_PENDING;
+			e->first_seen = now;
+		}
+		if (alert_entry_set_key(e, key) == -1 ||
+		    alert_set_str(&e->summary, f->summary) == -1)
+			goto oom;
+		if (f->details != NULL) {
+			json_decref(e->details);
+			e->details = json_deep_copy(f->details);
+		}
+		e->misses = 0;
+		if (e->hits < UINT32_MAX)
+			e->hits++;
+		if (e->state == ALERT_PENDING) {
+			if (e->hits >= t->pol.fire_after) {
+				e->state = ALERT_ACTIVE;
+				e->started_at = e->first_seen;
+				e->peak = f->severity;
+				if (alert_fire(t, e, f->severity, now,
+				    out) == -1)
+					goto oom;
+			} else
+				e->severity = f->severity;
+		} else if (f->severity != e->severity) {
+			if (alert_fire(t, e, f->severity, now, out) == -1)
+				goto oom;
+		} else if (t->pol.renotify > 0 &&
+		    now - e->last_sent >= t->pol.renotify) {
+			if (alert_fire(t, e, f->severity, now, out) == -1)
+				goto oom;
+		}
+	}
+	/* The key's entries without a finding in this poll. */
+	for (i = 0; i < t->n; ) {
+		e = &t->v[i];
+		if (strcmp(e->key_arn, key->arn) != 0 ||
+		    findings_get(fs, e->check) != NULL) {
+			i++;
+			continue;
+		}
+		/* The key could not be evaluated: no news about the rest. */
+		if (failed && strcmp(e->check, ALERT_CHECK_FAILED) != 0) {
+			i++;
+			continue;
+		}
+		e->hits = 0;
+		if (e->misses < UINT32_MAX)
+			e->misses++;
+		if (e->state == ALERT_PENDING) {
+			alert_table_remove(t, i);
+			continue;
+		}
+		if (e->misses >= t->pol.resolve_after) {
+			if (alert_emit(out, e, ALERT_RESOLVED, e->peak,
+			    now) == -1)
+				goto oom;
+			alert_table_remove(t, i);
+			continue;
+		}
+		i++;
+	}
+	return rc;
+oom:
+	alert_errf(err, errlen, "alert table: out of memory");
+	return -1;
+}
+
+int
+alert_table_forget_key(struct alert_table *t, const char *key_arn,
+    time_t now, struct alert_events *out)
+{
+	struct alert_entry	*e;
+	size_t			 i;
+	int			 rc = 0;
+
+	for (i = 0; i < t->n; ) {
+		e = &t->v[i];
+		if (strcmp(e->key_arn, key_arn) != 0) {
+			i++;
+			continue;
+		}
+		if (e->state == ALERT_ACTIVE &&
+		    alert_emit(out, e, ALERT_RESOLVED, e->peak, now) == -1)
+			rc = -1;
+		alert_table_remove(t, i);
+	}
+	return rc;
+}
+
+size_t
+alert_table_size(const struct alert_table *t)
+{
+	return t->n;
+}
+
+size_t
+alert_table_firing(const struct alert_table *t)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < t->n; i++)
+		if (t->v[i].state == ALERT_ACTIVE)
+			n++;
+	return n;
+}
+
+int
+alert_table_is_firing(const struct alert_table *t, const char *key_arn,
+    const char *check)
+{
+	struct alert_entry	*e = alert_table_find(t, key_arn, check);
+
+	return e != NULL && e->state == ALERT_ACTIVE;
+}
+
+json_t *
+alert_table_to_json(const struct alert_table *t)
+{
+	const struct alert_entry	*e;
+	json_t				*arr, *o;
+	size_t				 i;
+
+	if ((arr = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < t->n; i++) {
+		e = &t->v[i];
+		o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:s, "
+		    "s:o, s:o, s:I, s:I, s:I, s:I, s:I}",
+		    "key_arn", e->key_arn,
+		    "check", e->check,
+		    "fingerprint", e->fingerprint,
+		    "key_name", alert_jstr(e->key_name),
+		    "region", alert_jstr(e->region),
+		    "account", alert_jstr(e->account),
+		    "state", e->state == ALERT_ACTIVE ? "firing" : "pending",
+		    "severity", severity_name(e->severity),
+		    "peak", severity_name(e->peak),
+		    "summary", alert_jstr(e->summary),
+		    "details", e->details != NULL ? json_incref(e->details) :
+		    json_object(),
+		    "hits", (json_int_t)e->hits,
+		    "misses", (json_int_t)e->misses,
+		    "first_seen", (json_int_t)e->first_seen,
+		    "started_at", (json_int_t)e->started_at,
+		    "last_sent", (json_int_t)e->last_sent);
+		if (o == NULL || json_array_append_new(arr, o) == -1) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return json_pack("{s:i, s:o}", "version", 1, "alerts", arr);
+}
+
+static int
+alert_jget_uint(const json_t *o, const char *name, json_int_t *out)
+{
+	json_t	*v = json_object_get(o, name);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -1;
+	*out = json_integer_value(v);
+	return 0;
+}
+
+struct alert_table *
+alert_table_from_json(const json_t *j, const struct alert_policy *pol,
+    char *err, size_t errlen)
+{
+	struct alert_table	*t;
+	struct alert_entry	*e;
+	json_t			*arr, *o, *v;
+	const char		*arn, *check, *state, *sev, *peak;
+	json_int_t		 hits, misses, first, started, last;
+	size_t			 i;
+
+	if (!json_is_object(j) ||
+	    !json_is_integer(json_object_get(j, "version")) ||
+	    json_integer_value(json_object_get(j, "version")) != 1 ||
+	    !json_is_array(arr = json_object_get(j, "alerts"))) {
+		alert_errf(err, errlen, "alert state: not a version 1 "
+		    "{\"alerts\": [...]} object");
+		return NULL;
+	}
+	if ((t = alert_table_new(pol)) == NULL) {
+		alert_errf(err, errlen, "out of memory");
+		return NULL;
+	}
+	json_array_foreach(arr, i, o) {
+		arn = json_string_value(json_object_get(o, "key_arn"));
+		check = json_string_value(json_object_get(o, "check"));
+		state = json_string_value(json_object_get(o, "state"));
+		sev = json_string_value(json_object_get(o, "severity"));
+		peak = json_string_value(json_object_get(o, "peak"));
+		if (arn == NULL || check == NULL || state == NULL ||
+		    sev == NULL || alert_jget_uint(o, "hits", &hits) == -1 ||
+		    alert_jget_uint(o, "misses", &misses) == -1 ||
+		    alert_jget_uint(o, "first_seen", &first) == -1 ||
+		    alert_jget_uint(o, "started_at", &started) == -1 ||
+		    alert_jget_uint(o, "last_sent", &last) == -1) {
+			alert_errf(err, errlen, "alert state: entry %zu: "
+			    "missing or mistyped member", i);
+			goto fail;
+		}
+		if (alert_table_find(t, arn, check) != NULL) {
+			alert_errf(err, errlen, "alert state: entry %zu: "
+			    "duplicate", i);
+			goto fail;
+		}
+		if ((e = alert_table_add(t, arn, check)) == NULL) {
+			alert_errf(err, errlen, "out of memory");
+			goto fail;
+		}
+		if (strcmp(state, "firing") == 0)
+			e->state = ALERT_ACTIVE;
+		else if (strcmp(state, "pending") == 0)
+			e->state = ALERT_PENDING;
+		else {
+			alert_errf(err, errlen, "alert state: entry %zu: "
+			    "bad state \"%s\"", i, state);
+			goto fail;
+		}
+		if (severity_parse(sev, &e->severity) == -1 ||
+		    (peak != NULL && severity_parse(peak, &e->peak) == -1)) {
+			alert_errf(err, errlen, "alert state: entry %zu: "
+			    "bad severity", i);
+			goto fail;
+		}
+		if (peak == NULL)
+			e->peak = e->severity;
+		e->hits = hits > UINT32_MAX ? UINT32_MAX : (unsigned)hits;
+		e->misses = misses > UINT32_MAX ? UINT32_MAX :
+		    (unsigned)misses;
+		e->first_seen = (time_t)first;
+		e->started_at = (time_t)started;
+		e->last_sent = (time_t)last;
+		if (alert_set_str(&e->key_name, json_string_value(
+		    json_object_get(o, "key_name"))) == -1 ||
+		    alert_set_str(&e->region, json_string_value(
+		    json_object_get(o, "region"))) == -1 ||
+		    alert_set_str(&e->account, json_string_value(
+		    json_object_get(o, "account"))) == -1 ||
+		    alert_set_str(&e->summary, json_string_value(
+		    json_object_get(o, "summary"))) == -1) {
+			alert_errf(err, errlen, "out of memory");
+			goto fail;
+		}
+		v = json_object_get(o, "details");
+		e->details = json_is_object(v) ? json_deep_copy(v) :
+		    json_object();
+	}
+	return t;
+fail:
+	alert_table_free(t);
+	return NULL;
+}

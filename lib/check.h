@@ -1,0 +1,241 @@
+/*
+ * The health checks: pure functions of (key snapshot, baseline,
+ * expectations, now) -> findings.  No I/O, no clock, no logging: the
+ * daemon polls KMS into a key_snapshot, calls check_key(), hands the
+ * findings to the alert state machine, then check_update_baseline() and
+ * saves the baseline (lib/state).
+ *
+ * Check ids and severities are ARCHITECTURE's catalogue; the CHECK_*
+ * macros below spell them once.
+ */
+#ifndef KEYHEALTHD_CHECK_H
+#define KEYHEALTHD_CHECK_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "finding.h"
+#include "kms.h"
+
+struct vendor;
+
+#define CHECK_KEY_DISABLED		"key-disabled"
+#define CHECK_KEY_PENDING_DELETION	"key-pending-deletion"
+#define CHECK_KEY_PENDING_REPLICA_DELETION "key-pending-replica-deletion"
+#define CHECK_KEY_DELETED		"key-deleted"
+#define CHECK_KEY_UNAVAILABLE		"key-unavailable"
+#define CHECK_KEY_MATERIAL_EXPIRING	"key-material-expiring"
+#define CHECK_KEY_REPLACED		"key-replaced"
+#define CHECK_VENDOR_ACCESS_MISSING	"vendor-access-missing"
+#define CHECK_KEY_MISCONFIGURED		"key-misconfigured"
+#define CHECK_POLICY_CHANGED		"policy-changed"
+#define CHECK_ROTATION_DISABLED		"rotation-disabled"
+#define CHECK_KEY_MATERIAL_ROTATED	"key-material-rotated"
+#define CHECK_CHECK_FAILED		"check-failed"
+
+/* Imported key material: warn this long before ValidTo (unless the
+ * expectation says otherwise), critical under CHECK_EXPIRY_CRITICAL. */
+#define CHECK_EXPIRY_WARNING_DEFAULT	(30 * 86400)
+#define CHECK_EXPIRY_CRITICAL		(7 * 86400)
+
+/* Summaries are one line of at most this many bytes. */
+#define CHECK_SUMMARY_MAX		400
+
+/*
+ * Everything one poll learned about a key.  Each part has its own
+ * kms_error; cls KMS_OK means the part is valid.
+ *
+ * Rotation status and the alias are polled less often than DescribeKey
+ * (hourly, say).  A part that was not polled this time has *_known == 0
+ * and its checks stay quiet: no rotation-disabled, no key-replaced, and no
+ * check-failed for it.  That would make a firing rotation-disabled or
+ * key-replaced "resolve" between two hourly polls, so the daemon carries
+ * the last known part over with check_snapshot_carry() (the part keeps the
+ * time it was fetched, *_at).  A part whose fetch failed has *_known == 1
+ * and its error set.
+ *
+ * The policy is fetched every poll; policy_known == 0 means the daemon
+ * did not ask (e.g. it stopped after DescribeKey said NotFound).
+ *
+ * Everything here is owned by the snapshot: free with
+ * check_snapshot_free().  A zeroed struct is an empty snapshot.
+ */
+struct key_snapshot {
+	time_t			 polled_at;
+
+	/* DescribeKey(configured key ARN). */
+	struct kms_key_meta	 meta;
+	struct kms_error	 describe_err;
+
+	/* GetKeyPolicy(default). */
+	int			 policy_known;
+	char			*policy;	/* JSON text; NULL on error */
+	struct kms_error	 policy_err;
+
+	/* GetKeyRotationStatus. */
+	int			 rotation_known;
+	time_t			 rotation_at;	/* when it was fetched */
+	struct kms_rotation	 rotation;
+	struct kms_error	 rotation_err;
+
+	/* DescribeKey(alias): the key the configured alias points to.
+	 * NotFound in alias_err means the alias no longer exists. */
+	int			 alias_known;
+	time_t			 alias_at;
+	char			*alias_key_arn;	/* target KeyMetadata.Arn */
+	char			*alias_key_id;	/* target KeyMetadata.KeyId */
+	struct kms_error	 alias_err;
+};
+
+/*
+ * The configured expectations for a key.  Everything is borrowed from
+ * the caller (the config) and must outlive the check_key() call.
+ */
+struct key_expect {
+	const char		*arn;		/* configured key ARN */
+	const char		*name;		/* label; NULL: the key id */
+	const char		*region;	/* from the ARN */
+	const char		*account;	/* from the ARN */
+	const char		*partition;	/* from the ARN; NULL: "aws" */
+	const struct vendor	*vendor;	/* NULL: no vendor checks */
+	const char		*alias;		/* "alias/x"; NULL: none */
+	int			 expect_rotation;
+	/* Seconds before ValidTo to warn; 0: the default (30 days).
+	 * Under CHECK_EXPIRY_CRITICAL (7 days) it is critical anyway. */
+	long			 material_expiry_warning;
+};
+
+/*
+ * What was accepted as normal for a key.  Owned strings; free with
+ * check_baseline_free().  A zeroed struct is "no baseline yet".
+ */
+struct key_baseline {
+	int	 has_policy;		/* a policy baseline exists */
+	char	*policy;		/* accepted policy, JSON text */
+	char	*policy_canonical;	/* policy_canonical() of it */
+	time_t	 accepted_at;
+	char	*material_id;		/* last seen CurrentKeyMaterialId,
+					   NULL: not known yet */
+	time_t	 material_seen_at;
+};
+
+/* Frees what s owns (not s itself) and zeroes it.  NULL is fine. */
+void	check_snapshot_free(struct key_snapshot *s);
+
+/*
+ * For each part that cur did not poll (rotation_known / alias_known 0),
+ * copies prev's part into cur, keeping prev's *_at time.  Parts cur
+ * polled are left alone.  Returns 0, or -1 when out of memory (cur is
+ * then unchanged for the part that failed).
+ */
+int	check_snapshot_carry(struct key_snapshot *cur,
+	    const struct key_snapshot *prev);
+
+/* Frees what b owns (not b itself) and zeroes it.  NULL is fine. */
+void	check_baseline_free(struct key_baseline *b);
+
+/*
+ * Evaluates every check of the catalogue and appends the findings to out
+ * (at most one finding per check id).  base may be NULL (no baseline).
+ * Findings:
+ *   key-deleted          DescribeKey NotFound; policy, vendor, rotation and
+ *                        material checks are then quiet; key-replaced only
+ *                        when the alias now points at another, existing key.
+ *   key-disabled         KeyState Disabled (not PendingDeletion).
+ *   key-pending-deletion details deletion_date (RFC 3339, null if KMS sent
+ *                        none) and days_left = floor((DeletionDate - now) /
+ *                        86400), never below 0.
+ *   key-pending-replica-deletion, key-unavailable (Unavailable,
+ *                        PendingImport).  Creating and Updating are
+ *                        transient and quiet; any other state is
+ *                        check-failed naming it.
+ *   key-material-expiring ExpirationModel KEY_MATERIAL_EXPIRES: warning
+ *                        inside the warning window, critical under 7 days
+ *                        and once past ValidTo; quiet for keys pending
+ *                        (replica) deletion.
+ *   key-replaced         the alias resolves to another key, or the alias no
+ *                        longer exists (details alias_exists false).
+ *   vendor-access-missing the policy denies the vendor's account an action
+ *                        (details list each missing action and why); "cannot
+ *                        tell" is check-failed with the evaluator's reason.
+ *   key-misconfigured    KeySpec/KeyUsage other than the vendor's, KeyManager
+ *                        AWS, or a region the vendor does not serve (then
+ *                        vendor-access-missing is not evaluated).
+ *   policy-changed       semantically different from the accepted baseline;
+ *                        details.diff is an array of readable lines.
+ *   rotation-disabled    expect_rotation, key Enabled, rotation known off (or
+ *                        UnsupportedOperationException: this key can't
+ *                        rotate automatically).
+ *   key-material-rotated (info) both the baseline's material id and the
+ *                        current one known, and different.
+ *   check-failed         (unknown) one finding for every failed operation
+ *                        that matters: details code, class, operation,
+ *                        message, status, attempts (the first failure) and
+ *                        errors (all of them).  operation is DescribeKey,
+ *                        DescribeKey(alias), GetKeyPolicy,
+ *                        GetKeyRotationStatus, PolicyEvaluation (policy
+ *                        does not parse, or "cannot tell") or PolicyBaseline
+ *                        (stored baseline unreadable; class "evaluation").
+ *                        A KMS failure's summary names the operation, the
+ *                        error code and what to look at.  Not raised
+ *                        for: GetKeyPolicy or GetKeyRotationStatus
+ *                        KMSInvalidStateException on a key that is not
+ *                        Enabled; any error of a deleted key's other
+ *                        parts; rotation errors without expect_rotation.
+ * Returns 0, or -1 when out of memory (out may then hold some findings;
+ * the caller clears it).
+ */
+int	check_key(const struct key_snapshot *snap,
+	    const struct key_baseline *base, const struct key_expect *exp,
+	    time_t now, struct findings *out);
+
+/*
+ * Updates the baseline after a poll (call it after check_key(), so that
+ * the poll is compared with the old baseline).
+ *  - No policy baseline yet and the snapshot has a policy that parses:
+ *    it becomes the baseline (accepted_at = now), whatever it grants:
+ *    vendor access is judged on its own, the baseline is only for drift.
+ *    An existing policy baseline is never replaced here: only
+ *    check_accept_baseline() does.
+ *  - CurrentKeyMaterialId known: stored as the last seen id on every poll,
+ *    so key-material-rotated fires on exactly one poll per rotation.
+ * *changed (may be NULL) is set to 1 when b changed (save it), else 0.
+ * Returns 0, or -1 when out of memory (b stays consistent: each part is
+ * either the old or the new one).
+ */
+int	check_update_baseline(struct key_baseline *b,
+	    const struct key_snapshot *snap, time_t now, int *changed);
+
+/*
+ * `keyhealthd baseline accept`: replaces the policy baseline with the
+ * snapshot's policy (and records its material id).  Returns 0, or -1 with
+ * a reason in err (no policy in the snapshot, it does not parse, out of
+ * memory); b keeps its old policy baseline on failure.
+ */
+int	check_accept_baseline(struct key_baseline *b,
+	    const struct key_snapshot *snap, time_t now, char *err,
+	    size_t errlen);
+
+/*
+ * A key's result for `keyhealthd check --json` and /status:
+ * {"arn", "name", "region", "account", "status", "state", "polled_at",
+ *  "findings": [{"check","severity","summary","details"}...]}.
+ * status is the worst severity's name ("ok" when there are none); state
+ * the KeyState, "NotFound" when DescribeKey said so, else null; polled_at
+ * RFC 3339 or null.  snap may be NULL.  A new reference, or NULL when out
+ * of memory.
+ */
+json_t	*check_key_json(const struct key_expect *exp,
+	    const struct key_snapshot *snap, const struct findings *fs);
+
+/* The configured key's label: exp->name, else the key id of the ARN.
+ * Points into exp->name/exp->arn. */
+const char *check_key_name(const struct key_expect *exp);
+
+/* "2026-11-28T21:44:09Z" into buf (at least 21 bytes); buf, or "" when t
+ * can't be represented. */
+const char *check_rfc3339(time_t t, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,2187 @@
+/*
+ * The configuration file: walks the ynode tree, checks every value, and
+ * collects every error of the file (capped) instead of stopping at the
+ * first, so that one `keyhealthd validate` run shows all of them.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "duration.h"
+#include "vendor.h"
+#include "ynode.h"
+
+#define CFG_MAX_STRING		1024	/* any single value */
+#define CFG_MAX_NAME		128	/* key and notifier names */
+#define CFG_MAX_LIST		1000	/* keys, notifiers, actions, ... */
+
+struct cfg {
+	struct config		*cfg;
+	struct config_errors	*errs;
+};
+
+/* ---- errors ---- */
+
+static int
+cfg_errors_push(struct config_errors *errs, int line, int column,
+    const char *msg)
+{
+	char	**msgs, *m;
+	int	 *lines, *cols;
+
+	errs->total++;
+	if (errs->n >= CONFIG_MAX_ERRORS)
+		return 0;
+	if ((m = strdup(msg)) == NULL)
+		return -1;
+	msgs = reallocarray(errs->msgs, errs->n + 1, sizeof(*msgs));
+	if (msgs == NULL) {
+		free(m);
+		return -1;
+	}
+	errs->msgs = msgs;
+	lines = reallocarray(errs->lines, errs->n + 1, sizeof(*lines));
+	if (lines == NULL) {
+		free(m);
+		return -1;
+	}
+	errs->lines = lines;
+	cols = reallocarray(errs->columns, errs->n + 1, sizeof(*cols));
+	if (cols == NULL) {
+		free(m);
+		return -1;
+	}
+	errs->columns = cols;
+	msgs[errs->n] = m;
+	lines[errs->n] = line;
+	cols[errs->n] = column;
+	errs->n++;
+	return 0;
+}
+
+int
+config_error(struct config_errors *errs, const struct ynode *n,
+    const char *fmt, ...)
+{
+	char	msg[768], full[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n == NULL)
+		return cfg_errors_push(errs, 0, 0, msg);
+	(void)snprintf(full, sizeof(full), "%s:%d:%d: %s", n->file, n->line,
+	    n->column, msg);
+	return cfg_errors_push(errs, n->line, n->column, full);
+}
+
+void
+config_errors_sort(struct config_errors *errs)
+{
+	size_t	 i, j;
+	char	*m;
+	int	 l, c;
+
+	/* Insertion sort: stable, and there are at most 50. */
+	for (i = 1; i < errs->n; i++) {
+		m = errs->msgs[i];
+		l = errs->lines[i];
+		c = errs->columns[i];
+		for (j = i; j > 0 && (errs->lines[j - 1] > l ||
+		    (errs->lines[j - 1] == l && errs->columns[j - 1] > c));
+		    j--) {
+			errs->msgs[j] = errs->msgs[j - 1];
+			errs->lines[j] = errs->lines[j - 1];
+			errs->columns[j] = errs->columns[j - 1];
+		}
+		errs->msgs[j] = m;
+		errs->lines[j] = l;
+		errs->columns[j] = c;
+	}
+}
+
+void
+config_errors_free(struct config_errors *errs)
+{
+	size_t	i;
+
+	if (errs == NULL)
+		return;
+	for (i = 0; i < errs->n; i++)
+		free(errs->msgs[i]);
+	free(errs->msgs);
+	free(errs->lines);
+	free(errs->columns);
+	memset(errs, 0, sizeof(*errs));
+}
+
+#define cfg_err(c, n, ...)	((void)config_error((c)->errs, (n), __VA_ARGS__))
+
+static void
+cfg_nomem(struct cfg *c)
+{
+	(void)config_error(c->errs, NULL, "%s: out of memory", c->cfg->path);
+}
+
+static char *
+cfg_strdup(struct cfg *c, const char *s)
+{
+	char	*d;
+
+	if ((d = strdup(s)) == NULL)
+		cfg_nomem(c);
+	return d;
+}
+
+/* ---- "did you mean" ---- */
+
+/* Optimal string alignment distance (Levenshtein plus adjacent
+ * transpositions), case-insensitive; capped inputs. */
+static size_t
+cfg_distance(const char *a, const char *b)
+{
+	size_t	la = strlen(a), lb = strlen(b), i, j, best;
+	size_t	d[65][65];
+
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			size_t cost = tolower((unsigned char)a[i - 1]) ==
+			    tolower((unsigned char)b[j - 1]) ? 0 : 1;
+
+			best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + cost < best)
+				best = d[i - 1][j - 1] + cost;
+			if (i > 1 && j > 1 &&
+			    tolower((unsigned char)a[i - 1]) ==
+			    tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) ==
+			    tolower((unsigned char)b[j - 1]) &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+/* The candidate closest to word, if close enough to be a typo. */
+static const char *
+cfg_suggest(const char *word, const char * const *cands, size_t ncands)
+{
+	const char	*best = NULL;
+	size_t		 i, d, bestd = SIZE_MAX, limit;
+
+	limit = strlen(word) / 3;
+	if (limit < 1)
+		limit = 1;
+	if (limit > 3)
+		limit = 3;
+	for (i = 0; i < ncands; i++) {
+		d = cfg_distance(word, cands[i]);
+		if (d < bestd) {
+			bestd = d;
+			best = cands[i];
+		}
+	}
+	return bestd <= limit ? best : NULL;
+}
+
+/* "a, b, c" into buf. */
+static const char *
+cfg_join(const char * const *v, size_t n, char *buf, size_t len)
+{
+	size_t	i, off = 0;
+	int	r;
+
+	buf[0] = '\0';
+	for (i = 0; i < n; i++) {
+		r = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", v[i]);
+		if (r < 0 || (size_t)r >= len - off)
+			break;
+		off += (size_t)r;
+	}
+	return buf;
+}
+
+static size_t
+cfg_count(const char * const *v)
+{
+	size_t	n;
+
+	for (n = 0; v[n] != NULL; n++)
+		;
+	return n;
+}
+
+/* ---- node helpers ---- */
+
+/* Checks that n is of type want; what names it in the message. */
+static int
+cfg_type(struct cfg *c, const struct ynode *n, enum ynode_type want,
+    const char *what)
+{
+	if (n->type == want && !(want == YNODE_SCALAR && ynode_is_null(n)))
+		return 0;
+	if (ynode_is_null(n))
+		cfg_err(c, n, "%s: expected a %s, got an empty value", what,
+		    ynode_type_name(want));
+	else
+		cfg_err(c, n, "%s: expected a %s, got a %s", what,
+		    ynode_type_name(want), ynode_type_name(n->type));
+	return -1;
+}
+
+/* Reports every key of map that is not in known. */
+static void
+cfg_unknown_keys(struct cfg *c, const struct ynode *map,
+    const char * const *known, const char *where)
+{
+	const char	*s;
+	char		 list[512];
+	size_t		 i, j, nknown = cfg_count(known);
+
+	for (i = 0; i < map->nitems; i++) {
+		const struct ynode *k = map->keys[i];
+
+		for (j = 0; j < nknown; j++)
+			if (strcmp(k->value, known[j]) == 0)
+				break;
+		if (j < nknown)
+			continue;
+		if ((s = cfg_suggest(k->value, known, nknown)) != NULL)
+			cfg_err(c, k, "unknown key '%.64s'%s%s; did you mean "
+			    "'%s'?", k->value, *where ? " in " : "", where, s);
+		else
+			cfg_err(c, k, "unknown key '%.64s'%s%s (expected one "
+			    "of: %s)", k->value, *where ? " in " : "", where,
+			    cfg_join(known, nknown, list, sizeof(list)));
+	}
+}
+
+static int
+cfg_has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* A non-empty single-line string; *out is a new copy. */
+static int
+cfg_string(struct cfg *c, const struct ynode *n, const char *what,
+    size_t maxlen, char **out)
+{
+	if (cfg_type(c, n, YNODE_SCALAR, what) == -1)
+		return -1;
+	if (n->valuelen == 0) {
+		cfg_err(c, n, "%s: must not be empty", what);
+		return -1;
+	}
+	if (n->valuelen > maxlen) {
+		cfg_err(c, n, "%s: too long (%zu bytes, at most %zu)", what,
+		    n->valuelen, maxlen);
+		return -1;
+	}
+	if (cfg_has_ctl(n->value)) {
+		cfg_err(c, n, "%s: control characters are not allowed", what);
+		return -1;
+	}
+	free(*out);
+	if ((*out = cfg_strdup(c, n->value)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+cfg_bool(struct cfg *c, const struct ynode *n, const char *what, int *out)
+{
+	static const char * const yaml11[] = { "yes", "no", "on", "off", "y",
+	    "n", "True", "False", "TRUE", "FALSE", "Yes", "No", "YES", "NO",
+	    "On", "Off", "ON", "OFF", NULL };
+	size_t	i;
+
+	if (cfg_type(c, n, YNODE_SCALAR, what) == -1)
+		return -1;
+	if (!n->quoted && strcmp(n->value, "true") == 0) {
+		*out = 1;
+		return 0;
+	}
+	if (!n->quoted && strcmp(n->value, "false") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (n->quoted) {
+		cfg_err(c, n, "%s: expected true or false, got a quoted string "
+		    "(write the boolean without quotes)", what);
+		return -1;
+	}
+	for (i = 0; yaml11[i] != NULL; i++)
+		if (strcmp(n->value, yaml11[i]) == 0) {
+			cfg_err(c, n, "%s: expected true or false, got '%s' "
+			    "(only true and false are booleans here)", what,
+			    n->value);
+			return -1;
+		}
+	cfg_err(c, n, "%s: expected true or false, got '%.40s'", what,
+	    n->value);
+	return -1;
+}
+
+static int
+cfg_int(struct cfg *c, const struct ynode *n, const char *what, long min,
+    long max, long *out)
+{
+	const char	*s;
+	long		 v = 0;
+
+	if (cfg_type(c, n, YNODE_SCALAR, what) == -1)
+		return -1;
+	s = n->value;
+	if (n->quoted) {
+		cfg_err(c, n, "%s: expected an integer, got a quoted string "
+		    "(write the number without quotes)", what);
+		return -1;
+	}
+	if (*s == '\0' || (s[0] == '0' && s[1] != '\0') ||
+	    strspn(s, "0123456789") != strlen(s)) {
+		cfg_err(c, n, "%s: expected an integer, got '%.40s'", what, s);
+		return -1;
+	}
+	for (; *s != '\0'; s++) {
+		v = v * 10 + (*s - '0');
+		if (v > max)
+			break;
+	}
+	if (v < min || v > max) {
+		cfg_err(c, n, "%s: must be between %ld and %ld, got %.40s",
+		    what, min, max, n->value);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A decimal number DIGITS[.DIGITS]: no sign, exponent, hex or inf. */
+static int
+cfg_number(struct cfg *c, const struct ynode *n, const char *what,
+    double min, double max, double *out)
+{
+	const char	*s, *dot;
+	char		*end;
+	double		 v;
+
+	if (cfg_type(c, n, YNODE_SCALAR, what) == -1)
+		return -1;
+	s = n->value;
+	if (n->quoted) {
+		cfg_err(c, n, "%s: expected a number, got a quoted string "
+		    "(write the number without quotes)", what);
+		return -1;
+	}
+	dot = strchr(s, '.');
+	if (strspn(s, "0123456789") == 0 || n->valuelen > 32 ||
+	    (dot == NULL && strspn(s, "0123456789") != n->valuelen) ||
+	    (dot != NULL && ((size_t)(dot - s) != strspn(s, "0123456789") ||
+	    dot[1] == '\0' || strspn(dot + 1, "0123456789") !=
+	    strlen(dot + 1)))) {
+		cfg_err(c, n, "%s: expected a number, got '%.40s'", what, s);
+		return -1;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(v) || v < min ||
+	    v > max) {
+		cfg_err(c, n, "%s: must be between %g and %g, got %.40s", what,
+		    min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+cfg_duration(struct cfg *c, const struct ynode *n, const char *what,
+    long min, long max, long *out)
+{
+	char	err[256], a[32], b[32];
+	long	v;
+
+	if (cfg_type(c, n, YNODE_SCALAR, what) == -1)
+		return -1;
+	if (duration_parse(n->value, &v, err, sizeof(err)) == -1) {
+		cfg_err(c, n, "%s: %s", what, err);
+		return -1;
+	}
+	if (v < min || v > max) {
+		cfg_err(c, n, "%s: must be between %s and %s, got %.40s", what,
+		    duration_format(min, a, sizeof(a)),
+		    duration_format(max, b, sizeof(b)), n->value);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A sequence of strings (flow [a, b] or block); at least one. */
+static int
+cfg_string_list(struct cfg *c, const struct ynode *n, const char *what,
+    char ***out, size_t *nout)
+{
+	char	**v;
+	size_t	  i;
+	int	  bad = 0;
+
+	if (cfg_type(c, n, YNODE_SEQ, what) == -1)
+		return -1;
+	if (n->nitems == 0) {
+		cfg_err(c, n, "%s: the list is empty", what);
+		return -1;
+	}
+	if (n->nitems > CFG_MAX_LIST) {
+		cfg_err(c, n, "%s: too many entries (at most %d)", what,
+		    CFG_MAX_LIST);
+		return -1;
+	}
+	if ((v = calloc(n->nitems, sizeof(*v))) == NULL) {
+		cfg_nomem(c);
+		return -1;
+	}
+	for (i = 0; i < n->nitems; i++)
+		if (cfg_string(c, n->items[i], what, CFG_MAX_STRING,
+		    &v[i]) == -1)
+			bad = 1;
+	if (bad) {
+		for (i = 0; i < n->nitems; i++)
+			free(v[i]);
+		free(v);
+		return -1;
+	}
+	*out = v;
+	*nout = n->nitems;
+	return 0;
+}
+
+static void
+cfg_strv_free(char **v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* ---- value syntaxes ---- */
+
+/* eu-west-1, us-gov-west-1, cn-north-1, ap-southeast-2 */
+static int
+cfg_region_ok(const char *r)
+{
+	size_t	i, n = strlen(r);
+	int	dashes = 0;
+
+	if (n < 4 || n > 31 || !islower((unsigned char)r[0]) ||
+	    !isdigit((unsigned char)r[n - 1]))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (r[i] == '-') {
+			if (r[i - 1] == '-')
+				return 0;
+			dashes++;
+		} else if (!islower((unsigned char)r[i]) &&
+		    !isdigit((unsigned char)r[i]))
+			return 0;
+	}
+	return dashes >= 2;
+}
+
+static int
+cfg_account_ok(const char *s)
+{
+	return strlen(s) == 12 && strspn(s, "0123456789") == 12;
+}
+
+static int
+cfg_loopback_host(const char *h)
+{
+	return strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 ||
+	    strncmp(h, "127.", 4) == 0;
+}
+
+/*
+ * An http(s) URL with a host and an optional port, no credentials.
+ * Plain http to a host other than loopback needs allow_http.
+ */
+static int
+cfg_url(struct cfg *c, const struct ynode *n, const char *what,
+    int allow_http, char **out)
+{
+	const char	*p, *host, *end;
+	char		 hbuf[256];
+	size_t		 hlen;
+	int		 https;
+
+	if (cfg_string(c, n, what, CFG_MAX_STRING, out) == -1)
+		return -1;
+	p = *out;
+	if (strncmp(p, "https://", 8) == 0) {
+		https = 1;
+		host = p + 8;
+	} else if (strncmp(p, "http://", 7) == 0) {
+		https = 0;
+		host = p + 7;
+	} else {
+		cfg_err(c, n, "%s: expected an http:// or https:// URL, got "
+		    "'%.80s'", what, p);
+		goto fail;
+	}
+	end = host + strcspn(host, "/?#");
+	if (memchr(host, '@', (size_t)(end - host)) != NULL) {
+		/* Never echo it: it holds a password. */
+		cfg_err(c, n, "%s: credentials in the URL are not allowed",
+		    what);
+		goto fail;
+	}
+	if (strpbrk(p, " \t") != NULL) {
+		cfg_err(c, n, "%s: spaces are not allowed in a URL", what);
+		goto fail;
+	}
+	if (*host == '[') {
+		const char *rb = memchr(host, ']', (size_t)(end - host));
+
+		if (rb == NULL) {
+			cfg_err(c, n, "%s: unterminated '[' in the host of "
+			    "'%.80s'", what, p);
+			goto fail;
+		}
+		hlen = (size_t)(rb - host - 1);
+		host++;
+		p = rb + 1;
+	} else {
+		p = memchr(host, ':', (size_t)(end - host));
+		if (p == NULL)
+			p = end;
+		hlen = (size_t)(p - host);
+	}
+	if (hlen == 0 || hlen >= sizeof(hbuf)) {
+		cfg_err(c, n, "%s: no host in '%.80s'", what, *out);
+		goto fail;
+	}
+	memcpy(hbuf, host, hlen);
+	hbuf[hlen] = '\0';
+	if (p < end) {
+		size_t	digits = (size_t)(end - p - 1);
+		long	port = 0;
+
+		if (*p != ':' || digits == 0 || digits > 5 ||
+		    strspn(p + 1, "0123456789") < digits) {
+			cfg_err(c, n, "%s: bad port in '%.80s'", what, *out);
+			goto fail;
+		}
+		for (p++; p < end; p++)
+			port = port * 10 + (*p - '0');
+		if (port < 1 || port > 65535) {
+			cfg_err(c, n, "%s: port must be between 1 and 65535 "
+			    "in '%.80s'", what, *out);
+			goto fail;
+		}
+	}
+	if (!https && !allow_http && !cfg_loopback_host(hbuf)) {
+		cfg_err(c, n, "%s: plain http to '%s', which is not loopback, "
+		    "is refused (use https, or set allow_http: true)", what,
+		    hbuf);
+		goto fail;
+	}
+	return 0;
+fail:
+	free(*out);
+	*out = NULL;
+	return -1;
+}
+
+/* arn:PARTITION:iam::ACCOUNT:role/PATH/NAME */
+static int
+cfg_role_arn(struct cfg *c, const struct ynode *n, const char *what,
+    char **out)
+{
+	const char	*s, *p;
+	char		 part[32];
+	size_t		 i;
+
+	if (cfg_string(c, n, what, 2048, out) == -1)
+		return -1;
+	s = *out;
+	if (strncmp(s, "arn:", 4) != 0)
+		goto bad;
+	p = s + 4;
+	i = strcspn(p, ":");
+	if (i == 0 || i >= sizeof(part))
+		goto bad;
+	memcpy(part, p, i);
+	part[i] = '\0';
+	if (arn_partition_dns_suffix(part) == NULL) {
+		cfg_err(c, n, "%s: unknown AWS partition '%s' in role ARN",
+		    what, part);
+		goto fail;
+	}
+	p += i;
+	if (strncmp(p, ":iam::", 6) != 0)
+		goto bad;
+	p += 6;
+	if (strspn(p, "0123456789") != 12 || p[12] != ':') {
+		cfg_err(c, n, "%s: role ARN account must be 12 digits: %.80s",
+		    what, s);
+		goto fail;
+	}
+	p += 13;
+	if (strncmp(p, "role/", 5) != 0 || p[5] == '\0')
+		goto bad;
+	for (p += 5; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr("/+=,.@_-", *p) ==
+		    NULL) {
+			cfg_err(c, n, "%s: invalid character '%c' in role "
+			    "name: %.80s", what, *p, s);
+			goto fail;
+		}
+	return 0;
+bad:
+	cfg_err(c, n, "%s: expected an IAM role ARN "
+	    "(arn:aws:iam::ACCOUNT:role/NAME), got '%.80s'", what, s);
+fail:
+	free(*out);
+	*out = NULL;
+	return -1;
+}
+
+/* ---- sections ---- */
+
+static const char * const cfg_aws_keys[] = { "profile", "region",
+	"endpoint_url", "sts_endpoint_url", "assume_role", "ca_file",
+	"use_fips", "allow_http", NULL };
+
+/*
+ * An aws block.  For a key's block (global != NULL) the flags start unset
+ * (-1) and http is judged with the merged allow_http.
+ */
+static void
+cfg_aws(struct cfg *c, const struct ynode *n, const char *where,
+    const struct config_aws *global, struct config_aws *a)
+{
+	static const char * const secrets[] = { "aws_access_key_id",
+	    "aws_secret_access_key", "aws_session_token", "access_key_id",
+	    "secret_access_key", "session_token", "secret_key", "access_key",
+	    NULL };
+	const struct ynode	*v;
+	char			 what[64];
+	size_t			 i, j;
+	int			 allow_http;
+
+	if (cfg_type(c, n, YNODE_MAP, where) == -1)
+		return;
+	for (i = 0; i < n->nitems; i++)
+		for (j = 0; secrets[j] != NULL; j++)
+			if (strcmp(n->keys[i]->value, secrets[j]) == 0)
+				cfg_err(c, n->keys[i], "%s: inline AWS "
+				    "credentials are not supported; use a "
+				    "profile (with AWS_SHARED_CREDENTIALS_FILE), "
+				    "the environment or a role", where);
+	for (i = 0; i < n->nitems; i++) {
+		for (j = 0; secrets[j] != NULL; j++)
+			if (strcmp(n->keys[i]->value, secrets[j]) == 0)
+				break;
+		if (secrets[j] != NULL)
+			continue;
+		for (j = 0; cfg_aws_keys[j] != NULL; j++)
+			if (strcmp(n->keys[i]->value, cfg_aws_keys[j]) == 0)
+				break;
+		if (cfg_aws_keys[j] == NULL) {
+			/* One key at a time, so the secrets stay out. */
+			struct ynode	 one = *n;
+
+			one.keys = &n->keys[i];
+			one.items = &n->items[i];
+			one.nitems = 1;
+			cfg_unknown_keys(c, &one, cfg_aws_keys, where);
+		}
+	}
+#define W(k)	(snprintf(what, sizeof(what), "%s.%s", where, k), what)
+	if ((v = ynode_get(n, "use_fips")) != NULL)
+		(void)cfg_bool(c, v, W("use_fips"), &a->use_fips);
+	if ((v = ynode_get(n, "allow_http")) != NULL)
+		(void)cfg_bool(c, v, W("allow_http"), &a->allow_http);
+	allow_http = a->allow_http;
+	if (allow_http == -1)
+		allow_http = global != NULL ? global->allow_http : 0;
+	if ((v = ynode_get(n, "profile")) != NULL &&
+	    cfg_string(c, v, W("profile"), 128, &a->profile) == 0 &&
+	    strpbrk(a->profile, " \t[]") != NULL) {
+		cfg_err(c, v, "%s: a profile name has no spaces or brackets",
+		    what);
+		free(a->profile);
+		a->profile = NULL;
+	}
+	if ((v = ynode_get(n, "region")) != NULL &&
+	    cfg_string(c, v, W("region"), 31, &a->region) == 0 &&
+	    !cfg_region_ok(a->region)) {
+		cfg_err(c, v, "%s: not an AWS region: '%s' (e.g. eu-west-1)",
+		    what, a->region);
+		free(a->region);
+		a->region = NULL;
+	}
+	if ((v = ynode_get(n, "endpoint_url")) != NULL)
+		(void)cfg_url(c, v, W("endpoint_url"), allow_http,
+		    &a->endpoint_url);
+	if ((v = ynode_get(n, "sts_endpoint_url")) != NULL)
+		(void)cfg_url(c, v, W("sts_endpoint_url"), allow_http,
+		    &a->sts_endpoint_url);
+	if ((v = ynode_get(n, "assume_role")) != NULL)
+		(void)cfg_role_arn(c, v, W("assume_role"), &a->assume_role);
+	if ((v = ynode_get(n, "ca_file")) != NULL &&
+	    cfg_string(c, v, W("ca_file"), 4096, &a->ca_file) == 0 &&
+	    a->ca_file[0] != '/') {
+		cfg_err(c, v, "%s: must be an absolute path", what);
+		free(a->ca_file);
+		a->ca_file = NULL;
+	}
+#undef W
+}
+
+static void
+cfg_http(struct cfg *c, const struct ynode *n)
+{
+	static const char * const known[] = { "listen", NULL };
+	struct config_http	*h = &c->cfg->http;
+	const struct ynode	*v;
+	const char		*s, *colon, *host;
+	size_t			 hlen, i;
+	long			 port = 0;
+
+	if (cfg_type(c, n, YNODE_MAP, "http") == -1)
+		return;
+	cfg_unknown_keys(c, n, known, "http");
+	if ((v = ynode_get(n, "listen")) == NULL)
+		return;
+	if (cfg_string(c, v, "http.listen", 300, &h->listen) == -1)
+		return;
+	s = h->listen;
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			goto bad;
+		host = s + 1;
+		hlen = (size_t)(rb - host);
+		colon = rb + 1;
+		if (hlen == 0 || strspn(host, "0123456789abcdefABCDEF:.") <
+		    hlen)
+			goto bad;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			goto bad;
+		host = s;
+		hlen = (size_t)(colon - s);
+		if (hlen == 0) {
+			cfg_err(c, v, "http.listen: no host in '%s' (write "
+			    "0.0.0.0:PORT to listen on every address)", s);
+			goto fail;
+		}
+		for (i = 0; i < hlen; i++)
+			if (!isalnum((unsigned char)host[i]) &&
+			    host[i] != '.' && host[i] != '-')
+				goto bad;
+	}
+	if (colon[1] == '\0' || strlen(colon + 1) > 5 ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		goto bad;
+	for (s = colon + 1; *s != '\0'; s++)
+		port = port * 10 + (*s - '0');
+	if (port < 1 || port > 65535) {
+		cfg_err(c, v, "http.listen: port must be between 1 and 65535, "
+		    "got %ld", port);
+		goto fail;
+	}
+	if ((h->host = strndup(host, hlen)) == NULL) {
+		cfg_nomem(c);
+		goto fail;
+	}
+	h->port = (int)port;
+	return;
+bad:
+	cfg_err(c, v, "http.listen: expected HOST:PORT or [IPV6]:PORT, got "
+	    "'%.80s'", h->listen);
+fail:
+	free(h->listen);
+	h->listen = NULL;
+}
+
+static void
+cfg_kms(struct cfg *c, const struct ynode *n)
+{
+	static const char * const known[] = { "connect_timeout", "timeout",
+	    "max_attempts", "rate_limit", "max_inflight", NULL };
+	struct config_kms	*k = &c->cfg->kms;
+	const struct ynode	*v, *tv;
+	long			 l;
+
+	if (cfg_type(c, n, YNODE_MAP, "kms") == -1)
+		return;
+	cfg_unknown_keys(c, n, known, "kms");
+	if ((v = ynode_get(n, "connect_timeout")) != NULL)
+		(void)cfg_duration(c, v, "kms.connect_timeout", 1, 300,
+		    &k->connect_timeout);
+	if ((tv = ynode_get(n, "timeout")) != NULL &&
+	    cfg_duration(c, tv, "kms.timeout", 1, 3600, &k->timeout) == 0 &&
+	    k->timeout < k->connect_timeout)
+		cfg_err(c, tv, "kms.timeout: must not be shorter than "
+		    "connect_timeout");
+	if ((v = ynode_get(n, "max_attempts")) != NULL &&
+	    cfg_int(c, v, "kms.max_attempts", 1, 20, &l) == 0)
+		k->max_attempts = (int)l;
+	if ((v = ynode_get(n, "rate_limit")) != NULL)
+		(void)cfg_number(c, v, "kms.rate_limit", 0.01, 10000,
+		    &k->rate_limit);
+	if ((v = ynode_get(n, "max_inflight")) != NULL &&
+	    cfg_int(c, v, "kms.max_inflight", 1, 1024, &l) == 0)
+		k->max_inflight = (int)l;
+}
+
+static void
+cfg_alerts(struct cfg *c, const struct ynode *n)
+{
+	static const char * const known[] = { "fire_after", "resolve_after",
+	    "material_expiry_warning", NULL };
+	struct config_alerts	*a = &c->cfg->alerts;
+	const struct ynode	*v;
+	long			 l;
+
+	if (cfg_type(c, n, YNODE_MAP, "alerts") == -1)
+		return;
+	cfg_unknown_keys(c, n, known, "alerts");
+	if ((v = ynode_get(n, "fire_after")) != NULL &&
+	    cfg_int(c, v, "alerts.fire_after", 1, 1000, &l) == 0)
+		a->fire_after = (int)l;
+	if ((v = ynode_get(n, "resolve_after")) != NULL &&
+	    cfg_int(c, v, "alerts.resolve_after", 1, 1000, &l) == 0)
+		a->resolve_after = (int)l;
+	if ((v = ynode_get(n, "material_expiry_warning")) != NULL)
+		(void)cfg_duration(c, v, "alerts.material_expiry_warning", 0,
+		    365L * 86400, &a->material_expiry_warning);
+}
+
+/* ---- vendors ---- */
+
+static const char * const cfg_kms_actions[] = {
+	"CancelKeyDeletion", "ConnectCustomKeyStore", "CreateAlias",
+	"CreateCustomKeyStore", "CreateGrant", "CreateKey", "Decrypt",
+	"DeleteAlias", "DeleteCustomKeyStore", "DeleteImportedKeyMaterial",
+	"DeriveSharedSecret", "DescribeCustomKeyStores", "DescribeKey",
+	"DisableKey", "DisableKeyRotation", "DisconnectCustomKeyStore",
+	"EnableKey", "EnableKeyRotation", "Encrypt", "GenerateDataKey",
+	"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+	"GenerateDataKeyWithoutPlaintext", "GenerateMac", "GenerateRandom",
+	"GetKeyPolicy", "GetKeyRotationStatus", "GetParametersForImport",
+	"GetPublicKey", "ImportKeyMaterial", "ListAliases", "ListGrants",
+	"ListKeyPolicies", "ListKeyRotations", "ListKeys",
+	"ListResourceTags", "ListRetirableGrants", "PutKeyPolicy",
+	"ReEncryptFrom", "ReEncryptTo", "ReplicateKey", "RetireGrant",
+	"RevokeGrant", "RotateKeyOnDemand", "ScheduleKeyDeletion", "Sign",
+	"SynchronizeMultiRegionKey", "TagResource", "UntagResource",
+	"UpdateAlias", "UpdateCustomKeyStore", "UpdateKeyDescription",
+	"UpdatePrimaryRegion", "Verify", "VerifyMac", NULL
+};
+
+static const char * const cfg_cond_ops[] = {
+	"StringEquals", "StringNotEquals", "StringEqualsIgnoreCase",
+	"StringNotEqualsIgnoreCase", "StringLike", "StringNotLike",
+	"NumericEquals", "NumericNotEquals", "NumericLessThan",
+	"NumericLessThanEquals", "NumericGreaterThan",
+	"NumericGreaterThanEquals", "DateEquals", "DateNotEquals",
+	"DateLessThan", "DateLessThanEquals", "DateGreaterThan",
+	"DateGreaterThanEquals", "Bool", "BinaryEquals", "IpAddress",
+	"NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike",
+	"Null", NULL
+};
+
+static const char * const cfg_key_specs[] = { "SYMMETRIC_DEFAULT",
+	"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
+	"ECC_NIST_P521", "ECC_SECG_P256K1", "HMAC_224", "HMAC_256",
+	"HMAC_384", "HMAC_512", "SM2", NULL };
+
+static const char * const cfg_key_usages[] = { "ENCRYPT_DECRYPT",
+	"SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT", NULL };
+
+/* Case-insensitive glob with * and ?, as IAM matches actions. */
+static int
+cfg_glob(const char *pat, const char *s)
+{
+	for (; *pat != '\0'; pat++, s++) {
+		if (*pat == '*') {
+			for (;; s++) {
+				if (cfg_glob(pat + 1, s))
+					return 1;
+				if (*s == '\0')
+					return 0;
+			}
+		}
+		if (*s == '\0')
+			return 0;
+		if (*pat != '?' && tolower((unsigned char)*pat) !=
+		    tolower((unsigned char)*s))
+			return 0;
+	}
+	return *s == '\0';
+}
+
+/* kms:Action, with IAM wildcards; must name at least one KMS action. */
+static int
+cfg_action(struct cfg *c, const struct ynode *n, const char *what)
+{
+	const char	*s = n->value, *sug;
+	size_t		 i, nact = cfg_count(cfg_kms_actions);
+
+	if (strncasecmp(s, "kms:", 4) != 0) {
+		cfg_err(c, n, "%s: '%.80s' is not a KMS action (kms:NAME, e.g. "
+		    "kms:Decrypt)", what, s);
+		return -1;
+	}
+	if (strlen(s + 4) > 64 || strlen(s + 4) == 0) {
+		cfg_err(c, n, "%s: '%.80s' is not a KMS action", what, s);
+		return -1;
+	}
+	for (i = 0; i < nact; i++)
+		if (cfg_glob(s + 4, cfg_kms_actions[i]))
+			return 0;
+	if (strpbrk(s + 4, "*?") == NULL &&
+	    (sug = cfg_suggest(s + 4, cfg_kms_actions, nact)) != NULL)
+		cfg_err(c, n, "%s: unknown KMS action '%.80s'; did you mean "
+		    "'kms:%s'?", what, s, sug);
+	else
+		cfg_err(c, n, "%s: '%.80s' matches no KMS action", what, s);
+	return -1;
+}
+
+static int
+cfg_cond_op_ok(const char *op)
+{
+	char	buf[96];
+	size_t	i, n;
+
+	if (strncmp(op, "ForAnyValue:", 12) == 0)
+		op += 12;
+	else if (strncmp(op, "ForAllValues:", 13) == 0)
+		op += 13;
+	(void)snprintf(buf, sizeof(buf), "%s", op);
+	n = strlen(buf);
+	if (n > 8 && strcmp(buf + n - 8, "IfExists") == 0)
+		buf[n - 8] = '\0';
+	for (i = 0; cfg_cond_ops[i] != NULL; i++)
+		if (strcmp(buf, cfg_cond_ops[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* One entry of a vendor's enum-like field (key_spec, key_usage). */
+static int
+cfg_enum(struct cfg *c, const struct ynode *n, const char *what,
+    const char * const *known, char **out)
+{
+	const char	*sug;
+	char		 list[512];
+	size_t		 i, nk = cfg_count(known);
+
+	if (cfg_string(c, n, what, 64, out) == -1)
+		return -1;
+	for (i = 0; i < nk; i++)
+		if (strcmp(*out, known[i]) == 0)
+			return 0;
+	if ((sug = cfg_suggest(*out, known, nk)) != NULL)
+		cfg_err(c, n, "%s: unknown value '%s'; did you mean '%s'?",
+		    what, *out, sug);
+	else
+		cfg_err(c, n, "%s: unknown value '%s' (expected one of: %s)",
+		    what, *out, cfg_join(known, nk, list, sizeof(list)));
+	free(*out);
+	*out = NULL;
+	return -1;
+}
+
+static void
+cfg_vendor_group(struct cfg *c, const struct ynode *n, const char *where,
+    size_t idx, struct vendor_group *g)
+{
+	static const char * const known[] = { "actions", "condition", "label",
+	    NULL };
+	const struct ynode	*v, *opn, *kv;
+	char			 what[256];
+	size_t			 i, j, nconds = 0;
+
+	if (cfg_type(c, n, YNODE_MAP, where) == -1)
+		return;
+	cfg_unknown_keys(c, n, known, where);
+	if ((v = ynode_get(n, "label")) != NULL) {
+		(void)snprintf(what, sizeof(what), "%s.label", where);
+		(void)cfg_string(c, v, what, CFG_MAX_NAME, &g->label);
+	}
+	if (g->label == NULL) {
+		char	def[48];
+
+		(void)snprintf(def, sizeof(def), "requirement %zu", idx + 1);
+		g->label = cfg_strdup(c, def);
+	}
+	(void)snprintf(what, sizeof(what), "%s.actions", where);
+	if ((v = ynode_get(n, "actions")) == NULL)
+		cfg_err(c, n, "%s: missing required key 'actions'", where);
+	else if (cfg_string_list(c, v, what, &g->actions, &g->nactions) == 0)
+		for (i = 0; i < g->nactions; i++)
+			(void)cfg_action(c, v->items[i], what);
+	if ((v = ynode_get(n, "condition")) == NULL)
+		return;
+	(void)snprintf(what, sizeof(what), "%s.condition", where);
+	if (cfg_type(c, v, YNODE_MAP, what) == -1)
+		return;
+	if (v->nitems == 0) {
+		cfg_err(c, v, "%s: empty condition (remove it for none)", what);
+		return;
+	}
+	for (i = 0; i < v->nitems; i++) {
+		opn = v->items[i];
+		if (!cfg_cond_op_ok(v->keys[i]->value)) {
+			const char *sug = cfg_suggest(v->keys[i]->value,
+			    cfg_cond_ops, cfg_count(cfg_cond_ops));
+
+			if (sug != NULL)
+				cfg_err(c, v->keys[i], "%s: unknown condition "
+				    "operator '%.64s'; did you mean '%s'?",
+				    what, v->keys[i]->value, sug);
+			else
+				cfg_err(c, v->keys[i], "%s: unknown condition "
+				    "operator '%.64s'", what,
+				    v->keys[i]->value);
+		}
+		if (cfg_type(c, opn, YNODE_MAP, what) == 0) {
+			if (opn->nitems == 0)
+				cfg_err(c, opn, "%s: no condition key under "
+				    "'%.64s'", what, v->keys[i]->value);
+			nconds += opn->nitems;
+		}
+	}
+	if (nconds == 0 || nconds > CFG_MAX_LIST)
+		return;
+	if ((g->conds = calloc(nconds, sizeof(*g->conds))) == NULL) {
+		cfg_nomem(c);
+		return;
+	}
+	for (i = 0; i < v->nitems; i++) {
+		opn = v->items[i];
+		if (opn->type != YNODE_MAP)
+			continue;
+		for (j = 0; j < opn->nitems; j++) {
+			struct vendor_cond *vc = &g->conds[g->nconds];
+
+			kv = opn->keys[j];
+			if (strchr(kv->value, ':') == NULL ||
+			    kv->value[0] == ':' || cfg_has_ctl(kv->value))
+				cfg_err(c, kv, "%s: '%.64s' is not a condition "
+				    "key (e.g. kms:GrantIsForAWSResource)",
+				    what, kv->value);
+			if (opn->items[j]->type == YNODE_SEQ) {
+				cfg_err(c, opn->items[j], "%s: one value per "
+				    "condition key", what);
+				continue;
+			}
+			if (cfg_string(c, opn->items[j], what, 256,
+			    &vc->value) == -1)
+				continue;
+			vc->op = cfg_strdup(c, v->keys[i]->value);
+			vc->key = cfg_strdup(c, kv->value);
+			g->nconds++;
+		}
+	}
+}
+
+static int
+cfg_is_builtin(const char *name)
+{
+	const char * const	*b = vendor_builtin_names();
+	size_t			 i;
+
+	for (i = 0; b[i] != NULL; i++)
+		if (strcmp(b[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+cfg_vendor_name_ok(const char *s)
+{
+	size_t	n = strlen(s);
+
+	return n > 0 && n <= 64 && strspn(s,
+	    "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static void
+cfg_vendors(struct cfg *c, const struct ynode *n)
+{
+	static const char * const known[] = { "accounts", "require",
+	    "key_spec", "key_usage", NULL };
+	const char * const	*builtins = vendor_builtin_names();
+	struct config		*cfg = c->cfg;
+	const struct ynode	*vn, *v, *kn;
+	struct vendor		*vd;
+	char			 where[160], what[192];
+	size_t			 i, j;
+
+	if (cfg_type(c, n, YNODE_MAP, "vendors") == -1)
+		return;
+	if (n->nitems > CFG_MAX_LIST) {
+		cfg_err(c, n, "vendors: too many (at most %d)", CFG_MAX_LIST);
+		return;
+	}
+	if ((cfg->vendors = calloc(n->nitems + 1,
+	    sizeof(*cfg->vendors))) == NULL) {
+		cfg_nomem(c);
+		return;
+	}
+	for (i = 0; i < n->nitems; i++) {
+		kn = n->keys[i];
+		vn = n->items[i];
+		(void)snprintf(where, sizeof(where), "vendors.%.64s",
+		    kn->value);
+		if (!cfg_vendor_name_ok(kn->value)) {
+			cfg_err(c, kn, "vendors: bad vendor name '%.64s' (use "
+			    "lowercase letters, digits, '-' and '_')",
+			    kn->value);
+			continue;
+		}
+		for (j = 0; builtins[j] != NULL; j++)
+			if (strcmp(builtins[j], kn->value) == 0)
+				break;
+		if (builtins[j] != NULL) {
+			cfg_err(c, kn, "vendors: '%s' is a builtin vendor; "
+			    "give the custom profile another name",
+			    kn->value);
+			continue;
+		}
+		if (cfg_type(c, vn, YNODE_MAP, where) == -1)
+			continue;
+		cfg_unknown_keys(c, vn, known, where);
+		if ((vd = calloc(1, sizeof(*vd))) == NULL) {
+			cfg_nomem(c);
+			return;
+		}
+		cfg->vendors[cfg->nvendors++] = vd;
+		vd->name = cfg_strdup(c, kn->value);
+
+		(void)snprintf(what, sizeof(what), "%s.accounts", where);
+		if ((v = ynode_get(vn, "accounts")) == NULL)
+			cfg_err(c, vn, "%s: missing required key 'accounts'",
+			    where);
+		else if (cfg_type(c, v, YNODE_MAP, what) == 0 &&
+		    v->nitems == 0)
+			cfg_err(c, v, "%s: no region", what);
+		else if (v->type == YNODE_MAP && v->nitems <= CFG_MAX_LIST) {
+			vd->accounts = calloc(v->nitems,
+			    sizeof(*vd->accounts));
+			if (vd->accounts == NULL) {
+				cfg_nomem(c);
+				return;
+			}
+			for (j = 0; j < v->nitems; j++) {
+				struct vendor_account *a =
+				    &vd->accounts[vd->naccounts];
+
+				if (!cfg_region_ok(v->keys[j]->value)) {
+					cfg_err(c, v->keys[j], "%s: not an AWS "
+					    "region: '%.64s' (e.g. eu-west-1)",
+					    what, v->keys[j]->value);
+					continue;
+				}
+				if (cfg_string(c, v->items[j], what, 12,
+				    &a->account) == -1)
+					continue;
+				if (!cfg_account_ok(a->account)) {
+					cfg_err(c, v->items[j], "%s: an AWS "
+					    "account is 12 digits, got "
+					    "'%.40s'", what, a->account);
+					free(a->account);
+					a->account = NULL;
+					continue;
+				}
+				a->region = cfg_strdup(c, v->keys[j]->value);
+				vd->naccounts++;
+			}
+		}
+
+		(void)snprintf(what, sizeof(what), "%s.require", where);
+		if ((v = ynode_get(vn, "require")) == NULL)
+			cfg_err(c, vn, "%s: missing required key 'require'",
+			    where);
+		else if (cfg_type(c, v, YNODE_SEQ, what) == 0 &&
+		    v->nitems == 0)
+			cfg_err(c, v, "%s: the list is empty", what);
+		else if (v->type == YNODE_SEQ && v->nitems <= CFG_MAX_LIST) {
+			vd->groups = calloc(v->nitems, sizeof(*vd->groups));
+			if (vd->groups == NULL) {
+				cfg_nomem(c);
+				return;
+			}
+			vd->ngroups = v->nitems;
+			for (j = 0; j < v->nitems; j++) {
+				(void)snprintf(what, sizeof(what),
+				    "%s.require[%zu]", where, j);
+				cfg_vendor_group(c, v->items[j], what, j,
+				    &vd->groups[j]);
+			}
+		}
+		if ((v = ynode_get(vn, "key_spec")) != NULL) {
+			(void)snprintf(what, sizeof(what), "%s.key_spec",
+			    where);
+			(void)cfg_enum(c, v, what, cfg_key_specs,
+			    &vd->key_spec);
+		}
+		if ((v = ynode_get(vn, "key_usage")) != NULL) {
+			(void)snprintf(what, sizeof(what), "%s.key_usage",
+			    where);
+			(void)cfg_enum(c, v, what, cfg_key_usages,
+			    &vd->key_usage);
+		}
+	}
+}
+
+const struct vendor *
+config_vendor(const struct config *cfg, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nvendors; i++)
+		if (cfg->vendors[i]->name != NULL &&
+		    strcmp(cfg->vendors[i]->name, name) == 0)
+			return cfg->vendors[i];
+	return NULL;
+}
+
+/* The vendor a key names: a custom one, else a builtin one (loaded once). */
+static const struct vendor *
+cfg_key_vendor(struct cfg *c, const struct ynode *n, const char *what)
+{
+	struct config		*cfg = c->cfg;
+	const struct vendor	*v;
+	struct vendor		*b, **vv;
+	const char * const	*builtins = vendor_builtin_names();
+	const char		*names[64], *sug;
+	char			 list[512];
+	size_t			 i, nn = 0;
+
+	if ((v = config_vendor(cfg, n->value)) != NULL)
+		return v;
+	if ((b = vendor_builtin(n->value)) != NULL) {
+		vv = reallocarray(cfg->vendors, cfg->nvendors + 1,
+		    sizeof(*vv));
+		if (vv == NULL) {
+			vendor_free(b);
+			cfg_nomem(c);
+			return NULL;
+		}
+		cfg->vendors = vv;
+		vv[cfg->nvendors++] = b;
+		return b;
+	}
+	for (i = 0; builtins[i] != NULL && nn < 63; i++)
+		names[nn++] = builtins[i];
+	/* Custom ones; builtins already loaded are listed above. */
+	for (i = 0; i < cfg->nvendors && nn < 63; i++)
+		if (cfg->vendors[i]->name != NULL &&
+		    !cfg_is_builtin(cfg->vendors[i]->name))
+			names[nn++] = cfg->vendors[i]->name;
+	names[nn] = NULL;
+	if ((sug = cfg_suggest(n->value, names, nn)) != NULL)
+		cfg_err(c, n, "%s: unknown vendor '%.64s'; did you mean '%s'? "
+		    "(known: %s)", what, n->value, sug,
+		    cfg_join(names, nn, list, sizeof(list)));
+	else
+		cfg_err(c, n, "%s: unknown vendor '%.64s' (known: %s; define "
+		    "custom ones under vendors:)", what, n->value,
+		    cfg_join(names, nn, list, sizeof(list)));
+	return NULL;
+}
+
+/* ---- keys ---- */
+
+static int
+cfg_name_ok(const char *s)
+{
+	return *s != '\0' && strlen(s) <= CFG_MAX_NAME && !cfg_has_ctl(s);
+}
+
+static void
+cfg_alias(struct cfg *c, const struct ynode *n, const char *what,
+    struct config_key *k, int arn_ok)
+{
+	char		 err[256];
+	struct arn	 a;
+	const char	*name;
+	size_t		 i;
+
+	if (cfg_string(c, n, what, 2048, &k->alias) == -1)
+		return;
+	if (strncmp(k->alias, "arn:", 4) == 0) {
+		if (arn_parse(k->alias, &a, err, sizeof(err)) == -1) {
+			cfg_err(c, n, "%s: %s", what, err);
+			goto fail;
+		}
+		if (a.kind != ARN_KMS_ALIAS) {
+			cfg_err(c, n, "%s: expected an alias (alias/NAME or an "
+			    "alias ARN), got a key ARN", what);
+			goto fail;
+		}
+		if (arn_ok && (strcmp(a.region, k->parsed.region) != 0 ||
+		    strcmp(a.account, k->parsed.account) != 0 ||
+		    strcmp(a.partition, k->parsed.partition) != 0)) {
+			cfg_err(c, n, "%s: the alias is in %s/%s but the key "
+			    "in %s/%s: an alias can only point to a key of "
+			    "its own account and region", what, a.account,
+			    a.region, k->parsed.account, k->parsed.region);
+			goto fail;
+		}
+		free(k->alias);
+		if ((k->alias = cfg_strdup(c, a.resource)) == NULL)
+			return;
+	}
+	if (strncmp(k->alias, "alias/", 6) != 0 || k->alias[6] == '\0') {
+		cfg_err(c, n, "%s: expected alias/NAME or an alias ARN, got "
+		    "'%.80s'", what, k->alias);
+		goto fail;
+	}
+	name = k->alias + 6;
+	if (strlen(name) > 250) {
+		cfg_err(c, n, "%s: alias name too long", what);
+		goto fail;
+	}
+	for (i = 0; name[i] != '\0'; i++)
+		if (!isalnum((unsigned char)name[i]) &&
+		    strchr("/_-", name[i]) == NULL) {
+			cfg_err(c, n, "%s: invalid character '%c' in alias "
+			    "name", what, name[i]);
+			goto fail;
+		}
+	if (strncmp(name, "aws/", 4) == 0) {
+		cfg_err(c, n, "%s: alias/aws/ names AWS managed keys, which a "
+		    "vendor cannot be granted", what);
+		goto fail;
+	}
+	return;
+fail:
+	free(k->alias);
+	k->alias = NULL;
+}
+
+static const char * const cfg_key_keys[] = { "arn", "name", "vendor",
+	"alias", "interval", "expect_rotation", "aws", NULL };
+
+static void
+cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
+    struct config_key *k)
+{
+	const struct ynode	*v;
+	char			 where[32], what[64], err[256];
+	int			 arn_ok = 0;
+
+	(void)snprintf(where, sizeof(where), "keys[%zu]", idx);
+	k->line = n->line;
+	k->column = n->column;
+	k->expect_rotation = 0;
+	k->aws.use_fips = -1;
+	k->aws.allow_http = -1;
+	if (cfg_type(c, n, YNODE_MAP, where) == -1)
+		return;
+	cfg_unknown_keys(c, n, cfg_key_keys, where);
+#define W(key)	(snprintf(what, sizeof(what), "%s.%s", where, key), what)
+	if ((v = ynode_get(n, "arn")) == NULL)
+		cfg_err(c, n, "%s: missing required key 'arn'", where);
+	else if (cfg_string(c, v, W("arn"), 2048, &k->arn) == 0) {
+		if (arn_parse(k->arn, &k->parsed, err, sizeof(err)) == -1)
+			cfg_err(c, v, "%s: %s", what, err);
+		else if (k->parsed.kind != ARN_KMS_KEY)
+			cfg_err(c, v, "%s: expected a key ARN (...:key/ID), got "
+			    "an alias ARN; give the key's ARN and the alias "
+			    "under 'alias:'", what);
+		else
+			arn_ok = 1;
+	}
+	if ((v = ynode_get(n, "name")) != NULL &&
+	    cfg_string(c, v, W("name"), CFG_MAX_NAME, &k->name) == 0 &&
+	    !cfg_name_ok(k->name)) {
+		cfg_err(c, v, "%s: not a usable name", what);
+		free(k->name);
+		k->name = NULL;
+	}
+	if (k->name == NULL && arn_ok)
+		k->name = cfg_strdup(c, k->parsed.resource);
+	if ((v = ynode_get(n, "vendor")) != NULL &&
+	    cfg_string(c, v, W("vendor"), 64, &k->vendor_name) == 0)
+		k->vendor = cfg_key_vendor(c, v, what);
+	if ((v = ynode_get(n, "alias")) != NULL)
+		cfg_alias(c, v, W("alias"), k, arn_ok);
+	if ((v = ynode_get(n, "interval")) != NULL)
+		(void)cfg_duration(c, v, W("interval"), 1, 86400,
+		    &k->interval);
+	if ((v = ynode_get(n, "expect_rotation")) != NULL)
+		(void)cfg_bool(c, v, W("expect_rotation"),
+		    &k->expect_rotation);
+	if ((v = ynode_get(n, "aws")) != NULL)
+		cfg_aws(c, v, W("aws"), &c->cfg->aws, &k->aws);
+#undef W
+}
+
+static void
+cfg_keys(struct cfg *c, const struct ynode *root)
+{
+	struct config		*cfg = c->cfg;
+	const struct ynode	*n, *ki, *kj, *v;
+	size_t			 i, j;
+
+	if ((n = ynode_get(root, "keys")) == NULL) {
+		cfg_err(c, root, "no keys to watch: add a 'keys:' list");
+		return;
+	}
+	if (cfg_type(c, n, YNODE_SEQ, "keys") == -1)
+		return;
+	if (n->nitems == 0) {
+		cfg_err(c, n, "keys: the list is empty; add at least one key");
+		return;
+	}
+	if (n->nitems > CFG_MAX_LIST) {
+		cfg_err(c, n, "keys: too many keys (at most %d)", CFG_MAX_LIST);
+		return;
+	}
+	if ((cfg->keys = calloc(n->nitems, sizeof(*cfg->keys))) == NULL) {
+		cfg_nomem(c);
+		return;
+	}
+	cfg->nkeys = n->nitems;
+	for (i = 0; i < n->nitems; i++)
+		cfg_key(c, n->items[i], i, &cfg->keys[i]);
+	for (i = 1; i < cfg->nkeys; i++) {
+		ki = n->items[i];
+		for (j = 0; j < i; j++) {
+			kj = n->items[j];
+			if (cfg->keys[i].arn != NULL &&
+			    cfg->keys[j].arn != NULL &&
+			    strcmp(cfg->keys[i].arn, cfg->keys[j].arn) == 0) {
+				cfg_err(c, ynode_get(ki, "arn"), "keys[%zu].arn: "
+				    "duplicate key ARN (also keys[%zu] at line "
+				    "%d)", i, j, kj->line);
+				break;
+			}
+			if (cfg->keys[i].name != NULL &&
+			    cfg->keys[j].name != NULL &&
+			    strcmp(cfg->keys[i].name, cfg->keys[j].name) ==
+			    0) {
+				v = ynode_get(ki, "name");
+				if (v != NULL)
+					cfg_err(c, v, "keys[%zu].name: "
+					    "duplicate name '%s' (also "
+					    "keys[%zu] at line %d)", i,
+					    cfg->keys[i].name, j, kj->line);
+				else
+					cfg_err(c, ynode_get(ki, "arn"),
+					    "keys[%zu]: its default name '%s' "
+					    "is taken (keys[%zu] at line %d); "
+					    "set a 'name:'", i,
+					    cfg->keys[i].name, j, kj->line);
+				break;
+			}
+		}
+	}
+}
+
+/* ---- notifiers ---- */
+
+static const char * const cfg_notifier_types[] = { "journald", "webhook",
+	"pagerduty", "alertmanager", "slack", "exec", "module", NULL };
+
+const char * const *
+config_notifier_types(void)
+{
+	return cfg_notifier_types;
+}
+
+/* The check ids of ARCHITECTURE's catalogue. */
+static const char * const cfg_check_ids[] = { "key-disabled",
+	"key-pending-deletion", "key-pending-replica-deletion", "key-deleted",
+	"key-unavailable", "key-material-expiring", "key-replaced",
+	"vendor-access-missing", "key-misconfigured", "policy-changed",
+	"rotation-disabled", "key-material-rotated", "check-failed", NULL };
+
+static int
+cfg_checks(struct cfg *c, const struct ynode *n, const char *what,
+    char ***out, size_t *nout)
+{
+	const char	*sug;
+	size_t		 i, j, nids = cfg_count(cfg_check_ids);
+	int		 bad = 0;
+
+	if (cfg_string_list(c, n, what, out, nout) == -1)
+		return -1;
+	for (i = 0; i < *nout; i++) {
+		for (j = 0; j < nids; j++)
+			if (strcmp((*out)[i], cfg_check_ids[j]) == 0)
+				break;
+		if (j < nids)
+			continue;
+		bad = 1;
+		if ((sug = cfg_suggest((*out)[i], cfg_check_ids, nids)) != NULL)
+			cfg_err(c, n->items[i], "%s: unknown check '%.64s'; did "
+			    "you mean '%s'?", what, (*out)[i], sug);
+		else
+			cfg_err(c, n->items[i], "%s: unknown check '%.64s' "
+			    "(see the check catalogue in keyhealthd.yaml(5))",
+			    what, (*out)[i]);
+	}
+	if (bad) {
+		cfg_strv_free(*out, *nout);
+		*out = NULL;
+		*nout = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+cfg_notifier(struct cfg *c, const struct ynode *n, size_t idx,
+    struct config_notifier *nt)
+{
+	const struct ynode	*v;
+	const char		*sug;
+	char			 where[32], what[64], list[256];
+	size_t			 i, nt_types = cfg_count(cfg_notifier_types);
+
+	(void)snprintf(where, sizeof(where), "notifiers[%zu]", idx);
+	nt->block = n;
+	nt->min_severity = SEV_INFO;
+	if (cfg_type(c, n, YNODE_MAP, where) == -1)
+		return;
+#define W(key)	(snprintf(what, sizeof(what), "%s.%s", where, key), what)
+	if ((v = ynode_get(n, "type")) == NULL)
+		cfg_err(c, n, "%s: missing required key 'type' (one of: %s)",
+		    where, cfg_join(cfg_notifier_types, nt_types, list,
+		    sizeof(list)));
+	else if (cfg_string(c, v, W("type"), 64, &nt->type) == 0) {
+		for (i = 0; i < nt_types; i++)
+			if (strcmp(nt->type, cfg_notifier_types[i]) == 0)
+				break;
+		if (i == nt_types) {
+			if ((sug = cfg_suggest(nt->type, cfg_notifier_types,
+			    nt_types)) != NULL)
+				cfg_err(c, v, "%s: unknown notifier type "
+				    "'%.64s'; did you mean '%s'?", what,
+				    nt->type, sug);
+			else
+				cfg_err(c, v, "%s: unknown notifier type "
+				    "'%.64s' (one of: %s)", what, nt->type,
+				    cfg_join(cfg_notifier_types, nt_types,
+				    list, sizeof(list)));
+			free(nt->type);
+			nt->type = NULL;
+		}
+	}
+	if ((v = ynode_get(n, "name")) != NULL &&
+	    cfg_string(c, v, W("name"), CFG_MAX_NAME, &nt->name) == 0 &&
+	    !cfg_name_ok(nt->name)) {
+		cfg_err(c, v, "%s: not a usable name", what);
+		free(nt->name);
+		nt->name = NULL;
+	}
+	if (nt->name == NULL && nt->type != NULL && v == NULL)
+		nt->name = cfg_strdup(c, nt->type);
+	if ((v = ynode_get(n, "min_severity")) != NULL &&
+	    cfg_type(c, v, YNODE_SCALAR, W("min_severity")) == 0 &&
+	    (severity_parse(v->value, &nt->min_severity) == -1 ||
+	    nt->min_severity == SEV_OK)) {
+		cfg_err(c, v, "%s: expected info, warning, unknown or "
+		    "critical, got '%.40s'", what, v->value);
+		nt->min_severity = SEV_INFO;
+	}
+	if ((v = ynode_get(n, "checks")) != NULL)
+		(void)cfg_checks(c, v, W("checks"), &nt->checks,
+		    &nt->nchecks);
+	if ((v = ynode_get(n, "exclude_checks")) != NULL)
+		(void)cfg_checks(c, v, W("exclude_checks"),
+		    &nt->exclude_checks, &nt->nexclude_checks);
+#undef W
+}
+
+static void
+cfg_notifiers(struct cfg *c, const struct ynode *n)
+{
+	struct config	*cfg = c->cfg;
+	size_t		 i, j;
+
+	if (cfg_type(c, n, YNODE_SEQ, "notifiers") == -1)
+		return;
+	if (n->nitems > CFG_MAX_LIST) {
+		cfg_err(c, n, "notifiers: too many (at most %d)", CFG_MAX_LIST);
+		return;
+	}
+	if (n->nitems == 0)
+		return;
+	if ((cfg->notifiers = calloc(n->nitems,
+	    sizeof(*cfg->notifiers))) == NULL) {
+		cfg_nomem(c);
+		return;
+	}
+	cfg->nnotifiers = n->nitems;
+	for (i = 0; i < n->nitems; i++)
+		cfg_notifier(c, n->items[i], i, &cfg->notifiers[i]);
+	for (i = 1; i < cfg->nnotifiers; i++)
+		for (j = 0; j < i; j++) {
+			const struct ynode *v;
+
+			if (cfg->notifiers[i].name == NULL ||
+			    cfg->notifiers[j].name == NULL ||
+			    strcmp(cfg->notifiers[i].name,
+			    cfg->notifiers[j].name) != 0)
+				continue;
+			if ((v = ynode_get(n->items[i], "name")) != NULL)
+				cfg_err(c, v, "notifiers[%zu].name: duplicate "
+				    "notifier name '%s' (also notifiers[%zu] "
+				    "at line %d)", i, cfg->notifiers[i].name,
+				    j, n->items[j]->line);
+			else
+				cfg_err(c, ynode_get(n->items[i], "type"),
+				    "notifiers[%zu]: a second '%s' notifier "
+				    "needs a 'name:' (notifiers[%zu] at line %d "
+				    "is called '%s')", i,
+				    cfg->notifiers[i].type, j,
+				    n->items[j]->line, cfg->notifiers[j].name);
+			break;
+		}
+}
+
+/* ---- the whole file ---- */
+
+static const char * const cfg_top_keys[] = { "interval", "slow_interval",
+	"renotify", "state_dir", "aws", "http", "kms", "alerts", "keys",
+	"vendors", "notifiers", NULL };
+
+static void
+cfg_state_dir_default(struct cfg *c)
+{
+	const char	*env = getenv("STATE_DIRECTORY");
+	size_t		 n;
+
+	/* systemd may give several, colon-separated; ours is the first. */
+	if (env != NULL && (n = strcspn(env, ":")) > 0 && env[0] == '/') {
+		if ((c->cfg->state_dir = strndup(env, n)) == NULL)
+			cfg_nomem(c);
+		return;
+	}
+	c->cfg->state_dir = cfg_strdup(c, CONFIG_DEFAULT_STATE_DIR);
+}
+
+static void
+cfg_walk(struct cfg *c, const struct ynode *root)
+{
+	struct config		*cfg = c->cfg;
+	const struct ynode	*v;
+
+	if (root->type != YNODE_MAP) {
+		cfg_err(c, root, "the configuration must be a mapping (key: "
+		    "value), got a %s", ynode_type_name(root->type));
+		return;
+	}
+	cfg_unknown_keys(c, root, cfg_top_keys, "");
+	if ((v = ynode_get(root, "interval")) != NULL)
+		(void)cfg_duration(c, v, "interval", 1, 86400, &cfg->interval);
+	if ((v = ynode_get(root, "slow_interval")) != NULL)
+		(void)cfg_duration(c, v, "slow_interval", 1, 7 * 86400,
+		    &cfg->slow_interval);
+	if ((v = ynode_get(root, "renotify")) != NULL)
+		(void)cfg_duration(c, v, "renotify", 0, 30 * 86400,
+		    &cfg->renotify);
+	if ((v = ynode_get(root, "state_dir")) != NULL) {
+		char	*s = NULL;
+
+		if (cfg_string(c, v, "state_dir", 4096, &s) == 0) {
+			if (s[0] != '/') {
+				cfg_err(c, v, "state_dir: must be an absolute "
+				    "path");
+				free(s);
+			} else {
+				free(cfg->state_dir);
+				cfg->state_dir = s;
+			}
+		}
+	}
+	if ((v = ynode_get(root, "aws")) != NULL)
+		cfg_aws(c, v, "aws", NULL, &cfg->aws);
+	if ((v = ynode_get(root, "http")) != NULL)
+		cfg_http(c, v);
+	if ((v = ynode_get(root, "kms")) != NULL)
+		cfg_kms(c, v);
+	if ((v = ynode_get(root, "alerts")) != NULL)
+		cfg_alerts(c, v);
+	if ((v = ynode_get(root, "vendors")) != NULL)
+		cfg_vendors(c, v);
+	cfg_keys(c, root);
+	if ((v = ynode_get(root, "notifiers")) != NULL)
+		cfg_notifiers(c, v);
+}
+
+static struct config *
+cfg_new(const char *path)
+{
+	struct config	*cfg;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return NULL;
+	if ((cfg->path = strdup(path)) == NULL) {
+		free(cfg);
+		return NULL;
+	}
+	cfg->interval = CONFIG_DEFAULT_INTERVAL;
+	cfg->slow_interval = CONFIG_DEFAULT_SLOW_INTERVAL;
+	cfg->renotify = CONFIG_DEFAULT_RENOTIFY;
+	cfg->kms.connect_timeout = CONFIG_DEFAULT_CONNECT_TIMEOUT;
+	cfg->kms.timeout = CONFIG_DEFAULT_TIMEOUT;
+	cfg->kms.max_attempts = CONFIG_DEFAULT_MAX_ATTEMPTS;
+	cfg->kms.rate_limit = CONFIG_DEFAULT_RATE_LIMIT;
+	cfg->kms.max_inflight = CONFIG_DEFAULT_MAX_INFLIGHT;
+	cfg->alerts.fire_after = CONFIG_DEFAULT_FIRE_AFTER;
+	cfg->alerts.resolve_after = CONFIG_DEFAULT_RESOLVE_AFTER;
+	cfg->alerts.material_expiry_warning = CONFIG_DEFAULT_EXPIRY_WARNING;
+	return cfg;
+}
+
+/* Takes root (also on failure). */
+static struct config *
+cfg_load_tree(const char *name, struct ynode *root,
+    struct config_errors *errs)
+{
+	struct cfg	 c;
+	size_t		 before = errs->total;
+
+	if ((c.cfg = cfg_new(name)) == NULL) {
+		ynode_free(root);
+		(void)config_error(errs, NULL, "%s: out of memory", name);
+		return NULL;
+	}
+	c.errs = errs;
+	c.cfg->root = root;
+	cfg_state_dir_default(&c);
+	cfg_walk(&c, root);
+	if (errs->total > before) {
+		config_errors_sort(errs);
+		config_free(c.cfg);
+		return NULL;
+	}
+	return c.cfg;
+}
+
+/* ynode's message is already "FILE:LINE:COLUMN: message". */
+static void
+cfg_parse_error(struct config_errors *errs, const char *msg)
+{
+	const char	*p;
+	char		*end;
+	long		 line = 0, col = 0;
+
+	/* Sort keys only; the text is kept as is. */
+	if ((p = strchr(msg, ':')) != NULL && isdigit((unsigned char)p[1])) {
+		line = strtol(p + 1, &end, 10);
+		if (*end == ':')
+			col = strtol(end + 1, NULL, 10);
+		if (line < 0 || line > INT32_MAX || col < 0 ||
+		    col > INT32_MAX)
+			line = col = 0;
+	}
+	(void)cfg_errors_push(errs, (int)line, (int)col, msg);
+}
+
+struct config *
+config_load_buffer(const char *name, const char *text, size_t len,
+    struct config_errors *errs)
+{
+	struct ynode	*root;
+	char		 err[1024];
+
+	if ((root = ynode_parse(name, text, len, err, sizeof(err))) == NULL) {
+		cfg_parse_error(errs, err);
+		return NULL;
+	}
+	return cfg_load_tree(name, root, errs);
+}
+
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+	struct ynode	*root;
+	char		 err[1024];
+
+	if ((root = ynode_parse_file(path, err, sizeof(err))) == NULL) {
+		cfg_parse_error(errs, err);
+		return NULL;
+	}
+	return cfg_load_tree(path, root, errs);
+}
+
+static void
+cfg_aws_free(struct config_aws *a)
+{
+	free(a->profile);
+	free(a->region);
+	free(a->endpoint_url);
+	free(a->sts_endpoint_url);
+	free(a->assume_role);
+	free(a->ca_file);
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t	i;
+
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->state_dir);
+	cfg_aws_free(&cfg->aws);
+	free(cfg->http.listen);
+	free(cfg->http.host);
+	for (i = 0; i < cfg->nkeys; i++) {
+		struct config_key *k = &cfg->keys[i];
+
+		free(k->arn);
+		free(k->name);
+		free(k->vendor_name);
+		free(k->alias);
+		cfg_aws_free(&k->aws);
+	}
+	free(cfg->keys);
+	for (i = 0; i < cfg->nvendors; i++)
+		vendor_free(cfg->vendors[i]);
+	free(cfg->vendors);
+	for (i = 0; i < cfg->nnotifiers; i++) {
+		struct config_notifier *n = &cfg->notifiers[i];
+
+		free(n->type);
+		free(n->name);
+		cfg_strv_free(n->checks, n->nchecks);
+		cfg_strv_free(n->exclude_checks, n->nexclude_checks);
+	}
+	free(cfg->notifiers);
+	ynode_free(cfg->root);
+	free(cfg);
+}
+
+/* ---- accessors ---- */
+
+const struct config_key *
+config_key_find(const struct config *cfg, const char *name_or_arn)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nkeys; i++)
+		if (strcmp(cfg->keys[i].name, name_or_arn) == 0 ||
+		    strcmp(cfg->keys[i].arn, name_or_arn) == 0)
+			return &cfg->keys[i];
+	return NULL;
+}
+
+long
+config_key_interval(const struct config *cfg, const struct config_key *key)
+{
+	return key->interval > 0 ? key->interval : cfg->interval;
+}
+
+void
+config_key_aws(const struct config *cfg, const struct config_key *key,
+    struct config_aws *out)
+{
+	const struct config_aws	*g = &cfg->aws, *k = &key->aws;
+
+#define PICK(f)	(k->f != NULL ? k->f : g->f)
+	out->profile = PICK(profile);
+	out->region = PICK(region);
+	out->endpoint_url = PICK(endpoint_url);
+	out->sts_endpoint_url = PICK(sts_endpoint_url);
+	out->assume_role = PICK(assume_role);
+	out->ca_file = PICK(ca_file);
+#undef PICK
+	out->use_fips = k->use_fips != -1 ? k->use_fips : g->use_fips;
+	out->allow_http = k->allow_http != -1 ? k->allow_http : g->allow_http;
+}
+
+int
+config_check_file_perms(const char *path, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	if (stat(path, &st) == -1) {
+		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		(void)snprintf(err, errlen, "%s: not a regular file", path);
+		return -1;
+	}
+	if (st.st_mode & S_IWOTH) {
+		(void)snprintf(err, errlen, "%s: refusing a world-writable "
+		    "file (mode %04o): anyone could change what it says; "
+		    "chmod o-w it", path, (unsigned int)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- printing ---- */
+
+/* A scalar as YAML: plain when it reads back as the same string. */
+static void
+cfg_put(FILE *f, const char *s)
+{
+	static const char * const words[] = { "true", "false", "null", "yes",
+	    "no", "on", "off", "y", "n", "~", NULL };
+	const unsigned char	*p;
+	size_t			 i, n = strlen(s);
+	int			 plain;
+
+	plain = n > 0 && (isalpha((unsigned char)s[0]) || s[0] == '/' ||
+	    s[0] == '_') && s[n - 1] != ':' &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789_./:@+-*") == n;
+	for (i = 0; plain && words[i] != NULL; i++)
+		if (strcasecmp(s, words[i]) == 0)
+			plain = 0;
+	if (plain) {
+		(void)fputs(s, f);
+		return;
+	}
+	(void)fputc('"', f);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			(void)fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			(void)fprintf(f, "\\x%02x", *p);
+		else
+			(void)fputc(*p, f);
+	}
+	(void)fputc('"', f);
+}
+
+static void
+cfg_put_kv(FILE *f, int indent, const char *key, const char *value)
+{
+	(void)fprintf(f, "%*s%s: ", indent, "", key);
+	cfg_put(f, value);
+	(void)fputc('\n', f);
+}
+
+static void
+cfg_put_dur(FILE *f, int indent, const char *key, long secs)
+{
+	char	buf[32];
+
+	(void)fprintf(f, "%*s%s: %s\n", indent, "", key,
+	    duration_format(secs, buf, sizeof(buf)));
+}
+
+static void
+cfg_put_list(FILE *f, int indent, const char *key, char * const *v,
+    size_t n)
+{
+	size_t	i;
+
+	(void)fprintf(f, "%*s%s: [", indent, "", key);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			(void)fputs(", ", f);
+		cfg_put(f, v[i]);
+	}
+	(void)fputs("]\n", f);
+}
+
+static void
+cfg_print_aws(FILE *f, int indent, const struct config_aws *a)
+{
+	if (a->profile != NULL)
+		cfg_put_kv(f, indent, "profile", a->profile);
+	if (a->region != NULL)
+		cfg_put_kv(f, indent, "region", a->region);
+	if (a->endpoint_url != NULL)
+		cfg_put_kv(f, indent, "endpoint_url", a->endpoint_url);
+	if (a->sts_endpoint_url != NULL)
+		cfg_put_kv(f, indent, "sts_endpoint_url", a->sts_endpoint_url);
+	if (a->assume_role != NULL)
+		cfg_put_kv(f, indent, "assume_role", a->assume_role);
+	if (a->ca_file != NULL)
+		cfg_put_kv(f, indent, "ca_file", a->ca_file);
+	(void)fprintf(f, "%*suse_fips: %s\n", indent, "",
+	    a->use_fips > 0 ? "true" : "false");
+	(void)fprintf(f, "%*sallow_http: %s\n", indent, "",
+	    a->allow_http > 0 ? "true" : "false");
+}
+
+static void
+cfg_print_vendor(FILE *f, const struct vendor *v)
+{
+	size_t	i, j;
+
+	(void)fprintf(f, "  ");
+	cfg_put(f, v->name);
+	(void)fprintf(f, ":\n    accounts:\n");
+	for (i = 0; i < v->naccounts; i++) {
+		(void)fprintf(f, "      %s: ", v->accounts[i].region);
+		cfg_put(f, v->accounts[i].account);
+		(void)fputc('\n', f);
+	}
+	(void)fprintf(f, "    require:\n");
+	for (i = 0; i < v->ngroups; i++) {
+		const struct vendor_group *g = &v->groups[i];
+
+		(void)fprintf(f, "      - label: ");
+		cfg_put(f, g->label);
+		(void)fputc('\n', f);
+		cfg_put_list(f, 8, "actions", g->actions, g->nactions);
+		if (g->nconds > 0)
+			(void)fprintf(f, "        condition:\n");
+		for (j = 0; j < g->nconds; j++) {
+			/* Conditions under one operator stay together. */
+			if (j == 0 || strcmp(g->conds[j].op,
+			    g->conds[j - 1].op) != 0) {
+				(void)fprintf(f, "          ");
+				cfg_put(f, g->conds[j].op);
+				(void)fprintf(f, ":\n");
+			}
+			(void)fprintf(f, "            ");
+			cfg_put(f, g->conds[j].key);
+			(void)fprintf(f, ": ");
+			cfg_put(f, g->conds[j].value);
+			(void)fputc('\n', f);
+		}
+	}
+	if (v->key_spec != NULL)
+		cfg_put_kv(f, 4, "key_spec", v->key_spec);
+	if (v->key_usage != NULL)
+		cfg_put_kv(f, 4, "key_usage", v->key_usage);
+}
+
+int
+config_print(const struct config *cfg, FILE *f)
+{
+	static const char * const common[] = { "type", "name",
+	    "min_severity", "checks", "exclude_checks", NULL };
+	struct config_aws	 a;
+	size_t			 i, j, k, nv = 0;
+
+	(void)fprintf(f, "# effective configuration, defaults filled in\n");
+	cfg_put_dur(f, 0, "interval", cfg->interval);
+	cfg_put_dur(f, 0, "slow_interval", cfg->slow_interval);
+	cfg_put_dur(f, 0, "renotify", cfg->renotify);
+	cfg_put_kv(f, 0, "state_dir", cfg->state_dir);
+	(void)fprintf(f, "aws:\n");
+	cfg_print_aws(f, 2, &cfg->aws);
+	if (cfg->http.listen != NULL) {
+		(void)fprintf(f, "http:\n");
+		cfg_put_kv(f, 2, "listen", cfg->http.listen);
+	} else
+		(void)fprintf(f, "http: {}  # no listener\n");
+	(void)fprintf(f, "kms:\n");
+	cfg_put_dur(f, 2, "connect_timeout", cfg->kms.connect_timeout);
+	cfg_put_dur(f, 2, "timeout", cfg->kms.timeout);
+	(void)fprintf(f, "  max_attempts: %d\n", cfg->kms.max_attempts);
+	(void)fprintf(f, "  rate_limit: %g\n", cfg->kms.rate_limit);
+	(void)fprintf(f, "  max_inflight: %d\n", cfg->kms.max_inflight);
+	(void)fprintf(f, "alerts:\n");
+	(void)fprintf(f, "  fire_after: %d\n", cfg->alerts.fire_after);
+	(void)fprintf(f, "  resolve_after: %d\n", cfg->alerts.resolve_after);
+	cfg_put_dur(f, 2, "material_expiry_warning",
+	    cfg->alerts.material_expiry_warning);
+	for (i = 0; i < cfg->nvendors; i++)
+		if (!cfg_is_builtin(cfg->vendors[i]->name))
+			nv++;
+	if (nv == 0)
+		(void)fprintf(f, "vendors: {}\n");
+	else {
+		(void)fprintf(f, "vendors:\n");
+		for (i = 0; i < cfg->nvendors; i++)
+			if (!cfg_is_builtin(cfg->vendors[i]->name))
+				cfg_print_vendor(f, cfg->vendors[i]);
+	}
+	(void)fprintf(f, "keys:\n");
+	for (i = 0; i < cfg->nkeys; i++) {
+		const struct config_key *key = &cfg->keys[i];
+
+		cfg_put_kv(f, 2, "- arn", key->arn);
+		cfg_put_kv(f, 4, "name", key->name);
+		if (key->vendor_name != NULL) {
+			(void)fprintf(f, "    vendor: ");
+			cfg_put(f, key->vendor_name);
+			(void)fprintf(f, "%s\n", cfg_is_builtin(
+			    key->vendor_name) ? "  # builtin profile" : "");
+		}
+		if (key->alias != NULL)
+			cfg_put_kv(f, 4, "alias", key->alias);
+		cfg_put_dur(f, 4, "interval", config_key_interval(cfg, key));
+		(void)fprintf(f, "    expect_rotation: %s\n",
+		    key->expect_rotation ? "true" : "false");
+		(void)fprintf(f, "    aws:\n");
+		config_key_aws(cfg, key, &a);
+		cfg_print_aws(f, 6, &a);
+	}
+	if (cfg->nnotifiers == 0)
+		(void)fprintf(f, "notifiers: []\n");
+	else
+		(void)fprintf(f, "notifiers:\n");
+	for (i = 0; i < cfg->nnotifiers; i++) {
+		const struct config_notifier *n = &cfg->notifiers[i];
+		int first = 1;
+
+		cfg_put_kv(f, 2, "- type", n->type);
+		cfg_put_kv(f, 4, "name", n->name);
+		cfg_put_kv(f, 4, "min_severity",
+		    severity_name(n->min_severity));
+		if (n->nchecks > 0)
+			cfg_put_list(f, 4, "checks", n->checks, n->nchecks);
+		if (n->nexclude_checks > 0)
+			cfg_put_list(f, 4, "exclude_checks",
+			    n->exclude_checks, n->nexclude_checks);
+		/* The notifier's own options may hold secrets (a Slack URL,
+		 * a routing key): names only. */
+		for (j = 0; j < n->block->nitems; j++) {
+			const char *kn = n->block->keys[j]->value;
+
+			for (k = 0; common[k] != NULL; k++)
+				if (strcmp(kn, common[k]) == 0)
+					break;
+			if (common[k] != NULL)
+				continue;
+			(void)fprintf(f, "%s%.64s", first ?
+			    "    # options of this notifier (values not "
+			    "shown): " : ", ", kn);
+			first = 0;
+		}
+		if (!first)
+			(void)fputc('\n', f);
+	}
+	if (fflush(f) == EOF || ferror(f))
+		return -1;
+	return 0;
+}

@@ -1,0 +1,195 @@
+/*
+ * The configuration file, keyhealthd.yaml(5): read with lib/ynode, checked
+ * completely (every error of a file in one run, each as
+ * "FILE:LINE:COLUMN: message" naming the offending node), defaults filled.
+ *
+ * Durations are whole seconds (lib/duration).  Strings are owned by the
+ * config; a "const" pointer in an accessor's output points into it.
+ */
+#ifndef KEYHEALTHD_CONFIG_H
+#define KEYHEALTHD_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "arn.h"
+#include "finding.h"
+
+struct ynode;
+struct vendor;
+
+/* Defaults, also the values documented in keyhealthd.yaml(5). */
+#define CONFIG_DEFAULT_INTERVAL		300		/* 5m */
+#define CONFIG_DEFAULT_SLOW_INTERVAL	3600		/* 1h */
+#define CONFIG_DEFAULT_RENOTIFY		(4 * 3600)	/* 4h */
+#define CONFIG_DEFAULT_STATE_DIR	"/var/lib/keyhealthd"
+#define CONFIG_DEFAULT_CONNECT_TIMEOUT	5
+#define CONFIG_DEFAULT_TIMEOUT		15
+#define CONFIG_DEFAULT_MAX_ATTEMPTS	4
+#define CONFIG_DEFAULT_RATE_LIMIT	10.0		/* requests/s */
+#define CONFIG_DEFAULT_MAX_INFLIGHT	16
+#define CONFIG_DEFAULT_FIRE_AFTER	1
+#define CONFIG_DEFAULT_RESOLVE_AFTER	1
+#define CONFIG_DEFAULT_EXPIRY_WARNING	(30 * 86400)	/* 30d */
+
+/* At most this many errors are kept; the rest are only counted. */
+#define CONFIG_MAX_ERRORS		50
+
+/*
+ * The errors of one load.  Zero-initialise it ({ 0 }); free with
+ * config_errors_free().  Messages are "FILE:LINE:COLUMN: message" (or
+ * "FILE: message" when there is no position), sorted by position.
+ */
+struct config_errors {
+	char	**msgs;
+	int	 *lines;	/* sort keys; 0 for "no position" */
+	int	 *columns;
+	size_t	  n;		/* kept, <= CONFIG_MAX_ERRORS */
+	size_t	  total;	/* found, including those not kept */
+};
+
+/*
+ * AWS settings, global (config->aws) or per key (key->aws).  In a key's
+ * block an unset string is NULL and an unset flag is -1: it inherits the
+ * global value; config_key_aws() gives the merged settings.  Globally an
+ * unset string is NULL (the SDK default chain / the environment decides)
+ * and the flags are 0 or 1.
+ */
+struct config_aws {
+	char	*profile;		/* shared config/credentials profile */
+	char	*region;		/* for STS and credential look-ups; a
+					 * key's KMS region is its ARN's */
+	char	*endpoint_url;		/* KMS endpoint override */
+	char	*sts_endpoint_url;	/* STS endpoint override */
+	char	*assume_role;		/* role ARN to assume */
+	char	*ca_file;		/* PEM bundle for TLS verification */
+	int	 use_fips;		/* kms-fips endpoints */
+	int	 allow_http;		/* plain http to a non-loopback host */
+};
+
+struct config_http {
+	char	*listen;		/* "127.0.0.1:9464", NULL: off */
+	char	*host;			/* "127.0.0.1", "::1" (no brackets) */
+	int	 port;
+};
+
+struct config_kms {
+	long	 connect_timeout;	/* seconds */
+	long	 timeout;		/* seconds, one whole request */
+	int	 max_attempts;		/* including the first */
+	double	 rate_limit;		/* requests/s per account+region */
+	int	 max_inflight;		/* requests in flight per endpoint */
+};
+
+struct config_alerts {
+	int	 fire_after;		/* consecutive polls before firing */
+	int	 resolve_after;		/* consecutive clean polls to resolve */
+	long	 material_expiry_warning;	/* seconds before ValidTo */
+};
+
+struct config_key {
+	char			*arn;		/* as written */
+	struct arn		 parsed;	/* kind ARN_KMS_KEY */
+	char			*name;		/* default: the key id */
+	char			*vendor_name;	/* NULL: no vendor checks */
+	const struct vendor	*vendor;	/* into config->vendors, or NULL */
+	char			*alias;		/* "alias/NAME" (an alias ARN is
+						 * reduced to this), or NULL */
+	long			 interval;	/* seconds; 0: the global one */
+	int			 expect_rotation;
+	struct config_aws	 aws;		/* overrides, see above */
+	int			 line;		/* of the key's entry */
+	int			 column;
+};
+
+struct config_notifier {
+	char			*type;		/* "journald", "webhook", ... */
+	char			*name;		/* unique; default the type */
+	enum severity		 min_severity;	/* default SEV_INFO (all) */
+	char			**checks;	/* only these check ids; NULL: all */
+	size_t			 nchecks;
+	char			**exclude_checks;	/* never these */
+	size_t			 nexclude_checks;
+	const struct ynode	*block;		/* the whole mapping, for the
+						 * notifier's configure(); lives
+						 * as long as the config */
+};
+
+struct config {
+	char			*path;		/* as given to config_load() */
+	long			 interval;
+	long			 slow_interval;	/* rotation status, aliases */
+	long			 renotify;	/* 0: never repeat */
+	char			*state_dir;
+	struct config_aws	 aws;
+	struct config_http	 http;
+	struct config_kms	 kms;
+	struct config_alerts	 alerts;
+	struct config_key	*keys;
+	size_t			 nkeys;
+	/* Every custom profile, then each builtin one that a key names. */
+	struct vendor		**vendors;
+	size_t			 nvendors;
+	struct config_notifier	*notifiers;
+	size_t			 nnotifiers;
+	struct ynode		*root;		/* owned: notifier blocks */
+};
+
+/*
+ * Reads and checks path.  Returns the config (free with config_free()),
+ * or NULL with every problem found in errs (at least one).  Reads the
+ * environment for defaults: STATE_DIRECTORY.
+ */
+struct config	*config_load(const char *path, struct config_errors *errs);
+/* The same from a buffer; name is used in positions. */
+struct config	*config_load_buffer(const char *name, const char *text,
+		    size_t len, struct config_errors *errs);
+/* Frees cfg and everything it owns (also the notifier blocks); NULL ok. */
+void		 config_free(struct config *cfg);
+
+/*
+ * Writes the effective configuration, defaults filled in, as YAML in a
+ * stable order that config_load() reads back (notifiers: only the common
+ * keys; their own options are listed by name in a comment, values never
+ * shown).  Returns 0, or -1 on a write error.
+ */
+int		 config_print(const struct config *cfg, FILE *f);
+
+/* The key with this name or ARN, or NULL. */
+const struct config_key *config_key_find(const struct config *cfg,
+		    const char *name_or_arn);
+/* A key's poll interval: its own, else the global one. */
+long		 config_key_interval(const struct config *cfg,
+		    const struct config_key *key);
+/* A key's AWS settings, each from the key if set there, else the global
+ * one; strings point into cfg. */
+void		 config_key_aws(const struct config *cfg,
+		    const struct config_key *key, struct config_aws *out);
+/* The custom or builtin vendor profile called name, or NULL. */
+const struct vendor *config_vendor(const struct config *cfg,
+		    const char *name);
+
+/*
+ * Refuses a configuration (or secret) file that others could change:
+ * world-writable, or not a regular file.  0, or -1 with a reason in err.
+ */
+int		 config_check_file_perms(const char *path, char *err,
+		    size_t errlen);
+
+/*
+ * Errors: appends "WHERE: message" for node n (NULL: no position, then
+ * "FILE: message" must be written by the caller or is just message).
+ * Returns 0, or -1 when out of memory.  Used by config.c and by whoever
+ * validates notifier blocks, so that their errors join the same list.
+ */
+int		 config_error(struct config_errors *errs,
+		    const struct ynode *n, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+/* Sorts by position (unpositioned first), keeping equal ones in order. */
+void		 config_errors_sort(struct config_errors *errs);
+void		 config_errors_free(struct config_errors *errs);
+
+/* The notifier types that configuration accepts. */
+const char * const *config_notifier_types(void);
+
+#endif

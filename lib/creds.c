@@ -1,0 +1,2464 @@
+/*
+ * AWS credential provider chain.  See creds.h for the order.  Everything
+ * up to building the HTTP requests and parsing the answers is pure; the
+ * runner at the end walks a plan through a creds_fetcher.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "creds.h"
+#include "sigv4.h"
+
+#define CREDS_MAX_SECTIONS	4096
+#define CREDS_MAX_KEYS		256
+#define CREDS_MAX_TOKEN		(16 * 1024)	/* web identity / auth token */
+
+static void	seterr(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static char *
+xstrndup(const char *s, size_t n)
+{
+	char	*p;
+
+	if ((p = malloc(n + 1)) == NULL)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/* strdup that treats NULL as NULL; *failed set on allocation failure. */
+static char *
+dupnull(const char *s, int *failed)
+{
+	char	*p;
+
+	if (s == NULL)
+		return NULL;
+	if ((p = strdup(s)) == NULL)
+		*failed = 1;
+	return p;
+}
+
+static void
+free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+void
+creds_clear(struct creds *c)
+{
+	if (c == NULL)
+		return;
+	free(c->access_key_id);
+	free_secret(c->secret_access_key);
+	free_secret(c->session_token);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+creds_copy(struct creds *dst, const struct creds *src)
+{
+	int	failed = 0;
+
+	creds_clear(dst);
+	dst->access_key_id = dupnull(src->access_key_id, &failed);
+	dst->secret_access_key = dupnull(src->secret_access_key, &failed);
+	dst->session_token = dupnull(src->session_token, &failed);
+	dst->expiration = src->expiration;
+	if (failed) {
+		creds_clear(dst);
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+creds_env_get(const char *const *env, const char *name)
+{
+	size_t	n;
+
+	if (env == NULL)
+		return NULL;
+	n = strlen(name);
+	for (; *env != NULL; env++)
+		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+/* An environment value, treating "" as unset as the SDKs do. */
+static const char *
+envv(const char *const *env, const char *name)
+{
+	const char	*v = creds_env_get(env, name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* ---- Time ---------------------------------------------------------- */
+
+static int
+digits(const char *s, int n, int *out)
+{
+	int	i, v = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int
+creds_parse_time(const char *s, time_t *out)
+{
+	struct tm	tm;
+	int		y, mo, d, h, mi, sec, oh, om, off = 0;
+	time_t		t;
+
+	if (s == NULL || strlen(s) < 19)
+		return -1;
+	if (digits(s, 4, &y) == -1 || s[4] != '-' ||
+	    digits(s + 5, 2, &mo) == -1 || s[7] != '-' ||
+	    digits(s + 8, 2, &d) == -1 ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+	    digits(s + 11, 2, &h) == -1 || s[13] != ':' ||
+	    digits(s + 14, 2, &mi) == -1 || s[16] != ':' ||
+	    digits(s + 17, 2, &sec) == -1)
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    sec > 60 || y < 1970)
+		return -1;
+	s += 19;
+	if (*s == '.') {
+		s++;
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	if (*s == 'Z' || *s == 'z')
+		s++;
+	else if (*s == '+' || *s == '-') {
+		if (digits(s + 1, 2, &oh) == -1 || s[3] != ':' ||
+		    digits(s + 4, 2, &om) == -1 || oh > 23 || om > 59)
+			return -1;
+		off = (oh * 60 + om) * 60 * (*s == '+' ? 1 : -1);
+		s += 6;
+	} else
+		return -1;
+	if (*s != '\0')
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	*out = t - off;
+	return 0;
+}
+
+/* ---- INI ----------------------------------------------------------- */
+
+static char *
+trim(char *s)
+{
+	char	*e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+void
+creds_ini_free(struct creds_ini *ini)
+{
+	size_t	i, j;
+
+	if (ini == NULL)
+		return;
+	for (i = 0; i < ini->nsec; i++) {
+		for (j = 0; j < ini->sec[i].nkv; j++) {
+			free(ini->sec[i].kv[j].key);
+			free_secret(ini->sec[i].kv[j].value);
+		}
+		free(ini->sec[i].kv);
+		free(ini->sec[i].name);
+	}
+	free(ini->sec);
+	memset(ini, 0, sizeof(*ini));
+}
+
+const struct creds_ini_section *
+creds_ini_section(const struct creds_ini *ini, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; ini != NULL && i < ini->nsec; i++)
+		if (strcmp(ini->sec[i].name, name) == 0)
+			return &ini->sec[i];
+	return NULL;
+}
+
+const char *
+creds_ini_get(const struct creds_ini_section *sec, const char *key)
+{
+	size_t	i;
+
+	for (i = 0; sec != NULL && i < sec->nkv; i++)
+		if (strcmp(sec->kv[i].key, key) == 0)
+			return sec->kv[i].value;
+	return NULL;
+}
+
+static int
+ini_set(struct creds_ini_section *sec, const char *key, const char *value,
+    int line)
+{
+	struct creds_ini_kv	*kv;
+	size_t			 i;
+	char			*v;
+
+	if ((v = strdup(value)) == NULL)
+		return -1;
+	for (i = 0; i < sec->nkv; i++)
+		if (strcmp(sec->kv[i].key, key) == 0) {
+			free_secret(sec->kv[i].value);
+			sec->kv[i].value = v;
+			sec->kv[i].line = line;
+			return 0;
+		}
+	if (sec->nkv >= CREDS_MAX_KEYS ||
+	    (kv = reallocarray(sec->kv, sec->nkv + 1, sizeof(*kv))) == NULL) {
+		free_secret(v);
+		return -1;
+	}
+	sec->kv = kv;
+	if ((kv[sec->nkv].key = strdup(key)) == NULL) {
+		free_secret(v);
+		return -1;
+	}
+	kv[sec->nkv].value = v;
+	kv[sec->nkv].line = line;
+	sec->nkv++;
+	return 0;
+}
+
+int
+creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
+    char *err, size_t errlen)
+{
+	struct creds_ini_section	*cur = NULL, *ns;
+	char				*buf, *p, *nl, *line, *s, *k, *eq;
+	size_t				 i;
+	int				 lineno = 0, in_key = 0;
+
+	memset(ini, 0, sizeof(*ini));
+	if (len > CREDS_MAX_FILE) {
+		seterr(err, errlen, "file larger than %d bytes", CREDS_MAX_FILE);
+		return -1;
+	}
+	if ((buf = xstrndup(text, len)) == NULL)
+		goto oom;
+	if (memchr(text, '\0', len) != NULL) {
+		seterr(err, errlen, "file contains a NUL byte");
+		goto fail;
+	}
+	for (p = buf; p != NULL; p = nl) {
+		if ((nl = strchr(p, '\n')) != NULL)
+			*nl++ = '\0';
+		lineno++;
+		line = p;
+		s = trim(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		/* An indented line continues the last key (a sub-section
+		 * such as "s3 =\n  max_concurrent_requests = 2"): not ours. */
+		if ((line[0] == ' ' || line[0] == '\t') && in_key)
+			continue;
+		if (*s == '[') {
+			char	*end = strchr(s, ']');
+
+			if (end == NULL) {
+				seterr(err, errlen, "line %d: section header "
+				    "without ']'", lineno);
+				goto fail;
+			}
+			*end = '\0';
+			s = trim(s + 1);
+			cur = NULL;
+			for (i = 0; i < ini->nsec; i++)
+				if (strcmp(ini->sec[i].name, s) == 0)
+					cur = &ini->sec[i];
+			if (cur == NULL) {
+				if (ini->nsec >= CREDS_MAX_SECTIONS) {
+					seterr(err, errlen, "line %d: too many "
+					    "sections", lineno);
+					goto fail;
+				}
+				ns = reallocarray(ini->sec, ini->nsec + 1,
+				    sizeof(*ns));
+				if (ns == NULL)
+					goto oom;
+				ini->sec = ns;
+				cur = &ini->sec[ini->nsec];
+				memset(cur, 0, sizeof(*cur));
+				if ((cur->name = strdup(s)) == NULL)
+					goto oom;
+				ini->nsec++;
+			}
+			in_key = 0;
+			continue;
+		}
+		if (cur == NULL) {
+			seterr(err, errlen, "line %d: setting outside a "
+			    "[section]", lineno);
+			goto fail;
+		}
+		eq = s + strcspn(s, "=:");
+		if (*eq == '\0') {
+			seterr(err, errlen, "line %d: expected key = value",
+			    lineno);
+			goto fail;
+		}
+		*eq = '\0';
+		k = trim(s);
+		if (*k == '\0') {
+			seterr(err, errlen, "line %d: empty key", lineno);
+			goto fail;
+		}
+		for (i = 0; k[i] != '\0'; i++)
+			k[i] = (char)tolower((unsigned char)k[i]);
+		if (ini_set(cur, k, trim(eq + 1), lineno) == -1)
+			goto oom;
+		in_key = 1;
+	}
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return 0;
+oom:
+	seterr(err, errlen, "out of memory");
+fail:
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+	}
+	creds_ini_free(ini);
+	return -1;
+}
+
+/* Reads a whole small file; *missing set when it does not exist. */
+static char *
+read_file(const char *path, size_t max, size_t *lenp, int *missing,
+    char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		*buf;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	*missing = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT) {
+			*missing = 1;
+			return NULL;
+		}
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		seterr(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if ((size_t)st.st_size > max) {
+		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
+		close(fd);
+		return NULL;
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		seterr(err, errlen, "out of memory");
+		close(fd);
+		return NULL;
+	}
+	while (len < max && (n = read(fd, buf + len, max - len)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			close(fd);
+			free(buf);
+			return NULL;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*lenp = len;
+	return buf;
+}
+
+int
+creds_ini_load(const char *path, struct creds_ini *ini, char *err,
+    size_t errlen)
+{
+	char	*text, e[256];
+	size_t	 len;
+	int	 missing, rc;
+
+	memset(ini, 0, sizeof(*ini));
+	text = read_file(path, CREDS_MAX_FILE, &len, &missing, err, errlen);
+	if (text == NULL)
+		return missing ? 0 : -1;
+	rc = creds_ini_parse(text, len, ini, e, sizeof(e));
+	if (rc == -1)
+		seterr(err, errlen, "%s: %s", path, e);
+	OPENSSL_cleanse(text, len);
+	free(text);
+	return rc;
+}
+
+/* ---- Plans --------------------------------------------------------- */
+
+static void
+step_free(struct creds_role_step *s)
+{
+	free(s->role_arn);
+	free(s->session_name);
+	free(s->external_id);
+	free(s->via);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+creds_plan_free(struct creds_plan *plan)
+{
+	size_t	i;
+
+	if (plan == NULL)
+		return;
+	creds_clear(&plan->static_creds);
+	free(plan->token_file);
+	free(plan->role_arn);
+	free(plan->session_name);
+	free(plan->command);
+	free(plan->url);
+	free_secret(plan->auth_token);
+	free(plan->auth_token_file);
+	for (i = 0; i < plan->nsteps; i++)
+		step_free(&plan->steps[i]);
+	free(plan->region);
+	free(plan->sts_endpoint);
+	memset(plan, 0, sizeof(*plan));
+}
+
+static int
+plan_step(struct creds_plan *plan, const char *role_arn,
+    const char *session_name, const char *external_id, const char *via,
+    char *err, size_t errlen)
+{
+	struct creds_role_step	*s;
+	int			 failed = 0;
+
+	if (plan->nsteps >= CREDS_MAX_CHAIN + 1) {
+		seterr(err, errlen, "more than %d chained roles",
+		    CREDS_MAX_CHAIN);
+		return -1;
+	}
+	if (strncmp(role_arn, "arn:", 4) != 0 ||
+	    strstr(role_arn, ":role/") == NULL) {
+		seterr(err, errlen, "%s: \"%s\" is not an IAM role ARN", via,
+		    role_arn);
+		return -1;
+	}
+	s = &plan->steps[plan->nsteps];
+	s->role_arn = dupnull(role_arn, &failed);
+	s->session_name = dupnull(session_name != NULL ? session_name :
+	    CREDS_SESSION_NAME, &failed);
+	s->external_id = dupnull(external_id, &failed);
+	s->via = dupnull(via, &failed);
+	plan->nsteps++;
+	if (failed) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+plan_static(struct creds_plan *plan, const char *ak, const char *sk,
+    const char *tok, char *err, size_t errlen)
+{
+	int	failed = 0;
+
+	plan->source = CREDS_SRC_STATIC;
+	plan->static_creds.access_key_id = dupnull(ak, &failed);
+	plan->static_creds.secret_access_key = dupnull(sk, &failed);
+	plan->static_creds.session_token = tok != NULL && tok[0] != '\0' ?
+	    dupnull(tok, &failed) : NULL;
+	if (failed) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+plan_container(struct creds_plan *plan, const char *const *env, char *err,
+    size_t errlen);
+static int
+plan_imds(struct creds_plan *plan, const char *const *env, char *err,
+    size_t errlen);
+
+/* Value of key in a profile: the credentials file wins over config. */
+struct profile {
+	const struct creds_ini_section	*cred;
+	const struct creds_ini_section	*conf;
+};
+
+static const char *
+prof_get(const struct profile *pr, const char *key)
+{
+	const char	*v;
+
+	if ((v = creds_ini_get(pr->cred, key)) != NULL && v[0] != '\0')
+		return v;
+	if ((v = creds_ini_get(pr->conf, key)) != NULL && v[0] != '\0')
+		return v;
+	return NULL;
+}
+
+static int
+prof_find(const struct creds_ini *config, const struct creds_ini *credentials,
+    const char *name, struct profile *pr)
+{
+	char	sec[512];
+
+	pr->cred = creds_ini_section(credentials, name);
+	snprintf(sec, sizeof(sec), "profile %s", name);
+	pr->conf = creds_ini_section(config, sec);
+	if (pr->conf == NULL && strcmp(name, "default") == 0)
+		pr->conf = creds_ini_section(config, "default");
+	return pr->cred != NULL || pr->conf != NULL;
+}
+
+static int
+profile_resolve(const struct creds_ini *config,
+    const struct creds_ini *credentials, const char *name, int must_exist,
+    const char *const *env, struct creds_plan *plan, const char **chain,
+    size_t depth, char *err, size_t errlen)
+{
+	struct profile	 pr;
+	const char	*role, *src, *csrc, *wit, *ak, *sk, *proc, *reg;
+	char		 via[300], path[512];
+	size_t		 i;
+	int		 r, failed = 0;
+
+	if (!prof_find(config, credentials, name, &pr)) {
+		if (must_exist) {
+			seterr(err, errlen, "profile \"%s\" not found in the "
+			    "shared config or credentials file", name);
+			return -1;
+		}
+		return 0;
+	}
+	for (i = 0; i < depth; i++)
+		if (strcmp(chain[i], name) == 0) {
+			path[0] = '\0';
+			for (i = 0; i < depth; i++) {
+				size_t l = strlen(path);
+
+				snprintf(path + l, sizeof(path) - l, "%s -> ",
+				    chain[i]);
+			}
+			seterr(err, errlen, "source_profile loop: %s%s", path,
+			    name);
+			return -1;
+		}
+	if (depth >= CREDS_MAX_CHAIN) {
+		seterr(err, errlen, "profile \"%s\": source_profile chain "
+		    "longer than %d", name, CREDS_MAX_CHAIN);
+		return -1;
+	}
+	chain[depth] = name;
+	if (plan->region == NULL && (reg = prof_get(&pr, "region")) != NULL)
+		plan->region = dupnull(reg, &failed);
+	snprintf(via, sizeof(via), "profile %s", name);
+
+	ak = prof_get(&pr, "aws_access_key_id");
+	sk = prof_get(&pr, "aws_secret_access_key");
+	if ((ak == NULL) != (sk == NULL)) {
+		seterr(err, errlen, "profile \"%s\": %s without %s", name,
+		    ak != NULL ? "aws_access_key_id" : "aws_secret_access_key",
+		    ak != NULL ? "aws_secret_access_key" : "aws_access_key_id");
+		return -1;
+	}
+	if ((role = prof_get(&pr, "role_arn")) != NULL) {
+		src = prof_get(&pr, "source_profile");
+		csrc = prof_get(&pr, "credential_source");
+		wit = prof_get(&pr, "web_identity_token_file");
+		if (src != NULL && csrc != NULL) {
+			seterr(err, errlen, "profile \"%s\": both "
+			    "source_profile and credential_source", name);
+			return -1;
+		}
+		if (src != NULL && strcmp(src, name) == 0) {
+			/* A profile may be its own source via its keys. */
+			if (ak == NULL) {
+				seterr(err, errlen, "profile \"%s\" is its own "
+				    "source_profile but has no keys", name);
+				return -1;
+			}
+			if (plan_static(plan, ak, sk, prof_get(&pr,
+			    "aws_session_token"), err, errlen) == -1)
+				return -1;
+			snprintf(plan->desc, sizeof(plan->desc), "profile %s "
+			    "(static keys)", name);
+		} else if (src != NULL) {
+			r = profile_resolve(config, credentials, src, 1, env,
+			    plan, chain, depth + 1, err, errlen);
+			if (r == -1)
+				return -1;
+			if (r == 0) {
+				seterr(err, errlen, "profile \"%s\": "
+				    "source_profile \"%s\" has no credentials",
+				    name, src);
+				return -1;
+			}
+		} else if (csrc != NULL) {
+			if (strcmp(csrc, "Environment") == 0) {
+				const char *eak = envv(env,
+				    "AWS_ACCESS_KEY_ID");
+				const char *esk = envv(env,
+				    "AWS_SECRET_ACCESS_KEY");
+
+				if (eak == NULL || esk == NULL) {
+					seterr(err, errlen, "profile \"%s\": "
+					    "credential_source Environment but "
+					    "AWS_ACCESS_KEY_ID/AWS_SECRET_"
+					    "ACCESS_KEY are not set", name);
+					return -1;
+				}
+				if (plan_static(plan, eak, esk, envv(env,
+				    "AWS_SESSION_TOKEN"), err, errlen) == -1)
+					return -1;
+				snprintf(plan->desc, sizeof(plan->desc),
+				    "environment");
+			} else if (strcmp(csrc, "Ec2InstanceMetadata") == 0) {
+				if (plan_imds(plan, env, err, errlen) != 1) {
+					seterr(err, errlen, "profile \"%s\": "
+					    "credential_source "
+					    "Ec2InstanceMetadata but "
+					    "AWS_EC2_METADATA_DISABLED is set",
+					    name);
+					return -1;
+				}
+			} else if (strcmp(csrc, "EcsContainer") == 0) {
+				r = plan_container(plan, env, err, errlen);
+				if (r == -1)
+					return -1;
+				if (r == 0) {
+					seterr(err, errlen, "profile \"%s\": "
+					    "credential_source EcsContainer "
+					    "but AWS_CONTAINER_CREDENTIALS_"
+					    "RELATIVE_URI/FULL_URI are not "
+					    "set", name);
+					return -1;
+				}
+			} else {
+				seterr(err, errlen, "profile \"%s\": unknown "
+				    "credential_source \"%s\"", name, csrc);
+				return -1;
+			}
+		} else if (wit != NULL) {
+			plan->source = CREDS_SRC_WEB_IDENTITY;
+			plan->token_file = dupnull(wit, &failed);
+			plan->role_arn = dupnull(role, &failed);
+			plan->session_name = dupnull(prof_get(&pr,
+			    "role_session_name") != NULL ? prof_get(&pr,
+			    "role_session_name") : CREDS_SESSION_NAME, &failed);
+			snprintf(plan->desc, sizeof(plan->desc), "profile %s "
+			    "(web identity, role %s)", name, role);
+			if (failed) {
+				seterr(err, errlen, "out of memory");
+				return -1;
+			}
+			return 1;
+		} else {
+			seterr(err, errlen, "profile \"%s\": role_arn without "
+			    "source_profile, credential_source or "
+			    "web_identity_token_file", name);
+			return -1;
+		}
+		if (plan_step(plan, role, prof_get(&pr, "role_session_name"),
+		    prof_get(&pr, "external_id"), via, err, errlen) == -1)
+			return -1;
+		return 1;
+	}
+	if (ak != NULL) {
+		if (plan_static(plan, ak, sk, prof_get(&pr,
+		    "aws_session_token"), err, errlen) == -1)
+			return -1;
+		snprintf(plan->desc, sizeof(plan->desc), "profile %s (static "
+		    "keys)", name);
+		return 1;
+	}
+	if ((proc = prof_get(&pr, "credential_process")) != NULL) {
+		plan->source = CREDS_SRC_PROCESS;
+		if ((plan->command = strdup(proc)) == NULL) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		snprintf(plan->desc, sizeof(plan->desc), "profile %s "
+		    "(credential_process)", name);
+		return 1;
+	}
+	return failed ? -1 : 0;
+}
+
+int
+creds_profile_resolve(const struct creds_ini *config,
+    const struct creds_ini *credentials, const char *name, int must_exist,
+    const char *const *env, struct creds_plan *plan, char *err,
+    size_t errlen)
+{
+	const char	*chain[CREDS_MAX_CHAIN];
+
+	return profile_resolve(config, credentials, name, must_exist, env,
+	    plan, chain, 0, err, errlen);
+}
+
+/* Loopback, or the ECS/EKS agents' link-local addresses. */
+static int
+container_host_allowed(const char *url)
+{
+	static const char *const ok[] = {
+		"http://127.", "http://localhost:", "http://localhost/",
+		"http://[::1]", "http://169.254.170.2:", "http://169.254.170.2/",
+		"http://169.254.170.23:", "http://169.254.170.23/",
+		"http://[fd00:ec2::23]",
+	};
+	size_t	i;
+
+	if (strncmp(url, "https://", 8) == 0)
+		return 1;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strncmp(url, ok[i], strlen(ok[i])) == 0)
+			return 1;
+	return strcmp(url, "http://localhost") == 0;
+}
+
+/* 1 when the container provider applies, 0 when not, -1 on error. */
+static int
+plan_container(struct creds_plan *plan, const char *const *env, char *err,
+    size_t errlen)
+{
+	const char	*rel, *full, *tok, *tokf;
+	int		 failed = 0;
+	size_t		 n;
+
+	rel = envv(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	full = envv(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	if (rel == NULL && full == NULL)
+		return 0;
+	plan->source = CREDS_SRC_CONTAINER;
+	if (rel != NULL) {
+		if (rel[0] != '/') {
+			seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_"
+			    "RELATIVE_URI does not start with /");
+			return -1;
+		}
+		n = strlen(CREDS_CONTAINER_HOST) + strlen(rel) + 1;
+		if ((plan->url = malloc(n)) == NULL) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		snprintf(plan->url, n, "%s%s", CREDS_CONTAINER_HOST, rel);
+	} else {
+		if (strncmp(full, "http://", 7) != 0 &&
+		    strncmp(full, "https://", 8) != 0) {
+			seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_"
+			    "FULL_URI is not an http(s) URL");
+			return -1;
+		}
+		if (!container_host_allowed(full)) {
+			seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_"
+			    "FULL_URI: plain http only to loopback or the "
+			    "container agent (169.254.170.2, 169.254.170.23)");
+			return -1;
+		}
+		plan->url = dupnull(full, &failed);
+	}
+	tok = envv(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	tokf = envv(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	plan->auth_token_file = dupnull(tokf, &failed);
+	plan->auth_token = tokf == NULL ? dupnull(tok, &failed) : NULL;
+	if (plan->auth_token != NULL &&
+	    strpbrk(plan->auth_token, "\r\n") != NULL) {
+		seterr(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN "
+		    "contains a line break");
+		return -1;
+	}
+	snprintf(plan->desc, sizeof(plan->desc), "container credentials "
+	    "(%s)", rel != NULL ? "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" :
+	    "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	if (failed) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 1;
+}
+
+/* 1 when IMDS applies, 0 when disabled, -1 on error. */
+static int
+plan_imds(struct creds_plan *plan, const char *const *env, char *err,
+    size_t errlen)
+{
+	const char	*dis, *ep, *mode;
+	size_t		 n;
+
+	dis = envv(env, "AWS_EC2_METADATA_DISABLED");
+	if (dis != NULL && strcasecmp(dis, "true") == 0)
+		return 0;
+	ep = envv(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	mode = envv(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+	if (ep == NULL)
+		ep = mode != NULL && strcasecmp(mode, "IPv6") == 0 ?
+		    CREDS_IMDS_ENDPOINT6 : CREDS_IMDS_ENDPOINT;
+	if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
+		seterr(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT is not "
+		    "an http(s) URL");
+		return -1;
+	}
+	plan->source = CREDS_SRC_IMDS;
+	if ((plan->url = strdup(ep)) == NULL) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	/* The paths are appended: drop a trailing slash. */
+	n = strlen(plan->url);
+	while (n > 0 && plan->url[n - 1] == '/')
+		plan->url[--n] = '\0';
+	snprintf(plan->desc, sizeof(plan->desc), "EC2 instance metadata "
+	    "(IMDSv2)");
+	return 1;
+}
+
+/* "~/x" against HOME; NULL when it can't be resolved. */
+static char *
+expand_home(const char *path, const char *const *env)
+{
+	const char	*home;
+	char		*p;
+	size_t		 n;
+
+	if (path[0] != '~')
+		return strdup(path);
+	if (path[1] != '/' || (home = envv(env, "HOME")) == NULL)
+		return NULL;
+	n = strlen(home) + strlen(path);
+	if ((p = malloc(n)) == NULL)
+		return NULL;
+	snprintf(p, n, "%s%s", home, path + 1);
+	return p;
+}
+
+int
+creds_sts_endpoint(const char *override, const char *region,
+    const char *const *env, char *url, size_t urllen, char *err,
+    size_t errlen)
+{
+	const char	*ep, *suffix;
+	size_t		 i;
+	int		 n;
+
+	if ((ep = override) == NULL && (ep = envv(env,
+	    "AWS_ENDPOINT_URL_STS")) == NULL)
+		ep = envv(env, "AWS_ENDPOINT_URL");
+	if (ep != NULL) {
+		if (strncmp(ep, "http://", 7) != 0 &&
+		    strncmp(ep, "https://", 8) != 0) {
+			seterr(err, errlen, "STS endpoint \"%s\" is not an "
+			    "http(s) URL", ep);
+			return -1;
+		}
+		n = snprintf(url, urllen, "%s", ep);
+	} else {
+		if (region == NULL || region[0] == '\0')
+			region = "us-east-1";
+		for (i = 0; region[i] != '\0'; i++)
+			if (!islower((unsigned char)region[i]) &&
+			    !isdigit((unsigned char)region[i]) &&
+			    region[i] != '-') {
+				seterr(err, errlen, "bad region \"%s\"",
+				    region);
+				return -1;
+			}
+		suffix = strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" :
+		    "amazonaws.com";
+		n = snprintf(url, urllen, "https://sts.%s.%s", region, suffix);
+	}
+	if (n < 0 || (size_t)n >= urllen) {
+		seterr(err, errlen, "STS endpoint URL too long");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+plan_finish(const struct creds_config *cfg, const char *const *env,
+    struct creds_plan *plan, char *err, size_t errlen)
+{
+	char	url[512], *d;
+	size_t	i, l;
+
+	if (cfg != NULL && cfg->assume_role != NULL &&
+	    cfg->assume_role[0] != '\0' &&
+	    plan_step(plan, cfg->assume_role, CREDS_SESSION_NAME,
+	    cfg->external_id, "config assume_role", err, errlen) == -1)
+		return -1;
+	if (plan->region == NULL) {
+		const char *r = envv(env, "AWS_REGION");
+
+		if (r == NULL)
+			r = envv(env, "AWS_DEFAULT_REGION");
+		if ((plan->region = strdup(r != NULL ? r : "us-east-1")) ==
+		    NULL) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	if (plan->nsteps > 0 || plan->source == CREDS_SRC_WEB_IDENTITY) {
+		if (creds_sts_endpoint(cfg != NULL ? cfg->sts_endpoint : NULL,
+		    plan->region, env, url, sizeof(url), err, errlen) == -1)
+			return -1;
+		if ((plan->sts_endpoint = strdup(url)) == NULL) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	d = plan->desc;
+	for (i = 0; i < plan->nsteps; i++) {
+		l = strlen(d);
+		snprintf(d + l, sizeof(plan->desc) - l, ", then AssumeRole %s",
+		    plan->steps[i].role_arn);
+	}
+	return 0;
+}
+
+int
+creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
+    struct creds_plan *plan, char *err, size_t errlen)
+{
+	static const struct creds_config	 none;
+	struct creds_ini			 conf, cred;
+	const char				*ak, *sk, *tf, *ra, *name, *p;
+	char					*cpath = NULL, *kpath = NULL;
+	char					 e[400];
+	int					 r, explicit, failed = 0;
+
+	memset(plan, 0, sizeof(*plan));
+	if (cfg == NULL)
+		cfg = &none;
+	if (cfg->region != NULL && cfg->region[0] != '\0' &&
+	    (plan->region = strdup(cfg->region)) == NULL)
+		goto oom;
+
+	/* 1. The config file's own keys. */
+	if (cfg->access_key_id != NULL || cfg->secret_access_key != NULL) {
+		if (cfg->access_key_id == NULL ||
+		    cfg->secret_access_key == NULL) {
+			seterr(err, errlen, "config: aws.access_key_id and "
+			    "aws.secret_access_key must be set together");
+			goto fail;
+		}
+		if (plan_static(plan, cfg->access_key_id,
+		    cfg->secret_access_key, cfg->session_token, err,
+		    errlen) == -1)
+			goto fail;
+		snprintf(plan->desc, sizeof(plan->desc), "config "
+		    "(aws.access_key_id)");
+		goto done;
+	}
+
+	/* 2. Environment, unless the config names a profile. */
+	ak = envv(env, "AWS_ACCESS_KEY_ID");
+	sk = envv(env, "AWS_SECRET_ACCESS_KEY");
+	if (cfg->profile == NULL && (ak != NULL || sk != NULL)) {
+		if (ak == NULL || sk == NULL) {
+			seterr(err, errlen, "environment: %s is set but %s is "
+			    "not", ak != NULL ? "AWS_ACCESS_KEY_ID" :
+			    "AWS_SECRET_ACCESS_KEY", ak != NULL ?
+			    "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+			goto fail;
+		}
+		if (plan_static(plan, ak, sk, envv(env, "AWS_SESSION_TOKEN"),
+		    err, errlen) == -1)
+			goto fail;
+		snprintf(plan->desc, sizeof(plan->desc), "environment "
+		    "(AWS_ACCESS_KEY_ID)");
+		goto done;
+	}
+
+	/* 3. Web identity from the environment. */
+	tf = envv(env, "AWS_WEB_IDENTITY_TOKEN_FILE");
+	ra = envv(env, "AWS_ROLE_ARN");
+	if (tf != NULL) {
+		if (ra == NULL) {
+			seterr(err, errlen, "environment: "
+			    "AWS_WEB_IDENTITY_TOKEN_FILE is set but "
+			    "AWS_ROLE_ARN is not");
+			goto fail;
+		}
+		plan->source = CREDS_SRC_WEB_IDENTITY;
+		plan->token_file = dupnull(tf, &failed);
+		plan->role_arn = dupnull(ra, &failed);
+		p = envv(env, "AWS_ROLE_SESSION_NAME");
+		plan->session_name = dupnull(p != NULL ? p :
+		    CREDS_SESSION_NAME, &failed);
+		if (failed)
+			goto oom;
+		snprintf(plan->desc, sizeof(plan->desc), "web identity "
+		    "(AWS_WEB_IDENTITY_TOKEN_FILE, role %s)", ra);
+		goto done;
+	}
+
+	/* 4. The shared files. */
+	explicit = 1;
+	if ((name = cfg->profile) == NULL && (name = envv(env,
+	    "AWS_PROFILE")) == NULL && (name = envv(env,
+	    "AWS_DEFAULT_PROFILE")) == NULL) {
+		name = "default";
+		explicit = 0;
+	}
+	p = envv(env, "AWS_CONFIG_FILE");
+	cpath = expand_home(p != NULL ? p : "~/.aws/config", env);
+	p = envv(env, "AWS_SHARED_CREDENTIALS_FILE");
+	kpath = expand_home(p != NULL ? p : "~/.aws/credentials", env);
+	memset(&conf, 0, sizeof(conf));
+	memset(&cred, 0, sizeof(cred));
+	if (cpath != NULL && creds_ini_load(cpath, &conf, err, errlen) == -1)
+		goto fail;
+	if (kpath != NULL && creds_ini_load(kpath, &cred, err, errlen) == -1) {
+		creds_ini_free(&conf);
+		goto fail;
+	}
+	r = creds_profile_resolve(&conf, &cred, name, explicit, env, plan, e,
+	    sizeof(e));
+	creds_ini_free(&conf);
+	creds_ini_free(&cred);
+	if (r == -1) {
+		seterr(err, errlen, "shared config: %s", e);
+		goto fail;
+	}
+	if (r == 1)
+		goto done;
+
+	/* 5. Container, 6. IMDS. */
+	if ((r = plan_container(plan, env, err, errlen)) == -1)
+		goto fail;
+	if (r == 1)
+		goto done;
+	if ((r = plan_imds(plan, env, err, errlen)) == -1)
+		goto fail;
+	if (r == 1)
+		goto done;
+	seterr(err, errlen, "no AWS credentials: none in the config, the "
+	    "environment, web identity, profile \"%s\" or a container, and "
+	    "AWS_EC2_METADATA_DISABLED is set", name);
+	goto fail;
+done:
+	if (plan_finish(cfg, env, plan, err, errlen) == -1)
+		goto fail;
+	free(cpath);
+	free(kpath);
+	return 0;
+oom:
+	seterr(err, errlen, "out of memory");
+fail:
+	free(cpath);
+	free(kpath);
+	creds_plan_free(plan);
+	return -1;
+}
+
+/* ---- Requests ------------------------------------------------------ */
+
+void
+creds_http_req_free(struct creds_http_req *r)
+{
+	size_t	i;
+
+	if (r == NULL)
+		return;
+	free(r->method);
+	free(r->url);
+	for (i = 0; i < r->nheaders; i++)
+		free_secret(r->headers[i]);
+	if (r->body != NULL) {
+		OPENSSL_cleanse(r->body, r->bodylen);
+		free(r->body);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+static int
+req_header(struct creds_http_req *r, const char *name, const char *value)
+{
+	size_t	n;
+	char	*h;
+
+	if (r->nheaders >= CREDS_HTTP_MAX_HEADERS)
+		return -1;
+	n = strlen(name) + strlen(value) + 3;
+	if ((h = malloc(n)) == NULL)
+		return -1;
+	snprintf(h, n, "%s: %s", name, value);
+	r->headers[r->nheaders++] = h;
+	r->headers[r->nheaders] = NULL;
+	return 0;
+}
+
+static int
+req_init(struct creds_http_req *r, const char *method, const char *base,
+    const char *path)
+{
+	size_t	n;
+
+	memset(r, 0, sizeof(*r));
+	n = strlen(base) + strlen(path) + 1;
+	if ((r->method = strdup(method)) == NULL ||
+	    (r->url = malloc(n)) == NULL) {
+		free(r->method);
+		r->method = NULL;
+		return -1;
+	}
+	snprintf(r->url, n, "%s%s", base, path);
+	return 0;
+}
+
+/* Host (with any port) and path of an http(s) URL. */
+static int
+url_split(const char *url, char *host, size_t hostlen, char *path,
+    size_t pathlen)
+{
+	const char	*p, *slash;
+	size_t		 n;
+
+	if (strncmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else
+		return -1;
+	slash = strchr(p, '/');
+	n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+	if (n == 0 || n >= hostlen || memchr(p, '?', n) != NULL)
+		return -1;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	if (snprintf(path, pathlen, "%s", slash != NULL ? slash : "/") >=
+	    (int)pathlen)
+		return -1;
+	/* The default port is not part of the Host header botocore signs. */
+	n = strlen(host);
+	if (strncmp(url, "https://", 8) == 0 && n > 4 &&
+	    strcmp(host + n - 4, ":443") == 0)
+		host[n - 4] = '\0';
+	else if (strncmp(url, "http://", 7) == 0 && n > 3 &&
+	    strcmp(host + n - 3, ":80") == 0)
+		host[n - 3] = '\0';
+	return 0;
+}
+
+struct form {
+	char	*s;
+	size_t	 len;
+	int	 failed;
+};
+
+static void
+form_add(struct form *f, const char *key, const char *value)
+{
+	char	*ek, *ev, *p;
+	size_t	 n;
+
+	if (f->failed)
+		return;
+	ek = sigv4_uri_encode(key, strlen(key), 0);
+	ev = sigv4_uri_encode(value, strlen(value), 0);
+	if (ek == NULL || ev == NULL) {
+		f->failed = 1;
+		goto out;
+	}
+	n = f->len + strlen(ek) + strlen(ev) + 3;
+	if ((p = realloc(f->s, n)) == NULL) {
+		f->failed = 1;
+		goto out;
+	}
+	f->s = p;
+	f->len += (size_t)snprintf(f->s + f->len, n - f->len, "%s%s=%s",
+	    f->len > 0 ? "&" : "", ek, ev);
+out:
+	free(ek);
+	free_secret(ev);
+}
+
+#define FORM_CTYPE	"application/x-www-form-urlencoded; charset=utf-8"
+
+int
+creds_sts_assume_role_request(const char *endpoint, const char *region,
+    const struct creds_role_step *step, const struct creds *src, time_t now,
+    struct creds_http_req *out, char *err, size_t errlen)
+{
+	struct sigv4_header	 h[2];
+	struct sigv4_request	 sr;
+	struct sigv4_creds	 sc;
+	struct form		 f = { NULL, 0, 0 };
+	char			 host[256], path[512], auth[SIGV4_AUTH_MAX];
+	char			 amzdate[SIGV4_AMZDATE_LEN], e[256];
+
+	memset(out, 0, sizeof(*out));
+	if (url_split(endpoint, host, sizeof(host), path, sizeof(path)) ==
+	    -1) {
+		seterr(err, errlen, "bad STS endpoint URL \"%s\"", endpoint);
+		return -1;
+	}
+	form_add(&f, "Action", "AssumeRole");
+	form_add(&f, "Version", "2011-06-15");
+	form_add(&f, "RoleArn", step->role_arn);
+	form_add(&f, "RoleSessionName", step->session_name != NULL ?
+	    step->session_name : CREDS_SESSION_NAME);
+	if (step->external_id != NULL)
+		form_add(&f, "ExternalId", step->external_id);
+	if (f.failed)
+		goto oom;
+	h[0].name = "Host";
+	h[0].value = host;
+	h[1].name = "Content-Type";
+	h[1].value = FORM_CTYPE;
+	memset(&sr, 0, sizeof(sr));
+	sr.method = "POST";
+	sr.path = path;
+	sr.headers = h;
+	sr.nheaders = 2;
+	sr.body = f.s;
+	sr.bodylen = f.len;
+	sc.access_key = src->access_key_id;
+	sc.secret_key = src->secret_access_key;
+	sc.session_token = src->session_token;
+	if (sigv4_sign(&sr, &sc, region, "sts", now, NULL, auth, sizeof(auth),
+	    amzdate, e, sizeof(e)) == -1) {
+		seterr(err, errlen, "signing AssumeRole: %s", e);
+		free(f.s);
+		return -1;
+	}
+	if (req_init(out, "POST", endpoint, "") == -1 ||
+	    req_header(out, "Content-Type", FORM_CTYPE) == -1 ||
+	    req_header(out, "X-Amz-Date", amzdate) == -1 ||
+	    (src->session_token != NULL && req_header(out,
+	    "X-Amz-Security-Token", src->session_token) == -1) ||
+	    req_header(out, "Authorization", auth) == -1 ||
+	    req_header(out, "Accept", "text/xml") == -1)
+		goto oom;
+	out->body = f.s;
+	out->bodylen = f.len;
+	return 0;
+oom:
+	free(f.s);
+	creds_http_req_free(out);
+	seterr(err, errlen, "out of memory");
+	return -1;
+}
+
+int
+creds_sts_web_identity_request(const char *endpoint, const char *role_arn,
+    const char *session_name, const char *token, struct creds_http_req *out,
+    char *err, size_t errlen)
+{
+	struct form	f = { NULL, 0, 0 };
+
+	memset(out, 0, sizeof(*out));
+	form_add(&f, "Action", "AssumeRoleWithWebIdentity");
+	form_add(&f, "Version", "2011-06-15");
+	form_add(&f, "RoleArn", role_arn);
+	form_add(&f, "RoleSessionName", session_name != NULL ? session_name :
+	    CREDS_SESSION_NAME);
+	form_add(&f, "WebIdentityToken", token);
+	if (f.failed || req_init(out, "POST", endpoint, "") == -1 ||
+	    req_header(out, "Content-Type", FORM_CTYPE) == -1 ||
+	    req_header(out, "Accept", "text/xml") == -1) {
+		if (f.s != NULL) {
+			OPENSSL_cleanse(f.s, f.len);
+			free(f.s);
+		}
+		creds_http_req_free(out);
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	out->body = f.s;
+	out->bodylen = f.len;
+	out->secret_body = 1;
+	return 0;
+}
+
+/* Contents of <tag>...</tag> within [s, e), entity-decoded; NULL if absent. */
+static char *
+xml_get(const char *s, const char *e, const char *tag, const char **after)
+{
+	char		 open[64], close[64];
+	const char	*p, *q, *r;
+	char		*out, *o;
+	size_t		 ol, cl;
+
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	ol = strlen(open);
+	cl = strlen(close);
+	if ((p = memmem(s, (size_t)(e - s), open, ol)) == NULL) {
+		/* <tag xmlns="..."> */
+		open[ol - 1] = ' ';
+		if ((p = memmem(s, (size_t)(e - s), open, ol)) == NULL)
+			return NULL;
+		if ((p = memchr(p, '>', (size_t)(e - p))) == NULL)
+			return NULL;
+		p++;
+	} else
+		p += ol;
+	if ((q = memmem(p, (size_t)(e - p), close, cl)) == NULL)
+		return NULL;
+	if (after != NULL)
+		*after = q + cl;
+	if ((out = malloc((size_t)(q - p) + 1)) == NULL)
+		return NULL;
+	for (o = out, r = p; r < q; ) {
+		static const struct { const char *ent; char c; } ents[] = {
+			{ "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
+			{ "&quot;", '"' }, { "&apos;", '\'' },
+		};
+		size_t	i;
+		int	done = 0;
+
+		if (*r == '&') {
+			for (i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+				size_t l = strlen(ents[i].ent);
+
+				if ((size_t)(q - r) >= l &&
+				    memcmp(r, ents[i].ent, l) == 0) {
+					*o++ = ents[i].c;
+					r += l;
+					done = 1;
+					break;
+				}
+			}
+			if (!done && r + 2 < q && r[1] == '#') {
+				char		*end;
+				unsigned long	 v;
+
+				errno = 0;
+				v = r[2] == 'x' ? strtoul(r + 3, &end, 16) :
+				    strtoul(r + 2, &end, 10);
+				if (errno == 0 && end < q && *end == ';' &&
+				    v > 0 && v < 0x80) {
+					*o++ = (char)v;
+					r = end + 1;
+					done = 1;
+				}
+			}
+		}
+		if (!done)
+			*o++ = *r++;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* A server's message, made safe for a log line. */
+static void
+sanitize(char *s, size_t max)
+{
+	size_t	i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = ' ';
+	if (i > max)
+		s[max] = '\0';
+}
+
+/* Checks parsed credentials are complete and plausible. */
+static int
+creds_check(struct creds *c, const char *what, char *err, size_t errlen)
+{
+	const char	*p;
+
+	if (c->access_key_id == NULL || c->access_key_id[0] == '\0' ||
+	    c->secret_access_key == NULL || c->secret_access_key[0] == '\0') {
+		seterr(err, errlen, "%s: answer without AccessKeyId or "
+		    "SecretAccessKey", what);
+		return -1;
+	}
+	for (p = c->access_key_id; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p)) {
+			seterr(err, errlen, "%s: malformed AccessKeyId", what);
+			return -1;
+		}
+	if (c->session_token != NULL &&
+	    strpbrk(c->session_token, "\r\n") != NULL) {
+		seterr(err, errlen, "%s: malformed session token", what);
+		return -1;
+	}
+	return 0;
+}
+
+int
+creds_sts_parse(long status, const char *body, size_t len, struct creds *out,
+    char *err, size_t errlen)
+{
+	const char	*s, *e, *cs;
+	char		*exp = NULL, *code, *msg;
+	const char	*ce;
+
+	memset(out, 0, sizeof(*out));
+	if (len > CREDS_MAX_BODY) {
+		seterr(err, errlen, "STS: answer larger than %d bytes",
+		    CREDS_MAX_BODY);
+		return -1;
+	}
+	s = body;
+	e = body + len;
+	if (status == 200 && (cs = memmem(s, len, "<Credentials>", 13)) !=
+	    NULL) {
+		if ((ce = memmem(cs, (size_t)(e - cs), "</Credentials>", 14)) ==
+		    NULL)
+			goto bad;
+		ce += 14;
+		out->access_key_id = xml_get(cs, ce, "AccessKeyId", NULL);
+		out->secret_access_key = xml_get(cs, ce, "SecretAccessKey",
+		    NULL);
+		out->session_token = xml_get(cs, ce, "SessionToken", NULL);
+		exp = xml_get(cs, ce, "Expiration", NULL);
+		if (creds_check(out, "STS", err, errlen) == -1)
+			goto fail;
+		if (exp == NULL || creds_parse_time(exp, &out->expiration) ==
+		    -1) {
+			seterr(err, errlen, "STS: missing or malformed "
+			    "Expiration");
+			goto fail;
+		}
+		free(exp);
+		return 0;
+	}
+	if ((code = xml_get(s, e, "Code", NULL)) != NULL) {
+		msg = xml_get(s, e, "Message", NULL);
+		sanitize(code, 64);
+		if (msg != NULL)
+			sanitize(msg, 300);
+		seterr(err, errlen, "STS: %s: %s (HTTP %ld)", code,
+		    msg != NULL ? msg : "no message", status);
+		free(code);
+		free(msg);
+		return -1;
+	}
+bad:
+	seterr(err, errlen, "STS: HTTP %ld with an unrecognised answer",
+	    status);
+	return -1;
+fail:
+	free(exp);
+	creds_clear(out);
+	return -1;
+}
+
+int
+creds_imds_token_request(const char *base, struct creds_http_req *out,
+    char *err, size_t errlen)
+{
+	if (req_init(out, "PUT", base, "/latest/api/token") == -1 ||
+	    req_header(out, "X-aws-ec2-metadata-token-ttl-seconds", "21600") ==
+	    -1) {
+		creds_http_req_free(out);
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+creds_imds_creds_request(const char *base, const char *token,
+    const char *role, struct creds_http_req *out, char *err, size_t errlen)
+{
+	char	path[512];
+
+	if (role != NULL && (role[0] == '\0' || strpbrk(role, "/?#%\r\n ") !=
+	    NULL)) {
+		seterr(err, errlen, "IMDS: malformed role name");
+		return -1;
+	}
+	if (strpbrk(token, "\r\n") != NULL) {
+		seterr(err, errlen, "IMDS: malformed token");
+		return -1;
+	}
+	if (snprintf(path, sizeof(path),
+	    "/latest/meta-data/iam/security-credentials/%s",
+	    role != NULL ? role : "") >= (int)sizeof(path)) {
+		seterr(err, errlen, "IMDS: role name too long");
+		return -1;
+	}
+	if (req_init(out, "GET", base, path) == -1 ||
+	    req_header(out, "X-aws-ec2-metadata-token", token) == -1) {
+		creds_http_req_free(out);
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+creds_imds_parse_role(long status, const char *body, size_t len, char *role,
+    size_t rolelen, char *err, size_t errlen)
+{
+	size_t	n;
+
+	if (status == 404) {
+		seterr(err, errlen, "IMDS: no IAM role attached to this "
+		    "instance (HTTP 404)");
+		return -1;
+	}
+	if (status != 200) {
+		seterr(err, errlen, "IMDS: listing roles: HTTP %ld", status);
+		return -1;
+	}
+	while (len > 0 && isspace((unsigned char)*body)) {
+		body++;
+		len--;
+	}
+	for (n = 0; n < len && body[n] != '\n' && body[n] != '\r'; n++)
+		if (!isgraph((unsigned char)body[n]) || body[n] == '/') {
+			seterr(err, errlen, "IMDS: malformed role name");
+			return -1;
+		}
+	if (n == 0 || n >= rolelen) {
+		seterr(err, errlen, "IMDS: %s role name", n == 0 ? "empty" :
+		    "too long");
+		return -1;
+	}
+	memcpy(role, body, n);
+	role[n] = '\0';
+	return 0;
+}
+
+static char *
+json_str(json_t *o, const char *key)
+{
+	const char	*v = json_string_value(json_object_get(o, key));
+
+	return v != NULL ? strdup(v) : NULL;
+}
+
+int
+creds_json_parse(long status, const char *body, size_t len,
+    struct creds *out, char *err, size_t errlen)
+{
+	json_t		*j;
+	json_error_t	 je;
+	const char	*code, *msg, *exp;
+	char		 m[300];
+
+	memset(out, 0, sizeof(*out));
+	if (len > CREDS_MAX_BODY) {
+		seterr(err, errlen, "answer larger than %d bytes",
+		    CREDS_MAX_BODY);
+		return -1;
+	}
+	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (status != 200) {
+		msg = j != NULL ? json_string_value(json_object_get(j,
+		    "message")) : NULL;
+		if (msg == NULL && j != NULL)
+			msg = json_string_value(json_object_get(j, "Message"));
+		snprintf(m, sizeof(m), "%s", msg != NULL ? msg : "");
+		sanitize(m, 200);
+		seterr(err, errlen, "HTTP %ld%s%s", status, m[0] ? ": " : "",
+		    m);
+		json_decref(j);
+		return -1;
+	}
+	if (j == NULL || !json_is_object(j)) {
+		seterr(err, errlen, "answer is not a JSON object");
+		json_decref(j);
+		return -1;
+	}
+	code = json_string_value(json_object_get(j, "Code"));
+	if (code != NULL && strcmp(code, "Success") != 0) {
+		msg = json_string_value(json_object_get(j, "Message"));
+		snprintf(m, sizeof(m), "%s: %s", code, msg != NULL ? msg :
+		    "no message");
+		sanitize(m, 250);
+		seterr(err, errlen, "%s", m);
+		json_decref(j);
+		return -1;
+	}
+	out->access_key_id = json_str(j, "AccessKeyId");
+	out->secret_access_key = json_str(j, "SecretAccessKey");
+	out->session_token = json_str(j, "Token");
+	if (creds_check(out, "credentials", err, errlen) == -1)
+		goto fail;
+	exp = json_string_value(json_object_get(j, "Expiration"));
+	if (exp != NULL && creds_parse_time(exp, &out->expiration) == -1) {
+		seterr(err, errlen, "malformed Expiration");
+		goto fail;
+	}
+	json_decref(j);
+	return 0;
+fail:
+	json_decref(j);
+	creds_clear(out);
+	return -1;
+}
+
+int
+creds_container_request(const char *url, const char *token,
+    struct creds_http_req *out, char *err, size_t errlen)
+{
+	if (token != NULL && strpbrk(token, "\r\n") != NULL) {
+		seterr(err, errlen, "container authorization token contains "
+		    "a line break");
+		return -1;
+	}
+	if (req_init(out, "GET", url, "") == -1 || (token != NULL &&
+	    req_header(out, "Authorization", token) == -1) ||
+	    req_header(out, "Accept", "application/json") == -1) {
+		creds_http_req_free(out);
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+creds_process_parse(const char *text, size_t len, struct creds *c, char *err,
+    size_t errlen)
+{
+	json_t		*j, *v;
+	json_error_t	 je;
+	const char	*exp;
+
+	memset(c, 0, sizeof(*c));
+	if (len > CREDS_MAX_BODY) {
+		seterr(err, errlen, "credential_process: output larger than "
+		    "%d bytes", CREDS_MAX_BODY);
+		return -1;
+	}
+	if ((j = json_loadb(text, len, 0, &je)) == NULL || !json_is_object(j)) {
+		seterr(err, errlen, "credential_process: output is not a JSON "
+		    "object");
+		json_decref(j);
+		return -1;
+	}
+	v = json_object_get(j, "Version");
+	if (!json_is_integer(v) || json_integer_value(v) != 1) {
+		seterr(err, errlen, "credential_process: Version must be 1");
+		json_decref(j);
+		return -1;
+	}
+	c->access_key_id = json_str(j, "AccessKeyId");
+	c->secret_access_key = json_str(j, "SecretAccessKey");
+	c->session_token = json_str(j, "SessionToken");
+	if (creds_check(c, "credential_process", err, errlen) == -1)
+		goto fail;
+	exp = json_string_value(json_object_get(j, "Expiration"));
+	if (exp != NULL && creds_parse_time(exp, &c->expiration) == -1) {
+		seterr(err, errlen, "credential_process: malformed "
+		    "Expiration");
+		goto fail;
+	}
+	json_decref(j);
+	return 0;
+fail:
+	json_decref(j);
+	creds_clear(c);
+	return -1;
+}
+
+/* ---- The runner ---------------------------------------------------- */
+
+enum phase {
+	PH_IDLE,
+	PH_WEB_IDENTITY,
+	PH_PROCESS,
+	PH_CONTAINER,
+	PH_IMDS_TOKEN,
+	PH_IMDS_ROLE,
+	PH_IMDS_CREDS,
+	PH_ASSUME_ROLE
+};
+
+struct waiter {
+	creds_cb	 cb;
+	void		*arg;
+};
+
+struct creds_provider {
+	struct creds_plan	 plan;
+	struct creds_fetcher	 f;
+	time_t			(*clock)(void);
+	struct creds		 cur;
+	int			 have;
+	time_t			 refresh_at;
+	time_t			 margin;	/* unusable this close to expiry */
+	int			 inflight;
+	enum phase		 phase;
+	size_t			 step;
+	struct creds		 work;
+	char			*imds_token;
+	char			 imds_role[256];
+	struct waiter		*w;
+	size_t			 nw;
+	char			 lasterr[600];
+	time_t			 retry_at;
+	int			 failures;
+};
+
+static time_t
+default_clock(void)
+{
+	return time(NULL);
+}
+
+struct creds_provider *
+creds_provider_new(struct creds_plan *plan, const struct creds_fetcher *f,
+    time_t (*clock)(void))
+{
+	struct creds_provider	*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->plan = *plan;
+	memset(plan, 0, sizeof(*plan));
+	if (f != NULL)
+		p->f = *f;
+	p->clock = clock != NULL ? clock : default_clock;
+	p->phase = PH_IDLE;
+	return p;
+}
+
+void
+creds_provider_free(struct creds_provider *p)
+{
+	if (p == NULL)
+		return;
+	if (p->inflight && p->f.cancel != NULL)
+		p->f.cancel(p->f.ctx, p);
+	creds_plan_free(&p->plan);
+	creds_clear(&p->cur);
+	creds_clear(&p->work);
+	free_secret(p->imds_token);
+	free(p->w);
+	free(p);
+}
+
+static int
+usable(const struct creds_provider *p, time_t now)
+{
+	return p->have && (p->cur.expiration == 0 ||
+	    now < p->cur.expiration - p->margin);
+}
+
+static void
+notify(struct creds_provider *p, const struct creds *c, const char *err)
+{
+	struct waiter	*w = p->w;
+	size_t		 nw = p->nw, i;
+
+	/* Waiters may ask again from their callback: start afresh. */
+	p->w = NULL;
+	p->nw = 0;
+	for (i = 0; i < nw; i++)
+		w[i].cb(w[i].arg, c, err);
+	free(w);
+}
+
+static void
+finish_ok(struct creds_provider *p)
+{
+	time_t	now = p->clock(), life, ahead;
+
+	creds_clear(&p->cur);
+	p->cur = p->work;
+	memset(&p->work, 0, sizeof(p->work));
+	p->have = 1;
+	p->inflight = 0;
+	p->phase = PH_IDLE;
+	p->failures = 0;
+	p->retry_at = 0;
+	p->lasterr[0] = '\0';
+	if (p->cur.expiration == 0)
+		p->refresh_at = 0;
+	else {
+		/* Short-lived credentials: refresh at half their life. */
+		life = p->cur.expiration - now;
+		ahead = life / 2 < CREDS_REFRESH_AHEAD ? life / 2 :
+		    CREDS_REFRESH_AHEAD;
+		if (ahead < 0)
+			ahead = 0;
+		p->refresh_at = p->cur.expiration - ahead;
+		p->margin = life / 4 < CREDS_EXPIRY_MARGIN ? life / 4 :
+		    CREDS_EXPIRY_MARGIN;
+		if (p->margin < 0)
+			p->margin = 0;
+	}
+	notify(p, &p->cur, NULL);
+}
+
+static void
+finish_fail(struct creds_provider *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+finish_fail(struct creds_provider *p, const char *fmt, ...)
+{
+	va_list	ap;
+	char	msg[400];
+	time_t	now = p->clock();
+	long	backoff;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(p->lasterr, sizeof(p->lasterr), "%s: %s", p->plan.desc, msg);
+	creds_clear(&p->work);
+	p->inflight = 0;
+	p->phase = PH_IDLE;
+	p->failures++;
+	backoff = 5L << (p->failures > 6 ? 6 : p->failures - 1);
+	if (backoff > 300)
+		backoff = 300;
+	p->retry_at = now + backoff;
+	if (usable(p, now))
+		notify(p, &p->cur, NULL);
+	else
+		notify(p, NULL, p->lasterr);
+}
+
+static void	run_done(void *, const struct creds_fetch_result *);
+
+static void
+do_fetch(struct creds_provider *p, enum phase ph, struct creds_http_req *req)
+{
+	int	rc;
+
+	p->phase = ph;
+	rc = p->f.fetch != NULL ? p->f.fetch(p->f.ctx, req, run_done, p) : -1;
+	creds_http_req_free(req);
+	if (rc == -1 && p->phase == ph && p->inflight)
+		finish_fail(p, "could not start the request");
+}
+
+static void
+next_step(struct creds_provider *p)
+{
+	struct creds_http_req	req;
+	char			e[300];
+
+	if (p->step >= p->plan.nsteps) {
+		finish_ok(p);
+		return;
+	}
+	if (creds_sts_assume_role_request(p->plan.sts_endpoint,
+	    p->plan.region, &p->plan.steps[p->step], &p->work, p->clock(),
+	    &req, e, sizeof(e)) == -1) {
+		finish_fail(p, "AssumeRole %s: %s",
+		    p->plan.steps[p->step].role_arn, e);
+		return;
+	}
+	do_fetch(p, PH_ASSUME_ROLE, &req);
+}
+
+/* A token file's contents, trimmed; NULL with err. */
+static char *
+read_token(const char *path, const char *what, char *err, size_t errlen)
+{
+	char	*t, e[300];
+	size_t	 len;
+	int	 missing;
+
+	if ((t = read_file(path, CREDS_MAX_TOKEN, &len, &missing, e,
+	    sizeof(e))) == NULL) {
+		if (missing)
+			seterr(err, errlen, "%s %s does not exist", what, path);
+		else
+			seterr(err, errlen, "%s: %s", what, e);
+		return NULL;
+	}
+	while (len > 0 && isspace((unsigned char)t[len - 1]))
+		t[--len] = '\0';
+	if (len == 0 || strpbrk(t, "\r\n") != NULL) {
+		seterr(err, errlen, "%s %s is empty or has several lines",
+		    what, path);
+		free_secret(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void
+run_start(struct creds_provider *p)
+{
+	struct creds_http_req	 req;
+	char			 e[400], *tok;
+	int			 rc;
+
+	p->inflight = 1;
+	p->step = 0;
+	creds_clear(&p->work);
+	switch (p->plan.source) {
+	case CREDS_SRC_STATIC:
+		if (creds_copy(&p->work, &p->plan.static_creds) == -1) {
+			finish_fail(p, "out of memory");
+			return;
+		}
+		next_step(p);
+		return;
+	case CREDS_SRC_WEB_IDENTITY:
+		if ((tok = read_token(p->plan.token_file, "web identity token "
+		    "file", e, sizeof(e))) == NULL) {
+			finish_fail(p, "%s", e);
+			return;
+		}
+		rc = creds_sts_web_identity_request(p->plan.sts_endpoint,
+		    p->plan.role_arn, p->plan.session_name, tok, &req, e,
+		    sizeof(e));
+		free_secret(tok);
+		if (rc == -1) {
+			finish_fail(p, "%s", e);
+			return;
+		}
+		do_fetch(p, PH_WEB_IDENTITY, &req);
+		return;
+	case CREDS_SRC_PROCESS:
+		p->phase = PH_PROCESS;
+		if (p->f.exec == NULL || p->f.exec(p->f.ctx, p->plan.command,
+		    run_done, p) == -1) {
+			if (p->inflight && p->phase == PH_PROCESS)
+				finish_fail(p, "could not run "
+				    "credential_process");
+		}
+		return;
+	case CREDS_SRC_CONTAINER:
+		tok = NULL;
+		if (p->plan.auth_token_file != NULL &&
+		    (tok = read_token(p->plan.auth_token_file,
+		    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", e,
+		    sizeof(e))) == NULL) {
+			finish_fail(p, "%s", e);
+			return;
+		}
+		rc = creds_container_request(p->plan.url, tok != NULL ? tok :
+		    p->plan.auth_token, &req, e, sizeof(e));
+		free_secret(tok);
+		if (rc == -1) {
+			finish_fail(p, "%s", e);
+			return;
+		}
+		do_fetch(p, PH_CONTAINER, &req);
+		return;
+	case CREDS_SRC_IMDS:
+		if (creds_imds_token_request(p->plan.url, &req, e, sizeof(e)) ==
+		    -1) {
+			finish_fail(p, "%s", e);
+			return;
+		}
+		do_fetch(p, PH_IMDS_TOKEN, &req);
+		return;
+	}
+	finish_fail(p, "unknown credential source");
+}
+
+static void
+run_done(void *arg, const struct creds_fetch_result *res)
+{
+	struct creds_provider	*p = arg;
+	struct creds_http_req	 req;
+	struct creds		 c;
+	const char		*what;
+	char			 e[400];
+	size_t			 n;
+
+	if (!p->inflight)
+		return;
+	switch (p->phase) {
+	case PH_WEB_IDENTITY:
+		what = "AssumeRoleWithWebIdentity";
+		break;
+	case PH_PROCESS:
+		what = "credential_process";
+		break;
+	case PH_CONTAINER:
+		what = "container endpoint";
+		break;
+	case PH_IMDS_TOKEN:
+	case PH_IMDS_ROLE:
+	case PH_IMDS_CREDS:
+		what = "instance metadata";
+		break;
+	case PH_ASSUME_ROLE:
+		what = "AssumeRole";
+		break;
+	default:
+		return;
+	}
+	if (res->status < 0) {
+		finish_fail(p, "%s: %s", what, res->error != NULL ?
+		    res->error : "transport error");
+		return;
+	}
+	switch (p->phase) {
+	case PH_WEB_IDENTITY:
+	case PH_ASSUME_ROLE:
+		if (creds_sts_parse(res->status, res->body, res->bodylen, &c, e,
+		    sizeof(e)) == -1) {
+			if (p->phase == PH_ASSUME_ROLE)
+				finish_fail(p, "AssumeRole %s: %s",
+				    p->plan.steps[p->step].role_arn, e);
+			else
+				finish_fail(p, "%s: %s", what, e);
+			return;
+		}
+		creds_clear(&p->work);
+		p->work = c;
+		if (p->phase == PH_ASSUME_ROLE)
+			p->step++;
+		next_step(p);
+		return;
+	case PH_PROCESS:
+		if (res->status != 0) {
+			finish_fail(p, "credential_process exited with status "
+			    "%ld", res->status);
+			return;
+		}
+		if (creds_process_parse(res->body, res->bodylen, &c, e,
+		    sizeof(e)) == -1) {
+			finish_fail(p, "%s", e);
+			return;
+		}
+		p->work = c;
+		next_step(p);
+		return;
+	case PH_CONTAINER:
+	case PH_IMDS_CREDS:
+		if (creds_json_parse(res->status, res->body, res->bodylen, &c,
+		    e, sizeof(e)) == -1) {
+			finish_fail(p, "%s: %s", what, e);
+			return;
+		}
+		p->work = c;
+		next_step(p);
+		return;
+	case PH_IMDS_TOKEN:
+		if (res->status != 200) {
+			finish_fail(p, "%s: token request: HTTP %ld", what,
+			    res->status);
+			return;
+		}
+		n = res->bodylen;
+		while (n > 0 && isspace((unsigned char)res->body[n - 1]))
+			n--;
+		if (n == 0 || n > 4096) {
+			finish_fail(p, "%s: malformed token", what);
+			return;
+		}
+		free_secret(p->imds_token);
+		if ((p->imds_token = xstrndup(res->body, n)) == NULL) {
+			finish_fail(p, "out of memory");
+			return;
+		}
+		if (creds_imds_creds_request(p->plan.url, p->imds_token, NULL,
+		    &req, e, sizeof(e)) == -1) {
+			finish_fail(p, "%s", e);
+			return;
+		}
+		do_fetch(p, PH_IMDS_ROLE, &req);
+		return;
+	case PH_IMDS_ROLE:
+		if (creds_imds_parse_role(res->status, res->body, res->bodylen,
+		    p->imds_role, sizeof(p->imds_role), e, sizeof(e)) == -1 ||
+		    creds_imds_creds_request(p->plan.url, p->imds_token,
+		    p->imds_role, &req, e, sizeof(e)) == -1) {
+			finish_fail(p, "%s", e);
+			return;
+		}
+		do_fetch(p, PH_IMDS_CREDS, &req);
+		return;
+	default:
+		return;
+	}
+}
+
+static int
+add_waiter(struct creds_provider *p, creds_cb cb, void *arg)
+{
+	struct waiter	*w;
+
+	if (cb == NULL)
+		return 0;
+	if ((w = reallocarray(p->w, p->nw + 1, sizeof(*w))) == NULL)
+		return -1;
+	p->w = w;
+	w[p->nw].cb = cb;
+	w[p->nw].arg = arg;
+	p->nw++;
+	return 0;
+}
+
+int
+creds_provider_get(struct creds_provider *p, const struct creds **out,
+    creds_cb cb, void *arg, char *err, size_t errlen)
+{
+	time_t	now = p->clock();
+
+	*out = NULL;
+	if (usable(p, now)) {
+		if (p->refresh_at != 0 && now >= p->refresh_at &&
+		    !p->inflight && now >= p->retry_at)
+			run_start(p);
+		/* Still usable: a failed refresh keeps the old ones. */
+		if (usable(p, now)) {
+			*out = &p->cur;
+			return 0;
+		}
+	}
+	if (p->inflight) {
+		if (add_waiter(p, cb, arg) == -1) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		return 1;
+	}
+	if (p->failures > 0 && now < p->retry_at) {
+		seterr(err, errlen, "%s", p->lasterr);
+		return -1;
+	}
+	run_start(p);
+	if (!p->inflight) {
+		if (usable(p, p->clock())) {
+			*out = &p->cur;
+			return 0;
+		}
+		seterr(err, errlen, "%s", p->lasterr[0] ? p->lasterr :
+		    "credentials expired on arrival");
+		return -1;
+	}
+	if (add_waiter(p, cb, arg) == -1) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 1;
+}
+
+int
+creds_provider_sigv4(void *arg, struct sigv4_creds *out, char *err,
+    size_t errlen)
+{
+	struct creds_provider	*p = arg;
+	const struct creds	*c;
+	int			 rc;
+
+	rc = creds_provider_get(p, &c, NULL, NULL, err, errlen);
+	if (rc == 1) {
+		seterr(err, errlen, "credentials from %s are still being "
+		    "fetched", p->plan.desc);
+		return -1;
+	}
+	if (rc == -1)
+		return -1;
+	out->access_key = c->access_key_id;
+	out->secret_key = c->secret_access_key;
+	out->session_token = c->session_token;
+	return 0;
+}
+
+time_t
+creds_provider_refresh_at(const struct creds_provider *p)
+{
+	return p->refresh_at;
+}
+
+const char *
+creds_provider_last_error(const struct creds_provider *p)
+{
+	return p->lasterr;
+}
+
+const char *
+creds_provider_describe(const struct creds_provider *p)
+{
+	return p->plan.desc;
+}
+
+/* ---- Blocking fetcher: `keyhealthd check` only --------------------- */
+
+struct body {
+	char	*s;
+	size_t	 len;
+	int	 too_large;
+};
+
+static size_t
+body_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct body	*b = arg;
+	size_t		 n = size * nmemb;
+	char		*p;
+
+	if (b->len + n > CREDS_MAX_BODY) {
+		b->too_large = 1;
+		return 0;
+	}
+	if ((p = realloc(b->s, b->len + n + 1)) == NULL)
+		return 0;
+	b->s = p;
+	memcpy(b->s + b->len, ptr, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+	return n;
+}
+
+static int
+blocking_fetch(void *ctx, const struct creds_http_req *req,
+    creds_fetch_done done, void *cbarg)
+{
+	struct creds_fetch_result	 res;
+	struct curl_slist		*hl = NULL, *t;
+	struct body			 b = { NULL, 0, 0 };
+	char				 ebuf[CURL_ERROR_SIZE] = "";
+	long				 timeout = *(long *)ctx, status = 0;
+	size_t				 i;
+	CURL				*c;
+	CURLcode			 cc;
+
+	if ((c = curl_easy_init()) == NULL)
+		return -1;
+	for (i = 0; i < req->nheaders; i++) {
+		if ((t = curl_slist_append(hl, req->headers[i])) == NULL) {
+			curl_slist_free_all(hl);
+			curl_easy_cleanup(c);
+			return -1;
+		}
+		hl = t;
+	}
+	/* No "Expect: 100-continue" round trip for small STS bodies. */
+	if ((t = curl_slist_append(hl, "Expect:")) != NULL)
+		hl = t;
+	curl_easy_setopt(c, CURLOPT_URL, req->url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (req->body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)req->bodylen);
+	} else if (strcmp(req->method, "PUT") == 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	cc = curl_easy_perform(c);
+	memset(&res, 0, sizeof(res));
+	if (cc != CURLE_OK) {
+		res.status = -1;
+		res.error = b.too_large ? "answer too large" : ebuf[0] ? ebuf :
+		    curl_easy_strerror(cc);
+	} else {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		res.status = status;
+		res.body = b.s != NULL ? b.s : "";
+		res.bodylen = b.len;
+	}
+	done(cbarg, &res);
+	if (b.s != NULL) {
+		OPENSSL_cleanse(b.s, b.len);
+		free(b.s);
+	}
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	return 0;
+}
+
+/* Runs command with /bin/sh, stdout captured (bounded), under a timeout. */
+static int
+blocking_exec(void *ctx, const char *command, creds_fetch_done done,
+    void *cbarg)
+{
+	struct creds_fetch_result	 res;
+	struct pollfd			 pfd;
+	struct timespec			 t0, t1;
+	long				 timeout = *(long *)ctx, left;
+	char				*buf;
+	size_t				 len = 0;
+	ssize_t				 n;
+	pid_t				 pid;
+	int				 fds[2], status, killed = 0, big = 0;
+
+	if ((buf = malloc(CREDS_MAX_BODY + 1)) == NULL)
+		return -1;
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		free(buf);
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		close(fds[0]);
+		close(fds[1]);
+		free(buf);
+		return -1;
+	}
+	if (pid == 0) {
+		if (dup2(fds[1], STDOUT_FILENO) == -1)
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		left = timeout - ((t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0) {
+			killed = 1;
+			break;
+		}
+		pfd.fd = fds[0];
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) == -1) {
+			if (errno == EINTR)
+				continue;
+			killed = 1;
+			break;
+		}
+		if (len >= CREDS_MAX_BODY) {
+			big = 1;
+			break;
+		}
+		n = read(fds[0], buf + len, CREDS_MAX_BODY - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fds[0]);
+	if (killed || big)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	buf[len] = '\0';
+	memset(&res, 0, sizeof(res));
+	if (killed || big) {
+		res.status = -1;
+		res.error = killed ? "timed out" : "output too large";
+	} else {
+		res.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
+		    (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		res.body = buf;
+		res.bodylen = len;
+	}
+	done(cbarg, &res);
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return 0;
+}
+
+void
+creds_fetcher_blocking(struct creds_fetcher *f, long *timeout_ms)
+{
+	memset(f, 0, sizeof(*f));
+	f->fetch = blocking_fetch;
+	f->exec = blocking_exec;
+	f->ctx = timeout_ms;
+}
+
+int
+creds_resolve_blocking(const struct creds_config *cfg,
+    const char *const *env, long timeout_ms, struct creds *out, char *desc,
+    size_t desclen, char *err, size_t errlen)
+{
+	struct creds_plan	 plan;
+	struct creds_fetcher	 f;
+	struct creds_provider	*p;
+	const struct creds	*c;
+	long			 t = timeout_ms > 0 ? timeout_ms : 5000;
+	int			 rc;
+
+	memset(out, 0, sizeof(*out));
+	if (creds_plan_resolve(cfg, env, &plan, err, errlen) == -1)
+		return -1;
+	if (desc != NULL && desclen > 0)
+		snprintf(desc, desclen, "%s", plan.desc);
+	creds_fetcher_blocking(&f, &t);
+	if ((p = creds_provider_new(&plan, &f, NULL)) == NULL) {
+		creds_plan_free(&plan);
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = creds_provider_get(p, &c, NULL, NULL, err, errlen);
+	if (rc == 0 && creds_copy(out, c) == -1) {
+		seterr(err, errlen, "out of memory");
+		rc = -1;
+	} else if (rc == 1) {
+		seterr(err, errlen, "blocking fetch did not complete");
+		rc = -1;
+	}
+	creds_provider_free(p);
+	return rc;
+}

@@ -1,0 +1,201 @@
+/*
+ * journald notifier: one structured entry per event, with a MESSAGE_ID per
+ * check id that systemd/keyhealthd.catalog explains (journalctl -x).
+ * sd_journal_send() is a datagram to a local socket: it does not block
+ * the loop, and it succeeds even when nobody listens, so an entry is
+ * acknowledged as soon as it is handed over.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+
+#include "alert.h"
+#include "notify.h"
+#include "ynode.h"
+
+/* The same ids as systemd/keyhealthd.catalog; never change one. */
+static const struct {
+	const char	*check;
+	const char	*id;
+} journald_msgids[] = {
+	{ "key-disabled",		"e630cc5496aa4b1d8498cca9df8c1d51" },
+	{ "key-pending-deletion",	"acfe9c6ffcb44deda62b7ff0598087c6" },
+	{ "key-pending-replica-deletion", "1cf6b8559d54476d8619568628685101" },
+	{ "key-deleted",		"b55d52d505724800a836d4d0c049bfc8" },
+	{ "key-unavailable",		"01c4b80a29c348f4be0fd28875d4161b" },
+	{ "key-material-expiring",	"6c840b0b5ae54cc995b8f3f2fde69153" },
+	{ "key-replaced",		"7c6ec5c995a54467a0514348f43b03ed" },
+	{ "vendor-access-missing",	"01c560b2faa14b05b0aa9d066eee0319" },
+	{ "key-misconfigured",		"c6f1a87c5c034ffe902b16017e3fb191" },
+	{ "policy-changed",		"3ae32356c56a42b59b9bd0649a54ce7e" },
+	{ "rotation-disabled",		"b45bdd67a76a490296552665f2f84d1a" },
+	{ "key-material-rotated",	"3b39eced87e749e38388cb8ac3c7933a" },
+	{ "check-failed",		"7c80fa9b471940dda27fed582e233f30" },
+};
+#define JOURNALD_MSGID_RESOLVED	"d6f435d782af40d393073e06f9695bf3"
+
+struct journald {
+	int	unused;
+};
+
+static const char *
+journald_msgid(const struct alert_event *ev)
+{
+	size_t	i;
+
+	if (ev->status == ALERT_RESOLVED)
+		return JOURNALD_MSGID_RESOLVED;
+	for (i = 0; i < sizeof(journald_msgids) / sizeof(journald_msgids[0]);
+	    i++)
+		if (strcmp(journald_msgids[i].check, ev->check) == 0)
+			return journald_msgids[i].id;
+	return NULL;
+}
+
+static int
+journald_priority(const struct alert_event *ev)
+{
+	if (ev->status == ALERT_RESOLVED)
+		return 5;
+	switch (ev->severity) {
+	case SEV_CRITICAL:
+		return 2;
+	case SEV_WARNING:
+		return 4;
+	case SEV_UNKNOWN:
+		return 3;
+	case SEV_OK:
+	case SEV_INFO:
+	default:
+		return 6;
+	}
+}
+
+static int
+journald_configure(const struct ynode *block, void **state, char *err,
+    size_t errlen)
+{
+	struct journald	*j;
+
+	if (notify_conf_keys(block, NULL, err, errlen) == -1)
+		return -1;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return notify_conf_error(block, err, errlen, "out of memory");
+	*state = j;
+	return 0;
+}
+
+static int
+journald_start(void *state, const struct notify_env *env, char *err,
+    size_t errlen)
+{
+	(void)state;
+	(void)env;
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+/* "FIELD=value" into a fresh string; NULL on out of memory. */
+static char *
+journald_field(const char *name, const char *value)
+{
+	char	*s;
+
+	if (asprintf(&s, "%s=%s", name, value != NULL ? value : "") == -1)
+		return NULL;
+	return s;
+}
+
+static int
+journald_send(void *state, const struct alert_event *ev, notify_done_cb done,
+    void *arg)
+{
+	struct iovec	 iov[16];
+	char		*f[16], *details = NULL, prio[2];
+	const char	*msgid, *name;
+	size_t		 n = 0, i;
+	int		 r;
+
+	(void)state;
+	name = ev->key_name != NULL ? ev->key_name : ev->key_arn;
+	if (ev->status == ALERT_RESOLVED)
+		r = asprintf(&f[n], "MESSAGE=RESOLVED %s %s: %s", ev->check,
+		    name, ev->summary != NULL ? ev->summary : "");
+	else
+		r = asprintf(&f[n], "MESSAGE=%s %s %s: %s",
+		    ev->severity == SEV_CRITICAL ? "CRITICAL" :
+		    ev->severity == SEV_WARNING ? "WARNING" :
+		    ev->severity == SEV_UNKNOWN ? "UNKNOWN" : "INFO",
+		    ev->check, name, ev->summary != NULL ? ev->summary : "");
+	if (r == -1)
+		return -1;
+	n++;
+	prio[0] = (char)('0' + journald_priority(ev));
+	prio[1] = '\0';
+	f[n++] = journald_field("PRIORITY", prio);
+	f[n++] = journald_field("SYSLOG_IDENTIFIER", "keyhealthd");
+	if ((msgid = journald_msgid(ev)) != NULL)
+		f[n++] = journald_field("MESSAGE_ID", msgid);
+	f[n++] = journald_field("KEYHEALTH_CHECK", ev->check);
+	f[n++] = journald_field("KEYHEALTH_STATUS",
+	    alert_status_name(ev->status));
+	f[n++] = journald_field("KEYHEALTH_SEVERITY",
+	    severity_name(ev->severity));
+	f[n++] = journald_field("KEYHEALTH_KEY_ARN", ev->key_arn);
+	f[n++] = journald_field("KEYHEALTH_KEY_NAME", name);
+	f[n++] = journald_field("KEYHEALTH_FINGERPRINT", ev->fingerprint);
+	f[n++] = journald_field("KEYHEALTH_EVENT_ID", ev->id);
+	if (ev->region != NULL)
+		f[n++] = journald_field("KEYHEALTH_KEY_REGION", ev->region);
+	if (ev->account != NULL)
+		f[n++] = journald_field("KEYHEALTH_KEY_ACCOUNT", ev->account);
+	if (ev->details != NULL && json_object_size(ev->details) > 0 &&
+	    (details = json_dumps(ev->details, JSON_COMPACT |
+	    JSON_SORT_KEYS)) != NULL)
+		f[n++] = journald_field("KEYHEALTH_DETAILS", details);
+	free(details);
+	for (i = 0; i < n; i++) {
+		if (f[i] == NULL)
+			goto fail;
+		iov[i].iov_base = f[i];
+		iov[i].iov_len = strlen(f[i]);
+	}
+	r = sd_journal_sendv(iov, (int)n);
+	for (i = 0; i < n; i++)
+		free(f[i]);
+	if (r < 0)
+		done(arg, NOTIFY_RETRY, strerror(-r));
+	else
+		done(arg, NOTIFY_ACK, NULL);
+	return 0;
+fail:
+	for (i = 0; i < n; i++)
+		free(f[i]);
+	return -1;
+}
+
+static void
+journald_stop(void *state)
+{
+	(void)state;
+}
+
+static void
+journald_free(void *state)
+{
+	free(state);
+}
+
+const struct notify_ops notify_journald_ops = {
+	.type = "journald",
+	.configure = journald_configure,
+	.start = journald_start,
+	.send = journald_send,
+	.stop = journald_stop,
+	.free = journald_free,
+};

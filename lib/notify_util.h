@@ -1,0 +1,127 @@
+/*
+ * What the HTTP notifier modules (pagerduty, alertmanager, slack) share:
+ * validating their config block (unknown options with a suggestion, types,
+ * durations, URLs), reading a secret from a file, formatting times, and
+ * posting a JSON body through the daemon's struct http while remembering
+ * the deliveries in flight so that stop() can hand them back for a retry.
+ */
+#ifndef KEYHEALTHD_NOTIFY_UTIL_H
+#define KEYHEALTHD_NOTIFY_UTIL_H
+
+#include <stddef.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "notify.h"
+
+struct http;
+struct http_req;
+struct http_response;
+struct ynode;
+
+/* Secrets read from files are short: routing keys, webhook URLs. */
+#define NOTIFY_UTIL_SECRET_MAX	4096
+
+/*
+ * Checks that block is a mapping whose keys are all either the common
+ * notifier keys (type, name, min_severity, checks, exclude_checks) or one
+ * of known (NULL-terminated).  An unknown key is an error naming its
+ * position and, when one is close, the option that was probably meant.
+ * type names the notifier type in messages.
+ */
+int	notify_util_check_keys(const struct ynode *block, const char *type,
+	    const char * const *known, char *err, size_t errlen);
+
+/*
+ * The string value of option key in block: *out points into block (NULL
+ * when absent and !required).  A mapping, a sequence, a null or an empty
+ * value is an error; so is a missing required option.
+ */
+int	notify_util_string(const struct ynode *block, const char *type,
+	    const char *key, int required, const char **out, char *err,
+	    size_t errlen);
+
+/*
+ * Option key as a duration ("500ms", "30s", "5m", "1h", "1h30m"), in
+ * milliseconds, within [min_ms, max_ms]; def_ms when absent.
+ */
+int	notify_util_duration(const struct ynode *block, const char *type,
+	    const char *key, long long def_ms, long long min_ms,
+	    long long max_ms, long long *out_ms, char *err, size_t errlen);
+
+/* Parses a duration as above; 0 or -1.  Exposed for the tests. */
+int	notify_util_parse_duration(const char *s, long long *out_ms);
+
+/*
+ * Checks that option key (already read into url) is an http:// or https://
+ * URL without spaces or control characters.  When secret is set the URL
+ * itself never appears in the message (a Slack webhook URL is a
+ * credential).
+ */
+int	notify_util_check_url(const struct ynode *block, const char *key,
+	    const char *url, int secret, char *err, size_t errlen);
+
+/*
+ * Reads a secret from the file named by option key: an absolute path, or a
+ * name relative to $CREDENTIALS_DIRECTORY (systemd's LoadCredential=).
+ * The file must be a regular file that other users can neither read nor
+ * write and that its group cannot write; trailing white space is removed;
+ * the rest must be non-empty printable ASCII without spaces, at most
+ * NOTIFY_UTIL_SECRET_MAX bytes.  The content never appears in err.
+ * On success *out is a new string the caller frees with
+ * notify_util_secret_free().
+ */
+int	notify_util_read_secret(const struct ynode *block, const char *key,
+	    char **out, char *err, size_t errlen);
+/* Overwrites and frees a secret; NULL is fine. */
+void	notify_util_secret_free(char *secret);
+
+/* t as "2026-11-28T21:44:10Z" into buf (at least 21 bytes). */
+const char *notify_util_rfc3339(time_t t, char *buf, size_t len);
+
+/*
+ * Cuts s to at most max bytes without splitting a UTF-8 sequence; when it
+ * cuts, the last bytes become "..." so the reader sees it was cut.
+ * Returns a new string (caller frees) or NULL on allocation failure.
+ */
+char	*notify_util_truncate(const char *s, size_t max);
+
+/*
+ * The outcome of one HTTP delivery: 2xx acknowledges; 4xx other than 408
+ * and 429 will never work; the rest (transport errors, 408, 429, 5xx,
+ * 1xx, 3xx) is retried.  why gets "HTTP 400: <start of body>" or the
+ * transport error; every occurrence of secret (may be NULL) in it is
+ * masked.
+ */
+enum notify_result notify_util_classify(const struct http_response *res,
+	    const char *secret, char *why, size_t whylen);
+
+/* Deliveries in flight of one notifier. */
+struct notify_util_post;
+TAILQ_HEAD(notify_util_posts, notify_util_post);
+
+struct notify_util_poster {
+	struct http		*http;
+	const char		*url;		/* not copied */
+	const char		*secret;	/* masked in why; not copied */
+	long			 timeout_ms;
+	struct notify_util_posts posts;
+};
+
+void	notify_util_poster_init(struct notify_util_poster *p,
+	    struct http *http, const char *url, const char *secret,
+	    long timeout_ms);
+/*
+ * POSTs body (JSON, Content-Type application/json) to p->url.  done runs
+ * exactly once with the classified outcome, or with NOTIFY_RETRY "stopped"
+ * from notify_util_poster_cancel().  Returns -1 if nothing was started
+ * (done does not run).  body is copied.
+ */
+int	notify_util_post(struct notify_util_poster *p, const char *body,
+	    notify_done_cb done, void *arg);
+/* Cancels every delivery in flight; each done runs with NOTIFY_RETRY. */
+void	notify_util_poster_cancel(struct notify_util_poster *p);
+/* Deliveries in flight. */
+size_t	notify_util_poster_inflight(const struct notify_util_poster *p);
+
+#endif

@@ -1,0 +1,700 @@
+/*
+ * The durable per-notifier outbox: a directory of event files, delivered
+ * oldest first with capped backoff; see outbox.h for the guarantees.
+ */
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/rand.h>
+
+#include "alert.h"
+#include "log.h"
+#include "outbox.h"
+
+#define OUTBOX_MAX_EVENTS	10000
+#define OUTBOX_MAX_BYTES	(64 * 1024 * 1024)
+#define OUTBOX_BACKOFF_MIN	1000
+#define OUTBOX_BACKOFF_MAX	300000
+#define OUTBOX_COMPLAIN_FIRST	60000
+#define OUTBOX_COMPLAIN_MAX	3600000
+#define OUTBOX_OVER_CAP_LOG	60000
+#define OUTBOX_FILE_MAX		(1024 * 1024)
+#define OUTBOX_SUFFIX		".json"
+
+struct outbox_item {
+	TAILQ_ENTRY(outbox_item) entry;
+	uint64_t		 seq;
+	struct alert_event	 ev;
+	size_t			 bytes;
+	time_t			 queued;
+};
+TAILQ_HEAD(outbox_items, outbox_item);
+
+/* Separate from the outbox so a late done() after outbox_free is safe. */
+struct outbox_flight {
+	struct outbox		*ob;
+	struct outbox_item	*item;
+};
+
+struct outbox {
+	struct event_base	*base;
+	char			*dir;
+	int			 dirfd;
+	char			*name;
+	struct outbox_opts	 opts;
+	outbox_send_fn		 send;
+	void			*sendarg;
+	struct outbox_items	 items;
+	uint64_t		 next_seq;
+	struct event		*timer;
+	int			 waiting;	/* backoff timer armed */
+	int			 started;
+	struct outbox_flight	*flight;
+	struct outbox_stats	 st;
+	long			 backoff_ms;
+	int64_t			 failing_since;	/* monotonic ms */
+	int64_t			 complain_next;
+	long			 complain_interval;
+	int64_t			 over_cap_logged;
+};
+
+static void	outbox_next(struct outbox *);
+
+static void
+outbox_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+outbox_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Monotonic milliseconds. */
+static int64_t
+outbox_mono(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int
+outbox_mkdirs(const char *path)
+{
+	char	buf[PATH_MAX], *p;
+
+	if (strlen(path) >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, strlen(path) + 1);
+	for (p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static void
+outbox_filename(uint64_t seq, char *buf, size_t len)
+{
+	(void)snprintf(buf, len, "%016" PRIx64 OUTBOX_SUFFIX, seq);
+}
+
+static int
+outbox_parse_name(const char *name, uint64_t *seq)
+{
+	char			*end;
+	unsigned long long	 v;
+	size_t			 i;
+
+	if (strlen(name) != 16 + strlen(OUTBOX_SUFFIX) ||
+	    strcmp(name + 16, OUTBOX_SUFFIX) != 0)
+		return -1;
+	for (i = 0; i < 16; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') ||
+		    (name[i] >= 'a' && name[i] <= 'f')))
+			return -1;
+	errno = 0;
+	v = strtoull(name, &end, 16);
+	if (errno != 0 || end != name + 16)
+		return -1;
+	*seq = v;
+	return 0;
+}
+
+static void
+outbox_item_free(struct outbox_item *it)
+{
+	alert_event_clear(&it->ev);
+	free(it);
+}
+
+/* Inserts in seq order (loading reads the directory unordered). */
+static void
+outbox_insert(struct outbox *ob, struct outbox_item *it)
+{
+	struct outbox_item	*p;
+
+	TAILQ_FOREACH_REVERSE(p, &ob->items, outbox_items, entry)
+		if (p->seq < it->seq)
+			break;
+	if (p == NULL)
+		TAILQ_INSERT_HEAD(&ob->items, it, entry);
+	else
+		TAILQ_INSERT_AFTER(&ob->items, p, it, entry);
+	ob->st.depth++;
+	ob->st.bytes += it->bytes;
+}
+
+static void
+outbox_remove(struct outbox *ob, struct outbox_item *it)
+{
+	char	name[64];
+
+	outbox_filename(it->seq, name, sizeof(name));
+	if (unlinkat(ob->dirfd, name, 0) == -1 && errno != ENOENT)
+		log_warn("outbox %s: unlink %s/%s", ob->name, ob->dir, name);
+	TAILQ_REMOVE(&ob->items, it, entry);
+	ob->st.depth--;
+	ob->st.bytes -= it->bytes;
+	outbox_item_free(it);
+}
+
+static int
+outbox_load_one(struct outbox *ob, const char *name, uint64_t seq)
+{
+	struct outbox_item	*it;
+	struct stat		 sb;
+	json_error_t		 jerr;
+	json_t			*j = NULL, *q;
+	char			 err[256], bad[96];
+	int			 fd;
+	FILE			*f;
+
+	if ((fd = openat(ob->dirfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("outbox %s: open %s/%s", ob->name, ob->dir, name);
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > OUTBOX_FILE_MAX) {
+		(void)snprintf(err, sizeof(err), "not a regular file or "
+		    "larger than %d bytes", OUTBOX_FILE_MAX);
+		close(fd);
+		goto bad;
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return -1;
+	}
+	j = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+	fclose(f);
+	if (j == NULL) {
+		(void)snprintf(err, sizeof(err), "%s", jerr.text);
+		goto bad;
+	}
+	if ((it = calloc(1, sizeof(*it))) == NULL) {
+		json_decref(j);
+		return -1;
+	}
+	if (alert_event_from_json(json_object_get(j, "event"), &it->ev, err,
+	    sizeof(err)) == -1) {
+		free(it);
+		goto bad;
+	}
+	q = json_object_get(j, "queued_at");
+	it->queued = json_is_integer(q) ? (time_t)json_integer_value(q) : 0;
+	json_decref(j);
+	it->seq = seq;
+	it->bytes = (size_t)sb.st_size;
+	outbox_insert(ob, it);
+	if (seq >= ob->next_seq)
+		ob->next_seq = seq + 1;
+	return 0;
+bad:
+	json_decref(j);
+	(void)snprintf(bad, sizeof(bad), "%s.bad", name);
+	log_warnx("outbox %s: %s/%s is unreadable (%s); moved aside as %s",
+	    ob->name, ob->dir, name, err, bad);
+	(void)renameat(ob->dirfd, name, ob->dirfd, bad);
+	return -1;
+}
+
+static int
+outbox_load(struct outbox *ob, char *err, size_t errlen)
+{
+	struct dirent	*de;
+	DIR		*d;
+	uint64_t	 seq;
+	int		 fd;
+
+	if ((fd = dup(ob->dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		outbox_errf(err, errlen, "%s: %s", ob->dir, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, ".tmp-", 5) == 0) {
+			/* A write that did not finish: never enqueued. */
+			(void)unlinkat(ob->dirfd, de->d_name, 0);
+			continue;
+		}
+		if (outbox_parse_name(de->d_name, &seq) == -1)
+			continue;
+		(void)outbox_load_one(ob, de->d_name, seq);
+	}
+	closedir(d);
+	return 0;
+}
+
+static void
+outbox_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct outbox	*ob = arg;
+
+	(void)fd;
+	(void)what;
+	ob->waiting = 0;
+	outbox_next(ob);
+}
+
+static void
+outbox_arm(struct outbox *ob, long ms, int backoff)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	ob->waiting = backoff;
+	evtimer_add(ob->timer, &tv);
+}
+
+struct outbox *
+outbox_new(struct event_base *base, const char *state_dir, const char *name,
+    const struct outbox_opts *opts, outbox_send_fn send, void *sendarg,
+    char *err, size_t errlen)
+{
+	struct outbox	*ob;
+
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL) {
+		outbox_errf(err, errlen, "outbox: bad notifier name '%s'",
+		    name);
+		return NULL;
+	}
+	if ((ob = calloc(1, sizeof(*ob))) == NULL) {
+		outbox_errf(err, errlen, "out of memory");
+		return NULL;
+	}
+	TAILQ_INIT(&ob->items);
+	ob->dirfd = -1;
+	ob->base = base;
+	ob->send = send;
+	ob->sendarg = sendarg;
+	ob->next_seq = 1;
+	if (opts != NULL)
+		ob->opts = *opts;
+	if (ob->opts.max_events == 0)
+		ob->opts.max_events = OUTBOX_MAX_EVENTS;
+	if (ob->opts.max_bytes == 0)
+		ob->opts.max_bytes = OUTBOX_MAX_BYTES;
+	if (ob->opts.backoff_min_ms <= 0)
+		ob->opts.backoff_min_ms = OUTBOX_BACKOFF_MIN;
+	if (ob->opts.backoff_max_ms <= 0)
+		ob->opts.backoff_max_ms = OUTBOX_BACKOFF_MAX;
+	if (ob->opts.backoff_max_ms < ob->opts.backoff_min_ms)
+		ob->opts.backoff_max_ms = ob->opts.backoff_min_ms;
+	if (ob->opts.complain_first_ms <= 0)
+		ob->opts.complain_first_ms = OUTBOX_COMPLAIN_FIRST;
+	if (ob->opts.complain_max_ms <= 0)
+		ob->opts.complain_max_ms = OUTBOX_COMPLAIN_MAX;
+	if (ob->opts.complain_max_ms < ob->opts.complain_first_ms)
+		ob->opts.complain_max_ms = ob->opts.complain_first_ms;
+	if ((ob->name = strdup(name)) == NULL ||
+	    asprintf(&ob->dir, "%s/outbox/%s", state_dir, name) == -1) {
+		ob->dir = NULL;
+		outbox_errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (outbox_mkdirs(ob->dir) == -1 ||
+	    (ob->dirfd = open(ob->dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		outbox_errf(err, errlen, "outbox: %s: %s", ob->dir,
+		    strerror(errno));
+		goto fail;
+	}
+	if ((ob->timer = evtimer_new(base, outbox_on_timer, ob)) == NULL) {
+		outbox_errf(err, errlen, "outbox: cannot create a timer");
+		goto fail;
+	}
+	if (outbox_load(ob, err, errlen) == -1)
+		goto fail;
+	if (ob->st.depth > 0)
+		log_info("outbox %s: %zu undelivered event(s) from before, "
+		    "delivering them", ob->name, ob->st.depth);
+	return ob;
+fail:
+	outbox_free(ob);
+	return NULL;
+}
+
+void
+outbox_start(struct outbox *ob)
+{
+	ob->started = 1;
+	outbox_arm(ob, 0, 0);
+}
+
+void
+outbox_kick(struct outbox *ob)
+{
+	if (ob->waiting) {
+		evtimer_del(ob->timer);
+		ob->waiting = 0;
+	}
+	if (ob->started)
+		outbox_arm(ob, 0, 0);
+}
+
+/* Writes buf as name atomically and durably: temp, fsync, rename, dir. */
+static int
+outbox_write_file(struct outbox *ob, const char *name, const char *buf,
+    size_t len, char *err, size_t errlen)
+{
+	char	tmp[96];
+	size_t	off = 0;
+	ssize_t	w;
+	int	fd;
+
+	(void)snprintf(tmp, sizeof(tmp), ".tmp-%s", name);
+	fd = openat(ob->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		goto fail;
+	while (off < len) {
+		w = write(fd, buf + off, len - off);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			goto fail_close;
+		off += (size_t)w;
+	}
+	if (fsync(fd) == -1)
+		goto fail_close;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail_unlink;
+	}
+	fd = -1;
+	if (renameat(ob->dirfd, tmp, ob->dirfd, name) == -1)
+		goto fail_unlink;
+	if (fsync(ob->dirfd) == -1) {
+		outbox_errf(err, errlen, "outbox %s: fsync %s: %s", ob->name,
+		    ob->dir, strerror(errno));
+		(void)unlinkat(ob->dirfd, name, 0);
+		return -1;
+	}
+	return 0;
+fail_close:
+	close(fd);
+fail_unlink:
+	outbox_errf(err, errlen, "outbox %s: writing %s/%s: %s", ob->name,
+	    ob->dir, name, strerror(errno));
+	(void)unlinkat(ob->dirfd, tmp, 0);
+	return -1;
+fail:
+	outbox_errf(err, errlen, "outbox %s: writing %s/%s: %s", ob->name,
+	    ob->dir, name, strerror(errno));
+	return -1;
+}
+
+/* Makes room for one more event of len bytes by dropping old info ones. */
+static void
+outbox_make_room(struct outbox *ob, size_t len)
+{
+	struct outbox_item	*it, *next;
+
+	for (it = TAILQ_FIRST(&ob->items); it != NULL &&
+	    (ob->st.depth + 1 > ob->opts.max_events ||
+	    ob->st.bytes + len > ob->opts.max_bytes); it = next) {
+		next = TAILQ_NEXT(it, entry);
+		if (it->ev.severity > SEV_INFO ||
+		    (ob->flight != NULL && ob->flight->item == it))
+			continue;
+		ob->st.dropped++;
+		log_warnx("outbox %s: full (%zu events, %zu bytes; caps %zu, "
+		    "%zu): DROPPED the oldest info event %s %s for %s (%" PRIu64
+		    " dropped so far)", ob->name, ob->st.depth, ob->st.bytes,
+		    ob->opts.max_events, ob->opts.max_bytes,
+		    alert_status_name(it->ev.status), it->ev.check,
+		    it->ev.key_arn, ob->st.dropped);
+		outbox_remove(ob, it);
+	}
+	if (ob->st.depth + 1 > ob->opts.max_events ||
+	    ob->st.bytes + len > ob->opts.max_bytes) {
+		int64_t	now = outbox_mono();
+
+		ob->st.over_cap++;
+		/* Warning and worse are never dropped; say so now and then. */
+		if (ob->over_cap_logged == 0 ||
+		    now - ob->over_cap_logged >= OUTBOX_OVER_CAP_LOG) {
+			log_warnx("outbox %s: over its caps (%zu events, %zu "
+			    "bytes) with nothing droppable: keeping every "
+			    "warning and critical event", ob->name,
+			    ob->st.depth, ob->st.bytes);
+			ob->over_cap_logged = now;
+		}
+	}
+}
+
+int
+outbox_enqueue(struct outbox *ob, const struct alert_event *ev, char *err,
+    size_t errlen)
+{
+	struct outbox_item	*it;
+	json_t			*j, *evj;
+	char			*buf, name[64];
+	size_t			 len;
+	time_t			 now = time(NULL);
+
+	if ((evj = alert_event_to_json(ev)) == NULL ||
+	    (j = json_pack("{s:i, s:I, s:o}", "version", 1, "queued_at",
+	    (json_int_t)now, "event", evj)) == NULL) {
+		outbox_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	buf = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (buf == NULL) {
+		outbox_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	len = strlen(buf);
+	if (len > OUTBOX_FILE_MAX) {
+		free(buf);
+		outbox_errf(err, errlen, "outbox %s: event larger than %d "
+		    "bytes", ob->name, OUTBOX_FILE_MAX);
+		return -1;
+	}
+	if ((it = calloc(1, sizeof(*it))) == NULL ||
+	    alert_event_copy(&it->ev, ev) == -1) {
+		free(it);
+		free(buf);
+		outbox_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	outbox_make_room(ob, len);
+	it->seq = ob->next_seq;
+	it->bytes = len;
+	it->queued = now;
+	outbox_filename(it->seq, name, sizeof(name));
+	if (outbox_write_file(ob, name, buf, len, err, errlen) == -1) {
+		free(buf);
+		outbox_item_free(it);
+		return -1;
+	}
+	free(buf);
+	ob->next_seq++;
+	TAILQ_INSERT_TAIL(&ob->items, it, entry);
+	ob->st.depth++;
+	ob->st.bytes += len;
+	ob->st.enqueued++;
+	if (ob->started && !ob->waiting && ob->flight == NULL)
+		outbox_arm(ob, 0, 0);
+	return 0;
+}
+
+static void
+outbox_recovered(struct outbox *ob)
+{
+	if (ob->st.failing == 0)
+		return;
+	log_info("outbox %s: delivering again after %u failed attempt(s) "
+	    "over %llds", ob->name, ob->st.failing,
+	    (long long)((outbox_mono() - ob->failing_since) / 1000));
+	ob->st.recoveries++;
+	ob->st.failing = 0;
+	ob->backoff_ms = 0;
+	ob->complain_interval = 0;
+}
+
+static void
+outbox_retry_later(struct outbox *ob, const struct outbox_item *it,
+    const char *why)
+{
+	uint32_t	r = 0;
+	long		b, delay;
+	int64_t		now = outbox_mono();
+
+	ob->st.retries++;
+	if (ob->st.failing++ == 0) {
+		ob->st.complaints++;
+		ob->failing_since = now;
+		ob->complain_interval = ob->opts.complain_first_ms;
+		ob->complain_next = now + ob->complain_interval;
+		log_warnx("outbox %s: delivery of %s %s for %s failed: %s; "
+		    "retrying (%zu queued)", ob->name,
+		    alert_status_name(it->ev.status), it->ev.check,
+		    it->ev.key_arn, why != NULL ? why : "unknown error",
+		    ob->st.depth);
+	} else if (now >= ob->complain_next) {
+		ob->st.complaints++;
+		log_warnx("outbox %s: still failing after %u attempts over "
+		    "%llds: %s (%zu queued)", ob->name, ob->st.failing,
+		    (long long)((now - ob->failing_since) / 1000),
+		    why != NULL ? why : "unknown error", ob->st.depth);
+		ob->complain_interval *= 2;
+		if (ob->complain_interval > ob->opts.complain_max_ms)
+			ob->complain_interval = ob->opts.complain_max_ms;
+		ob->complain_next = now + ob->complain_interval;
+	}
+	b = ob->backoff_ms == 0 ? ob->opts.backoff_min_ms : ob->backoff_ms * 2;
+	if (b > ob->opts.backoff_max_ms)
+		b = ob->opts.backoff_max_ms;
+	ob->backoff_ms = b;
+	/* Equal jitter: half fixed, half random, so notifiers spread out. */
+	(void)RAND_bytes((unsigned char *)&r, sizeof(r));
+	delay = b / 2 + (long)(r % (uint32_t)(b / 2 + 1));
+	outbox_arm(ob, delay, 1);
+}
+
+static void
+outbox_done(void *arg, enum notify_result res, const char *why)
+{
+	struct outbox_flight	*f = arg;
+	struct outbox		*ob = f->ob;
+	struct outbox_item	*it = f->item;
+
+	free(f);
+	if (ob == NULL)
+		return;		/* the outbox was freed meanwhile */
+	ob->flight = NULL;
+	switch (res) {
+	case NOTIFY_ACK:
+		ob->st.delivered++;
+		outbox_recovered(ob);
+		outbox_remove(ob, it);
+		break;
+	case NOTIFY_PERMANENT:
+		ob->st.failed++;
+		log_warnx("outbox %s: PERMANENT FAILURE, event DROPPED: %s %s "
+		    "%s for %s (event %s): %s (%" PRIu64 " so far)", ob->name,
+		    alert_status_name(it->ev.status),
+		    severity_name(it->ev.severity), it->ev.check,
+		    it->ev.key_arn, it->ev.id, why != NULL ? why : "no reason",
+		    ob->st.failed);
+		/* It answered, so it is up: not a reason to back off. */
+		outbox_recovered(ob);
+		outbox_remove(ob, it);
+		break;
+	case NOTIFY_RETRY:
+	default:
+		outbox_retry_later(ob, it, why);
+		return;
+	}
+	if (!ob->waiting)
+		outbox_arm(ob, 0, 0);
+}
+
+static void
+outbox_next(struct outbox *ob)
+{
+	struct outbox_flight	*f;
+	struct outbox_item	*it;
+
+	if (!ob->started || ob->flight != NULL || ob->waiting ||
+	    (it = TAILQ_FIRST(&ob->items)) == NULL)
+		return;
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		outbox_retry_later(ob, it, "out of memory");
+		return;
+	}
+	f->ob = ob;
+	f->item = it;
+	ob->flight = f;
+	if (ob->send(ob->sendarg, &it->ev, outbox_done, f) == -1) {
+		/* done will not run: f is still ours. */
+		ob->flight = NULL;
+		free(f);
+		outbox_retry_later(ob, it, "the delivery could not start");
+	}
+}
+
+void
+outbox_stats(const struct outbox *ob, struct outbox_stats *st)
+{
+	const struct outbox_item	*it = TAILQ_FIRST(&ob->items);
+
+	*st = ob->st;
+	st->oldest = it != NULL ? it->queued : 0;
+}
+
+const char *
+outbox_name(const struct outbox *ob)
+{
+	return ob->name;
+}
+
+size_t
+outbox_depth(const struct outbox *ob)
+{
+	return ob->st.depth;
+}
+
+int
+outbox_idle(const struct outbox *ob)
+{
+	return ob->flight == NULL && ob->st.depth == 0;
+}
+
+void
+outbox_free(struct outbox *ob)
+{
+	struct outbox_item	*it;
+
+	if (ob == NULL)
+		return;
+	if (ob->flight != NULL)
+		ob->flight->ob = NULL;
+	while ((it = TAILQ_FIRST(&ob->items)) != NULL) {
+		TAILQ_REMOVE(&ob->items, it, entry);
+		outbox_item_free(it);
+	}
+	if (ob->timer != NULL)
+		event_free(ob->timer);
+	if (ob->dirfd != -1)
+		close(ob->dirfd);
+	free(ob->dir);
+	free(ob->name);
+	free(ob);
+}

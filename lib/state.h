@@ -1,0 +1,145 @@
+/*
+ * The state directory (state_dir): baselines and last results per key,
+ * and any other JSON file a module keeps there (alert state, outboxes).
+ *
+ * Every write is atomic: a temporary file in the same directory, written,
+ * fsync'ed, renamed over the old one, then the directory fsync'ed, so a
+ * crash or SIGKILL leaves the old or the new file, never a mix.  Files
+ * are 0600 in a 0700 directory.  A corrupt file (bad JSON, wrong shape,
+ * too large) is renamed to NAME.corrupt-YYYYMMDDTHHMMSSZ and reported
+ * through the error string for the caller to log; it never crashes.
+ *
+ * Layout:
+ *   STATE_DIR/keys/<first 32 hex digits of sha256(key ARN)>.json
+ *     {"version": 1, "arn": "...",
+ *      "baseline": {"policy": TEXT|null, "policy_canonical": TEXT|null,
+ *                   "accepted_at": EPOCH, "material_id": ID|null,
+ *                   "material_seen_at": EPOCH},
+ *      "last": {"polled_at": EPOCH, "state": "Enabled"|null,
+ *               "status": "ok", "findings": [...]}}
+ */
+#ifndef KEYHEALTHD_STATE_H
+#define KEYHEALTHD_STATE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "check.h"
+#include "finding.h"
+
+/* No state file of ours comes near this; anything larger is corrupt. */
+#define STATE_MAX_FILE		(8 * 1024 * 1024)
+#define STATE_KEY_VERSION	1
+
+/* What state_read_json() and the loaders found. */
+enum state_read {
+	STATE_READ_ERROR = -1,	/* I/O error; err says which */
+	STATE_READ_OK = 0,
+	STATE_READ_ABSENT = 1,	/* no such file: start fresh */
+	STATE_READ_CORRUPT = 2	/* moved aside; err says where and why */
+};
+
+/* Called with a message to log (fixed modes, files moved aside). */
+typedef void	(*state_warn_cb)(void *arg, const char *msg);
+
+/* One key's persistent state. */
+struct state_key {
+	char			*arn;
+	struct key_baseline	 baseline;
+	time_t			 polled_at;	/* last poll; 0 never */
+	char			*key_state;	/* KeyState then, or NULL */
+	enum severity		 status;	/* worst severity then */
+	json_t			*findings;	/* findings_json() of the last
+						   poll, or NULL */
+};
+
+/*
+ * Creates dir (0700) and dir/keys unless they exist.  Existing ones must
+ * be directories; when owned by us and accessible to group or others they
+ * are chmod'ed to 0700 and warn is told; when owned by someone else and
+ * writable by group or others they are refused.  warn may be NULL.
+ * Returns 0, or -1 with a reason (naming errno, e.g. "(ENOTDIR)") in err.
+ */
+int	state_dir_init(const char *dir, state_warn_cb warn, void *warnarg,
+	    char *err, size_t errlen);
+
+/*
+ * Atomically replaces dir/name (name may have one directory part, e.g.
+ * "keys/x.json"; that directory must exist) with j as JSON text (sorted
+ * keys, indented), mode 0600.  Returns 0, or -1 with a reason naming the
+ * path, the step and errno (e.g. "No space left on device (ENOSPC)"); the
+ * old file is then untouched and no temporary file is left behind.
+ */
+int	state_write_json(const char *dir, const char *name, const json_t *j,
+	    char *err, size_t errlen);
+
+/*
+ * Reads dir/name: at most maxlen bytes (0: STATE_MAX_FILE), a JSON object
+ * that valid (may be NULL) accepts by returning 0 (or -1 with a reason in
+ * its err).  On STATE_READ_OK *out is a new reference the caller
+ * decrefs; otherwise *out is NULL.  A file that is too large, not JSON,
+ * not an object or refused by valid is moved aside: STATE_READ_CORRUPT,
+ * with err saying why and where it went.  A missing file is
+ * STATE_READ_ABSENT (err empty).  A file of ours with a looser mode is
+ * chmod'ed to 0600.
+ */
+enum state_read state_read_json(const char *dir, const char *name,
+	    size_t maxlen, int (*valid)(const json_t *, char *, size_t),
+	    json_t **out, char *err, size_t errlen);
+
+/* "keys/<32 hex digits>.json" for a key ARN into buf (>= 43 bytes).
+ * Returns 0, or -1 when buf is too small or hashing failed. */
+int	state_key_filename(const char *arn, char *buf, size_t len);
+
+/* Frees what k owns (not k) and zeroes it.  NULL is fine. */
+void	state_key_free(struct state_key *k);
+
+/*
+ * Records a poll's outcome in k: polled_at, KeyState (or NULL when
+ * DescribeKey failed), worst severity and a copy of the findings.
+ * Returns 0, or -1 when out of memory (k unchanged).
+ */
+int	state_key_set_result(struct state_key *k,
+	    const struct key_snapshot *snap, const struct findings *fs);
+
+/* The file form of k (see above); a new reference, or NULL (no memory). */
+json_t	*state_key_to_json(const struct state_key *k);
+
+/* Fills out (zeroed first; free with state_key_free()) from the file
+ * form.  Returns 0, or -1 with what is wrong with its shape in err. */
+int	state_key_from_json(const json_t *j, struct state_key *out, char *err,
+	    size_t errlen);
+
+/* Writes k to dir/keys/<hash>.json atomically; 0 or -1 with err. */
+int	state_key_save(const char *dir, const struct state_key *k, char *err,
+	    size_t errlen);
+
+/*
+ * Reads the state of the key arn into out (free with state_key_free()).
+ * STATE_READ_ABSENT and STATE_READ_CORRUPT (moved aside, err says so)
+ * leave out zeroed except for out->arn: start with no baseline.  A file
+ * holding another ARN than its name says is corrupt.
+ */
+enum state_read state_key_load(const char *dir, const char *arn,
+	    struct state_key *out, char *err, size_t errlen);
+
+/*
+ * Saves every key; one failing key does not stop the others.  Returns 0,
+ * or -1 with the first failure in err.
+ */
+int	state_keys_save(const char *dir, const struct state_key *v, size_t n,
+	    char *err, size_t errlen);
+
+/*
+ * Loads every key file under dir/keys into a new array *v of *n keys
+ * (the caller frees each with state_key_free() and then free(*v)).
+ * Corrupt files are moved aside, reported to warn (may be NULL) and
+ * skipped.  Returns 0, or
+ * -1 with err when the directory can't be read or out of memory.
+ */
+int	state_keys_load(const char *dir, struct state_key **v, size_t *n,
+	    state_warn_cb warn, void *warnarg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,949 @@
+/*
+ * lib/config: the schema of keyhealthd.yaml(5), defaults, and errors that
+ * name the offending node's FILE:LINE:COLUMN, all of a file in one run.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "vendor.h"
+#include "ynode.h"
+
+#define KEY1	"arn:aws:kms:eu-west-1:111122223333:key/" \
+		"1234abcd-12ab-34cd-56ef-1234567890ab"
+#define KEY2	"arn:aws:kms:us-west-2:444455556666:key/" \
+		"mrk-0123456789abcdef0123456789abcdef"
+#define KEYS1	"keys:\n  - arn: " KEY1 "\n"
+
+static struct config *
+load(const char *text, struct config_errors *errs)
+{
+	return config_load_buffer("t.yaml", text, strlen(text), errs);
+}
+
+static struct config *
+load_ok(const char *text)
+{
+	struct config_errors	 errs = { 0 };
+	struct config		*cfg = load(text, &errs);
+
+	ck_assert_msg(cfg != NULL, "unexpected error: %s",
+	    errs.n > 0 ? errs.msgs[0] : "?");
+	ck_assert_uint_eq(errs.total, 0);
+	config_errors_free(&errs);
+	return cfg;
+}
+
+/* The text must fail with exactly this one error. */
+static void
+one_error(const char *text, const char *want)
+{
+	struct config_errors	 errs = { 0 };
+	struct config		*cfg = load(text, &errs);
+	size_t			 i;
+
+	ck_assert_ptr_null(cfg);
+	for (i = 0; errs.n != 1 && i < errs.n; i++)
+		fprintf(stderr, "  got: %s\n", errs.msgs[i]);
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_str_eq(errs.msgs[0], want);
+	config_errors_free(&errs);
+}
+
+/* ---- defaults and values ---- */
+
+START_TEST(test_config_defaults_with_only_a_key)
+{
+	struct config	*cfg;
+
+	unsetenv("STATE_DIRECTORY");
+	cfg = load_ok(KEYS1);
+	ck_assert_int_eq(cfg->interval, 300);
+	ck_assert_int_eq(cfg->slow_interval, 3600);
+	ck_assert_int_eq(cfg->renotify, 4 * 3600);
+	ck_assert_str_eq(cfg->state_dir, "/var/lib/keyhealthd");
+	ck_assert_ptr_null(cfg->aws.profile);
+	ck_assert_ptr_null(cfg->aws.endpoint_url);
+	ck_assert_int_eq(cfg->aws.use_fips, 0);
+	ck_assert_int_eq(cfg->aws.allow_http, 0);
+	ck_assert_ptr_null(cfg->http.listen);
+	ck_assert_int_eq(cfg->kms.connect_timeout, 5);
+	ck_assert_int_eq(cfg->kms.timeout, 15);
+	ck_assert_int_eq(cfg->kms.max_attempts, 4);
+	ck_assert(cfg->kms.rate_limit == 10.0);
+	ck_assert_int_eq(cfg->kms.max_inflight, 16);
+	ck_assert_int_eq(cfg->alerts.fire_after, 1);
+	ck_assert_int_eq(cfg->alerts.resolve_after, 1);
+	ck_assert_int_eq(cfg->alerts.material_expiry_warning, 30 * 86400);
+	ck_assert_uint_eq(cfg->nkeys, 1);
+	ck_assert_uint_eq(cfg->nnotifiers, 0);
+	ck_assert_str_eq(cfg->path, "t.yaml");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_state_dir_takes_first_of_STATE_DIRECTORY)
+{
+	struct config	*cfg;
+
+	setenv("STATE_DIRECTORY", "/var/lib/keyhealthd-x:/var/lib/other", 1);
+	cfg = load_ok(KEYS1);
+	ck_assert_str_eq(cfg->state_dir, "/var/lib/keyhealthd-x");
+	config_free(cfg);
+	cfg = load_ok("state_dir: /srv/kh\n" KEYS1);
+	ck_assert_str_eq(cfg->state_dir, "/srv/kh");
+	config_free(cfg);
+	unsetenv("STATE_DIRECTORY");
+}
+END_TEST
+
+START_TEST(test_config_every_global_key_is_read)
+{
+	struct config	*cfg = load_ok(
+	    "interval: 1m\n"
+	    "slow_interval: 2h\n"
+	    "renotify: 1h30m\n"
+	    "state_dir: /srv/keyhealthd\n"
+	    "aws:\n"
+	    "  profile: prod\n"
+	    "  region: eu-west-1\n"
+	    "  endpoint_url: http://127.0.0.1:4566\n"
+	    "  sts_endpoint_url: https://sts.eu-west-1.amazonaws.com\n"
+	    "  assume_role: arn:aws:iam::111122223333:role/keyhealthd-ro\n"
+	    "  ca_file: /etc/ssl/certs/ca-certificates.crt\n"
+	    "  use_fips: true\n"
+	    "  allow_http: false\n"
+	    "http:\n"
+	    "  listen: 127.0.0.1:9464\n"
+	    "kms:\n"
+	    "  connect_timeout: 3s\n"
+	    "  timeout: 20s\n"
+	    "  max_attempts: 6\n"
+	    "  rate_limit: 2.5\n"
+	    "  max_inflight: 4\n"
+	    "alerts:\n"
+	    "  fire_after: 2\n"
+	    "  resolve_after: 3\n"
+	    "  material_expiry_warning: 14d\n"
+	    KEYS1
+	    "notifiers:\n"
+	    "  - type: journald\n");
+
+	ck_assert_int_eq(cfg->interval, 60);
+	ck_assert_int_eq(cfg->slow_interval, 7200);
+	ck_assert_int_eq(cfg->renotify, 5400);
+	ck_assert_str_eq(cfg->state_dir, "/srv/keyhealthd");
+	ck_assert_str_eq(cfg->aws.profile, "prod");
+	ck_assert_str_eq(cfg->aws.region, "eu-west-1");
+	ck_assert_str_eq(cfg->aws.endpoint_url, "http://127.0.0.1:4566");
+	ck_assert_str_eq(cfg->aws.sts_endpoint_url,
+	    "https://sts.eu-west-1.amazonaws.com");
+	ck_assert_str_eq(cfg->aws.assume_role,
+	    "arn:aws:iam::111122223333:role/keyhealthd-ro");
+	ck_assert_str_eq(cfg->aws.ca_file,
+	    "/etc/ssl/certs/ca-certificates.crt");
+	ck_assert_int_eq(cfg->aws.use_fips, 1);
+	ck_assert_int_eq(cfg->aws.allow_http, 0);
+	ck_assert_str_eq(cfg->http.listen, "127.0.0.1:9464");
+	ck_assert_str_eq(cfg->http.host, "127.0.0.1");
+	ck_assert_int_eq(cfg->http.port, 9464);
+	ck_assert_int_eq(cfg->kms.connect_timeout, 3);
+	ck_assert_int_eq(cfg->kms.timeout, 20);
+	ck_assert_int_eq(cfg->kms.max_attempts, 6);
+	ck_assert(cfg->kms.rate_limit == 2.5);
+	ck_assert_int_eq(cfg->kms.max_inflight, 4);
+	ck_assert_int_eq(cfg->alerts.fire_after, 2);
+	ck_assert_int_eq(cfg->alerts.resolve_after, 3);
+	ck_assert_int_eq(cfg->alerts.material_expiry_warning, 14 * 86400);
+	ck_assert_uint_eq(cfg->nnotifiers, 1);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_every_key_field_is_read)
+{
+	struct config		*cfg = load_ok(
+	    "keys:\n"
+	    "  - arn: " KEY1 "\n"
+	    "    name: gearset-eu\n"
+	    "    vendor: gearset\n"
+	    "    alias: alias/gearset-backup\n"
+	    "    interval: 1m\n"
+	    "    expect_rotation: true\n"
+	    "    aws:\n"
+	    "      profile: other\n"
+	    "      assume_role: arn:aws:iam::111122223333:role/ro\n");
+	const struct config_key	*k = &cfg->keys[0];
+
+	ck_assert_str_eq(k->arn, KEY1);
+	ck_assert_str_eq(k->parsed.region, "eu-west-1");
+	ck_assert_str_eq(k->parsed.account, "111122223333");
+	ck_assert_int_eq(k->parsed.kind, ARN_KMS_KEY);
+	ck_assert_str_eq(k->name, "gearset-eu");
+	ck_assert_str_eq(k->vendor_name, "gearset");
+	ck_assert_ptr_nonnull(k->vendor);
+	ck_assert_str_eq(k->vendor->name, "gearset");
+	ck_assert_str_eq(k->alias, "alias/gearset-backup");
+	ck_assert_int_eq(k->interval, 60);
+	ck_assert_int_eq(k->expect_rotation, 1);
+	ck_assert_str_eq(k->aws.profile, "other");
+	ck_assert_int_eq(k->line, 2);
+	ck_assert_int_eq(k->column, 5);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_key_name_defaults_to_key_id)
+{
+	struct config	*cfg = load_ok(KEYS1);
+
+	ck_assert_str_eq(cfg->keys[0].name,
+	    "1234abcd-12ab-34cd-56ef-1234567890ab");
+	ck_assert_ptr_null(cfg->keys[0].vendor);
+	ck_assert_ptr_null(cfg->keys[0].vendor_name);
+	ck_assert_ptr_null(cfg->keys[0].alias);
+	ck_assert_int_eq(cfg->keys[0].expect_rotation, 0);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_per_key_overrides_merge_with_global)
+{
+	struct config		*cfg = load_ok(
+	    "interval: 10m\n"
+	    "aws:\n"
+	    "  profile: prod\n"
+	    "  region: eu-west-1\n"
+	    "  use_fips: true\n"
+	    "keys:\n"
+	    "  - arn: " KEY1 "\n"
+	    "  - arn: " KEY2 "\n"
+	    "    interval: 30s\n"
+	    "    aws:\n"
+	    "      assume_role: arn:aws:iam::444455556666:role/ro\n"
+	    "      use_fips: false\n");
+	struct config_aws	 a;
+
+	ck_assert_int_eq(config_key_interval(cfg, &cfg->keys[0]), 600);
+	ck_assert_int_eq(config_key_interval(cfg, &cfg->keys[1]), 30);
+	config_key_aws(cfg, &cfg->keys[0], &a);
+	ck_assert_str_eq(a.profile, "prod");
+	ck_assert_ptr_null(a.assume_role);
+	ck_assert_int_eq(a.use_fips, 1);
+	config_key_aws(cfg, &cfg->keys[1], &a);
+	ck_assert_str_eq(a.profile, "prod");
+	ck_assert_str_eq(a.region, "eu-west-1");
+	ck_assert_str_eq(a.assume_role, "arn:aws:iam::444455556666:role/ro");
+	ck_assert_int_eq(a.use_fips, 0);
+	ck_assert_int_eq(a.allow_http, 0);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_key_find_by_name_or_arn)
+{
+	struct config	*cfg = load_ok("keys:\n  - arn: " KEY1 "\n"
+	    "    name: eu\n  - arn: " KEY2 "\n");
+
+	ck_assert_ptr_eq(config_key_find(cfg, "eu"), &cfg->keys[0]);
+	ck_assert_ptr_eq(config_key_find(cfg, KEY2), &cfg->keys[1]);
+	ck_assert_ptr_null(config_key_find(cfg, "nope"));
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_alias_arn_is_reduced_to_alias_name)
+{
+	struct config	*cfg = load_ok("keys:\n  - arn: " KEY1 "\n"
+	    "    alias: arn:aws:kms:eu-west-1:111122223333:alias/backup\n");
+
+	ck_assert_str_eq(cfg->keys[0].alias, "alias/backup");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_http_listen_ipv6)
+{
+	struct config	*cfg = load_ok("http:\n  listen: \"[::1]:9464\"\n"
+	    KEYS1);
+
+	ck_assert_str_eq(cfg->http.host, "::1");
+	ck_assert_int_eq(cfg->http.port, 9464);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_http_to_loopback_needs_no_allow_http)
+{
+	struct config	*cfg = load_ok("aws:\n"
+	    "  endpoint_url: http://localhost:4566\n"
+	    "  sts_endpoint_url: http://[::1]:4566/\n" KEYS1);
+
+	config_free(cfg);
+	cfg = load_ok("aws:\n  allow_http: true\n"
+	    "  endpoint_url: http://kms.internal:8080\n" KEYS1);
+	ck_assert_int_eq(cfg->aws.allow_http, 1);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_renotify_zero_means_never)
+{
+	struct config	*cfg = load_ok("renotify: 0\n" KEYS1);
+
+	ck_assert_int_eq(cfg->renotify, 0);
+	config_free(cfg);
+}
+END_TEST
+
+/* ---- vendors ---- */
+
+START_TEST(test_config_builtin_vendor_is_loaded_once)
+{
+	struct config	*cfg = load_ok("keys:\n"
+	    "  - arn: " KEY1 "\n    vendor: gearset\n"
+	    "  - arn: " KEY2 "\n    vendor: gearset\n");
+
+	ck_assert_uint_eq(cfg->nvendors, 1);
+	ck_assert_ptr_eq(cfg->keys[0].vendor, cfg->keys[1].vendor);
+	ck_assert_str_eq(vendor_account(cfg->keys[0].vendor, "eu-west-1"),
+	    "347752291521");
+	ck_assert_ptr_eq(config_vendor(cfg, "gearset"), cfg->keys[0].vendor);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_custom_vendor_becomes_struct_vendor)
+{
+	struct config			*cfg = load_ok(
+	    "vendors:\n"
+	    "  acme:\n"
+	    "    accounts: {eu-west-1: \"123456789012\", us-east-1: "
+	    "\"210987654321\"}\n"
+	    "    require:\n"
+	    "      - actions: [kms:Encrypt, kms:Decrypt, kms:ReEncrypt*]\n"
+	    "        label: use\n"
+	    "      - actions: [kms:CreateGrant]\n"
+	    "        condition: {Bool: {kms:GrantIsForAWSResource: "
+	    "\"true\"}}\n"
+	    "    key_spec: SYMMETRIC_DEFAULT\n"
+	    "    key_usage: ENCRYPT_DECRYPT\n"
+	    "keys:\n  - arn: " KEY1 "\n    vendor: acme\n");
+	const struct vendor		*v = cfg->keys[0].vendor;
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(v->name, "acme");
+	ck_assert_uint_eq(v->naccounts, 2);
+	ck_assert_str_eq(vendor_account(v, "us-east-1"), "210987654321");
+	ck_assert_ptr_null(vendor_account(v, "eu-west-2"));
+	ck_assert_uint_eq(v->ngroups, 2);
+	ck_assert_str_eq(v->groups[0].label, "use");
+	ck_assert_uint_eq(v->groups[0].nactions, 3);
+	ck_assert_str_eq(v->groups[0].actions[2], "kms:ReEncrypt*");
+	ck_assert_uint_eq(v->groups[0].nconds, 0);
+	ck_assert_str_eq(v->groups[1].label, "requirement 2");
+	ck_assert_uint_eq(v->groups[1].nconds, 1);
+	ck_assert_str_eq(v->groups[1].conds[0].op, "Bool");
+	ck_assert_str_eq(v->groups[1].conds[0].key,
+	    "kms:GrantIsForAWSResource");
+	ck_assert_str_eq(v->groups[1].conds[0].value, "true");
+	ck_assert_str_eq(v->key_spec, "SYMMETRIC_DEFAULT");
+	ck_assert_str_eq(v->key_usage, "ENCRYPT_DECRYPT");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_custom_vendor_may_not_shadow_builtin)
+{
+	one_error("vendors:\n  gearset:\n    accounts: {eu-west-1: "
+	    "\"123456789012\"}\n    require:\n      - actions: "
+	    "[kms:Decrypt]\n" KEYS1,
+	    "t.yaml:2:3: vendors: 'gearset' is a builtin vendor; give the "
+	    "custom profile another name");
+}
+END_TEST
+
+START_TEST(test_config_custom_vendor_errors_are_specific)
+{
+	struct config_errors	errs = { 0 };
+
+	ck_assert_ptr_null(load(
+	    "vendors:\n"
+	    "  acme:\n"
+	    "    accounts: {eu-west-1: \"12345\", nowhere: \"123456789012\"}\n"
+	    "    require:\n"
+	    "      - actions: [kms:Encypt, s3:GetObject]\n"
+	    "        condition: {Boool: {kms:GrantIsForAWSResource: "
+	    "\"true\"}}\n"
+	    "    key_spec: SYMETRIC_DEFAULT\n"
+	    KEYS1, &errs));
+	ck_assert_uint_eq(errs.n, 6);
+	ck_assert_str_eq(errs.msgs[0], "t.yaml:3:27: vendors.acme.accounts: "
+	    "an AWS account is 12 digits, got '12345'");
+	ck_assert_str_eq(errs.msgs[1], "t.yaml:3:36: vendors.acme.accounts: "
+	    "not an AWS region: 'nowhere' (e.g. eu-west-1)");
+	ck_assert_str_eq(errs.msgs[2], "t.yaml:5:19: "
+	    "vendors.acme.require[0].actions: unknown KMS action "
+	    "'kms:Encypt'; did you mean 'kms:Encrypt'?");
+	ck_assert_str_eq(errs.msgs[3], "t.yaml:5:31: "
+	    "vendors.acme.require[0].actions: 's3:GetObject' is not a KMS "
+	    "action (kms:NAME, e.g. kms:Decrypt)");
+	ck_assert_str_eq(errs.msgs[4], "t.yaml:6:21: "
+	    "vendors.acme.require[0].condition: unknown condition operator "
+	    "'Boool'; did you mean 'Bool'?");
+	ck_assert_str_eq(errs.msgs[5], "t.yaml:7:15: vendors.acme.key_spec: "
+	    "unknown value 'SYMETRIC_DEFAULT'; did you mean "
+	    "'SYMMETRIC_DEFAULT'?");
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(test_config_unknown_vendor_lists_known_ones)
+{
+	one_error(KEYS1 "    vendor: acme\n",
+	    "t.yaml:3:13: keys[0].vendor: unknown vendor 'acme' (known: "
+	    "gearset; define custom ones under vendors:)");
+	one_error(KEYS1 "    vendor: gearsett\n",
+	    "t.yaml:3:13: keys[0].vendor: unknown vendor 'gearsett'; did you "
+	    "mean 'gearset'? (known: gearset)");
+}
+END_TEST
+
+/* ---- notifiers ---- */
+
+START_TEST(test_config_notifier_common_keys_and_block)
+{
+	struct config			*cfg = load_ok(KEYS1
+	    "notifiers:\n"
+	    "  - type: journald\n"
+	    "  - type: webhook\n"
+	    "    name: oncall\n"
+	    "    url: https://hooks.example.com/x\n"
+	    "    min_severity: warning\n"
+	    "    checks: [key-disabled, key-pending-deletion]\n"
+	    "    exclude_checks: [key-material-rotated]\n");
+	const struct config_notifier	*n;
+
+	ck_assert_uint_eq(cfg->nnotifiers, 2);
+	n = &cfg->notifiers[0];
+	ck_assert_str_eq(n->type, "journald");
+	ck_assert_str_eq(n->name, "journald");
+	ck_assert_int_eq(n->min_severity, SEV_INFO);
+	ck_assert_ptr_null(n->checks);
+	n = &cfg->notifiers[1];
+	ck_assert_str_eq(n->type, "webhook");
+	ck_assert_str_eq(n->name, "oncall");
+	ck_assert_int_eq(n->min_severity, SEV_WARNING);
+	ck_assert_uint_eq(n->nchecks, 2);
+	ck_assert_str_eq(n->checks[1], "key-pending-deletion");
+	ck_assert_uint_eq(n->nexclude_checks, 1);
+	ck_assert_int_eq(n->block->type, YNODE_MAP);
+	ck_assert_str_eq(ynode_get(n->block, "url")->value,
+	    "https://hooks.example.com/x");
+	ck_assert_int_eq(n->block->line, 5);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_notifier_errors)
+{
+	struct config_errors	errs = { 0 };
+
+	ck_assert_ptr_null(load(KEYS1
+	    "notifiers:\n"
+	    "  - type: pagerdty\n"
+	    "  - name: x\n"
+	    "  - type: slack\n"
+	    "    min_severity: severe\n"
+	    "    checks: [key-disabld]\n"
+	    "  - type: webhook\n"
+	    "    name: x\n", &errs));
+	ck_assert_uint_eq(errs.n, 5);
+	ck_assert_str_eq(errs.msgs[0], "t.yaml:4:11: notifiers[0].type: "
+	    "unknown notifier type 'pagerdty'; did you mean 'pagerduty'?");
+	ck_assert_str_eq(errs.msgs[1], "t.yaml:5:5: notifiers[1]: missing "
+	    "required key 'type' (one of: journald, webhook, pagerduty, "
+	    "alertmanager, slack, exec, module)");
+	ck_assert_str_eq(errs.msgs[2], "t.yaml:7:19: "
+	    "notifiers[2].min_severity: expected info, warning, unknown or "
+	    "critical, got 'severe'");
+	ck_assert_str_eq(errs.msgs[3], "t.yaml:8:14: notifiers[2].checks: "
+	    "unknown check 'key-disabld'; did you mean 'key-disabled'?");
+	ck_assert_str_eq(errs.msgs[4], "t.yaml:10:11: notifiers[3].name: "
+	    "duplicate notifier name 'x' (also notifiers[1] at line 5)");
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(test_config_second_notifier_of_a_type_needs_a_name)
+{
+	one_error(KEYS1 "notifiers:\n  - type: webhook\n  - type: webhook\n",
+	    "t.yaml:5:11: notifiers[1]: a second 'webhook' notifier needs a "
+	    "'name:' (notifiers[0] at line 4 is called 'webhook')");
+}
+END_TEST
+
+/* ---- errors, one kind each ---- */
+
+START_TEST(test_config_unknown_key_suggests_closest)
+{
+	one_error("intervall: 5m\n" KEYS1,
+	    "t.yaml:1:1: unknown key 'intervall'; did you mean 'interval'?");
+	one_error("aws:\n  regoin: eu-west-1\n" KEYS1,
+	    "t.yaml:2:3: unknown key 'regoin' in aws; did you mean 'region'?");
+	one_error(KEYS1 "    nmae: x\n",
+	    "t.yaml:3:5: unknown key 'nmae' in keys[0]; did you mean 'name'?");
+}
+END_TEST
+
+START_TEST(test_config_unknown_key_without_suggestion_lists_known)
+{
+	one_error("http:\n  port: 9464\n" KEYS1,
+	    "t.yaml:2:3: unknown key 'port' in http (expected one of: "
+	    "listen)");
+}
+END_TEST
+
+START_TEST(test_config_bad_duration_names_its_node)
+{
+	one_error("interval: 5x\n" KEYS1,
+	    "t.yaml:1:11: interval: bad duration '5x': unknown unit 'x' (use "
+	    "s, m, h, d)");
+	one_error(KEYS1 "    interval: 500ms\n",
+	    "t.yaml:3:15: keys[0].interval: bad duration '500ms': unit 'ms' "
+	    "is not supported: durations are whole seconds");
+	one_error("interval: 2d\n" KEYS1,
+	    "t.yaml:1:11: interval: must be between 1s and 1d, got 2d");
+}
+END_TEST
+
+START_TEST(test_config_bad_arn_uses_arn_parse_message)
+{
+	one_error("keys:\n  - arn: arn:aws:kms:eu-west-1:1111:key/abc\n",
+	    "t.yaml:2:10: keys[0].arn: ARN account must be 12 digits: "
+	    "arn:aws:kms:eu-west-1:1111:key/abc");
+	one_error("keys:\n  - arn: alias/foo\n",
+	    "t.yaml:2:10: keys[0].arn: not an ARN (must start with \"arn:\"): "
+	    "alias/foo");
+}
+END_TEST
+
+START_TEST(test_config_alias_arn_as_key_arn_is_refused)
+{
+	one_error("keys:\n  - arn: arn:aws:kms:eu-west-1:111122223333:alias/x\n",
+	    "t.yaml:2:10: keys[0].arn: expected a key ARN (...:key/ID), got "
+	    "an alias ARN; give the key's ARN and the alias under 'alias:'");
+}
+END_TEST
+
+START_TEST(test_config_alias_errors)
+{
+	one_error(KEYS1 "    alias: gearset-backup\n",
+	    "t.yaml:3:12: keys[0].alias: expected alias/NAME or an alias ARN, "
+	    "got 'gearset-backup'");
+	one_error(KEYS1 "    alias: arn:aws:kms:eu-west-1:999999999999:alias/x\n",
+	    "t.yaml:3:12: keys[0].alias: the alias is in 999999999999/"
+	    "eu-west-1 but the key in 111122223333/eu-west-1: an alias can "
+	    "only point to a key of its own account and region");
+	one_error(KEYS1 "    alias: alias/aws/s3\n",
+	    "t.yaml:3:12: keys[0].alias: alias/aws/ names AWS managed keys, "
+	    "which a vendor cannot be granted");
+}
+END_TEST
+
+START_TEST(test_config_duplicate_yaml_key_from_ynode)
+{
+	one_error("interval: 5m\ninterval: 1m\n" KEYS1,
+	    "t.yaml:2:1: duplicate key 'interval' (first at line 1)");
+}
+END_TEST
+
+START_TEST(test_config_yaml_syntax_error_has_position)
+{
+	struct config_errors	errs = { 0 };
+
+	ck_assert_ptr_null(load("keys: [\n", &errs));
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_msg(strncmp(errs.msgs[0], "t.yaml:", 7) == 0, "%s",
+	    errs.msgs[0]);
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(test_config_duplicate_key_arn)
+{
+	one_error("keys:\n  - arn: " KEY1 "\n    name: a\n  - arn: " KEY1
+	    "\n    name: b\n",
+	    "t.yaml:4:10: keys[1].arn: duplicate key ARN (also keys[0] at "
+	    "line 2)");
+}
+END_TEST
+
+START_TEST(test_config_duplicate_key_name)
+{
+	one_error("keys:\n  - arn: " KEY1 "\n    name: a\n  - arn: " KEY2
+	    "\n    name: a\n",
+	    "t.yaml:5:11: keys[1].name: duplicate name 'a' (also keys[0] at "
+	    "line 2)");
+}
+END_TEST
+
+START_TEST(test_config_colliding_default_names_ask_for_a_name)
+{
+	/* A multi-Region key has the same id in every region. */
+	one_error("keys:\n"
+	    "  - arn: arn:aws:kms:eu-west-1:111122223333:key/mrk-1\n"
+	    "  - arn: arn:aws:kms:us-west-2:111122223333:key/mrk-1\n",
+	    "t.yaml:3:10: keys[1]: its default name 'mrk-1' is taken (keys[0] "
+	    "at line 2); set a 'name:'");
+}
+END_TEST
+
+START_TEST(test_config_empty_or_missing_key_list)
+{
+	one_error("keys: []\n",
+	    "t.yaml:1:7: keys: the list is empty; add at least one key");
+	one_error("interval: 5m\n",
+	    "t.yaml:1:1: no keys to watch: add a 'keys:' list");
+	one_error("",
+	    "t.yaml:1:1: no keys to watch: add a 'keys:' list");
+	one_error("keys:\n  - name: x\n",
+	    "t.yaml:2:5: keys[0]: missing required key 'arn'");
+}
+END_TEST
+
+START_TEST(test_config_wrong_types_say_what_was_expected)
+{
+	one_error("aws:\n  - profile: x\n" KEYS1,
+	    "t.yaml:2:3: aws: expected a mapping, got a sequence");
+	one_error("keys:\n  arn: " KEY1 "\n",
+	    "t.yaml:2:3: keys: expected a sequence, got a mapping");
+	one_error("aws:\n" KEYS1,
+	    "t.yaml:1:5: aws: expected a mapping, got an empty value");
+	one_error("interval: [5m]\n" KEYS1,
+	    "t.yaml:1:11: interval: expected a scalar, got a sequence");
+	one_error("- a\n- b\n",
+	    "t.yaml:1:1: the configuration must be a mapping (key: value), "
+	    "got a sequence");
+}
+END_TEST
+
+START_TEST(test_config_booleans_are_true_or_false_only)
+{
+	one_error(KEYS1 "    expect_rotation: yes\n",
+	    "t.yaml:3:22: keys[0].expect_rotation: expected true or false, "
+	    "got 'yes' (only true and false are booleans here)");
+	one_error(KEYS1 "    expect_rotation: \"true\"\n",
+	    "t.yaml:3:22: keys[0].expect_rotation: expected true or false, "
+	    "got a quoted string (write the boolean without quotes)");
+	one_error(KEYS1 "    expect_rotation: 1\n",
+	    "t.yaml:3:22: keys[0].expect_rotation: expected true or false, "
+	    "got '1'");
+}
+END_TEST
+
+START_TEST(test_config_numbers_are_strict)
+{
+	one_error("kms:\n  max_attempts: \"4\"\n" KEYS1,
+	    "t.yaml:2:17: kms.max_attempts: expected an integer, got a quoted "
+	    "string (write the number without quotes)");
+	one_error("kms:\n  max_attempts: 4.0\n" KEYS1,
+	    "t.yaml:2:17: kms.max_attempts: expected an integer, got '4.0'");
+	one_error("kms:\n  max_attempts: 04\n" KEYS1,
+	    "t.yaml:2:17: kms.max_attempts: expected an integer, got '04'");
+	one_error("kms:\n  max_attempts: 0x4\n" KEYS1,
+	    "t.yaml:2:17: kms.max_attempts: expected an integer, got '0x4'");
+	one_error("kms:\n  max_attempts: 99\n" KEYS1,
+	    "t.yaml:2:17: kms.max_attempts: must be between 1 and 20, got 99");
+	one_error("kms:\n  rate_limit: -1\n" KEYS1,
+	    "t.yaml:2:15: kms.rate_limit: expected a number, got '-1'");
+	one_error("kms:\n  rate_limit: 1e3\n" KEYS1,
+	    "t.yaml:2:15: kms.rate_limit: expected a number, got '1e3'");
+	one_error("kms:\n  rate_limit: 0\n" KEYS1,
+	    "t.yaml:2:15: kms.rate_limit: must be between 0.01 and 10000, got "
+	    "0");
+}
+END_TEST
+
+START_TEST(test_config_timeout_not_shorter_than_connect_timeout)
+{
+	one_error("kms:\n  connect_timeout: 10s\n  timeout: 5s\n" KEYS1,
+	    "t.yaml:3:12: kms.timeout: must not be shorter than "
+	    "connect_timeout");
+}
+END_TEST
+
+START_TEST(test_config_http_listen_errors)
+{
+	one_error("http:\n  listen: 9464\n" KEYS1,
+	    "t.yaml:2:11: http.listen: expected HOST:PORT or [IPV6]:PORT, got "
+	    "'9464'");
+	one_error("http:\n  listen: \":9464\"\n" KEYS1,
+	    "t.yaml:2:11: http.listen: no host in ':9464' (write "
+	    "0.0.0.0:PORT to listen on every address)");
+	one_error("http:\n  listen: 127.0.0.1:70000\n" KEYS1,
+	    "t.yaml:2:11: http.listen: port must be between 1 and 65535, got "
+	    "70000");
+}
+END_TEST
+
+START_TEST(test_config_plain_http_to_remote_needs_allow_http)
+{
+	one_error("aws:\n  endpoint_url: http://kms.example.com\n" KEYS1,
+	    "t.yaml:2:17: aws.endpoint_url: plain http to 'kms.example.com', "
+	    "which is not loopback, is refused (use https, or set allow_http: "
+	    "true)");
+	/* A key's own allow_http counts for its own endpoint. */
+	config_free(load_ok(KEYS1 "    aws:\n      allow_http: true\n"
+	    "      endpoint_url: http://kms.example.com\n"));
+}
+END_TEST
+
+START_TEST(test_config_inline_secrets_refused_without_echo)
+{
+	struct config_errors	errs = { 0 };
+
+	ck_assert_ptr_null(load("aws:\n  aws_secret_access_key: "
+	    "wJalrXUtnFEMI/K7MDENG\n" KEYS1, &errs));
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_str_eq(errs.msgs[0], "t.yaml:2:3: aws: inline AWS "
+	    "credentials are not supported; use a profile (with "
+	    "AWS_SHARED_CREDENTIALS_FILE), the environment or a role");
+	ck_assert_ptr_null(strstr(errs.msgs[0], "wJalr"));
+	config_errors_free(&errs);
+	ck_assert_ptr_null(load("aws:\n  endpoint_url: "
+	    "https://user:hunter2@kms.example.com\n" KEYS1, &errs));
+	ck_assert_ptr_null(strstr(errs.msgs[0], "hunter2"));
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(test_config_bad_role_arn)
+{
+	one_error("aws:\n  assume_role: arn:aws:iam::111122223333:user/bob\n"
+	    KEYS1, "t.yaml:2:16: aws.assume_role: expected an IAM role ARN "
+	    "(arn:aws:iam::ACCOUNT:role/NAME), got "
+	    "'arn:aws:iam::111122223333:user/bob'");
+}
+END_TEST
+
+START_TEST(test_config_all_errors_in_one_run_sorted)
+{
+	struct config_errors	errs = { 0 };
+
+	ck_assert_ptr_null(load(
+	    "renotify: 1x\n"
+	    "keys:\n"
+	    "  - arn: nope\n"
+	    "    vendor: nobody\n"
+	    "    expect_rotation: yes\n"
+	    "intervl: 5m\n", &errs));
+	ck_assert_uint_eq(errs.n, 5);
+	ck_assert_uint_eq(errs.total, 5);
+	ck_assert_str_eq(errs.msgs[0], "t.yaml:1:11: renotify: bad duration "
+	    "'1x': unknown unit 'x' (use s, m, h, d)");
+	ck_assert(strncmp(errs.msgs[1], "t.yaml:3:10: keys[0].arn: ", 26) ==
+	    0);
+	ck_assert(strncmp(errs.msgs[2], "t.yaml:4:13: keys[0].vendor: ", 29) ==
+	    0);
+	ck_assert(strncmp(errs.msgs[3], "t.yaml:5:22: ", 13) == 0);
+	ck_assert_str_eq(errs.msgs[4], "t.yaml:6:1: unknown key 'intervl'; "
+	    "did you mean 'interval'?");
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(test_config_errors_are_capped_but_counted)
+{
+	char			*text;
+	size_t			 i, off = 0, cap = 100 * 64;
+	struct config_errors	 errs = { 0 };
+
+	text = malloc(cap);
+	ck_assert_ptr_nonnull(text);
+	off += (size_t)snprintf(text + off, cap - off, "keys:\n");
+	for (i = 0; i < 80; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+		    "  - arn: bad%zu\n", i);
+	ck_assert_ptr_null(config_load_buffer("t.yaml", text, off, &errs));
+	ck_assert_uint_eq(errs.n, CONFIG_MAX_ERRORS);
+	ck_assert_uint_eq(errs.total, 80);
+	free(text);
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(test_config_missing_file_says_why)
+{
+	struct config_errors	errs = { 0 };
+
+	ck_assert_ptr_null(config_load("tests/nonexistent.yaml", &errs));
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_str_eq(errs.msgs[0],
+	    "tests/nonexistent.yaml: No such file or directory");
+	config_errors_free(&errs);
+}
+END_TEST
+
+/* ---- printing, permissions ---- */
+
+START_TEST(test_config_print_reads_back_the_same)
+{
+	struct config	*a, *b;
+	char		*p1 = NULL, *p2 = NULL;
+	size_t		 l1 = 0, l2 = 0;
+	FILE		*f;
+
+	a = load_ok("interval: 90s\nhttp:\n  listen: \"[::1]:9464\"\n"
+	    "vendors:\n  acme:\n    accounts: {eu-west-1: \"012345678901\"}\n"
+	    "    require:\n      - actions: [kms:CreateGrant]\n"
+	    "        condition: {Bool: {kms:GrantIsForAWSResource: true}}\n"
+	    "keys:\n  - arn: " KEY1 "\n    vendor: acme\n    name: \"a b\"\n"
+	    "  - arn: " KEY2 "\n    vendor: gearset\n"
+	    "notifiers:\n  - type: webhook\n    checks: [key-disabled]\n");
+	ck_assert_ptr_nonnull(f = open_memstream(&p1, &l1));
+	ck_assert_int_eq(config_print(a, f), 0);
+	fclose(f);
+	b = load_ok(p1);
+	ck_assert_ptr_nonnull(f = open_memstream(&p2, &l2));
+	ck_assert_int_eq(config_print(b, f), 0);
+	fclose(f);
+	ck_assert_str_eq(p1, p2);
+	ck_assert_ptr_nonnull(strstr(p1, "eu-west-1: \"012345678901\""));
+	ck_assert_ptr_nonnull(strstr(p1, "listen: \"[::1]:9464\""));
+	free(p1);
+	free(p2);
+	config_free(a);
+	config_free(b);
+}
+END_TEST
+
+START_TEST(test_config_print_names_notifier_options_without_values)
+{
+	struct config	*cfg = load_ok(KEYS1 "notifiers:\n  - type: slack\n"
+	    "    url: https://hooks.slack.com/services/T0/B0/SECRET\n"
+	    "    min_severity: critical\n");
+	char		*p = NULL;
+	size_t		 l = 0;
+	FILE		*f;
+
+	ck_assert_ptr_nonnull(f = open_memstream(&p, &l));
+	ck_assert_int_eq(config_print(cfg, f), 0);
+	fclose(f);
+	ck_assert_ptr_null(strstr(p, "SECRET"));
+	ck_assert_ptr_nonnull(strstr(p, "  - type: slack\n    name: slack\n"
+	    "    min_severity: critical\n"
+	    "    # options of this notifier (values not shown): url\n"));
+	free(p);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_world_writable_file_is_refused)
+{
+	const char	*tmp = getenv("TMPDIR");
+	char		 path[512], err[1024], want[1200];
+	int		 fd;
+
+	(void)snprintf(path, sizeof(path), "%s/khcfgXXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : P_tmpdir);
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	close(fd);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(config_check_file_perms(path, err, sizeof(err)), 0);
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	ck_assert_int_eq(config_check_file_perms(path, err, sizeof(err)), -1);
+	(void)snprintf(want, sizeof(want), "%s: refusing a world-writable "
+	    "file (mode 0666): anyone could change what it says; chmod o-w "
+	    "it", path);
+	ck_assert_str_eq(err, want);
+	unlink(path);
+	ck_assert_int_eq(config_check_file_perms(path, err, sizeof(err)), -1);
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite	*s = suite_create("config");
+	TCase	*tc;
+
+	tc = tcase_create("values");
+	tcase_add_test(tc, test_config_defaults_with_only_a_key);
+	tcase_add_test(tc, test_config_state_dir_takes_first_of_STATE_DIRECTORY);
+	tcase_add_test(tc, test_config_every_global_key_is_read);
+	tcase_add_test(tc, test_config_every_key_field_is_read);
+	tcase_add_test(tc, test_config_key_name_defaults_to_key_id);
+	tcase_add_test(tc, test_config_per_key_overrides_merge_with_global);
+	tcase_add_test(tc, test_config_key_find_by_name_or_arn);
+	tcase_add_test(tc, test_config_alias_arn_is_reduced_to_alias_name);
+	tcase_add_test(tc, test_config_http_listen_ipv6);
+	tcase_add_test(tc, test_config_http_to_loopback_needs_no_allow_http);
+	tcase_add_test(tc, test_config_renotify_zero_means_never);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("vendors");
+	tcase_add_test(tc, test_config_builtin_vendor_is_loaded_once);
+	tcase_add_test(tc, test_config_custom_vendor_becomes_struct_vendor);
+	tcase_add_test(tc, test_config_custom_vendor_may_not_shadow_builtin);
+	tcase_add_test(tc, test_config_custom_vendor_errors_are_specific);
+	tcase_add_test(tc, test_config_unknown_vendor_lists_known_ones);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("notifiers");
+	tcase_add_test(tc, test_config_notifier_common_keys_and_block);
+	tcase_add_test(tc, test_config_notifier_errors);
+	tcase_add_test(tc, test_config_second_notifier_of_a_type_needs_a_name);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_test(tc, test_config_unknown_key_suggests_closest);
+	tcase_add_test(tc,
+	    test_config_unknown_key_without_suggestion_lists_known);
+	tcase_add_test(tc, test_config_bad_duration_names_its_node);
+	tcase_add_test(tc, test_config_bad_arn_uses_arn_parse_message);
+	tcase_add_test(tc, test_config_alias_arn_as_key_arn_is_refused);
+	tcase_add_test(tc, test_config_alias_errors);
+	tcase_add_test(tc, test_config_duplicate_yaml_key_from_ynode);
+	tcase_add_test(tc, test_config_yaml_syntax_error_has_position);
+	tcase_add_test(tc, test_config_duplicate_key_arn);
+	tcase_add_test(tc, test_config_duplicate_key_name);
+	tcase_add_test(tc, test_config_colliding_default_names_ask_for_a_name);
+	tcase_add_test(tc, test_config_empty_or_missing_key_list);
+	tcase_add_test(tc, test_config_wrong_types_say_what_was_expected);
+	tcase_add_test(tc, test_config_booleans_are_true_or_false_only);
+	tcase_add_test(tc, test_config_numbers_are_strict);
+	tcase_add_test(tc, test_config_timeout_not_shorter_than_connect_timeout);
+	tcase_add_test(tc, test_config_http_listen_errors);
+	tcase_add_test(tc, test_config_plain_http_to_remote_needs_allow_http);
+	tcase_add_test(tc, test_config_inline_secrets_refused_without_echo);
+	tcase_add_test(tc, test_config_bad_role_arn);
+	tcase_add_test(tc, test_config_all_errors_in_one_run_sorted);
+	tcase_add_test(tc, test_config_errors_are_capped_but_counted);
+	tcase_add_test(tc, test_config_missing_file_says_why);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("output");
+	tcase_add_test(tc, test_config_print_reads_back_the_same);
+	tcase_add_test(tc,
+	    test_config_print_names_notifier_options_without_values);
+	tcase_add_test(tc, test_config_world_writable_file_is_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(config_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,511 @@
+/*
+ * lib/outbox: durability, order, backoff, the drop policy.  A scripted
+ * fake notifier stands in for the real ones.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "alert.h"
+#include "log.h"
+#include "outbox.h"
+
+#define ARN	"arn:aws:kms:eu-west-1:111122223333:key/" \
+		"1234abcd-12ab-34cd-56ef-1234567890ab"
+
+struct fake {
+	enum notify_result	 script[32];	/* then ACK */
+	size_t			 nscript;
+	size_t			 calls;
+	char			 seen[64][40];	/* checks in call order */
+	double			 at[64];
+	int			 async;		/* keep done for later */
+	int			 refuse;	/* send returns -1 */
+	notify_done_cb		 pending;
+	void			*pendarg;
+};
+
+static char			 dir[256];
+static struct event_base	*base;
+
+static double
+now_s(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+fake_send(void *arg, const struct alert_event *ev, notify_done_cb done,
+    void *donearg)
+{
+	struct fake		*f = arg;
+	enum notify_result	 r;
+
+	if (f->refuse) {
+		f->refuse--;
+		return -1;
+	}
+	if (f->calls < 64) {
+		(void)snprintf(f->seen[f->calls], sizeof(f->seen[0]), "%s",
+		    ev->check);
+		f->at[f->calls] = now_s();
+	}
+	r = f->calls < f->nscript ? f->script[f->calls] : NOTIFY_ACK;
+	f->calls++;
+	if (f->async) {
+		f->pending = done;
+		f->pendarg = donearg;
+		return 0;
+	}
+	done(donearg, r, r == NOTIFY_ACK ? NULL : "scripted failure");
+	return 0;
+}
+
+static void
+setup(void)
+{
+	const char	*tmp = getenv("TMPDIR");
+
+	(void)snprintf(dir, sizeof(dir), "%s/test_outbox.XXXXXX",
+	    tmp != NULL ? tmp : P_tmpdir);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+}
+
+static void
+teardown(void)
+{
+	char	cmd[512];
+
+	event_base_free(base);
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct alert_event
+mkevent(const char *check, enum severity sev)
+{
+	struct alert_event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	alert_event_new_id(ev.id);
+	alert_fingerprint(ARN, check, ev.fingerprint);
+	ev.status = ALERT_FIRING;
+	ev.check = strdup(check);
+	ev.severity = sev;
+	ev.key_arn = strdup(ARN);
+	ev.summary = strdup("something");
+	ev.details = json_object();
+	ev.started_at = 1700000000;
+	return ev;
+}
+
+static void
+enqueue(struct outbox *ob, const char *check, enum severity sev)
+{
+	struct alert_event	ev = mkevent(check, sev);
+	char			err[256];
+
+	ck_assert_msg(outbox_enqueue(ob, &ev, err, sizeof(err)) == 0, "%s",
+	    err);
+	alert_event_clear(&ev);
+}
+
+static struct outbox *
+open_ob(struct fake *f, const struct outbox_opts *o)
+{
+	struct outbox	*ob;
+	char		 err[256];
+
+	ob = outbox_new(base, dir, "test", o, fake_send, f, err, sizeof(err));
+	ck_assert_msg(ob != NULL, "%s", err);
+	return ob;
+}
+
+/* Runs the loop until the outbox is idle or secs pass. */
+static void
+run_until_idle(struct outbox *ob, double secs)
+{
+	double	end = now_s() + secs;
+
+	while (!outbox_idle(ob) && now_s() < end) {
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+static size_t
+count_files(const char *suffix)
+{
+	char		 path[512];
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 n = 0, l = strlen(suffix);
+
+	(void)snprintf(path, sizeof(path), "%s/outbox/test", dir);
+	ck_assert_ptr_nonnull(d = opendir(path));
+	while ((de = readdir(d)) != NULL) {
+		size_t dl = strlen(de->d_name);
+
+		if (de->d_name[0] != '.' && dl > l &&
+		    strcmp(de->d_name + dl - l, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_outbox_writes_the_event_before_delivery)
+{
+	struct fake	 f;
+
+	memset(&f, 0, sizeof(f));
+	struct outbox	*ob = open_ob(&f, NULL);
+	struct stat	 st;
+	char		 path[512];
+
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	ck_assert_uint_eq(count_files(".json"), 1);
+	ck_assert_uint_eq(f.calls, 0);
+	(void)snprintf(path, sizeof(path), "%s/outbox/test", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	outbox_start(ob);
+	run_until_idle(ob, 2);
+	ck_assert_uint_eq(f.calls, 1);
+	ck_assert_uint_eq(count_files(".json"), 0);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_events_survive_a_restart_without_ack)
+{
+	struct fake		 f;
+
+	memset(&f, 0, sizeof(f));
+	struct outbox		*ob = open_ob(&f, NULL);
+	struct outbox_stats	 st;
+
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	enqueue(ob, "key-deleted", SEV_CRITICAL);
+	enqueue(ob, "policy-changed", SEV_WARNING);
+	/* A delivery in flight that never gets its answer: a crash. */
+	f.async = 1;
+	outbox_start(ob);
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	ck_assert_uint_eq(f.calls, 1);
+	outbox_free(ob);
+	/* The late answer after free is ignored. */
+	f.pending(f.pendarg, NOTIFY_ACK, NULL);
+
+	memset(&f, 0, sizeof(f));
+	ob = open_ob(&f, NULL);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.depth, 3);
+	outbox_start(ob);
+	run_until_idle(ob, 2);
+	ck_assert_uint_eq(f.calls, 3);
+	ck_assert_str_eq(f.seen[0], "key-disabled");
+	ck_assert_str_eq(f.seen[1], "key-deleted");
+	ck_assert_str_eq(f.seen[2], "policy-changed");
+	outbox_free(ob);
+	ck_assert_uint_eq(count_files(".json"), 0);
+}
+END_TEST
+
+START_TEST(test_outbox_delivers_oldest_first_one_at_a_time)
+{
+	struct fake	 f;
+
+	memset(&f, 0, sizeof(f));
+	struct outbox	*ob = open_ob(&f, NULL);
+	const char	*checks[] = { "key-disabled", "key-deleted",
+	    "key-replaced", "policy-changed", "rotation-disabled" };
+	size_t		 i;
+
+	f.async = 1;
+	for (i = 0; i < 5; i++)
+		enqueue(ob, checks[i], SEV_CRITICAL);
+	outbox_start(ob);
+	for (i = 0; i < 5; i++) {
+		size_t	j;
+
+		for (j = 0; j < 20; j++)
+			event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		ck_assert_uint_eq(f.calls, i + 1);
+		ck_assert_str_eq(f.seen[i], checks[i]);
+		f.pending(f.pendarg, NOTIFY_ACK, NULL);
+	}
+	run_until_idle(ob, 1);
+	ck_assert(outbox_idle(ob));
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_retries_in_order_until_acknowledged)
+{
+	struct fake		 f = { .script = { NOTIFY_RETRY, NOTIFY_RETRY },
+				    .nscript = 2 };
+	struct outbox_opts	 o = { .backoff_min_ms = 20,
+				    .backoff_max_ms = 100 };
+	struct outbox		*ob = open_ob(&f, &o);
+	struct outbox_stats	 st;
+
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	enqueue(ob, "key-deleted", SEV_CRITICAL);
+	outbox_start(ob);
+	run_until_idle(ob, 5);
+	ck_assert_uint_eq(f.calls, 4);
+	ck_assert_str_eq(f.seen[0], "key-disabled");
+	ck_assert_str_eq(f.seen[1], "key-disabled");
+	ck_assert_str_eq(f.seen[2], "key-disabled");
+	ck_assert_str_eq(f.seen[3], "key-deleted");
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.retries, 2);
+	ck_assert_uint_eq(st.delivered, 2);
+	ck_assert_uint_eq(st.failing, 0);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_backoff_doubles_and_is_capped)
+{
+	struct fake		 f = { .script = { NOTIFY_RETRY,
+				    NOTIFY_RETRY, NOTIFY_RETRY, NOTIFY_RETRY,
+				    NOTIFY_RETRY }, .nscript = 5 };
+	struct outbox_opts	 o = { .backoff_min_ms = 40,
+				    .backoff_max_ms = 160 };
+	struct outbox		*ob = open_ob(&f, &o);
+	double			 want[] = { 0.040, 0.080, 0.160, 0.160, 0.160 };
+	double			 d;
+	size_t			 i;
+
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	outbox_start(ob);
+	run_until_idle(ob, 5);
+	ck_assert_uint_eq(f.calls, 6);
+	for (i = 0; i < 5; i++) {
+		d = f.at[i + 1] - f.at[i];
+		/* Equal jitter: between half and all of the step. */
+		ck_assert_msg(d >= want[i] / 2 - 0.005 &&
+		    d <= want[i] + 0.060, "retry %zu after %.3fs, step %.3fs",
+		    i, d, want[i]);
+	}
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_persisting_failure_is_logged_at_growing_intervals)
+{
+	struct fake		 f;
+	struct outbox_opts	 o = { .backoff_min_ms = 5,
+				    .backoff_max_ms = 10,
+				    .complain_first_ms = 100,
+				    .complain_max_ms = 400 };
+	struct outbox		*ob;
+	struct outbox_stats	 st;
+	size_t			 i;
+
+	memset(&f, 0, sizeof(f));
+	f.nscript = sizeof(f.script) / sizeof(f.script[0]);
+	for (i = 0; i < f.nscript; i++)
+		f.script[i] = NOTIFY_RETRY;
+	ob = open_ob(&f, &o);
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	outbox_start(ob);
+	/* 32 failures 5-10 ms apart, about 0.25 s: logged at the first,
+	 * then after 100 ms and 200 ms more; not every time. */
+	run_until_idle(ob, 5);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.retries, 32);
+	ck_assert_uint_eq(st.delivered, 1);
+	ck_assert_uint_ge(st.complaints, 2);
+	ck_assert_uint_le(st.complaints, 4);
+	/* ... and the recovery once. */
+	ck_assert_uint_eq(st.recoveries, 1);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_send_refusal_is_retried)
+{
+	struct fake		 f = { .refuse = 1 };
+	struct outbox_opts	 o = { .backoff_min_ms = 10 };
+	struct outbox		*ob = open_ob(&f, &o);
+	struct outbox_stats	 st;
+
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	outbox_start(ob);
+	run_until_idle(ob, 2);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.retries, 1);
+	ck_assert_uint_eq(st.delivered, 1);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_permanent_failure_is_removed_and_counted)
+{
+	struct fake		 f = { .script = { NOTIFY_PERMANENT },
+				    .nscript = 1 };
+	struct outbox		*ob = open_ob(&f, NULL);
+	struct outbox_stats	 st;
+
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	enqueue(ob, "key-deleted", SEV_CRITICAL);
+	outbox_start(ob);
+	run_until_idle(ob, 2);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.failed, 1);
+	ck_assert_uint_eq(st.delivered, 1);
+	ck_assert_uint_eq(st.retries, 0);
+	ck_assert_uint_eq(st.depth, 0);
+	ck_assert_uint_eq(count_files(".json"), 0);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_full_drops_oldest_info_only)
+{
+	struct fake		 f;
+
+	memset(&f, 0, sizeof(f));
+	struct outbox_opts	 o = { .max_events = 3 };
+	struct outbox		*ob = open_ob(&f, &o);
+	struct outbox_stats	 st;
+
+	enqueue(ob, "key-material-rotated", SEV_INFO);
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	enqueue(ob, "policy-changed", SEV_WARNING);
+	enqueue(ob, "key-deleted", SEV_CRITICAL);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.dropped, 1);
+	ck_assert_uint_eq(st.depth, 3);
+	/* Nothing droppable left: accepted over the cap, never dropped. */
+	enqueue(ob, "key-replaced", SEV_CRITICAL);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.dropped, 1);
+	ck_assert_uint_eq(st.depth, 4);
+	ck_assert_uint_eq(st.over_cap, 1);
+	outbox_start(ob);
+	run_until_idle(ob, 2);
+	ck_assert_uint_eq(f.calls, 4);
+	ck_assert_str_eq(f.seen[0], "key-disabled");
+	ck_assert_str_eq(f.seen[1], "policy-changed");
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_byte_cap_drops_info)
+{
+	struct fake		 f;
+
+	memset(&f, 0, sizeof(f));
+	struct outbox_opts	 o = { .max_bytes = 1500 };
+	struct outbox		*ob = open_ob(&f, &o);
+	struct outbox_stats	 st;
+	int			 i;
+
+	for (i = 0; i < 6; i++)
+		enqueue(ob, "key-material-rotated", SEV_INFO);
+	outbox_stats(ob, &st);
+	ck_assert_uint_gt(st.dropped, 0);
+	ck_assert_uint_le(st.bytes, 1500);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_unreadable_file_is_moved_aside)
+{
+	struct fake	 f;
+
+	memset(&f, 0, sizeof(f));
+	struct outbox	*ob = open_ob(&f, NULL);
+	char		 path[512];
+	int		 fd;
+
+	outbox_free(ob);
+	(void)snprintf(path, sizeof(path),
+	    "%s/outbox/test/00000000000000ff.json", dir);
+	ck_assert_int_ne(fd = open(path, O_WRONLY | O_CREAT, 0600), -1);
+	ck_assert_int_eq(write(fd, "{not json", 9), 9);
+	close(fd);
+	(void)snprintf(path, sizeof(path),
+	    "%s/outbox/test/.tmp-0000000000000100.json", dir);
+	ck_assert_int_ne(fd = open(path, O_WRONLY | O_CREAT, 0600), -1);
+	close(fd);
+	ob = open_ob(&f, NULL);
+	ck_assert_uint_eq(outbox_depth(ob), 0);
+	ck_assert_uint_eq(count_files(".bad"), 1);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	/* The damaged file does not get in the way of new events. */
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	(void)snprintf(path, sizeof(path),
+	    "%s/outbox/test/0000000000000001.json", dir);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_rejects_bad_names)
+{
+	struct fake	 f;
+
+	memset(&f, 0, sizeof(f));
+	char		 err[256];
+
+	ck_assert_ptr_null(outbox_new(base, dir, "../x", NULL, fake_send, &f,
+	    err, sizeof(err)));
+	ck_assert_ptr_null(outbox_new(base, dir, ".hidden", NULL, fake_send,
+	    &f, err, sizeof(err)));
+}
+END_TEST
+
+static Suite *
+outbox_suite(void)
+{
+	Suite	*s = suite_create("outbox");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_outbox_writes_the_event_before_delivery);
+	tcase_add_test(tc, test_outbox_events_survive_a_restart_without_ack);
+	tcase_add_test(tc, test_outbox_delivers_oldest_first_one_at_a_time);
+	tcase_add_test(tc, test_outbox_retries_in_order_until_acknowledged);
+	tcase_add_test(tc, test_outbox_backoff_doubles_and_is_capped);
+	tcase_add_test(tc,
+	    test_outbox_persisting_failure_is_logged_at_growing_intervals);
+	tcase_add_test(tc, test_outbox_send_refusal_is_retried);
+	tcase_add_test(tc, test_outbox_permanent_failure_is_removed_and_counted);
+	tcase_add_test(tc, test_outbox_full_drops_oldest_info_only);
+	tcase_add_test(tc, test_outbox_byte_cap_drops_info);
+	tcase_add_test(tc, test_outbox_unreadable_file_is_moved_aside);
+	tcase_add_test(tc, test_outbox_rejects_bad_names);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(outbox_suite());
+	int	 failed;
+
+	log_init(LOG_TO_STDERR, 0, "test_outbox");
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
