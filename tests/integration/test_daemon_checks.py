@@ -8,7 +8,9 @@ One emulator serves the module; each test starts from client.reset().
 import calendar
 import json
 import math
+import os
 import re
+import stat
 import time
 
 import pytest
@@ -112,8 +114,26 @@ def test_check_writes_nothing(emu, kh_config, kh_check):
     m, cfg = healthy(emu, kh_config)
     rc, doc, err = kh_check(cfg)
     assert rc == EXIT_OK
-    import os
     assert not os.path.exists(cfg.state_dir)
+
+
+def test_check_reports_a_corrupt_state_file_and_leaves_it(emu, kh_config,
+                                                          kh_check,
+                                                          kh_baseline):
+    m, cfg = healthy(emu, kh_config)
+    assert kh_baseline(cfg, "--all").returncode == 0
+    keys = os.path.join(cfg.state_dir, "keys")
+    (name,) = os.listdir(keys)
+    with open(os.path.join(keys, name), "w") as f:
+        f.write("{garbage")
+    os.chmod(os.path.join(keys, name), 0o644)
+    rc, doc, err = kh_check(cfg)
+    # Read-only: no file moved aside, no mode fixed; the key is checked
+    # without a baseline, and the log says why.
+    assert os.listdir(keys) == [name]
+    assert stat.S_IMODE(os.stat(os.path.join(keys, name)).st_mode) == 0o644
+    assert "corrupt" in err and name in err
+    assert rc == EXIT_OK and only(doc)["findings"] == []
 
 
 # -- key state -----------------------------------------------------------------
