@@ -631,3 +631,94 @@ def test_table_output_is_readable(emu, kh_config, kh_check):
     for l in lines[1:]:
         if l[:1] != " ":
             assert l[col - 2:col] == "  " and l[col] != " ", out
+
+
+# -- no false alarms: policies that grant the vendor what it needs, written
+# -- differently from the guide ------------------------------------------------
+
+def _variant(name):
+    p = gearset_policy()
+    use, grant = statement(p, USE_SID), statement(p, GRANT_SID)
+    if name == "bare-account-principal":
+        use["Principal"] = {"AWS": "347752291521"}
+    elif name == "kms-star-action":
+        use["Action"] = "kms:*"
+    elif name == "anyone-with-caller-account-condition":
+        use["Principal"] = "*"
+        use["Condition"] = {"StringEquals": {
+            "kms:CallerAccount": "347752291521"}}
+    elif name == "condition-as-json-boolean":
+        grant["Condition"] = {"Bool": {"kms:GrantIsForAWSResource": True}}
+    elif name == "deny-everyone-else-by-notprincipal":
+        p["Statement"].append({
+            "Sid": "OnlyUs", "Effect": "Deny",
+            "NotPrincipal": {"AWS": ["arn:aws:iam::347752291521:root",
+                                     "arn:aws:iam::%s:root" % ACCOUNT]},
+            "Action": "kms:*", "Resource": "*"})
+    elif name == "deny-of-another-action":
+        p["Statement"].append({
+            "Sid": "NoDeletion", "Effect": "Deny", "Principal": "*",
+            "Action": "kms:ScheduleKeyDeletion", "Resource": "*"})
+    elif name == "deny-plain-http":
+        p["Statement"].append({
+            "Sid": "TLSOnly", "Effect": "Deny", "Principal": "*",
+            "Action": "kms:*", "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    return p
+
+
+@pytest.mark.parametrize("variant", [
+    "bare-account-principal", "kms-star-action",
+    "anyone-with-caller-account-condition", "condition-as-json-boolean",
+    "deny-everyone-else-by-notprincipal", "deny-of-another-action",
+    "deny-plain-http"])
+def test_equivalent_policies_are_no_finding(emu, kh_config, kh_check,
+                                            variant):
+    m, cfg = healthy(emu, kh_config)
+    emu.client.set_policy(m["KeyId"], json.dumps(_variant(variant)),
+                          region="eu-west-1")
+    rc, doc, err = kh_check(cfg)
+    assert rc == EXIT_OK, err
+    assert only(doc)["findings"] == []
+
+
+@pytest.mark.parametrize("condition,what", [
+    ({"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}},
+     "aws:SourceVpce"),
+    ({"FooEquals": {"aws:PrincipalTag/x": "1"}}, "FooEquals"),
+])
+def test_policy_nobody_can_decide_is_check_failed_not_critical(
+        emu, kh_config, kh_check, condition, what):
+    m, cfg = healthy(emu, kh_config)
+    p = gearset_policy()
+    statement(p, USE_SID)["Condition"] = condition
+    put_policy(emu, m, p)
+    rc, doc, _ = kh_check(cfg)
+    k, f = assert_single(doc, "check-failed", "unknown", rc, EXIT_UNKNOWN)
+    assert f["details"]["operation"] == "PolicyEvaluation"
+    assert "cannot tell" in f["summary"] and what in f["summary"]
+
+
+def test_custom_vendor_profile(emu, kh_config, kh_check):
+    m = seed_gearset_key(emu, policy={
+        "Version": "2012-10-17", "Statement": [
+            {"Sid": "Admin", "Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::%s:root" % ACCOUNT},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "Acme", "Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+             "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"}]})
+    vendors = {"acme": {"accounts": {"eu-west-1": "123456789012"},
+                        "require": [
+                            {"actions": ["kms:Encrypt", "kms:Decrypt"]},
+                            {"actions": ["kms:CreateGrant"],
+                             "condition": {"Bool": {
+                                 "kms:GrantIsForAWSResource": "true"}}}]}}
+    cfg = kh_config(emu, [key_entry(m, "acme-key", vendor="acme")],
+                    vendors=vendors)
+    rc, doc, _ = kh_check(cfg)
+    k, f = assert_single(doc, "vendor-access-missing", "critical", rc,
+                         EXIT_CRITICAL, name="acme-key")
+    assert f["details"]["vendor"] == "acme"
+    assert [a["action"] for a in f["details"]["actions"]] == \
+        ["kms:CreateGrant"]

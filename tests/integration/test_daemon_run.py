@@ -303,3 +303,100 @@ def test_baseline_accept_while_running_resolves_policy_changed(
                2 * INTERVAL * 1.2 + 1, "two more polls")
     time.sleep(0.3)
     assert d.log().count("warning: policy-changed on key gs") == 1
+
+
+def test_watchdog_keepalive_when_asked(emu, kh_config, daemon, kh_env):
+    m, cfg = one_key(emu, kh_config)
+    env = dict(kh_env, WATCHDOG_USEC="600000")
+    d = daemon(cfg, env=env)
+    t = time.monotonic()
+    d.wait_notify("WATCHDOG", "1", timeout=2)
+    d.wait_notify("WATCHDOG", "1", timeout=2)
+    d.wait_notify("WATCHDOG", "1", timeout=2)
+    # At least twice per WATCHDOG_USEC.
+    assert time.monotonic() - t < 1.5
+
+
+def test_sighup_with_a_poll_in_flight_applies_after_it(emu, kh_config,
+                                                       daemon):
+    m, cfg = one_key(emu, kh_config)
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    emu.client.fault("latency", "*", latency=2.5, count=2)
+    time.sleep(INTERVAL * 1.1 + 0.3)
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_notify("RELOADING", "1", after=mark)
+    d.wait_notify("READY", "1", timeout=6)
+    log = d.log()
+    assert "reload: waiting for 1 polls in flight" in log
+    assert "reloaded: 1 keys" in log
+    status_value(d, lambda v: "1 ok" in v)
+    assert "check-failed" not in d.log()
+
+
+def test_removed_key_resolves_and_restart_does_not_refire(
+        emu, kh_config, daemon, webhook_receiver):
+    recv = webhook_receiver()
+    m, cfg = one_key(emu, kh_config, notifiers=[
+        {"type": "webhook", "name": "oncall", "url": recv.url}])
+    m2 = seed_gearset_key(emu, KeyState="Disabled")
+    m3 = seed_gearset_key(emu, KeyState="Disabled")
+    cfg.doc["keys"] += [key_entry(m2, "gone"), key_entry(m3, "stays")]
+    cfg.write()
+    d = daemon(cfg)
+    hooks = recv.wait_for(2)
+    assert sorted((h["json"]["status"], h["json"]["key"]["name"])
+                  for h in hooks) == [("firing", "gone"),
+                                      ("firing", "stays")]
+    del cfg.doc["keys"][1]
+    cfg.write()
+    d.signal(signal.SIGHUP)
+    hooks = recv.wait_for(3)
+    assert (hooks[2]["json"]["status"], hooks[2]["json"]["key"]["name"]) \
+        == ("resolved", "gone")
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=5) == 0
+    # The alert state survived: "stays" is still firing, not new.
+    d = daemon(cfg, name="keyhealthd-2")
+    n = len(describes(emu, m3["Arn"]))
+    wait_until(lambda: len(describes(emu, m3["Arn"])) >= n + 2,
+               2 * INTERVAL * 1.2 + 2, "two polls after the restart")
+    time.sleep(0.3)
+    assert len(recv.accepted()) == 3, [
+        (h["json"]["status"], h["json"]["key"]["name"])
+        for h in recv.accepted()]
+
+
+def test_alias_moved_while_running_is_key_replaced(emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config, slow_interval="2s")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    new = seed_gearset_key(emu)
+    emu.boto3_client(region="eu-west-1").update_alias(
+        AliasName="alias/gs", TargetKeyId=new["KeyId"])
+    d.wait_log("critical: key-replaced on key gs",
+               timeout=2 * INTERVAL * 1.2 + 2)
+    status_value(d, lambda v: "1 critical" in v)
+
+
+def test_key_deleted_while_running(emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config, slow_interval="2s")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    emu.boto3_client(region="eu-west-1").schedule_key_deletion(
+        KeyId=m["KeyId"], PendingWindowInDays=7)
+    d.wait_log("critical: key-pending-deletion on key gs",
+               timeout=INTERVAL * 1.2 + 2)
+    emu.client.skew_check("real")
+    emu.client.advance(8 * 86400)
+    d.wait_log("critical: key-deleted on key gs", timeout=INTERVAL * 1.2 + 2)
+    d.wait_log("resolved: key-pending-deletion on key gs")
+    n = len(describes(emu, m["Arn"]))
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 2,
+               2 * INTERVAL * 1.2 + 2, "two more polls")
+    log = d.log()
+    # No noise next to key-deleted: its alias went with it, its policy
+    # cannot be read.
+    assert "check-failed" not in log and "key-replaced" not in log
+    assert "vendor-access-missing" not in log
