@@ -722,3 +722,65 @@ def test_custom_vendor_profile(emu, kh_config, kh_check):
     assert f["details"]["vendor"] == "acme"
     assert [a["action"] for a in f["details"]["actions"]] == \
         ["kms:CreateGrant"]
+
+
+@pytest.mark.parametrize("state", ["Creating", "Updating"])
+def test_transient_key_states_are_quiet(emu, kh_config, kh_check, state):
+    m, cfg = healthy(emu, kh_config, KeyState=state)
+    rc, doc, err = kh_check(cfg)
+    assert rc == EXIT_OK, err
+    assert only(doc)["state"] == state and only(doc)["findings"] == []
+
+
+def test_imported_material_past_valid_to_is_key_unavailable(emu, kh_config,
+                                                            kh_check):
+    m, cfg = healthy(emu, kh_config, Origin="EXTERNAL",
+                     ValidTo=int(time.time()) + 2 * 86400,
+                     ExpirationModel="KEY_MATERIAL_EXPIRES",
+                     KeyRotationEnabled=False, expect_rotation=False)
+    emu.client.skew_check("real")
+    emu.client.advance(3 * 86400)
+    rc, doc, _ = kh_check(cfg)
+    k, f = assert_single(doc, "key-unavailable", "critical", rc,
+                         EXIT_CRITICAL)
+    assert k["state"] == "PendingImport"
+
+
+# -- credentials through a role in the key's account -------------------------------
+
+ROLE = "arn:aws:iam::444455556666:role/keyhealthd-ro"
+
+
+def _cross_account(emu, kh_config, trust):
+    emu.client.add_role(ROLE, trust=trust)
+    other = seed_gearset_key(emu, account="444455556666",
+                             KeyRotationEnabled=True)
+    home = seed_gearset_key(emu, KeyRotationEnabled=True)
+    cfg = kh_config(emu, [key_entry(home, "home"),
+                          key_entry(other, "other",
+                                    aws={"assume_role": ROLE})],
+                    aws={"sts_endpoint_url": emu.url,
+                         "region": "eu-west-1"})
+    return cfg
+
+
+def test_key_in_another_account_through_assume_role(emu, kh_config,
+                                                    kh_check):
+    cfg = _cross_account(emu, kh_config, [ACCOUNT])
+    rc, doc, err = kh_check(cfg)
+    assert rc == EXIT_OK, err
+    assert [k["findings"] for k in doc["keys"]] == [[], []]
+    ops = {(r["operation"], r["account"]) for r in emu.client.requests()
+           if r["status"] == 200}
+    assert ("AssumeRole", ACCOUNT) in ops
+    assert ("DescribeKey", "444455556666") in ops
+
+
+def test_assume_role_refused_is_check_failed(emu, kh_config, kh_check):
+    cfg = _cross_account(emu, kh_config, ["999999999999"])
+    rc, doc, err = kh_check(cfg)
+    assert rc == EXIT_UNKNOWN
+    assert key_result(doc, "home")["findings"] == []
+    f = finding(key_result(doc, "other"), "check-failed")
+    assert f["details"]["class"] == "auth"
+    assert "AssumeRole" in f["summary"] and "AccessDenied" in f["summary"]

@@ -233,10 +233,17 @@ def test_sigterm_when_idle_exits_0_and_saves_state(emu, kh_config, daemon):
 
 # -- state ---------------------------------------------------------------------------
 
-def test_state_files_0600_in_a_0700_dir(emu, kh_config, daemon):
-    m, cfg = one_key(emu, kh_config)
+def test_state_files_0600_in_a_0700_dir(emu, kh_config, daemon,
+                                       webhook_receiver):
+    recv = webhook_receiver()
+    recv.default_status = 503       # keeps an alert in the outbox
+    m, cfg = one_key(emu, kh_config, notifiers=[
+        {"type": "webhook", "name": "oncall", "url": recv.url}])
+    emu.client.update_key(m["KeyId"], region="eu-west-1",
+                          KeyState="Disabled")
     d = daemon(cfg)
-    status_value(d, lambda v: "1 ok" in v)
+    status_value(d, lambda v: "1 critical" in v)
+    wait_until(lambda: recv.requests, 5, "a delivery attempt")
     path = wait_until(lambda: os.path.exists(state_file(
         cfg.state_dir, m["Arn"])), 5, "the key's state file")
     assert path
@@ -248,7 +255,7 @@ def test_state_files_0600_in_a_0700_dir(emu, kh_config, daemon):
         assert mode == 0o700, (top, oct(mode))
         for n in names:
             files.append(os.path.join(top, n))
-    assert files
+    assert len(files) >= 3, files      # key state, alerts, outbox entry
     for f in files:
         mode = stat.S_IMODE(os.stat(f).st_mode)
         assert mode == 0o600, (f, oct(mode))
