@@ -613,11 +613,14 @@ check_vendor_access(const struct policy *p, const struct key_expect *ex,
 	if (d == NULL)
 		goto fail;
 	/* The evaluator's overall reason lists every action; one line for
-	 * people names the first and counts the rest. */
+	 * people names the first definitely missing one and counts the
+	 * rest.  Actions it cannot tell about are in the details, but must
+	 * not lead the summary: "cannot tell whether kms:Decrypt..." would
+	 * hide a kms:CreateGrant that is certainly gone. */
 	first = NULL;
 	nmiss = 0;
 	for (i = 0; i < vd.nactions; i++)
-		if (vd.actions[i].status != POLICY_STATUS_OK) {
+		if (vd.actions[i].status == POLICY_STATUS_MISSING) {
 			if (first == NULL)
 				first = vd.actions[i].reason;
 			nmiss++;
