@@ -338,15 +338,17 @@ class Demo:
             time.sleep(0.05)
 
     def spawn(self, name, argv, **kw):
-        # No signal between the fork and the bookkeeping: whatever is
-        # started is stopped.
-        sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+        # A signal between the fork and the bookkeeping is held until
+        # after it, so whatever is started is stopped.  (Not by blocking
+        # the signals: children would inherit the mask.)
+        SIGNALS["hold"] = True
         try:
             c = Child(self.out, name, argv, **kw)
             self.children.append(c)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            SIGNALS["hold"] = False
+        if SIGNALS["pending"] is not None:
+            on_signal(SIGNALS["pending"], None)
         return c
 
     def wait_first_polls(self):
@@ -584,7 +586,14 @@ class Demo:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+SIGNALS = {"hold": False, "pending": None}
+
+
 def on_signal(sig, frame):
+    if SIGNALS["hold"]:
+        SIGNALS["pending"] = sig
+        return
+    SIGNALS["pending"] = None
     if sig == signal.SIGINT:
         raise KeyboardInterrupt()
     raise Interrupted("signal %d" % sig)
