@@ -37,31 +37,12 @@ check_strdup_or_null(const char *s, int *oom)
 	return d;
 }
 
-static void
-check_meta_free(struct kms_key_meta *m)
-{
-	free(m->key_id);
-	free(m->arn);
-	free(m->account);
-	free(m->state);
-	free(m->key_spec);
-	free(m->key_usage);
-	free(m->key_manager);
-	free(m->origin);
-	free(m->expiration_model);
-	free(m->current_key_material_id);
-	free(m->custom_key_store_id);
-	free(m->multi_region_type);
-	free(m->description);
-	memset(m, 0, sizeof(*m));
-}
-
 void
 check_snapshot_free(struct key_snapshot *s)
 {
 	if (s == NULL)
 		return;
-	check_meta_free(&s->meta);
+	kms_key_meta_free(&s->meta);
 	free(s->policy);
 	free(s->alias_key_arn);
 	free(s->alias_key_id);
