@@ -77,7 +77,8 @@ class Proc:
         self.pid = self.popen.pid
 
     def log(self):
-        self.logf.flush()
+        if not self.logf.closed:
+            self.logf.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
