@@ -30,6 +30,9 @@ struct http_request {
 	size_t			 bodylen;
 	long			 timeout_ms;	/* 0: the http's default */
 	size_t			 max_body;	/* 0: the http's default */
+	int			 secret_url;	/* the URL's path is a credential
+						 * (a Slack webhook): never
+						 * logged, not even at -vv */
 };
 
 /* What came back.  Valid only during the callback. */

@@ -77,7 +77,9 @@ class Proc:
         self.pid = self.popen.pid
 
     def log(self):
-        self.logf.flush()
+        # Also after stop(): a failing test's report reads it then.
+        if not self.logf.closed:
+            self.logf.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 

@@ -454,18 +454,19 @@ def test_1000_slow_keys_never_exceed_max_inflight(kc, kmsemu, tmp_path):
           % (s["rps"], seen))
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None,
-                    reason="valgrind not installed")
 def test_1000_keys_under_valgrind_no_errors_no_leaks(kc, kmsemu, tmp_path):
-    with open(kc.bin, "rb") as f:
-        if b"__asan_init" in f.read():
-            pytest.skip("kms_call is built with ASan (make SANITIZE=1), "
-                        "which valgrind cannot run")
-    wrapper = ["valgrind", "--leak-check=full", "--error-exitcode=99",
-               "--errors-for-leak-kinds=definite", "--quiet"]
+    # An ASan build (make SANITIZE=1) cannot run under valgrind; there
+    # AddressSanitizer and LeakSanitizer are the memory checkers instead
+    # and fail the process the same way.
+    if os.environ.get("KEYHEALTHD_SANITIZE") == "1":
+        wrapper = []
+    else:
+        assert shutil.which("valgrind"), "valgrind not installed (make deps)"
+        wrapper = ["valgrind", "--leak-check=full", "--error-exitcode=99",
+                   "--errors-for-leak-kinds=definite", "--quiet"]
     rc, s, log = poll_many(kc, kmsemu, tmp_path, wrapper=wrapper,
                            concurrency=8, rate=500.0, burst=50)
-    assert rc == 0, "valgrind reported (rc %d):\n%s" % (
+    assert rc == 0, "memory checker reported (rc %d):\n%s" % (
         rc, kc.last_stderr[-5000:])
     assert s["ok"] == 1000
     assert max_overlap(log) <= 8
