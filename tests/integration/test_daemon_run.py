@@ -409,3 +409,22 @@ def test_key_deleted_while_running(emu, kh_config, daemon):
     # cannot be read.
     assert "check-failed" not in log and "key-replaced" not in log
     assert "vendor-access-missing" not in log
+
+
+def test_baseline_accept_then_stop_keeps_the_accepted_baseline(
+        emu, kh_config, daemon, kh_baseline, kh_check):
+    # Accept, then restart the daemon before its next poll: what it
+    # writes on the way out must not be its stale baseline.
+    m, cfg = one_key(emu, kh_config, interval="1h")
+    p = gearset_policy()
+    statement(p, USE_SID)["Action"].append("kms:GetPublicKey")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)     # first poll: the baseline
+    emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
+    r = kh_baseline(cfg, "gs")
+    assert r.returncode == 0, r.stderr
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=5) == 0
+    rc, doc, err = kh_check(cfg)
+    assert [f["check"] for f in doc["keys"][0]["findings"]] == [], err
+    assert rc == 0
