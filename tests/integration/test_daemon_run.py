@@ -94,6 +94,14 @@ def test_ready_status_and_first_poll_at_start_then_every_interval(
     gaps = [b - a for a, b in zip(times, times[1:])]
     for g in gaps[:2]:
         assert 0.85 * INTERVAL <= g <= 1.1 * INTERVAL + 0.6, times
+    # Rotation status and the alias: once an hour (slow_interval), here
+    # only at the first poll.
+    reqs = emu.client.requests()
+    assert len([r for r in reqs
+                if r["operation"] == "GetKeyRotationStatus"]) == 1
+    assert len([r for r in reqs if r["operation"] == "DescribeKey" and
+                "alias/" in (r.get("key_id") or "")]) == 1
+    assert len([r for r in reqs if r["operation"] == "GetKeyPolicy"]) >= 3
     assert d.running()
     assert "started" in d.log()
 
@@ -428,3 +436,26 @@ def test_baseline_accept_then_stop_keeps_the_accepted_baseline(
     rc, doc, err = kh_check(cfg)
     assert [f["check"] for f in doc["keys"][0]["findings"]] == [], err
     assert rc == 0
+
+
+def test_kms_outage_does_not_resolve_a_firing_alert(emu, kh_config, daemon,
+                                                    webhook_receiver):
+    recv = webhook_receiver()
+    m, cfg = one_key(emu, kh_config, kms={"max_attempts": 2}, notifiers=[
+        {"type": "webhook", "name": "oncall", "url": recv.url}])
+    emu.client.update_key(m["KeyId"], region="eu-west-1",
+                          KeyState="Disabled")
+    d = daemon(cfg)
+    recv.wait_for(1)
+    emu.client.throttle("DescribeKey", count=None, duration=2.5)
+    hooks = recv.wait_for(2, timeout=INTERVAL * 1.2 + 3)
+    assert (hooks[1]["json"]["check"], hooks[1]["json"]["status"]) == (
+        "check-failed", "firing")
+    assert "ThrottlingException" in hooks[1]["json"]["summary"]
+    hooks = recv.wait_for(3, timeout=2 * INTERVAL * 1.2 + 3)
+    assert (hooks[2]["json"]["check"], hooks[2]["json"]["status"]) == (
+        "check-failed", "resolved")
+    # key-disabled fired once and never "resolved" during the outage.
+    assert [(h["json"]["check"], h["json"]["status"]) for h in hooks] == [
+        ("key-disabled", "firing"), ("check-failed", "firing"),
+        ("check-failed", "resolved")]
