@@ -151,6 +151,53 @@ run_save_alerts(struct kh *kh)
 	json_decref(j);
 }
 
+/* An alert sent without an outbox; freed when the notifier is done. */
+struct run_direct {
+	struct alert_event	 ev;
+	char			 notifier[128];
+};
+
+static void
+run_direct_done(void *arg, enum notify_result result, const char *why)
+{
+	struct run_direct	*d = arg;
+
+	if (result != NOTIFY_ACK)
+		log_warnx("notifier %s: the %s alert for key %s was not "
+		    "delivered and is not retried (no outbox): %s",
+		    d->notifier, d->ev.check, d->ev.key_name,
+		    why != NULL ? why : "failed");
+	alert_event_clear(&d->ev);
+	free(d);
+}
+
+/*
+ * Without a usable outbox (state_dir unusable, or full) an alert still
+ * goes out, once and without retries: losing durability must not mean
+ * losing the page.
+ */
+static void
+run_send_direct(struct notifier *n, const struct alert_event *ev)
+{
+	struct run_direct	*d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL ||
+	    alert_event_copy(&d->ev, ev) == -1) {
+		free(d);
+		log_warnx("notifier %s: out of memory sending the %s alert",
+		    notify_name(n), ev->check);
+		return;
+	}
+	(void)snprintf(d->notifier, sizeof(d->notifier), "%s",
+	    notify_name(n));
+	if (notify_send(n, &d->ev, run_direct_done, d) == -1) {
+		log_warnx("notifier %s: cannot send the %s alert for key %s",
+		    d->notifier, ev->check, ev->key_name);
+		alert_event_clear(&d->ev);
+		free(d);
+	}
+}
+
 /* Queues each event on every notifier whose filter takes it. */
 static void
 run_dispatch(struct kh *kh, struct alert_events *evs)
@@ -171,12 +218,18 @@ run_dispatch(struct kh *kh, struct alert_events *evs)
 		for (j = 0; j < kh->nnotifiers; j++) {
 			if (!notify_filter(kh->notifiers[j], ev))
 				continue;
+			if (kh->outboxes[j] == NULL) {
+				run_send_direct(kh->notifiers[j], ev);
+				continue;
+			}
 			if (outbox_enqueue(kh->outboxes[j], ev, err,
-			    sizeof(err)) == -1)
+			    sizeof(err)) == -1) {
 				log_warnx("notifier %s: cannot queue the %s "
-				    "alert for key %s: %s",
-				    notify_name(kh->notifiers[j]), ev->check,
-				    ev->key_name, err);
+				    "alert for key %s: %s; sending it without "
+				    "the outbox", notify_name(kh->notifiers[j]),
+				    ev->check, ev->key_name, err);
+				run_send_direct(kh->notifiers[j], ev);
+			}
 		}
 	}
 }
@@ -230,7 +283,10 @@ run_key_done(struct kh_key *k)
 	if (changed || statechanged)
 		(void)kh_key_save_state(k);
 
-	run_update_status(kh);
+	/* The status line counts every key, O(keys): only when this key's
+	 * result changed or it was polled for the first time. */
+	if (statechanged || k->polls == 1)
+		run_update_status(kh);
 	run_schedule(k, run_next_delay(k));
 	if (kh->pending_conf != NULL && kh->polls_inflight == 0)
 		run_apply_pending(kh);
