@@ -144,7 +144,8 @@ def test_key_material_rotated_is_info_on_the_next_poll(emu, kh_config,
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
     n = len(describes(emu, m["Arn"]))
-    emu.client.rotate(m["KeyId"], region="eu-west-1", type="ON_DEMAND")
+    emu.kms_client(region="eu-west-1").rotate_key_on_demand(
+        KeyId=m["KeyId"])
     d.wait_log("key-material-rotated on key gs", timeout=INTERVAL * 1.2 + 2)
     assert len(describes(emu, m["Arn"])) >= n + 1
     log = d.log()
@@ -229,12 +230,14 @@ def test_sigterm_with_polls_in_flight_stops_within_seconds(emu, kh_config,
     assert "check-failed" not in d.log()
 
 
-def test_sigterm_when_idle_exits_0_and_saves_state(emu, kh_config, daemon):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_when_idle_exits_0_and_saves_state(emu, kh_config,
+                                                       daemon, sig):
     m, cfg = one_key(emu, kh_config)
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
     mark = d.mark()
-    d.signal(signal.SIGTERM)
+    d.signal(sig)
     d.wait_notify("STOPPING", "1", after=mark, timeout=2)
     assert d.wait(timeout=5) == 0
     assert os.path.exists(state_file(cfg.state_dir, m["Arn"]))
