@@ -354,6 +354,7 @@ def test_unsupported_region_is_key_misconfigured(emu, kh_config, kh_check):
      "key_spec", "RSA_2048"),
     ({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
      "key_usage", "GENERATE_VERIFY_MAC"),
+    ({"KeyManager": "AWS"}, "key_manager", "AWS"),
 ])
 def test_wrong_key_spec_or_usage_is_key_misconfigured(emu, kh_config,
                                                       kh_check, meta, field,
