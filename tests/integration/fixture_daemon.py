@@ -5,7 +5,7 @@ kh_env          a clean environment: HOME an empty tmp dir, the
                 from outside (a developer's profile must not leak in)
 kh_config       kh_config(emu, keys, notifiers=None, **top) -> path of a
                 keyhealthd.yaml for the emulator, state_dir in tmp_path
-kh_check        kh_check(config, *keys, json=True, env=None)
+kh_check        kh_check(config, *keys, json_out=True, env=None)
                 -> (exit code, parsed JSON or the table text, stderr)
 kh_baseline     kh_baseline(config, *keys) -> CompletedProcess
 daemon          daemon(config, timeout=60) -> Daemon: `keyhealthd -c FILE
@@ -178,7 +178,8 @@ def _run(argv, env, timeout):
 
 @pytest.fixture
 def kh_check(kh_bin, kh_env, request):
-    """kh_check(config, *keys, json=True) -> (rc, doc, stderr)."""
+    """kh_check(config, *keys, json_out=True, env=None) -> (rc, doc or
+    the table text, stderr)."""
     def _check(config, *keys, json_out=True, env=None, timeout=30,
                verbose=False):
         argv = [kh_bin, "check", "-c", str(config)]
