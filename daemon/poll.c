@@ -123,6 +123,29 @@ poll_alias_cb(struct kms_result *res, void *arg)
 	poll_part_done(p);
 }
 
+/*
+ * A slow part (rotation status, alias) whose fetch failed for a reason
+ * that may pass (throttling, 5xx, network, credentials, permissions being
+ * fixed) is fetched again at the next poll: else its check-failed would
+ * stand until the next slow poll, an hour later.  Answers about the key
+ * (alias gone, state, unsupported) wait for the slow interval.
+ */
+static int
+poll_slow_retry(const struct kms_error *e)
+{
+	switch (e->cls) {
+	case KMS_OK:
+	case KMS_ERR_NOT_FOUND:
+	case KMS_ERR_INVALID_STATE:
+		return 0;
+	case KMS_ERR_OTHER:
+		return strcmp(e->code, "UnsupportedOperationException") != 0 &&
+		    strcmp(e->code, "DisabledException") != 0;
+	default:
+		return 1;
+	}
+}
+
 static void
 poll_finish(struct kh_poll *p)
 {
@@ -135,6 +158,10 @@ poll_finish(struct kh_poll *p)
 		0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 	};
 
+	if (p->slow && ((p->snap.rotation_known &&
+	    poll_slow_retry(&p->snap.rotation_err)) ||
+	    (p->snap.alias_known && poll_slow_retry(&p->snap.alias_err))))
+		k->next_slow = 0;
 	if (k->have_snap &&
 	    check_snapshot_carry(&p->snap, &k->snap) == -1)
 		log_warnx("key %s: out of memory carrying the slow parts",

@@ -462,3 +462,24 @@ def test_kms_outage_does_not_resolve_a_firing_alert(emu, kh_config, daemon,
     assert [(h["json"]["check"], h["json"]["status"]) for h in hooks] == [
         ("key-disabled", "firing"), ("check-failed", "firing"),
         ("check-failed", "resolved")]
+
+
+@pytest.mark.parametrize("operation,key_id", [
+    ("GetKeyRotationStatus", None),
+    ("DescribeKey", "alias/"),
+])
+def test_failed_slow_part_is_retried_at_the_next_poll(emu, kh_config,
+                                                      daemon, operation,
+                                                      key_id):
+    # Rotation status and the alias are polled hourly; one throttled
+    # fetch must not leave check-failed standing for an hour.
+    m, cfg = one_key(emu, kh_config, kms={"max_attempts": 2})
+    emu.client.fault("error", operation, duration=1.5, key_id=key_id,
+                     status=400, code="ThrottlingException",
+                     message="Rate exceeded")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 unknown" in v)
+    assert "check-failed on key gs" in d.log()
+    d.wait_log("resolved: check-failed on key gs",
+               timeout=2 * INTERVAL * 1.2 + 2)
+    status_value(d, lambda v: "1 ok" in v)
