@@ -819,3 +819,24 @@ def test_table_shows_deleted_and_unknown_keys(emu, kh_config, kh_check):
     assert rows["slow"][1:] == ["-", "unknown"]
     assert re.search(r"^\s+unknown\s+check-failed: .*ThrottlingException",
                      out, re.M), out
+
+
+@pytest.mark.parametrize("resource,ok", [
+    ("{arn}", True),
+    ("arn:aws:kms:eu-west-1:%s:key/*" % ACCOUNT, True),
+    ("arn:aws:kms:eu-west-1:%s:key/00000000-0000-0000-0000-000000000000"
+     % ACCOUNT, False),
+])
+def test_statement_resource_names_the_key(emu, kh_config, kh_check,
+                                          resource, ok):
+    m, cfg = healthy(emu, kh_config)
+    p = gearset_policy()
+    for s in p["Statement"]:
+        s["Resource"] = resource.format(arn=m["Arn"])
+    emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
+    rc, doc, _ = kh_check(cfg)
+    if ok:
+        assert rc == EXIT_OK and only(doc)["findings"] == []
+    else:
+        assert_single(doc, "vendor-access-missing", "critical", rc,
+                      EXIT_CRITICAL)
