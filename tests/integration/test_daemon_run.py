@@ -483,3 +483,31 @@ def test_failed_slow_part_is_retried_at_the_next_poll(emu, kh_config,
     d.wait_log("resolved: check-failed on key gs",
                timeout=2 * INTERVAL * 1.2 + 2)
     status_value(d, lambda v: "1 ok" in v)
+
+
+def test_rotation_answer_from_before_a_state_change_is_not_reused(
+        emu, kh_config, daemon):
+    # AWS refuses GetKeyRotationStatus for a key pending deletion
+    # (KMSInvalidStateException).  Once the deletion is cancelled and the
+    # key enabled again, that hourly answer must not turn into a
+    # check-failed for the healthy key.
+    m, cfg = one_key(emu, kh_config)
+    kms = emu.kms_client(region="eu-west-1")
+    kms.schedule_key_deletion(KeyId=m["KeyId"], PendingWindowInDays=7)
+    emu.client.fault("error", "GetKeyRotationStatus", count=1, status=400,
+                     code="KMSInvalidStateException",
+                     message="%s is pending deletion." % m["Arn"])
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 critical" in v)
+    kms.cancel_key_deletion(KeyId=m["KeyId"])
+    kms.enable_key(KeyId=m["KeyId"])
+    d.wait_log("resolved: key-pending-deletion on key gs",
+               timeout=INTERVAL * 1.2 + 2)
+    status_value(d, lambda v: "1 ok" in v)
+    n = len(describes(emu, m["Arn"]))
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
+               INTERVAL * 1.2 + 1, "one more poll")
+    time.sleep(0.3)
+    assert "check-failed" not in d.log()
+    # The rotation status was fetched again after the change.
+    assert len(emu.client.requests(operation="GetKeyRotationStatus")) >= 2
