@@ -181,6 +181,9 @@ kh_key_save_state(struct kh_key *k)
 
 	if (k->kh->mode == KH_MODE_CHECK || !k->kh->state_ok)
 		return 0;
+	/* A `baseline accept` since our last poll wins over the baseline we
+	 * hold, also when we save on the way out before polling again. */
+	kh_key_reload_baseline(k);
 	if (state_key_save(k->kh->conf->state_dir, &k->st, err,
 	    sizeof(err)) == -1) {
 		k->kh->stats.state_write_failures++;
