@@ -5,6 +5,7 @@
  * reloads (a bad file keeps the old configuration), SIGTERM/SIGINT stop
  * within a few seconds with state saved.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -317,6 +318,49 @@ run_notifiers_new(struct config *conf, struct notifier ***out, size_t *n,
 	    errlen);
 }
 
+/*
+ * Queues left by notifiers that are no longer configured (renamed or
+ * removed) are never delivered: say so, once per start or reload, rather
+ * than lose them silently.
+ */
+static void
+run_outbox_orphans(struct kh *kh)
+{
+	char		 path[4096], sub[4096];
+	DIR		*d, *sd;
+	struct dirent	*de, *se;
+	size_t		 i, len, nev;
+
+	if (!kh->state_ok || (size_t)snprintf(path, sizeof(path),
+	    "%s/outbox", kh->conf->state_dir) >= sizeof(path) ||
+	    (d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		for (i = 0; i < kh->nnotifiers; i++)
+			if (strcmp(notify_name(kh->notifiers[i]),
+			    de->d_name) == 0)
+				break;
+		if (i < kh->nnotifiers || (size_t)snprintf(sub, sizeof(sub),
+		    "%s/%s", path, de->d_name) >= sizeof(sub) ||
+		    (sd = opendir(sub)) == NULL)
+			continue;
+		nev = 0;
+		while ((se = readdir(sd)) != NULL)
+			if ((len = strlen(se->d_name)) > 5 &&
+			    strcmp(se->d_name + len - 5, ".json") == 0)
+				nev++;
+		(void)closedir(sd);
+		if (nev > 0)
+			log_warnx("outbox %s: %zu undelivered alerts for a "
+			    "notifier no longer configured stay in %s (give "
+			    "a notifier that name to deliver them)",
+			    de->d_name, nev, sub);
+	}
+	(void)closedir(d);
+}
+
 static void
 run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 {
@@ -354,6 +398,7 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 			    outbox_depth(kh->outboxes[i]));
 		outbox_start(kh->outboxes[i]);
 	}
+	run_outbox_orphans(kh);
 }
 
 static void

@@ -734,3 +734,27 @@ def test_stop_finishes_a_delivery_in_flight(tmp_path, kmsemu, spawn, kh_bin):
         assert outbox_files(tmp_path, "hook") == []
     finally:
         slow.close()
+
+
+def test_a_renamed_notifier_leaves_its_queue_and_says_so(
+        tmp_path, kmsemu, webhook_receiver, spawn, kh_bin, free_port):
+    key = seed(kmsemu, KeyState="Disabled")
+    recv = webhook_receiver(port=free_port)
+    recv.stop()
+    conf = write_config(tmp_path, kmsemu, [(key, "gearset-eu")],
+                        webhook_block(recv, name="hook"))
+    d = start_daemon(spawn, kh_bin, conf, tmp_path)
+    d.wait_for_log("delivery of firing key-disabled")
+    write_config(tmp_path, kmsemu, [(key, "gearset-eu")],
+                 webhook_block(recv, name="pager"))
+    daemon_signal(d, signal.SIGHUP)
+    d.wait_for_log("outbox hook: 1 undelivered alerts for a notifier no "
+                   "longer configured")
+    # Named so again, the queue is delivered.
+    recv.start()
+    write_config(tmp_path, kmsemu, [(key, "gearset-eu")],
+                 webhook_block(recv, name="hook"))
+    daemon_signal(d, signal.SIGHUP)
+    got = wait_bodies(recv, has("firing", "key-disabled"))
+    assert sent(got) == [("firing", "key-disabled", "gearset-eu")]
+    stop_daemon(d)
