@@ -155,14 +155,10 @@ run_save_alerts(struct kh *kh)
 	json_decref(j);
 }
 
-/*
- * Without an outbox (no usable state directory, or it could not be
- * opened) an event goes straight to the notifier, once: better than
- * nothing (journald needs no retry), and a failure is said loudly.
- */
+/* An alert sent without an outbox; freed when the notifier is done. */
 struct run_direct {
 	struct alert_event	 ev;
-	char			 name[80];
+	char			 notifier[128];
 };
 
 static void
@@ -171,14 +167,19 @@ run_direct_done(void *arg, enum notify_result result, const char *why)
 	struct run_direct	*d = arg;
 
 	if (result != NOTIFY_ACK)
-		log_warnx("notifier %s: %s %s alert for key %s lost (no "
-		    "outbox, so no retry): %s", d->name,
-		    alert_status_name(d->ev.status), d->ev.check,
-		    d->ev.key_name, why != NULL ? why : "delivery failed");
+		log_warnx("notifier %s: the %s alert for key %s was not "
+		    "delivered and is not retried (no outbox): %s",
+		    d->notifier, d->ev.check, d->ev.key_name,
+		    why != NULL ? why : "failed");
 	alert_event_clear(&d->ev);
 	free(d);
 }
 
+/*
+ * Without a usable outbox (state_dir unusable, or full) an alert still
+ * goes out, once and without retries: losing durability must not mean
+ * losing the page.
+ */
 static void
 run_send_direct(struct notifier *n, const struct alert_event *ev)
 {
@@ -187,14 +188,15 @@ run_send_direct(struct notifier *n, const struct alert_event *ev)
 	if ((d = calloc(1, sizeof(*d))) == NULL ||
 	    alert_event_copy(&d->ev, ev) == -1) {
 		free(d);
-		log_warnx("notifier %s: out of memory sending the %s alert "
-		    "for key %s", notify_name(n), ev->check, ev->key_name);
+		log_warnx("notifier %s: out of memory sending the %s alert",
+		    notify_name(n), ev->check);
 		return;
 	}
-	(void)snprintf(d->name, sizeof(d->name), "%s", notify_name(n));
+	(void)snprintf(d->notifier, sizeof(d->notifier), "%s",
+	    notify_name(n));
 	if (notify_send(n, &d->ev, run_direct_done, d) == -1) {
 		log_warnx("notifier %s: cannot send the %s alert for key %s",
-		    d->name, ev->check, ev->key_name);
+		    d->notifier, ev->check, ev->key_name);
 		alert_event_clear(&d->ev);
 		free(d);
 	}
@@ -225,11 +227,13 @@ run_dispatch(struct kh *kh, struct alert_events *evs)
 				continue;
 			}
 			if (outbox_enqueue(kh->outboxes[j], ev, err,
-			    sizeof(err)) == -1)
+			    sizeof(err)) == -1) {
 				log_warnx("notifier %s: cannot queue the %s "
-				    "alert for key %s: %s",
-				    notify_name(kh->notifiers[j]), ev->check,
-				    ev->key_name, err);
+				    "alert for key %s: %s; sending it without "
+				    "the outbox", notify_name(kh->notifiers[j]),
+				    ev->check, ev->key_name, err);
+				run_send_direct(kh->notifiers[j], ev);
+			}
 		}
 	}
 }
@@ -282,7 +286,10 @@ run_key_done(struct kh_key *k)
 	if (changed || statechanged)
 		(void)kh_key_save_state(k);
 
-	run_update_status(kh);
+	/* The status line counts every key, O(keys): only when this key's
+	 * result changed or it was polled for the first time. */
+	if (statechanged || k->polls == 1)
+		run_update_status(kh);
 	run_schedule(k, run_next_delay(k));
 	if (kh->pending_conf != NULL && kh->polls_inflight == 0)
 		run_apply_pending(kh);

@@ -613,11 +613,14 @@ check_vendor_access(const struct policy *p, const struct key_expect *ex,
 	if (d == NULL)
 		goto fail;
 	/* The evaluator's overall reason lists every action; one line for
-	 * people names the first and counts the rest. */
+	 * people names the first definitely missing one and counts the
+	 * rest.  Actions it cannot tell about are in the details, but must
+	 * not lead the summary: "cannot tell whether kms:Decrypt..." would
+	 * hide a kms:CreateGrant that is certainly gone. */
 	first = NULL;
 	nmiss = 0;
 	for (i = 0; i < vd.nactions; i++)
-		if (vd.actions[i].status != POLICY_STATUS_OK) {
+		if (vd.actions[i].status == POLICY_STATUS_MISSING) {
 			if (first == NULL)
 				first = vd.actions[i].reason;
 			nmiss++;
@@ -731,7 +734,10 @@ check_policy(const struct key_snapshot *s, const struct key_baseline *base,
 	rc = 0;
 	if (ex->vendor != NULL && region_ok)
 		rc = check_vendor_access(p, ex, out, cf);
-	if (rc == 0)
+	/* The same text as the baseline is the same policy: skip parsing
+	 * and canonicalising the baseline, the bulk of a poll's CPU. */
+	if (rc == 0 && !(base != NULL && base->has_policy &&
+	    base->policy != NULL && strcmp(base->policy, s->policy) == 0))
 		rc = check_policy_changed(p, base, ex, out, cf);
 	policy_free(p);
 	return rc;

@@ -53,6 +53,7 @@ struct http_req {
 	char			 ctype[HTTP_HDRVAL_MAX];
 	CURLcode		 result;
 	char			 errbuf[CURL_ERROR_SIZE];
+	char			*secret_path;	/* of a secret_url, or NULL */
 };
 
 TAILQ_HEAD(http_reqs, http_req);
@@ -72,6 +73,7 @@ struct http {
 	long			 connect_timeout_ms;
 	long			 timeout_ms;
 	size_t			 max_body;
+	long			 host_conns;
 	char			*ca_file;
 	char			*ca_path;
 	struct http_reqs	 running;
@@ -118,16 +120,56 @@ http_header_is_secret(const char *name, size_t namelen)
  * credential-bearing headers replaced.  Bodies are never logged: STS and
  * IMDS responses carry secrets.
  */
+/*
+ * Logs one line of curl's verbose output with every occurrence of the
+ * request's secret path (e.g. "/services/T../B../TOKEN" in the request
+ * line "POST /services/... HTTP/1.1") replaced.
+ */
+static void
+http_debug_line(const char *dir, const char *line, size_t n,
+    const char *secret)
+{
+	char		 buf[1100];
+	const char	*p, *hit;
+	size_t		 sl, off = 0, chunk;
+
+	if (secret == NULL || (sl = strlen(secret)) == 0 ||
+	    memmem(line, n, secret, sl) == NULL) {
+		log_debug("curl %s %.*s", dir, (int)n, line);
+		return;
+	}
+	p = line;
+	while (p < line + n) {
+		hit = memmem(p, (size_t)(line + n - p), secret, sl);
+		chunk = (hit != NULL ? (size_t)(hit - p) :
+		    (size_t)(line + n - p));
+		if (chunk > sizeof(buf) - 1 - off)
+			chunk = sizeof(buf) - 1 - off;
+		memcpy(buf + off, p, chunk);
+		off += chunk;
+		if (hit == NULL)
+			break;
+		chunk = strlen("/<redacted>");
+		if (chunk > sizeof(buf) - 1 - off)
+			break;
+		memcpy(buf + off, "/<redacted>", chunk);
+		off += chunk;
+		p = hit + sl;
+	}
+	buf[off] = '\0';
+	log_debug("curl %s %s", dir, buf);
+}
+
 static int
 http_debug_cb(CURL *easy, curl_infotype type, char *data, size_t size,
     void *userp)
 {
+	struct http_req	*r = userp;
 	const char	*dir, *p, *end, *nl, *colon;
 	size_t		 linelen;
 	int		 n;
 
 	(void)easy;
-	(void)userp;
 	switch (type) {
 	case CURLINFO_TEXT:
 		dir = "*";
@@ -157,7 +199,8 @@ http_debug_cb(CURL *easy, curl_infotype type, char *data, size_t size,
 				log_debug("curl %s %.*s: <redacted>", dir,
 				    (int)(colon - p), p);
 			else
-				log_debug("curl %s %.*s", dir, n, p);
+				http_debug_line(dir, p, (size_t)n,
+				    r->secret_path);
 		}
 		if (nl == NULL)
 			break;
@@ -238,6 +281,10 @@ http_req_free(struct http_req *r)
 	curl_slist_free_all(r->hdrs);
 	free(r->reqbody);
 	free(r->buf);
+	if (r->secret_path != NULL) {
+		explicit_bzero(r->secret_path, strlen(r->secret_path));
+		free(r->secret_path);
+	}
 	free(r);
 }
 
@@ -489,9 +536,10 @@ http_new(struct event_base *base, const struct http_opts *opts, char *err,
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_multi_timer_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	h->host_conns = (opts != NULL && opts->max_host_connections > 0) ?
+	    opts->max_host_connections : (long)HTTP_DEF_HOST_CONNS;
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-	    (opts != NULL && opts->max_host_connections > 0) ?
-	    opts->max_host_connections : (long)HTTP_DEF_HOST_CONNS);
+	    h->host_conns);
 	return h;
 fail:
 	if (h->multi != NULL)
@@ -523,6 +571,7 @@ http_submit(struct http *h, const struct http_request *req, http_cb cb,
 	struct http_req		*r;
 	struct curl_slist	*nl;
 	const char * const	*hp;
+	const char		*scheme, *slash;
 	CURLMcode		 mc;
 	int			 post = 0;
 
@@ -598,8 +647,17 @@ http_submit(struct http *h, const struct http_request *req, http_cb cb,
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT,
 	    "keyhealthd/" KEYHEALTHD_VERSION);
+	if (req->secret_url) {
+		/* Everything after the host: "/services/T../B../TOKEN?x". */
+		if ((scheme = strstr(req->url, "://")) != NULL &&
+		    (slash = strchr(scheme + 3, '/')) != NULL &&
+		    slash[1] != '\0' &&
+		    (r->secret_path = strdup(slash)) == NULL)
+			goto nomem;
+	}
 	if (log_getverbose() >= 2) {
 		curl_easy_setopt(r->easy, CURLOPT_DEBUGFUNCTION, http_debug_cb);
+		curl_easy_setopt(r->easy, CURLOPT_DEBUGDATA, r);
 		curl_easy_setopt(r->easy, CURLOPT_VERBOSE, 1L);
 	}
 
@@ -660,6 +718,15 @@ size_t
 http_inflight(const struct http *h)
 {
 	return h != NULL ? h->ninflight : 0;
+}
+
+void
+http_min_host_connections(struct http *h, long n)
+{
+	if (h == NULL || n <= h->host_conns)
+		return;
+	h->host_conns = n;
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
 }
 
 static void

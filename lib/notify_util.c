@@ -591,6 +591,9 @@ notify_util_post(struct notify_util_poster *p, const char *body,
 	req.bodylen = strlen(body);
 	req.timeout_ms = p->timeout_ms;
 	req.max_body = 64 * 1024;
+	/* A URL that carries the secret (Slack's) never reaches a log. */
+	req.secret_url = p->secret != NULL && p->secret[0] != '\0' &&
+	    strstr(p->url, p->secret) != NULL;
 	/* Inserted first: the callback may run before http_submit returns. */
 	TAILQ_INSERT_TAIL(&p->posts, post, entry);
 	post->req = http_submit(p->http, &req, notify_util_post_cb, post, err,
