@@ -605,3 +605,28 @@ def test_config_man_page_documents_every_notifier_option():
         section = page[start:end if end != -1 else len(page)]
         for o in opts:
             assert ".It Ic %s" % o in section, "%s: %s" % (typ, o)
+
+
+def test_reload_with_a_bad_notifier_option_keeps_running(ops_setup):
+    import signal
+    d = ops_setup["start"]()
+    wait_until(lambda: polled_twice(d), 20, "two polls of each key")
+    good = d.conf.read_text()
+    d.conf.write_text(good.replace("    timeout: 1s\n",
+                                   "    timeuot: 1s\n"))
+    d.proc.signal(signal.SIGHUP)
+
+    def reloads():
+        s = metric_samples(d.metrics())
+        return {lb["result"]: v for lb, v in s["keyhealthd_reloads_total"]}
+
+    wait_until(lambda: reloads()["failed"] == 1, 10, "a failed reload")
+    log = d.proc.wait_for_log("keeping the running configuration")
+    assert re.search(r"%s:\d+:5: unknown key 'timeuot' in a webhook "
+                     r"notifier" % re.escape(str(d.conf)), log), log
+    assert d.get("/healthz")[0] == 200
+    d.conf.write_text(good)
+    d.proc.signal(signal.SIGHUP)
+    wait_until(lambda: reloads()["ok"] == 1, 15, "a good reload")
+    assert reloads()["failed"] == 1
+    wait_until(lambda: d.get("/healthz")[0] == 200, 10, "/healthz 200")
