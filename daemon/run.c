@@ -525,6 +525,7 @@ run_apply_pending(struct kh *kh)
 	size_t			 nn, i, j;
 	char			 err[512];
 	time_t			 now = time(NULL);
+	int			 http_same;
 
 	kh->pending_conf = NULL;
 	memset(&evs, 0, sizeof(evs));
@@ -542,7 +543,14 @@ run_apply_pending(struct kh *kh)
 	alert_events_clear(&evs);
 
 	run_notifiers_stop(kh);
-	httpd_stop(kh);
+	/* The same address keeps its listener: a scrape during a reload
+	 * must not fail (the endpoint reads kh, not the config it began
+	 * with). */
+	http_same = kh->httpd != NULL && old->http.listen != NULL &&
+	    conf->http.listen != NULL &&
+	    strcmp(old->http.listen, conf->http.listen) == 0;
+	if (!http_same)
+		httpd_stop(kh);
 	if (strcmp(old->state_dir, conf->state_dir) != 0)
 		log_warnx("reload: state_dir changes take effect at restart");
 	free(conf->state_dir);
@@ -561,7 +569,7 @@ run_apply_pending(struct kh *kh)
 		log_warnx("reload: notifiers: %s", err);
 	else
 		run_notifiers_start(kh, nv, nn);
-	if (conf->http.listen != NULL && httpd_start(kh, err,
+	if (!http_same && conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		log_warnx("reload: %s", err);
 	run_save_alerts(kh);
