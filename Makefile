@@ -18,7 +18,7 @@ PKGS		= libcurl openssl jansson libevent libsystemd yaml-0.1
 DEBS		= build-essential pkg-config git libcurl4-openssl-dev libssl-dev \
 		  libjansson-dev libevent-dev libsystemd-dev libyaml-dev check \
 		  python3 python3-pytest python3-botocore python3-boto3 systemd \
-		  util-linux procps
+		  util-linux mount procps
 
 ifeq ($(SANITIZE),1)
 BUILD		?= build-san
@@ -134,6 +134,7 @@ unit: $(UNIT_BINS)
 integration: all tools
 	KEYHEALTHD_BIN=$(CURDIR)/$(BUILD)/keyhealthd \
 	KEYHEALTHD_BUILD=$(CURDIR)/$(BUILD) \
+	KEYHEALTHD_SANITIZE=$(if $(filter 1,$(SANITIZE)),1,0) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 fuzz-smoke: $(FUZZ_SMOKE)

@@ -4,29 +4,64 @@
  * print the effective configuration (defaults filled in).
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "notify.h"
+#include "ynode.h"
 #include "keyhealthd.h"
 
 /*
- * Hook for the notifier modules: checks the options of one notifier block
- * beyond the common keys that lib/config already checked (type, name,
- * min_severity, checks, exclude_checks).  To be connected to the type's
- * notify_ops configure() (lib/notify.h): look the type up, call
- * configure(n->block, &state, err, sizeof(err)), add err with
- * config_error(errs, NULL, "%s", err) on failure (err already carries
- * FILE:LINE:COLUMN), and free the state.  Returns 0 or -1.
+ * A notifier block's own options, checked by its type's configure() (or
+ * the module's, which is loaded for it) through notify_new(): an option
+ * error then fails `validate` as it would fail `run`.  configure() errors
+ * already read "FILE:LINE:COLUMN: message"; the position is taken back
+ * out so that they sort with the others in the order of the file.
  */
 static int
 validate_notifier_options(const struct config *cfg,
     const struct config_notifier *n, struct config_errors *errs)
 {
-	(void)cfg;
-	(void)n;
-	(void)errs;
-	return 0;
+	struct notifier	*nt;
+	struct ynode	 at;
+	char		 err[1024], *end;
+	const char	*file, *p;
+	long		 line, col;
+	size_t		 flen;
+
+	err[0] = '\0';
+	if ((nt = notify_new(n->block, err, sizeof(err))) != NULL) {
+		notify_free(nt);
+		return 0;
+	}
+	if (err[0] == '\0')
+		(void)snprintf(err, sizeof(err), "notifier %s: cannot be "
+		    "configured", n->name != NULL ? n->name : n->type);
+	file = n->block != NULL && n->block->file != NULL ? n->block->file :
+	    cfg->path;
+	flen = file != NULL ? strlen(file) : 0;
+	if (flen > 0 && strncmp(err, file, flen) == 0 && err[flen] == ':') {
+		p = err + flen + 1;
+		line = strtol(p, &end, 10);
+		if (end != p && *end == ':' && line > 0 && line < INT_MAX) {
+			p = end + 1;
+			col = strtol(p, &end, 10);
+			if (end != p && strncmp(end, ": ", 2) == 0 && col > 0 &&
+			    col < INT_MAX) {
+				memset(&at, 0, sizeof(at));
+				at.file = file;
+				at.line = (int)line;
+				at.column = (int)col;
+				(void)config_error(errs, &at, "%s", end + 2);
+				return -1;
+			}
+		}
+	}
+	(void)config_error(errs, NULL, "%s", err);
+	return -1;
 }
 
 static void

@@ -244,6 +244,35 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 		evbuffer_add_printf(b, "\"} %zu\n",
 		    outbox_depth(kh->outboxes[i]));
 	}
+	httpd_help(b, "keyhealthd_notifier_dropped_total", "counter",
+	    "Info alerts dropped because the outbox was full.");
+	for (i = 0; i < kh->nnotifiers; i++) {
+		struct outbox_stats st;
+
+		if (kh->outboxes[i] == NULL)
+			continue;
+		outbox_stats(kh->outboxes[i], &st);
+		evbuffer_add_printf(b, "keyhealthd_notifier_dropped_total"
+		    "{notifier=\"");
+		httpd_label(b, notify_name(kh->notifiers[i]));
+		evbuffer_add_printf(b, "\"} %llu\n",
+		    (unsigned long long)st.dropped);
+	}
+	httpd_help(b, "keyhealthd_outbox_oldest_timestamp_seconds", "gauge",
+	    "When the oldest alert still queued for a notifier was queued.");
+	for (i = 0; i < kh->nnotifiers; i++) {
+		struct outbox_stats st;
+
+		if (kh->outboxes[i] == NULL)
+			continue;
+		outbox_stats(kh->outboxes[i], &st);
+		if (st.oldest == 0)
+			continue;
+		evbuffer_add_printf(b, "keyhealthd_outbox_oldest_timestamp_"
+		    "seconds{notifier=\"");
+		httpd_label(b, notify_name(kh->notifiers[i]));
+		evbuffer_add_printf(b, "\"} %lld\n", (long long)st.oldest);
+	}
 	httpd_help(b, "keyhealthd_state_write_failures_total", "counter",
 	    "State files that could not be written.");
 	evbuffer_add_printf(b, "keyhealthd_state_write_failures_total %llu\n",
@@ -291,7 +320,8 @@ httpd_health(struct kh *kh, char *why, size_t len)
 	}
 	if (stale > 0) {
 		(void)snprintf(why, len, "no successful poll for 3 intervals "
-		    "of %zu keys (first: %s)", stale, first);
+		    "of %zu key%s (first: %s)", stale, stale == 1 ? "" : "s",
+		    first);
 		return 0;
 	}
 	(void)snprintf(why, len, "ok");

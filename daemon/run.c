@@ -283,7 +283,10 @@ run_key_done(struct kh_key *k)
 	if (changed || statechanged)
 		(void)kh_key_save_state(k);
 
-	run_update_status(kh);
+	/* The status line counts every key, O(keys): only when this key's
+	 * result changed or it was polled for the first time. */
+	if (statechanged || k->polls == 1)
+		run_update_status(kh);
 	run_schedule(k, run_next_delay(k));
 	if (kh->pending_conf != NULL && kh->polls_inflight == 0)
 		run_apply_pending(kh);

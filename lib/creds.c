@@ -2349,6 +2349,7 @@ blocking_exec(void *ctx, const char *command, creds_fetch_done done,
 	ssize_t				 n;
 	pid_t				 pid;
 	int				 fds[2], status, killed = 0, big = 0;
+	int				 rc;
 
 	if ((buf = malloc(CREDS_MAX_BODY + 1)) == NULL)
 		return -1;
@@ -2363,11 +2364,20 @@ blocking_exec(void *ctx, const char *command, creds_fetch_done done,
 		return -1;
 	}
 	if (pid == 0) {
-		if (dup2(fds[1], STDOUT_FILENO) == -1)
+		int	null;
+
+		/* Its own process group: a timeout kills what it started.
+		 * No stdin: it must not read the daemon's or a terminal's. */
+		if ((null = open("/dev/null", O_RDONLY)) == -1 ||
+		    dup2(null, STDIN_FILENO) == -1 || setpgid(0, 0) == -1 ||
+		    dup2(fds[1], STDOUT_FILENO) == -1)
 			_exit(127);
 		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
 		_exit(127);
 	}
+	/* Also here: kill(-pid) must find the group even if the child has
+	 * not run yet. */
+	(void)setpgid(pid, pid);
 	close(fds[1]);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
@@ -2380,12 +2390,15 @@ blocking_exec(void *ctx, const char *command, creds_fetch_done done,
 		}
 		pfd.fd = fds[0];
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)left) == -1) {
-			if (errno == EINTR)
-				continue;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc == -1 && errno == EINTR)
+			continue;
+		if (rc == -1) {
 			killed = 1;
 			break;
 		}
+		if (rc == 0)		/* the deadline is checked above */
+			continue;
 		if (len >= CREDS_MAX_BODY) {
 			big = 1;
 			break;
@@ -2399,7 +2412,7 @@ blocking_exec(void *ctx, const char *command, creds_fetch_done done,
 	}
 	close(fds[0]);
 	if (killed || big)
-		kill(pid, SIGKILL);
+		kill(-pid, SIGKILL);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
 	buf[len] = '\0';

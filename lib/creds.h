@@ -25,6 +25,13 @@
  *
  * No error message ever carries a secret key, session token, web identity
  * token or container authorization token.
+ *
+ * Daemon use: one creds_plan_resolve() per distinct aws: block (global and
+ * per key) at start-up and on reload; creds_provider_new() with the fetcher
+ * of lib/creds_async.h; prime each provider with creds_provider_get(...,
+ * cb, arg) before the first poll; give lib/kms creds_provider_sigv4 as
+ * get_creds with the provider as creds_arg.  `keyhealthd check` may use
+ * creds_resolve_blocking() instead.
  */
 #ifndef KEYHEALTHD_CREDS_H
 #define KEYHEALTHD_CREDS_H

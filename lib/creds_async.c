@@ -171,7 +171,7 @@ kill_and_reap(struct pending *p)
 
 	if (p->pid <= 0)
 		return;
-	kill(p->pid, SIGKILL);
+	kill(-p->pid, SIGKILL);
 	/* Does not wait long: SIGKILL can't be caught. */
 	while (waitpid(p->pid, &status, 0) == -1 && errno == EINTR)
 		;
@@ -296,11 +296,20 @@ async_exec(void *ctx, const char *command, creds_fetch_done done,
 		goto fail;
 	}
 	if (p->pid == 0) {
-		if (dup2(fds[1], STDOUT_FILENO) == -1)
+		int	null;
+
+		/* Its own process group: a timeout kills what it started.
+		 * No stdin: it must not read the daemon's or a terminal's. */
+		if ((null = open("/dev/null", O_RDONLY)) == -1 ||
+		    dup2(null, STDIN_FILENO) == -1 || setpgid(0, 0) == -1 ||
+		    dup2(fds[1], STDOUT_FILENO) == -1)
 			_exit(127);
 		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
 		_exit(127);
 	}
+	/* Also here: kill(-pid) must find the group even if the child has
+	 * not run yet. */
+	(void)setpgid(p->pid, p->pid);
 	close(fds[1]);
 	tv.tv_sec = a->timeout_ms / 1000;
 	tv.tv_usec = (a->timeout_ms % 1000) * 1000;

@@ -73,6 +73,7 @@ struct http {
 	long			 connect_timeout_ms;
 	long			 timeout_ms;
 	size_t			 max_body;
+	long			 host_conns;
 	char			*ca_file;
 	char			*ca_path;
 	struct http_reqs	 running;
@@ -535,9 +536,10 @@ http_new(struct event_base *base, const struct http_opts *opts, char *err,
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_multi_timer_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	h->host_conns = (opts != NULL && opts->max_host_connections > 0) ?
+	    opts->max_host_connections : (long)HTTP_DEF_HOST_CONNS;
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-	    (opts != NULL && opts->max_host_connections > 0) ?
-	    opts->max_host_connections : (long)HTTP_DEF_HOST_CONNS);
+	    h->host_conns);
 	return h;
 fail:
 	if (h->multi != NULL)
@@ -716,6 +718,15 @@ size_t
 http_inflight(const struct http *h)
 {
 	return h != NULL ? h->ninflight : 0;
+}
+
+void
+http_min_host_connections(struct http *h, long n)
+{
+	if (h == NULL || n <= h->host_conns)
+		return;
+	h->host_conns = n;
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
 }
 
 static void

@@ -62,7 +62,7 @@ struct http	*http_new(struct event_base *base,
 /*
  * Starts req; copies everything it needs.  Returns a handle for
  * http_cancel(), or NULL with err set (bad URL, out of memory), in which
- * case cb is not called.
+ * case cb is not called.  cb never runs before http_submit() returns.
  */
 struct http_req	*http_submit(struct http *h, const struct http_request *req,
 		    http_cb cb, void *arg, char *err, size_t errlen);
@@ -70,6 +70,10 @@ struct http_req	*http_submit(struct http *h, const struct http_request *req,
 void		 http_cancel(struct http_req *r);
 /* Requests in flight. */
 size_t		 http_inflight(const struct http *h);
+/* Raises the per-host connection cap to at least n (kms_client_new() does,
+ * to its max_inflight, so that no request waits inside curl while its
+ * timeout runs). */
+void		 http_min_host_connections(struct http *h, long n);
 /* Cancels everything in flight (callbacks run with "cancelled") and frees. */
 void		 http_free(struct http *h);
 

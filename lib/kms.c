@@ -1817,6 +1817,7 @@ kms_client_new(struct event_base *base, struct http *http,
 		if (opts->max_inflight > 0)
 			c->o.max_inflight = opts->max_inflight;
 	}
+	http_min_host_connections(http, c->o.max_inflight);
 	if ((c->pump = evtimer_new(base, kms_pump_cb, c)) == NULL) {
 		snprintf(err, errlen, "kms: evtimer_new failed");
 		free(c);

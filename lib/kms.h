@@ -139,7 +139,8 @@ int	kms_endpoint(const struct kms_endpoint_cfg *cfg, const char *region,
 
 struct kms_client;
 
-/* opts may be NULL for defaults.  The caller frees with kms_client_free(). */
+/* opts may be NULL for defaults.  The caller frees with kms_client_free(),
+ * before http (which must outlive the client). */
 struct kms_client *kms_client_new(struct event_base *base, struct http *http,
 	    const struct kms_opts *opts, char *err, size_t errlen);
 /* Cancels what is in flight (callbacks run with a "cancelled" transport

@@ -228,7 +228,7 @@ notify_conf_secret_file(const struct ynode *block, const char *key,
 {
 	const struct ynode	*n;
 	struct stat		 st;
-	char			*buf = NULL;
+	char			*buf = NULL, path[PATH_MAX];
 	size_t			 len = 0;
 	ssize_t			 r;
 	int			 fd;
@@ -240,23 +240,45 @@ notify_conf_secret_file(const struct ynode *block, const char *key,
 		return -1;
 	if (n == NULL)
 		return 0;
-	if ((fd = open(n->value, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+	/* A relative name is a systemd credential (LoadCredential=), as
+	 * for the other notifiers' *_file options: the daemon's working
+	 * directory means nothing. */
+	if (n->value[0] != '/') {
+		const char *dir = getenv("CREDENTIALS_DIRECTORY");
+
+		if (dir == NULL || *dir == '\0')
+			return notify_conf_error(n, err, errlen, "%s: \"%s\" "
+			    "is a relative name but $CREDENTIALS_DIRECTORY is "
+			    "not set (use an absolute path or LoadCredential=)",
+			    key, n->value);
+		if (strstr(n->value, "..") != NULL)
+			return notify_conf_error(n, err, errlen, "%s: a "
+			    "credential name may not contain \"..\"", key);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+		    n->value) >= sizeof(path))
+			return notify_conf_error(n, err, errlen, "%s: the path "
+			    "is too long", key);
+	} else if ((size_t)snprintf(path, sizeof(path), "%s", n->value) >=
+	    sizeof(path))
+		return notify_conf_error(n, err, errlen, "%s: the path is too "
+		    "long", key);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
 		return notify_conf_error(n, err, errlen, "%s: %s: %s", key,
-		    n->value, strerror(errno));
+		    path, strerror(errno));
 	if (fstat(fd, &st) == -1) {
-		notify_conf_error(n, err, errlen, "%s: %s: %s", key, n->value,
+		notify_conf_error(n, err, errlen, "%s: %s: %s", key, path,
 		    strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		notify_conf_error(n, err, errlen, "%s: %s: not a regular file",
-		    key, n->value);
+		    key, path);
 		goto fail;
 	}
 	if (st.st_mode & (S_IROTH | S_IWOTH)) {
 		notify_conf_error(n, err, errlen, "%s: %s is readable or "
 		    "writable by others (mode %04o); chmod o-rw it", key,
-		    n->value, (unsigned)(st.st_mode & 07777));
+		    path, (unsigned)(st.st_mode & 07777));
 		goto fail;
 	}
 	if ((buf = calloc(1, NOTIFY_SECRET_MAX + 2)) == NULL) {
@@ -269,7 +291,7 @@ notify_conf_secret_file(const struct ynode *block, const char *key,
 			continue;
 		if (r == -1) {
 			notify_conf_error(n, err, errlen, "%s: %s: %s", key,
-			    n->value, strerror(errno));
+			    path, strerror(errno));
 			goto fail;
 		}
 		if (r == 0)
@@ -278,19 +300,19 @@ notify_conf_secret_file(const struct ynode *block, const char *key,
 	}
 	if (len > NOTIFY_SECRET_MAX) {
 		notify_conf_error(n, err, errlen, "%s: %s: longer than %d "
-		    "bytes", key, n->value, NOTIFY_SECRET_MAX);
+		    "bytes", key, path, NOTIFY_SECRET_MAX);
 		goto fail;
 	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		buf[--len] = '\0';
 	if (len == 0) {
 		notify_conf_error(n, err, errlen, "%s: %s is empty", key,
-		    n->value);
+		    path);
 		goto fail;
 	}
 	if (memchr(buf, '\0', len) != NULL) {
 		notify_conf_error(n, err, errlen, "%s: %s contains a NUL byte",
-		    key, n->value);
+		    key, path);
 		goto fail;
 	}
 	close(fd);

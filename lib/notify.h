@@ -152,7 +152,8 @@ int		 notify_conf_bool(const struct ynode *block, const char *key,
 		    int def, int *out, char *err, size_t errlen);
 /*
  * Reads the secret in the file named by option key (trailing newlines
- * stripped; at most 4096 bytes).  A file readable or writable by others
+ * stripped; at most 4096 bytes): an absolute path, or a relative name
+ * under $CREDENTIALS_DIRECTORY (systemd's LoadCredential=).  A file readable or writable by others
  * is refused.  The secret never appears in err.  *out (NUL-terminated,
  * caller frees after wiping) is NULL when the option is absent and not
  * required.  0 or -1.

@@ -79,8 +79,11 @@ exec_resolve(const char *cmd)
 	struct stat	 st;
 	size_t		 dlen;
 
+	/* A program that is not there would fail every delivery, forever:
+	 * refuse it at configure time (validate) instead. */
 	if (strchr(cmd, '/') != NULL)
-		return strdup(cmd);
+		return stat(cmd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(cmd, X_OK) == 0 ? strdup(cmd) : NULL;
 	if ((path = getenv("PATH")) == NULL || *path == '\0')
 		path = "/usr/local/bin:/usr/bin:/bin";
 	for (p = path; ; p = colon + 1) {
@@ -140,7 +143,8 @@ exec_configure(const struct ynode *block, void **state, char *err,
 	if (x->argv[0][0] == '\0' ||
 	    (x->path = exec_resolve(x->argv[0])) == NULL) {
 		notify_conf_error(cmd->items[0], err, errlen, "exec: program "
-		    "'%s' not found in PATH", x->argv[0]);
+		    "'%s' %s", x->argv[0], strchr(x->argv[0], '/') != NULL ?
+		    "is not an executable file" : "not found in PATH");
 		goto fail;
 	}
 	if (notify_conf_duration_ms(block, "timeout", EXEC_DEFAULT_TIMEOUT,

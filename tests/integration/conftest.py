@@ -77,6 +77,7 @@ class Proc:
         self.pid = self.popen.pid
 
     def log(self):
+        # Also after stop(): a failing test's report reads it then.
         if not self.logf.closed:
             self.logf.flush()
         with open(self.log_path, "rb") as f:

@@ -10,6 +10,7 @@ SigV4-signed by lib/sigv4 and verified by the emulator with botocore.
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -192,3 +193,14 @@ def test_temporary_credentials_are_refreshed_before_expiry(
     for old, new in zip(sets, sets[1:]):
         assert new["Now"] < old["Expiration"], (old, new)
     assert "kmsemu-instance-role" in _whoami(kmsemu, sets[-1])
+
+
+def test_hanging_credential_process_is_killed_at_the_deadline(
+        tool, tmp_path):
+    (tmp_path / "config").write_text(
+        "[default]\ncredential_process = sleep 30\n")
+    env = _env(tmp_path, AWS_CONFIG_FILE=str(tmp_path / "config"))
+    t0 = time.monotonic()
+    err = _run(tool, env, "--timeout-ms", "500", ok=False)
+    assert "timed out" in err
+    assert time.monotonic() - t0 < 10

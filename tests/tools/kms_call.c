@@ -390,7 +390,6 @@ main(int argc, char **argv)
 		nkeys = 1;
 	}
 	log_init(LOG_TO_STDERR, verbose, "kms_call");
-	ho.max_host_connections = ko.max_inflight > 0 ? ko.max_inflight : 16;
 	if ((r.base = event_base_new()) == NULL ||
 	    (r.http = http_new(r.base, &ho, err, sizeof(err))) == NULL ||
 	    (r.kms = kms_client_new(r.base, r.http, &ko, err,

@@ -1019,6 +1019,39 @@ START_TEST(test_check_vendor_cannot_tell_is_check_failed_not_critical)
 }
 END_TEST
 
+/* Decrypt & co. depend on the vendor's source IP (cannot tell) while
+ * CreateGrant's statement is gone (certainly missing): the summary must
+ * lead with what is certainly missing. */
+START_TEST(test_check_access_missing_summary_names_missing_not_unknown)
+{
+	const struct finding *f;
+	const char	*grant = strstr(GEARSET_POLICY,
+			    ",\n  {\"Sid\": \"Allow attachment");
+	const char	*use = strstr(GEARSET_POLICY, USE_STMT);
+	const char	*res;
+	char		 buf[8192];
+
+	ck_assert_ptr_nonnull(grant);
+	ck_assert_ptr_nonnull(use);
+	/* The use statement, its Resource followed by a condition nobody
+	 * can evaluate here; the grant statement dropped. */
+	res = strstr(use, "\"Resource\": \"*\"") + strlen("\"Resource\": \"*\"");
+	snprintf(buf, sizeof(buf), "%.*s, \"Condition\": {\"IpAddress\": "
+	    "{\"aws:SourceIp\": \"203.0.113.0/24\"}}}\n ]}",
+	    (int)(res - GEARSET_POLICY), GEARSET_POLICY);
+	set_str(&snap.policy, buf);
+	run();
+	f = get(CHECK_VENDOR_ACCESS_MISSING, SEV_CRITICAL);
+	ck_assert_msg(strstr(f->summary, "cannot tell") == NULL, "%s",
+	    f->summary);
+	ck_assert_msg(strstr(f->summary, "kms:CreateGrant") != NULL ||
+	    strstr(f->summary, "kms:ListGrants") != NULL ||
+	    strstr(f->summary, "kms:RevokeGrant") != NULL, "%s", f->summary);
+	ck_assert_msg(strstr(f->summary, "(and 2 more actions)") != NULL,
+	    "%s", f->summary);
+}
+END_TEST
+
 START_TEST(test_check_unparsable_policy_is_check_failed)
 {
 	set_str(&snap.policy, "{\"Statement\": [{\"Effect\": \"Maybe\"}]}");
@@ -1358,6 +1391,8 @@ check_suite(void)
 	    test_check_wrong_vendor_account_for_region_is_access_missing);
 	tcase_add_test(tc,
 	    test_check_vendor_cannot_tell_is_check_failed_not_critical);
+	tcase_add_test(tc,
+	    test_check_access_missing_summary_names_missing_not_unknown);
 	tcase_add_test(tc, test_check_unparsable_policy_is_check_failed);
 	tcase_add_test(tc, test_check_policy_checks_quiet_without_policy_poll);
 	tcase_add_test(tc, test_check_first_poll_sets_policy_baseline);

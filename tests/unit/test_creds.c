@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "creds.h"
 
@@ -1651,6 +1652,34 @@ START_TEST(blocking_resolve_runs_credential_process)
 }
 END_TEST
 
+START_TEST(blocking_credential_process_is_killed_at_the_timeout)
+{
+	char			 path[] = "/tmp/test_creds_XXXXXX", env0[64];
+	const char *const	 env[] = { env0, "AWS_SHARED_CREDENTIALS_FILE="
+	    FIX "absent", NULL };
+	static const char	 text[] = "[default]\n"
+	    "credential_process = sleep 10\n";
+	struct creds		 c;
+	struct timespec		 t0, t1;
+	char			 err[600];
+	int			 fd;
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, sizeof(text) - 1),
+	    (ssize_t)sizeof(text) - 1);
+	close(fd);
+	snprintf(env0, sizeof(env0), "AWS_CONFIG_FILE=%s", path);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(creds_resolve_blocking(NULL, env, 300, &c, NULL, 0,
+	    err, sizeof(err)), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	unlink(path);
+	ck_assert_ptr_nonnull(strstr(err, "timed out"));
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 5);
+}
+END_TEST
+
 static Suite *
 creds_suite(void)
 {
@@ -1748,6 +1777,7 @@ creds_suite(void)
 	tcase_add_test(tc, sigv4_hook_reports_fetch_in_progress);
 	tcase_add_test(tc, free_cancels_a_fetch_in_flight);
 	tcase_add_test(tc, blocking_resolve_runs_credential_process);
+	tcase_add_test(tc, blocking_credential_process_is_killed_at_the_timeout);
 	suite_add_tcase(s, tc);
 	return s;
 }

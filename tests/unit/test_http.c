@@ -834,6 +834,30 @@ START_TEST(test_http_host_connection_cap_queues_the_rest)
 }
 END_TEST
 
+START_TEST(test_http_min_host_connections_only_raises)
+{
+	struct ctx		 c;
+	struct http_opts	 o = { .max_host_connections = 2 };
+	struct result		 r[12];
+	int			 i;
+
+	memset(r, 0, sizeof(r));
+	ctx_setup(&c, &o);
+	http_min_host_connections(c.h, 6);
+	http_min_host_connections(c.h, 1);
+	for (i = 0; i < 12; i++)
+		submit(&c, "GET", "/sleep/300", NULL, &r[i]);
+	ctx_run(&c, 20);
+	for (i = 0; i < 12; i++) {
+		ck_assert_int_eq(r[i].ok, 1);
+		result_clear(&r[i]);
+	}
+	ck_assert_int_le(atomic_load(&c.srv->max_active), 6);
+	ck_assert_int_ge(atomic_load(&c.srv->max_active), 5);
+	ctx_teardown(&c);
+}
+END_TEST
+
 /* Each callback submits the next request: one connection serves them all. */
 static struct result	chain_res[10];
 static int		chain_n;
@@ -976,6 +1000,7 @@ http_suite(void)
 	tcase_add_test(tc, test_http_many_requests_in_flight_concurrently);
 	tcase_add_test(tc, test_http_host_connection_cap_queues_the_rest);
 	tcase_add_test(tc, test_http_connection_reused);
+	tcase_add_test(tc, test_http_min_host_connections_only_raises);
 	tcase_add_test(tc, test_http_https_verification_fails_on_plain_server);
 	tcase_add_test(tc, test_http_verbose_log_redacts_credentials);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,409 @@
+"""The running daemon (`keyhealthd run`) against the KMS emulator: the
+systemd notify protocol read from a real NOTIFY_SOCKET, the poll
+schedule, reload with a good and a bad file, stopping with polls in
+flight, the state directory, and `baseline accept` next to a running
+daemon.  Intervals are 2 s so the whole module stays short.
+"""
+import hashlib
+import json
+import os
+import re
+import signal
+import stat
+import time
+import urllib.request
+
+import pytest
+
+from fixture_daemon import (gearset_policy, key_entry, seed_gearset_key,
+                            statement, USE_SID)
+from conftest import pick_free_port, run
+
+INTERVAL = 2.0
+
+
+@pytest.fixture
+def emu(kmsemu_session):
+    kmsemu_session.client.reset()
+    yield kmsemu_session
+    kmsemu_session.client.reset()
+
+
+def state_file(state_dir, arn):
+    return os.path.join(str(state_dir), "keys",
+                        hashlib.sha256(arn.encode()).hexdigest()[:32]
+                        + ".json")
+
+
+def describes(emu, arn, since=0):
+    """Real times of the DescribeKey requests for this key (not alias)."""
+    return [r["real_time"] for r in emu.client.requests(
+        since=since, operation="DescribeKey") if r.get("key_id") == arn]
+
+
+def wait_until(pred, timeout, what, step=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s"
+                                 % (timeout, what))
+        time.sleep(step)
+
+
+def get_status(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/status" % port,
+                                timeout=5) as r:
+        return json.loads(r.read())
+
+
+def one_key(emu, kh_config, name="gs", notifiers=None, **top):
+    m = seed_gearset_key(emu, alias="alias/" + name, KeyRotationEnabled=True)
+    top.setdefault("interval", "2s")
+    cfg = kh_config(emu, [key_entry(m, name, alias="alias/" + name,
+                                    expect_rotation=True)],
+                    notifiers=notifiers, **top)
+    return m, cfg
+
+
+def status_value(d, pred=None, timeout=10.0):
+    return d.wait_notify("STATUS", pred, timeout=timeout)
+
+
+# -- start-up and schedule -----------------------------------------------------
+
+def test_ready_status_and_first_poll_at_start_then_every_interval(
+        emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config)
+    t0 = time.time()
+    d = daemon(cfg)
+    t_ready = time.time()
+    first = d.notifications()
+    # READY=1 comes with a first STATUS in the same datagram.
+    assert ("READY", "1") in first
+    assert any(k == "STATUS" and v.startswith("1 keys") for k, v in first)
+    st = status_value(d, lambda v: "ok" in v)
+    assert st == "1 keys: 1 ok, 0 warning, 0 critical, 0 unknown"
+    times = wait_until(lambda: (lambda t: t if len(t) >= 3 else None)(
+        describes(emu, m["Arn"])), 4 * INTERVAL + 2, "three polls")
+    # The first poll at start-up, not after an interval.
+    assert times[0] - t0 < 1.5 and times[0] <= t_ready + 1.0
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    for g in gaps[:2]:
+        assert 0.85 * INTERVAL <= g <= 1.15 * INTERVAL + 0.3, times
+    assert d.running()
+    assert "started" in d.log()
+
+
+def test_key_disabled_while_running_shows_within_one_interval(
+        emu, kh_config, daemon, webhook_receiver):
+    recv = webhook_receiver()
+    port = pick_free_port()
+    m, cfg = one_key(emu, kh_config,
+                     notifiers=[{"type": "webhook", "name": "oncall",
+                                 "url": recv.url}],
+                     http={"listen": "127.0.0.1:%d" % port})
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    assert get_status(port)["keys"][0]["state"] == "Enabled"
+    emu.client.update_key(m["KeyId"], region="eu-west-1",
+                          KeyState="Disabled")
+    t = time.monotonic()
+    status_value(d, lambda v: "1 critical" in v, timeout=INTERVAL * 1.2 + 2)
+    assert time.monotonic() - t <= INTERVAL * 1.15 + 1.0
+    k = get_status(port)["keys"][0]
+    assert k["state"] == "Disabled"
+    assert [f["check"] for f in k["findings"]] == ["key-disabled"]
+    assert k["alerts_firing"] == ["key-disabled"]
+    hooks = recv.wait_for(1, timeout=5)
+    h = hooks[0]["json"]
+    assert (h["status"], h["check"], h["severity"]) == (
+        "firing", "key-disabled", "critical")
+    assert h["key"]["arn"] == m["Arn"] and h["key"]["name"] == "gs"
+    # Enabled again: resolved once.
+    emu.client.update_key(m["KeyId"], region="eu-west-1", KeyState="Enabled")
+    hooks = recv.wait_for(2, timeout=INTERVAL * 1.2 + 3)
+    assert hooks[1]["json"]["status"] == "resolved"
+    assert hooks[1]["json"]["fingerprint"] == h["fingerprint"]
+
+
+def test_key_material_rotated_is_info_on_the_next_poll(emu, kh_config,
+                                                       daemon):
+    m, cfg = one_key(emu, kh_config)
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    n = len(describes(emu, m["Arn"]))
+    emu.client.rotate(m["KeyId"], region="eu-west-1", type="ON_DEMAND")
+    d.wait_log("key-material-rotated on key gs", timeout=INTERVAL * 1.2 + 2)
+    assert len(describes(emu, m["Arn"])) >= n + 1
+    log = d.log()
+    line = [l for l in log.splitlines() if "key-material-rotated" in l][0]
+    assert "info" in line
+    # Once per rotation: resolved at the poll after.
+    d.wait_log("resolved: key-material-rotated on key gs",
+               timeout=INTERVAL * 1.2 + 2)
+    assert d.log().count("key-material-rotated on key gs:") == 1
+
+
+# -- reload ----------------------------------------------------------------------
+
+def test_sighup_with_good_file_adds_a_key(emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config, interval="30s")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    m2 = seed_gearset_key(emu, KeyState="Disabled")
+    cfg.doc["keys"].append(key_entry(m2, "second"))
+    cfg.write()
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_notify("RELOADING", "1", after=mark)
+    d.wait_notify("READY", "1")
+    # The new key is polled right away (interval 30s: not by chance).
+    wait_until(lambda: describes(emu, m2["Arn"]), 5, "a poll of the new key")
+    st = status_value(d, lambda v: v.startswith("2 keys") and
+                      "1 critical" in v)
+    assert st == "2 keys: 1 ok, 0 warning, 1 critical, 0 unknown"
+    assert "reloaded: 2 keys" in d.log()
+
+
+def test_sighup_with_bad_file_keeps_old_config(emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config)
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    good = open(cfg.path).read()
+    bad = good.replace("interval: 2s", "interval: 2 fortnights") + \
+        "frobnicate: true\n"
+    cfg.write(bad)
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_notify("RELOADING", "1", after=mark)
+    d.wait_notify("READY", "1")
+    log = d.wait_log("keeping the running configuration")
+    errs = re.findall(r"%s:(\d+):(\d+): (.*)" % re.escape(cfg.path), log)
+    assert len(errs) == 2, log
+    lines = bad.splitlines()
+    for ln, col, msg in errs:
+        node = lines[int(ln) - 1][int(col) - 1:]
+        assert node.startswith("2 fortnights") or \
+            node.startswith("frobnicate"), (ln, col, msg)
+    assert any("frobnicate" in e[2] for e in errs)
+    # Still polling with the old config, every 2 s.
+    n = len(describes(emu, m["Arn"]))
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
+               INTERVAL * 1.2 + 1, "a poll after the failed reload")
+    assert d.running()
+
+
+# -- stopping ----------------------------------------------------------------------
+
+def test_sigterm_with_polls_in_flight_stops_within_seconds(emu, kh_config,
+                                                           daemon):
+    m, cfg = one_key(emu, kh_config)
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    # Every KMS request now hangs for 20 s: the next poll (due within
+    # 1.1 intervals of the last) stays in flight.
+    emu.client.fault("latency", "*", latency=20, duration=60)
+    time.sleep(INTERVAL * 1.1 + 0.5)
+    mark = d.mark()
+    t = time.monotonic()
+    d.signal(signal.SIGTERM)
+    d.wait_notify("STOPPING", "1", after=mark, timeout=2)
+    rc = d.wait(timeout=8)
+    took = time.monotonic() - t
+    assert rc == 0, d.log()
+    assert took < 5, took
+    assert "stopped" in d.log()
+    # The cancelled poll said nothing about the key.
+    assert "check-failed" not in d.log()
+
+
+def test_sigterm_when_idle_exits_0_and_saves_state(emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config)
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    mark = d.mark()
+    d.signal(signal.SIGTERM)
+    d.wait_notify("STOPPING", "1", after=mark, timeout=2)
+    assert d.wait(timeout=5) == 0
+    assert os.path.exists(state_file(cfg.state_dir, m["Arn"]))
+
+
+# -- state ---------------------------------------------------------------------------
+
+def test_state_files_0600_in_a_0700_dir(emu, kh_config, daemon,
+                                       webhook_receiver):
+    recv = webhook_receiver()
+    recv.default_status = 503       # keeps an alert in the outbox
+    m, cfg = one_key(emu, kh_config, notifiers=[
+        {"type": "webhook", "name": "oncall", "url": recv.url}])
+    emu.client.update_key(m["KeyId"], region="eu-west-1",
+                          KeyState="Disabled")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 critical" in v)
+    wait_until(lambda: recv.requests, 5, "a delivery attempt")
+    path = wait_until(lambda: os.path.exists(state_file(
+        cfg.state_dir, m["Arn"])), 5, "the key's state file")
+    assert path
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=5) == 0
+    files = []
+    for top, dirs, names in os.walk(cfg.state_dir):
+        mode = stat.S_IMODE(os.stat(top).st_mode)
+        assert mode == 0o700, (top, oct(mode))
+        for n in names:
+            files.append(os.path.join(top, n))
+    assert len(files) >= 3, files      # key state, alerts, outbox entry
+    for f in files:
+        mode = stat.S_IMODE(os.stat(f).st_mode)
+        assert mode == 0o600, (f, oct(mode))
+    doc = json.load(open(state_file(cfg.state_dir, m["Arn"])))
+    assert json.dumps(doc).count(m["Arn"]) >= 1
+
+
+def test_corrupt_state_file_is_moved_aside(emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config)
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=5) == 0
+    path = state_file(cfg.state_dir, m["Arn"])
+    with open(path, "w") as f:
+        f.write('{"version": 1, "arn": "trunc')
+    d = daemon(cfg, name="keyhealthd-2")
+    log = d.wait_log("corrupt")
+    line = [l for l in log.splitlines() if "corrupt" in l][0]
+    assert path in line and "moved aside" in line, line
+    aside = [n for n in os.listdir(os.path.dirname(path))
+             if n.startswith(os.path.basename(path) + ".corrupt-")]
+    assert len(aside) == 1
+    status_value(d, lambda v: "1 ok" in v)
+    assert d.running()
+    # A fresh state file is written.
+    wait_until(lambda: os.path.exists(path), 5, "a new state file")
+
+
+# -- baseline accept next to the daemon -------------------------------------------
+
+def test_baseline_accept_while_running_resolves_policy_changed(
+        emu, kh_config, daemon, kh_baseline):
+    m, cfg = one_key(emu, kh_config)
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)     # first poll: the baseline
+    p = gearset_policy()
+    statement(p, USE_SID)["Action"].append("kms:GetPublicKey")
+    emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
+    status_value(d, lambda v: "1 warning" in v, timeout=INTERVAL * 1.2 + 2)
+    log = d.wait_log("policy-changed on key gs")
+    r = kh_baseline(cfg, "gs")
+    assert r.returncode == 0, r.stderr
+    d.wait_log("resolved: policy-changed on key gs",
+               timeout=INTERVAL * 1.2 + 2)
+    status_value(d, lambda v: "1 ok" in v)
+    assert "baseline changed on disk" in d.log()
+    # And it stays resolved (the daemon did not write its old baseline
+    # back over the accepted one).
+    n = len(describes(emu, m["Arn"]))
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 2,
+               2 * INTERVAL * 1.2 + 1, "two more polls")
+    time.sleep(0.3)
+    assert d.log().count("warning: policy-changed on key gs") == 1
+
+
+def test_watchdog_keepalive_when_asked(emu, kh_config, daemon, kh_env):
+    m, cfg = one_key(emu, kh_config)
+    env = dict(kh_env, WATCHDOG_USEC="600000")
+    d = daemon(cfg, env=env)
+    t = time.monotonic()
+    d.wait_notify("WATCHDOG", "1", timeout=2)
+    d.wait_notify("WATCHDOG", "1", timeout=2)
+    d.wait_notify("WATCHDOG", "1", timeout=2)
+    # At least twice per WATCHDOG_USEC.
+    assert time.monotonic() - t < 1.5
+
+
+def test_sighup_with_a_poll_in_flight_applies_after_it(emu, kh_config,
+                                                       daemon):
+    m, cfg = one_key(emu, kh_config)
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    emu.client.fault("latency", "*", latency=2.5, count=2)
+    time.sleep(INTERVAL * 1.1 + 0.3)
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_notify("RELOADING", "1", after=mark)
+    d.wait_notify("READY", "1", timeout=6)
+    log = d.log()
+    assert "reload: waiting for 1 polls in flight" in log
+    assert "reloaded: 1 keys" in log
+    status_value(d, lambda v: "1 ok" in v)
+    assert "check-failed" not in d.log()
+
+
+def test_removed_key_resolves_and_restart_does_not_refire(
+        emu, kh_config, daemon, webhook_receiver):
+    recv = webhook_receiver()
+    m, cfg = one_key(emu, kh_config, notifiers=[
+        {"type": "webhook", "name": "oncall", "url": recv.url}])
+    m2 = seed_gearset_key(emu, KeyState="Disabled")
+    m3 = seed_gearset_key(emu, KeyState="Disabled")
+    cfg.doc["keys"] += [key_entry(m2, "gone"), key_entry(m3, "stays")]
+    cfg.write()
+    d = daemon(cfg)
+    hooks = recv.wait_for(2)
+    assert sorted((h["json"]["status"], h["json"]["key"]["name"])
+                  for h in hooks) == [("firing", "gone"),
+                                      ("firing", "stays")]
+    del cfg.doc["keys"][1]
+    cfg.write()
+    d.signal(signal.SIGHUP)
+    hooks = recv.wait_for(3)
+    assert (hooks[2]["json"]["status"], hooks[2]["json"]["key"]["name"]) \
+        == ("resolved", "gone")
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=5) == 0
+    # The alert state survived: "stays" is still firing, not new.
+    d = daemon(cfg, name="keyhealthd-2")
+    n = len(describes(emu, m3["Arn"]))
+    wait_until(lambda: len(describes(emu, m3["Arn"])) >= n + 2,
+               2 * INTERVAL * 1.2 + 2, "two polls after the restart")
+    time.sleep(0.3)
+    assert len(recv.accepted()) == 3, [
+        (h["json"]["status"], h["json"]["key"]["name"])
+        for h in recv.accepted()]
+
+
+def test_alias_moved_while_running_is_key_replaced(emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config, slow_interval="2s")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    new = seed_gearset_key(emu)
+    emu.boto3_client(region="eu-west-1").update_alias(
+        AliasName="alias/gs", TargetKeyId=new["KeyId"])
+    d.wait_log("critical: key-replaced on key gs",
+               timeout=2 * INTERVAL * 1.2 + 2)
+    status_value(d, lambda v: "1 critical" in v)
+
+
+def test_key_deleted_while_running(emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config, slow_interval="2s")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    emu.boto3_client(region="eu-west-1").schedule_key_deletion(
+        KeyId=m["KeyId"], PendingWindowInDays=7)
+    d.wait_log("critical: key-pending-deletion on key gs",
+               timeout=INTERVAL * 1.2 + 2)
+    emu.client.skew_check("real")
+    emu.client.advance(8 * 86400)
+    d.wait_log("critical: key-deleted on key gs", timeout=INTERVAL * 1.2 + 2)
+    d.wait_log("resolved: key-pending-deletion on key gs")
+    n = len(describes(emu, m["Arn"]))
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 2,
+               2 * INTERVAL * 1.2 + 2, "two more polls")
+    log = d.log()
+    # No noise next to key-deleted: its alias went with it, its policy
+    # cannot be read.
+    assert "check-failed" not in log and "key-replaced" not in log
+    assert "vendor-access-missing" not in log
