@@ -304,8 +304,6 @@ def test_world_writable_secret_file_is_refused_by_run(tmp_path, kh_bin):
     assert WEBHOOK_SECRET not in r.stderr + r.stdout
 
 
-@pytest.mark.xfail(reason="validate does not run the notifiers' configure "
-                   "yet (the hook in daemon/cmd_validate.c)", strict=False)
 def test_world_writable_secret_file_is_refused_by_validate(tmp_path, kh_bin):
     secret, path = _loose_secret_config(tmp_path)
     v = run([kh_bin, "-c", path, "validate"], env=base_env(tmp_path))
