@@ -348,7 +348,9 @@ def bench_daemon(args, workdir, emu, n, min_checks, min_window,
         res["checks_per_s"] = checks / wall
         # A sweep in steady state: every key once at the rate sustained.
         res["sweep_s"] = n / res["checks_per_s"]
-        res["interval_bound"] = res["checks_per_s"] < 0.9 * n / 1.1
+        # Each key is due 0.9-1.1 s after its last poll: a sweep that
+        # takes about 1 s is the interval's doing, not a bottleneck.
+        res["interval_bound"] = res["sweep_s"] <= 1.15
     finally:
         res["exit"] = d.stop()
     return res
@@ -797,7 +799,7 @@ def notes_for(results):
     for s in results["sizes"]:
         for who in ("keyhealthd", "boto3", "floor"):
             r = s[who]
-            if r["client_busy"] < 0.8:
+            if r["client_busy"] < 0.8 and not r.get("interval_bound"):
                 notes.append(
                     "N=%d %s: the client was busy only %.0f%% of the wall "
                     "time (emulator %.0f%% of a core, Python threads on "
