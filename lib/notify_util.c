@@ -275,6 +275,29 @@ notify_util_duration(const struct ynode *block, const char *type,
 	return 0;
 }
 
+/* Whether the authority at host ("h[:port]/...") names loopback. */
+static int
+notify_util_loopback_host(const char *host)
+{
+	static const char * const	 names[] = { "localhost", "[::1]", NULL };
+	const char * const		*np;
+	size_t				 n, i;
+
+	n = strcspn(host, "/?#");
+	if (memchr(host, '@', n) != NULL)
+		return 0;
+	for (np = names; *np != NULL; np++)
+		if (strncasecmp(host, *np, strlen(*np)) == 0 &&
+		    (host[strlen(*np)] == ':' || strlen(*np) == n))
+			return 1;
+	if (strncmp(host, "127.", 4) != 0)
+		return 0;
+	for (i = 4; i < n && host[i] != ':'; i++)
+		if (!isdigit((unsigned char)host[i]) && host[i] != '.')
+			return 0;
+	return 1;
+}
+
 int
 notify_util_check_url(const struct ynode *block, const char *key,
     const char *url, int secret, char *err, size_t errlen)
@@ -314,6 +337,14 @@ notify_util_check_url(const struct ynode *block, const char *key,
 	if (strlen(url) > 2048) {
 		(void)snprintf(err, errlen, "%s: %s: the URL is longer than "
 		    "2048 bytes", where, key);
+		return -1;
+	}
+	/* A URL that is itself the credential must not cross a network in
+	 * clear text. */
+	if (secret && host == url + 7 && !notify_util_loopback_host(host)) {
+		(void)snprintf(err, errlen, "%s: %s: plain http to a host that "
+		    "is not loopback is refused for a secret URL; use https",
+		    where, key);
 		return -1;
 	}
 	return 0;

@@ -53,7 +53,14 @@ def expect_check_failed(k, name, classes, codes=None, timeout=40):
 
 def recovers(kmsemu, k):
     kmsemu.client.clear_faults()
-    k.wait_until(lambda: all_ok(k), timeout=40, what="recovery")
+    try:
+        k.wait_until(lambda: all_ok(k), timeout=40, what="recovery")
+    except AssertionError as e:
+        raise AssertionError("%s\nfaults: %r\nlast requests: %r" % (
+            e, kmsemu.client.faults(),
+            [(x["name"], x["status"], x.get("polled_at"),
+              [f.get("summary") for f in x["findings"]])
+             for x in k.status()["keys"] if x["status"] != "ok"]))
     assert k.alive()
 
 
@@ -252,7 +259,8 @@ def test_hundred_sighups_in_a_row(kmsemu, keyhealthd):
         ["k%d" % i for i in range(5)]
     k.wait_until(lambda: all_ok(k), timeout=20, what="keys ok")
     after = k.figures()
-    assert after["fds"] == before["fds"], (before, after)
+    # A keep-alive connection may have closed meanwhile: never more.
+    assert after["fds"] <= before["fds"], (before, after)
     assert after["VmRSS"] < before["VmRSS"] * 1.3 + 4096, (before, after)
     assert k.stop() == 0
 
@@ -296,3 +304,18 @@ def test_sigterm_with_deliveries_in_flight_then_delivered_after_restart(
                                if f.endswith(".json")], timeout=30,
                   what="empty outbox")
     assert k2.stop() == 0
+
+
+def test_failed_alias_lookup_is_retried_at_the_next_poll(
+        kmsemu, keyhealthd):
+    # The alias target is a "slow" part (fetched every slow_interval);
+    # a failure must not stand until then.
+    keys = seed_keys(kmsemu, 1)
+    kmsemu.client.fault(action="error", status=500,
+                        code="KMSInternalException", key_id="alias/k0",
+                        count=2)
+    k = keyhealthd(kmsemu, keys, extra={"interval": "1s",
+                                        "kms": FAST_KMS})
+    cf = expect_check_failed(k, "k0", {"server"}, {"KMSInternalException"})
+    assert "alias" in cf["summary"]
+    k.wait_until(lambda: all_ok(k), timeout=15, what="alias retried")

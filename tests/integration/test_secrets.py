@@ -304,8 +304,6 @@ def test_world_writable_secret_file_is_refused_by_run(tmp_path, kh_bin):
     assert WEBHOOK_SECRET not in r.stderr + r.stdout
 
 
-@pytest.mark.xfail(reason="validate does not run the notifiers' configure "
-                   "yet (the hook in daemon/cmd_validate.c)", strict=False)
 def test_world_writable_secret_file_is_refused_by_validate(tmp_path, kh_bin):
     secret, path = _loose_secret_config(tmp_path)
     v = run([kh_bin, "-c", path, "validate"], env=base_env(tmp_path))
@@ -326,5 +324,20 @@ def test_plain_http_to_a_remote_endpoint_needs_allow_http(
     assert "allow_http" in v.stderr, v.stderr
     cfg["aws"]["allow_http"] = True
     write_json(path, cfg)
+    v = run([kh_bin, "-c", path, "validate"], env=base_env(tmp_path))
+    assert v.returncode == 0, v.stderr
+
+
+def test_secret_slack_url_over_plain_http_to_a_remote_host_is_refused(
+        tmp_path, kh_bin):
+    url = "http://hooks.example.com" + SLACK_PATH
+    slack = write_secret(tmp_path / "slack", url)
+    path = _config(tmp_path, "http://127.0.0.1:9", notifiers=[
+        {"type": "slack", "url_file": slack}])
+    v = run([kh_bin, "-c", path, "validate"], env=base_env(tmp_path))
+    assert v.returncode == 1
+    assert "https" in v.stderr, v.stderr
+    assert SLACK_PATH not in v.stderr + v.stdout
+    write_secret(tmp_path / "slack", url.replace("http:", "https:"))
     v = run([kh_bin, "-c", path, "validate"], env=base_env(tmp_path))
     assert v.returncode == 0, v.stderr
