@@ -516,3 +516,32 @@ def test_rotation_answer_from_before_a_state_change_is_not_reused(
     assert len([r for r in emu.client.requests(
         operation="GetKeyRotationStatus")
         if m["KeyId"] in (r.get("key_id") or "")]) >= 2
+
+
+def test_sighup_with_a_missing_file_or_a_bad_notifier_keeps_running(
+        emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config, interval="1s")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    good = open(cfg.path).read()
+    cfg.doc["notifiers"] = [{"type": "webhook", "name": "oncall"}]
+    cfg.write()
+    for step in ("notifier", "missing"):
+        if step == "missing":
+            os.unlink(cfg.path)
+        mark = d.mark()
+        d.signal(signal.SIGHUP)
+        d.wait_notify("RELOADING", "1", after=mark)
+        d.wait_notify("READY", "1")
+    log = d.wait_log("keeping the running configuration", count=2)
+    assert re.search(r"%s:\d+:\d+: .*url" % re.escape(cfg.path), log), log
+    assert "%s: No such file or directory" % cfg.path in log
+    n = len(describes(emu, m["Arn"]))
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
+               FAST * 1.2 + 1, "a poll after the failed reloads")
+    # And a good file later is taken.
+    cfg.write(good)
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_notify("READY", "1", after=mark)
+    d.wait_log("reloaded: 1 keys")
