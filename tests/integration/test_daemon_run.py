@@ -17,7 +17,7 @@ import pytest
 
 from fixture_daemon import (gearset_policy, key_entry, seed_gearset_key,
                             statement, USE_SID)
-from conftest import pick_free_port, run
+from conftest import pick_free_port
 
 INTERVAL = 2.0         # where the interval itself is under test
 FAST = 1.0             # elsewhere
@@ -311,7 +311,7 @@ def test_baseline_accept_while_running_resolves_policy_changed(
     statement(p, USE_SID)["Action"].append("kms:GetPublicKey")
     emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
     status_value(d, lambda v: "1 warning" in v, timeout=FAST * 1.2 + 2)
-    log = d.wait_log("policy-changed on key gs")
+    d.wait_log("warning: policy-changed on key gs")
     r = kh_baseline(cfg, "gs")
     assert r.returncode == 0, r.stderr
     d.wait_log("resolved: policy-changed on key gs",
@@ -451,7 +451,7 @@ def test_kms_outage_does_not_resolve_a_firing_alert(emu, kh_config, daemon,
         {"type": "webhook", "name": "oncall", "url": recv.url}])
     emu.client.update_key(m["KeyId"], region="eu-west-1",
                           KeyState="Disabled")
-    d = daemon(cfg)
+    daemon(cfg)
     recv.wait_for(1)
     emu.client.throttle("DescribeKey", count=None, duration=2.5)
     hooks = recv.wait_for(2, timeout=INTERVAL * 1.2 + 3)
