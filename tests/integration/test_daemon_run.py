@@ -545,3 +545,16 @@ def test_sighup_with_a_missing_file_or_a_bad_notifier_keeps_running(
     d.signal(signal.SIGHUP)
     d.wait_notify("READY", "1", after=mark)
     d.wait_log("reloaded: 1 keys")
+
+
+def test_per_key_interval_overrides_the_global_one(emu, kh_config, daemon):
+    fast = seed_gearset_key(emu)
+    slow = seed_gearset_key(emu)
+    cfg = kh_config(emu, [key_entry(fast, "fast", interval="1s"),
+                          key_entry(slow, "slow")], interval="1h")
+    d = daemon(cfg)
+    wait_until(lambda: len(describes(emu, fast["Arn"])) >= 4, 6,
+               "four polls of the fast key")
+    # The slow key: its first poll only (spread over the first seconds).
+    assert len(describes(emu, slow["Arn"])) == 1
+    assert d.running()
