@@ -231,13 +231,6 @@ poll_finish(struct kh_poll *p)
 	k->snap = p->snap;
 	k->have_snap = 1;
 	memset(&p->snap, 0, sizeof(p->snap));
-	/* A slow part that failed is fetched again at the next poll, not a
-	 * slow_interval later: its check-failed would stand that long. */
-	if (p->slow && ((k->snap.alias_known &&
-	    k->snap.alias_err.cls != KMS_OK &&
-	    k->snap.alias_err.cls != KMS_ERR_NOT_FOUND) ||
-	    (k->snap.rotation_known && k->snap.rotation_err.cls != KMS_OK)))
-		k->next_slow = 0;
 
 	k->polls++;
 	k->last_latency = elapsed;
