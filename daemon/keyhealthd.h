@@ -23,6 +23,7 @@ struct alert_events;
 struct alert_table;
 struct config;
 struct config_key;
+struct creds_async;
 struct creds_provider;
 struct event;
 struct event_base;
@@ -108,6 +109,7 @@ struct kh {
 	size_t			 nkeys;
 	struct kh_creds		**creds;
 	size_t			 ncreds;
+	struct creds_async	*creds_async;	/* the providers' fetcher */
 	struct alert_table	*alerts;
 	struct notifier		**notifiers;
 	size_t			 nnotifiers;

@@ -16,6 +16,7 @@
 #include "alert.h"
 #include "config.h"
 #include "creds.h"
+#include "creds_async.h"
 #include "http.h"
 #include "kms.h"
 #include "log.h"
@@ -180,6 +181,9 @@ kh_key_save_state(struct kh_key *k)
 
 	if (k->kh->mode == KH_MODE_CHECK || !k->kh->state_ok)
 		return 0;
+	/* A `baseline accept` since our last poll wins over the baseline we
+	 * hold, also when we save on the way out before polling again. */
+	kh_key_reload_baseline(k);
 	if (state_key_save(k->kh->conf->state_dir, &k->st, err,
 	    sizeof(err)) == -1) {
 		k->kh->stats.state_write_failures++;
@@ -272,8 +276,7 @@ int
 kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 {
 	struct kh_key	**keys, *old;
-	struct kh_creds	**oldcreds = kh->creds;
-	size_t		  i, j, noldcreds = kh->ncreds;
+	size_t		  i, j;
 	char		  serr[512];
 
 	if ((keys = calloc(conf->nkeys ? conf->nkeys : 1,
@@ -281,8 +284,6 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	kh->creds = NULL;
-	kh->ncreds = 0;
 	for (i = 0; i < conf->nkeys; i++) {
 		struct kh_key *k = calloc(1, sizeof(*k));
 
@@ -347,9 +348,6 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			k->st.arn = strdup(conf->keys[i].arn);
 	}
 	kh_keys_free(kh);
-	for (i = 0; i < noldcreds; i++)
-		creds_glue_free(oldcreds[i]);
-	free(oldcreds);
 	kh->keys = keys;
 	kh->nkeys = conf->nkeys;
 	return 0;
@@ -392,7 +390,29 @@ kh_kms_new(struct kh *kh, struct config *conf, char *err, size_t errlen)
 	return kms_client_new(kh->base, kh->http, &o, err, errlen);
 }
 
-/* Replaces the HTTP and KMS clients for conf; no poll may be in flight. */
+/* Drops every credential provider (their refreshes are cancelled). */
+static void
+kh_creds_free(struct kh *kh)
+{
+	size_t	i;
+
+	for (i = 0; i < kh->nkeys; i++) {
+		creds_glue_forget(kh->keys[i]->creds, kh->keys[i]);
+		kh->keys[i]->creds = NULL;
+		kh->keys[i]->target.creds_arg = NULL;
+	}
+	for (i = 0; i < kh->ncreds; i++)
+		creds_glue_free(kh->creds[i]);
+	free(kh->creds);
+	kh->creds = NULL;
+	kh->ncreds = 0;
+}
+
+/*
+ * Replaces the HTTP and KMS clients and the credential fetcher for conf;
+ * no poll may be in flight.  The credential providers go too: the keys
+ * get new ones from kh_keys_build().
+ */
 int
 kh_clients_reset(struct kh *kh, struct config *conf, char *err,
     size_t errlen)
@@ -402,6 +422,10 @@ kh_clients_reset(struct kh *kh, struct config *conf, char *err,
 
 	if ((h = kh_http_new(kh, conf, err, errlen)) == NULL)
 		return -1;
+	kh_creds_free(kh);
+	if (kh->creds_async != NULL)
+		creds_async_free(kh->creds_async);
+	kh->creds_async = NULL;
 	if (kh->kms != NULL)
 		kms_client_free(kh->kms);
 	kh->kms = NULL;
@@ -411,6 +435,11 @@ kh_clients_reset(struct kh *kh, struct config *conf, char *err,
 	if ((c = kh_kms_new(kh, conf, err, errlen)) == NULL)
 		return -1;
 	kh->kms = c;
+	if ((kh->creds_async = creds_async_new(kh->base, h,
+	    conf->kms.timeout * 1000)) == NULL) {
+		(void)snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -462,7 +491,6 @@ kh_new(enum kh_mode mode, struct event_base *base, struct config *conf,
 void
 kh_free(struct kh *kh)
 {
-	size_t	i;
 
 	if (kh == NULL)
 		return;
@@ -470,10 +498,10 @@ kh_free(struct kh *kh)
 	if (kh->kms != NULL)
 		kms_client_free(kh->kms);
 	kh->kms = NULL;
+	kh_creds_free(kh);
 	kh_keys_free(kh);
-	for (i = 0; i < kh->ncreds; i++)
-		creds_glue_free(kh->creds[i]);
-	free(kh->creds);
+	if (kh->creds_async != NULL)
+		creds_async_free(kh->creds_async);
 	if (kh->http != NULL)
 		http_free(kh->http);
 	json_decref(kh->stats.kms_errors);

@@ -123,6 +123,82 @@ poll_alias_cb(struct kms_result *res, void *arg)
 	poll_part_done(p);
 }
 
+/*
+ * A slow part (rotation status, alias) whose fetch failed for a reason
+ * that may pass (throttling, 5xx, network, credentials, permissions being
+ * fixed) is fetched again at the next poll: else its check-failed would
+ * stand until the next slow poll, an hour later.  Answers about the key
+ * (alias gone, state, unsupported) wait for the slow interval.
+ */
+static int
+poll_slow_retry(const struct kms_error *e)
+{
+	switch (e->cls) {
+	case KMS_OK:
+	case KMS_ERR_NOT_FOUND:
+	case KMS_ERR_INVALID_STATE:
+		return 0;
+	case KMS_ERR_OTHER:
+		return strcmp(e->code, "UnsupportedOperationException") != 0 &&
+		    strcmp(e->code, "DisabledException") != 0;
+	default:
+		return 1;
+	}
+}
+
+/* The key's state as this snapshot saw it: KeyState, "NotFound", or
+ * NULL when DescribeKey failed (nothing known). */
+static const char *
+poll_state_of(const struct key_snapshot *s)
+{
+	if (s->describe_err.cls == KMS_ERR_NOT_FOUND)
+		return "NotFound";
+	if (s->describe_err.cls == KMS_OK)
+		return s->meta.state;
+	return NULL;
+}
+
+static int
+poll_state_changed(const struct key_snapshot *prev,
+    const struct key_snapshot *cur)
+{
+	const char	*a = poll_state_of(prev), *b = poll_state_of(cur);
+
+	return a != NULL && b != NULL && strcmp(a, b) != 0;
+}
+
+/*
+ * After a change of KeyState, a failed slow part carried over from
+ * before says nothing about the key now (KMS refuses
+ * GetKeyRotationStatus for a key pending deletion: once the deletion is
+ * cancelled and the key enabled, that refusal would be a check-failed
+ * for a healthy key, and hold back the resolution of the rest).  Forget
+ * it until the next poll, which fetches it again.
+ */
+static void
+poll_drop_stale_parts(struct key_snapshot *s, int rotation_fetched,
+    int alias_fetched)
+{
+	if (!rotation_fetched && s->rotation_known &&
+	    s->rotation_err.cls != KMS_OK) {
+		s->rotation_known = 0;
+		s->rotation_at = 0;
+		memset(&s->rotation, 0, sizeof(s->rotation));
+		memset(&s->rotation_err, 0, sizeof(s->rotation_err));
+	}
+	/* A deleted alias stays an answer: key-replaced keeps firing. */
+	if (!alias_fetched && s->alias_known && s->alias_err.cls != KMS_OK &&
+	    s->alias_err.cls != KMS_ERR_NOT_FOUND) {
+		s->alias_known = 0;
+		s->alias_at = 0;
+		free(s->alias_key_arn);
+		free(s->alias_key_id);
+		s->alias_key_arn = NULL;
+		s->alias_key_id = NULL;
+		memset(&s->alias_err, 0, sizeof(s->alias_err));
+	}
+}
+
 static void
 poll_finish(struct kh_poll *p)
 {
@@ -131,25 +207,32 @@ poll_finish(struct kh_poll *p)
 	double		 elapsed = poll_elapsed(&p->t0);
 	void		(*done)(struct kh_key *) = p->done;
 	size_t		 b;
+	int		 rotation_fetched = p->snap.rotation_known;
+	int		 alias_fetched = p->snap.alias_known;
+	int		 changed = k->have_snap &&
+			    poll_state_changed(&k->snap, &p->snap);
 	static const double bounds[KH_LATENCY_BUCKETS] = {
 		0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 	};
 
+	if (p->slow && ((rotation_fetched &&
+	    poll_slow_retry(&p->snap.rotation_err)) ||
+	    (alias_fetched && poll_slow_retry(&p->snap.alias_err))))
+		k->next_slow = 0;
+	/* A new KeyState: fetch the slow parts again at the next poll. */
+	if (changed && !p->slow)
+		k->next_slow = 0;
 	if (k->have_snap &&
 	    check_snapshot_carry(&p->snap, &k->snap) == -1)
 		log_warnx("key %s: out of memory carrying the slow parts",
 		    kh_key_name(k));
+	if (changed)
+		poll_drop_stale_parts(&p->snap, rotation_fetched,
+		    alias_fetched);
 	check_snapshot_free(&k->snap);
 	k->snap = p->snap;
 	k->have_snap = 1;
 	memset(&p->snap, 0, sizeof(p->snap));
-	/* A slow part that failed is fetched again at the next poll, not a
-	 * slow_interval later: its check-failed would stand that long. */
-	if (p->slow && ((k->snap.alias_known &&
-	    k->snap.alias_err.cls != KMS_OK &&
-	    k->snap.alias_err.cls != KMS_ERR_NOT_FOUND) ||
-	    (k->snap.rotation_known && k->snap.rotation_err.cls != KMS_OK)))
-		k->next_slow = 0;
 
 	k->polls++;
 	k->last_latency = elapsed;

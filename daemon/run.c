@@ -5,6 +5,7 @@
  * reloads (a bad file keeps the old configuration), SIGTERM/SIGINT stop
  * within a few seconds with state saved.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -29,13 +30,16 @@
 #define RUN_STOP_GRACE		3	/* seconds for polls in flight */
 #define RUN_FIRST_SPREAD	5	/* first polls within this many s */
 #define RUN_RETRY_BASE		15	/* first retry after a failed poll */
+#define RUN_DRAIN_MS		50	/* stopping: outboxes checked this often */
 
 static struct proc	 run_proc;
+static struct event	*run_drain_timer;
 static const char	*run_config_path;
 static int		 run_exit_code;
 
 static void	run_key_done(struct kh_key *);
 static void	run_apply_pending(struct kh *);
+static void	run_stop_check(struct kh *);
 
 static double
 run_rand01(void)
@@ -249,8 +253,7 @@ run_key_done(struct kh_key *k)
 	if (kh->stopping) {
 		/* A poll cancelled by the shutdown says nothing about the
 		 * key: no alerts, no state from it. */
-		if (kh->polls_inflight == 0)
-			event_base_loopexit(kh->base, NULL);
+		run_stop_check(kh);
 		return;
 	}
 	memset(&evs, 0, sizeof(evs));
@@ -322,7 +325,50 @@ run_notifiers_new(struct config *conf, struct notifier ***out, size_t *n,
 	    errlen);
 }
 
-static int
+/*
+ * Queues left by notifiers that are no longer configured (renamed or
+ * removed) are never delivered: say so, once per start or reload, rather
+ * than lose them silently.
+ */
+static void
+run_outbox_orphans(struct kh *kh)
+{
+	char		 path[4096], sub[4096];
+	DIR		*d, *sd;
+	struct dirent	*de, *se;
+	size_t		 i, len, nev;
+
+	if (!kh->state_ok || (size_t)snprintf(path, sizeof(path),
+	    "%s/outbox", kh->conf->state_dir) >= sizeof(path) ||
+	    (d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		for (i = 0; i < kh->nnotifiers; i++)
+			if (strcmp(notify_name(kh->notifiers[i]),
+			    de->d_name) == 0)
+				break;
+		if (i < kh->nnotifiers || (size_t)snprintf(sub, sizeof(sub),
+		    "%s/%s", path, de->d_name) >= sizeof(sub) ||
+		    (sd = opendir(sub)) == NULL)
+			continue;
+		nev = 0;
+		while ((se = readdir(sd)) != NULL)
+			if ((len = strlen(se->d_name)) > 5 &&
+			    strcmp(se->d_name + len - 5, ".json") == 0)
+				nev++;
+		(void)closedir(sd);
+		if (nev > 0)
+			log_warnx("outbox %s: %zu undelivered alerts for a "
+			    "notifier no longer configured stay in %s (give "
+			    "a notifier that name to deliver them)",
+			    de->d_name, nev, sub);
+	}
+	(void)closedir(d);
+}
+
+static void
 run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 {
 	struct notify_env	*env = &kh->nenv;
@@ -347,9 +393,11 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 		    notify_name(v[i]), NULL, notify_send, v[i], err,
 		    sizeof(err));
 		if (kh->outboxes[i] == NULL) {
-			log_warnx("notifier %s: outbox: %s", notify_name(v[i]),
-			    err);
-			return -1;
+			/* Its alerts are sent without an outbox: at most
+			 * once, rather than not at all. */
+			log_warnx("notifier %s: outbox: %s; sending its alerts "
+			    "without retries", notify_name(v[i]), err);
+			continue;
 		}
 		if (outbox_depth(kh->outboxes[i]) > 0)
 			log_info("notifier %s: %zu undelivered alerts from "
@@ -357,7 +405,7 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 			    outbox_depth(kh->outboxes[i]));
 		outbox_start(kh->outboxes[i]);
 	}
-	return 0;
+	run_outbox_orphans(kh);
 }
 
 static void
@@ -390,6 +438,44 @@ run_load_alerts(struct kh *kh)
 	}
 	if (kh->alerts == NULL && (kh->alerts = alert_table_new(&pol)) == NULL)
 		fatalx("out of memory");
+}
+
+/*
+ * Alerts of keys that left the configuration while the daemon was not
+ * running resolve now, as they do on a reload: otherwise they would stay
+ * firing for ever in the state and on the receivers.
+ */
+static void
+run_forget_unconfigured(struct kh *kh)
+{
+	struct alert_events	 evs;
+	json_t			*j, *a;
+	const char		*arn;
+	size_t			 i, n = 0;
+
+	if ((j = alert_table_to_json(kh->alerts)) == NULL)
+		return;
+	memset(&evs, 0, sizeof(evs));
+	json_array_foreach(json_object_get(j, "alerts"), i, a) {
+		arn = json_string_value(json_object_get(a, "key_arn"));
+		if (arn == NULL || kh_key_find(kh, arn) != NULL)
+			continue;
+		/* Every entry of the key goes at the first; the later ones
+		 * find nothing. */
+		if (alert_table_forget_key(kh->alerts, arn, time(NULL),
+		    &evs) == -1)
+			log_warnx("alerts: out of memory resolving the alerts "
+			    "of %s", arn);
+		n++;
+	}
+	json_decref(j);
+	if (n == 0)
+		return;
+	log_info("alerts: keys no longer configured: %zu alerts resolved",
+	    evs.n);
+	run_dispatch(kh, &evs);
+	alert_events_clear(&evs);
+	run_save_alerts(kh);
 }
 
 /* SIGHUP: read and check the file now; apply it once no poll is in
@@ -439,6 +525,7 @@ run_apply_pending(struct kh *kh)
 	size_t			 nn, i, j;
 	char			 err[512];
 	time_t			 now = time(NULL);
+	int			 http_same;
 
 	kh->pending_conf = NULL;
 	memset(&evs, 0, sizeof(evs));
@@ -456,7 +543,14 @@ run_apply_pending(struct kh *kh)
 	alert_events_clear(&evs);
 
 	run_notifiers_stop(kh);
-	httpd_stop(kh);
+	/* The same address keeps its listener: a scrape during a reload
+	 * must not fail (the endpoint reads kh, not the config it began
+	 * with). */
+	http_same = kh->httpd != NULL && old->http.listen != NULL &&
+	    conf->http.listen != NULL &&
+	    strcmp(old->http.listen, conf->http.listen) == 0;
+	if (!http_same)
+		httpd_stop(kh);
 	if (strcmp(old->state_dir, conf->state_dir) != 0)
 		log_warnx("reload: state_dir changes take effect at restart");
 	free(conf->state_dir);
@@ -471,10 +565,11 @@ run_apply_pending(struct kh *kh)
 	pol.fire_after = (unsigned int)conf->alerts.fire_after;
 	pol.resolve_after = (unsigned int)conf->alerts.resolve_after;
 	alert_table_set_policy(kh->alerts, &pol);
-	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1 ||
-	    run_notifiers_start(kh, nv, nn) == -1)
+	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1)
 		log_warnx("reload: notifiers: %s", err);
-	if (conf->http.listen != NULL && httpd_start(kh, err,
+	else
+		run_notifiers_start(kh, nv, nn);
+	if (!http_same && conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		log_warnx("reload: %s", err);
 	run_save_alerts(kh);
@@ -487,6 +582,43 @@ run_apply_pending(struct kh *kh)
 	run_update_status(kh);
 }
 
+/*
+ * Stopping waits (at most RUN_STOP_GRACE) for the polls in flight and for
+ * the deliveries that are going well: an alert raised just before a stop
+ * reaches its receivers now rather than at the next start.  A notifier
+ * that is failing is not waited for; its outbox keeps the events.
+ */
+static int
+run_outboxes_settled(struct kh *kh)
+{
+	struct outbox_stats	st;
+	size_t			i;
+
+	for (i = 0; i < kh->nnotifiers; i++) {
+		if (kh->outboxes[i] == NULL || outbox_idle(kh->outboxes[i]))
+			continue;
+		outbox_stats(kh->outboxes[i], &st);
+		if (st.failing == 0)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+run_stop_check(struct kh *kh)
+{
+	if (kh->polls_inflight == 0 && run_outboxes_settled(kh))
+		event_base_loopexit(kh->base, NULL);
+}
+
+static void
+run_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_stop_check(arg);
+}
+
 static void
 run_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -497,6 +629,9 @@ run_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (kh->polls_inflight > 0)
 		log_info("stopping: cancelling %zu polls in flight",
 		    kh->polls_inflight);
+	if (!run_outboxes_settled(kh))
+		log_info("stopping: undelivered alerts stay queued for the "
+		    "next start");
 	event_base_loopexit(kh->base, NULL);
 }
 
@@ -505,6 +640,7 @@ run_signal(int sig, void *arg)
 {
 	struct kh	*kh = arg;
 	struct timeval	 tv = { RUN_STOP_GRACE, 0 };
+	struct timeval	 drain = { 0, RUN_DRAIN_MS * 1000 };
 	size_t		 i;
 
 	switch (sig) {
@@ -528,13 +664,16 @@ run_signal(int sig, void *arg)
 		for (i = 0; i < kh->nkeys; i++)
 			if (kh->keys[i]->timer != NULL)
 				evtimer_del(kh->keys[i]->timer);
-		if (kh->polls_inflight == 0) {
+		if (kh->polls_inflight == 0 && run_outboxes_settled(kh)) {
 			event_base_loopexit(kh->base, NULL);
 			break;
 		}
 		kh->stop_timer = evtimer_new(kh->base, run_stop_timer_cb, kh);
-		if (kh->stop_timer == NULL ||
-		    evtimer_add(kh->stop_timer, &tv) == -1)
+		run_drain_timer = event_new(kh->base, -1, EV_PERSIST,
+		    run_drain_cb, kh);
+		if (kh->stop_timer == NULL || run_drain_timer == NULL ||
+		    evtimer_add(kh->stop_timer, &tv) == -1 ||
+		    evtimer_add(run_drain_timer, &drain) == -1)
 			event_base_loopexit(kh->base, NULL);
 		break;
 	default:
@@ -596,8 +735,8 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	if (proc_init(&run_proc, base, run_signal, kh) == -1)
 		fatalx("cannot set up signal handling");
 	run_load_alerts(kh);
-	if (run_notifiers_start(kh, nv, nn) == -1)
-		fatalx("cannot start the notifiers");
+	run_notifiers_start(kh, nv, nn);
+	run_forget_unconfigured(kh);
 	if (conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -623,6 +762,9 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	run_notifiers_stop(kh);
 	if (kh->stop_timer != NULL)
 		event_free(kh->stop_timer);
+	if (run_drain_timer != NULL)
+		event_free(run_drain_timer);
+	run_drain_timer = NULL;
 	if (kh->pending_conf != NULL)
 		config_free(kh->pending_conf);
 	conf = kh->conf;

@@ -16,7 +16,7 @@
  *	{"event": "start", "sweep": 1}
  *	{"event": "end", "sweep": 1, "wall": s, "cpu": s, "requests": n,
  *	 "errors": n}
- *	{"event": "done", "hwm_kib": n}
+ *	{"event": "done", "hwm_kib": n, "anon_kib": n}
  */
 #include <errno.h>
 #include <getopt.h>
@@ -76,8 +76,9 @@ floor_cpu(void)
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* A "Name:   N kB" line of /proc/self/status, in KiB; -1 if absent. */
 static long
-floor_hwm_kib(void)
+floor_status_kib(const char *name)
 {
 	FILE	*f;
 	char	 line[256];
@@ -86,8 +87,9 @@ floor_hwm_kib(void)
 	if ((f = fopen("/proc/self/status", "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmHWM:", 6) == 0)
-			v = strtol(line + 6, NULL, 10);
+		if (strncmp(line, name, strlen(name)) == 0 &&
+		    line[strlen(name)] == ':')
+			v = strtol(line + strlen(name) + 1, NULL, 10);
 	fclose(f);
 	return v;
 }
@@ -380,7 +382,8 @@ main(int argc, char **argv)
 		    floor_now() - t0, floor_cpu() - c0, r, e);
 		fflush(stdout);
 	}
-	printf("{\"event\": \"done\", \"hwm_kib\": %ld}\n", floor_hwm_kib());
+	printf("{\"event\": \"done\", \"hwm_kib\": %ld, \"anon_kib\": %ld}\n",
+	    floor_status_kib("VmHWM"), floor_status_kib("RssAnon"));
 	fflush(stdout);
 	for (i = 0; i < conns; i++) {
 		curl_easy_cleanup(slots[i].e);

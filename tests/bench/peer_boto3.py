@@ -12,7 +12,7 @@ vendor's account, and posts a webhook when a key goes bad.
 Sweep mode writes one JSON line per event on stdout (flushed), the same as
 floor.c, so that the harness can sample the emulator at those moments:
 {"event": "start", "sweep": 1}, {"event": "end", "sweep": 1, "wall",
-"cpu", "requests", "errors"}, {"event": "done", "hwm_kib"}.
+"cpu", "requests", "errors"}, {"event": "done", "hwm_kib", "anon_kib"}.
 Credentials come from the environment, as for any boto3 program.
 """
 import argparse
@@ -38,10 +38,10 @@ def cpu_seconds():
     return ru.ru_utime + ru.ru_stime
 
 
-def hwm_kib():
+def status_kib(name):
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(name + ":"):
                 return int(line.split()[1])
     return -1
 
@@ -166,7 +166,8 @@ def main():
             emit({"event": "end", "sweep": i,
                   "wall": time.monotonic() - t0, "cpu": cpu_seconds() - c0,
                   "requests": r, "errors": e})
-        emit({"event": "done", "hwm_kib": hwm_kib()})
+        emit({"event": "done", "hwm_kib": status_kib("VmHWM"),
+              "anon_kib": status_kib("RssAnon")})
         return 0
 
     # Loop mode: a sweep every interval, an alert per new problem.
@@ -188,7 +189,8 @@ def main():
         delay = start + k * args.interval - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-    emit({"event": "done", "hwm_kib": hwm_kib()})
+    emit({"event": "done", "hwm_kib": status_kib("VmHWM"),
+              "anon_kib": status_kib("RssAnon")})
     return 0
 
 

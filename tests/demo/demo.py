@@ -115,7 +115,10 @@ class Child:
         self.name = name
         self.out = out
         self.popen = subprocess.Popen(
-            ["timeout", "--kill-after=5", str(CHILD_LIFETIME)] + argv,
+            # --foreground: timeout passes a signal to the command once
+            # (without it, also to the group: twice).
+            ["timeout", "--foreground", "--kill-after=5",
+             str(CHILD_LIFETIME)] + argv,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env=env, cwd=REPO,
             start_new_session=True)
@@ -164,10 +167,11 @@ class Child:
         return self.popen.poll() is None
 
     def stop(self, timeout=5.0):
-        """SIGTERM to the group, SIGKILL after timeout; the exit status."""
+        """SIGTERM (timeout(1) passes it on), SIGKILL to the whole group
+        after timeout; the exit status."""
         if self.popen.poll() is None:
             try:
-                os.killpg(self.pid, signal.SIGTERM)
+                os.kill(self.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             try:

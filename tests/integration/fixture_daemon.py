@@ -5,7 +5,7 @@ kh_env          a clean environment: HOME an empty tmp dir, the
                 from outside (a developer's profile must not leak in)
 kh_config       kh_config(emu, keys, notifiers=None, **top) -> path of a
                 keyhealthd.yaml for the emulator, state_dir in tmp_path
-kh_check        kh_check(config, *keys, json=True, env=None)
+kh_check        kh_check(config, *keys, json_out=True, env=None)
                 -> (exit code, parsed JSON or the table text, stderr)
 kh_baseline     kh_baseline(config, *keys) -> CompletedProcess
 daemon          daemon(config, timeout=60) -> Daemon: `keyhealthd -c FILE
@@ -159,6 +159,18 @@ def kh_config(tmp_path):
     return _make
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "WARNING: AddressSanitizer")
+
+
+def assert_no_sanitizer_report(text, who):
+    """With make SANITIZE=1 the binary reports memory errors, leaks and
+    undefined behaviour on stderr: any of them fails the test."""
+    for mark in SANITIZER_MARKS:
+        if mark in text:
+            raise AssertionError("%s: sanitizer report:\n%s" % (who, text))
+
+
 def _run(argv, env, timeout):
     return subprocess.run(argv, capture_output=True, text=True, env=env,
                           timeout=timeout, stdin=subprocess.DEVNULL)
@@ -166,7 +178,8 @@ def _run(argv, env, timeout):
 
 @pytest.fixture
 def kh_check(kh_bin, kh_env, request):
-    """kh_check(config, *keys, json=True) -> (rc, doc, stderr)."""
+    """kh_check(config, *keys, json_out=True, env=None) -> (rc, doc or
+    the table text, stderr)."""
     def _check(config, *keys, json_out=True, env=None, timeout=30,
                verbose=False):
         argv = [kh_bin, "check", "-c", str(config)]
@@ -180,6 +193,7 @@ def kh_check(kh_bin, kh_env, request):
             "call", "keyhealthd check %s" % " ".join(keys),
             "exit %d\nstdout:\n%s\nstderr:\n%s" % (r.returncode, r.stdout,
                                                    r.stderr))
+        assert_no_sanitizer_report(r.stderr, "keyhealthd check")
         doc = r.stdout
         if json_out and r.stdout.strip():
             doc = json.loads(r.stdout)
@@ -328,6 +342,7 @@ def daemon(spawn, kh_bin, kh_env, tmp_path):
     """
     socks = []
     timers = []
+    procs = []
 
     def _start(config, timeout=60, args=(), env=None, ready=True,
                name="keyhealthd"):
@@ -339,6 +354,7 @@ def daemon(spawn, kh_bin, kh_env, tmp_path):
         e["NOTIFY_SOCKET"] = path
         argv = [kh_bin, "-c", str(config)] + list(args) + ["run"]
         p = spawn(name, argv, env=e)
+        procs.append(p)
 
         def _kill():
             if p.popen.poll() is None:
@@ -357,12 +373,24 @@ def daemon(spawn, kh_bin, kh_env, tmp_path):
         return d
 
     yield _start
+    # Stop each daemon the way systemd does, so that what it does on the
+    # way out (state, leaks under SANITIZE=1) is checked too.
+    for p in procs:
+        if p.popen.poll() is None:
+            p.signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                pass
     for t in timers:
         t.cancel()
     for s in socks:
         s.close()
+    for p in procs:
+        assert_no_sanitizer_report(p.log(), p.name)
 
 
 __all__ = ["ACCOUNT", "GEARSET", "USE_SID", "GRANT_SID", "gearset_policy",
            "statement", "seed_gearset_key", "key_entry", "clean_env",
-           "key_result", "finding", "checks_of", "Daemon", "signal"]
+           "key_result", "finding", "checks_of", "Daemon",
+           "assert_no_sanitizer_report"]

@@ -613,3 +613,148 @@ def test_demo_interrupted_with_ctrl_c_stops_every_process(tmp_path, spawn,
                                                                    pid)
     assert "interrupted (Ctrl-C)" in p.log()
     assert "Traceback" not in p.log()
+
+
+# -- daemon/run.c: no state dir, reload, stop, keys gone while stopped --------
+
+def test_without_a_usable_state_dir_alerts_are_still_sent(
+        tmp_path, kmsemu, webhook_receiver, spawn, kh_bin):
+    # It used to crash on the first alert (no outbox to queue it on).
+    key = seed(kmsemu, KeyState="Disabled")
+    recv = webhook_receiver()
+    conf = write_config(tmp_path, kmsemu, [(key, "gearset-eu")],
+                        webhook_block(recv))
+    text = open(conf).read().replace(str(tmp_path / "state"),
+                                     "/dev/null/state")
+    open(conf, "w").write(text)
+    d = start_daemon(spawn, kh_bin, conf, tmp_path)
+    assert "running without persistent state" in d.log()
+    wait_bodies(recv, has("firing", "key-disabled"))
+    kmsemu.client.update_key(key["KeyId"], region="eu-west-1",
+                             KeyState="Enabled")
+    wait_bodies(recv, has("resolved", "key-disabled"))
+    stop_daemon(d)
+
+
+def test_reload_keeps_queued_alerts_and_resolves_removed_keys(
+        tmp_path, kmsemu, webhook_receiver, spawn, kh_bin, free_port):
+    eu = seed(kmsemu, KeyState="Disabled")
+    us = seed(kmsemu, region="us-west-2")
+    recv = webhook_receiver(port=free_port)
+    recv.stop()
+    conf = write_config(tmp_path, kmsemu, [(eu, "gearset-eu"),
+                                           (us, "gearset-us")],
+                        webhook_block(recv))
+    d = start_daemon(spawn, kh_bin, conf, tmp_path)
+    d.wait_for_log("delivery of firing key-disabled")
+    # gearset-eu leaves the configuration: its alert resolves.
+    write_config(tmp_path, kmsemu, [(us, "gearset-us")], webhook_block(recv))
+    daemon_signal(d, signal.SIGHUP)
+    d.wait_for_log("reloaded: 1 keys")
+    assert "resolved: key-disabled on key gearset-eu" in d.log()
+    assert len(outbox_files(tmp_path, "hook")) == 2
+    recv.start()
+    daemon_signal(d, signal.SIGUSR1)
+    got = wait_bodies(recv, lambda bs: len(bs) >= 2)
+    assert sent(got) == [("firing", "key-disabled", "gearset-eu"),
+                         ("resolved", "key-disabled", "gearset-eu")]
+    wait_until(lambda: outbox_files(tmp_path, "hook") == [], 10,
+               "an empty outbox", d.log)
+    time.sleep(1.5)
+    assert len(bodies(recv)) == 2
+    stop_daemon(d)
+
+
+def test_a_key_removed_while_stopped_resolves_its_alerts_at_start(
+        tmp_path, kmsemu, webhook_receiver, spawn, kh_bin):
+    eu = seed(kmsemu, KeyState="Disabled")
+    us = seed(kmsemu, region="us-west-2")
+    recv = webhook_receiver()
+    conf = write_config(tmp_path, kmsemu, [(eu, "gearset-eu"),
+                                           (us, "gearset-us")],
+                        webhook_block(recv))
+    d1 = start_daemon(spawn, kh_bin, conf, tmp_path, "keyhealthd1")
+    wait_bodies(recv, has("firing", "key-disabled"))
+    stop_daemon(d1)
+    write_config(tmp_path, kmsemu, [(us, "gearset-us")], webhook_block(recv))
+    d2 = start_daemon(spawn, kh_bin, conf, tmp_path, "keyhealthd2")
+    got = wait_bodies(recv, has("resolved", "key-disabled"))
+    assert sent(got) == [("firing", "key-disabled", "gearset-eu"),
+                         ("resolved", "key-disabled", "gearset-eu")]
+    state = json.loads((tmp_path / "state" / "alerts.json").read_text())
+    assert [a for a in state["alerts"] if a["key_arn"] == eu["Arn"]] == []
+    stop_daemon(d2)
+
+
+class SlowReceiver:
+    """Answers every POST after a delay: a delivery in flight for a while."""
+
+    def __init__(self, delay):
+        import http.server
+        import threading
+        self.bodies = []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay)
+                outer.bodies.append(json.loads(body))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_stop_finishes_a_delivery_in_flight(tmp_path, kmsemu, spawn, kh_bin):
+    key = seed(kmsemu, KeyState="Disabled")
+    slow = SlowReceiver(1.0)
+    try:
+        conf = write_config(tmp_path, kmsemu, [(key, "gearset-eu")],
+                            "  - type: webhook\n    name: hook\n"
+                            "    url: %s\n" % slow.url)
+        d = start_daemon(spawn, kh_bin, conf, tmp_path)
+        d.wait_for_log("critical: key-disabled")
+        t0 = time.monotonic()
+        stop_daemon(d)                  # while the receiver sleeps
+        assert time.monotonic() - t0 < 5
+        assert [b["check"] for b in slow.bodies] == ["key-disabled"]
+        assert outbox_files(tmp_path, "hook") == []
+    finally:
+        slow.close()
+
+
+def test_a_renamed_notifier_leaves_its_queue_and_says_so(
+        tmp_path, kmsemu, webhook_receiver, spawn, kh_bin, free_port):
+    key = seed(kmsemu, KeyState="Disabled")
+    recv = webhook_receiver(port=free_port)
+    recv.stop()
+    conf = write_config(tmp_path, kmsemu, [(key, "gearset-eu")],
+                        webhook_block(recv, name="hook"))
+    d = start_daemon(spawn, kh_bin, conf, tmp_path)
+    d.wait_for_log("delivery of firing key-disabled")
+    write_config(tmp_path, kmsemu, [(key, "gearset-eu")],
+                 webhook_block(recv, name="pager"))
+    daemon_signal(d, signal.SIGHUP)
+    d.wait_for_log("outbox hook: 1 undelivered alerts for a notifier no "
+                   "longer configured")
+    # Named so again, the queue is delivered.
+    recv.start()
+    write_config(tmp_path, kmsemu, [(key, "gearset-eu")],
+                 webhook_block(recv, name="hook"))
+    daemon_signal(d, signal.SIGHUP)
+    got = wait_bodies(recv, has("firing", "key-disabled"))
+    assert sent(got) == [("firing", "key-disabled", "gearset-eu")]
+    stop_daemon(d)

@@ -354,6 +354,7 @@ def test_unsupported_region_is_key_misconfigured(emu, kh_config, kh_check):
      "key_spec", "RSA_2048"),
     ({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
      "key_usage", "GENERATE_VERIFY_MAC"),
+    ({"KeyManager": "AWS"}, "key_manager", "AWS"),
 ])
 def test_wrong_key_spec_or_usage_is_key_misconfigured(emu, kh_config,
                                                       kh_check, meta, field,
@@ -454,6 +455,21 @@ def test_throttling_outlasting_retries_is_check_failed(emu, kh_config,
     assert "ThrottlingException" in f["summary"]
     n = emu.client.counters()["by_error"].get("ThrottlingException", 0)
     assert n >= 4
+
+
+def test_kms_that_never_answers_is_check_failed_within_the_timeout(
+        emu, kh_config, kh_check):
+    m, cfg = healthy(emu, kh_config)
+    cfg.doc["kms"] = {"connect_timeout": "1s", "timeout": "1s",
+                      "max_attempts": 2}
+    cfg.write()
+    emu.client.fault("latency", "DescribeKey", latency=10, duration=60)
+    t = time.monotonic()
+    rc, doc, _ = kh_check(cfg)
+    assert time.monotonic() - t < 5
+    k, f = assert_single(doc, "check-failed", "unknown", rc, EXIT_UNKNOWN)
+    assert f["details"]["class"] == "transport"
+    assert f["details"]["attempts"] == 2
 
 
 def test_throttling_that_passes_is_no_finding(emu, kh_config, kh_check):
@@ -626,6 +642,7 @@ def test_table_output_is_readable(emu, kh_config, kh_check):
     assert re.search(r"^\s+warning\s+rotation-disabled: ", out, re.M)
     assert re.search(r"^\s+critical\s+key-pending-deletion: .*10 days left",
                      out, re.M)
+    assert err == ""
     # Columns line up: STATE starts at the same offset on every key row.
     col = lines[0].index("STATE")
     for l in lines[1:]:
@@ -784,3 +801,42 @@ def test_assume_role_refused_is_check_failed(emu, kh_config, kh_check):
     f = finding(key_result(doc, "other"), "check-failed")
     assert f["details"]["class"] == "auth"
     assert "AssumeRole" in f["summary"] and "AccessDenied" in f["summary"]
+
+
+def test_table_shows_deleted_and_unknown_keys(emu, kh_config, kh_check):
+    gone = seed_gearset_key(emu)
+    slow = seed_gearset_key(emu)
+    cfg = kh_config(emu, [key_entry(gone, "gone"), key_entry(slow, "slow")])
+    emu.client.delete_key(gone["KeyId"], region="eu-west-1")
+    emu.client.fault("error", "DescribeKey", duration=60,
+                     key_id=slow["KeyId"], status=400,
+                     code="ThrottlingException", message="Rate exceeded")
+    rc, out, err = kh_check(cfg, json_out=False)
+    assert rc == EXIT_CRITICAL
+    rows = {l.split()[0]: l.split() for l in out.splitlines()[1:]
+            if l[:1] != " "}
+    assert rows["gone"][1:] == ["NotFound", "critical"]
+    assert rows["slow"][1:] == ["-", "unknown"]
+    assert re.search(r"^\s+unknown\s+check-failed: .*ThrottlingException",
+                     out, re.M), out
+
+
+@pytest.mark.parametrize("resource,ok", [
+    ("{arn}", True),
+    ("arn:aws:kms:eu-west-1:%s:key/*" % ACCOUNT, True),
+    ("arn:aws:kms:eu-west-1:%s:key/00000000-0000-0000-0000-000000000000"
+     % ACCOUNT, False),
+])
+def test_statement_resource_names_the_key(emu, kh_config, kh_check,
+                                          resource, ok):
+    m, cfg = healthy(emu, kh_config)
+    p = gearset_policy()
+    for s in p["Statement"]:
+        s["Resource"] = resource.format(arn=m["Arn"])
+    emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
+    rc, doc, _ = kh_check(cfg)
+    if ok:
+        assert rc == EXIT_OK and only(doc)["findings"] == []
+    else:
+        assert_single(doc, "vendor-access-missing", "critical", rc,
+                      EXIT_CRITICAL)

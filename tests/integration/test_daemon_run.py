@@ -89,10 +89,19 @@ def test_ready_status_and_first_poll_at_start_then_every_interval(
     times = wait_until(lambda: (lambda t: t if len(t) >= 3 else None)(
         describes(emu, m["Arn"])), 4 * INTERVAL + 2, "three polls")
     # The first poll at start-up, not after an interval.
-    assert times[0] - t0 < 1.5 and times[0] <= t_ready + 1.0
+    assert times[0] - t0 < 2.0 and times[0] <= t_ready + 1.0
+    # Then every interval, +-10% jitter (and some slack for a busy host).
     gaps = [b - a for a, b in zip(times, times[1:])]
     for g in gaps[:2]:
-        assert 0.85 * INTERVAL <= g <= 1.15 * INTERVAL + 0.3, times
+        assert 0.85 * INTERVAL <= g <= 1.1 * INTERVAL + 0.6, times
+    # Rotation status and the alias: once an hour (slow_interval), here
+    # only at the first poll.
+    reqs = emu.client.requests()
+    assert len([r for r in reqs
+                if r["operation"] == "GetKeyRotationStatus"]) == 1
+    assert len([r for r in reqs if r["operation"] == "DescribeKey" and
+                "alias/" in (r.get("key_id") or "")]) == 1
+    assert len([r for r in reqs if r["operation"] == "GetKeyPolicy"]) >= 3
     assert d.running()
     assert "started" in d.log()
 
@@ -135,7 +144,8 @@ def test_key_material_rotated_is_info_on_the_next_poll(emu, kh_config,
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
     n = len(describes(emu, m["Arn"]))
-    emu.client.rotate(m["KeyId"], region="eu-west-1", type="ON_DEMAND")
+    emu.kms_client(region="eu-west-1").rotate_key_on_demand(
+        KeyId=m["KeyId"])
     d.wait_log("key-material-rotated on key gs", timeout=INTERVAL * 1.2 + 2)
     assert len(describes(emu, m["Arn"])) >= n + 1
     log = d.log()
@@ -220,12 +230,14 @@ def test_sigterm_with_polls_in_flight_stops_within_seconds(emu, kh_config,
     assert "check-failed" not in d.log()
 
 
-def test_sigterm_when_idle_exits_0_and_saves_state(emu, kh_config, daemon):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_when_idle_exits_0_and_saves_state(emu, kh_config,
+                                                       daemon, sig):
     m, cfg = one_key(emu, kh_config)
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
     mark = d.mark()
-    d.signal(signal.SIGTERM)
+    d.signal(sig)
     d.wait_notify("STOPPING", "1", after=mark, timeout=2)
     assert d.wait(timeout=5) == 0
     assert os.path.exists(state_file(cfg.state_dir, m["Arn"]))
@@ -306,8 +318,8 @@ def test_baseline_accept_while_running_resolves_policy_changed(
     # And it stays resolved (the daemon did not write its old baseline
     # back over the accepted one).
     n = len(describes(emu, m["Arn"]))
-    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 2,
-               2 * INTERVAL * 1.2 + 1, "two more polls")
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
+               INTERVAL * 1.2 + 1, "one more poll")
     time.sleep(0.3)
     assert d.log().count("warning: policy-changed on key gs") == 1
 
@@ -320,8 +332,8 @@ def test_watchdog_keepalive_when_asked(emu, kh_config, daemon, kh_env):
     d.wait_notify("WATCHDOG", "1", timeout=2)
     d.wait_notify("WATCHDOG", "1", timeout=2)
     d.wait_notify("WATCHDOG", "1", timeout=2)
-    # At least twice per WATCHDOG_USEC.
-    assert time.monotonic() - t < 1.5
+    # About twice per WATCHDOG_USEC (0.9 s for three; slack for load).
+    assert time.monotonic() - t < 2.0
 
 
 def test_sighup_with_a_poll_in_flight_applies_after_it(emu, kh_config,
@@ -400,10 +412,102 @@ def test_key_deleted_while_running(emu, kh_config, daemon):
     d.wait_log("critical: key-deleted on key gs", timeout=INTERVAL * 1.2 + 2)
     d.wait_log("resolved: key-pending-deletion on key gs")
     n = len(describes(emu, m["Arn"]))
-    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 2,
-               2 * INTERVAL * 1.2 + 2, "two more polls")
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
+               INTERVAL * 1.2 + 2, "one more poll")
+    time.sleep(0.3)
     log = d.log()
     # No noise next to key-deleted: its alias went with it, its policy
     # cannot be read.
     assert "check-failed" not in log and "key-replaced" not in log
     assert "vendor-access-missing" not in log
+
+
+def test_baseline_accept_then_stop_keeps_the_accepted_baseline(
+        emu, kh_config, daemon, kh_baseline, kh_check):
+    # Accept, then restart the daemon before its next poll: what it
+    # writes on the way out must not be its stale baseline.
+    m, cfg = one_key(emu, kh_config, interval="1h")
+    p = gearset_policy()
+    statement(p, USE_SID)["Action"].append("kms:GetPublicKey")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)     # first poll: the baseline
+    emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
+    r = kh_baseline(cfg, "gs")
+    assert r.returncode == 0, r.stderr
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=5) == 0
+    rc, doc, err = kh_check(cfg)
+    assert [f["check"] for f in doc["keys"][0]["findings"]] == [], err
+    assert rc == 0
+
+
+def test_kms_outage_does_not_resolve_a_firing_alert(emu, kh_config, daemon,
+                                                    webhook_receiver):
+    recv = webhook_receiver()
+    m, cfg = one_key(emu, kh_config, kms={"max_attempts": 2}, notifiers=[
+        {"type": "webhook", "name": "oncall", "url": recv.url}])
+    emu.client.update_key(m["KeyId"], region="eu-west-1",
+                          KeyState="Disabled")
+    d = daemon(cfg)
+    recv.wait_for(1)
+    emu.client.throttle("DescribeKey", count=None, duration=2.5)
+    hooks = recv.wait_for(2, timeout=INTERVAL * 1.2 + 3)
+    assert (hooks[1]["json"]["check"], hooks[1]["json"]["status"]) == (
+        "check-failed", "firing")
+    assert "ThrottlingException" in hooks[1]["json"]["summary"]
+    hooks = recv.wait_for(3, timeout=2 * INTERVAL * 1.2 + 3)
+    assert (hooks[2]["json"]["check"], hooks[2]["json"]["status"]) == (
+        "check-failed", "resolved")
+    # key-disabled fired once and never "resolved" during the outage.
+    assert [(h["json"]["check"], h["json"]["status"]) for h in hooks] == [
+        ("key-disabled", "firing"), ("check-failed", "firing"),
+        ("check-failed", "resolved")]
+
+
+@pytest.mark.parametrize("operation,key_id", [
+    ("GetKeyRotationStatus", None),
+    ("DescribeKey", "alias/"),
+])
+def test_failed_slow_part_is_retried_at_the_next_poll(emu, kh_config,
+                                                      daemon, operation,
+                                                      key_id):
+    # Rotation status and the alias are polled hourly; one throttled
+    # fetch must not leave check-failed standing for an hour.
+    m, cfg = one_key(emu, kh_config, kms={"max_attempts": 2})
+    emu.client.fault("error", operation, duration=1.5, key_id=key_id,
+                     status=400, code="ThrottlingException",
+                     message="Rate exceeded")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 unknown" in v)
+    assert "check-failed on key gs" in d.log()
+    d.wait_log("resolved: check-failed on key gs",
+               timeout=2 * INTERVAL * 1.2 + 2)
+    status_value(d, lambda v: "1 ok" in v)
+
+
+def test_rotation_answer_from_before_a_state_change_is_not_reused(
+        emu, kh_config, daemon):
+    # AWS refuses GetKeyRotationStatus for a key pending deletion
+    # (KMSInvalidStateException).  Once the deletion is cancelled and the
+    # key enabled again, that hourly answer must not turn into a
+    # check-failed for the healthy key.
+    m, cfg = one_key(emu, kh_config)
+    kms = emu.kms_client(region="eu-west-1")
+    kms.schedule_key_deletion(KeyId=m["KeyId"], PendingWindowInDays=7)
+    emu.client.fault("error", "GetKeyRotationStatus", count=1, status=400,
+                     code="KMSInvalidStateException",
+                     message="%s is pending deletion." % m["Arn"])
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 critical" in v)
+    kms.cancel_key_deletion(KeyId=m["KeyId"])
+    kms.enable_key(KeyId=m["KeyId"])
+    d.wait_log("resolved: key-pending-deletion on key gs",
+               timeout=INTERVAL * 1.2 + 2)
+    status_value(d, lambda v: "1 ok" in v)
+    n = len(describes(emu, m["Arn"]))
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
+               INTERVAL * 1.2 + 1, "one more poll")
+    time.sleep(0.3)
+    assert "check-failed" not in d.log()
+    # The rotation status was fetched again after the change.
+    assert len(emu.client.requests(operation="GetKeyRotationStatus")) >= 2

@@ -407,9 +407,11 @@ def build_dir_args():
 
 def test_make_install_installs_exactly_the_shipped_files(tmp_path):
     dest = tmp_path / "dest"
-    unitdir = "/usr/lib/systemd/system"
+    # The unit goes where systemd looks, whatever PREFIX says.
+    pc = run(["pkg-config", "--variable=systemdsystemunitdir", "systemd"])
+    unitdir = pc.stdout.strip() or "/lib/systemd/system"
     r = run(["make", "--no-print-directory", "-s", "install",
-             "DESTDIR=" + str(dest), "PREFIX=/usr", "UNITDIR=" + unitdir]
+             "DESTDIR=" + str(dest), "PREFIX=/usr"]
             + build_dir_args(), env=make_env(), timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     files = set()
@@ -418,7 +420,7 @@ def test_make_install_installs_exactly_the_shipped_files(tmp_path):
             files.add(os.path.relpath(os.path.join(top, n), dest))
     assert files == {
         "usr/sbin/keyhealthd",
-        "usr/lib/systemd/system/keyhealthd.service",
+        unitdir.lstrip("/") + "/keyhealthd.service",
         "usr/lib/systemd/catalog/keyhealthd.catalog",
         "usr/share/man/man8/keyhealthd.8",
         "usr/share/man/man5/keyhealthd.yaml.5",
@@ -428,7 +430,7 @@ def test_make_install_installs_exactly_the_shipped_files(tmp_path):
     mode = lambda p: os.stat(dest / p).st_mode & 0o7777  # noqa: E731
     assert mode("usr/sbin/keyhealthd") == 0o755
     assert mode("usr/share/man/man8/keyhealthd.8") == 0o644
-    unit = (dest / "usr/lib/systemd/system/keyhealthd.service").read_text()
+    unit = (dest / unitdir.lstrip("/") / "keyhealthd.service").read_text()
     assert "ExecStart=/usr/sbin/keyhealthd run\n" in unit
     assert "ExecStartPre=/usr/sbin/keyhealthd validate\n" in unit
     assert "@" not in unit.replace("@system-service", "").replace(
@@ -603,3 +605,28 @@ def test_config_man_page_documents_every_notifier_option():
         section = page[start:end if end != -1 else len(page)]
         for o in opts:
             assert ".It Ic %s" % o in section, "%s: %s" % (typ, o)
+
+
+def test_reload_with_a_bad_notifier_option_keeps_running(ops_setup):
+    import signal
+    d = ops_setup["start"]()
+    wait_until(lambda: polled_twice(d), 20, "two polls of each key")
+    good = d.conf.read_text()
+    d.conf.write_text(good.replace("    timeout: 1s\n",
+                                   "    timeuot: 1s\n"))
+    d.proc.signal(signal.SIGHUP)
+
+    def reloads():
+        s = metric_samples(d.metrics())
+        return {lb["result"]: v for lb, v in s["keyhealthd_reloads_total"]}
+
+    wait_until(lambda: reloads()["failed"] == 1, 10, "a failed reload")
+    log = d.proc.wait_for_log("keeping the running configuration")
+    assert re.search(r"%s:\d+:5: unknown key 'timeuot' in a webhook "
+                     r"notifier" % re.escape(str(d.conf)), log), log
+    assert d.get("/healthz")[0] == 200
+    d.conf.write_text(good)
+    d.proc.signal(signal.SIGHUP)
+    wait_until(lambda: reloads()["ok"] == 1, 15, "a good reload")
+    assert reloads()["failed"] == 1
+    wait_until(lambda: d.get("/healthz")[0] == 200, 10, "/healthz 200")

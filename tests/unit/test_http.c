@@ -944,8 +944,11 @@ START_TEST(test_http_verbose_log_redacts_credentials)
 	char			 url[128], err[128], text[65536];
 	FILE			*f = tmpfile();
 	size_t			 n;
+	int			 saved;
 
 	ck_assert_ptr_nonnull(f);
+	fflush(stderr);
+	saved = dup(2);
 	dup2(fileno(f), 2);
 	log_init(LOG_TO_STDERR, 2, "test_http");
 	ctx_setup(&c, NULL);
@@ -961,6 +964,9 @@ START_TEST(test_http_verbose_log_redacts_credentials)
 	c.pending++;
 	ctx_run(&c, 10);
 	fflush(stderr);
+	dup2(saved, 2);
+	log_setverbose(0);
+	close(saved);
 	fseek(f, 0, SEEK_SET);
 	n = fread(text, 1, sizeof(text) - 1, f);
 	text[n] = '\0';

@@ -4,6 +4,8 @@
  * server (argument checks, missing credentials, cancellation).
  */
 #include <check.h>
+#include <stdint.h>
+#include <time.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -734,6 +736,8 @@ static_creds(void *arg, struct sigv4_creds *out, char *err, size_t errlen)
 	return 0;
 }
 
+static struct event_base	*g_base;
+
 struct client_fix {
 	struct event_base	*base;
 	struct http		*http;
@@ -879,6 +883,100 @@ START_TEST(test_kms_client_skew_preset_and_read_back)
 }
 END_TEST
 
+static double	done_at[8];
+static int	ndone;
+
+static double
+mono(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+timed_cb(struct kms_result *res, void *arg)
+{
+	struct event_base	*base = arg;
+
+	(void)res;
+	done_at[ndone++] = mono();
+	if (ndone == 4)
+		event_base_loopbreak(base);
+}
+
+START_TEST(test_kms_client_bucket_per_account_and_region)
+{
+	struct client_fix	f;
+	struct kms_opts		o = { .max_attempts = 1, .rate_per_second = 2,
+				    .burst = 1 };
+	struct kms_target	a = { .region = "eu-west-1", .account = "111",
+				    .endpoint = "http://127.0.0.1:1",
+				    .get_creds = static_creds };
+	struct kms_target	b = a, r = a;
+	char			err[256];
+	double			t0;
+
+	b.account = "222";
+	r.region = "us-west-2";
+	fix_setup(&f, &o);
+	ndone = 0;
+	t0 = mono();
+	ck_assert_int_eq(kms_describe_key(f.kms, &a, "k", timed_cb, f.base,
+	    err, sizeof(err)), 0);
+	ck_assert_int_eq(kms_describe_key(f.kms, &b, "k", timed_cb, f.base,
+	    err, sizeof(err)), 0);
+	ck_assert_int_eq(kms_describe_key(f.kms, &r, "k", timed_cb, f.base,
+	    err, sizeof(err)), 0);
+	/* The same bucket as the first: waits 1/rate. */
+	ck_assert_int_eq(kms_describe_key(f.kms, &a, "k", timed_cb, f.base,
+	    err, sizeof(err)), 0);
+	event_base_dispatch(f.base);
+	ck_assert_int_eq(ndone, 4);
+	ck_assert_double_lt(done_at[2] - t0, 0.3);
+	ck_assert_double_ge(done_at[3] - t0, 0.45);
+	ck_assert_double_lt(done_at[3] - t0, 1.5);
+	fix_teardown(&f);
+}
+END_TEST
+
+static char	order[32];
+static int	norder;
+
+static void
+order_cb(struct kms_result *res, void *arg)
+{
+	(void)res;
+	order[norder++] = (char)(intptr_t)arg;
+	if (norder == 10)
+		event_base_loopbreak(g_base);
+}
+
+START_TEST(test_kms_client_queue_is_fifo)
+{
+	struct client_fix	f;
+	struct kms_opts		o = { .max_attempts = 1, .max_inflight = 1,
+				    .rate_per_second = 1000, .burst = 1000 };
+	struct kms_target	t = { .region = "eu-west-1",
+				    .endpoint = "http://127.0.0.1:1",
+				    .get_creds = static_creds };
+	char			err[256];
+	int			i;
+
+	fix_setup(&f, &o);
+	g_base = f.base;
+	norder = 0;
+	for (i = 0; i < 10; i++)
+		ck_assert_int_eq(kms_describe_key(f.kms, &t, "k", order_cb,
+		    (void *)(intptr_t)('a' + i), err, sizeof(err)), 0);
+	event_base_dispatch(f.base);
+	order[norder] = '\0';
+	ck_assert_str_eq(order, "abcdefghij");
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 kms_suite(void)
 {
@@ -925,6 +1023,8 @@ kms_suite(void)
 	    test_kms_client_refused_connection_retries_then_transport);
 	tcase_add_test(tl, test_kms_client_free_cancels_with_callbacks);
 	tcase_add_test(tl, test_kms_client_skew_preset_and_read_back);
+	tcase_add_test(tl, test_kms_client_bucket_per_account_and_region);
+	tcase_add_test(tl, test_kms_client_queue_is_fifo);
 	suite_add_tcase(s, tl);
 	return s;
 }
