@@ -4,14 +4,11 @@ the cause, a recovery, a loud log line) and the daemon keeps running.
 """
 import json
 import os
-import signal
-import subprocess
 import time
 
 import pytest
 
-from fixture_reliab import (EMU_AK, EMU_SK, gearset_policy, seed_keys,
-                            write_json)
+from fixture_reliab import binary_is_sanitized, gearset_policy, seed_keys
 
 FAST_KMS = {"timeout": "2s", "connect_timeout": "1s", "max_attempts": 2}
 
@@ -244,7 +241,7 @@ def test_full_state_dir_is_loud_and_alerts_still_go_out(
 
 # -- Signals ---------------------------------------------------------------
 
-def test_hundred_sighups_in_a_row(kmsemu, keyhealthd):
+def test_hundred_sighups_in_a_row(kmsemu, keyhealthd, kh_bin):
     k = start(kmsemu, keyhealthd, n=5)
     before = k.figures()
     for _ in range(100):
@@ -261,7 +258,10 @@ def test_hundred_sighups_in_a_row(kmsemu, keyhealthd):
     after = k.figures()
     # A keep-alive connection may have closed meanwhile: never more.
     assert after["fds"] <= before["fds"], (before, after)
-    assert after["VmRSS"] < before["VmRSS"] * 1.3 + 4096, (before, after)
+    # ASan keeps freed memory in quarantine: its RSS says nothing about
+    # leaks, LeakSanitizer at exit does (a leak is a non-zero exit).
+    if not binary_is_sanitized(kh_bin):
+        assert after["VmRSS"] < before["VmRSS"] * 1.3 + 4096, (before, after)
     assert k.stop() == 0
 
 

@@ -7,7 +7,6 @@ valgrind error, nothing definitely lost.  (The ASan build is checked by
 """
 import re
 import shutil
-import time
 
 import pytest
 

@@ -2739,7 +2739,15 @@ def main(argv=None):
     srv = Server((args.host, args.port), Handler)
     srv.emu = emu
 
+    stopping = []
+
     def stop(signum, frame):
+        # A second signal (Ctrl-C to the process group, then SIGTERM)
+        # can arrive while the interpreter shuts down: raising again
+        # there prints a traceback from threading._shutdown.
+        if stopping:
+            return
+        stopping.append(signum)
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
