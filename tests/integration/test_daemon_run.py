@@ -84,9 +84,9 @@ def test_ready_status_and_first_poll_at_start_then_every_interval(
     first = d.notifications()
     # READY=1 comes with a first STATUS in the same datagram.
     assert ("READY", "1") in first
-    assert any(k == "STATUS" and v.startswith("1 keys") for k, v in first)
+    assert any(k == "STATUS" and v.startswith("1 key:") for k, v in first)
     st = status_value(d, lambda v: "ok" in v)
-    assert st == "1 keys: 1 ok, 0 warning, 0 critical, 0 unknown"
+    assert st == "1 key: 1 ok, 0 warning, 0 critical, 0 unknown"
     times = wait_until(lambda: (lambda t: t if len(t) >= 3 else None)(
         describes(emu, m["Arn"])), 4 * INTERVAL + 2, "three polls")
     # The first poll at start-up, not after an interval.
@@ -352,7 +352,7 @@ def test_sighup_with_a_poll_in_flight_applies_after_it(emu, kh_config,
     d.wait_notify("READY", "1", timeout=6)
     log = d.log()
     assert "reload: waiting for 1 polls in flight" in log
-    assert "reloaded: 1 keys" in log
+    assert "reloaded: 1 key," in log
     status_value(d, lambda v: "1 ok" in v)
     assert "check-failed" not in d.log()
 
@@ -544,7 +544,7 @@ def test_sighup_with_a_missing_file_or_a_bad_notifier_keeps_running(
     mark = d.mark()
     d.signal(signal.SIGHUP)
     d.wait_notify("READY", "1", after=mark)
-    d.wait_log("reloaded: 1 keys")
+    d.wait_log("reloaded: 1 key,")
 
 
 def test_per_key_interval_overrides_the_global_one(emu, kh_config, daemon):
