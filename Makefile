@@ -17,7 +17,8 @@ PKGS		= libcurl openssl jansson libevent libsystemd yaml-0.1
 # Debian packages for build, tests and demo; parts add theirs in mk/*.mk.
 DEBS		= build-essential pkg-config git libcurl4-openssl-dev libssl-dev \
 		  libjansson-dev libevent-dev libsystemd-dev libyaml-dev check \
-		  python3 python3-pytest python3-botocore python3-boto3 systemd \
+		  python3 python3-pytest python3-botocore python3-boto3 python3-yaml \
+		  systemd \
 		  util-linux mount procps
 
 ifeq ($(SANITIZE),1)
