@@ -27,7 +27,7 @@ TOOLS = ("creds_get", "creds_get_async")
 def tool(request, tools_dir):
     path = os.path.join(tools_dir, request.param)
     if not os.access(path, os.X_OK):
-        pytest.skip("%s not built" % request.param)
+        pytest.fail("%s not built (make tools)" % request.param)
     return path
 
 
