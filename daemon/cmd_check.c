@@ -180,24 +180,28 @@ cmd_check(struct kh_opts *opts, int argc, char **argv)
 		    (s = findings_worst(&kh->keys[i]->findings)) > worst)
 			worst = s;
 	if (json) {
-		doc = kh_status_json(kh, 0);
+		/* Only the selected keys, in config order; a key whose
+		 * document cannot be built makes the whole answer UNKNOWN
+		 * rather than shifting another key's result into its place. */
+		doc = json_pack("{s:s, s:[]}", "status", severity_name(worst),
+		    "keys");
 		keys = doc != NULL ? json_object_get(doc, "keys") : NULL;
-		if (keys != NULL) {
-			/* Only the selected keys, in config order. */
-			json_t *sel = json_array();
+		for (i = 0; keys != NULL && i < kh->nkeys; i++) {
+			struct kh_key *k = kh->keys[i];
 
-			for (i = 0; sel != NULL && i < kh->nkeys; i++)
-				if (selected[i])
-					(void)json_array_append(sel,
-					    json_array_get(keys, i));
-			(void)json_object_set_new(doc, "keys", sel);
-			(void)json_object_set_new(doc, "status",
-			    json_string(severity_name(worst)));
+			if (!selected[i])
+				continue;
+			if (json_array_append_new(keys, check_key_json(
+			    &k->expect, k->have_snap ? &k->snap : NULL,
+			    &k->findings)) == -1)
+				keys = NULL;
 		}
-		if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2) |
-		    JSON_PRESERVE_ORDER) == -1)
+		if (keys == NULL || json_dumpf(doc, stdout, JSON_INDENT(2) |
+		    JSON_PRESERVE_ORDER) == -1) {
+			log_warnx("out of memory writing the JSON result");
 			worst = SEV_UNKNOWN;
-		(void)printf("\n");
+		} else
+			(void)printf("\n");
 		json_decref(doc);
 	} else
 		check_print_table(kh, selected);

@@ -124,11 +124,13 @@ poll_alias_cb(struct kms_result *res, void *arg)
 }
 
 /*
- * A slow part (rotation status, alias) whose fetch failed for a reason
- * that may pass (throttling, 5xx, network, credentials, permissions being
- * fixed) is fetched again at the next poll: else its check-failed would
- * stand until the next slow poll, an hour later.  Answers about the key
- * (alias gone, state, unsupported) wait for the slow interval.
+ * A slow part (rotation status, alias) whose fetch failed is fetched
+ * again at the next poll: else its check-failed would stand until the
+ * next slow poll, an hour later, and a refusal tied to the key's state
+ * (KMSInvalidStateException while pending deletion) would outlive that
+ * state.  That is one extra request per interval while it lasts.  Only
+ * lasting answers wait for the slow interval: the alias is gone, the key
+ * cannot rotate automatically.
  */
 static int
 poll_slow_retry(const struct kms_error *e)
@@ -136,13 +138,9 @@ poll_slow_retry(const struct kms_error *e)
 	switch (e->cls) {
 	case KMS_OK:
 	case KMS_ERR_NOT_FOUND:
-	case KMS_ERR_INVALID_STATE:
 		return 0;
-	case KMS_ERR_OTHER:
-		return strcmp(e->code, "UnsupportedOperationException") != 0 &&
-		    strcmp(e->code, "DisabledException") != 0;
 	default:
-		return 1;
+		return strcmp(e->code, "UnsupportedOperationException") != 0;
 	}
 }
 

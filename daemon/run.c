@@ -130,8 +130,9 @@ run_update_status(struct kh *kh)
 
 	for (i = 0; i < kh->nkeys; i++)
 		n[findings_worst(&kh->keys[i]->findings)]++;
-	proc_notify("STATUS=%zu keys: %zu ok, %zu warning, %zu critical, "
-	    "%zu unknown", kh->nkeys, n[SEV_OK] + n[SEV_INFO], n[SEV_WARNING],
+	proc_notify("STATUS=%zu key%s: %zu ok, %zu warning, %zu critical, "
+	    "%zu unknown", kh->nkeys, kh->nkeys == 1 ? "" : "s",
+	    n[SEV_OK] + n[SEV_INFO], n[SEV_WARNING],
 	    n[SEV_CRITICAL], n[SEV_UNKNOWN]);
 }
 
@@ -576,8 +577,9 @@ run_apply_pending(struct kh *kh)
 	config_free(old);
 	kh->stats.reloads++;
 	run_schedule_all(kh);
-	log_info("reloaded: %zu keys, %zu notifiers", kh->nkeys,
-	    kh->nnotifiers);
+	log_info("reloaded: %zu key%s, %zu notifier%s", kh->nkeys,
+	    kh->nkeys == 1 ? "" : "s", kh->nnotifiers,
+	    kh->nnotifiers == 1 ? "" : "s");
 	proc_notify("READY=1");
 	run_update_status(kh);
 }
@@ -741,11 +743,12 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	    sizeof(err)) == -1)
 		fatalx("%s", err);
 	run_schedule_all(kh);
-	log_info("keyhealthd %s started: %zu keys, %zu notifiers, state in %s",
-	    KEYHEALTHD_VERSION, kh->nkeys, kh->nnotifiers,
+	log_info("keyhealthd %s started: %zu key%s, %zu notifier%s, state "
+	    "in %s", KEYHEALTHD_VERSION, kh->nkeys, kh->nkeys == 1 ? "" : "s",
+	    kh->nnotifiers, kh->nnotifiers == 1 ? "" : "s",
 	    kh->state_ok ? conf->state_dir : "(none)");
-	proc_notify("READY=1\nSTATUS=%zu keys: first polls running",
-	    kh->nkeys);
+	proc_notify("READY=1\nSTATUS=%zu key%s: first polls running",
+	    kh->nkeys, kh->nkeys == 1 ? "" : "s");
 
 	(void)event_base_dispatch(base);
 

@@ -116,6 +116,12 @@ class Proc:
             except subprocess.TimeoutExpired:
                 os.killpg(self.pid, signal.SIGKILL)
                 self.popen.wait(timeout=timeout)
+        # The leader may be gone with members of its group left (e.g.
+        # timeout(1) killed by a signal it does not pass on): no orphans.
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self.logf.close()
         return self.popen.returncode
 

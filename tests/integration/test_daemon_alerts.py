@@ -650,7 +650,7 @@ def test_reload_keeps_queued_alerts_and_resolves_removed_keys(
     # gearset-eu leaves the configuration: its alert resolves.
     write_config(tmp_path, kmsemu, [(us, "gearset-us")], webhook_block(recv))
     daemon_signal(d, signal.SIGHUP)
-    d.wait_for_log("reloaded: 1 keys")
+    d.wait_for_log("reloaded: 1 key,")
     assert "resolved: key-disabled on key gearset-eu" in d.log()
     assert len(outbox_files(tmp_path, "hook")) == 2
     recv.start()

@@ -17,9 +17,10 @@ import pytest
 
 from fixture_daemon import (gearset_policy, key_entry, seed_gearset_key,
                             statement, USE_SID)
-from conftest import pick_free_port, run
+from conftest import pick_free_port
 
-INTERVAL = 2.0
+INTERVAL = 2.0         # where the interval itself is under test
+FAST = 1.0             # elsewhere
 
 
 @pytest.fixture
@@ -83,9 +84,9 @@ def test_ready_status_and_first_poll_at_start_then_every_interval(
     first = d.notifications()
     # READY=1 comes with a first STATUS in the same datagram.
     assert ("READY", "1") in first
-    assert any(k == "STATUS" and v.startswith("1 keys") for k, v in first)
+    assert any(k == "STATUS" and v.startswith("1 key:") for k, v in first)
     st = status_value(d, lambda v: "ok" in v)
-    assert st == "1 keys: 1 ok, 0 warning, 0 critical, 0 unknown"
+    assert st == "1 key: 1 ok, 0 warning, 0 critical, 0 unknown"
     times = wait_until(lambda: (lambda t: t if len(t) >= 3 else None)(
         describes(emu, m["Arn"])), 4 * INTERVAL + 2, "three polls")
     # The first poll at start-up, not after an interval.
@@ -96,10 +97,9 @@ def test_ready_status_and_first_poll_at_start_then_every_interval(
         assert 0.85 * INTERVAL <= g <= 1.1 * INTERVAL + 0.6, times
     # Rotation status and the alias: once an hour (slow_interval), here
     # only at the first poll.
-    # Only requests made since this daemon started: the emulator is
-    # shared, and a request an earlier test left hanging (a latency
-    # fault) is logged when it ends, which can be now.
-    reqs = [r for r in emu.client.requests() if r["real_time"] >= t0]
+    reqs = [r for r in emu.client.requests()
+            if m["KeyId"] in (r.get("key_id") or "") or
+            "alias/gs" in (r.get("key_id") or "")]
     assert len([r for r in reqs
                 if r["operation"] == "GetKeyRotationStatus"]) == 1
     assert len([r for r in reqs if r["operation"] == "DescribeKey" and
@@ -143,20 +143,20 @@ def test_key_disabled_while_running_shows_within_one_interval(
 
 def test_key_material_rotated_is_info_on_the_next_poll(emu, kh_config,
                                                        daemon):
-    m, cfg = one_key(emu, kh_config)
+    m, cfg = one_key(emu, kh_config, interval="1s")
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
     n = len(describes(emu, m["Arn"]))
     emu.kms_client(region="eu-west-1").rotate_key_on_demand(
         KeyId=m["KeyId"])
-    d.wait_log("key-material-rotated on key gs", timeout=INTERVAL * 1.2 + 2)
+    d.wait_log("key-material-rotated on key gs", timeout=FAST * 1.2 + 2)
     assert len(describes(emu, m["Arn"])) >= n + 1
     log = d.log()
     line = [l for l in log.splitlines() if "key-material-rotated" in l][0]
     assert "info" in line
     # Once per rotation: resolved at the poll after.
     d.wait_log("resolved: key-material-rotated on key gs",
-               timeout=INTERVAL * 1.2 + 2)
+               timeout=FAST * 1.2 + 2)
     assert d.log().count("key-material-rotated on key gs:") == 1
 
 
@@ -213,13 +213,13 @@ def test_sighup_with_bad_file_keeps_old_config(emu, kh_config, daemon):
 
 def test_sigterm_with_polls_in_flight_stops_within_seconds(emu, kh_config,
                                                            daemon):
-    m, cfg = one_key(emu, kh_config)
+    m, cfg = one_key(emu, kh_config, interval="1s")
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
     # Every KMS request now hangs for 20 s: the next poll (due within
     # 1.1 intervals of the last) stays in flight.
     emu.client.fault("latency", "*", latency=20, duration=60)
-    time.sleep(INTERVAL * 1.1 + 0.5)
+    time.sleep(FAST * 1.1 + 0.5)
     mark = d.mark()
     t = time.monotonic()
     d.signal(signal.SIGTERM)
@@ -304,25 +304,25 @@ def test_corrupt_state_file_is_moved_aside(emu, kh_config, daemon):
 
 def test_baseline_accept_while_running_resolves_policy_changed(
         emu, kh_config, daemon, kh_baseline):
-    m, cfg = one_key(emu, kh_config)
+    m, cfg = one_key(emu, kh_config, interval="1s")
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)     # first poll: the baseline
     p = gearset_policy()
     statement(p, USE_SID)["Action"].append("kms:GetPublicKey")
     emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
-    status_value(d, lambda v: "1 warning" in v, timeout=INTERVAL * 1.2 + 2)
-    log = d.wait_log("policy-changed on key gs")
+    status_value(d, lambda v: "1 warning" in v, timeout=FAST * 1.2 + 2)
+    d.wait_log("warning: policy-changed on key gs")
     r = kh_baseline(cfg, "gs")
     assert r.returncode == 0, r.stderr
     d.wait_log("resolved: policy-changed on key gs",
-               timeout=INTERVAL * 1.2 + 2)
+               timeout=FAST * 1.2 + 2)
     status_value(d, lambda v: "1 ok" in v)
     assert "baseline changed on disk" in d.log()
     # And it stays resolved (the daemon did not write its old baseline
     # back over the accepted one).
     n = len(describes(emu, m["Arn"]))
     wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
-               INTERVAL * 1.2 + 1, "one more poll")
+               FAST * 1.2 + 1, "one more poll")
     time.sleep(0.3)
     assert d.log().count("warning: policy-changed on key gs") == 1
 
@@ -341,18 +341,18 @@ def test_watchdog_keepalive_when_asked(emu, kh_config, daemon, kh_env):
 
 def test_sighup_with_a_poll_in_flight_applies_after_it(emu, kh_config,
                                                        daemon):
-    m, cfg = one_key(emu, kh_config)
+    m, cfg = one_key(emu, kh_config, interval="1s")
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
-    emu.client.fault("latency", "*", latency=2.5, count=2)
-    time.sleep(INTERVAL * 1.1 + 0.3)
+    emu.client.fault("latency", "*", latency=1.5, count=2)
+    time.sleep(FAST * 1.1 + 0.3)
     mark = d.mark()
     d.signal(signal.SIGHUP)
     d.wait_notify("RELOADING", "1", after=mark)
     d.wait_notify("READY", "1", timeout=6)
     log = d.log()
     assert "reload: waiting for 1 polls in flight" in log
-    assert "reloaded: 1 keys" in log
+    assert "reloaded: 1 key," in log
     status_value(d, lambda v: "1 ok" in v)
     assert "check-failed" not in d.log()
 
@@ -360,7 +360,7 @@ def test_sighup_with_a_poll_in_flight_applies_after_it(emu, kh_config,
 def test_removed_key_resolves_and_restart_does_not_refire(
         emu, kh_config, daemon, webhook_receiver):
     recv = webhook_receiver()
-    m, cfg = one_key(emu, kh_config, notifiers=[
+    m, cfg = one_key(emu, kh_config, interval="1s", notifiers=[
         {"type": "webhook", "name": "oncall", "url": recv.url}])
     m2 = seed_gearset_key(emu, KeyState="Disabled")
     m3 = seed_gearset_key(emu, KeyState="Disabled")
@@ -383,7 +383,7 @@ def test_removed_key_resolves_and_restart_does_not_refire(
     d = daemon(cfg, name="keyhealthd-2")
     n = len(describes(emu, m3["Arn"]))
     wait_until(lambda: len(describes(emu, m3["Arn"])) >= n + 2,
-               2 * INTERVAL * 1.2 + 2, "two polls after the restart")
+               2 * FAST * 1.2 + 2, "two polls after the restart")
     time.sleep(0.3)
     assert len(recv.accepted()) == 3, [
         (h["json"]["status"], h["json"]["key"]["name"])
@@ -391,32 +391,32 @@ def test_removed_key_resolves_and_restart_does_not_refire(
 
 
 def test_alias_moved_while_running_is_key_replaced(emu, kh_config, daemon):
-    m, cfg = one_key(emu, kh_config, slow_interval="2s")
+    m, cfg = one_key(emu, kh_config, slow_interval="1s", interval="1s")
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
     new = seed_gearset_key(emu)
     emu.boto3_client(region="eu-west-1").update_alias(
         AliasName="alias/gs", TargetKeyId=new["KeyId"])
     d.wait_log("critical: key-replaced on key gs",
-               timeout=2 * INTERVAL * 1.2 + 2)
+               timeout=2 * FAST * 1.2 + 2)
     status_value(d, lambda v: "1 critical" in v)
 
 
 def test_key_deleted_while_running(emu, kh_config, daemon):
-    m, cfg = one_key(emu, kh_config, slow_interval="2s")
+    m, cfg = one_key(emu, kh_config, slow_interval="1s", interval="1s")
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
     emu.boto3_client(region="eu-west-1").schedule_key_deletion(
         KeyId=m["KeyId"], PendingWindowInDays=7)
     d.wait_log("critical: key-pending-deletion on key gs",
-               timeout=INTERVAL * 1.2 + 2)
+               timeout=FAST * 1.2 + 2)
     emu.client.skew_check("real")
     emu.client.advance(8 * 86400)
-    d.wait_log("critical: key-deleted on key gs", timeout=INTERVAL * 1.2 + 2)
+    d.wait_log("critical: key-deleted on key gs", timeout=FAST * 1.2 + 2)
     d.wait_log("resolved: key-pending-deletion on key gs")
     n = len(describes(emu, m["Arn"]))
     wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
-               INTERVAL * 1.2 + 2, "one more poll")
+               FAST * 1.2 + 2, "one more poll")
     time.sleep(0.3)
     log = d.log()
     # No noise next to key-deleted: its alias went with it, its policy
@@ -451,7 +451,7 @@ def test_kms_outage_does_not_resolve_a_firing_alert(emu, kh_config, daemon,
         {"type": "webhook", "name": "oncall", "url": recv.url}])
     emu.client.update_key(m["KeyId"], region="eu-west-1",
                           KeyState="Disabled")
-    d = daemon(cfg)
+    daemon(cfg)
     recv.wait_for(1)
     emu.client.throttle("DescribeKey", count=None, duration=2.5)
     hooks = recv.wait_for(2, timeout=INTERVAL * 1.2 + 3)
@@ -494,7 +494,7 @@ def test_rotation_answer_from_before_a_state_change_is_not_reused(
     # (KMSInvalidStateException).  Once the deletion is cancelled and the
     # key enabled again, that hourly answer must not turn into a
     # check-failed for the healthy key.
-    m, cfg = one_key(emu, kh_config)
+    m, cfg = one_key(emu, kh_config, interval="1s")
     kms = emu.kms_client(region="eu-west-1")
     kms.schedule_key_deletion(KeyId=m["KeyId"], PendingWindowInDays=7)
     emu.client.fault("error", "GetKeyRotationStatus", count=1, status=400,
@@ -505,12 +505,56 @@ def test_rotation_answer_from_before_a_state_change_is_not_reused(
     kms.cancel_key_deletion(KeyId=m["KeyId"])
     kms.enable_key(KeyId=m["KeyId"])
     d.wait_log("resolved: key-pending-deletion on key gs",
-               timeout=INTERVAL * 1.2 + 2)
+               timeout=FAST * 1.2 + 2)
     status_value(d, lambda v: "1 ok" in v)
     n = len(describes(emu, m["Arn"]))
     wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
-               INTERVAL * 1.2 + 1, "one more poll")
+               FAST * 1.2 + 1, "one more poll")
     time.sleep(0.3)
     assert "check-failed" not in d.log()
     # The rotation status was fetched again after the change.
-    assert len(emu.client.requests(operation="GetKeyRotationStatus")) >= 2
+    assert len([r for r in emu.client.requests(
+        operation="GetKeyRotationStatus")
+        if m["KeyId"] in (r.get("key_id") or "")]) >= 2
+
+
+def test_sighup_with_a_missing_file_or_a_bad_notifier_keeps_running(
+        emu, kh_config, daemon):
+    m, cfg = one_key(emu, kh_config, interval="1s")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    good = open(cfg.path).read()
+    cfg.doc["notifiers"] = [{"type": "webhook", "name": "oncall"}]
+    cfg.write()
+    for step in ("notifier", "missing"):
+        if step == "missing":
+            os.unlink(cfg.path)
+        mark = d.mark()
+        d.signal(signal.SIGHUP)
+        d.wait_notify("RELOADING", "1", after=mark)
+        d.wait_notify("READY", "1")
+    log = d.wait_log("keeping the running configuration", count=2)
+    assert re.search(r"%s:\d+:\d+: .*url" % re.escape(cfg.path), log), log
+    assert "%s: No such file or directory" % cfg.path in log
+    n = len(describes(emu, m["Arn"]))
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
+               FAST * 1.2 + 1, "a poll after the failed reloads")
+    # And a good file later is taken.
+    cfg.write(good)
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_notify("READY", "1", after=mark)
+    d.wait_log("reloaded: 1 key,")
+
+
+def test_per_key_interval_overrides_the_global_one(emu, kh_config, daemon):
+    fast = seed_gearset_key(emu)
+    slow = seed_gearset_key(emu)
+    cfg = kh_config(emu, [key_entry(fast, "fast", interval="1s"),
+                          key_entry(slow, "slow")], interval="1h")
+    d = daemon(cfg)
+    wait_until(lambda: len(describes(emu, fast["Arn"])) >= 4, 6,
+               "four polls of the fast key")
+    # The slow key: its first poll only (spread over the first seconds).
+    assert len(describes(emu, slow["Arn"])) == 1
+    assert d.running()
