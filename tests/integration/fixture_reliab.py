@@ -66,6 +66,18 @@ def proc_figures(pid):
     return fig
 
 
+def settled_figures(pid, n=10, step=0.2):
+    """proc_figures over n samples: RSS of the last, descriptors the
+    fewest seen (a connection being opened is not a leak)."""
+    figs = []
+    for _ in range(n):
+        figs.append(proc_figures(pid))
+        time.sleep(step)
+    out = dict(figs[-1])
+    out["fds"] = min(f["fds"] for f in figs)
+    return out
+
+
 def http_get(url, timeout=10):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode("utf-8", "replace")
@@ -208,5 +220,5 @@ def keyhealthd(spawn, tmp_path, kh_bin):
 
 
 __all__ = ["EMU_AK", "EMU_SK", "gearset_policy", "seed_keys",
-           "proc_figures", "http_get", "Keyhealthd", "write_json",
+           "proc_figures", "settled_figures", "http_get", "Keyhealthd", "write_json",
            "base_env", "binary_is_sanitized"]

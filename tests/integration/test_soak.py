@@ -16,23 +16,12 @@ import random
 import threading
 import time
 
-from fixture_reliab import binary_is_sanitized, gearset_policy, seed_keys
+from fixture_reliab import (binary_is_sanitized, gearset_policy, seed_keys,
+                            settled_figures)
 
 NKEYS = 200
 SECONDS = int(os.environ.get("KEYHEALTHD_SOAK_SECONDS", "60"))
 WARMUP = 15
-
-
-def sample(k, n=5):
-    """The figures, descriptors as the smallest of n samples (a
-    connection being opened or closed is not a leak)."""
-    figs = []
-    for _ in range(n):
-        figs.append(k.figures())
-        time.sleep(0.2)
-    out = figs[-1]
-    out["fds"] = min(f["fds"] for f in figs)
-    return out
 
 
 def test_soak_rss_and_descriptors_stay_flat(kmsemu, keyhealthd,
@@ -81,7 +70,7 @@ def test_soak_rss_and_descriptors_stay_flat(kmsemu, keyhealthd,
     t = threading.Thread(target=churn, daemon=True)
     t.start()
     time.sleep(WARMUP)
-    start = sample(k)
+    start = settled_figures(k.pid)
     polls0 = k.metric("keyhealthd_polls_total")
     t0 = time.monotonic()
     next_reload = t0 + 20
@@ -93,7 +82,7 @@ def test_soak_rss_and_descriptors_stay_flat(kmsemu, keyhealthd,
         time.sleep(1)
     stop.set()
     t.join(15)
-    end = sample(k)
+    end = settled_figures(k.pid)
     polls = k.metric("keyhealthd_polls_total") - polls0
     elapsed = time.monotonic() - t0
     delivered = len(recv.accepted())
