@@ -67,7 +67,9 @@ def test_daemon_under_valgrind_busy_run_no_errors_no_leaks(
                  timeout=150, what="110 polls", step=1.0)
     containers = emu.requests(service="container")
     assert len(containers) >= 2, "credentials were never refreshed"
-    assert k.metric("keyhealthd_poll_failures_total") >= 1
+    # Every injected fault was served (per-key poll counters restart
+    # with a reload that rebuilds the keys, the emulator's do not).
+    assert emu.counters()["faults_injected"] >= 11
     assert k.metric("keyhealthd_reloads_total") >= 2   # two may coalesce
     polls = k.metric("keyhealthd_polls_total")
     rc = k.stop(timeout=60)
