@@ -30,7 +30,8 @@ glue_id(const struct config_aws *aws, const char *region, char *buf,
 }
 
 struct kh_creds *
-creds_glue_get(struct kh *kh, const struct config_key *ck)
+creds_glue_get(struct kh *kh, const struct config *conf,
+    const struct config_key *ck)
 {
 	struct config_aws	 aws;
 	struct creds_config	 cc;
@@ -40,7 +41,7 @@ creds_glue_get(struct kh *kh, const struct config_key *ck)
 	char			 id[1024];
 	size_t			 i;
 
-	config_key_aws(kh->conf, ck, &aws);
+	config_key_aws(conf, ck, &aws);
 	glue_id(&aws, ck->parsed.region, id, sizeof(id));
 	for (i = 0; i < kh->ncreds; i++)
 		if (strcmp(kh->creds[i]->id, id) == 0)

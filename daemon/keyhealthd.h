@@ -149,7 +149,8 @@ void		 poll_creds_ready(struct kh_key *, const char *);
 void		 poll_discard(struct kh_key *);
 
 /* credsglue.c: credential providers on the loop */
-struct kh_creds	*creds_glue_get(struct kh *, const struct config_key *);
+struct kh_creds	*creds_glue_get(struct kh *, const struct config *,
+		    const struct config_key *);
 void		 creds_glue_free(struct kh_creds *);
 /* 0: credentials ready; 1: k waits and is polled when they arrive;
  * -1: none (err says why). */
@@ -180,7 +181,6 @@ void	proc_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 /* main.c */
 void	usage_print(int to_stderr);
-int	kh_not_available(const char *what);
 /* Loads path; on failure logs every error and returns NULL. */
 struct config *kh_config_load(const char *path);
 

@@ -52,7 +52,7 @@ kh_state_warn(void *arg, const char *msg)
 }
 
 static void
-kh_key_stat_mtime(struct kh_key *k)
+kh_key_stat_mtime(struct kh_key *k, const char *state_dir)
 {
 	char		name[64], path[4096];
 	struct stat	st;
@@ -60,8 +60,7 @@ kh_key_stat_mtime(struct kh_key *k)
 	memset(&k->state_mtime, 0, sizeof(k->state_mtime));
 	if (state_key_filename(k->ck->arn, name, sizeof(name)) == -1)
 		return;
-	(void)snprintf(path, sizeof(path), "%s/%s", k->kh->conf->state_dir,
-	    name);
+	(void)snprintf(path, sizeof(path), "%s/%s", state_dir, name);
 	if (stat(path, &st) == 0)
 		k->state_mtime = st.st_mtim;
 }
@@ -80,7 +79,7 @@ kh_key_reload_baseline(struct kh_key *k)
 
 	if (k->kh->mode != KH_MODE_RUN || !k->kh->state_ok)
 		return;
-	kh_key_stat_mtime(k);
+	kh_key_stat_mtime(k, k->kh->conf->state_dir);
 	if (k->state_mtime.tv_sec == old.tv_sec &&
 	    k->state_mtime.tv_nsec == old.tv_nsec)
 		return;
@@ -191,7 +190,7 @@ kh_key_save_state(struct kh_key *k)
 		    err);
 		return -1;
 	}
-	kh_key_stat_mtime(k);
+	kh_key_stat_mtime(k, k->kh->conf->state_dir);
 	return 0;
 }
 
@@ -259,7 +258,7 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 		    err);
 		log_warnx("key %s: %s", ck->name, err);
 	}
-	k->creds = creds_glue_get(kh, ck);
+	k->creds = creds_glue_get(kh, conf, ck);
 	k->target.region = ck->parsed.region;
 	k->target.endpoint = k->endpoint;
 	k->target.account = ck->parsed.account;
@@ -300,13 +299,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			if (kh->keys[j] != NULL &&
 			    strcmp(kh->keys[j]->ck->arn, conf->keys[i].arn) == 0)
 				old = kh->keys[j];
-		{
-			struct config *saved = kh->conf;
-
-			kh->conf = conf;
-			kh_key_setup(kh, conf, k, &conf->keys[i]);
-			kh->conf = saved;
-		}
+		kh_key_setup(kh, conf, k, &conf->keys[i]);
 		if (old != NULL) {
 			k->st = old->st;
 			memset(&old->st, 0, sizeof(old->st));
@@ -335,14 +328,8 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			if (r != STATE_READ_OK && serr[0] != '\0')
 				log_warnx("key %s: %s", conf->keys[i].name,
 				    serr);
-			k->kh = kh;
-			if (r == STATE_READ_OK) {
-				struct config *saved = kh->conf;
-
-				kh->conf = conf;
-				kh_key_stat_mtime(k);
-				kh->conf = saved;
-			}
+			if (r == STATE_READ_OK)
+				kh_key_stat_mtime(k, conf->state_dir);
 		}
 		if (k->st.arn == NULL)
 			k->st.arn = strdup(conf->keys[i].arn);

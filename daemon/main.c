@@ -60,15 +60,6 @@ version_print(int verbose)
 	(void)printf("libyaml %s\n", yaml_get_version_string());
 }
 
-/* For subcommands a later part of the project fills in. */
-int
-kh_not_available(const char *what)
-{
-	(void)fprintf(stderr, "keyhealthd: %s is not available in this "
-	    "version yet\n", what);
-	return 2;
-}
-
 struct config *
 kh_config_load(const char *path)
 {

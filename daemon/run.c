@@ -239,6 +239,14 @@ run_dispatch(struct kh *kh, struct alert_events *evs)
 	}
 }
 
+static int
+run_str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
 static void
 run_key_done(struct kh_key *k)
 {
@@ -246,7 +254,7 @@ run_key_done(struct kh_key *k)
 	struct alert_events	 evs;
 	struct alert_key	 akey;
 	enum severity		 oldstatus = k->st.status;
-	char			*oldstate = k->st.key_state;
+	char			*oldstate;
 	int			 changed = 0, statechanged;
 	char			 err[256];
 	time_t			 now = time(NULL);
@@ -275,14 +283,17 @@ run_key_done(struct kh_key *k)
 	    &changed) == -1)
 		log_warnx("key %s: out of memory updating its baseline",
 		    kh_key_name(k));
-	k->st.key_state = oldstate != NULL ? strdup(oldstate) : NULL;
-	if (state_key_set_result(&k->st, &k->snap, &k->findings) == -1)
+	/* The old KeyState is ours to compare; set_result stores a new one. */
+	oldstate = k->st.key_state;
+	k->st.key_state = NULL;
+	if (state_key_set_result(&k->st, &k->snap, &k->findings) == -1) {
 		log_warnx("key %s: out of memory recording its result",
 		    kh_key_name(k));
+		k->st.key_state = oldstate;
+		oldstate = NULL;
+	}
 	statechanged = k->st.status != oldstatus ||
-	    (oldstate == NULL) != (k->st.key_state == NULL) ||
-	    (oldstate != NULL && k->st.key_state != NULL &&
-	    strcmp(oldstate, k->st.key_state) != 0);
+	    run_str_differs(oldstate, k->st.key_state);
 	free(oldstate);
 	if (changed || statechanged)
 		(void)kh_key_save_state(k);
