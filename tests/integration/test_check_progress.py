@@ -19,7 +19,8 @@ import select
 import subprocess
 import time
 
-from fixture_daemon import key_entry, seed_gearset_key
+from fixture_daemon import (assert_no_sanitizer_report, key_entry,
+                            seed_gearset_key)
 
 NKEYS = 12
 RATE = 4            # 24 requests, 8 at once, then 4/s: at least 4 s
@@ -34,8 +35,9 @@ def many_keys(kmsemu, kh_config):
     return kh_config(kmsemu, keys, kms={"rate_limit": RATE})
 
 
-def run_on_pty(argv, env, timeout=120):
-    """Runs argv with stderr on a pseudo-terminal and stdout on a pipe.
+def run_on_pty(argv, env, timeout=120, on_progress=None):
+    """Runs argv with stderr on a pseudo-terminal and stdout on a pipe;
+    calls on_progress() once, when the first progress line arrives.
     Returns (exit code, stdout, [(seconds since start, stderr bytes)],
     seconds the run took)."""
     master, slave = pty.openpty()
@@ -61,6 +63,10 @@ def run_on_pty(argv, env, timeout=120):
                     fds.remove(fd)
                 elif fd == master:
                     chunks.append((time.monotonic() - t0, data))
+                    if on_progress is not None and PROGRESS.search(
+                            data.decode("utf-8", "replace")):
+                        on_progress()
+                        on_progress = None
                 else:
                     out.append(data)
         rc = p.wait(timeout=max(1, deadline - time.monotonic()))
@@ -70,6 +76,8 @@ def run_on_pty(argv, env, timeout=120):
             p.wait()
         os.close(master)
         p.stdout.close()
+    assert_no_sanitizer_report(b"".join(d for _, d in chunks).decode(
+        "utf-8", "replace"), argv[1])
     return rc, b"".join(out).decode(), chunks, time.monotonic() - t0
 
 
@@ -127,6 +135,7 @@ def test_check_with_stderr_on_a_pipe_shows_no_progress(
                        capture_output=True, text=True, timeout=120,
                        stdin=subprocess.DEVNULL)
     took = time.monotonic() - t0
+    assert_no_sanitizer_report(r.stderr, "keyhealthd check")
     assert r.returncode == 0, r
     assert took >= MIN_RUN > 2.0
     assert "keys checked" not in r.stderr and "\r" not in r.stderr, \
@@ -155,3 +164,46 @@ def test_baseline_accept_on_a_terminal_shows_progress(
     assert rc == 0, (rc, out, chunks)
     assert_progress_shown_then_erased(chunks, took)
     assert out.count("accepted its current key policy") == NKEYS, out
+
+
+def rendered(text):
+    """The lines a terminal shows for text: a carriage return moves back
+    to the start of the line, and what follows overwrites it."""
+    lines = []
+    for raw in text.split("\n"):
+        cells, pos = [], 0
+        for ch in raw:
+            if ch == "\r":
+                pos = 0
+                continue
+            if pos < len(cells):
+                cells[pos] = ch
+            else:
+                cells.append(ch)
+            pos += 1
+        lines.append("".join(cells).rstrip())
+    return lines
+
+
+def test_log_lines_during_progress_start_on_a_clean_line(
+        kmsemu, kh_config, kh_bin, kh_env):
+    conf = many_keys(kmsemu, kh_config)
+    # Once the progress line is up, fail a few requests: their retries are
+    # logged (-v) while it is on the screen.
+    rc, out, chunks, took = run_on_pty(
+        [kh_bin, "check", "-v", "-c", str(conf)], kh_env,
+        on_progress=lambda: kmsemu.client.fault(
+            action="error", status=500, code="KMSInternalException",
+            count=3))
+    assert rc == 0, (rc, out, chunks)
+    text = b"".join(d for _, d in chunks).decode()
+    logs = [ln for ln in rendered(text) if " keyhealthd[" in ln]
+    retries = [ln for ln in logs if "retry" in ln]
+    assert retries, text
+    # Each log line stands alone: the progress line was erased before it,
+    # not overwritten in part.
+    for ln in logs:
+        assert "keys checked" not in ln, ln
+        assert re.match(r"\d{4}-\d\d-\d\dT", ln), ln
+    # ... and the progress line is gone at the end.
+    assert rendered(text)[-1] == "", repr(text[-200:])
