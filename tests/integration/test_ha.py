@@ -109,6 +109,7 @@ def test_two_instances_make_one_alertmanager_alert_resolved_by_both(
     kmsemu.client.update_key(key["KeyId"], region="eu-west-1",
                              KeyState="Disabled")
     pair.wait_log("critical: %s on key gearset-eu" % CHECK)
+    alertmanager.wait_for(lambda a: len(a) >= 1, timeout=30)
     # Both post and re-post every second; the last post's annotations win.
     # Wait until each host's post has been seen, checking every answer.
     seen_hosts = set()
