@@ -13,17 +13,27 @@ webhook receiver and a PagerDuty-shaped receiver.  What must hold:
 - webhook payloads carry the same fingerprint from both, PagerDuty events
   the same dedup_key, for the firing and for the resolve;
 - each instance keeps to its own kms.rate_limit, so two take twice the
-  account's quota of one.
+  account's quota of one;
+- a resolve has the last word in Alertmanager even when a re-post of the
+  firing alert, built before it, reaches Alertmanager after it (two
+  instances make twice the re-posts for that race).
 """
+import datetime
 import hashlib
+import http.server
 import json
 import os
 import signal
+import threading
 import time
+import urllib.error
+import urllib.request
+
+import pytest
 
 from fixture_daemon import (ACCOUNT, assert_no_sanitizer_report, clean_env,
                             key_entry, seed_gearset_key)
-from fixture_notifiers_ext import http_json
+from fixture_notifiers_ext import http_json, make_event
 
 HOSTS = ("ha-a", "ha-b")
 CHECK = "key-disabled"
@@ -228,3 +238,117 @@ def test_each_instance_keeps_to_its_own_rate_limit(
           % (rate, ", ".join("%s %d (%.1f/s)" % (h, n, n / took)
                              for h, n in sorted(per.items())),
              took, len(reqs) / took))
+
+
+# -- Alertmanager: a resolve has the last word --------------------------------
+
+class HoldingProxy:
+    """An HTTP proxy in front of the real Alertmanager that, once .hold is
+    set, holds the next firing post (a re-post) until a post that ends an
+    alert has been forwarded and answered: the order a slow network or a
+    busy Alertmanager can produce.  .forwarded lists what Alertmanager got,
+    in order: "firing" or "ended" per post."""
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.hold = False
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.forwarded = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                now = datetime.datetime.now(datetime.timezone.utc)
+                ended = any(datetime.datetime.fromisoformat(
+                    a["endsAt"].replace("Z", "+00:00")) <= now
+                    for a in json.loads(body))
+                if not ended and outer.hold and not outer.held.is_set():
+                    outer.held.set()
+                    outer.release.wait(60)
+                status, answer = outer.forward(self.path, body)
+                with outer.lock:
+                    outer.forwarded.append("ended" if ended else "firing")
+                if ended:
+                    outer.release.set()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def forward(self, path, body):
+        req = urllib.request.Request(
+            self.upstream + path, data=body, method="POST",
+            headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+EXPIRING = "key-material-expiring"
+
+
+@pytest.mark.parametrize("change", ["resolve", "new-severity"])
+def test_a_late_repost_cannot_bring_back_an_ended_alertmanager_alert(
+        alertmanager, drive, change):
+    """What a post ends (the alert, on a resolve; its old labels, on a new
+    severity) stays ended when a re-post built before it arrives after
+    it."""
+    proxy = HoldingProxy(alertmanager.url)
+    try:
+        # Re-posts keep an alert for 3 intervals: 30 s here, far longer
+        # than the wait for it to go below.
+        d = drive("type: alertmanager\nname: am\nurl: %s\n"
+                  "repost_interval: 10s\ntimeout: 60s\n" % proxy.url,
+                  "-l", "2")
+        d.send(make_event("fire", check=EXPIRING, severity="warning"))
+        d.wait_result("fire", "ack")
+        alertmanager.wait_for(lambda a: len(a) == 1, timeout=20)
+        proxy.hold = True
+        assert proxy.held.wait(40), "no re-post within 40 s"
+        if change == "resolve":
+            d.send(make_event("end", status="resolved", check=EXPIRING,
+                              severity="warning"))
+            want = []
+        else:
+            d.send(make_event("end", check=EXPIRING, severity="critical"))
+            want = ["critical"]
+        d.wait_result("end", "ack", timeout=30)
+
+        # The held re-post reaches Alertmanager after that post ...
+        def late_repost_forwarded():
+            f = list(proxy.forwarded)
+            return "ended" in f and "firing" in f[f.index("ended"):]
+
+        wait_until(late_repost_forwarded, "the held re-post forwarded",
+                   timeout=30)
+        # ... and the notifier ends what it ended again after it.
+        alertmanager.wait_for(
+            lambda a: [x["labels"]["severity"] for x in a] == want,
+            timeout=10, what="only %s after the late re-post" % want)
+        assert proxy.forwarded[-1] == "ended", proxy.forwarded
+        print("Alertmanager got, in order: %s" % proxy.forwarded)
+        assert d.finish(timeout=60) == 0, d.proc.log()
+        assert_no_sanitizer_report(d.proc.log(), "notify_ext_drive")
+    finally:
+        proxy.close()
