@@ -522,12 +522,19 @@ fail:
 
 static void	am_reposter_idle(struct alertmanager *);
 
+/* The poster was cancelled (stop, free): nothing to log or to post. */
+static int
+am_cancelled(enum notify_result r, const char *why)
+{
+	return r == NOTIFY_RETRY && why != NULL && strcmp(why, "stopped") == 0;
+}
+
 static void
 am_reend_done(void *arg, enum notify_result r, const char *why)
 {
 	struct alertmanager	*am = arg;
 
-	if (r == NOTIFY_RETRY && why != NULL && strcmp(why, "stopped") == 0)
+	if (am_cancelled(r, why))
 		return;
 	if (r != NOTIFY_ACK)
 		log_warnx("alertmanager %s: posting resolved alerts again "
@@ -586,8 +593,9 @@ am_repost_done(void *arg, enum notify_result r, const char *why)
 	struct alertmanager	*am = arg;
 	time_t			 now = time(NULL);
 
-	if (!(r == NOTIFY_RETRY && why != NULL && strcmp(why, "stopped") == 0))
-		am_reposter_idle(am);
+	if (am_cancelled(r, why))
+		return;
+	am_reposter_idle(am);
 	if (r == NOTIFY_ACK) {
 		if (am->repost_failures > 0)
 			log_info("alertmanager %s: re-posting firing alerts "
@@ -598,8 +606,6 @@ am_repost_done(void *arg, enum notify_result r, const char *why)
 		am->next_complaint = 0;
 		return;
 	}
-	if (r == NOTIFY_RETRY && why != NULL && strcmp(why, "stopped") == 0)
-		return;
 	am->repost_failures++;
 	if (now >= am->next_complaint) {
 		log_warnx("alertmanager %s: re-posting %zu firing alerts "
