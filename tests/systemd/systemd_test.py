@@ -88,9 +88,11 @@ def apt_mirror():
     try:
         with open("/etc/apt/sources.list") as f:
             for line in f:
+                # deb [option=value ...] URI SUITE COMPONENT...
+                line = re.sub(r"\[[^]]*\]", " ", line.split("#")[0])
                 w = line.split()
-                if len(w) >= 3 and w[0] == "deb" and SUITE in w[2:3]:
-                    return w[-3] if w[1].startswith("[") else w[1]
+                if len(w) >= 3 and w[0] == "deb" and w[2] == SUITE:
+                    return w[1]
     except OSError:
         pass
     d = "/etc/apt/sources.list.d"
