@@ -605,11 +605,12 @@ class Run:
                                    else [])
             msgs = [str(e.get("MESSAGE", "")) for e in journal(ct, *args)]
             wd = [m for m in msgs if "Watchdog timeout" in m]
+            res = [m for m in msgs if "Failed with result 'watchdog'" in m]
             now = ct.show("MainPID", "NRestarts", "ActiveState")
-            if wd and now["MainPID"] not in ("0", stalled) and \
+            if wd and res and now["MainPID"] not in ("0", stalled) and \
                     int(now["NRestarts"]) > int(st["NRestarts"]) and \
                     now["ActiveState"] == "active":
-                return wd[0], now
+                return "%s %s" % (wd[0], res[0]), now
             return None
         msg, now = wait_until("the watchdog to restart the stalled daemon",
                               caught, timeout=120)
