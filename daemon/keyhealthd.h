@@ -170,6 +170,7 @@ struct proc {
 	struct event_base	*base;
 	struct event		*sig[PROC_NSIGNALS];
 	struct event		*watchdog;
+	struct event		*stall;		/* test only */
 	void			(*on_signal)(int, void *);
 	void			*arg;
 };
