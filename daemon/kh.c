@@ -17,6 +17,7 @@
 #include "config.h"
 #include "creds.h"
 #include "creds_async.h"
+#include "endpoint.h"
 #include "http.h"
 #include "kms.h"
 #include "log.h"
@@ -226,7 +227,7 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
     const struct config_key *ck)
 {
 	struct config_aws	 aws;
-	struct kms_endpoint_cfg	 ecfg;
+	struct endpoint_kms_cfg	 ecfg;
 	char			 err[512];
 
 	k->kh = kh;
@@ -251,7 +252,7 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	ecfg.endpoint_url = aws.endpoint_url;
 	ecfg.use_fips = aws.use_fips;
 	ecfg.allow_http = aws.allow_http;
-	if (kms_endpoint(&ecfg, ck->parsed.region, ck->parsed.partition,
+	if (endpoint_kms(&ecfg, ck->parsed.region, ck->parsed.partition,
 	    k->endpoint, sizeof(k->endpoint), err, sizeof(err)) == -1) {
 		k->endpoint[0] = '\0';
 		(void)snprintf(k->endpoint_err, sizeof(k->endpoint_err), "%s",

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "duration.h"
+#include "endpoint.h"
 #include "vendor.h"
 #include "ynode.h"
 
@@ -491,127 +492,24 @@ cfg_strv_free(char **v, size_t n)
 
 /* ---- value syntaxes ---- */
 
-/* eu-west-1, us-gov-west-1, cn-north-1, ap-southeast-2 */
-static int
-cfg_region_ok(const char *r)
-{
-	size_t	i, n = strlen(r);
-	int	dashes = 0;
-
-	if (n < 4 || n > 31 || !islower((unsigned char)r[0]) ||
-	    !isdigit((unsigned char)r[n - 1]))
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (r[i] == '-') {
-			if (r[i - 1] == '-')
-				return 0;
-			dashes++;
-		} else if (!islower((unsigned char)r[i]) &&
-		    !isdigit((unsigned char)r[i]))
-			return 0;
-	}
-	return dashes >= 2;
-}
-
 static int
 cfg_account_ok(const char *s)
 {
 	return strlen(s) == 12 && strspn(s, "0123456789") == 12;
 }
 
-static int
-cfg_loopback_host(const char *h)
-{
-	return strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 ||
-	    strncmp(h, "127.", 4) == 0;
-}
-
-/*
- * An http(s) URL with a host and an optional port, no credentials.
- * Plain http to a host other than loopback needs allow_http.
- */
+/* An AWS endpoint override, by the rules `run` applies to it. */
 static int
 cfg_url(struct cfg *c, const struct ynode *n, const char *what,
     int allow_http, char **out)
 {
-	const char	*p, *host, *end;
-	char		 hbuf[256];
-	size_t		 hlen;
-	int		 https;
+	char	e[512];
 
-	if (cfg_string(c, n, what, CFG_MAX_STRING, out) == -1)
+	if (cfg_string(c, n, what, ENDPOINT_URL_MAX, out) == -1)
 		return -1;
-	p = *out;
-	if (strncmp(p, "https://", 8) == 0) {
-		https = 1;
-		host = p + 8;
-	} else if (strncmp(p, "http://", 7) == 0) {
-		https = 0;
-		host = p + 7;
-	} else {
-		cfg_err(c, n, "%s: expected an http:// or https:// URL, got "
-		    "'%.80s'", what, p);
-		goto fail;
-	}
-	end = host + strcspn(host, "/?#");
-	if (memchr(host, '@', (size_t)(end - host)) != NULL) {
-		/* Never echo it: it holds a password. */
-		cfg_err(c, n, "%s: credentials in the URL are not allowed",
-		    what);
-		goto fail;
-	}
-	if (strpbrk(p, " \t") != NULL) {
-		cfg_err(c, n, "%s: spaces are not allowed in a URL", what);
-		goto fail;
-	}
-	if (*host == '[') {
-		const char *rb = memchr(host, ']', (size_t)(end - host));
-
-		if (rb == NULL) {
-			cfg_err(c, n, "%s: unterminated '[' in the host of "
-			    "'%.80s'", what, p);
-			goto fail;
-		}
-		hlen = (size_t)(rb - host - 1);
-		host++;
-		p = rb + 1;
-	} else {
-		p = memchr(host, ':', (size_t)(end - host));
-		if (p == NULL)
-			p = end;
-		hlen = (size_t)(p - host);
-	}
-	if (hlen == 0 || hlen >= sizeof(hbuf)) {
-		cfg_err(c, n, "%s: no host in '%.80s'", what, *out);
-		goto fail;
-	}
-	memcpy(hbuf, host, hlen);
-	hbuf[hlen] = '\0';
-	if (p < end) {
-		size_t	digits = (size_t)(end - p - 1);
-		long	port = 0;
-
-		if (*p != ':' || digits == 0 || digits > 5 ||
-		    strspn(p + 1, "0123456789") < digits) {
-			cfg_err(c, n, "%s: bad port in '%.80s'", what, *out);
-			goto fail;
-		}
-		for (p++; p < end; p++)
-			port = port * 10 + (*p - '0');
-		if (port < 1 || port > 65535) {
-			cfg_err(c, n, "%s: port must be between 1 and 65535 "
-			    "in '%.80s'", what, *out);
-			goto fail;
-		}
-	}
-	if (!https && !allow_http && !cfg_loopback_host(hbuf)) {
-		cfg_err(c, n, "%s: plain http to '%s', which is not loopback, "
-		    "is refused (use https, or set allow_http: true)", what,
-		    hbuf);
-		goto fail;
-	}
-	return 0;
-fail:
+	if (endpoint_override(*out, allow_http, NULL, e, sizeof(e)) == 0)
+		return 0;
+	cfg_err(c, n, "%s: %s", what, e);
 	free(*out);
 	*out = NULL;
 	return -1;
@@ -637,7 +535,7 @@ cfg_role_arn(struct cfg *c, const struct ynode *n, const char *what,
 		goto bad;
 	memcpy(part, p, i);
 	part[i] = '\0';
-	if (arn_partition_dns_suffix(part) == NULL) {
+	if (endpoint_partition_dns_suffix(part) == NULL) {
 		cfg_err(c, n, "%s: unknown AWS partition '%s' in role ARN",
 		    what, part);
 		goto fail;
@@ -740,7 +638,7 @@ cfg_aws(struct cfg *c, const struct ynode *n, const char *where,
 	}
 	if ((v = ynode_get(n, "region")) != NULL &&
 	    cfg_string(c, v, W("region"), 31, &a->region) == 0 &&
-	    !cfg_region_ok(a->region)) {
+	    !endpoint_region_ok(a->region)) {
 		cfg_err(c, v, "%s: not an AWS region: '%s' (e.g. eu-west-1)",
 		    what, a->region);
 		free(a->region);
@@ -1209,7 +1107,7 @@ cfg_vendors(struct cfg *c, const struct ynode *n)
 				struct vendor_account *a =
 				    &vd->accounts[vd->naccounts];
 
-				if (!cfg_region_ok(v->keys[j]->value)) {
+				if (!endpoint_region_ok(v->keys[j]->value)) {
 					cfg_err(c, v->keys[j], "%s: not an AWS "
 					    "region: '%.64s' (e.g. eu-west-1)",
 					    what, v->keys[j]->value);

@@ -701,16 +701,16 @@ START_TEST(sts_endpoint_overrides_in_order)
 	    "AWS_ENDPOINT_URL=http://127.0.0.1:1", NULL };
 	char			 url[256], err[128];
 
-	ck_assert_int_eq(creds_sts_endpoint("http://127.0.0.1:3", "eu-west-1",
+	ck_assert_int_eq(creds_sts_endpoint("http://127.0.0.1:3", 0, "eu-west-1",
 	    env, url, sizeof(url), err, sizeof(err)), 0);
 	ck_assert_str_eq(url, "http://127.0.0.1:3");
-	ck_assert_int_eq(creds_sts_endpoint(NULL, "eu-west-1", env, url,
+	ck_assert_int_eq(creds_sts_endpoint(NULL, 0, "eu-west-1", env, url,
 	    sizeof(url), err, sizeof(err)), 0);
 	ck_assert_str_eq(url, "http://127.0.0.1:2");
-	ck_assert_int_eq(creds_sts_endpoint(NULL, "eu-west-1", env2, url,
+	ck_assert_int_eq(creds_sts_endpoint(NULL, 0, "eu-west-1", env2, url,
 	    sizeof(url), err, sizeof(err)), 0);
 	ck_assert_str_eq(url, "http://127.0.0.1:1");
-	ck_assert_int_eq(creds_sts_endpoint(NULL, "us-gov-west-1", NULL, url,
+	ck_assert_int_eq(creds_sts_endpoint(NULL, 0, "us-gov-west-1", NULL, url,
 	    sizeof(url), err, sizeof(err)), 0);
 	ck_assert_str_eq(url, "https://sts.us-gov-west-1.amazonaws.com");
 }
