@@ -16,6 +16,7 @@
 #include "config.h"
 #include "duration.h"
 #include "endpoint.h"
+#include "policy.h"
 #include "vendor.h"
 #include "ynode.h"
 
@@ -786,37 +787,6 @@ cfg_alerts(struct cfg *c, const struct ynode *n)
 
 /* ---- vendors ---- */
 
-static const char * const cfg_kms_actions[] = {
-	"CancelKeyDeletion", "ConnectCustomKeyStore", "CreateAlias",
-	"CreateCustomKeyStore", "CreateGrant", "CreateKey", "Decrypt",
-	"DeleteAlias", "DeleteCustomKeyStore", "DeleteImportedKeyMaterial",
-	"DeriveSharedSecret", "DescribeCustomKeyStores", "DescribeKey",
-	"DisableKey", "DisableKeyRotation", "DisconnectCustomKeyStore",
-	"EnableKey", "EnableKeyRotation", "Encrypt", "GenerateDataKey",
-	"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
-	"GenerateDataKeyWithoutPlaintext", "GenerateMac", "GenerateRandom",
-	"GetKeyPolicy", "GetKeyRotationStatus", "GetParametersForImport",
-	"GetPublicKey", "ImportKeyMaterial", "ListAliases", "ListGrants",
-	"ListKeyPolicies", "ListKeyRotations", "ListKeys",
-	"ListResourceTags", "ListRetirableGrants", "PutKeyPolicy",
-	"ReEncryptFrom", "ReEncryptTo", "ReplicateKey", "RetireGrant",
-	"RevokeGrant", "RotateKeyOnDemand", "ScheduleKeyDeletion", "Sign",
-	"SynchronizeMultiRegionKey", "TagResource", "UntagResource",
-	"UpdateAlias", "UpdateCustomKeyStore", "UpdateKeyDescription",
-	"UpdatePrimaryRegion", "Verify", "VerifyMac", NULL
-};
-
-static const char * const cfg_cond_ops[] = {
-	"StringEquals", "StringNotEquals", "StringEqualsIgnoreCase",
-	"StringNotEqualsIgnoreCase", "StringLike", "StringNotLike",
-	"NumericEquals", "NumericNotEquals", "NumericLessThan",
-	"NumericLessThanEquals", "NumericGreaterThan",
-	"NumericGreaterThanEquals", "DateEquals", "DateNotEquals",
-	"DateLessThan", "DateLessThanEquals", "DateGreaterThan",
-	"DateGreaterThanEquals", "Bool", "BinaryEquals", "IpAddress",
-	"NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike",
-	"Null", NULL
-};
 
 static const char * const cfg_key_specs[] = { "SYMMETRIC_DEFAULT",
 	"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
@@ -826,34 +796,13 @@ static const char * const cfg_key_specs[] = { "SYMMETRIC_DEFAULT",
 static const char * const cfg_key_usages[] = { "ENCRYPT_DECRYPT",
 	"SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT", NULL };
 
-/* Case-insensitive glob with * and ?, as IAM matches actions. */
-static int
-cfg_glob(const char *pat, const char *s)
-{
-	for (; *pat != '\0'; pat++, s++) {
-		if (*pat == '*') {
-			for (;; s++) {
-				if (cfg_glob(pat + 1, s))
-					return 1;
-				if (*s == '\0')
-					return 0;
-			}
-		}
-		if (*s == '\0')
-			return 0;
-		if (*pat != '?' && tolower((unsigned char)*pat) !=
-		    tolower((unsigned char)*s))
-			return 0;
-	}
-	return *s == '\0';
-}
-
-/* kms:Action, with IAM wildcards; must name at least one KMS action. */
+/* kms:Action, with IAM wildcards; must name at least one KMS action
+ * (the list is lib/policy's, which expands the wildcards). */
 static int
 cfg_action(struct cfg *c, const struct ynode *n, const char *what)
 {
 	const char	*s = n->value, *sug;
-	size_t		 i, nact = cfg_count(cfg_kms_actions);
+	size_t		 i, nact = cfg_count(policy_kms_actions);
 
 	if (strncasecmp(s, "kms:", 4) != 0) {
 		cfg_err(c, n, "%s: '%.80s' is not a KMS action (kms:NAME, e.g. "
@@ -865,35 +814,15 @@ cfg_action(struct cfg *c, const struct ynode *n, const char *what)
 		return -1;
 	}
 	for (i = 0; i < nact; i++)
-		if (cfg_glob(s + 4, cfg_kms_actions[i]))
+		if (policy_match(s, policy_kms_actions[i], 1))
 			return 0;
 	if (strpbrk(s + 4, "*?") == NULL &&
-	    (sug = cfg_suggest(s + 4, cfg_kms_actions, nact)) != NULL)
+	    (sug = cfg_suggest(s, policy_kms_actions, nact)) != NULL)
 		cfg_err(c, n, "%s: unknown KMS action '%.80s'; did you mean "
-		    "'kms:%s'?", what, s, sug);
+		    "'%s'?", what, s, sug);
 	else
 		cfg_err(c, n, "%s: '%.80s' matches no KMS action", what, s);
 	return -1;
-}
-
-static int
-cfg_cond_op_ok(const char *op)
-{
-	char	buf[96];
-	size_t	i, n;
-
-	if (strncmp(op, "ForAnyValue:", 12) == 0)
-		op += 12;
-	else if (strncmp(op, "ForAllValues:", 13) == 0)
-		op += 13;
-	(void)snprintf(buf, sizeof(buf), "%s", op);
-	n = strlen(buf);
-	if (n > 8 && strcmp(buf + n - 8, "IfExists") == 0)
-		buf[n - 8] = '\0';
-	for (i = 0; cfg_cond_ops[i] != NULL; i++)
-		if (strcmp(buf, cfg_cond_ops[i]) == 0)
-			return 1;
-	return 0;
 }
 
 /* One entry of a vendor's enum-like field (key_spec, key_usage). */
@@ -961,9 +890,15 @@ cfg_vendor_group(struct cfg *c, const struct ynode *n, const char *where,
 	}
 	for (i = 0; i < v->nitems; i++) {
 		opn = v->items[i];
-		if (!cfg_cond_op_ok(v->keys[i]->value)) {
-			const char *sug = cfg_suggest(v->keys[i]->value,
-			    cfg_cond_ops, cfg_count(cfg_cond_ops));
+		if (!policy_cond_op_known(v->keys[i]->value)) {
+			const char	*ops[64], *sug;
+			size_t		 nops;
+
+			for (nops = 0; nops < 64 &&
+			    (ops[nops] = policy_cond_op_name(nops)) != NULL;
+			    nops++)
+				;
+			sug = cfg_suggest(v->keys[i]->value, ops, nops);
 
 			if (sug != NULL)
 				cfg_err(c, v->keys[i], "%s: unknown condition "

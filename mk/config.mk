@@ -10,7 +10,8 @@ CONFIG_FUZZ_CFLAGS	= -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 		  -fsanitize=fuzzer,address,undefined \
 		  -fno-sanitize-recover=all -fno-omit-frame-pointer
 CONFIG_FUZZ_SRCS = tests/fuzz/config_fuzzer.c lib/config.c lib/duration.c \
-		  lib/ynode.c lib/arn.c lib/vendor.c lib/finding.c lib/endpoint.c
+		  lib/ynode.c lib/arn.c lib/vendor.c lib/finding.c lib/endpoint.c \
+		  lib/policy.c
 
 .PHONY: fuzz-config
 
