@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "catalog.h"
 #include "config.h"
 #include "duration.h"
 #include "endpoint.h"
@@ -1358,31 +1359,23 @@ config_notifier_types(void)
 	return cfg_notifier_types;
 }
 
-/* The check ids of ARCHITECTURE's catalogue. */
-static const char * const cfg_check_ids[] = { "key-disabled",
-	"key-pending-deletion", "key-pending-replica-deletion", "key-deleted",
-	"key-unavailable", "key-material-expiring", "key-replaced",
-	"vendor-access-missing", "key-misconfigured", "policy-changed",
-	"rotation-disabled", "key-material-rotated", "check-failed", NULL };
-
 static int
 cfg_checks(struct cfg *c, const struct ynode *n, const char *what,
     char ***out, size_t *nout)
 {
-	const char	*sug;
-	size_t		 i, j, nids = cfg_count(cfg_check_ids);
+	const char	*sug, *ids[128];
+	size_t		 i, nids;
 	int		 bad = 0;
 
 	if (cfg_string_list(c, n, what, out, nout) == -1)
 		return -1;
+	for (nids = 0; nids < 128 && catalog_checks[nids].id != NULL; nids++)
+		ids[nids] = catalog_checks[nids].id;
 	for (i = 0; i < *nout; i++) {
-		for (j = 0; j < nids; j++)
-			if (strcmp((*out)[i], cfg_check_ids[j]) == 0)
-				break;
-		if (j < nids)
+		if (catalog_find((*out)[i]) != NULL)
 			continue;
 		bad = 1;
-		if ((sug = cfg_suggest((*out)[i], cfg_check_ids, nids)) != NULL)
+		if ((sug = cfg_suggest((*out)[i], ids, nids)) != NULL)
 			cfg_err(c, n->items[i], "%s: unknown check '%.64s'; did "
 			    "you mean '%s'?", what, (*out)[i], sug);
 		else
