@@ -580,9 +580,10 @@ http_submit(struct http *h, const struct http_request *req, http_cb cb,
 		return NULL;
 	}
 	/* The parse `validate` applied; curl gets the URL as it comes out,
-	 * so that what is redacted below is what curl sends and logs. */
-	if (endpoint_url_parse(req->url, req->secret_url ? ENDPOINT_SECRET : 0,
-	    &u, e, sizeof(e)) == -1) {
+	 * so that what is redacted below is what curl sends and logs.  The
+	 * URL is never echoed: any of them may carry a token. */
+	if (endpoint_url_parse(req->url, ENDPOINT_SECRET, &u, e, sizeof(e)) ==
+	    -1) {
 		snprintf(err, errlen, "http: bad URL: %s", e);
 		return NULL;
 	}
