@@ -159,6 +159,14 @@ catalog_find(const char *id)
 	return NULL;
 }
 
+enum severity
+catalog_severity(const char *id)
+{
+	const struct catalog_entry	*e = catalog_find(id);
+
+	return e != NULL ? e->severity : SEV_UNKNOWN;
+}
+
 size_t
 catalog_count(void)
 {

@@ -46,6 +46,9 @@ extern const struct catalog_entry catalog_resolved;
 /* The entry of check id, or NULL for an id that is not in the catalogue. */
 const struct catalog_entry *catalog_find(const char *id);
 
+/* The default severity of check id; SEV_UNKNOWN for an unknown id. */
+enum severity	 catalog_severity(const char *id);
+
 /* The number of checks. */
 size_t		 catalog_count(void);
 
