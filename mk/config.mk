@@ -11,7 +11,7 @@ CONFIG_FUZZ_CFLAGS	= -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
 		  -fno-sanitize-recover=all -fno-omit-frame-pointer
 CONFIG_FUZZ_SRCS = tests/fuzz/config_fuzzer.c lib/config.c lib/duration.c \
 		  lib/ynode.c lib/arn.c lib/vendor.c lib/finding.c lib/endpoint.c \
-		  lib/policy.c
+		  lib/policy.c lib/catalog.c
 
 .PHONY: fuzz-config
 
