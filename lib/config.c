@@ -1758,6 +1758,22 @@ config_key_aws(const struct config *cfg, const struct config_key *key,
 }
 
 int
+config_key_endpoint(const struct config *cfg, const struct config_key *key,
+    char *url, size_t urllen, char *err, size_t errlen)
+{
+	struct config_aws	 aws;
+	struct endpoint_kms_cfg	 ecfg;
+
+	config_key_aws(cfg, key, &aws);
+	memset(&ecfg, 0, sizeof(ecfg));
+	ecfg.endpoint_url = aws.endpoint_url;
+	ecfg.use_fips = aws.use_fips == 1;
+	ecfg.allow_http = aws.allow_http == 1;
+	return endpoint_kms(&ecfg, key->parsed.region, key->parsed.partition,
+	    url, urllen, err, errlen);
+}
+
+int
 config_check_file_perms(const char *path, char *err, size_t errlen)
 {
 	struct stat	st;

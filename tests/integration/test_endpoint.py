@@ -37,20 +37,26 @@ def _endpoint_table(port):
     ]
 
 
-def test_validate_and_run_agree_on_every_endpoint_url(tmp_path, kh_bin):
-    """Each URL goes to `validate` and to `check` (one poll through the
-    code `run` uses); the daemon accepts it when it gets as far as trying
-    to connect, and refuses it when the config is refused or the key's
-    endpoint is (BadEndpoint)."""
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_validate_and_run_agree_on_every_endpoint_url(tmp_path, kh_bin,
+                                                      where):
+    """Each URL, as aws.endpoint_url or as AWS_ENDPOINT_URL_KMS, goes to
+    `validate` and to `check` (one poll through the code `run` uses); the
+    daemon accepts it when it gets as far as trying to connect, and
+    refuses it when the config is refused or the key's endpoint is
+    (BadEndpoint)."""
     port = pick_free_port()
-    env = base_env(tmp_path)
     disagree = []
     for url, allow_http, accepted in _endpoint_table(port):
         path = tmp_path / "kh.yaml"
+        aws = {"allow_http": allow_http}
+        env = base_env(tmp_path)
+        if where == "file":
+            aws["endpoint_url"] = url
+        else:
+            env["AWS_ENDPOINT_URL_KMS"] = url
         write_json(path, {"state_dir": str(tmp_path / "state"),
-                          "kms": {"max_attempts": 1},
-                          "aws": {"endpoint_url": url,
-                                  "allow_http": allow_http},
+                          "kms": {"max_attempts": 1}, "aws": aws,
                           "keys": [{"arn": KEY}]})
         v = run([kh_bin, "-c", str(path), "validate"], env=env)
         c = run([kh_bin, "-c", str(path), "check", "--json"], env=env,
@@ -65,8 +71,9 @@ def test_validate_and_run_agree_on_every_endpoint_url(tmp_path, kh_bin):
                                 url, allow_http, val_ok, run_ok, accepted,
                                 v.stderr, out[-600:]))
         if not val_ok:
-            assert "kh.yaml:" in v.stderr and "endpoint_url" in v.stderr, \
-                v.stderr
+            assert "%s:" % path in v.stderr, v.stderr
+            assert ("endpoint_url" if where == "file" else
+                    "AWS_ENDPOINT_URL_KMS") in v.stderr, v.stderr
     assert not disagree, "\n".join(disagree)
 
 
