@@ -225,8 +225,6 @@ static void
 kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
     const struct config_key *ck)
 {
-	struct config_aws	 aws;
-	struct kms_endpoint_cfg	 ecfg;
 	char			 err[512];
 
 	k->kh = kh;
@@ -246,13 +244,8 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 		    "arn:%s:kms:%s:%s:%s", ck->parsed.partition,
 		    ck->parsed.region, ck->parsed.account, ck->alias);
 
-	config_key_aws(conf, ck, &aws);
-	memset(&ecfg, 0, sizeof(ecfg));
-	ecfg.endpoint_url = aws.endpoint_url;
-	ecfg.use_fips = aws.use_fips;
-	ecfg.allow_http = aws.allow_http;
-	if (kms_endpoint(&ecfg, ck->parsed.region, ck->parsed.partition,
-	    k->endpoint, sizeof(k->endpoint), err, sizeof(err)) == -1) {
+	if (config_key_endpoint(conf, ck, k->endpoint, sizeof(k->endpoint),
+	    err, sizeof(err)) == -1) {
 		k->endpoint[0] = '\0';
 		(void)snprintf(k->endpoint_err, sizeof(k->endpoint_err), "%s",
 		    err);

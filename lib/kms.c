@@ -10,7 +10,6 @@
  */
 #include <sys/queue.h>
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -26,7 +25,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "arn.h"
+#include "endpoint.h"
 #include "http.h"
 #include "kms.h"
 #include "log.h"
@@ -884,223 +883,6 @@ kms_parse_http_date(const char *s, time_t *out)
 }
 
 /* ------------------------------------------------------------------ */
-/* Endpoints */
-
-static int
-kms_env_true(const char *name)
-{
-	const char	*v = getenv(name);
-
-	return v != NULL && strcasecmp(v, "true") == 0;
-}
-
-static int
-kms_region_ok(const char *region)
-{
-	size_t	i, n;
-
-	if (region == NULL || (n = strlen(region)) == 0 || n > 31)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!(islower((unsigned char)region[i]) ||
-		    isdigit((unsigned char)region[i]) || region[i] == '-'))
-			return 0;
-	return region[0] != '-' && region[n - 1] != '-';
-}
-
-/* Splits "scheme://host[:port][/path]"; host without brackets. */
-struct kms_url {
-	int	https;
-	char	host[256];
-	char	hostport[272];	/* as sent in Host: (default port omitted) */
-	char	path[512];	/* "/" when empty */
-	long	port;
-};
-
-static int
-kms_url_parse(const char *url, struct kms_url *u, char *err, size_t errlen)
-{
-	const char	*p, *hend, *pstart;
-	char		*e;
-	size_t		 hl;
-
-	memset(u, 0, sizeof(*u));
-	if (strncasecmp(url, "https://", 8) == 0) {
-		u->https = 1;
-		p = url + 8;
-	} else if (strncasecmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else {
-		snprintf(err, errlen, "endpoint %s: only http:// and https:// "
-		    "URLs", url);
-		return -1;
-	}
-	pstart = p + strcspn(p, "/?#");
-	if (strpbrk(p, "?#") != NULL) {
-		snprintf(err, errlen, "endpoint %s: no query or fragment "
-		    "allowed", url);
-		return -1;
-	}
-	if (memchr(p, '@', (size_t)(pstart - p)) != NULL) {
-		snprintf(err, errlen, "endpoint: no user information allowed "
-		    "in the URL");
-		return -1;
-	}
-	if (*p == '[') {
-		if ((hend = memchr(p, ']', (size_t)(pstart - p))) == NULL) {
-			snprintf(err, errlen, "endpoint %s: bad IPv6 address",
-			    url);
-			return -1;
-		}
-		hl = (size_t)(hend - p - 1);
-		if (hl == 0 || hl >= sizeof(u->host))
-			goto badhost;
-		memcpy(u->host, p + 1, hl);
-		hend++;
-	} else {
-		hend = p + strcspn(p, ":/");
-		if (hend > pstart)
-			hend = pstart;
-		hl = (size_t)(hend - p);
-		if (hl == 0 || hl >= sizeof(u->host))
-			goto badhost;
-		memcpy(u->host, p, hl);
-	}
-	u->host[hl] = '\0';
-	for (hl = 0; u->host[hl] != '\0'; hl++) {
-		unsigned char ch = (unsigned char)u->host[hl];
-
-		if (!(isalnum(ch) || ch == '.' || ch == '-' || ch == ':' ||
-		    ch == '_'))
-			goto badhost;
-		u->host[hl] = (char)tolower(ch);
-	}
-	u->port = u->https ? 443 : 80;
-	if (*hend == ':') {
-		errno = 0;
-		u->port = strtol(hend + 1, &e, 10);
-		if (errno != 0 || e == hend + 1 || e != pstart || u->port < 1 ||
-		    u->port > 65535) {
-			snprintf(err, errlen, "endpoint %s: bad port", url);
-			return -1;
-		}
-	} else if (hend != pstart)
-		goto badhost;
-	if (strchr(u->host, ':') != NULL)
-		snprintf(u->hostport, sizeof(u->hostport), "[%s]", u->host);
-	else
-		snprintf(u->hostport, sizeof(u->hostport), "%s", u->host);
-	if (u->port != (u->https ? 443 : 80)) {
-		hl = strlen(u->hostport);
-		snprintf(u->hostport + hl, sizeof(u->hostport) - hl, ":%ld",
-		    u->port);
-	}
-	if (*pstart == '\0')
-		snprintf(u->path, sizeof(u->path), "/");
-	else if (strlen(pstart) >= sizeof(u->path)) {
-		snprintf(err, errlen, "endpoint: path too long");
-		return -1;
-	} else
-		snprintf(u->path, sizeof(u->path), "%s", pstart);
-	return 0;
-badhost:
-	snprintf(err, errlen, "endpoint %s: bad host", url);
-	return -1;
-}
-
-static int
-kms_host_is_loopback(const char *host)
-{
-	struct in_addr	 a4;
-	struct in6_addr	 a6;
-
-	if (strcmp(host, "localhost") == 0 || strcmp(host, "localhost.") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return 0;
-}
-
-int
-kms_endpoint(const struct kms_endpoint_cfg *cfg, const char *region,
-    const char *partition, char *url, size_t urllen, char *err,
-    size_t errlen)
-{
-	const char	*over = NULL, *from = NULL, *suffix;
-	struct kms_url	 u;
-	size_t		 n;
-	int		 fips;
-
-	if (cfg != NULL && cfg->endpoint_url != NULL &&
-	    cfg->endpoint_url[0] != '\0') {
-		over = cfg->endpoint_url;
-		from = "endpoint_url";
-	} else if (!kms_env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) {
-		if ((over = getenv("AWS_ENDPOINT_URL_KMS")) != NULL &&
-		    over[0] != '\0')
-			from = "AWS_ENDPOINT_URL_KMS";
-		else if ((over = getenv("AWS_ENDPOINT_URL")) != NULL &&
-		    over[0] != '\0')
-			from = "AWS_ENDPOINT_URL";
-		else
-			over = NULL;
-	}
-	if (over != NULL) {
-		if (kms_url_parse(over, &u, err, errlen) == -1)
-			return -1;
-		if (!u.https && !kms_host_is_loopback(u.host) &&
-		    (cfg == NULL || !cfg->allow_http)) {
-			snprintf(err, errlen, "%s %s: plain http is only allowed"
-			    " to a loopback host (127.0.0.0/8, ::1, localhost)"
-			    " unless allowed explicitly", from, over);
-			return -1;
-		}
-		n = strlen(over);
-		while (n > 0 && over[n - 1] == '/')
-			n--;
-		if (n >= urllen) {
-			snprintf(err, errlen, "%s: URL too long", from);
-			return -1;
-		}
-		memcpy(url, over, n);
-		url[n] = '\0';
-		return 0;
-	}
-	if (!kms_region_ok(region)) {
-		snprintf(err, errlen, "bad region \"%s\"",
-		    region != NULL ? region : "");
-		return -1;
-	}
-	if (partition == NULL || partition[0] == '\0') {
-		if (strncmp(region, "cn-", 3) == 0)
-			partition = "aws-cn";
-		else if (strncmp(region, "us-gov-", 7) == 0)
-			partition = "aws-us-gov";
-		else
-			partition = "aws";
-	}
-	if ((suffix = arn_partition_dns_suffix(partition)) == NULL) {
-		snprintf(err, errlen, "unknown partition \"%s\"", partition);
-		return -1;
-	}
-	fips = (cfg != NULL && cfg->use_fips) ||
-	    kms_env_true("AWS_USE_FIPS_ENDPOINT");
-	if (fips && strcmp(partition, "aws-cn") == 0) {
-		snprintf(err, errlen, "no FIPS endpoint for KMS in partition "
-		    "aws-cn (region %s)", region);
-		return -1;
-	}
-	if ((size_t)snprintf(url, urllen, "https://kms%s.%s.%s",
-	    fips ? "-fips" : "", region, suffix) >= urllen) {
-		snprintf(err, errlen, "endpoint URL too long");
-		return -1;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* The asynchronous client */
 
 enum kms_op_state {
@@ -1117,8 +899,7 @@ TAILQ_HEAD(kms_opq, kms_call);
 struct kms_ep {
 	LIST_ENTRY(kms_ep)	 entry;
 	char			*url;
-	struct kms_url		 u;
-	char			 reqname[800];	/* scheme://hostport/path */
+	struct endpoint_url	 u;
 	int			 inflight;	/* slots held */
 	struct kms_opq		 q;
 };
@@ -1401,7 +1182,7 @@ kms_op_send(struct kms_call *op)
 	hdrs[nh] = NULL;
 	memset(&hr, 0, sizeof(hr));
 	hr.method = "POST";
-	hr.url = ep->reqname;
+	hr.url = ep->u.url;
 	hr.headers = hdrs;
 	hr.body = body;
 	hr.bodylen = strlen(body);
@@ -1830,6 +1611,7 @@ static struct kms_ep *
 kms_ep_get(struct kms_client *c, const char *url, char *err, size_t errlen)
 {
 	struct kms_ep	*ep;
+	char		 e[512];
 
 	LIST_FOREACH(ep, &c->eps, entry)
 		if (strcmp(ep->url, url) == 0)
@@ -1840,13 +1622,13 @@ kms_ep_get(struct kms_client *c, const char *url, char *err, size_t errlen)
 		snprintf(err, errlen, "kms: out of memory");
 		return NULL;
 	}
-	if (kms_url_parse(url, &ep->u, err, errlen) == -1) {
+	if (endpoint_url_parse(url, ENDPOINT_NO_QUERY | ENDPOINT_NO_USERINFO,
+	    &ep->u, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "kms: endpoint: %s", e);
 		free(ep->url);
 		free(ep);
 		return NULL;
 	}
-	snprintf(ep->reqname, sizeof(ep->reqname), "%s://%s%s",
-	    ep->u.https ? "https" : "http", ep->u.hostport, ep->u.path);
 	TAILQ_INIT(&ep->q);
 	LIST_INSERT_HEAD(&c->eps, ep, entry);
 	return ep;
@@ -1897,7 +1679,7 @@ kms_start(struct kms_client *c, const struct kms_target *t, enum kms_op kop,
 		snprintf(err, errlen, "kms: client is being freed");
 		return -1;
 	}
-	if (!kms_region_ok(t->region)) {
+	if (!endpoint_region_ok(t->region)) {
 		snprintf(err, errlen, "kms: bad region \"%s\"",
 		    t->region ? t->region : "");
 		return -1;

@@ -104,7 +104,7 @@ typedef void (*kms_cb)(struct kms_result *res, void *arg);
 /* Where and as whom a request goes. */
 struct kms_target {
 	const char	*region;
-	const char	*endpoint;	/* full base URL, from kms_endpoint() */
+	const char	*endpoint;	/* full base URL, from endpoint_kms() */
 	const char	*account;	/* for the rate limiter's bucket */
 	/* Current credentials: fills out (pointers valid until the next
 	 * event-loop turn) and returns 0, or -1 with a reason in err. */
@@ -121,21 +121,6 @@ struct kms_opts {
 	double	 burst;			/* default 20 */
 	int	 max_inflight;		/* per endpoint; default 16 */
 };
-
-struct kms_endpoint_cfg {
-	const char	*endpoint_url;	/* config's aws.endpoint_url */
-	int		 use_fips;	/* AWS_USE_FIPS_ENDPOINT or config */
-	int		 allow_http;	/* plain http to a non-loopback host */
-};
-
-/*
- * The KMS endpoint for region/partition: endpoint_url, then
- * AWS_ENDPOINT_URL_KMS, then AWS_ENDPOINT_URL, else https://kms[-fips].
- * REGION.SUFFIX.  Refuses http:// to a non-loopback host unless allowed.
- */
-int	kms_endpoint(const struct kms_endpoint_cfg *cfg, const char *region,
-	    const char *partition, char *url, size_t urllen, char *err,
-	    size_t errlen);
 
 struct kms_client;
 

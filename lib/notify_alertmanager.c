@@ -42,6 +42,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "endpoint.h"
 #include "log.h"
 #include "notify.h"
 #include "notify_payloads.h"
@@ -741,26 +742,6 @@ fail:
 	return -1;
 }
 
-/* The URL for log lines: basic-auth credentials in it stay out. */
-static char *
-am_shown_url(const char *url)
-{
-	const char	*host = strstr(url, "://"), *at, *slash;
-	char		*out;
-
-	if (host == NULL)
-		return strdup(url);
-	host += 3;
-	slash = strchr(host, '/');
-	at = strchr(host, '@');
-	if (at == NULL || (slash != NULL && at > slash))
-		return strdup(url);
-	if (asprintf(&out, "%.*s***@%s", (int)(host - url), url, at + 1) ==
-	    -1)
-		return NULL;
-	return out;
-}
-
 static void
 am_free(void *arg)
 {
@@ -896,7 +877,7 @@ am_configure(const struct ynode *block, void **state, char *err,
 		(void)snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if ((am->shown_url = am_shown_url(am->url)) == NULL) {
+	if ((am->shown_url = endpoint_url_shown(am->url)) == NULL) {
 		(void)snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "policy.h"
 #include "vendor.h"
 #include "ynode.h"
 
@@ -399,6 +400,44 @@ START_TEST(test_config_custom_vendor_errors_are_specific)
 	    "unknown value 'SYMETRIC_DEFAULT'; did you mean "
 	    "'SYMMETRIC_DEFAULT'?");
 	config_errors_free(&errs);
+}
+END_TEST
+
+/*
+ * A vendor's condition operator is accepted exactly when the policy
+ * evaluator knows it (lib/policy owns the IAM vocabulary): Null takes
+ * neither a set prefix nor IfExists.
+ */
+START_TEST(test_config_condition_operators_are_the_evaluators)
+{
+	static const struct {
+		const char	*op;
+		int		 ok;
+	} t[] = {
+		{ "Bool", 1 }, { "StringEqualsIfExists", 1 },
+		{ "ForAnyValue:StringLike", 1 }, { "ForAllValues:ArnLike", 1 },
+		{ "Null", 1 }, { "IpAddress", 1 }, { "NullIfExists", 0 },
+		{ "ForAllValues:Null", 0 }, { "Boool", 0 }, { "Exists", 0 },
+	};
+	struct config_errors	 errs;
+	struct config		*cfg;
+	char			 text[1024];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&errs, 0, sizeof(errs));
+		(void)snprintf(text, sizeof(text), "vendors:\n  acme:\n"
+		    "    accounts: {eu-west-1: \"123456789012\"}\n"
+		    "    require:\n      - actions: [kms:Decrypt]\n"
+		    "        condition: {\"%s\": {kms:GrantIsForAWSResource: "
+		    "\"true\"}}\n" KEYS1, t[i].op);
+		cfg = load(text, &errs);
+		ck_assert_msg((cfg != NULL) == t[i].ok, "%s: %s", t[i].op,
+		    errs.n > 0 ? errs.msgs[0] : "accepted");
+		ck_assert_int_eq(policy_cond_op_known(t[i].op), t[i].ok);
+		config_free(cfg);
+		config_errors_free(&errs);
+	}
 }
 END_TEST
 
@@ -892,6 +931,7 @@ config_suite(void)
 	tcase_add_test(tc, test_config_custom_vendor_may_not_shadow_builtin);
 	tcase_add_test(tc, test_config_custom_vendor_errors_are_specific);
 	tcase_add_test(tc, test_config_unknown_vendor_lists_known_ones);
+	tcase_add_test(tc, test_config_condition_operators_are_the_evaluators);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("notifiers");
