@@ -450,7 +450,9 @@ ynode_parse_file(const char *path, char *err, size_t errlen)
 	ssize_t		 r;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	/* O_NONBLOCK: a FIFO put in the file's place must not hang the
+	 * open; it is refused below. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
 		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ynode.h"
 
@@ -218,6 +220,21 @@ START_TEST(test_ynode_null_scalars)
 }
 END_TEST
 
+/* A FIFO in the file's place is refused at once, not waited on. */
+START_TEST(test_ynode_fifo_is_refused_without_blocking)
+{
+	char		 dir[] = "/tmp/ynode-fifo-XXXXXX", path[64], err[256];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	(void)snprintf(path, sizeof(path), "%s/k.yaml", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_ptr_null(ynode_parse_file(path, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "not a regular file") != NULL, "%s", err);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_ynode_missing_file_says_why)
 {
 	char	err[256];
@@ -250,6 +267,7 @@ ynode_suite(void)
 	tcase_add_test(tc, test_ynode_deep_nesting_is_refused);
 	tcase_add_test(tc, test_ynode_null_scalars);
 	tcase_add_test(tc, test_ynode_missing_file_says_why);
+	tcase_add_test(tc, test_ynode_fifo_is_refused_without_blocking);
 	suite_add_tcase(s, tc);
 	return s;
 }
