@@ -665,6 +665,23 @@ run_parse_main(void *arg)
 
 static void	run_parse_done_cb(evutil_socket_t, short, void *);
 
+/* At start: the pipe the parser thread answers through.  Without it,
+ * reloads are parsed on the loop. */
+static void
+run_parse_init(struct kh *kh)
+{
+	if (pipe2(run_parse.fds, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("cannot create the reload parser's pipe; reloads "
+		    "will be parsed on the loop");
+		run_parse.fds[0] = run_parse.fds[1] = -1;
+		return;
+	}
+	if ((run_parse.ev = event_new(kh->base, run_parse.fds[0],
+	    EV_READ | EV_PERSIST, run_parse_done_cb, kh)) == NULL ||
+	    event_add(run_parse.ev, NULL) == -1)
+		fatalx("cannot watch the reload parser's pipe");
+}
+
 static void
 run_parse_start(struct kh *kh)
 {
@@ -674,14 +691,8 @@ run_parse_start(struct kh *kh)
 	memset(&run_parse.errs, 0, sizeof(run_parse.errs));
 	run_parse.conf = NULL;
 	run_parse.path = run_config_path;
-	if (run_parse.ev == NULL && (pipe2(run_parse.fds,
-	    O_CLOEXEC | O_NONBLOCK) == -1 || (run_parse.ev = event_new(kh->base,
-	    run_parse.fds[0], EV_READ | EV_PERSIST, run_parse_done_cb,
-	    kh)) == NULL || event_add(run_parse.ev, NULL) == -1)) {
-		log_warn("reload: cannot set up the parser thread's pipe; "
-		    "parsing on the loop");
+	if (run_parse.ev == NULL)
 		goto inline_parse;
-	}
 	/* Signals are the loop's: the thread blocks them all. */
 	(void)sigfillset(&all);
 	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -1037,6 +1048,7 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 		fatalx("%s", err);
 	if (proc_init(&run_proc, base, run_signal, kh) == -1)
 		fatalx("cannot set up signal handling");
+	run_parse_init(kh);
 	run_load_alerts(kh);
 	run_notifiers_start(kh, nv, nn);
 	run_forget_unconfigured(kh);
