@@ -282,6 +282,8 @@ kh_key_bsearch(struct kh_key **sorted, size_t n, const char *arn)
 	struct config_key	 ck;
 	struct kh_key		 probe, *pp = &probe, **hit;
 
+	if (n == 0)
+		return NULL;
 	memset(&ck, 0, sizeof(ck));
 	ck.arn = (char *)(uintptr_t)arn;
 	probe.ck = &ck;

@@ -134,23 +134,31 @@ ynode_new(enum ynode_type type, const char *file, const yaml_mark_t *m)
 	return n;
 }
 
+/* Grows by doubling: one slot at a time copied a long list over and
+ * over (realloc cannot always grow in place). */
 static int
 ynode_append(struct ynode *parent, struct ynode *key, struct ynode *item)
 {
 	struct ynode	**items, **keys;
-	size_t		  n = parent->nitems + 1;
+	size_t		  n = parent->nitems + 1, cap = parent->nalloc;
 
-	if ((items = reallocarray(parent->items, n, sizeof(*items))) == NULL)
-		return -1;
-	parent->items = items;
-	if (parent->type == YNODE_MAP) {
-		if ((keys = reallocarray(parent->keys, n,
-		    sizeof(*keys))) == NULL)
+	if (n > cap) {
+		cap = cap < 4 ? 4 : cap * 2;
+		if ((items = reallocarray(parent->items, cap,
+		    sizeof(*items))) == NULL)
 			return -1;
-		parent->keys = keys;
-		keys[n - 1] = key;
+		parent->items = items;
+		if (parent->type == YNODE_MAP) {
+			if ((keys = reallocarray(parent->keys, cap,
+			    sizeof(*keys))) == NULL)
+				return -1;
+			parent->keys = keys;
+		}
+		parent->nalloc = cap;
 	}
-	items[n - 1] = item;
+	if (parent->type == YNODE_MAP)
+		parent->keys[n - 1] = key;
+	parent->items[n - 1] = item;
 	parent->nitems = n;
 	return 0;
 }

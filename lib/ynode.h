@@ -28,6 +28,7 @@ struct ynode {
 	struct ynode	**keys;		/* scalars; NULL for a sequence */
 	struct ynode	**items;
 	size_t		 nitems;
+	size_t		 nalloc;	/* slots in items (and keys) */
 };
 
 /*
