@@ -267,15 +267,6 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 	double		 left;
 	long long	 days;
 
-	if (st == NULL) {
-		struct kms_error e = s->describe_err;
-
-		e.cls = KMS_ERR_MALFORMED;
-		snprintf(e.code, sizeof(e.code), "MissingKeyState");
-		snprintf(e.message, sizeof(e.message),
-		    "DescribeKey returned no KeyState");
-		return check_fail_kms(cf, name, "DescribeKey", &e);
-	}
 	if (strcmp(st, "Enabled") == 0 || strcmp(st, "Creating") == 0 ||
 	    strcmp(st, "Updating") == 0)
 		return 0;
@@ -427,9 +418,41 @@ check_alias(const struct key_snapshot *s, const struct key_expect *ex,
 	    "alias back)", ex->alias, got, name);
 }
 
+/*
+ * The fields the checks judge a key by.  lib/kms refuses an answer
+ * without them; a snapshot that lacks one anyway (built elsewhere) is
+ * check-failed, never a key-misconfigured or a state verdict.  0 when
+ * complete, 1 when not (recorded in cf), -1 out of memory.
+ */
+static int
+check_meta_incomplete(const struct key_snapshot *s,
+    const struct key_expect *ex, struct check_failures *cf)
+{
+	const struct kms_key_meta	*m = &s->meta;
+	struct kms_error		 e = s->describe_err;
+	const char			*missing;
+
+	if (m->state == NULL)
+		missing = "KeyState";
+	else if (m->key_spec == NULL)
+		missing = "KeySpec";
+	else if (m->key_usage == NULL)
+		missing = "KeyUsage";
+	else if (m->key_manager == NULL)
+		missing = "KeyManager";
+	else
+		return 0;
+	e.cls = KMS_ERR_MALFORMED;
+	snprintf(e.code, sizeof(e.code), "Missing%s", missing);
+	snprintf(e.message, sizeof(e.message), "DescribeKey returned no %s",
+	    missing);
+	return check_fail_kms(cf, check_key_name(ex), "DescribeKey", &e) ==
+	    -1 ? -1 : 1;
+}
+
 static int
 check_misconfig(const struct key_snapshot *s, const struct key_expect *ex,
-    int *region_ok, struct findings *out)
+    int described, int *region_ok, struct findings *out)
 {
 	const struct vendor	*v = ex->vendor;
 	const char		*name = check_key_name(ex);
@@ -470,7 +493,7 @@ check_misconfig(const struct key_snapshot *s, const struct key_expect *ex,
 		    "there", ex->region != NULL ? ex->region : "(none)",
 		    v->name);
 	}
-	if (s->describe_err.cls == KMS_OK) {
+	if (described) {
 		const struct kms_key_meta *m = &s->meta;
 
 		if (v->key_spec != NULL && (m->key_spec == NULL ||
@@ -498,7 +521,7 @@ check_misconfig(const struct key_snapshot *s, const struct key_expect *ex,
 	    ex->region : "")) == -1 || json_object_set_new(d, "vendor",
 	    json_string(v->name)) == -1)
 		goto oom;
-	if (s->describe_err.cls == KMS_OK && (json_object_set_new(d,
+	if (described && (json_object_set_new(d,
 	    "key_spec", s->meta.key_spec != NULL ?
 	    json_string(s->meta.key_spec) : json_null()) == -1 ||
 	    json_object_set_new(d, "key_usage", s->meta.key_usage != NULL ?
@@ -776,7 +799,7 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 {
 	struct check_failures	 cf;
 	const char		*name = check_key_name(ex);
-	int			 deleted, described, region_ok;
+	int			 deleted, described, region_ok, rc;
 	size_t			 first, i;
 	json_t			*d;
 
@@ -798,6 +821,10 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 		if (check_fail_kms(&cf, name, "DescribeKey",
 		    &s->describe_err) == -1)
 			goto fail;
+	} else if ((rc = check_meta_incomplete(s, ex, &cf)) != 0) {
+		if (rc == -1)
+			goto fail;
+		described = 0;
 	} else if (check_key_state(s, ex, now, out, &cf) == -1)
 		goto fail;
 
@@ -808,7 +835,7 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 
 	if (described && check_material_expiry(s, ex, now, out) == -1)
 		goto fail;
-	if (check_misconfig(s, ex, &region_ok, out) == -1)
+	if (check_misconfig(s, ex, described, &region_ok, out) == -1)
 		goto fail;
 	if (check_policy(s, base, ex, region_ok, out, &cf) == -1)
 		goto fail;

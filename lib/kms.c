@@ -298,9 +298,23 @@ kms_extract_code(const char *type, char *code, size_t codelen)
 	return 0;
 }
 
+/* No Content-Type, or a JSON one (KMS sends application/x-amz-json-1.1). */
+static int
+kms_ctype_is_json(const char *ctype)
+{
+	const char	*p;
+
+	if (ctype == NULL)
+		return 1;
+	for (p = ctype; *p != '\0' && *p != ';'; p++)
+		if (strncasecmp(p, "json", 4) == 0)
+			return 1;
+	return 0;
+}
+
 void
-kms_classify_error(long status, const char *body, size_t len,
-    struct kms_error *out)
+kms_classify_error(long status, const char *content_type, const char *body,
+    size_t len, struct kms_error *out)
 {
 	const struct kms_code_class	*kc;
 	json_t				*root = NULL, *t, *m;
@@ -308,7 +322,9 @@ kms_classify_error(long status, const char *body, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	out->status = status;
-	if (body != NULL && len > 0)
+	/* An HTML or text page (a proxy's, a load balancer's) is classified
+	 * by its status, whatever words it contains. */
+	if (body != NULL && len > 0 && kms_ctype_is_json(content_type))
 		root = json_loadb(body, len, 0, NULL);
 	if (root != NULL && json_is_object(root)) {
 		t = json_object_get(root, "__type");
@@ -332,7 +348,18 @@ kms_classify_error(long status, const char *body, size_t len,
 				break;
 		out->cls = kc->cls;
 		out->retryable = kc->retryable;
-		if (kc->code == NULL && status >= 500 && status <= 599) {
+		if (kc->cls == KMS_ERR_NOT_FOUND && status != 400) {
+			/*
+			 * NotFoundException is the one code that is a verdict
+			 * (key-deleted, "unrecoverable"): KMS sends it with
+			 * 400 only.  On any other status it is some other
+			 * server's page, judged by its status.
+			 */
+			kms_classify_status(status, out);
+			(void)snprintf(out->message, sizeof(out->message),
+			    "NotFoundException with HTTP %ld: not a KMS "
+			    "answer, ignored", status);
+		} else if (kc->code == NULL && status >= 500 && status <= 599) {
 			/* An unknown code on a 5xx: a server-side failure. */
 			out->cls = KMS_ERR_SERVER;
 			out->retryable = 1;
@@ -555,13 +582,18 @@ kms_parse_key_meta(const char *body, size_t len, struct kms_key_meta *out,
 		    "an object", kms_json_type(km));
 		goto done;
 	}
+	/*
+	 * KMS always sends these, and the checks judge the key by them: an
+	 * answer without one is malformed (check-failed), never a key that
+	 * does not suit the vendor.
+	 */
 	if (kms_get_str(km, ctx, "KeyId", &m.key_id, 1, err) == -1 ||
-	    kms_get_str(km, ctx, "Arn", &m.arn, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "Arn", &m.arn, 1, err) == -1 ||
 	    kms_get_str(km, ctx, "AWSAccountId", &m.account, 0, err) == -1 ||
-	    kms_get_str(km, ctx, "KeyState", &m.state, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "KeyState", &m.state, 1, err) == -1 ||
 	    kms_get_str(km, ctx, "KeySpec", &m.key_spec, 0, err) == -1 ||
-	    kms_get_str(km, ctx, "KeyUsage", &m.key_usage, 0, err) == -1 ||
-	    kms_get_str(km, ctx, "KeyManager", &m.key_manager, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "KeyUsage", &m.key_usage, 1, err) == -1 ||
+	    kms_get_str(km, ctx, "KeyManager", &m.key_manager, 1, err) == -1 ||
 	    kms_get_str(km, ctx, "Origin", &m.origin, 0, err) == -1 ||
 	    kms_get_str(km, ctx, "ExpirationModel", &m.expiration_model, 0,
 	    err) == -1 ||
@@ -585,6 +617,10 @@ kms_parse_key_meta(const char *body, size_t len, struct kms_key_meta *out,
 	if (m.key_spec == NULL && kms_get_str(km, ctx,
 	    "CustomerMasterKeySpec", &m.key_spec, 0, err) == -1)
 		goto done;
+	if (m.key_spec == NULL) {
+		kms_malformed(err, "%s.KeySpec is missing", ctx);
+		goto done;
+	}
 	mrc = json_object_get(km, "MultiRegionConfiguration");
 	if (mrc != NULL && !json_is_null(mrc)) {
 		if (!json_is_object(mrc)) {
@@ -603,6 +639,61 @@ done:
 	kms_key_meta_free(&m);
 	json_decref(root);
 	return rc;
+}
+
+/*
+ * An answer is only a verdict about the key that was asked for.  A proxy,
+ * a cache or a misrouted endpoint can answer for another key, account or
+ * region; taking that as the watched key's state would be a false OK (or
+ * a false page).  DescribeKey on an alias answers with the alias's target,
+ * which must still live in the alias's account and region; a multi-Region
+ * replica answers with its own ARN, which is what is configured for it.
+ */
+int
+kms_key_meta_identity(const char *requested, const char *region,
+    const struct kms_key_meta *m, struct kms_error *err)
+{
+	struct arn	 got, want;
+	char		 why[128];
+
+	if (m->arn == NULL || m->key_id == NULL) {
+		kms_malformed(err, "DescribeKey: the answer names no key");
+		goto mismatch;
+	}
+	if (arn_parse(m->arn, &got, why, sizeof(why)) == -1 ||
+	    got.kind != ARN_KMS_KEY) {
+		kms_malformed(err, "DescribeKey: KeyMetadata.Arn \"%.100s\" "
+		    "is not a key ARN", m->arn);
+		goto mismatch;
+	}
+	if (strcasecmp(m->key_id, got.resource) != 0) {
+		kms_malformed(err, "DescribeKey: KeyId %.60s does not match "
+		    "Arn %.120s", m->key_id, m->arn);
+		goto mismatch;
+	}
+	if (strncmp(requested, "arn:", 4) == 0) {
+		if (arn_parse(requested, &want, why, sizeof(why)) == -1)
+			return 0;	/* not ours to judge */
+		if (strcmp(want.partition, got.partition) != 0 ||
+		    strcmp(want.region, got.region) != 0 ||
+		    strcmp(want.account, got.account) != 0 ||
+		    (want.kind == ARN_KMS_KEY &&
+		    strcasecmp(want.resource, got.resource) != 0))
+			goto other;
+		return 0;
+	}
+	if (region != NULL && strcmp(region, got.region) != 0)
+		goto other;
+	if (strncmp(requested, "alias/", 6) != 0 &&
+	    strcasecmp(requested, got.resource) != 0)
+		goto other;
+	return 0;
+other:
+	kms_malformed(err, "DescribeKey for %.150s answered for another key: "
+	    "%.150s", requested, m->arn);
+mismatch:
+	(void)snprintf(err->code, sizeof(err->code), "KeyMismatch");
+	return -1;
 }
 
 int
@@ -1440,6 +1531,12 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 	switch (op->op) {
 	case KMS_OP_DESCRIBE_KEY:
 		rc = kms_parse_key_meta(body, len, &r->meta, e);
+		if (rc == 0 && kms_key_meta_identity(op->key_id,
+		    op->bk != NULL ? op->bk->region : NULL, &r->meta,
+		    e) == -1) {
+			kms_key_meta_free(&r->meta);
+			rc = -1;
+		}
 		break;
 	case KMS_OP_GET_KEY_POLICY:
 		rc = kms_parse_policy(body, len, &r->policy, e);
@@ -1521,7 +1618,8 @@ kms_http_cb(const struct http_response *res, void *arg)
 			kms_op_finish(op);
 			return;
 		}
-		kms_classify_error(res->status, res->body, res->bodylen, e);
+		kms_classify_error(res->status, res->content_type, res->body,
+		    res->bodylen, e);
 		if (kms_is_skew_error(e) && !op->skew_retried) {
 			time_t	srv;
 

@@ -150,14 +150,25 @@ int	kms_list_grants(struct kms_client *c, const struct kms_target *t,
 /* Pure parsing (fuzz targets).  0, or -1 with err->cls KMS_ERR_MALFORMED. */
 int	kms_parse_key_meta(const char *body, size_t len,
 	    struct kms_key_meta *out, struct kms_error *err);
+/*
+ * Whether m answers for requested (the KeyId, key ARN, alias name or
+ * alias ARN that DescribeKey was given) in region (the request's; NULL:
+ * not compared): the same key for a key ARN or id, a key of the alias's
+ * account and region for an alias, and KeyId consistent with Arn.  0, or
+ * -1 with err->cls KMS_ERR_MALFORMED and code "KeyMismatch".
+ */
+int	kms_key_meta_identity(const char *requested, const char *region,
+	    const struct kms_key_meta *m, struct kms_error *err);
 int	kms_parse_policy(const char *body, size_t len, char **policy,
 	    struct kms_error *err);
 int	kms_parse_rotation(const char *body, size_t len,
 	    struct kms_rotation *out, struct kms_error *err);
 /* Classifies an error response by __type (code after the last '#', before
- * any ':'), else by status for non-JSON bodies. */
-void	kms_classify_error(long status, const char *body, size_t len,
-	    struct kms_error *out);
+ * any ':'), else by status for non-JSON bodies or a non-JSON
+ * content_type (NULL: not sent).  NotFoundException counts only with
+ * status 400. */
+void	kms_classify_error(long status, const char *content_type,
+	    const char *body, size_t len, struct kms_error *out);
 const char *kms_errclass_name(enum kms_errclass);
 
 void	kms_key_meta_free(struct kms_key_meta *m);	/* frees members */

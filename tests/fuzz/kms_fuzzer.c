@@ -65,7 +65,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(next);
 		break;
 	case 5:
-		kms_classify_error(statuses[data[1] % 8], body, len, &e);
+		kms_classify_error(statuses[data[1] % 8], (data[1] & 8) ?
+		    "text/html" : NULL, body, len, &e);
 		if (strnlen(e.code, sizeof(e.code)) == sizeof(e.code) ||
 		    strnlen(e.message, sizeof(e.message)) == sizeof(e.message))
 			abort();

@@ -18,6 +18,13 @@
 
 #define S(x)	(x), strlen(x)
 
+/* What every DescribeKey answer carries (KeyState apart). */
+#define META_REQ	"\"KeyId\":\"k\",\"Arn\":\"arn:aws:kms:eu-west-1:" \
+			"111122223333:key/k\",\"KeySpec\":\"SYMMETRIC_DEFAULT\"," \
+			"\"KeyUsage\":\"ENCRYPT_DECRYPT\",\"KeyManager\":" \
+			"\"CUSTOMER\","
+#define META_STATE	"\"KeyState\":\"Enabled\","
+
 static const char full_meta[] =
     "{\"KeyMetadata\": {"
     "\"AWSAccountId\": \"111122223333\","
@@ -84,12 +91,14 @@ START_TEST(test_kms_parse_key_meta_minimal_leaves_absent_fields_empty)
 	struct kms_error	e;
 
 	ck_assert_int_eq(kms_parse_key_meta(S("{\"KeyMetadata\":{\"KeyId\":"
-	    "\"k\",\"Enabled\":true,\"KeyState\":\"Enabled\",\"Description\":"
+	    "\"k\",\"Arn\":\"arn:aws:kms:eu-west-1:111122223333:key/k\","
+	    "\"KeyUsage\":\"ENCRYPT_DECRYPT\",\"KeyManager\":\"CUSTOMER\","
+	    "\"Enabled\":true,\"KeyState\":\"Enabled\",\"Description\":"
 	    "null,\"CustomerMasterKeySpec\":\"SYMMETRIC_DEFAULT\"}}"), &m, &e),
 	    0);
 	ck_assert_str_eq(m.key_id, "k");
 	ck_assert_int_eq(m.enabled, 1);
-	ck_assert_ptr_null(m.arn);
+	ck_assert_ptr_null(m.account);
 	ck_assert_ptr_null(m.description);
 	ck_assert_ptr_null(m.multi_region_type);
 	/* The old field name fills KeySpec when KeySpec is absent. */
@@ -117,23 +126,23 @@ expect_meta_malformed(const char *body, const char *msg)
 
 START_TEST(test_kms_parse_key_meta_wrong_types_are_malformed)
 {
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ
 	    "\"KeyState\":3}}", "KeyMetadata.KeyState is a number, expected "
 	    "a string");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"CreationDate\":\"2020-01-01\"}}", "KeyMetadata.CreationDate is "
 	    "a string, expected epoch seconds");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"Enabled\":\"true\"}}", "KeyMetadata.Enabled is a string, "
 	    "expected a boolean");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"PendingDeletionWindowInDays\":7.5}}",
 	    "PendingDeletionWindowInDays is a number, expected an integer");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"PendingDeletionWindowInDays\":100000}}", "out of range");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"DeletionDate\":-5}}", "DeletionDate is out of range");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"MultiRegionConfiguration\":[]}}",
 	    "MultiRegionConfiguration is an array, expected an object");
 	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":7}}",
@@ -165,8 +174,8 @@ START_TEST(test_kms_parse_key_meta_body_with_nul_and_length)
 {
 	struct kms_key_meta	m;
 	struct kms_error	e;
-	const char		body[] = "{\"KeyMetadata\":{\"KeyId\":\"k\"}}"
-				    "\0garbage";
+	const char		body[] = "{\"KeyMetadata\":{" META_REQ
+				    "\"KeyState\":\"Enabled\"}}\0garbage";
 
 	/* Only len bytes count: a NUL inside them is not the end. */
 	ck_assert_int_eq(kms_parse_key_meta(body, sizeof(body) - 1, &m, &e),
@@ -355,9 +364,12 @@ static const struct {
 	    "KMSInternalException", 1, NULL },
 	{ 500, "{\"__type\":\"DependencyTimeoutException\"}", KMS_ERR_SERVER,
 	    "DependencyTimeoutException", 1, NULL },
-	/* The code decides, not the status. */
-	{ 503, "{\"__type\":\"NotFoundException\"}", KMS_ERR_NOT_FOUND,
-	    "NotFoundException", 0, NULL },
+	/* The code decides, not the status... */
+	{ 400, "{\"__type\":\"ThrottlingException\"}", KMS_ERR_THROTTLED,
+	    "ThrottlingException", 1, NULL },
+	/* ...except NotFoundException, a verdict only with 400. */
+	{ 503, "{\"__type\":\"NotFoundException\"}", KMS_ERR_SERVER,
+	    "HTTP 503", 1, NULL },
 	{ 400, "{\"__type\":\"InvalidArnException\"}", KMS_ERR_OTHER,
 	    "InvalidArnException", 0, NULL },
 	{ 500, "{\"__type\":\"SomethingNewException\"}", KMS_ERR_SERVER,
@@ -395,7 +407,7 @@ START_TEST(test_kms_classify_error_table)
 
 	for (i = 0; i < sizeof(classify_cases) / sizeof(classify_cases[0]);
 	    i++) {
-		kms_classify_error(classify_cases[i].status,
+		kms_classify_error(classify_cases[i].status, NULL,
 		    classify_cases[i].body, strlen(classify_cases[i].body), &e);
 		ck_assert_msg(e.cls == classify_cases[i].cls, "case %zu: class "
 		    "%s, want %s", i, kms_errclass_name(e.cls),
@@ -418,7 +430,7 @@ START_TEST(test_kms_classify_error_null_body)
 {
 	struct kms_error	e;
 
-	kms_classify_error(500, NULL, 0, &e);
+	kms_classify_error(500, NULL, NULL, 0, &e);
 	ck_assert_int_eq(e.cls, KMS_ERR_SERVER);
 	ck_assert_str_eq(e.code, "HTTP 500");
 }
@@ -828,6 +840,152 @@ START_TEST(test_kms_client_queue_is_fifo)
 }
 END_TEST
 
+/* A DescribeKey answer without a field the checks judge by is malformed
+ * (check-failed), not a key that does not suit the vendor. */
+START_TEST(test_kms_parse_key_meta_missing_checked_field_is_malformed)
+{
+	static const char * const fields[] = { "Arn", "KeyState", "KeySpec",
+	    "KeyUsage", "KeyManager" };
+	static const char * const values[] = {
+	    "\"arn:aws:kms:eu-west-1:111122223333:key/k\"", "\"Enabled\"",
+	    "\"SYMMETRIC_DEFAULT\"", "\"ENCRYPT_DECRYPT\"", "\"CUSTOMER\"" };
+	char	body[1024], want[64];
+	size_t	i, j, off;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		off = (size_t)snprintf(body, sizeof(body),
+		    "{\"KeyMetadata\":{\"KeyId\":\"k\"");
+		for (j = 0; j < sizeof(fields) / sizeof(fields[0]); j++)
+			if (j != i)
+				off += (size_t)snprintf(body + off,
+				    sizeof(body) - off, ",\"%s\":%s",
+				    fields[j], values[j]);
+		(void)snprintf(body + off, sizeof(body) - off, "}}");
+		(void)snprintf(want, sizeof(want), "KeyMetadata.%s is missing",
+		    fields[i]);
+		expect_meta_malformed(body, want);
+	}
+}
+END_TEST
+
+static struct kms_key_meta
+meta_of(const char *arn, const char *key_id)
+{
+	struct kms_key_meta	m;
+
+	memset(&m, 0, sizeof(m));
+	m.arn = (char *)(uintptr_t)arn;
+	m.key_id = (char *)(uintptr_t)key_id;
+	return m;
+}
+
+#define KEY_A	"1234abcd-12ab-34cd-56ef-1234567890ab"
+#define KEY_B	"0987dcba-09ab-09cd-09ef-0987654321ab"
+#define ARN_A	"arn:aws:kms:eu-west-1:111122223333:key/" KEY_A
+
+static void
+expect_identity(const char *requested, const char *region, const char *arn,
+    const char *key_id, int ok)
+{
+	struct kms_key_meta	m = meta_of(arn, key_id);
+	struct kms_error	e;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_msg(kms_key_meta_identity(requested, region, &m, &e) ==
+	    (ok ? 0 : -1), "%s answered by %s (%s): want %s", requested,
+	    arn != NULL ? arn : "(null)", key_id != NULL ? key_id : "(null)",
+	    ok ? "match" : "mismatch");
+	if (!ok) {
+		ck_assert_int_eq(e.cls, KMS_ERR_MALFORMED);
+		ck_assert_str_eq(e.code, "KeyMismatch");
+		ck_assert_int_eq(e.retryable, 0);
+	}
+}
+
+/* An answer for another key, account, region or partition is no verdict
+ * on the configured key. */
+START_TEST(test_kms_key_meta_identity_other_key_is_mismatch)
+{
+	expect_identity(ARN_A, "eu-west-1", ARN_A, KEY_A, 1);
+	expect_identity(ARN_A, "eu-west-1",
+	    "arn:aws:kms:eu-west-1:111122223333:key/" KEY_B, KEY_B, 0);
+	expect_identity(ARN_A, "eu-west-1",
+	    "arn:aws:kms:eu-west-1:444455556666:key/" KEY_A, KEY_A, 0);
+	expect_identity(ARN_A, "eu-west-1",
+	    "arn:aws:kms:us-west-2:111122223333:key/" KEY_A, KEY_A, 0);
+	expect_identity(ARN_A, "eu-west-1",
+	    "arn:aws-cn:kms:eu-west-1:111122223333:key/" KEY_A, KEY_A, 0);
+	/* KeyId and Arn disagree, or the Arn is no key's. */
+	expect_identity(ARN_A, "eu-west-1", ARN_A, KEY_B, 0);
+	expect_identity(ARN_A, "eu-west-1",
+	    "arn:aws:kms:eu-west-1:111122223333:alias/x", "alias/x", 0);
+	expect_identity(ARN_A, "eu-west-1", "garbage", KEY_A, 0);
+	expect_identity(ARN_A, "eu-west-1", NULL, KEY_A, 0);
+	/* A bare key id: the same key, in the request's region. */
+	expect_identity(KEY_A, "eu-west-1", ARN_A, KEY_A, 1);
+	expect_identity(KEY_A, "us-west-2", ARN_A, KEY_A, 0);
+	expect_identity(KEY_B, "eu-west-1", ARN_A, KEY_A, 0);
+}
+END_TEST
+
+/* DescribeKey on an alias answers with its target (another id by
+ * design); a multi-Region replica answers with its own ARN. */
+START_TEST(test_kms_key_meta_identity_alias_and_replica)
+{
+	expect_identity("arn:aws:kms:eu-west-1:111122223333:alias/backup",
+	    "eu-west-1", ARN_A, KEY_A, 1);
+	expect_identity("arn:aws:kms:eu-west-1:111122223333:alias/backup",
+	    "eu-west-1", "arn:aws:kms:eu-west-1:444455556666:key/" KEY_A,
+	    KEY_A, 0);
+	expect_identity("arn:aws:kms:eu-west-1:111122223333:alias/backup",
+	    "eu-west-1", "arn:aws:kms:us-east-1:111122223333:key/" KEY_A,
+	    KEY_A, 0);
+	expect_identity("alias/backup", "eu-west-1", ARN_A, KEY_A, 1);
+	expect_identity("alias/backup", "us-west-2", ARN_A, KEY_A, 0);
+	expect_identity("arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd"
+	    "12ab34cd56ef1234567890ab", "us-west-2",
+	    "arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd12ab34cd56ef"
+	    "1234567890ab", "mrk-1234abcd12ab34cd56ef1234567890ab", 1);
+	/* The primary answering for the replica is not the replica. */
+	expect_identity("arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd"
+	    "12ab34cd56ef1234567890ab", "us-west-2",
+	    "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef"
+	    "1234567890ab", "mrk-1234abcd12ab34cd56ef1234567890ab", 0);
+}
+END_TEST
+
+/* NotFoundException (key-deleted, "unrecoverable") counts only from a
+ * KMS JSON error with status 400; any other page is judged by status. */
+START_TEST(test_kms_classify_not_found_only_from_kms_400)
+{
+	static const char nf[] = "{\"__type\":\"NotFoundException\","
+	    "\"message\":\"Key does not exist\"}";
+	static const char html[] = "<html><body>NotFoundException: "
+	    "{\"__type\":\"NotFoundException\"}</body></html>";
+	struct kms_error	e;
+
+	kms_classify_error(400, "application/x-amz-json-1.1", S(nf), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_NOT_FOUND);
+	kms_classify_error(500, "application/x-amz-json-1.1", S(nf), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_SERVER);
+	ck_assert_int_eq(e.retryable, 1);
+	kms_classify_error(404, "application/json", S(nf), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_OTHER);
+	/* The body is JSON, the server says it is a page. */
+	kms_classify_error(400, "text/html; charset=utf-8", S(nf), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_OTHER);
+	ck_assert_str_eq(e.code, "HTTP 400");
+	kms_classify_error(400, "text/html", S(html), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_OTHER);
+	kms_classify_error(400, NULL, S(html), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_OTHER);
+	/* Other codes still decide in JSON, whatever the status. */
+	kms_classify_error(400, "application/x-amz-json-1.1",
+	    S("{\"__type\":\"AccessDeniedException\"}"), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_ACCESS_DENIED);
+}
+END_TEST
+
 static Suite *
 kms_suite(void)
 {
@@ -844,6 +1002,10 @@ kms_suite(void)
 	tcase_add_test(tp,
 	    test_kms_parse_key_meta_missing_or_not_json_is_malformed);
 	tcase_add_test(tp, test_kms_parse_key_meta_body_with_nul_and_length);
+	tcase_add_test(tp,
+	    test_kms_parse_key_meta_missing_checked_field_is_malformed);
+	tcase_add_test(tp, test_kms_key_meta_identity_other_key_is_mismatch);
+	tcase_add_test(tp, test_kms_key_meta_identity_alias_and_replica);
 	tcase_add_test(tp, test_kms_key_meta_copy_is_deep);
 	tcase_add_test(tp, test_kms_parse_policy);
 	tcase_add_test(tp, test_kms_parse_rotation);
@@ -852,6 +1014,7 @@ kms_suite(void)
 	suite_add_tcase(s, tp);
 	tcase_add_test(tc, test_kms_classify_error_table);
 	tcase_add_test(tc, test_kms_classify_error_null_body);
+	tcase_add_test(tc, test_kms_classify_not_found_only_from_kms_400);
 	tcase_add_test(tc, test_kms_errclass_and_op_names);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tm, test_kms_backoff_full_jitter_bounds);
