@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "arn.h"
 #include "endpoint.h"
 #include "http.h"
 #include "kms.h"
