@@ -24,6 +24,22 @@ $(CREDS_FUZZ_BIN): tests/fuzz/creds_fuzzer.c lib/creds.c lib/creds.h \
 		lib/endpoint.c \
 		$$(pkg-config --libs jansson openssl libcurl)
 
+# The blocking fetcher that creds_get and test_creds drive lib/creds with
+# (not part of the daemon's library).
+CREDS_BLOCKING_OBJ := $(BUILD)/tests/tools/support/creds_blocking.o
+CREDS_BLOCKING_USERS := $(BUILD)/tests/tools/creds_get \
+	$(BUILD)/tests/unit/test_creds
+$(CREDS_BLOCKING_USERS:%=%.o): CFLAGS += -iquote tests/tools/support
+
+$(BUILD)/tests/tools/creds_get: $(BUILD)/tests/tools/creds_get.o \
+		$(CREDS_BLOCKING_OBJ) $(LIBKH)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/tests/unit/test_creds: $(BUILD)/tests/unit/test_creds.o \
+		$(CREDS_BLOCKING_OBJ) $(LIBKH)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) \
+		$$(pkg-config --libs check) -lm
+
 # Seeds: each fixture prefixed with the byte that selects its parser.
 $(CREDS_FUZZ_SEED)/.stamp: $(wildcard tests/creds/*)
 	@rm -rf $(CREDS_FUZZ_SEED) && mkdir -p $(CREDS_FUZZ_SEED)
