@@ -21,27 +21,13 @@
 #include <openssl/crypto.h>
 
 #include "creds.h"
+#include "errf.h"
 #include "endpoint.h"
 #include "sigv4.h"
 
 #define CREDS_MAX_SECTIONS	4096
 #define CREDS_MAX_KEYS		256
 #define CREDS_MAX_TOKEN		(16 * 1024)	/* web identity / auth token */
-
-static void	seterr(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static char *
 xstrndup(const char *s, size_t n)
@@ -297,13 +283,13 @@ creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
 
 	memset(ini, 0, sizeof(*ini));
 	if (len > CREDS_MAX_FILE) {
-		seterr(err, errlen, "file larger than %d bytes", CREDS_MAX_FILE);
+		errf(err, errlen, "file larger than %d bytes", CREDS_MAX_FILE);
 		return -1;
 	}
 	if ((buf = xstrndup(text, len)) == NULL)
 		goto oom;
 	if (memchr(text, '\0', len) != NULL) {
-		seterr(err, errlen, "file contains a NUL byte");
+		errf(err, errlen, "file contains a NUL byte");
 		goto fail;
 	}
 	for (p = buf; p != NULL; p = nl) {
@@ -322,7 +308,7 @@ creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
 			char	*end = strchr(s, ']');
 
 			if (end == NULL) {
-				seterr(err, errlen, "line %d: section header "
+				errf(err, errlen, "line %d: section header "
 				    "without ']'", lineno);
 				goto fail;
 			}
@@ -334,7 +320,7 @@ creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
 					cur = &ini->sec[i];
 			if (cur == NULL) {
 				if (ini->nsec >= CREDS_MAX_SECTIONS) {
-					seterr(err, errlen, "line %d: too many "
+					errf(err, errlen, "line %d: too many "
 					    "sections", lineno);
 					goto fail;
 				}
@@ -353,20 +339,20 @@ creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
 			continue;
 		}
 		if (cur == NULL) {
-			seterr(err, errlen, "line %d: setting outside a "
+			errf(err, errlen, "line %d: setting outside a "
 			    "[section]", lineno);
 			goto fail;
 		}
 		eq = s + strcspn(s, "=:");
 		if (*eq == '\0') {
-			seterr(err, errlen, "line %d: expected key = value",
+			errf(err, errlen, "line %d: expected key = value",
 			    lineno);
 			goto fail;
 		}
 		*eq = '\0';
 		k = trim(s);
 		if (*k == '\0') {
-			seterr(err, errlen, "line %d: empty key", lineno);
+			errf(err, errlen, "line %d: empty key", lineno);
 			goto fail;
 		}
 		for (i = 0; k[i] != '\0'; i++)
@@ -379,7 +365,7 @@ creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
 	free(buf);
 	return 0;
 oom:
-	seterr(err, errlen, "out of memory");
+	errf(err, errlen, "out of memory");
 fail:
 	if (buf != NULL) {
 		OPENSSL_cleanse(buf, len);
@@ -406,21 +392,21 @@ read_file(const char *path, size_t max, size_t *lenp, int *missing,
 			*missing = 1;
 			return NULL;
 		}
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		errf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
+		errf(err, errlen, "%s: not a regular file", path);
 		close(fd);
 		return NULL;
 	}
 	if ((size_t)st.st_size > max) {
-		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
+		errf(err, errlen, "%s: larger than %zu bytes", path, max);
 		close(fd);
 		return NULL;
 	}
 	if ((buf = malloc(max + 1)) == NULL) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		close(fd);
 		return NULL;
 	}
@@ -428,7 +414,7 @@ read_file(const char *path, size_t max, size_t *lenp, int *missing,
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			errf(err, errlen, "%s: %s", path, strerror(errno));
 			close(fd);
 			free(buf);
 			return NULL;
@@ -455,7 +441,7 @@ creds_ini_load(const char *path, struct creds_ini *ini, char *err,
 		return missing ? 0 : -1;
 	rc = creds_ini_parse(text, len, ini, e, sizeof(e));
 	if (rc == -1)
-		seterr(err, errlen, "%s: %s", path, e);
+		errf(err, errlen, "%s: %s", path, e);
 	OPENSSL_cleanse(text, len);
 	free(text);
 	return rc;
@@ -504,13 +490,13 @@ plan_step(struct creds_plan *plan, const char *role_arn,
 	int			 failed = 0;
 
 	if (plan->nsteps >= CREDS_MAX_CHAIN + 1) {
-		seterr(err, errlen, "more than %d chained roles",
+		errf(err, errlen, "more than %d chained roles",
 		    CREDS_MAX_CHAIN);
 		return -1;
 	}
 	if (strncmp(role_arn, "arn:", 4) != 0 ||
 	    strstr(role_arn, ":role/") == NULL) {
-		seterr(err, errlen, "%s: \"%s\" is not an IAM role ARN", via,
+		errf(err, errlen, "%s: \"%s\" is not an IAM role ARN", via,
 		    role_arn);
 		return -1;
 	}
@@ -522,7 +508,7 @@ plan_step(struct creds_plan *plan, const char *role_arn,
 	s->via = dupnull(via, &failed);
 	plan->nsteps++;
 	if (failed) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -540,7 +526,7 @@ plan_static(struct creds_plan *plan, const char *ak, const char *sk,
 	plan->static_creds.session_token = tok != NULL && tok[0] != '\0' ?
 	    dupnull(tok, &failed) : NULL;
 	if (failed) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -599,7 +585,7 @@ profile_resolve(const struct creds_ini *config,
 
 	if (!prof_find(config, credentials, name, &pr)) {
 		if (must_exist) {
-			seterr(err, errlen, "profile \"%s\" not found in the "
+			errf(err, errlen, "profile \"%s\" not found in the "
 			    "shared config or credentials file", name);
 			return -1;
 		}
@@ -614,12 +600,12 @@ profile_resolve(const struct creds_ini *config,
 				snprintf(path + l, sizeof(path) - l, "%s -> ",
 				    chain[i]);
 			}
-			seterr(err, errlen, "source_profile loop: %s%s", path,
+			errf(err, errlen, "source_profile loop: %s%s", path,
 			    name);
 			return -1;
 		}
 	if (depth >= CREDS_MAX_CHAIN) {
-		seterr(err, errlen, "profile \"%s\": source_profile chain "
+		errf(err, errlen, "profile \"%s\": source_profile chain "
 		    "longer than %d", name, CREDS_MAX_CHAIN);
 		return -1;
 	}
@@ -631,7 +617,7 @@ profile_resolve(const struct creds_ini *config,
 	ak = prof_get(&pr, "aws_access_key_id");
 	sk = prof_get(&pr, "aws_secret_access_key");
 	if ((ak == NULL) != (sk == NULL)) {
-		seterr(err, errlen, "profile \"%s\": %s without %s", name,
+		errf(err, errlen, "profile \"%s\": %s without %s", name,
 		    ak != NULL ? "aws_access_key_id" : "aws_secret_access_key",
 		    ak != NULL ? "aws_secret_access_key" : "aws_access_key_id");
 		return -1;
@@ -641,14 +627,14 @@ profile_resolve(const struct creds_ini *config,
 		csrc = prof_get(&pr, "credential_source");
 		wit = prof_get(&pr, "web_identity_token_file");
 		if (src != NULL && csrc != NULL) {
-			seterr(err, errlen, "profile \"%s\": both "
+			errf(err, errlen, "profile \"%s\": both "
 			    "source_profile and credential_source", name);
 			return -1;
 		}
 		if (src != NULL && strcmp(src, name) == 0) {
 			/* A profile may be its own source via its keys. */
 			if (ak == NULL) {
-				seterr(err, errlen, "profile \"%s\" is its own "
+				errf(err, errlen, "profile \"%s\" is its own "
 				    "source_profile but has no keys", name);
 				return -1;
 			}
@@ -663,7 +649,7 @@ profile_resolve(const struct creds_ini *config,
 			if (r == -1)
 				return -1;
 			if (r == 0) {
-				seterr(err, errlen, "profile \"%s\": "
+				errf(err, errlen, "profile \"%s\": "
 				    "source_profile \"%s\" has no credentials",
 				    name, src);
 				return -1;
@@ -676,7 +662,7 @@ profile_resolve(const struct creds_ini *config,
 				    "AWS_SECRET_ACCESS_KEY");
 
 				if (eak == NULL || esk == NULL) {
-					seterr(err, errlen, "profile \"%s\": "
+					errf(err, errlen, "profile \"%s\": "
 					    "credential_source Environment but "
 					    "AWS_ACCESS_KEY_ID/AWS_SECRET_"
 					    "ACCESS_KEY are not set", name);
@@ -689,7 +675,7 @@ profile_resolve(const struct creds_ini *config,
 				    "environment");
 			} else if (strcmp(csrc, "Ec2InstanceMetadata") == 0) {
 				if (plan_imds(plan, env, err, errlen) != 1) {
-					seterr(err, errlen, "profile \"%s\": "
+					errf(err, errlen, "profile \"%s\": "
 					    "credential_source "
 					    "Ec2InstanceMetadata but "
 					    "AWS_EC2_METADATA_DISABLED is set",
@@ -701,7 +687,7 @@ profile_resolve(const struct creds_ini *config,
 				if (r == -1)
 					return -1;
 				if (r == 0) {
-					seterr(err, errlen, "profile \"%s\": "
+					errf(err, errlen, "profile \"%s\": "
 					    "credential_source EcsContainer "
 					    "but AWS_CONTAINER_CREDENTIALS_"
 					    "RELATIVE_URI/FULL_URI are not "
@@ -709,7 +695,7 @@ profile_resolve(const struct creds_ini *config,
 					return -1;
 				}
 			} else {
-				seterr(err, errlen, "profile \"%s\": unknown "
+				errf(err, errlen, "profile \"%s\": unknown "
 				    "credential_source \"%s\"", name, csrc);
 				return -1;
 			}
@@ -723,12 +709,12 @@ profile_resolve(const struct creds_ini *config,
 			snprintf(plan->desc, sizeof(plan->desc), "profile %s "
 			    "(web identity, role %s)", name, role);
 			if (failed) {
-				seterr(err, errlen, "out of memory");
+				errf(err, errlen, "out of memory");
 				return -1;
 			}
 			return 1;
 		} else {
-			seterr(err, errlen, "profile \"%s\": role_arn without "
+			errf(err, errlen, "profile \"%s\": role_arn without "
 			    "source_profile, credential_source or "
 			    "web_identity_token_file", name);
 			return -1;
@@ -749,7 +735,7 @@ profile_resolve(const struct creds_ini *config,
 	if ((proc = prof_get(&pr, "credential_process")) != NULL) {
 		plan->source = CREDS_SRC_PROCESS;
 		if ((plan->command = strdup(proc)) == NULL) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 		snprintf(plan->desc, sizeof(plan->desc), "profile %s "
@@ -784,7 +770,7 @@ container_url_ok(const char *url, char *err, size_t errlen)
 
 	if (endpoint_url_parse(url, ENDPOINT_NO_USERINFO, &u, e,
 	    sizeof(e)) == -1) {
-		seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: %s",
+		errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: %s",
 		    e);
 		return 0;
 	}
@@ -793,7 +779,7 @@ container_url_ok(const char *url, char *err, size_t errlen)
 	for (i = 0; i < sizeof(agents) / sizeof(agents[0]); i++)
 		if (strcmp(u.host, agents[i]) == 0)
 			return 1;
-	seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http "
+	errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http "
 	    "only to loopback or the container agent (169.254.170.2, "
 	    "169.254.170.23)");
 	return 0;
@@ -815,13 +801,13 @@ plan_container(struct creds_plan *plan, const char *const *env, char *err,
 	plan->source = CREDS_SRC_CONTAINER;
 	if (rel != NULL) {
 		if (rel[0] != '/') {
-			seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_"
+			errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_"
 			    "RELATIVE_URI does not start with /");
 			return -1;
 		}
 		n = strlen(CREDS_CONTAINER_HOST) + strlen(rel) + 1;
 		if ((plan->url = malloc(n)) == NULL) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 		snprintf(plan->url, n, "%s%s", CREDS_CONTAINER_HOST, rel);
@@ -836,7 +822,7 @@ plan_container(struct creds_plan *plan, const char *const *env, char *err,
 	plan->auth_token = tokf == NULL ? dupnull(tok, &failed) : NULL;
 	if (plan->auth_token != NULL &&
 	    strpbrk(plan->auth_token, "\r\n") != NULL) {
-		seterr(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN "
+		errf(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN "
 		    "contains a line break");
 		return -1;
 	}
@@ -844,7 +830,7 @@ plan_container(struct creds_plan *plan, const char *const *env, char *err,
 	    "(%s)", rel != NULL ? "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" :
 	    "AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	if (failed) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 1;
@@ -869,12 +855,12 @@ plan_imds(struct creds_plan *plan, const char *const *env, char *err,
 		    CREDS_IMDS_ENDPOINT6 : CREDS_IMDS_ENDPOINT;
 	if (endpoint_url_parse(ep, ENDPOINT_NO_QUERY | ENDPOINT_NO_USERINFO,
 	    NULL, e, sizeof(e)) == -1) {
-		seterr(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT: %s", e);
+		errf(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT: %s", e);
 		return -1;
 	}
 	plan->source = CREDS_SRC_IMDS;
 	if ((plan->url = strdup(ep)) == NULL) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	/* The paths are appended: drop a trailing slash. */
@@ -937,7 +923,7 @@ plan_finish(const struct creds_config *cfg, const char *const *env,
 			r = envv(env, "AWS_DEFAULT_REGION");
 		if ((plan->region = strdup(r != NULL ? r : "us-east-1")) ==
 		    NULL) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 	}
@@ -946,7 +932,7 @@ plan_finish(const struct creds_config *cfg, const char *const *env,
 		    cfg != NULL && cfg->allow_http, plan->region, env, url, sizeof(url), err, errlen) == -1)
 			return -1;
 		if ((plan->sts_endpoint = strdup(url)) == NULL) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 	}
@@ -981,7 +967,7 @@ creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
 	if (cfg->access_key_id != NULL || cfg->secret_access_key != NULL) {
 		if (cfg->access_key_id == NULL ||
 		    cfg->secret_access_key == NULL) {
-			seterr(err, errlen, "config: aws.access_key_id and "
+			errf(err, errlen, "config: aws.access_key_id and "
 			    "aws.secret_access_key must be set together");
 			goto fail;
 		}
@@ -999,7 +985,7 @@ creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
 	sk = envv(env, "AWS_SECRET_ACCESS_KEY");
 	if (cfg->profile == NULL && (ak != NULL || sk != NULL)) {
 		if (ak == NULL || sk == NULL) {
-			seterr(err, errlen, "environment: %s is set but %s is "
+			errf(err, errlen, "environment: %s is set but %s is "
 			    "not", ak != NULL ? "AWS_ACCESS_KEY_ID" :
 			    "AWS_SECRET_ACCESS_KEY", ak != NULL ?
 			    "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
@@ -1018,7 +1004,7 @@ creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
 	ra = envv(env, "AWS_ROLE_ARN");
 	if (tf != NULL) {
 		if (ra == NULL) {
-			seterr(err, errlen, "environment: "
+			errf(err, errlen, "environment: "
 			    "AWS_WEB_IDENTITY_TOKEN_FILE is set but "
 			    "AWS_ROLE_ARN is not");
 			goto fail;
@@ -1061,7 +1047,7 @@ creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
 	creds_ini_free(&conf);
 	creds_ini_free(&cred);
 	if (r == -1) {
-		seterr(err, errlen, "shared config: %s", e);
+		errf(err, errlen, "shared config: %s", e);
 		goto fail;
 	}
 	if (r == 1)
@@ -1076,7 +1062,7 @@ creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
 		goto fail;
 	if (r == 1)
 		goto done;
-	seterr(err, errlen, "no AWS credentials: none in the config, the "
+	errf(err, errlen, "no AWS credentials: none in the config, the "
 	    "environment, web identity, profile \"%s\" or a container, and "
 	    "AWS_EC2_METADATA_DISABLED is set", name);
 	goto fail;
@@ -1087,7 +1073,7 @@ done:
 	free(kpath);
 	return 0;
 oom:
-	seterr(err, errlen, "out of memory");
+	errf(err, errlen, "out of memory");
 fail:
 	free(cpath);
 	free(kpath);
@@ -1201,7 +1187,7 @@ creds_sts_assume_role_request(const char *endpoint, const char *region,
 	memset(out, 0, sizeof(*out));
 	if (endpoint_url_parse(endpoint, ENDPOINT_NO_QUERY |
 	    ENDPOINT_NO_USERINFO, &u, e, sizeof(e)) == -1) {
-		seterr(err, errlen, "STS endpoint: %s", e);
+		errf(err, errlen, "STS endpoint: %s", e);
 		return -1;
 	}
 	form_add(&f, "Action", "AssumeRole");
@@ -1229,7 +1215,7 @@ creds_sts_assume_role_request(const char *endpoint, const char *region,
 	sc.session_token = src->session_token;
 	if (sigv4_sign(&sr, &sc, region, "sts", now, NULL, auth, sizeof(auth),
 	    amzdate, e, sizeof(e)) == -1) {
-		seterr(err, errlen, "signing AssumeRole: %s", e);
+		errf(err, errlen, "signing AssumeRole: %s", e);
 		free(f.s);
 		return -1;
 	}
@@ -1247,7 +1233,7 @@ creds_sts_assume_role_request(const char *endpoint, const char *region,
 oom:
 	free(f.s);
 	creds_http_req_free(out);
-	seterr(err, errlen, "out of memory");
+	errf(err, errlen, "out of memory");
 	return -1;
 }
 
@@ -1273,7 +1259,7 @@ creds_sts_web_identity_request(const char *endpoint, const char *role_arn,
 			free(f.s);
 		}
 		creds_http_req_free(out);
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	out->body = f.s;
@@ -1374,18 +1360,18 @@ creds_check(struct creds *c, const char *what, char *err, size_t errlen)
 
 	if (c->access_key_id == NULL || c->access_key_id[0] == '\0' ||
 	    c->secret_access_key == NULL || c->secret_access_key[0] == '\0') {
-		seterr(err, errlen, "%s: answer without AccessKeyId or "
+		errf(err, errlen, "%s: answer without AccessKeyId or "
 		    "SecretAccessKey", what);
 		return -1;
 	}
 	for (p = c->access_key_id; *p != '\0'; p++)
 		if (!isalnum((unsigned char)*p)) {
-			seterr(err, errlen, "%s: malformed AccessKeyId", what);
+			errf(err, errlen, "%s: malformed AccessKeyId", what);
 			return -1;
 		}
 	if (c->session_token != NULL &&
 	    strpbrk(c->session_token, "\r\n") != NULL) {
-		seterr(err, errlen, "%s: malformed session token", what);
+		errf(err, errlen, "%s: malformed session token", what);
 		return -1;
 	}
 	return 0;
@@ -1401,7 +1387,7 @@ creds_sts_parse(long status, const char *body, size_t len, struct creds *out,
 
 	memset(out, 0, sizeof(*out));
 	if (len > CREDS_MAX_BODY) {
-		seterr(err, errlen, "STS: answer larger than %d bytes",
+		errf(err, errlen, "STS: answer larger than %d bytes",
 		    CREDS_MAX_BODY);
 		return -1;
 	}
@@ -1422,7 +1408,7 @@ creds_sts_parse(long status, const char *body, size_t len, struct creds *out,
 			goto fail;
 		if (exp == NULL || creds_parse_time(exp, &out->expiration) ==
 		    -1) {
-			seterr(err, errlen, "STS: missing or malformed "
+			errf(err, errlen, "STS: missing or malformed "
 			    "Expiration");
 			goto fail;
 		}
@@ -1434,14 +1420,14 @@ creds_sts_parse(long status, const char *body, size_t len, struct creds *out,
 		sanitize(code, 64);
 		if (msg != NULL)
 			sanitize(msg, 300);
-		seterr(err, errlen, "STS: %s: %s (HTTP %ld)", code,
+		errf(err, errlen, "STS: %s: %s (HTTP %ld)", code,
 		    msg != NULL ? msg : "no message", status);
 		free(code);
 		free(msg);
 		return -1;
 	}
 bad:
-	seterr(err, errlen, "STS: HTTP %ld with an unrecognised answer",
+	errf(err, errlen, "STS: HTTP %ld with an unrecognised answer",
 	    status);
 	return -1;
 fail:
@@ -1458,7 +1444,7 @@ creds_imds_token_request(const char *base, struct creds_http_req *out,
 	    req_header(out, "X-aws-ec2-metadata-token-ttl-seconds", "21600") ==
 	    -1) {
 		creds_http_req_free(out);
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -1472,23 +1458,23 @@ creds_imds_creds_request(const char *base, const char *token,
 
 	if (role != NULL && (role[0] == '\0' || strpbrk(role, "/?#%\r\n ") !=
 	    NULL)) {
-		seterr(err, errlen, "IMDS: malformed role name");
+		errf(err, errlen, "IMDS: malformed role name");
 		return -1;
 	}
 	if (strpbrk(token, "\r\n") != NULL) {
-		seterr(err, errlen, "IMDS: malformed token");
+		errf(err, errlen, "IMDS: malformed token");
 		return -1;
 	}
 	if (snprintf(path, sizeof(path),
 	    "/latest/meta-data/iam/security-credentials/%s",
 	    role != NULL ? role : "") >= (int)sizeof(path)) {
-		seterr(err, errlen, "IMDS: role name too long");
+		errf(err, errlen, "IMDS: role name too long");
 		return -1;
 	}
 	if (req_init(out, "GET", base, path) == -1 ||
 	    req_header(out, "X-aws-ec2-metadata-token", token) == -1) {
 		creds_http_req_free(out);
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -1501,12 +1487,12 @@ creds_imds_parse_role(long status, const char *body, size_t len, char *role,
 	size_t	n;
 
 	if (status == 404) {
-		seterr(err, errlen, "IMDS: no IAM role attached to this "
+		errf(err, errlen, "IMDS: no IAM role attached to this "
 		    "instance (HTTP 404)");
 		return -1;
 	}
 	if (status != 200) {
-		seterr(err, errlen, "IMDS: listing roles: HTTP %ld", status);
+		errf(err, errlen, "IMDS: listing roles: HTTP %ld", status);
 		return -1;
 	}
 	while (len > 0 && isspace((unsigned char)*body)) {
@@ -1515,11 +1501,11 @@ creds_imds_parse_role(long status, const char *body, size_t len, char *role,
 	}
 	for (n = 0; n < len && body[n] != '\n' && body[n] != '\r'; n++)
 		if (!isgraph((unsigned char)body[n]) || body[n] == '/') {
-			seterr(err, errlen, "IMDS: malformed role name");
+			errf(err, errlen, "IMDS: malformed role name");
 			return -1;
 		}
 	if (n == 0 || n >= rolelen) {
-		seterr(err, errlen, "IMDS: %s role name", n == 0 ? "empty" :
+		errf(err, errlen, "IMDS: %s role name", n == 0 ? "empty" :
 		    "too long");
 		return -1;
 	}
@@ -1547,7 +1533,7 @@ creds_json_parse(long status, const char *body, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	if (len > CREDS_MAX_BODY) {
-		seterr(err, errlen, "answer larger than %d bytes",
+		errf(err, errlen, "answer larger than %d bytes",
 		    CREDS_MAX_BODY);
 		return -1;
 	}
@@ -1559,13 +1545,13 @@ creds_json_parse(long status, const char *body, size_t len,
 			msg = json_string_value(json_object_get(j, "Message"));
 		snprintf(m, sizeof(m), "%s", msg != NULL ? msg : "");
 		sanitize(m, 200);
-		seterr(err, errlen, "HTTP %ld%s%s", status, m[0] ? ": " : "",
+		errf(err, errlen, "HTTP %ld%s%s", status, m[0] ? ": " : "",
 		    m);
 		json_decref(j);
 		return -1;
 	}
 	if (j == NULL || !json_is_object(j)) {
-		seterr(err, errlen, "answer is not a JSON object");
+		errf(err, errlen, "answer is not a JSON object");
 		json_decref(j);
 		return -1;
 	}
@@ -1575,7 +1561,7 @@ creds_json_parse(long status, const char *body, size_t len,
 		snprintf(m, sizeof(m), "%s: %s", code, msg != NULL ? msg :
 		    "no message");
 		sanitize(m, 250);
-		seterr(err, errlen, "%s", m);
+		errf(err, errlen, "%s", m);
 		json_decref(j);
 		return -1;
 	}
@@ -1586,7 +1572,7 @@ creds_json_parse(long status, const char *body, size_t len,
 		goto fail;
 	exp = json_string_value(json_object_get(j, "Expiration"));
 	if (exp != NULL && creds_parse_time(exp, &out->expiration) == -1) {
-		seterr(err, errlen, "malformed Expiration");
+		errf(err, errlen, "malformed Expiration");
 		goto fail;
 	}
 	json_decref(j);
@@ -1602,7 +1588,7 @@ creds_container_request(const char *url, const char *token,
     struct creds_http_req *out, char *err, size_t errlen)
 {
 	if (token != NULL && strpbrk(token, "\r\n") != NULL) {
-		seterr(err, errlen, "container authorization token contains "
+		errf(err, errlen, "container authorization token contains "
 		    "a line break");
 		return -1;
 	}
@@ -1610,7 +1596,7 @@ creds_container_request(const char *url, const char *token,
 	    req_header(out, "Authorization", token) == -1) ||
 	    req_header(out, "Accept", "application/json") == -1) {
 		creds_http_req_free(out);
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -1626,19 +1612,19 @@ creds_process_parse(const char *text, size_t len, struct creds *c, char *err,
 
 	memset(c, 0, sizeof(*c));
 	if (len > CREDS_MAX_BODY) {
-		seterr(err, errlen, "credential_process: output larger than "
+		errf(err, errlen, "credential_process: output larger than "
 		    "%d bytes", CREDS_MAX_BODY);
 		return -1;
 	}
 	if ((j = json_loadb(text, len, 0, &je)) == NULL || !json_is_object(j)) {
-		seterr(err, errlen, "credential_process: output is not a JSON "
+		errf(err, errlen, "credential_process: output is not a JSON "
 		    "object");
 		json_decref(j);
 		return -1;
 	}
 	v = json_object_get(j, "Version");
 	if (!json_is_integer(v) || json_integer_value(v) != 1) {
-		seterr(err, errlen, "credential_process: Version must be 1");
+		errf(err, errlen, "credential_process: Version must be 1");
 		json_decref(j);
 		return -1;
 	}
@@ -1649,7 +1635,7 @@ creds_process_parse(const char *text, size_t len, struct creds *c, char *err,
 		goto fail;
 	exp = json_string_value(json_object_get(j, "Expiration"));
 	if (exp != NULL && creds_parse_time(exp, &c->expiration) == -1) {
-		seterr(err, errlen, "credential_process: malformed "
+		errf(err, errlen, "credential_process: malformed "
 		    "Expiration");
 		goto fail;
 	}
@@ -1866,15 +1852,15 @@ read_token(const char *path, const char *what, char *err, size_t errlen)
 	if ((t = read_file(path, CREDS_MAX_TOKEN, &len, &missing, e,
 	    sizeof(e))) == NULL) {
 		if (missing)
-			seterr(err, errlen, "%s %s does not exist", what, path);
+			errf(err, errlen, "%s %s does not exist", what, path);
 		else
-			seterr(err, errlen, "%s: %s", what, e);
+			errf(err, errlen, "%s: %s", what, e);
 		return NULL;
 	}
 	while (len > 0 && isspace((unsigned char)t[len - 1]))
 		t[--len] = '\0';
 	if (len == 0 || strpbrk(t, "\r\n") != NULL) {
-		seterr(err, errlen, "%s %s is empty or has several lines",
+		errf(err, errlen, "%s %s is empty or has several lines",
 		    what, path);
 		free_secret(t);
 		return NULL;
@@ -2110,13 +2096,13 @@ creds_provider_get(struct creds_provider *p, const struct creds **out,
 	}
 	if (p->inflight) {
 		if (add_waiter(p, cb, arg) == -1) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 		return 1;
 	}
 	if (p->failures > 0 && now < p->retry_at) {
-		seterr(err, errlen, "%s", p->lasterr);
+		errf(err, errlen, "%s", p->lasterr);
 		return -1;
 	}
 	run_start(p);
@@ -2125,12 +2111,12 @@ creds_provider_get(struct creds_provider *p, const struct creds **out,
 			*out = &p->cur;
 			return 0;
 		}
-		seterr(err, errlen, "%s", p->lasterr[0] ? p->lasterr :
+		errf(err, errlen, "%s", p->lasterr[0] ? p->lasterr :
 		    "credentials expired on arrival");
 		return -1;
 	}
 	if (add_waiter(p, cb, arg) == -1) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 1;
@@ -2146,7 +2132,7 @@ creds_provider_sigv4(void *arg, struct sigv4_creds *out, char *err,
 
 	rc = creds_provider_get(p, &c, NULL, NULL, err, errlen);
 	if (rc == 1) {
-		seterr(err, errlen, "credentials from %s are still being "
+		errf(err, errlen, "credentials from %s are still being "
 		    "fetched", p->plan.desc);
 		return -1;
 	}
