@@ -1,4 +1,7 @@
 /*
+ * lib/creds, one module in two files: creds.c (the pure steps) and
+ * creds_provider.c (the runner, creds_provider_*).
+ *
  * AWS credentials: the provider chain in the SDKs' order, split into pure
  * steps (INI parsing, profile resolution, choosing the provider, building
  * the STS/IMDS/container requests, parsing their answers) and a small
@@ -318,5 +321,15 @@ int	creds_provider_sigv4(void *arg, struct sigv4_creds *out, char *err,
 time_t	creds_provider_refresh_at(const struct creds_provider *p);
 const char *creds_provider_last_error(const struct creds_provider *p);
 const char *creds_provider_describe(const struct creds_provider *p);
+
+/* ---- Shared by creds.c and creds_provider.c ------------------------- */
+
+/* Reads a regular file of at most max bytes, NUL-terminated, into a
+ * malloc'd buffer (*lenp its length).  NULL with *missing set when it does
+ * not exist, NULL with err on any other failure. */
+char	*creds_read_file(const char *path, size_t max, size_t *lenp,
+	    int *missing, char *err, size_t errlen);
+/* Wipes s and frees it (NULL is fine). */
+void	creds_free_secret(char *s);
 
 #endif
