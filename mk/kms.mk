@@ -1,4 +1,4 @@
-# The KMS client's extra checks: a libFuzzer target over lib/kms's parsers
+# lib/kms: a libFuzzer target over its parsers
 # (make fuzz-kms [FUZZ_SECONDS=N]), part of the fuzz smoke runs; valgrind
 # for the 1,000-key integration run.
 DEBS		+= valgrind clang-14 libclang-rt-14-dev
