@@ -183,7 +183,8 @@ int	kms_key_meta_copy(struct kms_key_meta *dst,
 	    const struct kms_key_meta *src);
 
 /*
- * Additions (client branch).
+ * Paging, names, backoff, the token bucket and dates (kms.c, pure), then
+ * the client's clock skew and counters (kms_client.c).
  */
 
 /* One ListAliases page: appends its aliases to *aliases and *naliases (the
