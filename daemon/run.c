@@ -23,6 +23,7 @@
 #include "config.h"
 #include "ynode.h"
 #include "log.h"
+#include "statefs.h"
 #include "notify.h"
 #include "outbox.h"
 #include "keyhealthd.h"
@@ -345,15 +346,24 @@ run_notifiers_new(struct config *conf, struct notifier ***out, size_t *n,
 static void
 run_outbox_orphans(struct kh *kh)
 {
-	char		 path[4096], sub[4096];
+	char		 path[4096], err[512];
 	DIR		*d, *sd;
 	struct dirent	*de, *se;
 	size_t		 i, len, nev;
+	int		 top, ofd, sfd;
 
-	if (!kh->state_ok || (size_t)snprintf(path, sizeof(path),
-	    "%s/outbox", kh->conf->state_dir) >= sizeof(path) ||
-	    (d = opendir(path)) == NULL)
+	if (!kh->state_ok || (top = statefs_open_top(kh->conf->state_dir, 0,
+	    NULL, err, sizeof(err))) == -1)
 		return;
+	ofd = statefs_open_dir(top, kh->conf->state_dir, "outbox", 0, NULL, 0,
+	    err, sizeof(err));
+	close(top);
+	if (ofd == -1 || (d = fdopendir(ofd)) == NULL) {
+		if (ofd != -1)
+			close(ofd);
+		return;
+	}
+	(void)snprintf(path, sizeof(path), "%s/outbox", kh->conf->state_dir);
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -361,21 +371,30 @@ run_outbox_orphans(struct kh *kh)
 			if (strcmp(notify_name(kh->notifiers[i]),
 			    de->d_name) == 0)
 				break;
-		if (i < kh->nnotifiers || (size_t)snprintf(sub, sizeof(sub),
-		    "%s/%s", path, de->d_name) >= sizeof(sub) ||
-		    (sd = opendir(sub)) == NULL)
+		if (i < kh->nnotifiers)
 			continue;
+		/* Counting names only, yet never through a link either. */
+		if ((sfd = statefs_open_dir(ofd, path, de->d_name, 0, NULL, 0,
+		    err, sizeof(err))) == -1) {
+			log_warnx("outbox: %s", err);
+			continue;
+		}
+		if ((sd = fdopendir(sfd)) == NULL) {
+			close(sfd);
+			continue;
+		}
 		nev = 0;
 		while ((se = readdir(sd)) != NULL)
 			if ((len = strlen(se->d_name)) > 5 &&
+			    se->d_name[0] != '.' &&
 			    strcmp(se->d_name + len - 5, ".json") == 0)
 				nev++;
 		(void)closedir(sd);
 		if (nev > 0)
 			log_warnx("outbox %s: %zu undelivered alerts for a "
-			    "notifier no longer configured stay in %s (give "
+			    "notifier no longer configured stay in %s/%s (give "
 			    "a notifier that name to deliver them)",
-			    de->d_name, nev, sub);
+			    de->d_name, nev, path, de->d_name);
 	}
 	(void)closedir(d);
 }

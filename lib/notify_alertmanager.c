@@ -46,6 +46,7 @@
 #include "notify.h"
 #include "notify_payloads.h"
 #include "notify_util.h"
+#include "statefs.h"
 #include "ynode.h"
 
 #define AM_TYPE			"alertmanager"
@@ -266,6 +267,36 @@ am_set_ends(json_t *alert, time_t ends)
 }
 
 /*
+ * Opens the directory of state_file (through statefs: the file itself is
+ * never followed); its last part goes to *leaf.  -1 with err.
+ */
+static int
+am_state_dir(const struct alertmanager *am, const char **leaf, char *err,
+    size_t errlen)
+{
+	char		 dir[PATH_MAX];
+	const char	*slash = strrchr(am->state_file, '/');
+	size_t		 len;
+
+	/* am_state_file() makes it absolute. */
+	if (slash == NULL || slash[1] == '\0') {
+		(void)snprintf(err, errlen, "%s: not a file path",
+		    am->state_file);
+		return -1;
+	}
+	len = slash == am->state_file ? 1 : (size_t)(slash - am->state_file);
+	if (len >= sizeof(dir)) {
+		(void)snprintf(err, errlen, "%s: path too long",
+		    am->state_file);
+		return -1;
+	}
+	memcpy(dir, am->state_file, len);
+	dir[len] = '\0';
+	*leaf = slash + 1;
+	return statefs_open_top(dir, 0, NULL, err, errlen);
+}
+
+/*
  * Writes the table to state_file: a temporary file, fsync'd, renamed over
  * the old one, so a crash leaves either table.  A failure costs only the
  * re-posts after a restart: it is logged, once per streak.
@@ -275,11 +306,13 @@ am_save(struct alertmanager *am)
 {
 	struct am_entry	*e;
 	json_t		*root, *arr;
-	char		 tmp[PATH_MAX];
-	int		 fd = -1, ok = 0;
+	const char	*leaf;
+	char		*text = NULL, err[1024];
+	int		 dfd = -1, ok = 0;
 
 	if (am->state_file == NULL)
 		return;
+	(void)snprintf(err, sizeof(err), "out of memory");
 	if ((root = json_pack("{s:i, s:[]}", "version", AM_STATE_VERSION,
 	    "alerts")) == NULL)
 		goto out;
@@ -289,30 +322,23 @@ am_save(struct alertmanager *am)
 		    "fingerprint", e->fingerprint, "alert", e->alert)) == -1)
 			goto out;
 	}
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", am->state_file) >=
-	    sizeof(tmp))
+	if ((text = json_dumps(root, JSON_COMPACT)) == NULL)
 		goto out;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1)
+	if ((dfd = am_state_dir(am, &leaf, err, sizeof(err))) == -1)
 		goto out;
-	if (json_dumpfd(root, fd, JSON_COMPACT) == -1 || fsync(fd) == -1)
-		goto out;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, am->state_file) == -1)
+	if (statefs_write(dfd, am->state_file, leaf, text, strlen(text), err,
+	    sizeof(err)) == -1)
 		goto out;
 	ok = 1;
 out:
-	if (fd != -1)
-		close(fd);
+	if (dfd != -1)
+		close(dfd);
+	free(text);
 	json_decref(root);
 	if (!ok && !am->save_failing)
-		log_warn("alertmanager %s: cannot save the firing alerts to "
-		    "%s; after a restart they may expire in Alertmanager "
-		    "until re-notified", am->shown_url, am->state_file);
+		log_warnx("alertmanager %s: cannot save the firing alerts to "
+		    "%s (%s); after a restart they may expire in Alertmanager "
+		    "until re-notified", am->shown_url, am->state_file, err);
 	else if (ok && am->save_failing)
 		log_info("alertmanager %s: saving firing alerts to %s works "
 		    "again", am->shown_url, am->state_file);
@@ -320,32 +346,48 @@ out:
 }
 
 /* Loads what am_save() wrote; a missing file is an empty table, a bad one
- * is reported and ignored (the daemon must run without it). */
+ * is reported and ignored (the daemon must run without it).  Anything but
+ * a regular file of ours (a link, a FIFO) is refused, never opened. */
 static void
 am_load(struct alertmanager *am)
 {
 	struct am_entry	*e;
 	json_error_t	 jerr;
 	json_t		*root, *arr, *item, *alert;
-	const char	*fp;
+	const char	*fp, *leaf;
 	struct stat	 st;
+	char		 err[1024];
 	size_t		 i;
+	int		 dfd, fd, refused;
 
 	if (am->state_file == NULL)
 		return;
-	if (stat(am->state_file, &st) == -1) {
+	if ((dfd = am_state_dir(am, &leaf, err, sizeof(err))) == -1) {
 		if (errno != ENOENT)
-			log_warn("alertmanager %s: %s", am->shown_url,
-			    am->state_file);
+			log_warnx("alertmanager %s: %s", am->shown_url, err);
+		return;
+	}
+	fd = statefs_open_read(dfd, am->state_file, leaf, 0, &st, &refused,
+	    err, sizeof(err));
+	close(dfd);
+	if (fd == -1) {
+		if (refused)
+			log_warnx("alertmanager %s: state_file %s %s: ignored, "
+			    "not followed (the next save replaces it)",
+			    am->shown_url, am->state_file, err);
+		else if (errno != ENOENT)
+			log_warnx("alertmanager %s: %s", am->shown_url, err);
 		return;
 	}
 	if (st.st_size > AM_STATE_MAX) {
+		close(fd);
 		log_warnx("alertmanager %s: %s is larger than %d bytes; "
 		    "ignored", am->shown_url, am->state_file, AM_STATE_MAX);
 		return;
 	}
-	if ((root = json_load_file(am->state_file, JSON_REJECT_DUPLICATES,
-	    &jerr)) == NULL) {
+	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
+	if (root == NULL) {
 		log_warnx("alertmanager %s: %s:%d: %s; ignored", am->shown_url,
 		    am->state_file, jerr.line, jerr.text);
 		return;

@@ -60,8 +60,11 @@ struct outbox_stats {
 
 /*
  * Opens (creating it 0700) STATE_DIR/outbox/NAME/ and loads every event
- * file in it (leftover temporary files are removed; unreadable files are
- * renamed *.bad and logged).  name must be a valid notifier name.
+ * file in it (leftover temporary files are removed; unreadable files, and
+ * entries that are not regular files of ours, are renamed
+ * NAME.bad-<UTC time> and logged).  Nothing in the tree is followed: an
+ * outbox or outbox/NAME that is a symbolic link is refused (see
+ * statefs.h).  name must be a valid notifier name.
  * Deliveries start with outbox_start().  NULL with err set.  The caller
  * frees it with outbox_free().
  */
