@@ -399,6 +399,102 @@ run_outbox_orphans(struct kh *kh)
 	(void)closedir(d);
 }
 
+/* The queued events of every outbox, for run_reconcile(). */
+struct run_queued {
+	const struct alert_event	*ev;
+	time_t				 queued;
+};
+
+struct run_queue {
+	struct run_queued	*v;
+	size_t			 n;
+	size_t			 cap;
+	int			 oom;
+};
+
+static void
+run_collect(void *arg, const struct alert_event *ev, time_t queued)
+{
+	struct run_queue	*q = arg;
+	struct run_queued	*nv;
+
+	if (q->n == q->cap) {
+		size_t ncap = q->cap ? q->cap * 2 : 16;
+
+		if ((nv = reallocarray(q->v, ncap, sizeof(*nv))) == NULL) {
+			q->oom = 1;
+			return;
+		}
+		q->v = nv;
+		q->cap = ncap;
+	}
+	q->v[q->n].ev = ev;
+	q->v[q->n].queued = queued;
+	q->n++;
+}
+
+/* Oldest episode first; within one, firings before the resolve, then in
+ * queue order: the order alert_table_replay() wants. */
+static int
+run_queued_cmp(const void *a, const void *b)
+{
+	const struct run_queued	*x = a, *y = b;
+
+	if (x->ev->started_at != y->ev->started_at)
+		return x->ev->started_at < y->ev->started_at ? -1 : 1;
+	if (x->ev->status != y->ev->status)
+		return x->ev->status == ALERT_FIRING ? -1 : 1;
+	if (x->queued != y->queued)
+		return x->queued < y->queued ? -1 : 1;
+	return 0;
+}
+
+/*
+ * An event is written to the outboxes before the alert table is saved
+ * (the page must not wait for the bookkeeping), so a crash or a failed
+ * save in between leaves queued events the table does not know.  Their
+ * receivers will see them: the table takes them in before the first
+ * poll, so that a firing delivered after a restart still gets its
+ * resolve when the key is found fixed.
+ */
+static void
+run_reconcile(struct kh *kh)
+{
+	struct run_queue	q;
+	size_t			i, changed = 0;
+	int			r;
+
+	if (kh->alerts == NULL)
+		return;
+	memset(&q, 0, sizeof(q));
+	for (i = 0; i < kh->nnotifiers; i++)
+		if (kh->outboxes[i] != NULL)
+			outbox_foreach(kh->outboxes[i], run_collect, &q);
+	if (q.oom)
+		log_warnx("alerts: out of memory reading the outboxes; some "
+		    "queued alerts may not get their resolve");
+	if (q.n > 1)
+		qsort(q.v, q.n, sizeof(*q.v), run_queued_cmp);
+	for (i = 0; i < q.n; i++) {
+		if ((r = alert_table_replay(kh->alerts, q.v[i].ev,
+		    q.v[i].queued)) == -1) {
+			log_warnx("alerts: out of memory taking in the queued "
+			    "alerts");
+			break;
+		}
+		if (r == 1)
+			log_info("alerts: the queued %s %s alert for key %s "
+			    "was missing from the alert state (saved after a "
+			    "crash or a failed save); taken in",
+			    alert_status_name(q.v[i].ev->status),
+			    q.v[i].ev->check, q.v[i].ev->key_name);
+		changed += (size_t)r;
+	}
+	free(q.v);
+	if (changed > 0)
+		run_save_alerts(kh);
+}
+
 static void
 run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 {
@@ -437,6 +533,7 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 		outbox_start(kh->outboxes[i]);
 	}
 	run_outbox_orphans(kh);
+	run_reconcile(kh);
 }
 
 static void

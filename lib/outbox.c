@@ -620,6 +620,16 @@ outbox_next(struct outbox *ob)
 }
 
 void
+outbox_foreach(const struct outbox *ob, void (*fn)(void *arg,
+    const struct alert_event *ev, time_t queued_at), void *arg)
+{
+	const struct outbox_item	*it;
+
+	TAILQ_FOREACH(it, &ob->items, entry)
+		fn(arg, &it->ev, it->queued);
+}
+
+void
 outbox_stats(const struct outbox *ob, struct outbox_stats *st)
 {
 	const struct outbox_item	*it = TAILQ_FIRST(&ob->items);

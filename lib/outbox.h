@@ -83,6 +83,11 @@ int		 outbox_enqueue(struct outbox *ob, const struct alert_event *ev,
 		    char *err, size_t errlen);
 /* Retries now instead of waiting out the backoff (e.g. on SIGHUP). */
 void		 outbox_kick(struct outbox *ob);
+/* Calls fn for every queued event, oldest first (in flight included);
+ * ev is the outbox's, valid during the call only. */
+void		 outbox_foreach(const struct outbox *ob,
+		    void (*fn)(void *arg, const struct alert_event *ev,
+		    time_t queued_at), void *arg);
 void		 outbox_stats(const struct outbox *ob, struct outbox_stats *st);
 const char	*outbox_name(const struct outbox *ob);
 /* Events queued, in flight included. */
