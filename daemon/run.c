@@ -137,6 +137,21 @@ run_update_status(struct kh *kh)
 	    n[SEV_CRITICAL], n[SEV_UNKNOWN]);
 }
 
+/*
+ * While alerts.json is behind what the outboxes were given, the outboxes
+ * keep what their receivers acknowledge: after a crash that is all that
+ * says a receiver saw a firing that must get its resolve.
+ */
+static void
+run_hold_outboxes(struct kh *kh, int on)
+{
+	size_t	i;
+
+	for (i = 0; i < kh->nnotifiers; i++)
+		if (kh->outboxes != NULL && kh->outboxes[i] != NULL)
+			outbox_hold(kh->outboxes[i], on);
+}
+
 static void
 run_save_alerts(struct kh *kh)
 {
@@ -147,13 +162,16 @@ run_save_alerts(struct kh *kh)
 		return;
 	if ((j = alert_table_to_json(kh->alerts)) == NULL) {
 		log_warnx("alerts: out of memory saving the alert state");
+		run_hold_outboxes(kh, 1);
 		return;
 	}
 	if (state_write_json(kh->conf->state_dir, "alerts.json", j, err,
 	    sizeof(err)) == -1) {
 		kh->stats.state_write_failures++;
 		log_warnx("alerts: cannot save the alert state: %s", err);
-	}
+		run_hold_outboxes(kh, 1);
+	} else
+		run_hold_outboxes(kh, 0);
 	json_decref(j);
 }
 
@@ -228,6 +246,8 @@ run_dispatch(struct kh *kh, struct alert_events *evs)
 				run_send_direct(kh->notifiers[j], ev);
 				continue;
 			}
+			/* alerts.json is now behind until saved. */
+			outbox_hold(kh->outboxes[j], 1);
 			if (outbox_enqueue(kh->outboxes[j], ev, err,
 			    sizeof(err)) == -1) {
 				log_warnx("notifier %s: cannot queue the %s "
@@ -491,7 +511,8 @@ run_reconcile(struct kh *kh)
 		changed += (size_t)r;
 	}
 	free(q.v);
-	if (changed > 0)
+	/* Also releases the acknowledged events kept from before. */
+	if (q.n > 0)
 		run_save_alerts(kh);
 }
 

@@ -35,6 +35,7 @@
 #define OUTBOX_OVER_CAP_LOG	60000
 #define OUTBOX_FILE_MAX		(1024 * 1024)
 #define OUTBOX_SUFFIX		".json"
+#define OUTBOX_ACKED		".acked"
 
 struct outbox_item {
 	TAILQ_ENTRY(outbox_item) entry;
@@ -60,6 +61,8 @@ struct outbox {
 	outbox_send_fn		 send;
 	void			*sendarg;
 	struct outbox_items	 items;
+	struct outbox_items	 acked;		/* kept while held */
+	int			 hold;
 	uint64_t		 next_seq;
 	struct event		*timer;
 	int			 waiting;	/* backoff timer armed */
@@ -107,15 +110,22 @@ outbox_filename(uint64_t seq, char *buf, size_t len)
 	(void)snprintf(buf, len, "%016" PRIx64 OUTBOX_SUFFIX, seq);
 }
 
+static void
+outbox_acked_name(uint64_t seq, char *buf, size_t len)
+{
+	(void)snprintf(buf, len, "%016" PRIx64 OUTBOX_ACKED, seq);
+}
+
+/* "<16 hex digits><suffix>" to its sequence number. */
 static int
-outbox_parse_name(const char *name, uint64_t *seq)
+outbox_parse_name(const char *name, const char *suffix, uint64_t *seq)
 {
 	char			*end;
 	unsigned long long	 v;
 	size_t			 i;
 
-	if (strlen(name) != 16 + strlen(OUTBOX_SUFFIX) ||
-	    strcmp(name + 16, OUTBOX_SUFFIX) != 0)
+	if (strlen(name) != 16 + strlen(suffix) ||
+	    strcmp(name + 16, suffix) != 0)
 		return -1;
 	for (i = 0; i < 16; i++)
 		if (!((name[i] >= '0' && name[i] <= '9') ||
@@ -168,6 +178,48 @@ outbox_remove(struct outbox *ob, struct outbox_item *it)
 }
 
 /* Moves a file we cannot use aside as NAME.bad-<time>, loudly. */
+/*
+ * Acknowledged while held: the file stays, renamed <seq>.acked and out of
+ * the queue, until outbox_hold(ob, 0); see outbox.h.
+ */
+static void
+outbox_keep_acked(struct outbox *ob, struct outbox_item *it)
+{
+	char	name[64], acked[64];
+
+	outbox_filename(it->seq, name, sizeof(name));
+	outbox_acked_name(it->seq, acked, sizeof(acked));
+	if (renameat(ob->dirfd, name, ob->dirfd, acked) == -1) {
+		log_warn("outbox %s: rename %s/%s to %s", ob->name, ob->dir,
+		    name, acked);
+		outbox_remove(ob, it);
+		return;
+	}
+	TAILQ_REMOVE(&ob->items, it, entry);
+	ob->st.depth--;
+	ob->st.bytes -= it->bytes;
+	TAILQ_INSERT_TAIL(&ob->acked, it, entry);
+}
+
+void
+outbox_hold(struct outbox *ob, int on)
+{
+	struct outbox_item	*it;
+	char			 name[64];
+
+	ob->hold = on;
+	if (on)
+		return;
+	while ((it = TAILQ_FIRST(&ob->acked)) != NULL) {
+		outbox_acked_name(it->seq, name, sizeof(name));
+		if (unlinkat(ob->dirfd, name, 0) == -1 && errno != ENOENT)
+			log_warn("outbox %s: unlink %s/%s", ob->name, ob->dir,
+			    name);
+		TAILQ_REMOVE(&ob->acked, it, entry);
+		outbox_item_free(it);
+	}
+}
+
 static void
 outbox_move_bad(struct outbox *ob, const char *name, const char *why)
 {
@@ -183,7 +235,8 @@ outbox_move_bad(struct outbox *ob, const char *name, const char *why)
 }
 
 static int
-outbox_load_one(struct outbox *ob, const char *name, uint64_t seq)
+outbox_load_one(struct outbox *ob, const char *name, uint64_t seq,
+    int acked)
 {
 	struct outbox_item	*it;
 	struct stat		 sb;
@@ -226,7 +279,10 @@ outbox_load_one(struct outbox *ob, const char *name, uint64_t seq)
 	json_decref(j);
 	it->seq = seq;
 	it->bytes = (size_t)sb.st_size;
-	outbox_insert(ob, it);
+	if (acked)
+		TAILQ_INSERT_TAIL(&ob->acked, it, entry);
+	else
+		outbox_insert(ob, it);
 	if (seq >= ob->next_seq)
 		ob->next_seq = seq + 1;
 	return 0;
@@ -262,9 +318,11 @@ outbox_load(struct outbox *ob, char *err, size_t errlen)
 	(void)statefs_clean_tmp(ob->dirfd, ob->dir, outbox_warn, ob);
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
-		if (outbox_parse_name(de->d_name, &seq) == -1)
-			continue;
-		(void)outbox_load_one(ob, de->d_name, seq);
+		if (outbox_parse_name(de->d_name, OUTBOX_SUFFIX, &seq) == 0)
+			(void)outbox_load_one(ob, de->d_name, seq, 0);
+		else if (outbox_parse_name(de->d_name, OUTBOX_ACKED,
+		    &seq) == 0)
+			(void)outbox_load_one(ob, de->d_name, seq, 1);
 	}
 	closedir(d);
 	return 0;
@@ -340,6 +398,7 @@ outbox_new(struct event_base *base, const char *state_dir, const char *name,
 		return NULL;
 	}
 	TAILQ_INIT(&ob->items);
+	TAILQ_INIT(&ob->acked);
 	ob->dirfd = -1;
 	ob->base = base;
 	ob->send = send;
@@ -572,7 +631,10 @@ outbox_done(void *arg, enum notify_result res, const char *why)
 	case NOTIFY_ACK:
 		ob->st.delivered++;
 		outbox_recovered(ob);
-		outbox_remove(ob, it);
+		if (ob->hold)
+			outbox_keep_acked(ob, it);
+		else
+			outbox_remove(ob, it);
 		break;
 	case NOTIFY_PERMANENT:
 		ob->st.failed++;
@@ -627,6 +689,8 @@ outbox_foreach(const struct outbox *ob, void (*fn)(void *arg,
 
 	TAILQ_FOREACH(it, &ob->items, entry)
 		fn(arg, &it->ev, it->queued);
+	TAILQ_FOREACH(it, &ob->acked, entry)
+		fn(arg, &it->ev, it->queued);
 }
 
 void
@@ -667,6 +731,10 @@ outbox_free(struct outbox *ob)
 		ob->flight->ob = NULL;
 	while ((it = TAILQ_FIRST(&ob->items)) != NULL) {
 		TAILQ_REMOVE(&ob->items, it, entry);
+		outbox_item_free(it);
+	}
+	while ((it = TAILQ_FIRST(&ob->acked)) != NULL) {
+		TAILQ_REMOVE(&ob->acked, it, entry);
 		outbox_item_free(it);
 	}
 	if (ob->timer != NULL)

@@ -83,8 +83,18 @@ int		 outbox_enqueue(struct outbox *ob, const struct alert_event *ev,
 		    char *err, size_t errlen);
 /* Retries now instead of waiting out the backoff (e.g. on SIGHUP). */
 void		 outbox_kick(struct outbox *ob);
-/* Calls fn for every queued event, oldest first (in flight included);
- * ev is the outbox's, valid during the call only. */
+/*
+ * While held, an acknowledged event's file is kept (renamed
+ * <seq>.acked, out of the queue, never delivered again) instead of
+ * removed, and loaded as such at the next start; releasing (on = 0)
+ * removes them.  The daemon holds while its alert table on disk is
+ * behind what was queued: a receiver may have seen those events, and
+ * after a crash they are all that says so (see alert_table_replay()).
+ */
+void		 outbox_hold(struct outbox *ob, int on);
+/* Calls fn for every queued event, oldest first (in flight included),
+ * then for the acknowledged ones kept by outbox_hold(); ev is the
+ * outbox's, valid during the call only. */
 void		 outbox_foreach(const struct outbox *ob,
 		    void (*fn)(void *arg, const struct alert_event *ev,
 		    time_t queued_at), void *arg);

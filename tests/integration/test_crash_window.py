@@ -129,3 +129,38 @@ def test_a_failed_save_of_the_alert_state_keeps_the_resolve(
     assert len(queued(state)) == 1
     shutil.rmtree(str(alerts))
     restart_and_expect_the_resolve(emu, m, cfg, recv, daemon, state)
+
+
+def test_a_firing_delivered_while_the_alert_state_cannot_be_saved_resolves(
+        emu, kh_config, daemon, webhook_receiver, tmp_path):
+    # The receiver acknowledges the firing while alerts.json cannot be
+    # written, then the daemon dies: the outbox must still remember that
+    # the receiver saw it.
+    state = tmp_path / "state"
+    recv = webhook_receiver()
+    m, cfg = one_key(emu, kh_config, recv, state)
+    d = daemon(cfg)
+    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=15)
+    alerts = state / "alerts.json"
+    if alerts.exists():
+        os.unlink(str(alerts))
+    (alerts / "in-the-way").mkdir(parents=True)
+    set_state(emu, m, "Disabled")
+    wait_until(lambda: sent(recv) == [("firing", "key-disabled")], 30,
+               "the firing", d.log)
+    d.wait_log("cannot save the alert state")
+    os.kill(d.pid, signal.SIGKILL)
+    d.wait(timeout=10)
+    assert queued(state) == []      # acknowledged: not delivered again
+    shutil.rmtree(str(alerts))
+    set_state(emu, m, "Enabled")
+    d = daemon(cfg, name="keyhealthd2")
+    wait_until(lambda: ("resolved", "key-disabled") in sent(recv), 30,
+               "the resolved of the firing the receiver saw", d.log)
+    assert sent(recv) == [("firing", "key-disabled"),
+                          ("resolved", "key-disabled")], sent(recv)
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=10) == 0, d.log()
+    # Once alerts.json is saved again, nothing acknowledged is kept.
+    assert [n for n in os.listdir(str(state / "outbox" / "oncall"))
+            if not n.startswith(".")] == []
