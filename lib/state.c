@@ -22,33 +22,6 @@
 
 #define STATE_KEYS_DIR	"keys"
 
-static const char *
-state_errno_name(int e)
-{
-	const char	*n = strerrorname_np(e);
-
-	return n != NULL ? n : "E?";
-}
-
-/* "<what>: <strerror> (<ENAME>)" into err; keeps errno. */
-static void
-state_syserr(char *err, size_t errlen, int e, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-state_syserr(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-	char	what[768];
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	snprintf(err, errlen, "%s: %s (%s)", what, strerror(e),
-	    state_errno_name(e));
-	errno = e;
-}
-
 static void
 state_warn(state_warn_cb warn, void *arg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -86,7 +59,7 @@ state_dir_init(const char *dir, state_warn_cb warn, void *warnarg,
 	if ((fd = statefs_open_top(dir, 1, &followed, err, errlen)) == -1)
 		return -1;
 	if (fstat(fd, &st) == -1) {
-		state_syserr(err, errlen, errno, "state directory %s", dir);
+		statefs_syserr(err, errlen, errno, "state directory %s", dir);
 		close(fd);
 		return -1;
 	}
@@ -94,7 +67,7 @@ state_dir_init(const char *dir, state_warn_cb warn, void *warnarg,
 		/* Baselines and policies are not for other users to read,
 		 * let alone change. */
 		if (fchmod(fd, 0700) == -1) {
-			state_syserr(err, errlen, errno,
+			statefs_syserr(err, errlen, errno,
 			    "state directory %s: chmod 0700", dir);
 			close(fd);
 			return -1;
@@ -231,7 +204,7 @@ state_corrupt(const char *dir, const char *name, const char *what,
 		close(dfd);
 		snprintf(err, errlen, "state file %s/%s %s (%s) and cannot be "
 		    "moved aside: %s (%s)", dpath, leaf, what, why,
-		    strerror(e), state_errno_name(e));
+		    strerror(e), statefs_errno_name(e));
 		return STATE_READ_ERROR;
 	}
 	close(dfd);
@@ -313,7 +286,7 @@ state_read_common(const char *dir, const char *name, size_t maxlen,
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			state_syserr(err, errlen, errno, "cannot read state "
+			statefs_syserr(err, errlen, errno, "cannot read state "
 			    "file %s/%s", dpath, leaf);
 			free(buf);
 			close(fd);
@@ -745,8 +718,8 @@ state_keys_load(const char *dir, struct state_key **vp, size_t *np,
 	if (kfd == -1)
 		return errno == ENOENT ? 0 : -1;
 	if ((d = fdopendir(kfd)) == NULL) {
-		state_syserr(err, errlen, errno, "cannot read state directory "
-		    "%s/%s", dir, STATE_KEYS_DIR);
+		statefs_syserr(err, errlen, errno, "cannot read state "
+		    "directory %s/%s", dir, STATE_KEYS_DIR);
 		close(kfd);
 		return -1;
 	}

@@ -20,7 +20,7 @@
 
 #include "statefs.h"
 
-static const char *
+const char *
 statefs_errno_name(int e)
 {
 	const char	*n = strerrorname_np(e);
@@ -28,12 +28,7 @@ statefs_errno_name(int e)
 	return n != NULL ? n : "E?";
 }
 
-/* "<what>: <strerror> (<ENAME>)" into err; keeps errno. */
-static void
-statefs_syserr(char *err, size_t errlen, int e, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
+void
 statefs_syserr(char *err, size_t errlen, int e, const char *fmt, ...)
 {
 	char	what[768];

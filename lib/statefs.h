@@ -10,7 +10,7 @@
  * get a file outside it written, chmod'ed, read or deleted, nor the
  * daemon blocked in open().  So: directories are opened O_DIRECTORY |
  * O_NOFOLLOW and must be ours; files are read only when fstatat() says
- * they are regular, ours and not hard-linked, then opened O_NOFOLLOW |
+ * they are regular and ours, then opened O_NOFOLLOW |
  * O_NONBLOCK and checked again on the descriptor; temporary files are
  * created O_EXCL | O_NOFOLLOW under a random name; modes are fixed with
  * fchmod() on the descriptor; renames and unlinks name entries of the
@@ -43,8 +43,9 @@
  * the directory holding it are owned by root or by us and that directory
  * is not writable by group or others: *followed is then 1 (0 otherwise;
  * followed may be NULL), and the caller must not change the target's
- * mode.  Anything else is refused.  Returns a descriptor (O_CLOEXEC), or
- * -1 with err naming dir, the reason and errno's name.
+ * mode.  Anything else is refused.  Returns a descriptor (O_CLOEXEC) that
+ * the caller closes, or -1 with err naming dir, the reason and errno's
+ * name.
  */
 int	statefs_open_top(const char *dir, int create, int *followed,
 	    char *err, size_t errlen);
@@ -54,20 +55,21 @@ int	statefs_open_top(const char *dir, int create, int *followed,
  * creating it 0700 when create and it is absent; never follows a link.
  * It must be a directory owned by us; a mode open to group or others is
  * set to 0700 (through the descriptor) and said in note (may be NULL; ""
- * when nothing was changed).  Returns a descriptor, or -1 with err (errno
- * ENOENT when absent and not created).
+ * when nothing was changed).  Returns a descriptor the caller closes, or
+ * -1 with err (errno ENOENT when absent and not created).
  */
 int	statefs_open_dir(int dfd, const char *dpath, const char *name,
 	    int create, char *note, size_t notelen, char *err, size_t errlen);
 
 /*
- * Opens name in dfd for reading.  Only a regular file with one link,
- * owned by us (unless STATEFS_ANY_OWNER), is opened, O_NOFOLLOW |
- * O_NONBLOCK, and checked again on the descriptor; *st is its fstat().
- * Returns the descriptor; -1 with errno ENOENT when there is no such
- * entry; -1 with *refused = 1 and err saying what the entry is (a
- * symbolic link, a FIFO, ...) when it exists but is not such a file; -1
- * with err on other errors.
+ * Opens name in dfd for reading.  Only a regular file owned by us (any
+ * owner with STATEFS_ANY_OWNER) is opened, after fstatat() said so
+ * (opening a FIFO or device has effects), O_NOFOLLOW | O_NONBLOCK, and
+ * checked again on the descriptor; *st is its fstat().  Returns the
+ * descriptor (the caller closes it); -1 with errno ENOENT when there is
+ * no such entry; -1 with *refused = 1 and err saying what the entry is
+ * ("is a FIFO, not a regular file": the caller names the file) when it
+ * exists but is not such a file; -1 with err on other errors.
  */
 int	statefs_open_read(int dfd, const char *dpath, const char *name,
 	    int flags, struct stat *st, int *refused, char *err,
@@ -101,6 +103,13 @@ typedef void	(*statefs_warn_cb)(void *arg, const char *msg);
  */
 int	statefs_clean_tmp(int dfd, const char *dpath, statefs_warn_cb warn,
 	    void *warnarg);
+
+/* "<what>: <strerror> (<ENAME>)" into err, what from fmt; keeps errno
+ * set to e. */
+void	statefs_syserr(char *err, size_t errlen, int e, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+/* "ENOENT" for ENOENT, "E?" when unknown. */
+const char *statefs_errno_name(int e);
 
 /* "a symbolic link", "a FIFO", ... for an st_mode. */
 const char *statefs_type_name(mode_t mode);

@@ -12,30 +12,9 @@ import json
 import os
 import shutil
 import signal
-import time
-
-import pytest
 
 from fixture_daemon import key_entry, seed_gearset_key
-
-
-@pytest.fixture
-def emu(kmsemu_session):
-    kmsemu_session.client.reset()
-    yield kmsemu_session
-    kmsemu_session.client.reset()
-
-
-def wait_until(pred, timeout, what, log=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s%s" % (
-                timeout, what, "\n" + log() if log else ""))
-        time.sleep(0.05)
+from test_statefs import emu, wait_until  # noqa: F401
 
 
 def sent(recv):
@@ -60,6 +39,22 @@ def one_key(emu, kh_config, recv, state):
 
 def set_state(emu, m, state):
     emu.client.update_key(m["KeyId"], region="eu-west-1", KeyState=state)
+
+
+def start_healthy(emu, kh_config, daemon, recv, state):
+    m, cfg = one_key(emu, kh_config, recv, state)
+    d = daemon(cfg)
+    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=15)
+    return m, cfg, d
+
+
+def alerts_json_in_the_way(state):
+    """alerts.json cannot be replaced while a directory holds its name."""
+    alerts = state / "alerts.json"
+    if alerts.exists():
+        os.unlink(str(alerts))
+    (alerts / "in-the-way").mkdir(parents=True)
+    return alerts
 
 
 def restart_and_expect_the_resolve(emu, m, cfg, recv, daemon, state):
@@ -89,9 +84,7 @@ def test_sigkill_between_the_outbox_and_the_alert_state_keeps_the_resolve(
     state = tmp_path / "state"
     recv = webhook_receiver()
     recv.default_status = 503       # the firing stays queued
-    m, cfg = one_key(emu, kh_config, recv, state)
-    d = daemon(cfg)
-    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=15)
+    m, cfg, d = start_healthy(emu, kh_config, daemon, recv, state)
     before = state / "alerts.json"
     saved = before.read_bytes() if before.exists() else None
     set_state(emu, m, "Disabled")
@@ -113,14 +106,8 @@ def test_a_failed_save_of_the_alert_state_keeps_the_resolve(
     state = tmp_path / "state"
     recv = webhook_receiver()
     recv.default_status = 503
-    m, cfg = one_key(emu, kh_config, recv, state)
-    d = daemon(cfg)
-    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=15)
-    # alerts.json cannot be replaced while a directory holds its name.
-    alerts = state / "alerts.json"
-    if alerts.exists():
-        os.unlink(str(alerts))
-    (alerts / "in-the-way").mkdir(parents=True)
+    m, cfg, d = start_healthy(emu, kh_config, daemon, recv, state)
+    alerts = alerts_json_in_the_way(state)
     set_state(emu, m, "Disabled")
     d.wait_log("cannot save the alert state", timeout=30)
     wait_until(lambda: recv.requests, 30, "a delivery attempt", d.log)
@@ -138,13 +125,8 @@ def test_a_firing_delivered_while_the_alert_state_cannot_be_saved_resolves(
     # the receiver saw it.
     state = tmp_path / "state"
     recv = webhook_receiver()
-    m, cfg = one_key(emu, kh_config, recv, state)
-    d = daemon(cfg)
-    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=15)
-    alerts = state / "alerts.json"
-    if alerts.exists():
-        os.unlink(str(alerts))
-    (alerts / "in-the-way").mkdir(parents=True)
+    m, cfg, d = start_healthy(emu, kh_config, daemon, recv, state)
+    alerts = alerts_json_in_the_way(state)
     set_state(emu, m, "Disabled")
     wait_until(lambda: sent(recv) == [("firing", "key-disabled")], 30,
                "the firing", d.log)

@@ -598,7 +598,8 @@ alert_suite(void)
 	tcase_add_test(tc, test_alert_keys_are_independent);
 	tcase_add_test(tc, test_alert_ok_findings_count_as_absent);
 	tcase_add_test(tc, test_alert_forget_key_resolves_its_alerts);
-	tcase_add_test(tc, test_alert_replay_of_a_queued_firing_gets_it_resolved);
+	tcase_add_test(tc,
+	    test_alert_replay_of_a_queued_firing_gets_it_resolved);
 	tcase_add_test(tc, test_alert_replay_follows_episodes);
 	tcase_add_test(tc, test_alert_table_json_round_trip_keeps_state);
 	tcase_add_test(tc, test_alert_table_from_json_rejects_garbage);

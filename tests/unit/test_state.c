@@ -787,8 +787,10 @@ state_suite(void)
 
 	tc = tcase_create("links");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_state_dir_link_in_a_shared_directory_is_refused);
-	tcase_add_test(tc, test_state_dir_link_of_ours_is_followed_never_chmoded);
+	tcase_add_test(tc,
+	    test_state_dir_link_in_a_shared_directory_is_refused);
+	tcase_add_test(tc,
+	    test_state_dir_link_of_ours_is_followed_never_chmoded);
 	tcase_add_test(tc,
 	    test_state_keys_link_is_refused_and_not_written_through);
 	tcase_add_test(tc, test_state_read_of_a_link_or_fifo_moves_it_aside);
