@@ -262,7 +262,7 @@ state_read_common(const char *dir, const char *name, size_t maxlen,
 			    why, err, errlen);
 		if (errno == ENOENT)
 			return STATE_READ_ABSENT;
-		snprintf(err, errlen, "state file %s", why);
+		snprintf(err, errlen, "%s", why);
 		return STATE_READ_ERROR;
 	}
 	if (repair && (st.st_mode & 077) != 0)
