@@ -177,7 +177,6 @@ outbox_remove(struct outbox *ob, struct outbox_item *it)
 	outbox_item_free(it);
 }
 
-/* Moves a file we cannot use aside as NAME.bad-<time>, loudly. */
 /*
  * Acknowledged while held: the file stays, renamed <seq>.acked and out of
  * the queue, until outbox_hold(ob, 0); see outbox.h.
@@ -220,6 +219,7 @@ outbox_hold(struct outbox *ob, int on)
 	}
 }
 
+/* Moves a file we cannot use aside as NAME.bad-<time>, loudly. */
 static void
 outbox_move_bad(struct outbox *ob, const char *name, const char *why)
 {
