@@ -512,10 +512,10 @@ START_TEST(test_config_bad_duration_names_its_node)
 {
 	one_error("interval: 5x\n" KEYS1,
 	    "t.yaml:1:11: interval: bad duration '5x': unknown unit 'x' (use "
-	    "s, m, h, d)");
-	one_error(KEYS1 "    interval: 500ms\n",
-	    "t.yaml:3:15: keys[0].interval: bad duration '500ms': unit 'ms' "
-	    "is not supported: durations are whole seconds");
+	    "ms, s, m, h, d)");
+	one_error(KEYS1 "    interval: 1500ms\n",
+	    "t.yaml:3:15: keys[0].interval: bad duration '1500ms': this "
+	    "option takes whole seconds");
 	one_error("interval: 2d\n" KEYS1,
 	    "t.yaml:1:11: interval: must be between 1s and 1d, got 2d");
 }
@@ -745,7 +745,7 @@ START_TEST(test_config_all_errors_in_one_run_sorted)
 	ck_assert_uint_eq(errs.n, 5);
 	ck_assert_uint_eq(errs.total, 5);
 	ck_assert_str_eq(errs.msgs[0], "t.yaml:1:11: renotify: bad duration "
-	    "'1x': unknown unit 'x' (use s, m, h, d)");
+	    "'1x': unknown unit 'x' (use ms, s, m, h, d)");
 	ck_assert(strncmp(errs.msgs[1], "t.yaml:3:10: keys[0].arn: ", 26) ==
 	    0);
 	ck_assert(strncmp(errs.msgs[2], "t.yaml:4:13: keys[0].vendor: ", 29) ==
