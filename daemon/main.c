@@ -61,14 +61,14 @@ version_print(int verbose)
 }
 
 struct config *
-kh_config_load(const char *path)
+kh_config_load(const char *path, int flags)
 {
 	struct config_errors	 errs;
 	struct config		*conf;
 	size_t			 i;
 
 	memset(&errs, 0, sizeof(errs));
-	if ((conf = config_load(path, &errs)) == NULL) {
+	if ((conf = config_load_flags(path, flags, &errs)) == NULL) {
 		for (i = 0; i < errs.n; i++)
 			log_warnx("%s", errs.msgs[i]);
 		if (errs.total > errs.n)

@@ -324,17 +324,16 @@ run_notifiers_stop(struct kh *kh)
 }
 
 /*
- * Configures the notifiers of conf into *out without starting them; used
- * to check a new file before anything changes.
+ * The notifiers config_load_flags() configured with conf (once per load):
+ * the daemon takes them over, conf keeps the rest.
  */
-static int
-run_notifiers_new(struct config *conf, struct notifier ***out, size_t *n,
-    char *err, size_t errlen)
+static void
+run_notifiers_take(struct config *conf, struct notifier ***out, size_t *n)
 {
-	*out = NULL;
-	*n = 0;
-	return notify_new_all(ynode_get(conf->root, "notifiers"), out, n, err,
-	    errlen);
+	*out = conf->notifiers;
+	*n = conf->nnotifiers;
+	conf->notifiers = NULL;
+	conf->nnotifiers = 0;
 }
 
 /*
@@ -496,27 +495,16 @@ static void
 run_reload(struct kh *kh)
 {
 	struct config		*conf;
-	struct notifier		**nv;
-	size_t			 nn;
-	char			 err[512];
 
 	proc_notify("RELOADING=1");
 	log_info("reloading %s", run_config_path);
-	if ((conf = kh_config_load(run_config_path)) == NULL) {
+	if ((conf = kh_config_load(run_config_path,
+	    CONFIG_LOAD_NOTIFIERS)) == NULL) {
 		kh->stats.reload_failures++;
 		log_warnx("reload failed: keeping the running configuration");
 		proc_notify("READY=1");
 		return;
 	}
-	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1) {
-		kh->stats.reload_failures++;
-		log_warnx("%s", err);
-		log_warnx("reload failed: keeping the running configuration");
-		config_free(conf);
-		proc_notify("READY=1");
-		return;
-	}
-	notify_free_all(nv, nn);
 	if (kh->pending_conf != NULL)
 		config_free(kh->pending_conf);
 	kh->pending_conf = conf;
@@ -577,10 +565,8 @@ run_apply_pending(struct kh *kh)
 	pol.fire_after = (unsigned int)conf->alerts.fire_after;
 	pol.resolve_after = (unsigned int)conf->alerts.resolve_after;
 	alert_table_set_policy(kh->alerts, &pol);
-	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1)
-		log_warnx("reload: notifiers: %s", err);
-	else
-		run_notifiers_start(kh, nv, nn);
+	run_notifiers_take(conf, &nv, &nn);
+	run_notifiers_start(kh, nv, nn);
 	if (!http_same && conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		log_warnx("reload: %s", err);
@@ -735,11 +721,11 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	run_config_path = opts->config;
 	if (config_check_file_perms(opts->config, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if ((conf = kh_config_load(opts->config)) == NULL)
+	if ((conf = kh_config_load(opts->config, CONFIG_LOAD_NOTIFIERS)) ==
+	    NULL)
 		fatalx("%s: configuration not loaded, not starting",
 		    opts->config);
-	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1)
-		fatalx("%s", err);
+	run_notifiers_take(conf, &nv, &nn);
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	log_hook_libevent();
