@@ -183,8 +183,8 @@ int		 config_check_file_perms(const char *path, char *err,
 /*
  * Errors: appends "WHERE: message" for node n (NULL: no position, then
  * "FILE: message" must be written by the caller or is just message).
- * Returns 0, or -1 when out of memory.  Used by config.c and by whoever
- * validates notifier blocks, so that their errors join the same list.
+ * Returns 0, or -1 when out of memory.  lib/notify's errors about the
+ * notifiers: section come here too, through config.c.
  */
 int		 config_error(struct config_errors *errs,
 		    const struct ynode *n, const char *fmt, ...)

@@ -77,13 +77,9 @@ static void
 notify_conf_forward(struct notify_conf *nc, const struct ynode *at,
     const char *msg)
 {
-	char	full[1024];
-
 	nc->nerrors++;
-	if (nc->report == NULL)
-		return;
-	(void)snprintf(full, sizeof(full), "%s%s", nc->prefix, msg);
-	nc->report(nc->arg, at, full);
+	if (nc->report != NULL)
+		nc->report(nc->arg, at, msg);
 }
 
 void
@@ -354,11 +350,7 @@ notify_configure_all(const struct ynode *seq, struct notify_conf *nc,
 	if ((v = calloc(seq->nitems + 1, sizeof(*v))) == NULL)
 		return notify_util_error(nc, seq, "out of memory");
 	for (i = 0; i < seq->nitems; i++) {
-		/* Errors name the block as the rest of the file does. */
-		(void)snprintf(nc->prefix, sizeof(nc->prefix),
-		    "notifiers[%zu]: ", i);
-		v[i] = notify_configure(seq->items[i], nc);
-		if (v[i] == NULL)
+		if ((v[i] = notify_configure(seq->items[i], nc)) == NULL)
 			continue;
 		for (j = 0; j < i; j++) {
 			if (v[j] == NULL || strcmp(v[j]->name, v[i]->name) != 0)
@@ -372,7 +364,6 @@ notify_configure_all(const struct ynode *seq, struct notify_conf *nc,
 			break;
 		}
 	}
-	nc->prefix[0] = '\0';
 	if (nc->nerrors != before) {
 		notify_free_all(v, seq->nitems);
 		return -1;

@@ -57,7 +57,6 @@ struct notify_conf {
 			    const char *msg);
 	void		*arg;
 	unsigned int	 nerrors;
-	char		 prefix[40];	/* "notifiers[2]: " */
 };
 
 struct notify_ops {
@@ -92,9 +91,10 @@ struct notify_module {
 /*
  * The built-in types, one file each (notify_<type>.c).  Adding a type:
  * write notify_<type>.c exporting its ops (configure() checks its options
- * with the notify_util_* helpers), declare the ops here, add one line to
- * the table in notify.c and the file to the build.  Nothing else lists
- * the types: configuration, `validate` and `run` all come here.  An
+ * with the notify_util_* helpers), declare the ops here and add one line
+ * to the table in notify.c (the build takes every .c file of lib).
+ * Nothing else lists the types: configuration, `validate` and `run` all
+ * come here.  An
  * external type is a module (type: module, path: FILE.so) that exports
  * keyhealthd_notify_module; see tests/modules/sample_notify.c.
  */

@@ -441,6 +441,7 @@ notify_util_poster_init(struct notify_util_poster *p, struct http *http,
 	p->secret = secret;
 	p->timeout_ms = timeout_ms;
 	p->secret_headers = NULL;
+	p->secret_values = NULL;
 	TAILQ_INIT(&p->posts);
 }
 
@@ -451,9 +452,15 @@ notify_util_post_cb(const struct http_response *res, void *arg)
 	struct notify_util_poster	*p = post->poster;
 	enum notify_result		 r;
 	char				 why[256];
+	size_t				 i;
 
 	TAILQ_REMOVE(&p->posts, post, entry);
 	r = notify_util_classify(res, p->secret, why, sizeof(why));
+	/* A receiver may echo what it got (an API key header) in its
+	 * error body, which goes to the log. */
+	for (i = 0; p->secret_values != NULL && p->secret_values[i] != NULL;
+	    i++)
+		notify_util_mask(why, p->secret_values[i]);
 	post->done(post->arg, r, r == NOTIFY_ACK ? NULL : why);
 	free(post);
 }

@@ -125,6 +125,10 @@ struct notify_util_poster {
 	/* Header names whose values never reach a log (a webhook's
 	 * configured headers); NULL-terminated, not copied, may be NULL. */
 	const char * const	*secret_headers;
+	/* Strings masked in every outcome message (those headers' values,
+	 * which a receiver may echo); NULL-terminated, not copied, may be
+	 * NULL. */
+	const char * const	*secret_values;
 	struct notify_util_posts posts;
 };
 

@@ -35,6 +35,7 @@ struct webhook {
 	long long		 timeout_ms;
 	char			**headers;	/* "Name: value" */
 	char			**header_names;	/* their values are secret */
+	char			**header_values; /* into headers[] */
 	size_t			 nheaders;
 	const struct notify_env	*env;
 	struct http		*own_http;	/* for ca_file */
@@ -58,6 +59,7 @@ webhook_free_state(struct webhook *w)
 	}
 	free(w->headers);
 	free(w->header_names);
+	free(w->header_values);
 	free(w);
 }
 
@@ -94,7 +96,8 @@ webhook_conf_headers(const struct ynode *block, struct webhook *w,
 		    WEBHOOK_MAX_HEADERS);
 	if ((w->headers = calloc(h->nitems + 1, sizeof(*w->headers))) ==
 	    NULL || (w->header_names = calloc(h->nitems + 1,
-	    sizeof(*w->header_names))) == NULL)
+	    sizeof(*w->header_names))) == NULL || (w->header_values =
+	    calloc(h->nitems + 1, sizeof(*w->header_values))) == NULL)
 		return notify_util_error(nc, h, "out of memory");
 	for (i = 0; i < h->nitems; i++) {
 		k = h->keys[i];
@@ -126,6 +129,9 @@ webhook_conf_headers(const struct ynode *block, struct webhook *w,
 			w->headers[w->nheaders] = NULL;
 			return notify_util_error(nc, v, "out of memory");
 		}
+		/* "Name: value": the value starts after the ": ". */
+		w->header_values[w->nheaders] = w->headers[w->nheaders] +
+		    strlen(k->value) + 2;
 		if ((w->header_names[w->nheaders] = strdup(k->value)) ==
 		    NULL) {
 			w->nheaders++;
@@ -207,6 +213,7 @@ webhook_start(void *state, const struct notify_env *env, char *err,
 	notify_util_poster_init(&w->poster, http, w->url, w->secret,
 	    (long)w->timeout_ms);
 	w->poster.secret_headers = (const char * const *)w->header_names;
+	w->poster.secret_values = (const char * const *)w->header_values;
 	return 0;
 }
 

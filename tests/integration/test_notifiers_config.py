@@ -121,8 +121,8 @@ def test_validate_reports_a_module_option_error_with_the_files_errors(
     p = str(path)
     assert error_lines(r) == [
         "%s:1:1: unknown key 'intervall'; did you mean 'interval'?" % p,
-        "%s:9:5: notifiers[0]: sample module: unknown option 'fiel'" % p,
-        "%s:12:5: notifiers[1]: unknown option \"timout\" for a webhook "
+        "%s:9:5: sample module: unknown option 'fiel'" % p,
+        "%s:12:5: unknown option \"timout\" for a webhook "
         "notifier (did you mean \"timeout\"?)" % p,
     ], r.stderr
 

@@ -109,9 +109,14 @@ def test_webhook_custom_header_values_never_reach_the_log(tmp_path,
              "      X-Api-Key: K3yValueNeverLogged1\n"
              "      X-Team: TeamValueNeverLogged2\n"
              "      Api-Key-Token: T0kValueNeverLogged3\n" % receiver.url)
+    # A receiver that echoes what it got in its error body: the body
+    # goes to the log (as the reason of the retry).
+    receiver.script = [(503, b'{"error": "bad key K3yValueNeverLogged1"}',
+                        "application/json", {}, False)]
     p, rs = run_notify_send(tools_dir, tmp_path, block, [event()],
-                            "-v", "-v")
-    assert [r["result"] for r in rs] == ["ack"], p.stderr
+                            "-v", "-v", "--backoff-min", "100")
+    assert [r["result"] for r in rs] == ["retry", "ack"], p.stderr
+    assert "HTTP 503" in rs[0]["why"]
     h = receiver.requests[0]["headers"]
     assert h["x-api-key"] == "K3yValueNeverLogged1"
     assert h["x-team"] == "TeamValueNeverLogged2"

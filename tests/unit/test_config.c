@@ -497,20 +497,20 @@ START_TEST(test_config_notifier_errors)
 	/* The file's and the notifiers' errors, in one sorted list. */
 	ck_assert_str_eq(errs.msgs[0], "t.yaml:1:1: unknown key 'intervall'; "
 	    "did you mean 'interval'?");
-	ck_assert_str_eq(errs.msgs[1], "t.yaml:5:11: notifiers[0]: unknown "
+	ck_assert_str_eq(errs.msgs[1], "t.yaml:5:11: unknown "
 	    "notifier type 'pagerdty'; did you mean 'pagerduty'?");
-	ck_assert_str_eq(errs.msgs[2], "t.yaml:6:5: notifiers[1]: a notifier "
+	ck_assert_str_eq(errs.msgs[2], "t.yaml:6:5: a notifier "
 	    "needs a 'type' (one of: journald, webhook, pagerduty, "
 	    "alertmanager, slack, exec, module)");
-	ck_assert_str_eq(errs.msgs[3], "t.yaml:8:19: notifiers[2]: "
+	ck_assert_str_eq(errs.msgs[3], "t.yaml:8:19: "
 	    "min_severity: 'severe' is not one of info, warning, unknown, "
 	    "critical");
-	ck_assert_str_eq(errs.msgs[4], "t.yaml:9:14: notifiers[2]: 'checks': "
+	ck_assert_str_eq(errs.msgs[4], "t.yaml:9:14: 'checks': "
 	    "unknown check id 'key-disabld'");
-	ck_assert_str_eq(errs.msgs[5], "t.yaml:10:5: notifiers[2]: unknown "
+	ck_assert_str_eq(errs.msgs[5], "t.yaml:10:5: unknown "
 	    "option \"tyep\" for a journald notifier (did you mean "
 	    "\"type\"?)");
-	ck_assert_str_eq(errs.msgs[6], "t.yaml:15:11: notifiers[4]: a second "
+	ck_assert_str_eq(errs.msgs[6], "t.yaml:15:11: a second "
 	    "notifier named 'x' (notifiers[3] at line 11; give each a "
 	    "unique name:)");
 	config_errors_free(&errs);
@@ -620,7 +620,7 @@ START_TEST(test_config_second_notifier_of_a_type_needs_a_name)
 	ck_assert_ptr_null(load_notifiers(KEYS1 "notifiers:\n"
 	    "  - type: journald\n  - type: journald\n", &errs));
 	ck_assert_uint_eq(errs.n, 1);
-	ck_assert_str_eq(errs.msgs[0], "t.yaml:5:11: notifiers[1]: a second "
+	ck_assert_str_eq(errs.msgs[0], "t.yaml:5:11: a second "
 	    "notifier named 'journald' (notifiers[0] at line 4; give each a "
 	    "unique name:)");
 	config_errors_free(&errs);
@@ -641,12 +641,12 @@ START_TEST(test_config_notifier_name_rule)
 	ck_assert_ptr_null(load_notifiers(text, &errs));
 	ck_assert_uint_eq(errs.n, 3);
 	ck_assert_ptr_nonnull(strstr(errs.msgs[0], "t.yaml:5:11: "
-	    "notifiers[0]: bad notifier name 'aaaa"));
+	    "bad notifier name 'aaaa"));
 	ck_assert_ptr_nonnull(strstr(errs.msgs[1], "t.yaml:7:11: "
-	    "notifiers[1]: bad notifier name 'with space' (1 to 64 of A-Z "
+	    "bad notifier name 'with space' (1 to 64 of A-Z "
 	    "a-z 0-9 _ - ., not starting with .)"));
 	ck_assert_ptr_nonnull(strstr(errs.msgs[2], "t.yaml:9:11: "
-	    "notifiers[2]: bad notifier name '.hidden'"));
+	    "bad notifier name '.hidden'"));
 	config_errors_free(&errs);
 	memset(long_name, 'a', 64);
 	long_name[64] = '\0';

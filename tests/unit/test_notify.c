@@ -140,7 +140,7 @@ START_TEST(test_notify_duplicate_names_are_rejected)
 	root = ynode_parse("t.yaml", text, strlen(text), err, sizeof(err));
 	ck_assert_int_eq(notify_new_all(ynode_get(root, "notifiers"), &v, &n,
 	    err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "t.yaml:3:11: notifiers[1]: a second "
+	ck_assert_msg(strstr(err, "t.yaml:3:11: a second "
 	    "notifier named 'journald'") != NULL, "%s", err);
 	ynode_free(root);
 }
