@@ -5,11 +5,14 @@ added as the documented recipe says (here the sample external module)
 checked by validate like a built-in one."""
 import os
 import re
+import signal
 import subprocess
+import time
 
 import pytest
 
 from conftest import REPO_TOP, run
+from fixture_daemon import key_entry, seed_gearset_key
 
 KEY_ARN = ("arn:aws:kms:eu-west-1:111122223333:key/"
            "1234abcd-12ab-34cd-56ef-1234567890ab")
@@ -158,3 +161,32 @@ def test_run_refuses_what_validate_refuses(kh_bin, tmp_path):
     for line in error_lines(v):
         assert line in r.stderr, (line, r.stderr)
     assert "not starting" in r.stderr
+
+
+@pytest.fixture
+def emu(kmsemu_session):
+    kmsemu_session.client.reset()
+    yield kmsemu_session
+    kmsemu_session.client.reset()
+
+
+def test_each_load_configures_the_notifiers_once(emu, kh_config, daemon,
+                                                 tools_dir, tmp_path):
+    """Start and each reload build every notifier once (the reload used
+    to build them twice: once to check, once to apply)."""
+    log = tmp_path / "configured.log"
+    m = seed_gearset_key(emu)
+    cfg = kh_config(emu, [key_entry(m, "gs")], interval="30s",
+                    notifiers=[{"type": "module", "name": "mine",
+                                "path": sample_module(tools_dir),
+                                "file": str(tmp_path / "out"),
+                                "configured_log": str(log)}])
+    d = daemon(cfg)         # waits for READY=1
+    assert log.read_text().count("configured") == 1
+    for n in (2, 3):
+        mark = d.mark()
+        d.signal(signal.SIGHUP)
+        d.wait_notify("RELOADING", "1", after=mark)
+        d.wait_notify("READY", "1", after=mark)
+        d.wait_log("reloaded: 1 key", count=n - 1)
+        assert log.read_text().count("configured") == n

@@ -39,17 +39,21 @@ sample_severity(enum severity s)
 	}
 }
 
-/* Its own option and the common ones; anything else is reported. */
+/* Its own options and the common ones; anything else is reported.
+ * configured_log: a file that gets a line at every configure(), so that
+ * the tests can count how often a load builds the notifier. */
 static const char * const sample_known[] = { "type", "name", "path",
-	"min_severity", "checks", "exclude_checks", "file", NULL };
+	"min_severity", "checks", "exclude_checks", "file", "configured_log",
+	NULL };
 
 static int
 sample_configure(const struct ynode *block, void **state,
     struct notify_conf *nc)
 {
 	struct sample	*s;
-	const char	*file = NULL;
+	const char	*file = NULL, *log = NULL;
 	char		 msg[160];
+	FILE		*f;
 	size_t		 i, j;
 	int		 rc = 0;
 
@@ -62,9 +66,16 @@ sample_configure(const struct ynode *block, void **state,
 			    "unknown option '%.64s'", block->keys[i]->value);
 			nc->error(nc, block->keys[i], msg);
 			rc = -1;
-		} else if (strcmp(block->keys[i]->value, "file") == 0 &&
-		    block->items[i]->type == YNODE_SCALAR)
+		} else if (block->items[i]->type != YNODE_SCALAR)
+			continue;
+		else if (strcmp(block->keys[i]->value, "file") == 0)
 			file = block->items[i]->value;
+		else if (strcmp(block->keys[i]->value, "configured_log") == 0)
+			log = block->items[i]->value;
+	}
+	if (log != NULL && (f = fopen(log, "a")) != NULL) {
+		(void)fprintf(f, "configured\n");
+		(void)fclose(f);
 	}
 	if (file == NULL) {
 		nc->error(nc, block, "sample module: missing 'file'");
