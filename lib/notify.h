@@ -94,9 +94,8 @@ struct notify_module {
  * with the notify_util_* helpers), declare the ops here and add one line
  * to the table in notify.c (the build takes every .c file of lib).
  * Nothing else lists the types: configuration, `validate` and `run` all
- * come here.  An
- * external type is a module (type: module, path: FILE.so) that exports
- * keyhealthd_notify_module; see tests/modules/sample_notify.c.
+ * come here.  An external type is a module (type: module, path: FILE.so)
+ * that exports keyhealthd_notify_module; see tests/modules/sample_notify.c.
  */
 extern const struct notify_ops notify_journald_ops;
 extern const struct notify_ops notify_webhook_ops;
@@ -140,7 +139,8 @@ int		 notify_configure_all(const struct ynode *seq,
 		    size_t *nout);
 /*
  * The same for callers that want the first error as text
- * ("FILE:LINE:COLUMN: message"): tools and tests.
+ * ("FILE:LINE:COLUMN: message"): tools and tests.  notify_new() is one
+ * block; the caller frees it with notify_free().
  */
 struct notifier	*notify_new(const struct ynode *block, char *err,
 		    size_t errlen);
