@@ -202,21 +202,38 @@ fail:
 	return NULL;
 }
 
+/* "journald, webhook, ..., module": the table, as messages list it. */
+static const char *
+notify_type_list(char *buf, size_t len)
+{
+	const char * const	*t = notify_type_names();
+	size_t			 i, off = 0;
+	int			 r;
+
+	buf[0] = '\0';
+	for (i = 0; t[i] != NULL; i++) {
+		r = snprintf(buf + off, len - off, "%s, ", t[i]);
+		if (r < 0 || (size_t)r >= len - off)
+			return buf;
+		off += (size_t)r;
+	}
+	(void)snprintf(buf + off, len - off, "module");
+	return buf;
+}
+
 /* "unknown notifier type 'X'", with a suggestion or the list. */
 static void
 notify_unknown_type(const struct ynode *typen, struct notify_conf *nc)
 {
-	const char	*names[sizeof(notify_builtin) /
-			    sizeof(notify_builtin[0]) + 1];
-	const char	*hint;
-	char		 list[256];
-	size_t		 i, off = 0;
+	const char * const	*t = notify_type_names();
+	const char		*names[sizeof(notify_builtin) /
+				    sizeof(notify_builtin[0]) + 1];
+	const char		*hint;
+	char			 list[256];
+	size_t			 i;
 
-	for (i = 0; notify_builtin[i] != NULL; i++) {
-		names[i] = notify_builtin[i]->type;
-		off += (size_t)snprintf(list + off, off < sizeof(list) ?
-		    sizeof(list) - off : 0, "%s, ", names[i]);
-	}
+	for (i = 0; t[i] != NULL; i++)
+		names[i] = t[i];
 	names[i++] = "module";
 	names[i] = NULL;
 	if ((hint = notify_util_suggest(typen->value, names)) != NULL)
@@ -224,7 +241,8 @@ notify_unknown_type(const struct ynode *typen, struct notify_conf *nc)
 		    "did you mean '%s'?", typen->value, hint);
 	else
 		notify_util_error(nc, typen, "unknown notifier type '%.64s' "
-		    "(one of: %smodule)", typen->value, list);
+		    "(one of: %s)", typen->value,
+		    notify_type_list(list, sizeof(list)));
 }
 
 /* The option names of block that are the type's own, for -v. */
@@ -257,6 +275,7 @@ notify_configure(const struct ynode *block, struct notify_conf *nc)
 {
 	const struct ynode	*typen, *namen, *sevn, *pathn;
 	struct notifier		*n;
+	char			 list[256];
 	unsigned int		 before = nc->nerrors;
 
 	if (block == NULL || block->type != YNODE_MAP) {
@@ -267,8 +286,8 @@ notify_configure(const struct ynode *block, struct notify_conf *nc)
 	if ((typen = ynode_get(block, "type")) == NULL ||
 	    typen->type != YNODE_SCALAR || ynode_is_null(typen)) {
 		notify_util_error(nc, typen != NULL ? typen : block, "a "
-		    "notifier needs a 'type' (one of: journald, webhook, "
-		    "pagerduty, alertmanager, slack, exec, module)");
+		    "notifier needs a 'type' (one of: %s)",
+		    notify_type_list(list, sizeof(list)));
 		return NULL;
 	}
 	if ((n = calloc(1, sizeof(*n))) == NULL) {

@@ -500,8 +500,8 @@ START_TEST(test_config_notifier_errors)
 	ck_assert_str_eq(errs.msgs[1], "t.yaml:5:11: unknown "
 	    "notifier type 'pagerdty'; did you mean 'pagerduty'?");
 	ck_assert_str_eq(errs.msgs[2], "t.yaml:6:5: a notifier "
-	    "needs a 'type' (one of: journald, webhook, pagerduty, "
-	    "alertmanager, slack, exec, module)");
+	    "needs a 'type' (one of: journald, webhook, exec, pagerduty, "
+	    "alertmanager, slack, module)");
 	ck_assert_str_eq(errs.msgs[3], "t.yaml:8:19: "
 	    "min_severity: 'severe' is not one of info, warning, unknown, "
 	    "critical");
