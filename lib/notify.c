@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "alert.h"
+#include "catalog.h"
 #include "notify.h"
 #include "notify_util.h"
 #include "ynode.h"
@@ -123,7 +124,8 @@ notify_conf_checks(const struct ynode *block, const char *key, char ***out,
 		return notify_util_error(nc, n, "out of memory");
 	for (i = 0; i < n->nitems; i++) {
 		it = n->items[i];
-		if (it->type != YNODE_SCALAR || !alert_check_known(it->value)) {
+		if (it->type != YNODE_SCALAR ||
+		    catalog_find(it->value) == NULL) {
 			notify_util_error(nc, it, "'%s': unknown check id "
 			    "'%.64s'", key, it->type == YNODE_SCALAR ?
 			    it->value : "");
@@ -393,19 +395,13 @@ notify_configure_all(const struct ynode *seq, struct notify_conf *nc,
 }
 
 /* Keeps the first error as "FILE:LINE:COLUMN: message". */
-struct notify_text_err {
-	char	*err;
-	size_t	 errlen;
-	int	 set;
-};
-
 static void
 notify_text_report(void *arg, const struct ynode *at, const char *msg)
 {
-	struct notify_text_err	*t = arg;
+	struct notify_conf_text	*t = arg;
 	char			 where[PATH_MAX + 32];
 
-	if (t->set++ || t->err == NULL || t->errlen == 0)
+	if (t->n++ > 0 || t->err == NULL || t->errlen == 0)
 		return;
 	if (at != NULL)
 		(void)snprintf(t->err, t->errlen, "%s: %s",
@@ -414,13 +410,23 @@ notify_text_report(void *arg, const struct ynode *at, const char *msg)
 		(void)snprintf(t->err, t->errlen, "%s", msg);
 }
 
+void
+notify_conf_init_text(struct notify_conf *nc, struct notify_conf_text *t,
+    char *err, size_t errlen)
+{
+	t->err = err;
+	t->errlen = errlen;
+	t->n = 0;
+	notify_conf_init(nc, notify_text_report, t);
+}
+
 struct notifier *
 notify_new(const struct ynode *block, char *err, size_t errlen)
 {
-	struct notify_text_err	t = { err, errlen, 0 };
+	struct notify_conf_text	t;
 	struct notify_conf	nc;
 
-	notify_conf_init(&nc, notify_text_report, &t);
+	notify_conf_init_text(&nc, &t, err, errlen);
 	return notify_configure(block, &nc);
 }
 
@@ -428,10 +434,10 @@ int
 notify_new_all(const struct ynode *seq, struct notifier ***out, size_t *nout,
     char *err, size_t errlen)
 {
-	struct notify_text_err	t = { err, errlen, 0 };
+	struct notify_conf_text	t;
 	struct notify_conf	nc;
 
-	notify_conf_init(&nc, notify_text_report, &t);
+	notify_conf_init_text(&nc, &t, err, errlen);
 	return notify_configure_all(seq, &nc, out, nout);
 }
 

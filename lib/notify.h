@@ -125,6 +125,15 @@ struct notifier;
 void		 notify_conf_init(struct notify_conf *nc,
 		    void (*report)(void *, const struct ynode *, const char *),
 		    void *arg);
+/* For tools and tests: sets up nc to keep the first error as
+ * "FILE:LINE:COLUMN: message" in err; *t is nc's, alive as long as it. */
+struct notify_conf_text {
+	char	*err;
+	size_t	 errlen;
+	int	 n;		/* errors reported */
+};
+void		 notify_conf_init_text(struct notify_conf *nc,
+		    struct notify_conf_text *t, char *err, size_t errlen);
 /*
  * The notifiers: section, the one place it is parsed: every block of the
  * sequence seq (NULL: none) configured once, the common options here, the

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "duration.h"
+#include "endpoint.h"
 #include "http.h"
 #include "notify_util.h"
 #include "suggest.h"
@@ -161,64 +162,21 @@ notify_util_duration(const struct ynode *block, const char *type,
 	return 0;
 }
 
-/* Whether the authority at host ("h[:port]/...") names loopback. */
-static int
-notify_util_loopback_host(const char *host)
-{
-	static const char * const	 names[] = { "localhost", "[::1]", NULL };
-	const char * const		*np;
-	size_t				 n, i;
-
-	n = strcspn(host, "/?#");
-	if (memchr(host, '@', n) != NULL)
-		return 0;
-	for (np = names; *np != NULL; np++)
-		if (strncasecmp(host, *np, strlen(*np)) == 0 &&
-		    (host[strlen(*np)] == ':' || strlen(*np) == n))
-			return 1;
-	if (strncmp(host, "127.", 4) != 0)
-		return 0;
-	for (i = 4; i < n && host[i] != ':'; i++)
-		if (!isdigit((unsigned char)host[i]) && host[i] != '.')
-			return 0;
-	return 1;
-}
-
 int
 notify_util_check_url(const struct ynode *block, const char *key,
     const char *url, int secret, struct notify_conf *nc)
 {
 	const struct ynode	*n = ynode_get(block, key);
-	const char		*p, *host;
+	char			 e[512];
 
-	if (n == NULL)
-		n = block;
-	if (strncmp(url, "http://", 7) == 0)
-		host = url + 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		host = url + 8;
-	else if (secret)
-		return notify_util_error(nc, n, "%s: not an http:// or "
-		    "https:// URL", key);
-	else
-		return notify_util_error(nc, n, "%s: \"%.128s\" is not an "
-		    "http:// or https:// URL", key, url);
-	if (*host == '\0' || *host == '/')
-		return notify_util_error(nc, n, "%s: the URL has no host", key);
-	for (p = url; *p != '\0'; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return notify_util_error(nc, n, "%s: the URL contains "
-			    "white space or a control character", key);
-	if (strlen(url) > 2048)
-		return notify_util_error(nc, n, "%s: the URL is longer than "
-		    "2048 bytes", key);
 	/* A URL that is itself the credential must not cross a network in
-	 * clear text. */
-	if (secret && host == url + 7 && !notify_util_loopback_host(host))
-		return notify_util_error(nc, n, "%s: plain http to a host that "
-		    "is not loopback is refused for a secret URL; use https",
-		    key);
-	return 0;
+	 * clear text, nor be echoed. */
+	if (endpoint_url_parse(url, secret ? ENDPOINT_SECRET |
+	    ENDPOINT_HTTP_LOOPBACK : 0, NULL, e, sizeof(e)) == 0)
+		return 0;
+	return notify_util_error(nc, n != NULL ? n : block, "%s: %s%s", key, e,
+	    secret && strncmp(e, "plain http", 10) == 0 ? " for a secret URL; "
+	    "use https" : "");
 }
 
 int

@@ -66,10 +66,10 @@ int	notify_util_duration(const struct ynode *block, const char *type,
 	    long long max_ms, long long *out_ms, struct notify_conf *nc);
 
 /*
- * Checks that option key (already read into url) is an http:// or https://
- * URL without spaces or control characters.  When secret is set the URL
- * itself never appears in the message (a Slack webhook URL is a
- * credential).
+ * Checks option key (already read into url) with endpoint_url_parse(), the
+ * parse `run` uses too.  When secret is set the URL itself never appears
+ * in the message (a Slack webhook URL is a credential) and plain http is
+ * refused unless to loopback.
  */
 int	notify_util_check_url(const struct ynode *block, const char *key,
 	    const char *url, int secret, struct notify_conf *nc);

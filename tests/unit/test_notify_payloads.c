@@ -108,40 +108,22 @@ write_file(const char *path, const char *text, mode_t mode)
 	close(fd);
 }
 
-struct first_error {
-	char	*err;
-	size_t	 errlen;
-	int	 n;
-};
-
-/* Keeps the first error as "FILE:LINE:COLUMN: message". */
-static void
-first_error(void *arg, const struct ynode *at, const char *msg)
-{
-	struct first_error	*fe = arg;
-	char			 where[256];
-
-	if (fe->n++ == 0)
-		(void)snprintf(fe->err, fe->errlen, "%s: %s",
-		    ynode_where(at, where, sizeof(where)), msg);
-}
-
 static int
 configure(const struct notify_ops *ops, const char *yaml, void **state,
     char *err, size_t errlen)
 {
-	struct first_error	 fe = { err, errlen, 0 };
+	struct notify_conf_text	 t;
 	struct notify_conf	 nc;
 	struct ynode		*root;
 	int			 rc;
 
 	root = ynode_parse("kh.yaml", yaml, strlen(yaml), err, errlen);
 	ck_assert_msg(root != NULL, "%s", err);
-	notify_conf_init(&nc, first_error, &fe);
+	notify_conf_init_text(&nc, &t, err, errlen);
 	rc = ops->configure(root, state, &nc);
 	ynode_free(root);
 	/* configure() fails exactly when it reported something. */
-	ck_assert_int_eq(rc == -1, fe.n > 0);
+	ck_assert_int_eq(rc == -1, t.n > 0);
 	return rc;
 }
 
@@ -476,8 +458,8 @@ START_TEST(test_config_wrong_types_are_errors)
 	    "label names to strings, not a sequence");
 	ck_assert_int_eq(configure(&notify_alertmanager_ops,
 	    "type: alertmanager\nurl: ftp://a\n", &st, err, sizeof(err)), -1);
-	ck_assert_str_eq(err, "kh.yaml:2:6: url: \"ftp://a\" is not an "
-	    "http:// or https:// URL");
+	ck_assert_str_eq(err, "kh.yaml:2:6: url: expected an http:// or "
+	    "https:// URL in 'ftp://a'");
 }
 END_TEST
 
@@ -579,8 +561,8 @@ START_TEST(test_config_slack_url_never_appears_in_errors)
 	ck_assert_int_eq(configure(&notify_slack_ops,
 	    "type: slack\nurl: hooks.slack.com/services/T0/B0/s3cr3t\n", &st,
 	    err, sizeof(err)), -1);
-	ck_assert_str_eq(err, "kh.yaml:2:6: url: not an http:// or https:// "
-	    "URL");
+	ck_assert_str_eq(err, "kh.yaml:2:6: url: expected an http:// or "
+	    "https:// URL");
 	ck_assert_int_eq(configure(&notify_slack_ops,
 	    "type: slack\nurl: https://a/s3cr3t\nurl_file: /x\n", &st, err,
 	    sizeof(err)), -1);
