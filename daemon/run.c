@@ -39,8 +39,10 @@
 /*
  * A reload's file is parsed on a thread: a large file takes a second or
  * more (100,000 keys), and the loop must keep polling, answering /metrics
- * and feeding the watchdog meanwhile.  The thread only runs config_load()
- * (lib/, no logging, no shared state); its result comes back through a
+ * and feeding the watchdog meanwhile.  The thread only runs
+ * config_load_flags() (lib/, no logging, no shared state; lib/notify
+ * configures the notifiers there: reads their secret files, loads
+ * modules, never touches the loop); its result comes back through a
  * pipe that the loop watches.  SIGHUPs during a parse coalesce: the file
  * is parsed once more when it ends, and only that last result is used.
  */
@@ -465,17 +467,16 @@ run_notifiers_stop(struct kh *kh)
 }
 
 /*
- * Configures the notifiers of conf into *out without starting them; used
- * to check a new file before anything changes.
+ * The notifiers config_load_flags() configured with conf (once per load):
+ * the daemon takes them over, conf keeps the rest.
  */
-static int
-run_notifiers_new(struct config *conf, struct notifier ***out, size_t *n,
-    char *err, size_t errlen)
+static void
+run_notifiers_take(struct config *conf, struct notifier ***out, size_t *n)
 {
-	*out = NULL;
-	*n = 0;
-	return notify_new_all(ynode_get(conf->root, "notifiers"), out, n, err,
-	    errlen);
+	*out = conf->notifiers;
+	*n = conf->nnotifiers;
+	conf->notifiers = NULL;
+	conf->nnotifiers = 0;
 }
 
 /*
@@ -748,16 +749,14 @@ run_forget_unconfigured(struct kh *kh)
 }
 
 /*
- * A reload's file, parsed: check its notifiers, then apply it once no poll
- * is in flight (a poll's callbacks point at the current keys).
+ * A reload's file, parsed (its notifiers configured with it): apply it
+ * once no poll is in flight (a poll's callbacks point at the current
+ * keys).
  */
 static void
 run_reload_parsed(struct kh *kh)
 {
 	struct config		*conf = run_parse.conf;
-	struct notifier		**nv;
-	size_t			 nn;
-	char			 err[512];
 
 	run_parse.conf = NULL;
 	if (conf == NULL) {
@@ -769,15 +768,6 @@ run_reload_parsed(struct kh *kh)
 		return;
 	}
 	config_errors_free(&run_parse.errs);
-	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1) {
-		kh->stats.reload_failures++;
-		log_warnx("%s", err);
-		log_warnx("reload failed: keeping the running configuration");
-		config_free(conf);
-		proc_notify("READY=1");
-		return;
-	}
-	notify_free_all(nv, nn);
 	if (kh->pending_conf != NULL)
 		config_free(kh->pending_conf);
 	kh->pending_conf = conf;
@@ -794,7 +784,8 @@ run_parse_main(void *arg)
 	struct run_parse	*rp = arg;
 	char			 c = 0;
 
-	rp->conf = config_load(rp->path, &rp->errs);
+	rp->conf = config_load_flags(rp->path, CONFIG_LOAD_NOTIFIERS,
+	    &rp->errs);
 	while (write(rp->fds[1], &c, 1) == -1 && errno == EINTR)
 		;
 	return NULL;
@@ -843,7 +834,8 @@ run_parse_start(struct kh *kh)
 	log_warnx("reload: cannot start the parser thread (%s); parsing on "
 	    "the loop", strerror(rc));
 inline_parse:
-	run_parse.conf = config_load(run_parse.path, &run_parse.errs);
+	run_parse.conf = config_load_flags(run_parse.path,
+	    CONFIG_LOAD_NOTIFIERS, &run_parse.errs);
 	run_reload_parsed(kh);
 }
 
@@ -967,10 +959,8 @@ run_apply_pending(struct kh *kh)
 	pol.fire_after = (unsigned int)conf->alerts.fire_after;
 	pol.resolve_after = (unsigned int)conf->alerts.resolve_after;
 	alert_table_set_policy(kh->alerts, &pol);
-	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1)
-		log_warnx("reload: notifiers: %s", err);
-	else
-		run_notifiers_start(kh, nv, nn);
+	run_notifiers_take(conf, &nv, &nn);
+	run_notifiers_start(kh, nv, nn);
 	if (!http_same && conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		log_warnx("reload: %s", err);
@@ -1173,11 +1163,11 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	run_config_path = opts->config;
 	if (config_check_file_perms(opts->config, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if ((conf = kh_config_load(opts->config)) == NULL)
+	if ((conf = kh_config_load(opts->config, CONFIG_LOAD_NOTIFIERS)) ==
+	    NULL)
 		fatalx("%s: configuration not loaded, not starting",
 		    opts->config);
-	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1)
-		fatalx("%s", err);
+	run_notifiers_take(conf, &nv, &nn);
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	log_hook_libevent();

@@ -549,7 +549,8 @@ am_send(void *arg, const struct alert_event *ev, notify_done_cb done,
 		goto fail;
 	json_decref(arr);
 	json_decref(alert);
-	if (notify_util_post(&am->poster, body, am_delivery_done, d) == -1) {
+	if (notify_util_post(&am->poster, body, NULL, am_delivery_done,
+	    d) == -1) {
 		free(body);
 		free(d);
 		return -1;
@@ -624,7 +625,8 @@ am_reposter_idle(struct alertmanager *am)
 		    "alerts again", am->shown_url);
 		return;
 	}
-	if (notify_util_post(&am->reposter, body, am_reend_done, am) == -1)
+	if (notify_util_post(&am->reposter, body, NULL, am_reend_done,
+	    am) == -1)
 		log_warnx("alertmanager %s: cannot post resolved alerts "
 		    "again", am->shown_url);
 	free(body);
@@ -686,8 +688,8 @@ am_repost(struct alertmanager *am)
 		n = 0;
 		if (body == NULL)
 			return;
-		if (notify_util_post(&am->reposter, body, am_repost_done, am)
-		    == -1)
+		if (notify_util_post(&am->reposter, body, NULL,
+		    am_repost_done, am) == -1)
 			am_repost_done(am, NOTIFY_RETRY, "cannot start request");
 		free(body);
 	}
@@ -720,10 +722,9 @@ am_reserved_label(const char *name)
 }
 
 static int
-am_labels(const struct ynode *block, json_t **out, char *err, size_t errlen)
+am_labels(const struct ynode *block, json_t **out, struct notify_conf *nc)
 {
 	const struct ynode	*n = ynode_get(block, "labels");
-	char			 where[256];
 	const char		*p;
 	size_t			 i;
 
@@ -731,14 +732,13 @@ am_labels(const struct ynode *block, json_t **out, char *err, size_t errlen)
 	if (n == NULL)
 		return 0;
 	if (n->type != YNODE_MAP) {
-		(void)snprintf(err, errlen, "%s: labels: expected a mapping "
+		notify_util_error(nc, n, "labels: expected a mapping "
 		    "of label names to strings, not a %s",
-		    ynode_where(n, where, sizeof(where)),
 		    ynode_type_name(n->type));
 		return -1;
 	}
 	if ((*out = json_object()) == NULL) {
-		(void)snprintf(err, errlen, "out of memory");
+		notify_util_error(nc, block, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < n->nitems; i++) {
@@ -750,30 +750,26 @@ am_labels(const struct ynode *block, json_t **out, char *err, size_t errlen)
 			if (!isalnum((unsigned char)*p) && *p != '_')
 				ok = 0;
 		if (!ok || strncmp(k->value, "__", 2) == 0) {
-			(void)snprintf(err, errlen, "%s: labels: \"%.64s\" is "
+			notify_util_error(nc, k, "labels: \"%.64s\" is "
 			    "not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not "
-			    "starting with __)",
-			    ynode_where(k, where, sizeof(where)), k->value);
+			    "starting with __)", k->value);
 			goto fail;
 		}
 		if (am_reserved_label(k->value)) {
-			(void)snprintf(err, errlen, "%s: labels: \"%s\" is set "
-			    "by keyhealthd and cannot be overridden",
-			    ynode_where(k, where, sizeof(where)), k->value);
+			notify_util_error(nc, k, "labels: \"%s\" is set "
+			    "by keyhealthd and cannot be overridden", k->value);
 			goto fail;
 		}
 		if (v->type != YNODE_SCALAR || ynode_is_null(v) ||
 		    v->valuelen == 0) {
-			(void)snprintf(err, errlen, "%s: labels: %s: expected "
-			    "a non-empty string",
-			    ynode_where(v, where, sizeof(where)), k->value);
+			notify_util_error(nc, v, "labels: %s: expected "
+			    "a non-empty string", k->value);
 			goto fail;
 		}
 		if (json_object_set_new(*out, k->value,
 		    json_stringn(v->value, v->valuelen)) == -1) {
-			(void)snprintf(err, errlen, "%s: labels: %s: not valid "
-			    "UTF-8", ynode_where(v, where, sizeof(where)),
-			    k->value);
+			notify_util_error(nc, v, "labels: %s: not valid "
+			    "UTF-8", k->value);
 			goto fail;
 		}
 	}
@@ -814,17 +810,16 @@ am_free(void *arg)
  * alertmanager-NAME.json there, and nothing is saved without it.
  */
 static int
-am_state_file(const struct ynode *block, char **out, char *err,
-    size_t errlen)
+am_state_file(const struct ynode *block, char **out,
+    struct notify_conf *nc)
 {
 	const struct ynode	*n;
 	const char		*file, *dir, *name = AM_TYPE, *p;
-	char			 where[256];
 	size_t			 dirlen;
 
 	*out = NULL;
-	if (notify_util_string(block, AM_TYPE, "state_file", 0, &file, err,
-	    errlen) == -1)
+	if (notify_util_string(block, AM_TYPE, "state_file", 0, &file,
+	    nc) == -1)
 		return -1;
 	if (file != NULL && file[0] == '/') {
 		if ((*out = strdup(file)) == NULL)
@@ -836,10 +831,9 @@ am_state_file(const struct ynode *block, char **out, char *err,
 		if (file == NULL)
 			return 0;
 		n = ynode_get(block, "state_file");
-		(void)snprintf(err, errlen, "%s: state_file: \"%s\" is a "
+		notify_util_error(nc, n, "state_file: \"%s\" is a "
 		    "relative name but $STATE_DIRECTORY is not set (use an "
-		    "absolute path)", ynode_where(n, where, sizeof(where)),
-		    file);
+		    "absolute path)", file);
 		return -1;
 	}
 	dirlen = (p = strchr(dir, ':')) != NULL ? (size_t)(p - dir) :
@@ -847,9 +841,8 @@ am_state_file(const struct ynode *block, char **out, char *err,
 	if (file != NULL) {
 		if (strstr(file, "..") != NULL) {
 			n = ynode_get(block, "state_file");
-			(void)snprintf(err, errlen, "%s: state_file: a "
-			    "relative name may not contain \"..\"",
-			    ynode_where(n, where, sizeof(where)));
+			notify_util_error(nc, n, "state_file: a "
+			    "relative name may not contain \"..\"");
 			return -1;
 		}
 		if (asprintf(out, "%.*s/%s", (int)dirlen, dir, file) == -1)
@@ -866,46 +859,44 @@ am_state_file(const struct ynode *block, char **out, char *err,
 	return 0;
 nomem:
 	*out = NULL;
-	(void)snprintf(err, errlen, "out of memory");
+	notify_util_error(nc, block, "out of memory");
 	return -1;
 }
 
 static int
-am_configure(const struct ynode *block, void **state, char *err,
-    size_t errlen)
+am_configure(const struct ynode *block, void **state,
+    struct notify_conf *nc)
 {
 	struct alertmanager	*am;
 	const char		*url, *gen;
 	size_t			 len;
 
 	*state = NULL;
-	if (notify_util_check_keys(block, AM_TYPE, am_options, err,
-	    errlen) == -1)
+	if (notify_util_check_keys(block, AM_TYPE, am_options, nc) == -1)
 		return -1;
 	if ((am = calloc(1, sizeof(*am))) == NULL) {
-		(void)snprintf(err, errlen, "out of memory");
+		notify_util_error(nc, block, "out of memory");
 		return -1;
 	}
 	TAILQ_INIT(&am->firing);
 	notify_util_poster_init(&am->poster, NULL, NULL, NULL, 0);
 	notify_util_poster_init(&am->reposter, NULL, NULL, NULL, 0);
-	if (notify_util_string(block, AM_TYPE, "url", 1, &url, err,
-	    errlen) == -1 ||
-	    notify_util_check_url(block, "url", url, 0, err, errlen) == -1)
+	if (notify_util_string(block, AM_TYPE, "url", 1, &url, nc) == -1 ||
+	    notify_util_check_url(block, "url", url, 0, nc) == -1)
 		goto fail;
-	if (notify_util_string(block, AM_TYPE, "generator_url", 0, &gen, err,
-	    errlen) == -1 || (gen != NULL && notify_util_check_url(block,
-	    "generator_url", gen, 0, err, errlen) == -1))
+	if (notify_util_string(block, AM_TYPE, "generator_url", 0, &gen,
+	    nc) == -1 || (gen != NULL && notify_util_check_url(block,
+	    "generator_url", gen, 0, nc) == -1))
 		goto fail;
 	if (notify_util_duration(block, AM_TYPE, "repost_interval", 60000,
-	    1000, 3600000, &am->repost_ms, err, errlen) == -1)
+	    1000, 3600000, &am->repost_ms, nc) == -1)
 		goto fail;
 	if (notify_util_duration(block, AM_TYPE, "timeout", 10000, 100,
-	    300000, &am->timeout_ms, err, errlen) == -1)
+	    300000, &am->timeout_ms, nc) == -1)
 		goto fail;
-	if (am_labels(block, &am->labels, err, errlen) == -1)
+	if (am_labels(block, &am->labels, nc) == -1)
 		goto fail;
-	if (am_state_file(block, &am->state_file, err, errlen) == -1)
+	if (am_state_file(block, &am->state_file, nc) == -1)
 		goto fail;
 	/* The API base, or the full endpoint if that is what was given. */
 	len = strlen(url);
@@ -916,15 +907,15 @@ am_configure(const struct ynode *block, void **state, char *err,
 		len -= strlen(AM_PATH);
 	if (asprintf(&am->url, "%.*s%s", (int)len, url, AM_PATH) == -1) {
 		am->url = NULL;
-		(void)snprintf(err, errlen, "out of memory");
+		notify_util_error(nc, block, "out of memory");
 		goto fail;
 	}
 	if ((am->shown_url = endpoint_url_shown(am->url)) == NULL) {
-		(void)snprintf(err, errlen, "out of memory");
+		notify_util_error(nc, block, "out of memory");
 		goto fail;
 	}
 	if (gen != NULL && (am->generator_url = strdup(gen)) == NULL) {
-		(void)snprintf(err, errlen, "out of memory");
+		notify_util_error(nc, block, "out of memory");
 		goto fail;
 	}
 	*state = am;
