@@ -280,9 +280,9 @@ static int
 parse_strlist(struct perr *pe, const char *what, json_t *j, char ***out,
     size_t *nout)
 {
-	struct policy_strv	sv = { 0 };
-	json_t		*e;
-	size_t		 i;
+	struct policy_strv	 sv = { 0 };
+	json_t			*e;
+	size_t			 i;
 
 	if (json_is_string(j)) {
 		if (policy_strv_push(&sv, json_string_value(j)) == -1)
@@ -440,7 +440,7 @@ parse_condition(struct perr *pe, json_t *j, struct policy_stmt *st)
 	const char		*op, *key;
 	json_t			*kv, *v, *e;
 	struct policy_cond	*nc, *c;
-	struct policy_strv		 sv;
+	struct policy_strv	 sv;
 	char			 num[64];
 	size_t			 i;
 	int			 r;

@@ -59,9 +59,9 @@ lower(char *s)
 /* ---- canonical form ---- */
 
 struct ccond {
-	char		*op;		/* operator in its documented spelling */
-	char		*key;		/* lower-cased */
-	const char	*shown;		/* the key as written, for diff lines */
+	char			*op;	/* operator in its documented spelling */
+	char			*key;	/* lower-cased */
+	const char		*shown;	/* the key as written, for diff lines */
 	struct policy_strv	 values;	/* sorted set */
 };
 
@@ -70,11 +70,11 @@ struct cstmt {
 	struct policy_strv	 actions;	/* lower-cased sorted set */
 	struct policy_strv	 principals;	/* "*" or "Type:value" */
 	struct policy_strv	 resources;
-	struct ccond	*conds;
-	size_t		 nconds;
-	json_t		*json;
-	char		*text;		/* compact canonical JSON */
-	int		 matched;
+	struct ccond		*conds;
+	size_t			 nconds;
+	json_t			*json;
+	char			*text;		/* compact canonical JSON */
+	int			 matched;
 };
 
 static void
@@ -393,7 +393,7 @@ policy_equal(const struct policy *a, const struct policy *b)
 
 struct lines {
 	struct policy_strv	sv;
-	int		failed;
+	int			failed;
 };
 
 static void
@@ -559,7 +559,7 @@ static void
 stmt_summary(const struct cstmt *c, char *buf, size_t len)
 {
 	struct policy_strv	p = { 0 };
-	char		acts[256], prs[256];
+	char			acts[256], prs[256];
 
 	principals_display(&c->principals, &p);
 	values_text(&c->actions, acts, sizeof(acts));
