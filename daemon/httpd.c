@@ -18,6 +18,7 @@
 #include "log.h"
 #include "notify.h"
 #include "outbox.h"
+#include "statewriter.h"
 #include "keyhealthd.h"
 
 static const double httpd_bounds[KH_LATENCY_BUCKETS] = {
@@ -197,6 +198,32 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 	    kh->stats.latency_sum);
 	evbuffer_add_printf(b, "keyhealthd_poll_duration_seconds_count %llu\n",
 	    (unsigned long long)kh->stats.latency_count);
+
+	httpd_help(b, "keyhealthd_loop_lag_seconds", "histogram",
+	    "How late a timer due every 50 ms ran: time the event loop "
+	    "was held.");
+	cum = 0;
+	for (i = 0; i < KH_LAG_BUCKETS; i++) {
+		cum += kh->stats.lag_bucket[i];
+		evbuffer_add_printf(b, "keyhealthd_loop_lag_seconds_bucket"
+		    "{le=\"%g\"} %llu\n", kh_lag_bounds[i],
+		    (unsigned long long)cum);
+	}
+	cum += kh->stats.lag_bucket[KH_LAG_BUCKETS];
+	evbuffer_add_printf(b, "keyhealthd_loop_lag_seconds_bucket"
+	    "{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+	evbuffer_add_printf(b, "keyhealthd_loop_lag_seconds_sum %.6f\n",
+	    kh->stats.lag_sum);
+	evbuffer_add_printf(b, "keyhealthd_loop_lag_seconds_count %llu\n",
+	    (unsigned long long)kh->stats.lag_count);
+	httpd_help(b, "keyhealthd_loop_lag_max_seconds", "gauge",
+	    "The longest loop lag since start.");
+	evbuffer_add_printf(b, "keyhealthd_loop_lag_max_seconds %.6f\n",
+	    kh->stats.lag_max);
+	httpd_help(b, "keyhealthd_state_writes_pending", "gauge",
+	    "State files queued for the writer thread, not yet on disk.");
+	evbuffer_add_printf(b, "keyhealthd_state_writes_pending %zu\n",
+	    kh->writer != NULL ? statewriter_pending(kh->writer) : 0);
 
 	httpd_help(b, "keyhealthd_alerts_firing", "gauge", "Alerts firing.");
 	evbuffer_add_printf(b, "keyhealthd_alerts_firing %zu\n",

@@ -32,6 +32,7 @@ struct http;
 struct kms_client;
 struct notifier;
 struct outbox;
+struct statewriter;
 
 /* Options every subcommand shares. */
 struct kh_opts {
@@ -68,8 +69,10 @@ struct kh_key {
 	struct kh_creds		*creds;
 	struct kms_target	 target;
 	struct state_key	 st;		/* baseline and last result */
+	char			 sfile[48];	/* "keys/<hash>.json" */
 	struct timespec		 state_mtime;	/* of its state file, as we
 						 * last wrote or read it */
+	unsigned int		 wpending;	/* our writes of it queued */
 	struct key_snapshot	 snap;		/* the last complete poll */
 	int			 have_snap;
 	struct findings		 findings;	/* of the last poll */
@@ -87,6 +90,7 @@ struct kh_key {
 
 /* Counters for /metrics that are not per key. */
 #define KH_LATENCY_BUCKETS	10
+#define KH_LAG_BUCKETS		11
 struct kh_stats {
 	uint64_t	 latency_bucket[KH_LATENCY_BUCKETS + 1];
 	double		 latency_sum;
@@ -96,6 +100,11 @@ struct kh_stats {
 	uint64_t	 reload_failures;
 	uint64_t	 state_write_failures;
 	time_t		 started;
+	/* keyhealthd_loop_lag_seconds: how late a periodic timer ran */
+	uint64_t	 lag_bucket[KH_LAG_BUCKETS + 1];
+	double		 lag_sum;
+	uint64_t	 lag_count;
+	double		 lag_max;
 };
 
 struct kh {
@@ -107,6 +116,12 @@ struct kh {
 	struct kms_client	*kms;
 	struct kh_key		**keys;
 	size_t			 nkeys;
+	struct kh_key		**keymap;	/* by sfile, open addressing */
+	size_t			 keymap_size;	/* a power of two */
+	struct statewriter	*writer;	/* run: state writes off the
+						 * loop; else NULL (direct) */
+	struct event		*lag_timer;
+	struct timespec		 lag_due;	/* when lag_timer should run */
 	struct kh_creds		**creds;
 	size_t			 ncreds;
 	struct creds_async	*creds_async;	/* the providers' fetcher */
@@ -138,6 +153,14 @@ struct kh_key	*kh_key_find(struct kh *, const char *);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
 const char	*kh_key_name(const struct kh_key *);
+struct kh_key	*kh_key_by_file(struct kh *, const char *);
+/* Queues j (stolen) for dir/name through the writer, or writes it now
+ * without one; 0, or -1 logged and counted (what says whose file). */
+int		 kh_state_write(struct kh *, const char *name, json_t *j,
+		    const char *what);
+/* Starts measuring the loop's lag (keyhealthd_loop_lag_seconds). */
+int		 kh_lag_start(struct kh *);
+extern const double kh_lag_bounds[KH_LAG_BUCKETS];	/* upper bounds, s */
 json_t		*kh_status_json(struct kh *, int with_alerts);
 enum severity	 kh_worst(struct kh *);
 void		 kh_count_error(struct kh *, const struct kms_error *);

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "kms.h"
 #include "log.h"
+#include "statewriter.h"
 #include "vendor.h"
 #include "keyhealthd.h"
 
@@ -54,13 +55,13 @@ kh_state_warn(void *arg, const char *msg)
 static void
 kh_key_stat_mtime(struct kh_key *k, const char *state_dir)
 {
-	char		name[64], path[4096];
+	char		path[4096];
 	struct stat	st;
 
 	memset(&k->state_mtime, 0, sizeof(k->state_mtime));
-	if (state_key_filename(k->ck->arn, name, sizeof(name)) == -1)
+	if (k->sfile[0] == '\0')
 		return;
-	(void)snprintf(path, sizeof(path), "%s/%s", state_dir, name);
+	(void)snprintf(path, sizeof(path), "%s/%s", state_dir, k->sfile);
 	if (stat(path, &st) == 0)
 		k->state_mtime = st.st_mtim;
 }
@@ -77,7 +78,9 @@ kh_key_reload_baseline(struct kh_key *k)
 	struct timespec		 old = k->state_mtime;
 	char			 err[512];
 
-	if (k->kh->mode != KH_MODE_RUN || !k->kh->state_ok)
+	/* While a write of ours is queued, the file changes under us: its
+	 * completion tells our mtime. */
+	if (k->kh->mode != KH_MODE_RUN || !k->kh->state_ok || k->wpending > 0)
 		return;
 	kh_key_stat_mtime(k, k->kh->conf->state_dir);
 	if (k->state_mtime.tv_sec == old.tv_sec &&
@@ -173,23 +176,126 @@ kh_key_load_readonly(const char *dir, const char *arn, struct state_key *out,
 	return STATE_READ_OK;
 }
 
+/* Keys by the name of their state file, for the writer's completions. */
+static size_t
+kh_keymap_slot(const struct kh *kh, const char *sfile)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *sfile != '\0'; sfile++)
+		h = (h ^ (unsigned char)*sfile) * 16777619u;
+	return h & (kh->keymap_size - 1);
+}
+
+static int
+kh_keymap_build(struct kh *kh)
+{
+	size_t	i, slot, size = 16;
+
+	while (size < kh->nkeys * 2)
+		size *= 2;
+	free(kh->keymap);
+	if ((kh->keymap = calloc(size, sizeof(*kh->keymap))) == NULL) {
+		kh->keymap_size = 0;
+		return -1;
+	}
+	kh->keymap_size = size;
+	for (i = 0; i < kh->nkeys; i++) {
+		if (kh->keys[i]->sfile[0] == '\0')
+			continue;
+		slot = kh_keymap_slot(kh, kh->keys[i]->sfile);
+		while (kh->keymap[slot] != NULL)
+			slot = (slot + 1) & (size - 1);
+		kh->keymap[slot] = kh->keys[i];
+	}
+	return 0;
+}
+
+struct kh_key *
+kh_key_by_file(struct kh *kh, const char *sfile)
+{
+	size_t	slot;
+
+	if (kh->keymap_size == 0)
+		return NULL;
+	slot = kh_keymap_slot(kh, sfile);
+	for (; kh->keymap[slot] != NULL;
+	    slot = (slot + 1) & (kh->keymap_size - 1))
+		if (strcmp(kh->keymap[slot]->sfile, sfile) == 0)
+			return kh->keymap[slot];
+	return NULL;
+}
+
+/* A write of the state writer finished (on the loop). */
+static void
+kh_state_written(void *arg, const char *name, int rc,
+    const struct timespec *mtime, const char *err)
+{
+	struct kh	*kh = arg;
+	struct kh_key	*k = kh_key_by_file(kh, name);
+
+	if (k != NULL && k->wpending > 0) {
+		k->wpending--;
+		if (rc == 0)
+			k->state_mtime = *mtime;
+	}
+	if (rc == 0)
+		return;
+	kh->stats.state_write_failures++;
+	if (k != NULL)
+		log_warnx("key %s: cannot save its state: %s", kh_key_name(k),
+		    err);
+	else
+		log_warnx("state: cannot save %s: %s", name, err);
+}
+
+int
+kh_state_write(struct kh *kh, const char *name, json_t *j, const char *what)
+{
+	char	err[512];
+	int	rc;
+
+	if (kh->writer != NULL) {
+		if ((rc = statewriter_put(kh->writer, name, j, err,
+		    sizeof(err))) == -1)
+			goto fail;
+		return rc;
+	}
+	rc = state_write_json(kh->conf->state_dir, name, j, err, sizeof(err));
+	json_decref(j);
+	if (rc == 0)
+		return 0;
+fail:
+	kh->stats.state_write_failures++;
+	log_warnx("%s: cannot save %s: %s", what, name, err);
+	return -1;
+}
+
 int
 kh_key_save_state(struct kh_key *k)
 {
-	char	err[512];
+	json_t	*j;
+	int	 rc;
 
 	if (k->kh->mode == KH_MODE_CHECK || !k->kh->state_ok)
 		return 0;
 	/* A `baseline accept` since our last poll wins over the baseline we
 	 * hold, also when we save on the way out before polling again. */
 	kh_key_reload_baseline(k);
-	if (state_key_save(k->kh->conf->state_dir, &k->st, err,
-	    sizeof(err)) == -1) {
+	if (k->sfile[0] == '\0' || (j = state_key_to_json(&k->st)) == NULL) {
 		k->kh->stats.state_write_failures++;
-		log_warnx("key %s: cannot save its state: %s", kh_key_name(k),
-		    err);
+		log_warnx("key %s: cannot save its state: out of memory",
+		    kh_key_name(k));
 		return -1;
 	}
+	/* The writer reports failures itself, naming the key. */
+	if (k->kh->writer != NULL) {
+		if ((rc = kh_state_write(k->kh, k->sfile, j, "state")) == 0)
+			k->wpending++;
+		return rc == -1 ? -1 : 0;
+	}
+	if (kh_state_write(k->kh, k->sfile, j, "state") == -1)
+		return -1;
 	kh_key_stat_mtime(k, k->kh->conf->state_dir);
 	return 0;
 }
@@ -231,6 +337,8 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 
 	k->kh = kh;
 	k->ck = ck;
+	if (state_key_filename(ck->arn, k->sfile, sizeof(k->sfile)) == -1)
+		k->sfile[0] = '\0';
 	k->expect.arn = ck->arn;
 	k->expect.name = ck->name;
 	k->expect.region = ck->parsed.region;
@@ -310,6 +418,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			k->findings = old->findings;
 			memset(&old->findings, 0, sizeof(old->findings));
 			k->state_mtime = old->state_mtime;
+			k->wpending = old->wpending;
 			k->failures = old->failures;
 			k->next_slow = 0;	/* settings may have changed */
 			k->polls = old->polls;
@@ -337,6 +446,10 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 	kh_keys_free(kh);
 	kh->keys = keys;
 	kh->nkeys = conf->nkeys;
+	if (kh_keymap_build(kh) == -1) {
+		(void)snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -350,6 +463,9 @@ kh_keys_free(struct kh *kh)
 	free(kh->keys);
 	kh->keys = NULL;
 	kh->nkeys = 0;
+	free(kh->keymap);
+	kh->keymap = NULL;
+	kh->keymap_size = 0;
 }
 
 static struct http *
@@ -467,6 +583,12 @@ kh_new(enum kh_mode mode, struct event_base *base, struct config *conf,
 		} else
 			kh->state_ok = 1;
 	}
+	if (mode == KH_MODE_RUN && kh->state_ok &&
+	    (kh->writer = statewriter_new(base, conf->state_dir,
+	    kh_state_written, kh, err, errlen)) == NULL) {
+		kh_free(kh);
+		return NULL;
+	}
 	if (kh_clients_reset(kh, conf, err, errlen) == -1 ||
 	    kh_keys_build(kh, conf, err, errlen) == -1) {
 		kh_free(kh);
@@ -481,6 +603,11 @@ kh_free(struct kh *kh)
 
 	if (kh == NULL)
 		return;
+	/* What is queued gets written, and reported to the keys. */
+	statewriter_free(kh->writer);
+	kh->writer = NULL;
+	if (kh->lag_timer != NULL)
+		event_free(kh->lag_timer);
 	/* Cancelling runs the callbacks of what is in flight. */
 	if (kh->kms != NULL)
 		kms_client_free(kh->kms);
@@ -547,4 +674,64 @@ kh_status_json(struct kh *kh, int with_alerts)
 	    json_string(severity_name(kh_worst(kh))));
 	(void)json_object_set_new(doc, "keys", keys);
 	return doc;
+}
+
+/*
+ * The loop's lag: a timer due every KH_LAG_PERIOD_MS, and how late it
+ * runs.  Anything that holds the loop (a long callback, a blocking call)
+ * delays every timer, /metrics and alert delivery by as much.
+ */
+#define KH_LAG_PERIOD_MS	50
+
+const double kh_lag_bounds[KH_LAG_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
+};
+
+static void
+kh_lag_arm(struct kh *kh)
+{
+	struct timeval	tv = { 0, KH_LAG_PERIOD_MS * 1000 };
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &kh->lag_due);
+	kh->lag_due.tv_nsec += KH_LAG_PERIOD_MS * 1000000L;
+	if (kh->lag_due.tv_nsec >= 1000000000L) {
+		kh->lag_due.tv_sec++;
+		kh->lag_due.tv_nsec -= 1000000000L;
+	}
+	(void)evtimer_add(kh->lag_timer, &tv);
+}
+
+static void
+kh_lag_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kh	*kh = arg;
+	struct timespec	 now;
+	double		 lag;
+	size_t		 b;
+
+	(void)fd;
+	(void)what;
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	lag = (double)(now.tv_sec - kh->lag_due.tv_sec) +
+	    (double)(now.tv_nsec - kh->lag_due.tv_nsec) / 1e9;
+	/* libevent's clock is coarser than ours: early is on time. */
+	if (lag < 0)
+		lag = 0;
+	for (b = 0; b < KH_LAG_BUCKETS && lag > kh_lag_bounds[b]; b++)
+		;
+	kh->stats.lag_bucket[b]++;
+	kh->stats.lag_sum += lag;
+	kh->stats.lag_count++;
+	if (lag > kh->stats.lag_max)
+		kh->stats.lag_max = lag;
+	kh_lag_arm(kh);
+}
+
+int
+kh_lag_start(struct kh *kh)
+{
+	if ((kh->lag_timer = evtimer_new(kh->base, kh_lag_cb, kh)) == NULL)
+		return -1;
+	kh_lag_arm(kh);
+	return 0;
 }

@@ -140,7 +140,6 @@ static void
 run_save_alerts(struct kh *kh)
 {
 	json_t	*j;
-	char	 err[512];
 
 	if (!kh->state_ok || kh->alerts == NULL)
 		return;
@@ -148,12 +147,7 @@ run_save_alerts(struct kh *kh)
 		log_warnx("alerts: out of memory saving the alert state");
 		return;
 	}
-	if (state_write_json(kh->conf->state_dir, "alerts.json", j, err,
-	    sizeof(err)) == -1) {
-		kh->stats.state_write_failures++;
-		log_warnx("alerts: cannot save the alert state: %s", err);
-	}
-	json_decref(j);
+	(void)kh_state_write(kh, "alerts.json", j, "alerts");
 }
 
 /* An alert sent without an outbox; freed when the notifier is done. */
@@ -747,6 +741,8 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 		fatalx("%s", err);
 	if (proc_init(&run_proc, base, run_signal, kh) == -1)
 		fatalx("cannot set up signal handling");
+	if (kh_lag_start(kh) == -1)
+		fatalx("out of memory");
 	run_load_alerts(kh);
 	run_notifiers_start(kh, nv, nn);
 	run_forget_unconfigured(kh);

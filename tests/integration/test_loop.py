@@ -1,0 +1,158 @@
+"""Nothing blocks the event loop: the durable writes of the state
+directory (two fsyncs per file) run on the state writer thread, never on
+the loop's thread, and the loop's own lag is exported as a histogram.
+
+The fsyncs are observed from outside with strace(1) (-f: every thread,
+-y: the path of each descriptor), which names the thread that made each
+call: the daemon's main thread is the loop.  No timing is asserted.
+"""
+import os
+import re
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from conftest import pick_free_port
+from fixture_daemon import key_entry, seed_gearset_key
+from test_ops import metric_samples
+
+STRACE = "/usr/bin/strace"      # DEBS in mk/bench.mk
+NKEYS = 20
+
+
+@pytest.fixture
+def emu(kmsemu_session):
+    kmsemu_session.client.reset()
+    yield kmsemu_session
+    kmsemu_session.client.reset()
+
+
+def wait_until(pred, timeout, what, step=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s"
+                                 % (timeout, what))
+        time.sleep(step)
+
+
+def child_pid(pid):
+    """The one child of pid (the daemon under strace), or None."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            kids = f.read().split()
+    except OSError:
+        return None
+    return int(kids[0]) if kids else None
+
+
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=10) as r:
+        return r.read().decode()
+
+
+def fsyncs(trace):
+    """[(tid, path)] of every fsync/fdatasync in an strace -f -y log."""
+    out = []
+    with open(trace) as f:
+        for line in f:
+            m = re.match(r"^(\d+)\s+f(?:data)?sync\(\d+<([^>]*)>\)", line)
+            if m:
+                out.append((int(m.group(1)), m.group(2)))
+    return out
+
+
+def test_state_files_are_fsynced_off_the_loop_thread(emu, kh_config, kh_bin,
+                                                     kh_env, spawn,
+                                                     tmp_path):
+    metas = [seed_gearset_key(emu) for _ in range(NKEYS)]
+    # A firing alert: alerts.json is written too.
+    metas.append(seed_gearset_key(emu, KeyState="Disabled"))
+    port = pick_free_port()
+    cfg = kh_config(emu, [key_entry(m, "k%d" % i)
+                          for i, m in enumerate(metas)],
+                    interval="1h", http={"listen": "127.0.0.1:%d" % port})
+    trace = str(tmp_path / "fsync.trace")
+    env = dict(kh_env)
+    # strace's ptrace and ASan's start-up checks do not mix well.
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                           ":verify_asan_link_order=0").lstrip(":")
+    st = spawn("strace", [STRACE, "-f", "-qq", "-y", "-o", trace, "-e",
+                          "trace=fsync,fdatasync", kh_bin, "-c", str(cfg),
+                          "run"], env=env)
+    pid = wait_until(lambda: child_pid(st.pid), 20, "the daemon under strace")
+    keys_dir = os.path.join(cfg.state_dir, "keys")
+
+    def polled():
+        try:
+            s = metric_samples(metrics(port))
+        except OSError:         # not listening yet
+            return False
+        return len(s.get("keyhealthd_polls_total", [])) == len(metas) and \
+            all(v >= 1 for _, v in s["keyhealthd_polls_total"])
+
+    wait_until(lambda: st.popen.poll() is None and polled(), 60,
+               "a first poll of every key")
+    wait_until(lambda: len([n for n in os.listdir(keys_dir)
+                            if n.endswith(".json")]) == len(metas), 60,
+               "a state file per key")
+    wait_until(lambda: os.path.exists(os.path.join(cfg.state_dir,
+                                                   "alerts.json")), 30,
+               "alerts.json")
+    os.kill(pid, signal.SIGTERM)
+    st.wait(timeout=30)
+
+    calls = fsyncs(trace)
+    state = [(tid, path) for tid, path in calls
+             if path.startswith(keys_dir) or
+             os.path.basename(path).startswith("alerts.json")]
+    # The files were made durable ...
+    assert any(path.startswith(keys_dir + "/") for _, path in state), calls
+    # ... and never by the loop, also not when saving on the way out.
+    on_loop = [path for tid, path in state if tid == pid]
+    assert on_loop == [], "%d fsyncs on the loop's thread, first %r" % (
+        len(on_loop), on_loop[:3])
+
+
+def test_loop_lag_is_a_histogram_of_a_timer_s_lateness(emu, kh_config,
+                                                       daemon):
+    metas = [seed_gearset_key(emu) for _ in range(3)]
+    port = pick_free_port()
+    cfg = kh_config(emu, [key_entry(m, "k%d" % i)
+                          for i, m in enumerate(metas)],
+                    interval="1s", http={"listen": "127.0.0.1:%d" % port})
+    daemon(cfg)
+
+    def samples():
+        return metric_samples(metrics(port))
+
+    first = wait_until(
+        lambda: (lambda s: s if s.get("keyhealthd_loop_lag_seconds_count",
+                                      [({}, 0)])[0][1] > 0 else None)(
+            samples()), 20, "a loop lag sample")
+    # The timer keeps running: the count grows while the daemon idles.
+    later = wait_until(
+        lambda: (lambda s: s if s["keyhealthd_loop_lag_seconds_count"][0][1]
+                 > first["keyhealthd_loop_lag_seconds_count"][0][1] + 5
+                 else None)(samples()), 30, "more loop lag samples")
+    buckets = later["keyhealthd_loop_lag_seconds_bucket"]
+    les = [lb["le"] for lb, _ in buckets]
+    counts = [v for _, v in buckets]
+    assert les[-1] == "+Inf"
+    assert [float(x) for x in les[:-1]] == sorted(float(x)
+                                                  for x in les[:-1])
+    assert counts == sorted(counts), "buckets are cumulative"
+    assert counts[-1] == later["keyhealthd_loop_lag_seconds_count"][0][1]
+    assert later["keyhealthd_loop_lag_seconds_sum"][0][1] >= 0
+    lag_max = later["keyhealthd_loop_lag_max_seconds"][0][1]
+    assert lag_max >= 0
+    # The largest sample is in the bucket of the maximum, none above it.
+    above = [v for lb, v in buckets
+             if lb["le"] != "+Inf" and float(lb["le"]) >= lag_max]
+    assert not above or above[0] == counts[-1]
