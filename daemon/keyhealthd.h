@@ -63,9 +63,9 @@ struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
 	struct key_expect	 expect;
-	char			 alias_arn[400];
-	char			 endpoint[512];
-	char			 endpoint_err[512];
+	char			*alias_arn;	/* NULL: no alias configured */
+	const char		*endpoint;	/* kh_intern()ed; NULL: bad */
+	char			*endpoint_err;	/* why there is none */
 	struct kh_creds		*creds;
 	struct kms_target	 target;
 	struct state_key	 st;		/* baseline and last result */
@@ -73,9 +73,11 @@ struct kh_key {
 	struct timespec		 state_mtime;	/* of its state file, as we
 						 * last wrote or read it */
 	unsigned int		 wpending;	/* our writes of it queued */
+	int			 disk_changed;	/* inotify saw its file change */
 	struct key_snapshot	 snap;		/* the last complete poll */
 	int			 have_snap;
 	struct findings		 findings;	/* of the last poll */
+	struct check_cache	 pcache;	/* the policy part's memo */
 	struct event		*timer;
 	struct kh_poll		*poll;		/* in flight, or NULL */
 	int			 due;		/* a poll waits for a reload */
@@ -117,10 +119,15 @@ struct kh {
 	struct kh_key		**keys;
 	size_t			 nkeys;
 	struct kh_key		**keymap;	/* by sfile, open addressing */
+	char			**interned;	/* strings many keys share */
+	size_t			 ninterned;
 	size_t			 keymap_size;	/* a power of two */
 	struct statewriter	*writer;	/* run: state writes off the
 						 * loop; else NULL (direct) */
 	struct event		*lag_timer;
+	int			 inotify_fd;	/* on state_dir/keys; -1: none,
+						 * stat() per poll instead */
+	struct event		*inotify_ev;
 	struct timespec		 lag_due;	/* when lag_timer should run */
 	struct kh_creds		**creds;
 	size_t			 ncreds;

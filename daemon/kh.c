@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,6 +83,10 @@ kh_key_reload_baseline(struct kh_key *k)
 	 * completion tells our mtime. */
 	if (k->kh->mode != KH_MODE_RUN || !k->kh->state_ok || k->wpending > 0)
 		return;
+	/* With the inotify watch, only a file that changed is looked at. */
+	if (k->kh->inotify_fd != -1 && !k->disk_changed)
+		return;
+	k->disk_changed = 0;
 	kh_key_stat_mtime(k, k->kh->conf->state_dir);
 	if (k->state_mtime.tv_sec == old.tv_sec &&
 	    k->state_mtime.tv_nsec == old.tv_nsec)
@@ -174,6 +179,69 @@ kh_key_load_readonly(const char *dir, const char *arn, struct state_key *out,
 	}
 	json_decref(j);
 	return STATE_READ_OK;
+}
+
+/*
+ * `baseline accept` replaces a key's state file (a rename into keys/):
+ * inotify says which, instead of a stat() of every key's file at every
+ * poll.  Our own writes show up too; the mtime tells them apart.
+ */
+static void
+kh_inotify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kh			*kh = arg;
+	char				 buf[16384], name[300];
+	const struct inotify_event	*ev;
+	struct kh_key			*k;
+	ssize_t				 n, off;
+	size_t				 i;
+
+	(void)what;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (off = 0; off < n; off += (ssize_t)sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)(void *)(buf + off);
+			if (ev->mask & IN_Q_OVERFLOW) {
+				/* Events were lost: look at every file. */
+				for (i = 0; i < kh->nkeys; i++)
+					kh->keys[i]->disk_changed = 1;
+				continue;
+			}
+			if (ev->len == 0 || (size_t)snprintf(name,
+			    sizeof(name), "keys/%s", ev->name) >= sizeof(name))
+				continue;
+			if ((k = kh_key_by_file(kh, name)) != NULL)
+				k->disk_changed = 1;
+		}
+	}
+}
+
+static void
+kh_inotify_start(struct kh *kh, const char *state_dir)
+{
+	char	path[4096];
+
+	kh->inotify_fd = -1;
+	if ((size_t)snprintf(path, sizeof(path), "%s/keys", state_dir) >=
+	    sizeof(path) ||
+	    (kh->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+		goto fail;
+	if (inotify_add_watch(kh->inotify_fd, path, IN_MOVED_TO |
+	    IN_CLOSE_WRITE | IN_DELETE) == -1)
+		goto fail;
+	if ((kh->inotify_ev = event_new(kh->base, kh->inotify_fd,
+	    EV_READ | EV_PERSIST, kh_inotify_cb, kh)) == NULL ||
+	    event_add(kh->inotify_ev, NULL) == -1)
+		goto fail;
+	return;
+fail:
+	log_warn("state: cannot watch %s for `baseline accept`, looking at "
+	    "each key's file at each poll instead", path);
+	if (kh->inotify_ev != NULL)
+		event_free(kh->inotify_ev);
+	kh->inotify_ev = NULL;
+	if (kh->inotify_fd != -1)
+		(void)close(kh->inotify_fd);
+	kh->inotify_fd = -1;
 }
 
 /* Keys by the name of their state file, for the writer's completions. */
@@ -312,6 +380,9 @@ kh_key_free(struct kh_key *k)
 	state_key_free(&k->st);
 	check_snapshot_free(&k->snap);
 	findings_clear(&k->findings);
+	check_cache_free(&k->pcache);
+	free(k->alias_arn);
+	free(k->endpoint_err);
 	free(k);
 }
 
@@ -327,13 +398,36 @@ kh_key_find(struct kh *kh, const char *name_or_arn)
 	return NULL;
 }
 
+/*
+ * One copy of a string that many keys hold (the endpoint of a region:
+ * 10,000 keys, a handful of endpoints).  Lives as long as kh.  NULL when
+ * out of memory.
+ */
+static const char *
+kh_intern(struct kh *kh, const char *s)
+{
+	char	**v;
+	size_t	  i;
+
+	for (i = 0; i < kh->ninterned; i++)
+		if (strcmp(kh->interned[i], s) == 0)
+			return kh->interned[i];
+	if ((v = reallocarray(kh->interned, kh->ninterned + 1,
+	    sizeof(*v))) == NULL)
+		return NULL;
+	kh->interned = v;
+	if ((v[kh->ninterned] = strdup(s)) == NULL)
+		return NULL;
+	return v[kh->ninterned++];
+}
+
 static void
 kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
     const struct config_key *ck)
 {
 	struct config_aws	 aws;
 	struct kms_endpoint_cfg	 ecfg;
-	char			 err[512];
+	char			 err[512], url[512];
 
 	k->kh = kh;
 	k->ck = ck;
@@ -349,10 +443,13 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	k->expect.expect_rotation = ck->expect_rotation;
 	k->expect.material_expiry_warning =
 	    conf->alerts.material_expiry_warning;
-	if (ck->alias != NULL)
-		(void)snprintf(k->alias_arn, sizeof(k->alias_arn),
-		    "arn:%s:kms:%s:%s:%s", ck->parsed.partition,
-		    ck->parsed.region, ck->parsed.account, ck->alias);
+	if (ck->alias != NULL && asprintf(&k->alias_arn,
+	    "arn:%s:kms:%s:%s:%s", ck->parsed.partition, ck->parsed.region,
+	    ck->parsed.account, ck->alias) == -1) {
+		k->alias_arn = NULL;
+		log_warnx("key %s: out of memory: its alias is not watched",
+		    ck->name);
+	}
 
 	config_key_aws(conf, ck, &aws);
 	memset(&ecfg, 0, sizeof(ecfg));
@@ -360,11 +457,12 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	ecfg.use_fips = aws.use_fips;
 	ecfg.allow_http = aws.allow_http;
 	if (kms_endpoint(&ecfg, ck->parsed.region, ck->parsed.partition,
-	    k->endpoint, sizeof(k->endpoint), err, sizeof(err)) == -1) {
-		k->endpoint[0] = '\0';
-		(void)snprintf(k->endpoint_err, sizeof(k->endpoint_err), "%s",
-		    err);
+	    url, sizeof(url), err, sizeof(err)) == -1) {
+		k->endpoint_err = strdup(err);
 		log_warnx("key %s: %s", ck->name, err);
+	} else if ((k->endpoint = kh_intern(kh, url)) == NULL) {
+		k->endpoint_err = strdup("out of memory");
+		log_warnx("key %s: out of memory", ck->name);
 	}
 	k->creds = creds_glue_get(kh, conf, ck);
 	k->target.region = ck->parsed.region;
@@ -419,6 +517,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			memset(&old->findings, 0, sizeof(old->findings));
 			k->state_mtime = old->state_mtime;
 			k->wpending = old->wpending;
+			k->disk_changed = old->disk_changed;
 			k->failures = old->failures;
 			k->next_slow = 0;	/* settings may have changed */
 			k->polls = old->polls;
@@ -558,6 +657,7 @@ kh_new(enum kh_mode mode, struct event_base *base, struct config *conf,
 	}
 	kh->mode = mode;
 	kh->base = base;
+	kh->inotify_fd = -1;
 	kh->conf = conf;
 	kh->stats.started = time(NULL);
 	if (gethostname(kh->hostname, sizeof(kh->hostname)) == -1)
@@ -583,6 +683,8 @@ kh_new(enum kh_mode mode, struct event_base *base, struct config *conf,
 		} else
 			kh->state_ok = 1;
 	}
+	if (mode == KH_MODE_RUN && kh->state_ok)
+		kh_inotify_start(kh, conf->state_dir);
 	if (mode == KH_MODE_RUN && kh->state_ok &&
 	    (kh->writer = statewriter_new(base, conf->state_dir,
 	    kh_state_written, kh, err, errlen)) == NULL) {
@@ -608,6 +710,10 @@ kh_free(struct kh *kh)
 	kh->writer = NULL;
 	if (kh->lag_timer != NULL)
 		event_free(kh->lag_timer);
+	if (kh->inotify_ev != NULL)
+		event_free(kh->inotify_ev);
+	if (kh->inotify_fd != -1)
+		(void)close(kh->inotify_fd);
 	/* Cancelling runs the callbacks of what is in flight. */
 	if (kh->kms != NULL)
 		kms_client_free(kh->kms);
@@ -619,6 +725,9 @@ kh_free(struct kh *kh)
 	if (kh->http != NULL)
 		http_free(kh->http);
 	json_decref(kh->stats.kms_errors);
+	for (size_t i = 0; i < kh->ninterned; i++)
+		free(kh->interned[i]);
+	free(kh->interned);
 	free(kh);
 }
 

@@ -242,8 +242,8 @@ poll_finish(struct kh_poll *p)
 
 	kh_key_reload_baseline(k);
 	findings_clear(&k->findings);
-	if (check_key(&k->snap, &k->st.baseline, &k->expect, time(NULL),
-	    &k->findings) == -1)
+	if (check_key_cached(&k->snap, &k->st.baseline, &k->expect,
+	    time(NULL), &k->pcache, &k->findings) == -1)
 		log_warnx("key %s: out of memory in the checks",
 		    kh_key_name(k));
 	if (k->snap.describe_err.cls == KMS_OK ||
@@ -297,9 +297,10 @@ poll_submit(struct kh_poll *p)
 
 	p->snap.polled_at = now;
 	p->pending = 1;		/* held until every part is submitted */
-	if (k->endpoint[0] == '\0') {
+	if (k->endpoint == NULL) {
 		poll_local_error(&p->snap.describe_err, KMS_ERR_OTHER,
-		    "BadEndpoint", k->endpoint_err);
+		    "BadEndpoint", k->endpoint_err != NULL ? k->endpoint_err :
+		    "no endpoint");
 		goto out;
 	}
 	p->pending++;
@@ -328,7 +329,7 @@ poll_submit(struct kh_poll *p)
 			p->pending--;
 		}
 	}
-	if (p->slow && k->alias_arn[0] != '\0') {
+	if (p->slow && k->alias_arn != NULL) {
 		p->pending++;
 		if (kms_describe_key(kh->kms, &k->target, k->alias_arn,
 		    poll_alias_cb, p, err, sizeof(err)) == -1) {

@@ -291,6 +291,10 @@ run_key_done(struct kh_key *k)
 	free(oldstate);
 	if (changed || statechanged)
 		(void)kh_key_save_state(k);
+	/* The policy text has served: the baseline holds the accepted one,
+	 * and the next poll's is compared with it by digest (k->pcache). */
+	free(k->snap.policy);
+	k->snap.policy = NULL;
 
 	/* The status line counts every key, O(keys): only when this key's
 	 * result changed or it was polled for the first time. */

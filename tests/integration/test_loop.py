@@ -68,6 +68,40 @@ def fsyncs(trace):
     return out
 
 
+def stats(trace):
+    """[(tid, path)] of every stat-like call naming a path."""
+    out = []
+    with open(trace) as f:
+        for line in f:
+            m = re.match(r'^(\d+)\s+(?:stat|lstat|newfstatat|statx|access)'
+                         r'\((?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]*)"', line)
+            if m:
+                out.append((int(m.group(1)), m.group(2)))
+    return out
+
+
+def start_traced(spawn, kh_bin, kh_env, cfg, trace, calls):
+    env = dict(kh_env)
+    # strace's ptrace and ASan's start-up checks do not mix well.
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                           ":verify_asan_link_order=0").lstrip(":")
+    st = spawn("strace", [STRACE, "-f", "-qq", "-y", "-o", trace, "-e",
+                          "trace=" + calls, kh_bin, "-c", str(cfg), "run"],
+               env=env)
+    pid = wait_until(lambda: child_pid(st.pid), 20, "the daemon under strace")
+    return st, pid
+
+
+def polls(port):
+    """{key_name: polls} from /metrics, {} while it does not answer."""
+    try:
+        s = metric_samples(metrics(port))
+    except OSError:         # not listening yet
+        return {}
+    return {lb["key_name"]: v for lb, v in
+            s.get("keyhealthd_polls_total", [])}
+
+
 def test_state_files_are_fsynced_off_the_loop_thread(emu, kh_config, kh_bin,
                                                      kh_env, spawn,
                                                      tmp_path):
@@ -79,23 +113,13 @@ def test_state_files_are_fsynced_off_the_loop_thread(emu, kh_config, kh_bin,
                           for i, m in enumerate(metas)],
                     interval="1h", http={"listen": "127.0.0.1:%d" % port})
     trace = str(tmp_path / "fsync.trace")
-    env = dict(kh_env)
-    # strace's ptrace and ASan's start-up checks do not mix well.
-    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
-                           ":verify_asan_link_order=0").lstrip(":")
-    st = spawn("strace", [STRACE, "-f", "-qq", "-y", "-o", trace, "-e",
-                          "trace=fsync,fdatasync", kh_bin, "-c", str(cfg),
-                          "run"], env=env)
-    pid = wait_until(lambda: child_pid(st.pid), 20, "the daemon under strace")
+    st, pid = start_traced(spawn, kh_bin, kh_env, cfg, trace,
+                           "fsync,fdatasync")
     keys_dir = os.path.join(cfg.state_dir, "keys")
 
     def polled():
-        try:
-            s = metric_samples(metrics(port))
-        except OSError:         # not listening yet
-            return False
-        return len(s.get("keyhealthd_polls_total", [])) == len(metas) and \
-            all(v >= 1 for _, v in s["keyhealthd_polls_total"])
+        p = polls(port)
+        return len(p) == len(metas) and min(p.values()) >= 1
 
     wait_until(lambda: st.popen.poll() is None and polled(), 60,
                "a first poll of every key")
@@ -156,3 +180,38 @@ def test_loop_lag_is_a_histogram_of_a_timer_s_lateness(emu, kh_config,
     above = [v for lb, v in buckets
              if lb["le"] != "+Inf" and float(lb["le"]) >= lag_max]
     assert not above or above[0] == counts[-1]
+
+
+def test_state_files_are_not_looked_at_per_poll(emu, kh_config, kh_bin,
+                                               kh_env, spawn, tmp_path):
+    """`baseline accept` is noticed by an inotify watch: a poll does not
+    stat() its key's state file (it did, at every poll), and an accept
+    while running is still picked up (test_daemon_run covers that)."""
+    metas = [seed_gearset_key(emu) for _ in range(3)]
+    port = pick_free_port()
+    cfg = kh_config(emu, [key_entry(m, "k%d" % i)
+                          for i, m in enumerate(metas)],
+                    interval="1s", http={"listen": "127.0.0.1:%d" % port})
+    trace = str(tmp_path / "stat.trace")
+    st, pid = start_traced(spawn, kh_bin, kh_env, cfg, trace,
+                           "stat,lstat,newfstatat,statx,access")
+    keys_dir = os.path.join(cfg.state_dir, "keys")
+    wait_until(lambda: len(polls(port)) == 3 and
+               min(polls(port).values()) >= 2, 60, "two polls of each key")
+    with open(trace) as f:
+        before = len(f.readlines())
+    n0 = sum(polls(port).values())
+    wait_until(lambda: sum(polls(port).values()) >= n0 + 9, 60,
+               "three more polls of each key")
+    os.kill(pid, signal.SIGTERM)
+    st.wait(timeout=30)
+    with open(trace) as f:
+        lines = f.readlines()[before:]
+    tmp = str(tmp_path / "steady.trace")
+    with open(tmp, "w") as f:
+        f.writelines(lines)
+    # Up to the stop (which saves every key, on the writer's thread).
+    looked = [path for tid, path in stats(tmp)
+              if tid == pid and path.startswith(keys_dir + "/")]
+    assert looked == [], "%d stat()s of key files on the loop, first %r" % (
+        len(looked), looked[:3])
