@@ -225,6 +225,18 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 	evbuffer_add_printf(b, "keyhealthd_state_writes_pending %zu\n",
 	    kh->writer != NULL ? statewriter_pending(kh->writer) : 0);
 
+	httpd_help(b, "keyhealthd_polls_running", "gauge",
+	    "Polls started and not finished.");
+	for (i = 0, cum = 0; i < kh->nendpoints; i++)
+		cum += kh->endpoints[i]->polling;
+	evbuffer_add_printf(b, "keyhealthd_polls_running %llu\n",
+	    (unsigned long long)cum);
+	httpd_help(b, "keyhealthd_polls_waiting", "gauge",
+	    "Keys due whose polls wait for their endpoint (kms.max_inflight "
+	    "polls running).");
+	evbuffer_add_printf(b, "keyhealthd_polls_waiting %zu\n",
+	    kh->nwaiting);
+
 	httpd_help(b, "keyhealthd_alerts_firing", "gauge", "Alerts firing.");
 	evbuffer_add_printf(b, "keyhealthd_alerts_firing %zu\n",
 	    kh->alerts != NULL ? alert_table_firing(kh->alerts) : 0);

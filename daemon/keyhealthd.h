@@ -58,13 +58,28 @@ struct kh_creds {
 
 struct kh_poll;
 
+/*
+ * A KMS endpoint and the keys polled through it.  A poll starts only
+ * while fewer than kms.max_inflight of its endpoint's are running: the
+ * rest wait here, due, holding nothing (a started poll holds its
+ * snapshot and signed requests until the rate limiter lets them out).
+ */
+struct kh_endpoint {
+	char		*url;
+	size_t		 polling;	/* polls started, not done */
+	struct kh_key	*wait_head;	/* due, in order */
+	struct kh_key	*wait_tail;
+};
+
 /* A configured key at run time. */
 struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
 	struct key_expect	 expect;
 	char			*alias_arn;	/* NULL: no alias configured */
-	const char		*endpoint;	/* kh_intern()ed; NULL: bad */
+	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */
+	struct kh_key		*wait_next;	/* in ep's queue */
+	int			 waiting;	/* in ep's queue */
 	char			*endpoint_err;	/* why there is none */
 	struct kh_creds		*creds;
 	struct kms_target	 target;
@@ -119,8 +134,9 @@ struct kh {
 	struct kh_key		**keys;
 	size_t			 nkeys;
 	struct kh_key		**keymap;	/* by sfile, open addressing */
-	char			**interned;	/* strings many keys share */
-	size_t			 ninterned;
+	struct kh_endpoint	**endpoints;	/* live as long as kh */
+	size_t			 nendpoints;
+	size_t			 nwaiting;	/* keys in endpoints' queues */
 	size_t			 keymap_size;	/* a power of two */
 	struct statewriter	*writer;	/* run: state writes off the
 						 * loop; else NULL (direct) */

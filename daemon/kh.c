@@ -399,26 +399,30 @@ kh_key_find(struct kh *kh, const char *name_or_arn)
 }
 
 /*
- * One copy of a string that many keys hold (the endpoint of a region:
- * 10,000 keys, a handful of endpoints).  Lives as long as kh.  NULL when
- * out of memory.
+ * The endpoint of url, shared by every key that uses it (10,000 keys, a
+ * handful of endpoints).  Lives as long as kh.  NULL when out of memory.
  */
-static const char *
-kh_intern(struct kh *kh, const char *s)
+static struct kh_endpoint *
+kh_endpoint_get(struct kh *kh, const char *url)
 {
-	char	**v;
-	size_t	  i;
+	struct kh_endpoint	**v, *ep;
+	size_t			  i;
 
-	for (i = 0; i < kh->ninterned; i++)
-		if (strcmp(kh->interned[i], s) == 0)
-			return kh->interned[i];
-	if ((v = reallocarray(kh->interned, kh->ninterned + 1,
+	for (i = 0; i < kh->nendpoints; i++)
+		if (strcmp(kh->endpoints[i]->url, url) == 0)
+			return kh->endpoints[i];
+	if ((v = reallocarray(kh->endpoints, kh->nendpoints + 1,
 	    sizeof(*v))) == NULL)
 		return NULL;
-	kh->interned = v;
-	if ((v[kh->ninterned] = strdup(s)) == NULL)
+	kh->endpoints = v;
+	if ((ep = calloc(1, sizeof(*ep))) == NULL)
 		return NULL;
-	return v[kh->ninterned++];
+	if ((ep->url = strdup(url)) == NULL) {
+		free(ep);
+		return NULL;
+	}
+	v[kh->nendpoints++] = ep;
+	return ep;
 }
 
 static void
@@ -460,13 +464,13 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	    url, sizeof(url), err, sizeof(err)) == -1) {
 		k->endpoint_err = strdup(err);
 		log_warnx("key %s: %s", ck->name, err);
-	} else if ((k->endpoint = kh_intern(kh, url)) == NULL) {
+	} else if ((k->ep = kh_endpoint_get(kh, url)) == NULL) {
 		k->endpoint_err = strdup("out of memory");
 		log_warnx("key %s: out of memory", ck->name);
 	}
 	k->creds = creds_glue_get(kh, conf, ck);
 	k->target.region = ck->parsed.region;
-	k->target.endpoint = k->endpoint;
+	k->target.endpoint = k->ep != NULL ? k->ep->url : NULL;
 	k->target.account = ck->parsed.account;
 	k->target.get_creds = creds_provider_sigv4;
 	k->target.creds_arg = k->creds != NULL ? k->creds->prov : NULL;
@@ -562,6 +566,12 @@ kh_keys_free(struct kh *kh)
 	free(kh->keys);
 	kh->keys = NULL;
 	kh->nkeys = 0;
+	/* The keys waiting for their endpoints are gone with them. */
+	kh->nwaiting = 0;
+	for (i = 0; i < kh->nendpoints; i++) {
+		kh->endpoints[i]->wait_head = NULL;
+		kh->endpoints[i]->wait_tail = NULL;
+	}
 	free(kh->keymap);
 	kh->keymap = NULL;
 	kh->keymap_size = 0;
@@ -725,9 +735,11 @@ kh_free(struct kh *kh)
 	if (kh->http != NULL)
 		http_free(kh->http);
 	json_decref(kh->stats.kms_errors);
-	for (size_t i = 0; i < kh->ninterned; i++)
-		free(kh->interned[i]);
-	free(kh->interned);
+	for (size_t i = 0; i < kh->nendpoints; i++) {
+		free(kh->endpoints[i]->url);
+		free(kh->endpoints[i]);
+	}
+	free(kh->endpoints);
 	free(kh);
 }
 

@@ -297,7 +297,7 @@ poll_submit(struct kh_poll *p)
 
 	p->snap.polled_at = now;
 	p->pending = 1;		/* held until every part is submitted */
-	if (k->endpoint == NULL) {
+	if (k->ep == NULL) {
 		poll_local_error(&p->snap.describe_err, KMS_ERR_OTHER,
 		    "BadEndpoint", k->endpoint_err != NULL ? k->endpoint_err :
 		    "no endpoint");

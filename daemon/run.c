@@ -52,10 +52,42 @@ run_rand01(void)
 }
 
 static void
+run_poll_start(struct kh_key *k)
+{
+	int	was = k->poll != NULL;
+
+	if (poll_start(k, run_key_done) == -1)
+		log_warnx("key %s: cannot start a poll (out of memory)",
+		    kh_key_name(k));
+	else if (!was && k->poll != NULL && k->ep != NULL)
+		k->ep->polling++;
+}
+
+/* Starts the polls waiting for ep while it has room. */
+static void
+run_poll_next(struct kh *kh, struct kh_endpoint *ep)
+{
+	struct kh_key	*k;
+
+	while (ep->wait_head != NULL && !kh->stopping &&
+	    kh->pending_conf == NULL &&
+	    ep->polling < (size_t)kh->conf->kms.max_inflight) {
+		k = ep->wait_head;
+		if ((ep->wait_head = k->wait_next) == NULL)
+			ep->wait_tail = NULL;
+		k->wait_next = NULL;
+		k->waiting = 0;
+		kh->nwaiting--;
+		run_poll_start(k);
+	}
+}
+
+static void
 run_key_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct kh_key	*k = arg;
 	struct kh	*kh = k->kh;
+	struct kh_endpoint *ep = k->ep;
 
 	(void)fd;
 	(void)what;
@@ -65,9 +97,21 @@ run_key_timer_cb(evutil_socket_t fd, short what, void *arg)
 		k->due = 1;	/* polled again right after the reload */
 		return;
 	}
-	if (poll_start(k, run_key_done) == -1)
-		log_warnx("key %s: cannot start a poll (out of memory)",
-		    kh_key_name(k));
+	/* No faster than the endpoint lets polls through: see kh_endpoint. */
+	if (ep != NULL && k->poll == NULL &&
+	    ep->polling >= (size_t)kh->conf->kms.max_inflight) {
+		if (!k->waiting) {
+			k->waiting = 1;
+			kh->nwaiting++;
+			if (ep->wait_tail != NULL)
+				ep->wait_tail->wait_next = k;
+			else
+				ep->wait_head = k;
+			ep->wait_tail = k;
+		}
+		return;
+	}
+	run_poll_start(k);
 }
 
 static void
@@ -253,6 +297,8 @@ run_key_done(struct kh_key *k)
 	char			 err[256];
 	time_t			 now = time(NULL);
 
+	if (k->ep != NULL && k->ep->polling > 0)
+		k->ep->polling--;
 	if (kh->stopping) {
 		/* A poll cancelled by the shutdown says nothing about the
 		 * key: no alerts, no state from it. */
@@ -301,6 +347,8 @@ run_key_done(struct kh_key *k)
 	if (statechanged || k->polls == 1)
 		run_update_status(kh);
 	run_schedule(k, run_next_delay(k));
+	if (k->ep != NULL)
+		run_poll_next(kh, k->ep);
 	if (kh->pending_conf != NULL && kh->polls_inflight == 0)
 		run_apply_pending(kh);
 }

@@ -215,3 +215,41 @@ def test_state_files_are_not_looked_at_per_poll(emu, kh_config, kh_bin,
               if tid == pid and path.startswith(keys_dir + "/")]
     assert looked == [], "%d stat()s of key files on the loop, first %r" % (
         len(looked), looked[:3])
+
+
+def test_polls_start_no_faster_than_the_endpoint_takes_them(emu, kh_config,
+                                                           daemon):
+    """With every key due all the time (interval 1s, rate limit 2/s), at
+    most kms.max_inflight polls run; the other keys wait their turn
+    without holding a started poll (they used to queue their requests
+    behind the rate limiter, a few KiB each), and every key is still
+    polled, in turn."""
+    metas = [seed_gearset_key(emu) for _ in range(12)]
+    port = pick_free_port()
+    cfg = kh_config(emu, [key_entry(m, "k%d" % i)
+                          for i, m in enumerate(metas)],
+                    interval="1s", kms={"rate_limit": 4, "max_inflight": 2},
+                    http={"listen": "127.0.0.1:%d" % port})
+    d = daemon(cfg, timeout=120)
+    seen = []
+
+    def sample():
+        # Read the notify socket as systemd would: unread, its queue
+        # fills and sd_notify() waits.
+        d.notifications()
+        try:
+            s = metric_samples(metrics(port))
+        except OSError:
+            return None
+        if "keyhealthd_polls_waiting" not in s:
+            return None
+        seen.append((s["keyhealthd_polls_running"][0][1],
+                     s["keyhealthd_polls_waiting"][0][1]))
+        done = {lb["key_name"]: v
+                for lb, v in s.get("keyhealthd_polls_total", [])}
+        return len(done) == 12 and min(done.values()) >= 2
+
+    wait_until(sample, 60, "two polls of every key", step=0.2)
+    assert seen, "no keyhealthd_polls_running/_waiting in /metrics"
+    assert max(r for r, _ in seen) <= 2, seen
+    assert max(w for _, w in seen) > 0, seen
