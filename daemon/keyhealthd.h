@@ -88,6 +88,8 @@ struct kh_key {
 	struct timespec		 state_mtime;	/* of its state file, as we
 						 * last wrote or read it */
 	unsigned int		 wpending;	/* our writes of it queued */
+	int			 dirty;		/* to be handed to the writer */
+	struct kh_key		*dirty_next;
 	int			 disk_changed;	/* inotify saw its file change */
 	struct key_snapshot	 snap;		/* the last complete poll */
 	int			 have_snap;
@@ -140,6 +142,8 @@ struct kh {
 	size_t			 keymap_size;	/* a power of two */
 	struct statewriter	*writer;	/* run: state writes off the
 						 * loop; else NULL (direct) */
+	struct kh_key		*dirty_head;	/* keys to save, in order */
+	struct kh_key		*dirty_tail;
 	struct event		*lag_timer;
 	int			 inotify_fd;	/* on state_dir/keys; -1: none,
 						 * stat() per poll instead */
@@ -172,6 +176,9 @@ void		 kh_free(struct kh *);
 int		 kh_keys_build(struct kh *, struct config *, char *, size_t);
 int		 kh_clients_reset(struct kh *, struct config *, char *, size_t);
 void		 kh_keys_free(struct kh *);
+/* The current keys that conf no longer has: an array the caller frees
+ * (not the keys), NULL when out of memory. */
+struct kh_key	**kh_keys_gone(struct kh *, const struct config *, size_t *);
 struct kh_key	*kh_key_find(struct kh *, const char *);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);

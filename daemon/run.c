@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -580,7 +581,8 @@ run_apply_pending(struct kh *kh)
 	struct alert_events	 evs;
 	struct alert_policy	 pol;
 	struct notifier		**nv;
-	size_t			 nn, i, j;
+	struct kh_key		**gone;
+	size_t			 nn, i, ngone;
 	char			 err[512];
 	time_t			 now = time(NULL);
 	int			 http_same;
@@ -588,14 +590,12 @@ run_apply_pending(struct kh *kh)
 	kh->pending_conf = NULL;
 	memset(&evs, 0, sizeof(evs));
 	/* Keys that are no longer configured: their alerts resolve. */
-	for (i = 0; i < kh->nkeys; i++) {
-		for (j = 0; j < conf->nkeys; j++)
-			if (strcmp(conf->keys[j].arn, kh->keys[i]->ck->arn) == 0)
-				break;
-		if (j == conf->nkeys)
-			(void)alert_table_forget_key(kh->alerts,
-			    kh->keys[i]->ck->arn, now, &evs);
-	}
+	if ((gone = kh_keys_gone(kh, conf, &ngone)) == NULL)
+		fatalx("out of memory");
+	for (i = 0; i < ngone; i++)
+		(void)alert_table_forget_key(kh->alerts, gone[i]->ck->arn, now,
+		    &evs);
+	free(gone);
 	if (evs.n > 0)
 		run_dispatch(kh, &evs);
 	alert_events_clear(&evs);
@@ -632,6 +632,9 @@ run_apply_pending(struct kh *kh)
 		log_warnx("reload: %s", err);
 	run_save_alerts(kh);
 	config_free(old);
+	/* Two configurations and two sets of keys were live a moment ago:
+	 * give the freed half back to the system (RSS of 10,000 keys). */
+	(void)malloc_trim(0);
 	kh->stats.reloads++;
 	run_schedule_all(kh);
 	log_info("reloaded: %zu key%s, %zu notifier%s", kh->nkeys,
