@@ -184,10 +184,6 @@ int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
 const char	*kh_key_name(const struct kh_key *);
 struct kh_key	*kh_key_by_file(struct kh *, const char *);
-/* Queues j (stolen) for dir/name through the writer, or writes it now
- * without one; 0, or -1 logged and counted (what says whose file). */
-int		 kh_state_write(struct kh *, const char *name, json_t *j,
-		    const char *what);
 /* Starts measuring the loop's lag (keyhealthd_loop_lag_seconds). */
 int		 kh_lag_start(struct kh *);
 extern const double kh_lag_bounds[KH_LAG_BUCKETS];	/* upper bounds, s */

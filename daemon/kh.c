@@ -344,7 +344,9 @@ kh_state_written(void *arg, const char *name, int rc,
 		log_warnx("state: cannot save %s: %s", name, err);
 }
 
-int
+/* Queues j (stolen) for dir/name through the writer, or writes it now
+ * without one; 0, or -1 logged and counted (what says whose file). */
+static int
 kh_state_write(struct kh *kh, const char *name, json_t *j, const char *what)
 {
 	char	err[512];

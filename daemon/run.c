@@ -35,6 +35,7 @@
 
 static struct proc	 run_proc;
 static struct event	*run_drain_timer;
+static struct event	*run_alerts_ev;
 static const char	*run_config_path;
 static int		 run_exit_code;
 
@@ -185,6 +186,7 @@ static void
 run_save_alerts(struct kh *kh)
 {
 	json_t	*j;
+	char	 err[512];
 
 	if (!kh->state_ok || kh->alerts == NULL)
 		return;
@@ -192,7 +194,44 @@ run_save_alerts(struct kh *kh)
 		log_warnx("alerts: out of memory saving the alert state");
 		return;
 	}
-	(void)kh_state_write(kh, "alerts.json", j, "alerts");
+	/* Not through the writer thread: see run_save_alerts_soon(). */
+	if (state_write_json(kh->conf->state_dir, "alerts.json", j, err,
+	    sizeof(err)) == -1) {
+		kh->stats.state_write_failures++;
+		log_warnx("alerts: cannot save the alert state: %s", err);
+	}
+	json_decref(j);
+}
+
+static void
+run_save_alerts_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_save_alerts(arg);
+}
+
+/*
+ * alerts.json holds every alert: saving it after each poll that changed
+ * one is O(alerts) per poll, O(keys^2) in a first sweep where every key
+ * fires (10,000 keys: seconds of a held loop).  The polls that finish in
+ * one turn of the loop share one save, at the end of that turn: still
+ * written and fsync'd on the loop, before any delivery started in the
+ * turn reaches the network (a delivery's first step is a timer of the
+ * next turn), so an alert that was sent is known as firing after a
+ * SIGKILL and is not sent again as new.
+ */
+static void
+run_save_alerts_soon(struct kh *kh)
+{
+	if (run_alerts_ev == NULL && (run_alerts_ev = event_new(kh->base, -1,
+	    0, run_save_alerts_cb, kh)) == NULL) {
+		run_save_alerts(kh);
+		return;
+	}
+	/* Once per turn however many polls ask: an active event is not
+	 * activated twice. */
+	event_active(run_alerts_ev, 0, 0);
 }
 
 /* An alert sent without an outbox; freed when the notifier is done. */
@@ -316,7 +355,7 @@ run_key_done(struct kh_key *k)
 		log_warnx("key %s: alerts: %s", kh_key_name(k), err);
 	if (evs.n > 0) {
 		run_dispatch(kh, &evs);
-		run_save_alerts(kh);
+		run_save_alerts_soon(kh);
 	}
 	alert_events_clear(&evs);
 
@@ -830,6 +869,9 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	if (run_drain_timer != NULL)
 		event_free(run_drain_timer);
 	run_drain_timer = NULL;
+	if (run_alerts_ev != NULL)
+		event_free(run_alerts_ev);
+	run_alerts_ev = NULL;
 	if (kh->pending_conf != NULL)
 		config_free(kh->pending_conf);
 	conf = kh->conf;

@@ -1,6 +1,7 @@
-"""Nothing blocks the event loop: the durable writes of the state
-directory (two fsyncs per file) run on the state writer thread, never on
-the loop's thread, and the loop's own lag is exported as a histogram.
+"""Nothing blocks the event loop: the durable writes of the keys' state
+files (two fsyncs per file) run on the state writer thread, never on
+the loop's thread; polls start no faster than their endpoint takes them;
+the loop's own lag is exported as a histogram.
 
 The fsyncs are observed from outside with strace(1) (-f: every thread,
 -y: the path of each descriptor), which names the thread that made each
@@ -106,7 +107,6 @@ def test_state_files_are_fsynced_off_the_loop_thread(emu, kh_config, kh_bin,
                                                      kh_env, spawn,
                                                      tmp_path):
     metas = [seed_gearset_key(emu) for _ in range(NKEYS)]
-    # A firing alert: alerts.json is written too.
     metas.append(seed_gearset_key(emu, KeyState="Disabled"))
     port = pick_free_port()
     cfg = kh_config(emu, [key_entry(m, "k%d" % i)
@@ -126,16 +126,14 @@ def test_state_files_are_fsynced_off_the_loop_thread(emu, kh_config, kh_bin,
     wait_until(lambda: len([n for n in os.listdir(keys_dir)
                             if n.endswith(".json")]) == len(metas), 60,
                "a state file per key")
-    wait_until(lambda: os.path.exists(os.path.join(cfg.state_dir,
-                                                   "alerts.json")), 30,
-               "alerts.json")
     os.kill(pid, signal.SIGTERM)
     st.wait(timeout=30)
 
     calls = fsyncs(trace)
+    # alerts.json stays on the loop (it must be on disk before a delivery
+    # starts), saved once per turn: not looked at here.
     state = [(tid, path) for tid, path in calls
-             if path.startswith(keys_dir) or
-             os.path.basename(path).startswith("alerts.json")]
+             if path.startswith(keys_dir)]
     # The files were made durable ...
     assert any(path.startswith(keys_dir + "/") for _, path in state), calls
     # ... and never by the loop, also not when saving on the way out.
