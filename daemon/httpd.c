@@ -14,6 +14,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "alert.h"
+#include "catalog.h"
 #include "config.h"
 #include "log.h"
 #include "notify.h"
@@ -23,14 +24,6 @@
 
 static const double httpd_bounds[KH_LATENCY_BUCKETS] = {
 	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
-};
-
-static const char * const httpd_checks[] = {
-	"key-disabled", "key-pending-deletion", "key-pending-replica-deletion",
-	"key-deleted", "key-unavailable", "key-material-expiring",
-	"key-replaced", "vendor-access-missing", "key-misconfigured",
-	"policy-changed", "rotation-disabled", "key-material-rotated",
-	"check-failed", NULL
 };
 
 /* A label value with \, " and newline escaped.  Runs of plain
@@ -79,8 +72,7 @@ void
 metrics_render(struct kh *kh, struct evbuffer *b)
 {
 	size_t		 i, f, c;
-	size_t		 counts[sizeof(httpd_checks) /
-			    sizeof(httpd_checks[0])][SEV_CRITICAL + 1];
+	size_t		*counts, nchecks;
 	int		 sev;
 	uint64_t	 cum;
 	const char	*code;
@@ -140,28 +132,36 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 	httpd_help(b, "keyhealthd_findings", "gauge",
 	    "Keys with each finding, by check id and severity.");
 	/* One pass over the keys, not one per check and severity. */
-	memset(counts, 0, sizeof(counts));
-	for (i = 0; i < kh->nkeys; i++)
-		for (f = 0; f < kh->keys[i]->findings.n; f++) {
-			const struct finding *fd = &kh->keys[i]->findings.v[f];
+	nchecks = catalog_count();
+	if ((counts = calloc(nchecks * (SEV_CRITICAL + 1),
+	    sizeof(*counts))) != NULL) {
+		for (i = 0; i < kh->nkeys; i++)
+			for (f = 0; f < kh->keys[i]->findings.n; f++) {
+				const struct finding *fd =
+				    &kh->keys[i]->findings.v[f];
+				const struct catalog_entry *ce =
+				    catalog_find(fd->check);
 
-			for (c = 0; httpd_checks[c] != NULL; c++)
-				if (strcmp(fd->check, httpd_checks[c]) == 0)
-					break;
-			/* findings_get() gives the first of a check id. */
-			if (httpd_checks[c] != NULL &&
-			    findings_get(&kh->keys[i]->findings,
-			    fd->check) == fd && fd->severity >= SEV_INFO &&
-			    fd->severity <= SEV_CRITICAL)
-				counts[c][fd->severity]++;
-		}
-	for (c = 0; httpd_checks[c] != NULL; c++)
-		for (sev = SEV_INFO; sev <= SEV_CRITICAL; sev++)
-			if (counts[c][sev] > 0)
-				evbuffer_add_printf(b, "keyhealthd_findings{"
-				    "check=\"%s\",severity=\"%s\"} %zu\n",
-				    httpd_checks[c], severity_name(sev),
-				    counts[c][sev]);
+				/* findings_get() gives the first of an id. */
+				if (ce != NULL && findings_get(
+				    &kh->keys[i]->findings, fd->check) == fd &&
+				    fd->severity >= SEV_INFO &&
+				    fd->severity <= SEV_CRITICAL)
+					counts[(size_t)(ce - catalog_checks) *
+					    (SEV_CRITICAL + 1) + fd->severity]++;
+			}
+		for (c = 0; c < nchecks; c++)
+			for (sev = SEV_INFO; sev <= SEV_CRITICAL; sev++)
+				if (counts[c * (SEV_CRITICAL + 1) + sev] > 0)
+					evbuffer_add_printf(b,
+					    "keyhealthd_findings{check=\"%s\","
+					    "severity=\"%s\"} %zu\n",
+					    catalog_checks[c].id,
+					    severity_name(sev),
+					    counts[c * (SEV_CRITICAL + 1) +
+					    sev]);
+		free(counts);
+	}
 	httpd_help(b, "keyhealthd_polls_total", "counter",
 	    "Polls of the key.");
 	for (i = 0; i < kh->nkeys; i++) {

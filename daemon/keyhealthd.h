@@ -96,6 +96,11 @@ struct kh_key {
 	struct findings		 findings;	/* of the last poll */
 	struct check_cache	 pcache;	/* the policy part's memo */
 	struct event		*timer;
+	struct timespec		 next_at;	/* CLOCK_MONOTONIC, when the
+						 * timer is set */
+	const struct config_key	*prev_ck;	/* during a reload: the
+						 * key's entry in the config
+						 * being replaced, or NULL */
 	struct kh_poll		*poll;		/* in flight, or NULL */
 	int			 due;		/* a poll waits for a reload */
 	int			 failures;	/* consecutive failed polls */
@@ -176,9 +181,6 @@ void		 kh_free(struct kh *);
 int		 kh_keys_build(struct kh *, struct config *, char *, size_t);
 int		 kh_clients_reset(struct kh *, struct config *, char *, size_t);
 void		 kh_keys_free(struct kh *);
-/* The current keys that conf no longer has: an array the caller frees
- * (not the keys), NULL when out of memory. */
-struct kh_key	**kh_keys_gone(struct kh *, const struct config *, size_t *);
 struct kh_key	*kh_key_find(struct kh *, const char *);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
@@ -219,6 +221,7 @@ struct proc {
 	struct event_base	*base;
 	struct event		*sig[PROC_NSIGNALS];
 	struct event		*watchdog;
+	struct event		*stall;		/* test only */
 	void			(*on_signal)(int, void *);
 	void			*arg;
 };
@@ -232,6 +235,9 @@ void	proc_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	usage_print(int to_stderr);
 /* Loads path; on failure logs every error and returns NULL. */
 struct config *kh_config_load(const char *path);
+/* Logs the errors of a failed config_load() of path. */
+struct config_errors;
+void	kh_config_log_errors(const char *path, const struct config_errors *);
 
 /* Subcommands: argc/argv start at the subcommand's name; each returns the
  * process exit status. */

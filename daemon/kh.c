@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,8 +489,6 @@ static void
 kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
     const struct config_key *ck)
 {
-	struct config_aws	 aws;
-	struct kms_endpoint_cfg	 ecfg;
 	char			 err[512], url[512];
 
 	k->kh = kh;
@@ -514,13 +513,8 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 		    ck->name);
 	}
 
-	config_key_aws(conf, ck, &aws);
-	memset(&ecfg, 0, sizeof(ecfg));
-	ecfg.endpoint_url = aws.endpoint_url;
-	ecfg.use_fips = aws.use_fips;
-	ecfg.allow_http = aws.allow_http;
-	if (kms_endpoint(&ecfg, ck->parsed.region, ck->parsed.partition,
-	    url, sizeof(url), err, sizeof(err)) == -1) {
+	if (config_key_endpoint(conf, ck, url, sizeof(url), err,
+	    sizeof(err)) == -1) {
 		k->endpoint_err = strdup(err);
 		log_warnx("key %s: %s", ck->name, err);
 	} else if ((k->ep = kh_endpoint_get(kh, url)) == NULL) {
@@ -535,26 +529,59 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	k->target.creds_arg = k->creds != NULL ? k->creds->prov : NULL;
 }
 
+static int
+kh_key_arn_cmp(const void *a, const void *b)
+{
+	const struct kh_key	*const *x = a, *const *y = b;
+
+	return strcmp((*x)->ck->arn, (*y)->ck->arn);
+}
+
+/* The current key with arn, from keys sorted by ARN, or NULL. */
+static struct kh_key *
+kh_key_bsearch(struct kh_key **sorted, size_t n, const char *arn)
+{
+	struct config_key	 ck;
+	struct kh_key		 probe, *pp = &probe, **hit;
+
+	if (n == 0)
+		return NULL;
+	memset(&ck, 0, sizeof(ck));
+	ck.arn = (char *)(uintptr_t)arn;
+	probe.ck = &ck;
+	hit = bsearch(&pp, sorted, n, sizeof(*sorted), kh_key_arn_cmp);
+	return hit != NULL ? *hit : NULL;
+}
+
 /*
  * Builds the keys of conf, taking over what the current keys know (state,
- * last snapshot, findings) for the ARNs that stay.  Requires no poll in
- * flight.
+ * last snapshot, findings, schedule) for the ARNs that stay; such a key's
+ * prev_ck points at its entry in the current config until the caller
+ * clears it.  Requires no poll in flight.  The current keys are found by
+ * binary search: a reload of 100,000 keys compared every pair.
  */
 int
 kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 {
-	struct kh_key	**keys, *old;
+	struct kh_key	**keys, **sorted = NULL, *old;
 	size_t		  i;
-	char		  serr[512], sfile[48];
+	char		  serr[512];
 
 	/* What the current keys still have to save goes to the writer
 	 * before their state moves to the new keys. */
 	if (kh->writer != NULL)
 		kh_state_pump(kh, 1);
 	if ((keys = calloc(conf->nkeys ? conf->nkeys : 1,
-	    sizeof(*keys))) == NULL) {
+	    sizeof(*keys))) == NULL || (kh->nkeys > 0 &&
+	    (sorted = reallocarray(NULL, kh->nkeys, sizeof(*sorted))) ==
+	    NULL)) {
+		free(keys);
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;
+	}
+	if (kh->nkeys > 0) {
+		memcpy(sorted, kh->keys, kh->nkeys * sizeof(*sorted));
+		qsort(sorted, kh->nkeys, sizeof(*sorted), kh_key_arn_cmp);
 	}
 	for (i = 0; i < conf->nkeys; i++) {
 		struct kh_key *k = calloc(1, sizeof(*k));
@@ -563,16 +590,12 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			for (size_t j = 0; j < i; j++)
 				kh_key_free(keys[j]);
 			free(keys);
+			free(sorted);
 			(void)snprintf(err, errlen, "out of memory");
 			return -1;
 		}
 		keys[i] = k;
-		/* The state file's name is a hash of the ARN: the old key of
-		 * an ARN in O(1). */
-		old = state_key_filename(conf->keys[i].arn, sfile,
-		    sizeof(sfile)) == 0 ? kh_key_by_file(kh, sfile) : NULL;
-		if (old != NULL && strcmp(old->ck->arn, conf->keys[i].arn) != 0)
-			old = NULL;
+		old = kh_key_bsearch(sorted, kh->nkeys, conf->keys[i].arn);
 		kh_key_setup(kh, conf, k, &conf->keys[i]);
 		if (old != NULL) {
 			k->st = old->st;
@@ -587,7 +610,10 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			k->wpending = old->wpending;
 			k->disk_changed = old->disk_changed;
 			k->failures = old->failures;
-			k->next_slow = 0;	/* settings may have changed */
+			k->next_slow = old->next_slow;
+			k->next_at = old->next_at;
+			k->due = old->due;
+			k->prev_ck = old->ck;
 			k->polls = old->polls;
 			k->polls_failed = old->polls_failed;
 			k->last_success = old->last_success;
@@ -610,6 +636,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		if (k->st.arn == NULL)
 			k->st.arn = strdup(conf->keys[i].arn);
 	}
+	free(sorted);
 	kh_keys_free(kh);
 	kh->keys = keys;
 	kh->nkeys = conf->nkeys;
@@ -618,38 +645,6 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
-}
-
-static int
-kh_strp_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char * const *)a, *(const char * const *)b);
-}
-
-struct kh_key **
-kh_keys_gone(struct kh *kh, const struct config *conf, size_t *n)
-{
-	const char	**arns;
-	struct kh_key	**gone;
-	size_t		  i;
-
-	*n = 0;
-	if ((arns = calloc(conf->nkeys + 1, sizeof(*arns))) == NULL ||
-	    (gone = calloc(kh->nkeys + 1, sizeof(*gone))) == NULL) {
-		free(arns);
-		return NULL;
-	}
-	for (i = 0; i < conf->nkeys; i++)
-		arns[i] = conf->keys[i].arn;
-	/* Sorted once, searched per key: 10,000 keys against 10,000 was
-	 * 10^8 comparisons on the loop. */
-	qsort(arns, conf->nkeys, sizeof(*arns), kh_strp_cmp);
-	for (i = 0; i < kh->nkeys; i++)
-		if (bsearch(&kh->keys[i]->ck->arn, arns, conf->nkeys,
-		    sizeof(*arns), kh_strp_cmp) == NULL)
-			gone[(*n)++] = kh->keys[i];
-	free(arns);
-	return gone;
 }
 
 void

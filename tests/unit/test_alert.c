@@ -506,15 +506,6 @@ START_TEST(test_alert_payload_v1_has_every_field)
 }
 END_TEST
 
-START_TEST(test_alert_check_ids_are_the_catalogue)
-{
-	ck_assert(alert_check_known("key-disabled"));
-	ck_assert(alert_check_known("check-failed"));
-	ck_assert(!alert_check_known("key-disabledx"));
-	ck_assert(!alert_check_known(NULL));
-}
-END_TEST
-
 /*
  * Thousands of keys, alerts added, resolved, forgotten and added again
  * in any order: every lookup and every key's update find exactly that
@@ -619,7 +610,6 @@ alert_suite(void)
 	tcase_add_test(tc, test_alert_table_from_json_rejects_garbage);
 	tcase_add_test(tc, test_alert_event_json_round_trip);
 	tcase_add_test(tc, test_alert_payload_v1_has_every_field);
-	tcase_add_test(tc, test_alert_check_ids_are_the_catalogue);
 	tcase_add_test(tc, test_alert_table_many_keys_stay_consistent);
 	suite_add_tcase(s, tc);
 	return s;
