@@ -514,7 +514,7 @@ END_TEST
  */
 START_TEST(test_alert_table_many_keys_stay_consistent)
 {
-	enum { NK = 3000 };
+	enum { NK = 1000 };
 	static char		 arns[NK][96];
 	struct alert_key	 k;
 	struct alert_table	*t = table(3600, 1, 1);
