@@ -144,6 +144,8 @@ struct kh {
 	struct kh_endpoint	**endpoints;	/* live as long as kh */
 	size_t			 nendpoints;
 	size_t			 nwaiting;	/* keys in endpoints' queues */
+	size_t			 nworst[SEV_CRITICAL + 1];	/* keys by their
+						 * worst finding */
 	size_t			 keymap_size;	/* a power of two */
 	struct statewriter	*writer;	/* run: state writes off the
 						 * loop; else NULL (direct) */

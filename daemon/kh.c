@@ -640,6 +640,9 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 	kh_keys_free(kh);
 	kh->keys = keys;
 	kh->nkeys = conf->nkeys;
+	memset(kh->nworst, 0, sizeof(kh->nworst));
+	for (i = 0; i < kh->nkeys; i++)
+		kh->nworst[findings_worst(&keys[i]->findings)]++;
 	if (kh_keymap_build(kh) == -1) {
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;

@@ -207,6 +207,7 @@ poll_finish(struct kh_poll *p)
 	size_t		 b;
 	int		 rotation_fetched = p->snap.rotation_known;
 	int		 alias_fetched = p->snap.alias_known;
+	enum severity	 worst;
 	int		 changed = k->have_snap &&
 			    poll_state_changed(&k->snap, &p->snap);
 	static const double bounds[KH_LATENCY_BUCKETS] = {
@@ -241,11 +242,16 @@ poll_finish(struct kh_poll *p)
 	kh->stats.latency_count++;
 
 	kh_key_reload_baseline(k);
+	/* The status line's counts follow each key's worst finding. */
+	worst = findings_worst(&k->findings);
+	if (kh->nworst[worst] > 0)
+		kh->nworst[worst]--;
 	findings_clear(&k->findings);
 	if (check_key_cached(&k->snap, &k->st.baseline, &k->expect,
 	    time(NULL), &k->pcache, &k->findings) == -1)
 		log_warnx("key %s: out of memory in the checks",
 		    kh_key_name(k));
+	kh->nworst[findings_worst(&k->findings)]++;
 	if (k->snap.describe_err.cls == KMS_OK ||
 	    k->snap.describe_err.cls == KMS_ERR_NOT_FOUND) {
 		k->last_success = k->snap.polled_at;

@@ -58,6 +58,7 @@ struct run_parse {
 static struct proc	 run_proc;
 static struct event	*run_drain_timer;
 static struct event	*run_alerts_ev;
+static struct event	*run_status_ev;
 static const char	*run_config_path;
 static int		 run_exit_code;
 static struct run_parse	 run_parse = { .fds = { -1, -1 } };
@@ -227,14 +228,33 @@ run_schedule_all(struct kh *kh)
 static void
 run_update_status(struct kh *kh)
 {
-	size_t	i, n[SEV_CRITICAL + 1] = { 0 };
+	const size_t	*n = kh->nworst;
 
-	for (i = 0; i < kh->nkeys; i++)
-		n[findings_worst(&kh->keys[i]->findings)]++;
 	proc_notify("STATUS=%zu key%s: %zu ok, %zu warning, %zu critical, "
 	    "%zu unknown", kh->nkeys, kh->nkeys == 1 ? "" : "s",
 	    n[SEV_OK] + n[SEV_INFO], n[SEV_WARNING],
 	    n[SEV_CRITICAL], n[SEV_UNKNOWN]);
+}
+
+static void
+run_update_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_update_status(arg);
+}
+
+/* One status line per loop turn, however many keys changed in it (a
+ * first sweep of 100,000 keys sent as many datagrams). */
+static void
+run_update_status_soon(struct kh *kh)
+{
+	if (run_status_ev == NULL && (run_status_ev = event_new(kh->base, -1,
+	    0, run_update_status_cb, kh)) == NULL) {
+		run_update_status(kh);
+		return;
+	}
+	event_active(run_status_ev, 0, 0);
 }
 
 static void
@@ -502,10 +522,10 @@ run_key_done(struct kh_key *k)
 	free(k->snap.policy);
 	k->snap.policy = NULL;
 
-	/* The status line counts every key, O(keys): only when this key's
-	 * result changed or it was polled for the first time. */
+	/* Only when this key's result changed or it was polled for the
+	 * first time. */
 	if (statechanged || k->polls == 1)
-		run_update_status(kh);
+		run_update_status_soon(kh);
 	run_schedule(k, run_next_delay(k));
 	if (k->ep != NULL)
 		run_poll_next(kh, k->ep);
@@ -1182,6 +1202,9 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	if (run_alerts_ev != NULL)
 		event_free(run_alerts_ev);
 	run_alerts_ev = NULL;
+	if (run_status_ev != NULL)
+		event_free(run_status_ev);
+	run_status_ev = NULL;
 	if (kh->pending_conf != NULL)
 		config_free(kh->pending_conf);
 	conf = kh->conf;
