@@ -27,7 +27,7 @@ struct creds_async;
 struct creds_provider;
 struct event;
 struct event_base;
-struct evhttp;
+struct httpd;
 struct http;
 struct kms_client;
 struct notifier;
@@ -95,6 +95,10 @@ struct kh_stats {
 	uint64_t	 reloads;
 	uint64_t	 reload_failures;
 	uint64_t	 state_write_failures;
+	uint64_t	 http_deadline;		/* connections cut */
+	uint64_t	 http_evicted;
+	uint64_t	 http_paused_fds;	/* accept paused: EMFILE... */
+	uint64_t	 http_paused_cap;
 	time_t		 started;
 };
 
@@ -115,7 +119,7 @@ struct kh {
 	size_t			 nnotifiers;
 	struct outbox		**outboxes;	/* one per notifier */
 	struct notify_env	 nenv;		/* notifiers keep a pointer */
-	struct evhttp		*httpd;
+	struct httpd		*httpd;
 	char			 hostname[256];
 	size_t			 polls_inflight;
 	int			 stopping;
