@@ -336,6 +336,33 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 		httpd_label(b, notify_name(kh->notifiers[i]));
 		evbuffer_add_printf(b, "\"} %lld\n", (long long)st.oldest);
 	}
+	httpd_help(b, "keyhealthd_outbox_unsaved", "gauge",
+	    "Alerts queued for a notifier only in memory: their file could "
+	    "not be written yet.");
+	for (i = 0; i < kh->nnotifiers; i++) {
+		struct outbox_stats st;
+
+		if (kh->outboxes[i] == NULL)
+			continue;
+		outbox_stats(kh->outboxes[i], &st);
+		evbuffer_add_printf(b, "keyhealthd_outbox_unsaved{notifier=\"");
+		httpd_label(b, notify_name(kh->notifiers[i]));
+		evbuffer_add_printf(b, "\"} %zu\n", st.unsaved);
+	}
+	httpd_help(b, "keyhealthd_outbox_write_failures_total", "counter",
+	    "Failed writes of a notifier's outbox (each retried).");
+	for (i = 0; i < kh->nnotifiers; i++) {
+		struct outbox_stats st;
+
+		if (kh->outboxes[i] == NULL)
+			continue;
+		outbox_stats(kh->outboxes[i], &st);
+		evbuffer_add_printf(b, "keyhealthd_outbox_write_failures_total"
+		    "{notifier=\"");
+		httpd_label(b, notify_name(kh->notifiers[i]));
+		evbuffer_add_printf(b, "\"} %llu\n",
+		    (unsigned long long)st.write_failures);
+	}
 	httpd_help(b, "keyhealthd_state_write_failures_total", "counter",
 	    "State files that could not be written.");
 	evbuffer_add_printf(b, "keyhealthd_state_write_failures_total %llu\n",

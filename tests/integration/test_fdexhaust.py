@@ -7,6 +7,7 @@ import errno
 import os
 import resource
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -243,3 +244,43 @@ def test_accept_pauses_with_backoff_when_descriptors_run_out(
     assert k.metric("keyhealthd_http_accept_paused_total",
                     {"reason": "descriptors"}) >= 1
     k.proc.wait_for_log("accepting connections again", timeout=10)
+
+
+def chattr(flag, path):
+    subprocess.run(["chattr", flag, path], check=True, capture_output=True,
+                   timeout=30)
+
+
+def test_alert_survives_an_unwritable_outbox_and_a_reload(
+        kmsemu, keyhealthd, webhook_receiver):
+    """The outbox directory refuses new files (immutable, so even root
+    cannot write) and the receiver is down: the alert is kept in memory,
+    survives a SIGHUP, and is delivered once the receiver is back."""
+    keys = seed_keys(kmsemu, 1)
+    recv = webhook_receiver()
+    recv.default_status = 503
+    k = keyhealthd(kmsemu, keys, extra={"notifiers": webhook(recv)})
+    k.wait_until(lambda: k.key("k0")["status"] == "ok", what="first poll")
+    outbox = os.path.join(k.state_dir, "outbox", "oncall")
+    assert os.path.isdir(outbox)
+    chattr("+i", outbox)
+    try:
+        kmsemu.client.update_key(keys[0]["arn"].rsplit("/", 1)[1],
+                                 region="eu-west-1", KeyState="Disabled")
+        k.wait_until(lambda: len(recv.requests) >= 1, timeout=30,
+                     what="a first (refused) delivery")
+        unsaved = k.metric("keyhealthd_outbox_unsaved")
+        k.reload()
+        k.proc.wait_for_log("reloaded", timeout=30)
+        unsaved_after_reload = k.metric("keyhealthd_outbox_unsaved")
+        recv.default_status = 200
+        k.wait_until(lambda: firings(recv, "key-disabled"), timeout=60,
+                     what="the key-disabled alert at the receiver")
+    finally:
+        chattr("-i", outbox)
+    assert unsaved == 1 and unsaved_after_reload == 1
+    assert k.metric("keyhealthd_outbox_write_failures_total") >= 1
+    assert "kept in memory" in k.log()
+    assert "not delivered" not in k.log()
+    assert "is lost" not in k.log()
+    assert k.metric("keyhealthd_outbox_unsaved") == 0
