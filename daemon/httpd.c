@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +30,7 @@
 
 #include "alert.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "notify.h"
 #include "outbox.h"
@@ -675,13 +675,13 @@ httpd_conn_answer(struct httpd_conn *c, int code, const char *ctype,
 		httpd_conn_watch(c, EV_WRITE);
 }
 
-/* The request line of a complete request: METHOD SP TARGET SP HTTP/1.x. */
+/* A complete request head is in c->in: answer it. */
 static void
 httpd_conn_request(struct httpd_conn *c)
 {
 	struct evbuffer	*b;
 	const char	*ctype = "text/plain; charset=utf-8";
-	char		*sp1, *sp2, *eol, *target, *q;
+	char		*method, *path;
 	int		 code, head = 0;
 
 	if ((b = evbuffer_new()) == NULL) {
@@ -689,33 +689,15 @@ httpd_conn_request(struct httpd_conn *c)
 		return;
 	}
 	c->in[c->inlen] = '\0';
-	eol = strpbrk(c->in, "\r\n");
-	*eol = '\0';
-	if ((sp1 = strchr(c->in, ' ')) == NULL ||
-	    (sp2 = strchr(sp1 + 1, ' ')) == NULL ||
-	    strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+	if (http_parse_request_line(c->in, &method, &path) == -1) {
 		evbuffer_add_printf(b, "bad request\n");
 		code = 400;
-		goto answer;
-	}
-	*sp1 = *sp2 = '\0';
-	target = sp1 + 1;
-	if (strcmp(c->in, "HEAD") == 0)
-		head = 1;
-	else if (strcmp(c->in, "GET") != 0) {
+	} else if (strcmp(method, "GET") != 0 &&
+	    !(head = strcmp(method, "HEAD") == 0)) {
 		evbuffer_add_printf(b, "method not allowed\n");
 		code = 405;
-		goto answer;
-	}
-	/* The absolute form (through a proxy) names the path after the
-	 * authority. */
-	if (strncasecmp(target, "http://", 7) == 0 &&
-	    (target = strchr(target + 7, '/')) == NULL)
-		target = sp1 + 1 + strlen(sp1 + 1);
-	if ((q = strchr(target, '?')) != NULL)
-		*q = '\0';
-	code = httpd_route(c->h->kh, target, b, &ctype);
-answer:
+	} else
+		code = httpd_route(c->h->kh, path, b, &ctype);
 	httpd_conn_answer(c, code, ctype, b, head);
 	evbuffer_free(b);
 }
@@ -744,13 +726,9 @@ httpd_conn_read(struct httpd_conn *c)
 		}
 		if (c->phase == HTTPD_DRAINING)
 			continue;
-		/* Only the new bytes and the 3 before them can complete the
-		 * blank line: a byte-at-a-time sender costs linear time. */
-		from = c->inlen > 3 ? c->inlen - 3 : 0;
+		from = c->inlen;
 		c->inlen += (size_t)n;
-		c->in[c->inlen] = '\0';
-		if (strstr(c->in + from, "\r\n\r\n") != NULL ||
-		    strstr(c->in + from, "\n\n") != NULL) {
+		if (http_head_complete(c->in, c->inlen, from)) {
 			httpd_conn_request(c);
 			return;
 		}
