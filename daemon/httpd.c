@@ -923,6 +923,22 @@ httpd_start(struct kh *kh, char *err, size_t errlen)
 }
 
 void
+httpd_reload(struct kh *kh)
+{
+	struct httpd	*h = kh->httpd;
+	size_t		 cap;
+
+	if (h == NULL || (cap = httpd_cap(&kh->conf->http)) == h->cap)
+		return;
+	log_info("http: at most %zu connections (was %zu)", cap, h->cap);
+	h->cap = cap;
+	/* Over a lowered cap, connections close as they finish; a raised
+	 * one may let accepting resume. */
+	if (h->paused == HTTPD_PAUSED_CAP)
+		httpd_accept_enable(h);
+}
+
+void
 httpd_stop(struct kh *kh)
 {
 	struct httpd		*h = kh->httpd;

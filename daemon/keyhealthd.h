@@ -165,6 +165,8 @@ void		 creds_glue_forget(struct kh_creds *, struct kh_key *);
 /* httpd.c: /metrics, /healthz, /status */
 int		 httpd_start(struct kh *, char *, size_t);
 void		 httpd_stop(struct kh *);
+/* The same address after a reload: applies the new http.max_connections. */
+void		 httpd_reload(struct kh *);
 struct evbuffer;
 void		 metrics_render(struct kh *, struct evbuffer *);
 

@@ -651,7 +651,9 @@ run_apply_pending(struct kh *kh)
 		log_warnx("reload: notifiers: %s", err);
 	else
 		run_notifiers_start(kh, nv, nn);
-	if (!http_same && conf->http.listen != NULL && httpd_start(kh, err,
+	if (http_same)
+		httpd_reload(kh);
+	else if (conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		log_warnx("reload: %s", err);
 	run_save_alerts(kh);

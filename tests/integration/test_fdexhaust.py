@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
+from fixture_daemon import assert_no_sanitizer_report
 from fixture_reliab import seed_keys
 
 SLOW_PREFIX = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
@@ -97,6 +98,12 @@ class Slowloris:
         self.socks.clear()
 
 
+def stops_clean(k):
+    """SIGTERM: exit 0, and no sanitizer report in a SANITIZE=1 build."""
+    assert k.stop() == 0
+    assert_no_sanitizer_report(k.log(), "keyhealthd")
+
+
 def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -121,12 +128,6 @@ def healthz(port, timeout=5):
         return e.code
     except (OSError, ValueError):
         return None
-
-
-def describe_count(kmsemu):
-    c = kmsemu.client.counters()
-    return c["by_operation"].get("DescribeKey", 0)
-
 
 
 def webhook(recv):
@@ -157,6 +158,31 @@ def test_slowloris_is_cut_at_the_whole_request_deadline(kmsemu, keyhealthd):
     assert k.metric("keyhealthd_http_connections_closed_total",
                     {"reason": "deadline"}) >= 1
     assert healthz(k.http_port) == 200
+    stops_clean(k)
+
+
+def test_max_connections_is_the_cap_and_a_reload_applies_it(
+        kmsemu, keyhealthd):
+    k = keyhealthd(kmsemu, seed_keys(kmsemu, 1),
+                   extra={"http": {"max_connections": 8}})
+    assert k.metric("keyhealthd_http_connections_max") == 8
+    # 8 idle connections and a 9th: the oldest idle one makes room.
+    idle = [socket.create_connection(("127.0.0.1", k.http_port))
+            for _ in range(8)]
+    try:
+        k.wait_until(lambda: healthz(k.http_port) == 200,
+                     what="/healthz at the cap")
+        assert k.metric("keyhealthd_http_connections_closed_total",
+                        {"reason": "evicted"}) >= 1
+    finally:
+        for s in idle:
+            s.close()
+    k.config["http"]["max_connections"] = 16
+    k.write_config(k.config)
+    k.reload()
+    k.wait_until(lambda: k.metric("keyhealthd_http_connections_max") == 16,
+                 what="the new cap after SIGHUP")
+    stops_clean(k)
 
 
 def test_connection_flood_at_a_low_limit_keeps_healthz_and_the_alert(
@@ -208,6 +234,7 @@ def test_connection_flood_at_a_low_limit_keeps_healthz_and_the_alert(
     assert k.metric("keyhealthd_http_connections_closed_total",
                     {"reason": "evicted"}) > 0
     assert k.metric("keyhealthd_http_connections_max") == 64
+    stops_clean(k)
 
 
 def test_accept_pauses_with_backoff_when_descriptors_run_out(
@@ -244,12 +271,12 @@ def test_accept_pauses_with_backoff_when_descriptors_run_out(
     assert k.metric("keyhealthd_http_accept_paused_total",
                     {"reason": "descriptors"}) >= 1
     k.proc.wait_for_log("accepting connections again", timeout=10)
+    stops_clean(k)
 
 
 def chattr(flag, path):
     subprocess.run(["chattr", flag, path], check=True, capture_output=True,
                    timeout=30)
-
 
 def test_alert_survives_an_unwritable_outbox_and_a_reload(
         kmsemu, keyhealthd, webhook_receiver):
@@ -284,3 +311,4 @@ def test_alert_survives_an_unwritable_outbox_and_a_reload(
     assert "not delivered" not in k.log()
     assert "is lost" not in k.log()
     assert k.metric("keyhealthd_outbox_unsaved") == 0
+    stops_clean(k)

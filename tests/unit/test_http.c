@@ -998,7 +998,11 @@ START_TEST(test_http_head_complete_finds_the_blank_line_across_reads)
 	ck_assert(http_head_complete(req, len, len - 1));
 	ck_assert(http_head_complete("GET / HTTP/1.0\n\n", 16, 15));
 	/* A NUL byte does not hide what follows it. */
-	ck_assert(http_head_complete("GET /\0 HTTP/1.1\r\n\r\n", 21, 0));
+	{
+		static const char nul[] = "GET /\0 HTTP/1.1\r\n\r\n";
+
+		ck_assert(http_head_complete(nul, sizeof(nul) - 1, 0));
+	}
 	ck_assert(!http_head_complete("", 0, 0));
 }
 END_TEST
