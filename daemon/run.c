@@ -846,6 +846,7 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	run_save_alerts(kh);
 	httpd_stop(kh);
 	run_notifiers_stop(kh);
+	run_carry_give(NULL);	/* a reload that started no notifier */
 	if (kh->stop_timer != NULL)
 		event_free(kh->stop_timer);
 	if (run_drain_timer != NULL)
