@@ -161,6 +161,16 @@ def test_slowloris_is_cut_at_the_whole_request_deadline(kmsemu, keyhealthd):
     stops_clean(k)
 
 
+def test_soft_open_file_limit_is_raised_to_the_hard_one(kmsemu, keyhealthd):
+    k = keyhealthd(kmsemu, seed_keys(kmsemu, 1),
+                   wrapper=["prlimit", "--nofile=128:1024", "--"])
+    assert resource.prlimit(k.pid, resource.RLIMIT_NOFILE) == (1024, 1024)
+    assert "soft limit raised from 128 to 1024" in k.log()
+    # The cap follows the raised limit: min(64, 1024 / 4).
+    assert k.metric("keyhealthd_http_connections_max") == 64
+    stops_clean(k)
+
+
 def test_max_connections_is_the_cap_and_a_reload_applies_it(
         kmsemu, keyhealthd):
     k = keyhealthd(kmsemu, seed_keys(kmsemu, 1),
