@@ -78,6 +78,7 @@ struct outbox {
 	 * written again with backoff: a full disk or EMFILE must not lose
 	 * a page.  memory_only: no state directory at all. */
 	int			 memory_only;
+	char			*state_dir;
 	struct event		*persist;
 	long			 persist_ms;
 	int64_t			 write_failing_since;
@@ -317,10 +318,12 @@ outbox_arm(struct outbox *ob, long ms, int backoff)
 	evtimer_add(ob->timer, &tv);
 }
 
-/* Opens (creating it) the directory and loads the events in it. */
+/* Opens STATE_DIR/outbox/NAME into ob->dirfd, creating what is missing. */
 static int
-outbox_open_dir(struct outbox *ob, char *err, size_t errlen)
+outbox_open_dir(struct outbox *ob, const char *state_dir, char *err,
+    size_t errlen)
 {
+	(void)state_dir;	/* ob->dir is made of it */
 	if (outbox_mkdirs(ob->dir) == -1 ||
 	    (ob->dirfd = open(ob->dir, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1) {
@@ -328,6 +331,15 @@ outbox_open_dir(struct outbox *ob, char *err, size_t errlen)
 		    ob->dir, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+/* The directory and the events in it; -1 leaves ob->dirfd -1. */
+static int
+outbox_open_load(struct outbox *ob, char *err, size_t errlen)
+{
+	if (outbox_open_dir(ob, ob->state_dir, err, errlen) == -1)
+		return -1;
 	if (outbox_load(ob, err, errlen) == -1) {
 		(void)close(ob->dirfd);
 		ob->dirfd = -1;
@@ -387,7 +399,7 @@ outbox_open_late(struct outbox *ob, char *err, size_t errlen)
 	TAILQ_CONCAT(&mem, &ob->items, entry);
 	ob->st.depth = 0;
 	ob->st.bytes = 0;
-	if (outbox_open_dir(ob, err, errlen) == -1) {
+	if (outbox_open_load(ob, err, errlen) == -1) {
 		TAILQ_CONCAT(&ob->items, &mem, entry);
 		TAILQ_FOREACH(it, &ob->items, entry) {
 			ob->st.depth++;
@@ -411,12 +423,23 @@ outbox_open_late(struct outbox *ob, char *err, size_t errlen)
 static int	outbox_write_file(struct outbox *, const char *,
 		    const char *, size_t, char *, size_t);
 
+/* Writes the event file of it from buf (len bytes), durably. */
+static int
+outbox_write_item(struct outbox *ob, const struct outbox_item *it,
+    const char *buf, size_t len, char *err, size_t errlen)
+{
+	char	name[64];
+
+	outbox_filename(it->seq, name, sizeof(name));
+	return outbox_write_file(ob, name, buf, len, err, errlen);
+}
+
 static void
 outbox_on_persist(evutil_socket_t fd, short what, void *arg)
 {
 	struct outbox		*ob = arg;
 	struct outbox_item	*it;
-	char			 err[512], name[64];
+	char			 err[512];
 
 	(void)fd;
 	(void)what;
@@ -427,8 +450,7 @@ outbox_on_persist(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH(it, &ob->items, entry) {
 		if (it->unsaved == NULL)
 			continue;
-		outbox_filename(it->seq, name, sizeof(name));
-		if (outbox_write_file(ob, name, it->unsaved, it->bytes, err,
+		if (outbox_write_item(ob, it, it->unsaved, it->bytes, err,
 		    sizeof(err)) == -1) {
 			outbox_write_failed(ob, err);
 			return;
@@ -486,7 +508,8 @@ outbox_new(struct event_base *base, const char *state_dir, const char *name,
 	if (ob->opts.complain_max_ms < ob->opts.complain_first_ms)
 		ob->opts.complain_max_ms = ob->opts.complain_first_ms;
 	ob->memory_only = state_dir == NULL;
-	if ((ob->name = strdup(name)) == NULL ||
+	if ((ob->name = strdup(name)) == NULL || (!ob->memory_only &&
+	    (ob->state_dir = strdup(state_dir)) == NULL) ||
 	    asprintf(&ob->dir, "%s/outbox/%s", ob->memory_only ? "(none)" :
 	    state_dir, name) == -1) {
 		ob->dir = NULL;
@@ -501,7 +524,7 @@ outbox_new(struct event_base *base, const char *state_dir, const char *name,
 	}
 	if (ob->memory_only)
 		return ob;
-	if (outbox_open_dir(ob, err, errlen) == -1) {
+	if (outbox_open_load(ob, err, errlen) == -1) {
 		/* Maybe EMFILE, a full or read-only disk: its events wait in
 		 * memory, delivered, while the directory is tried again. */
 		outbox_write_failed(ob, err);
@@ -631,7 +654,7 @@ outbox_enqueue(struct outbox *ob, const struct alert_event *ev, char *err,
 {
 	struct outbox_item	*it;
 	json_t			*j, *evj;
-	char			*buf, name[64];
+	char			*buf;
 	size_t			 len;
 	time_t			 now = time(NULL);
 
@@ -665,12 +688,11 @@ outbox_enqueue(struct outbox *ob, const struct alert_event *ev, char *err,
 	it->seq = ob->next_seq++;
 	it->bytes = len;
 	it->queued = now;
-	outbox_filename(it->seq, name, sizeof(name));
 	if (!ob->memory_only && ob->dirfd == -1)
 		outbox_errf(err, errlen, "outbox %s: %s cannot be opened yet",
 		    ob->name, ob->dir);
 	if (ob->memory_only || ob->dirfd == -1 ||
-	    outbox_write_file(ob, name, buf, len, err, errlen) == -1) {
+	    outbox_write_item(ob, it, buf, len, err, errlen) == -1) {
 		it->unsaved = buf;
 		ob->st.unsaved++;
 		if (!ob->memory_only)
@@ -884,6 +906,7 @@ outbox_free(struct outbox *ob)
 	if (ob->dirfd != -1)
 		close(ob->dirfd);
 	free(ob->dir);
+	free(ob->state_dir);
 	free(ob->name);
 	free(ob);
 }
