@@ -322,3 +322,24 @@ def test_alert_survives_an_unwritable_outbox_and_a_reload(
     assert "is lost" not in k.log()
     assert k.metric("keyhealthd_outbox_unsaved") == 0
     stops_clean(k)
+
+
+def test_alert_is_retried_without_a_usable_state_directory(
+        tmp_path, kmsemu, keyhealthd, webhook_receiver):
+    """state_dir is a regular file: no durable outbox, but the alert is
+    still retried from memory until the receiver takes it."""
+    not_a_dir = tmp_path / "state-file"
+    not_a_dir.write_text("")
+    keys = seed_keys(kmsemu, 1)
+    recv = webhook_receiver()
+    recv.statuses = [503, 503]
+    k = keyhealthd(kmsemu, keys, extra={"notifiers": webhook(recv)},
+                   state_dir=str(not_a_dir))
+    assert "state directory unusable" in k.log()
+    kmsemu.client.update_key(keys[0]["arn"].rsplit("/", 1)[1],
+                             region="eu-west-1", KeyState="Disabled")
+    k.wait_until(lambda: firings(recv, "key-disabled"), timeout=60,
+                 what="the key-disabled alert after two refusals")
+    assert "not delivered" not in k.log()
+    stops_clean(k)
+
