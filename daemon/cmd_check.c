@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -17,6 +18,148 @@
 #include "keyhealthd.h"
 
 #define CHECK_EXIT_UNKNOWN	3
+
+/*
+ * A one-shot run over many keys is as slow as kms.rate_limit makes it
+ * (500 keys take 100 s at 10 requests/s) and prints only at the end.  On
+ * a terminal, a run that lasts longer than PROGRESS_AFTER shows one line
+ * on stderr, redrawn in place every PROGRESS_TICK_MS: keys done, the
+ * total and the time left at the rate of the last PROGRESS_WINDOW ticks
+ * (the first requests go out in a burst, faster than the steady rate).
+ * Pipes, files and --json never get it: what reads them is a program.
+ */
+#define PROGRESS_AFTER		2.0
+#define PROGRESS_TICK_MS	250
+#define PROGRESS_WINDOW		40	/* ticks: 10 s */
+
+struct once_progress {
+	struct kh	*kh;
+	struct event	*tick;
+	size_t		 total;
+	double		 start;
+	double		 t[PROGRESS_WINDOW];	/* when ... */
+	size_t		 done[PROGRESS_WINDOW];	/* ... this many were done */
+	size_t		 nsamples;
+	size_t		 shown;		/* length of the line on screen */
+	char		 line[128];
+};
+
+/* The line on screen, for the log hook: one run per process. */
+static struct once_progress	*progress_cur;
+
+static double
+progress_now(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Blanks the line on screen (before a log line, and at the end). */
+static void
+progress_erase(void)
+{
+	struct once_progress	*pr = progress_cur;
+
+	if (pr == NULL || pr->shown == 0)
+		return;
+	(void)fprintf(stderr, "\r%*s\r", (int)pr->shown, "");
+	(void)fflush(stderr);
+	pr->shown = 0;
+	pr->line[0] = '\0';
+}
+
+static void
+progress_format_left(double secs, char *buf, size_t len)
+{
+	long	s = (long)secs;
+
+	/* Up, so that it never says 0s while keys are left. */
+	if ((double)s < secs)
+		s++;
+
+	if (s >= 3600)
+		(void)snprintf(buf, len, "%ldh%02ldm", s / 3600, s / 60 % 60);
+	else if (s >= 60)
+		(void)snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
+	else
+		(void)snprintf(buf, len, "%lds", s);
+}
+
+static void
+progress_tick(int fd, short what, void *arg)
+{
+	struct once_progress	*pr = arg;
+	size_t			 done, oldest, len;
+	double			 now = progress_now(), rate;
+	char			 left[32], line[sizeof(pr->line)];
+
+	(void)fd;
+	(void)what;
+	done = pr->total - pr->kh->remaining;
+	pr->t[pr->nsamples % PROGRESS_WINDOW] = now;
+	pr->done[pr->nsamples % PROGRESS_WINDOW] = done;
+	pr->nsamples++;
+	if (now - pr->start < PROGRESS_AFTER)
+		return;
+	oldest = pr->nsamples > PROGRESS_WINDOW ?
+	    pr->nsamples % PROGRESS_WINDOW : 0;
+	rate = now > pr->t[oldest] ?
+	    (double)(done - pr->done[oldest]) / (now - pr->t[oldest]) : 0;
+	if (rate > 0) {
+		progress_format_left((double)(pr->total - done) / rate, left,
+		    sizeof(left));
+		(void)snprintf(line, sizeof(line), "keyhealthd: %zu/%zu keys "
+		    "checked, about %s left", done, pr->total, left);
+	} else
+		(void)snprintf(line, sizeof(line), "keyhealthd: %zu/%zu keys "
+		    "checked", done, pr->total);
+	if (strcmp(line, pr->line) == 0)
+		return;
+	len = strlen(line);
+	/* Pad over the tail of a longer previous line. */
+	(void)fprintf(stderr, "\r%s%*s", line,
+	    pr->shown > len ? (int)(pr->shown - len) : 0, "");
+	(void)fflush(stderr);
+	(void)memcpy(pr->line, line, len + 1);
+	pr->shown = pr->shown > len ? pr->shown : len;
+}
+
+/* Starts the progress line of a run over total keys: 0, or -1 (the run
+ * goes on without it). */
+static int
+progress_start(struct once_progress *pr, struct kh *kh, size_t total)
+{
+	struct timeval	tv = { 0, PROGRESS_TICK_MS * 1000 };
+
+	memset(pr, 0, sizeof(*pr));
+	pr->kh = kh;
+	pr->total = total;
+	pr->start = progress_now();
+	if ((pr->tick = event_new(kh->base, -1, EV_PERSIST, progress_tick,
+	    pr)) == NULL || event_add(pr->tick, &tv) == -1) {
+		if (pr->tick != NULL)
+			event_free(pr->tick);
+		pr->tick = NULL;
+		return -1;
+	}
+	progress_cur = pr;
+	log_set_stderr_hook(progress_erase);
+	return 0;
+}
+
+static void
+progress_stop(struct once_progress *pr)
+{
+	if (pr->tick == NULL)
+		return;
+	progress_erase();
+	log_set_stderr_hook(NULL);
+	progress_cur = NULL;
+	event_free(pr->tick);
+	pr->tick = NULL;
+}
 
 static void
 once_key_done(struct kh_key *k)
@@ -28,13 +171,15 @@ once_key_done(struct kh_key *k)
 }
 
 /*
- * Polls the keys in sel (all when nsel == 0) once.  Returns the context
+ * Polls the keys in sel (all when nsel == 0) once, with a progress line
+ * on stderr when asked and stderr is a terminal.  Returns the context
  * (the caller frees it and its config) or NULL after logging why.
  */
 static struct kh *
 once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
-    int **selectedp, struct event_base **basep)
+    int progress, int **selectedp, struct event_base **basep)
 {
+	struct once_progress	 pr;
 	int			*selected;
 	struct config		*conf;
 	struct event_base	*base;
@@ -86,8 +231,13 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 			goto fail;
 		}
 	}
-	if (kh->remaining > 0)
+	if (kh->remaining > 0) {
+		pr.tick = NULL;
+		if (progress && isatty(STDERR_FILENO))
+			(void)progress_start(&pr, kh, kh->remaining);
 		(void)event_base_dispatch(base);
+		progress_stop(&pr);
+	}
 	*basep = base;
 	return kh;
 fail:
@@ -172,7 +322,7 @@ cmd_check(struct kh_opts *opts, int argc, char **argv)
 	}
 	log_setverbose(opts->verbose);
 	kh = once_poll(KH_MODE_CHECK, opts->config, argv + optind,
-	    (size_t)(argc - optind), &selected, &base);
+	    (size_t)(argc - optind), !json, &selected, &base);
 	if (kh == NULL)
 		return CHECK_EXIT_UNKNOWN;
 	for (i = 0; i < kh->nkeys; i++)
@@ -257,7 +407,7 @@ cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 		return 2;
 	}
 	kh = once_poll(KH_MODE_BASELINE, opts->config, argv + optind,
-	    (size_t)(argc - optind), &selected, &base);
+	    (size_t)(argc - optind), 1, &selected, &base);
 	if (kh == NULL)
 		return 1;
 	for (i = 0; i < kh->nkeys; i++) {

@@ -64,6 +64,33 @@ validate_notifier_options(const struct config *cfg,
 	return -1;
 }
 
+/*
+ * Each key's KMS endpoint as `run` computes it (config_key_endpoint()):
+ * the file's endpoint_url was checked with the same parse already; this
+ * adds what comes from the environment (AWS_ENDPOINT_URL_KMS,
+ * AWS_ENDPOINT_URL, AWS_USE_FIPS_ENDPOINT), once per distinct error.
+ */
+static void
+validate_endpoints(const struct config *cfg, struct config_errors *errs)
+{
+	struct ynode	 at;
+	char		 url[512], err[512], last[512] = "";
+	size_t		 i;
+
+	for (i = 0; i < cfg->nkeys; i++) {
+		if (config_key_endpoint(cfg, &cfg->keys[i], url, sizeof(url),
+		    err, sizeof(err)) == 0 || strcmp(err, last) == 0)
+			continue;
+		(void)snprintf(last, sizeof(last), "%s", err);
+		memset(&at, 0, sizeof(at));
+		at.file = cfg->path;
+		at.line = cfg->keys[i].line;
+		at.column = cfg->keys[i].column;
+		(void)config_error(errs, &at, "keys[%zu]: KMS endpoint: %s", i,
+		    err);
+	}
+}
+
 static void
 validate_print_errors(const char *path, const struct config_errors *errs)
 {
@@ -122,6 +149,7 @@ cmd_validate(struct kh_opts *opts, int argc, char **argv)
 	for (i = 0; i < cfg->nnotifiers; i++)
 		(void)validate_notifier_options(cfg, &cfg->notifiers[i],
 		    &errs);
+	validate_endpoints(cfg, &errs);
 	if (errs.total > 0) {
 		config_errors_sort(&errs);
 		validate_print_errors(opts->config, &errs);

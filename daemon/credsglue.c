@@ -22,11 +22,12 @@ static void
 glue_id(const struct config_aws *aws, const char *region, char *buf,
     size_t len)
 {
-	(void)snprintf(buf, len, "profile=%s|role=%s|region=%s|sts=%s",
+	(void)snprintf(buf, len, "profile=%s|role=%s|region=%s|sts=%s|http=%d",
 	    aws->profile ? aws->profile : "",
 	    aws->assume_role ? aws->assume_role : "",
 	    aws->region ? aws->region : region,
-	    aws->sts_endpoint_url ? aws->sts_endpoint_url : "");
+	    aws->sts_endpoint_url ? aws->sts_endpoint_url : "",
+	    aws->allow_http);
 }
 
 struct kh_creds *
@@ -65,6 +66,7 @@ creds_glue_get(struct kh *kh, const struct config *conf,
 	cc.assume_role = aws.assume_role;
 	cc.region = aws.region != NULL ? aws.region : ck->parsed.region;
 	cc.sts_endpoint = aws.sts_endpoint_url;
+	cc.allow_http = aws.allow_http;
 	memset(&plan, 0, sizeof(plan));
 	if (creds_plan_resolve(&cc, (const char * const *)environ, &plan,
 	    c->err, sizeof(c->err)) == -1) {

@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "alert.h"
+#include "catalog.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -85,14 +86,6 @@ struct httpd {
 
 static const double httpd_bounds[KH_LATENCY_BUCKETS] = {
 	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
-};
-
-static const char * const httpd_checks[] = {
-	"key-disabled", "key-pending-deletion", "key-pending-replica-deletion",
-	"key-deleted", "key-unavailable", "key-material-expiring",
-	"key-replaced", "vendor-access-missing", "key-misconfigured",
-	"policy-changed", "rotation-disabled", "key-material-rotated",
-	"check-failed", NULL
 };
 
 /* A label value with \, " and newline escaped. */
@@ -191,13 +184,14 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 		}
 	httpd_help(b, "keyhealthd_findings", "gauge",
 	    "Keys with each finding, by check id and severity.");
-	for (c = 0; httpd_checks[c] != NULL; c++)
+	for (c = 0; catalog_checks[c].id != NULL; c++)
 		for (sev = SEV_INFO; sev <= SEV_CRITICAL; sev++) {
 			size_t cnt = 0;
 
 			for (i = 0; i < kh->nkeys; i++) {
 				const struct finding *fd = findings_get(
-				    &kh->keys[i]->findings, httpd_checks[c]);
+				    &kh->keys[i]->findings,
+				    catalog_checks[c].id);
 
 				if (fd != NULL && (int)fd->severity == sev)
 					cnt++;
@@ -205,7 +199,8 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 			if (cnt > 0)
 				evbuffer_add_printf(b, "keyhealthd_findings{"
 				    "check=\"%s\",severity=\"%s\"} %zu\n",
-				    httpd_checks[c], severity_name(sev), cnt);
+				    catalog_checks[c].id, severity_name(sev),
+				    cnt);
 		}
 	httpd_help(b, "keyhealthd_polls_total", "counter",
 	    "Polls of the key.");

@@ -74,6 +74,11 @@ struct kh_key {
 	int			 have_snap;
 	struct findings		 findings;	/* of the last poll */
 	struct event		*timer;
+	struct timespec		 next_at;	/* CLOCK_MONOTONIC, when the
+						 * timer is set */
+	const struct config_key	*prev_ck;	/* during a reload: the
+						 * key's entry in the config
+						 * being replaced, or NULL */
 	struct kh_poll		*poll;		/* in flight, or NULL */
 	int			 due;		/* a poll waits for a reload */
 	int			 failures;	/* consecutive failed polls */
@@ -176,6 +181,7 @@ struct proc {
 	struct event_base	*base;
 	struct event		*sig[PROC_NSIGNALS];
 	struct event		*watchdog;
+	struct event		*stall;		/* test only */
 	void			(*on_signal)(int, void *);
 	void			*arg;
 };
@@ -189,6 +195,9 @@ void	proc_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	usage_print(int to_stderr);
 /* Loads path; on failure logs every error and returns NULL. */
 struct config *kh_config_load(const char *path);
+/* Logs the errors of a failed config_load() of path. */
+struct config_errors;
+void	kh_config_log_errors(const char *path, const struct config_errors *);
 
 /* Subcommands: argc/argv start at the subcommand's name; each returns the
  * process exit status. */

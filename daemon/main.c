@@ -65,18 +65,24 @@ kh_config_load(const char *path)
 {
 	struct config_errors	 errs;
 	struct config		*conf;
-	size_t			 i;
 
 	memset(&errs, 0, sizeof(errs));
-	if ((conf = config_load(path, &errs)) == NULL) {
-		for (i = 0; i < errs.n; i++)
-			log_warnx("%s", errs.msgs[i]);
-		if (errs.total > errs.n)
-			log_warnx("%s: %zu more errors not shown", path,
-			    errs.total - errs.n);
-	}
+	if ((conf = config_load(path, &errs)) == NULL)
+		kh_config_log_errors(path, &errs);
 	config_errors_free(&errs);
 	return conf;
+}
+
+void
+kh_config_log_errors(const char *path, const struct config_errors *errs)
+{
+	size_t	i;
+
+	for (i = 0; i < errs->n; i++)
+		log_warnx("%s", errs->msgs[i]);
+	if (errs->total > errs->n)
+		log_warnx("%s: %zu more errors not shown", path,
+		    errs->total - errs->n);
 }
 
 int

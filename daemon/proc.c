@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include "duration.h"
 #include "log.h"
 #include "keyhealthd.h"
 
@@ -63,6 +65,48 @@ proc_raise_nofile(void)
 		    (unsigned long long)old, (unsigned long long)rl.rlim_max);
 }
 
+/*
+ * Test only: KEYHEALTHD_TEST_STALL=DURATION blocks the loop that long after
+ * start, for good, so that the systemd tests can watch the watchdog catch a
+ * stuck daemon.  Only the environment reaches it, never the configuration.
+ */
+static void
+proc_stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_warnx("KEYHEALTHD_TEST_STALL: stalling the event loop (test only)");
+	for (;;)
+		(void)pause();
+}
+
+static int
+proc_stall_arm(struct proc *p)
+{
+	struct timeval	 tv;
+	const char	*env;
+	char		 err[128];
+	long		 secs;
+
+	if ((env = getenv("KEYHEALTHD_TEST_STALL")) == NULL || *env == '\0')
+		return 0;
+	if (duration_parse(env, &secs, err, sizeof(err)) == -1) {
+		log_warnx("KEYHEALTHD_TEST_STALL: %s", err);
+		return -1;
+	}
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = 0;
+	p->stall = evtimer_new(p->base, proc_stall_cb, p);
+	if (p->stall == NULL || evtimer_add(p->stall, &tv) == -1) {
+		log_warnx("cannot arm the KEYHEALTHD_TEST_STALL timer");
+		return -1;
+	}
+	log_warnx("KEYHEALTHD_TEST_STALL: the event loop stalls in %lds "
+	    "(test only)", secs);
+	return 0;
+}
+
 int
 proc_init(struct proc *p, struct event_base *base,
     void (*on_signal)(int, void *), void *arg)
@@ -99,7 +143,7 @@ proc_init(struct proc *p, struct event_base *base,
 		log_debug("watchdog: keep-alive every %lld ms",
 		    (long long)(usec / 1000));
 	}
-	return 0;
+	return proc_stall_arm(p);
 }
 
 void
@@ -112,6 +156,8 @@ proc_free(struct proc *p)
 			event_free(p->sig[i]);
 	if (p->watchdog != NULL)
 		event_free(p->watchdog);
+	if (p->stall != NULL)
+		event_free(p->stall);
 	memset(p, 0, sizeof(*p));
 }
 

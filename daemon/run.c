@@ -7,7 +7,9 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,26 @@
 #define RUN_FIRST_SPREAD	5	/* first polls within this many s */
 #define RUN_RETRY_BASE		15	/* first retry after a failed poll */
 #define RUN_DRAIN_MS		50	/* stopping: outboxes checked this often */
+#define RUN_KICK_MIN		10	/* seconds between SIGUSR1 retries */
+
+/*
+ * A reload's file is parsed on a thread: a large file takes a second or
+ * more (100,000 keys), and the loop must keep polling, answering /metrics
+ * and feeding the watchdog meanwhile.  The thread only runs config_load()
+ * (lib/, no logging, no shared state); its result comes back through a
+ * pipe that the loop watches.  SIGHUPs during a parse coalesce: the file
+ * is parsed once more when it ends, and only that last result is used.
+ */
+struct run_parse {
+	pthread_t		 thread;
+	int			 running;	/* started, not joined */
+	int			 again;		/* SIGHUP during the parse */
+	int			 fds[2];	/* the thread writes one byte */
+	struct event		*ev;
+	const char		*path;
+	struct config		*conf;		/* the thread's result */
+	struct config_errors	 errs;
+};
 
 /*
  * Events a notifier's outbox held only in memory (they could not be
@@ -47,6 +69,10 @@ static size_t		 run_ncarry;
 static struct event	*run_drain_timer;
 static const char	*run_config_path;
 static int		 run_exit_code;
+static struct run_parse	 run_parse = { .fds = { -1, -1 } };
+static struct event	*run_kick_timer;	/* a SIGUSR1 held back */
+static double		 run_kick_last;		/* monotonic s of the last
+						 * retry, or 0 */
 
 static void	run_key_done(struct kh_key *);
 static void	run_apply_pending(struct kh *);
@@ -81,10 +107,20 @@ run_key_timer_cb(evutil_socket_t fd, short what, void *arg)
 		    kh_key_name(k));
 }
 
+static double
+run_mono(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void
 run_schedule(struct kh_key *k, double delay)
 {
 	struct timeval	tv;
+	struct timespec	now;
 
 	if (k->timer == NULL &&
 	    (k->timer = evtimer_new(k->kh->base, run_key_timer_cb, k)) == NULL)
@@ -94,6 +130,14 @@ run_schedule(struct kh_key *k, double delay)
 	tv.tv_sec = (time_t)delay;
 	tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
 	(void)evtimer_add(k->timer, &tv);
+	/* Remembered so that a reload can keep the schedule. */
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	k->next_at.tv_sec = now.tv_sec + tv.tv_sec;
+	k->next_at.tv_nsec = now.tv_nsec + (long)tv.tv_usec * 1000;
+	if (k->next_at.tv_nsec >= 1000000000L) {
+		k->next_at.tv_sec++;
+		k->next_at.tv_nsec -= 1000000000L;
+	}
 }
 
 /* The next poll: the interval with +-10% jitter; after failures sooner,
@@ -115,9 +159,10 @@ run_next_delay(struct kh_key *k)
 	return interval * (0.9 + 0.2 * run_rand01());
 }
 
-/* Spread the first polls: key i of n at i/n of a short window. */
-static void
-run_schedule_all(struct kh *kh)
+/* The window over which first polls are spread: short, and never longer
+ * than a key's interval. */
+static double
+run_first_spread(struct kh *kh)
 {
 	size_t	i;
 	double	spread = RUN_FIRST_SPREAD;
@@ -129,6 +174,16 @@ run_schedule_all(struct kh *kh)
 		if (spread > interval)
 			spread = interval;
 	}
+	return spread;
+}
+
+/* Spread the first polls: key i of n at i/n of a short window. */
+static void
+run_schedule_all(struct kh *kh)
+{
+	size_t	i;
+	double	spread = run_first_spread(kh);
+
 	for (i = 0; i < kh->nkeys; i++)
 		run_schedule(kh->keys[i], kh->nkeys > 1 ?
 		    spread * (double)i / (double)kh->nkeys : 0);
@@ -256,6 +311,71 @@ run_str_differs(const char *a, const char *b)
 	if (a == NULL || b == NULL)
 		return a != b;
 	return strcmp(a, b) != 0;
+}
+
+/* Whether a key is watched the same way under both configurations. */
+static int
+run_key_unchanged(const struct config *oc, const struct config_key *o,
+    const struct config *nc, const struct config_key *n)
+{
+	struct config_aws	oa, na;
+
+	if (run_str_differs(o->name, n->name) ||
+	    run_str_differs(o->vendor_name, n->vendor_name) ||
+	    run_str_differs(o->alias, n->alias) ||
+	    o->expect_rotation != n->expect_rotation ||
+	    config_key_interval(oc, o) != config_key_interval(nc, n))
+		return 0;
+	config_key_aws(oc, o, &oa);
+	config_key_aws(nc, n, &na);
+	return !run_str_differs(oa.profile, na.profile) &&
+	    !run_str_differs(oa.region, na.region) &&
+	    !run_str_differs(oa.endpoint_url, na.endpoint_url) &&
+	    !run_str_differs(oa.sts_endpoint_url, na.sts_endpoint_url) &&
+	    !run_str_differs(oa.assume_role, na.assume_role) &&
+	    !run_str_differs(oa.ca_file, na.ca_file) &&
+	    oa.use_fips == na.use_fips && oa.allow_http == na.allow_http;
+}
+
+/*
+ * After a reload, a key whose settings did not change keeps its place in
+ * the schedule: rescheduling every key at each reload (spread over the
+ * first seconds) meant that a stream of SIGHUPs polled only the first
+ * keys.  New and changed keys, and keys whose poll fell due while the
+ * reload waited, are polled now, spread over a few seconds.
+ */
+static void
+run_schedule_reloaded(struct kh *kh, const struct config *old)
+{
+	struct kh_key	*k;
+	double		 now = run_mono(), spread = run_first_spread(kh);
+	size_t		 i, nfresh = 0, ifresh = 0;
+	char		*fresh;
+
+	if ((fresh = calloc(kh->nkeys ? kh->nkeys : 1, 1)) == NULL)
+		fatalx("out of memory");
+	for (i = 0; i < kh->nkeys; i++) {
+		k = kh->keys[i];
+		fresh[i] = k->prev_ck == NULL || k->due ||
+		    !run_key_unchanged(old, k->prev_ck, kh->conf, k->ck);
+		if (fresh[i] && k->prev_ck != NULL && !k->due)
+			k->next_slow = 0;	/* new settings: all parts */
+		nfresh += (size_t)fresh[i];
+	}
+	for (i = 0; i < kh->nkeys; i++) {
+		k = kh->keys[i];
+		if (fresh[i])
+			run_schedule(k, nfresh > 1 ? spread *
+			    (double)ifresh++ / (double)nfresh : 0);
+		else
+			run_schedule(k, (double)k->next_at.tv_sec +
+			    (double)k->next_at.tv_nsec / 1e9 - now);
+		k->prev_ck = NULL;
+		k->due = 0;
+	}
+	free(fresh);
+	log_debug("reload: %zu key%s polled now, %zu kept their schedule",
+	    nfresh, nfresh == 1 ? "" : "s", kh->nkeys - nfresh);
 }
 
 static void
@@ -560,24 +680,28 @@ run_forget_unconfigured(struct kh *kh)
 	run_save_alerts(kh);
 }
 
-/* SIGHUP: read and check the file now; apply it once no poll is in
- * flight (a poll's callbacks point at the current keys). */
+/*
+ * A reload's file, parsed: check its notifiers, then apply it once no poll
+ * is in flight (a poll's callbacks point at the current keys).
+ */
 static void
-run_reload(struct kh *kh)
+run_reload_parsed(struct kh *kh)
 {
-	struct config		*conf;
+	struct config		*conf = run_parse.conf;
 	struct notifier		**nv;
 	size_t			 nn;
 	char			 err[512];
 
-	proc_notify("RELOADING=1");
-	log_info("reloading %s", run_config_path);
-	if ((conf = kh_config_load(run_config_path)) == NULL) {
+	run_parse.conf = NULL;
+	if (conf == NULL) {
+		kh_config_log_errors(run_config_path, &run_parse.errs);
+		config_errors_free(&run_parse.errs);
 		kh->stats.reload_failures++;
 		log_warnx("reload failed: keeping the running configuration");
 		proc_notify("READY=1");
 		return;
 	}
+	config_errors_free(&run_parse.errs);
 	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1) {
 		kh->stats.reload_failures++;
 		log_warnx("%s", err);
@@ -597,10 +721,132 @@ run_reload(struct kh *kh)
 		    kh->polls_inflight);
 }
 
+static void *
+run_parse_main(void *arg)
+{
+	struct run_parse	*rp = arg;
+	char			 c = 0;
+
+	rp->conf = config_load(rp->path, &rp->errs);
+	while (write(rp->fds[1], &c, 1) == -1 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void	run_parse_done_cb(evutil_socket_t, short, void *);
+
+/* At start: the pipe the parser thread answers through.  Without it,
+ * reloads are parsed on the loop. */
+static void
+run_parse_init(struct kh *kh)
+{
+	if (pipe2(run_parse.fds, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("cannot create the reload parser's pipe; reloads "
+		    "will be parsed on the loop");
+		run_parse.fds[0] = run_parse.fds[1] = -1;
+		return;
+	}
+	if ((run_parse.ev = event_new(kh->base, run_parse.fds[0],
+	    EV_READ | EV_PERSIST, run_parse_done_cb, kh)) == NULL ||
+	    event_add(run_parse.ev, NULL) == -1)
+		fatalx("cannot watch the reload parser's pipe");
+}
+
+static void
+run_parse_start(struct kh *kh)
+{
+	sigset_t	all, old;
+	int		rc;
+
+	memset(&run_parse.errs, 0, sizeof(run_parse.errs));
+	run_parse.conf = NULL;
+	run_parse.path = run_config_path;
+	if (run_parse.ev == NULL)
+		goto inline_parse;
+	/* Signals are the loop's: the thread blocks them all. */
+	(void)sigfillset(&all);
+	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&run_parse.thread, NULL, run_parse_main,
+	    &run_parse);
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0) {
+		run_parse.running = 1;
+		return;
+	}
+	log_warnx("reload: cannot start the parser thread (%s); parsing on "
+	    "the loop", strerror(rc));
+inline_parse:
+	run_parse.conf = config_load(run_parse.path, &run_parse.errs);
+	run_reload_parsed(kh);
+}
+
+/* Joins a finished (or, when stopping, running) parse; drops its result
+ * when drop is set. */
+static void
+run_parse_join(int drop)
+{
+	if (!run_parse.running)
+		return;
+	(void)pthread_join(run_parse.thread, NULL);
+	run_parse.running = 0;
+	if (drop) {
+		config_free(run_parse.conf);
+		run_parse.conf = NULL;
+		config_errors_free(&run_parse.errs);
+	}
+}
+
+static void
+run_parse_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kh	*kh = arg;
+	char		 buf[16];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (!run_parse.running)
+		return;
+	if (kh->stopping || run_parse.again) {
+		run_parse_join(1);
+		if (kh->stopping)
+			return;
+		/* Only the file as it is after the last SIGHUP counts. */
+		run_parse.again = 0;
+		log_info("reload: SIGHUP during the parse, reading %s again",
+		    run_config_path);
+		run_parse_start(kh);
+		return;
+	}
+	run_parse_join(0);
+	run_reload_parsed(kh);
+}
+
+/* SIGHUP: parse the file off the loop; a SIGHUP during a parse only asks
+ * for one more. */
+static void
+run_reload(struct kh *kh)
+{
+	if (run_parse.running) {
+		run_parse.again = 1;
+		return;
+	}
+	proc_notify("RELOADING=1");
+	log_info("reloading %s", run_config_path);
+	run_parse_start(kh);
+}
+
+static int
+run_strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char * const *)a, *(const char * const *)b);
+}
+
 static void
 run_apply_pending(struct kh *kh)
 {
 	struct config		*old = kh->conf, *conf = kh->pending_conf;
+	const char		**arns, *arn;
 	struct alert_events	 evs;
 	struct alert_policy	 pol;
 	struct notifier		**nv;
@@ -611,15 +857,22 @@ run_apply_pending(struct kh *kh)
 
 	kh->pending_conf = NULL;
 	memset(&evs, 0, sizeof(evs));
-	/* Keys that are no longer configured: their alerts resolve. */
+	/* Keys that are no longer configured: their alerts resolve.  Found
+	 * by binary search: 100,000 keys compared pairwise took minutes. */
+	if ((arns = reallocarray(NULL, conf->nkeys ? conf->nkeys : 1,
+	    sizeof(*arns))) == NULL)
+		fatalx("out of memory");
+	for (j = 0; j < conf->nkeys; j++)
+		arns[j] = conf->keys[j].arn;
+	qsort(arns, conf->nkeys, sizeof(*arns), run_strp_cmp);
 	for (i = 0; i < kh->nkeys; i++) {
-		for (j = 0; j < conf->nkeys; j++)
-			if (strcmp(conf->keys[j].arn, kh->keys[i]->ck->arn) == 0)
-				break;
-		if (j == conf->nkeys)
-			(void)alert_table_forget_key(kh->alerts,
-			    kh->keys[i]->ck->arn, now, &evs);
+		arn = kh->keys[i]->ck->arn;
+		if (bsearch(&arn, arns, conf->nkeys, sizeof(*arns),
+		    run_strp_cmp) == NULL)
+			(void)alert_table_forget_key(kh->alerts, arn, now,
+			    &evs);
 	}
+	free(arns);
 	if (evs.n > 0)
 		run_dispatch(kh, &evs);
 	alert_events_clear(&evs);
@@ -657,9 +910,9 @@ run_apply_pending(struct kh *kh)
 	    sizeof(err)) == -1)
 		log_warnx("reload: %s", err);
 	run_save_alerts(kh);
+	run_schedule_reloaded(kh, old);
 	config_free(old);
 	kh->stats.reloads++;
-	run_schedule_all(kh);
 	log_info("reloaded: %zu key%s, %zu notifier%s", kh->nkeys,
 	    kh->nkeys == 1 ? "" : "s", kh->nnotifiers,
 	    kh->nnotifiers == 1 ? "" : "s");
@@ -721,6 +974,57 @@ run_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+run_kick_all(struct kh *kh)
+{
+	size_t	i;
+
+	for (i = 0; i < kh->nnotifiers; i++)
+		if (kh->outboxes[i] != NULL)
+			outbox_kick(kh->outboxes[i]);
+	run_kick_last = run_mono();
+}
+
+static void
+run_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_kick_all(arg);
+}
+
+/*
+ * SIGUSR1: retry every notifier now, e.g. after fixing a receiver; at most
+ * once per RUN_KICK_MIN seconds.  Each retry is a request to every
+ * receiver with a queue, so a burst of signals (a script in a loop) must
+ * not become a burst of requests to a receiver that is still failing; a
+ * signal inside the window retries once, when it ends.
+ */
+static void
+run_kick(struct kh *kh)
+{
+	struct timeval	tv;
+	double		since = run_mono() - run_kick_last, wait;
+
+	if (run_kick_last == 0 || since >= RUN_KICK_MIN) {
+		run_kick_all(kh);
+		return;
+	}
+	if (run_kick_timer == NULL && (run_kick_timer = evtimer_new(kh->base,
+	    run_kick_cb, kh)) == NULL) {
+		log_warnx("SIGUSR1: out of memory");
+		return;
+	}
+	if (evtimer_pending(run_kick_timer, NULL))
+		return;
+	wait = RUN_KICK_MIN - since;
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+	(void)evtimer_add(run_kick_timer, &tv);
+	log_info("SIGUSR1: notifiers were retried %.0f s ago; retrying again "
+	    "in %.0f s", since, wait);
+}
+
+static void
 run_signal(int sig, void *arg)
 {
 	struct kh	*kh = arg;
@@ -734,10 +1038,7 @@ run_signal(int sig, void *arg)
 			run_reload(kh);
 		break;
 	case SIGUSR1:
-		/* Retry every notifier now, e.g. after fixing a receiver. */
-		for (i = 0; i < kh->nnotifiers; i++)
-			if (kh->outboxes[i] != NULL)
-				outbox_kick(kh->outboxes[i]);
+		run_kick(kh);
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -819,6 +1120,7 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 		fatalx("%s", err);
 	if (proc_init(&run_proc, base, run_signal, kh) == -1)
 		fatalx("cannot set up signal handling");
+	run_parse_init(kh);
 	run_load_alerts(kh);
 	run_notifiers_start(kh, nv, nn);
 	run_forget_unconfigured(kh);
@@ -838,6 +1140,13 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	/* Stopping: whatever is still in flight is cancelled; its
 	 * callbacks run from kms_client_free() inside kh_free(). */
 	kh->stopping = 1;
+	run_parse_join(1);
+	if (run_parse.ev != NULL)
+		event_free(run_parse.ev);
+	run_parse.ev = NULL;
+	if (run_kick_timer != NULL)
+		event_free(run_kick_timer);
+	run_kick_timer = NULL;
 	if (kh->kms != NULL)
 		kms_client_free(kh->kms);
 	kh->kms = NULL;
@@ -861,6 +1170,11 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	config_free(conf);
 	proc_free(&run_proc);
 	event_base_free(base);
+	if (run_parse.fds[0] != -1) {
+		(void)close(run_parse.fds[0]);
+		(void)close(run_parse.fds[1]);
+		run_parse.fds[0] = run_parse.fds[1] = -1;
+	}
 	log_info("stopped");
 	return run_exit_code;
 }

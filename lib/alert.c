@@ -15,25 +15,8 @@
 
 #include "alert.h"
 #include "arn.h"
+#include "catalog.h"
 
-const char * const alert_check_ids[] = {
-	"key-disabled",
-	"key-pending-deletion",
-	"key-pending-replica-deletion",
-	"key-deleted",
-	"key-unavailable",
-	"key-material-expiring",
-	"key-replaced",
-	"vendor-access-missing",
-	"key-misconfigured",
-	"policy-changed",
-	"rotation-disabled",
-	"key-material-rotated",
-	"check-failed",
-	NULL
-};
-
-#define ALERT_CHECK_FAILED	"check-failed"
 
 enum alert_state {
 	ALERT_PENDING,		/* seen, fewer than fire_after polls */
@@ -80,19 +63,6 @@ alert_errf(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-int
-alert_check_known(const char *id)
-{
-	size_t	i;
-
-	if (id == NULL)
-		return 0;
-	for (i = 0; alert_check_ids[i] != NULL; i++)
-		if (strcmp(alert_check_ids[i], id) == 0)
-			return 1;
-	return 0;
 }
 
 const char *
@@ -652,7 +622,7 @@ alert_table_update(struct alert_table *t, const struct alert_key *key,
 	int			 failed, rc = 0;
 	size_t			 i;
 
-	failed = (f = findings_get(fs, ALERT_CHECK_FAILED)) != NULL &&
+	failed = (f = findings_get(fs, CHECK_CHECK_FAILED)) != NULL &&
 	    f->severity != SEV_OK;
 	for (i = 0; i < fs->n; i++) {
 		f = &fs->v[i];
@@ -703,7 +673,7 @@ alert_table_update(struct alert_table *t, const struct alert_key *key,
 			continue;
 		}
 		/* The key could not be evaluated: no news about the rest. */
-		if (failed && strcmp(e->check, ALERT_CHECK_FAILED) != 0) {
+		if (failed && strcmp(e->check, CHECK_CHECK_FAILED) != 0) {
 			i++;
 			continue;
 		}

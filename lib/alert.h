@@ -37,10 +37,6 @@ struct alert_event {
 	time_t			 ended_at;	/* 0 while firing */
 };
 
-/* The check ids of ARCHITECTURE's catalogue, NULL-terminated. */
-extern const char * const alert_check_ids[];
-/* Non-zero when id is one of alert_check_ids. */
-int		 alert_check_known(const char *id);
 /* "firing" or "resolved"; alert_status_parse returns 0 or -1. */
 const char	*alert_status_name(enum alert_status);
 int		 alert_status_parse(const char *name, enum alert_status *out);

@@ -6,29 +6,7 @@
 #include <string.h>
 
 #include "arn.h"
-
-static const struct {
-	const char	*partition;
-	const char	*suffix;
-} arn_partitions[] = {
-	{ "aws",	"amazonaws.com" },
-	{ "aws-us-gov",	"amazonaws.com" },
-	{ "aws-cn",	"amazonaws.com.cn" },
-	{ "aws-iso",	"c2s.ic.gov" },
-	{ "aws-iso-b",	"sc2s.sgov.gov" },
-};
-
-const char *
-arn_partition_dns_suffix(const char *partition)
-{
-	size_t	i;
-
-	for (i = 0; i < sizeof(arn_partitions) / sizeof(arn_partitions[0]);
-	    i++)
-		if (strcmp(arn_partitions[i].partition, partition) == 0)
-			return arn_partitions[i].suffix;
-	return NULL;
-}
+#include "endpoint.h"
 
 /* Copies the next ':'-separated field of *s into buf; -1 if too long or
  * missing. */
@@ -47,28 +25,6 @@ arn_field(const char **s, char *buf, size_t len)
 	buf[n] = '\0';
 	*s = colon + 1;
 	return 0;
-}
-
-static int
-arn_region_ok(const char *r)
-{
-	/* e.g. eu-west-1, us-gov-west-1, cn-north-1, ap-southeast-2 */
-	size_t	i, n = strlen(r);
-	int	dashes = 0;
-
-	if (n < 4 || !islower((unsigned char)r[0]) ||
-	    !isdigit((unsigned char)r[n - 1]))
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (r[i] == '-') {
-			if (i == 0 || r[i - 1] == '-')
-				return 0;
-			dashes++;
-		} else if (!islower((unsigned char)r[i]) &&
-		    !isdigit((unsigned char)r[i]))
-			return 0;
-	}
-	return dashes >= 2;
 }
 
 int
@@ -90,7 +46,7 @@ arn_parse(const char *s, struct arn *out, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "ARN has no partition: %.80s", s);
 		return -1;
 	}
-	if (arn_partition_dns_suffix(out->partition) == NULL) {
+	if (endpoint_partition_dns_suffix(out->partition) == NULL) {
 		(void)snprintf(err, errlen, "unknown AWS partition '%s' in "
 		    "ARN", out->partition);
 		return -1;
@@ -102,7 +58,7 @@ arn_parse(const char *s, struct arn *out, char *err, size_t errlen)
 		return -1;
 	}
 	if (arn_field(&p, out->region, sizeof(out->region)) == -1 ||
-	    !arn_region_ok(out->region)) {
+	    !endpoint_region_ok(out->region)) {
 		(void)snprintf(err, errlen, "ARN has no valid region: %.80s",
 		    s);
 		return -1;

@@ -23,8 +23,5 @@ struct arn {
 /* Parses s strictly; 0, or -1 with a specific reason in err. */
 int		 arn_parse(const char *s, struct arn *out, char *err,
 		    size_t errlen);
-/* The DNS suffix of a partition's endpoints ("amazonaws.com",
- * "amazonaws.com.cn"), or NULL for a partition we don't know. */
-const char	*arn_partition_dns_suffix(const char *partition);
 
 #endif

@@ -12,6 +12,11 @@
 #include "policy.h"
 #include "vendor.h"
 
+/* A finding at its check's severity in lib/catalog's table (a check that
+ * raises it, as key-material-expiring does, calls findings_add()). */
+#define check_add(fs, id, ...) \
+	findings_add((fs), (id), catalog_severity(id), __VA_ARGS__)
+
 #define DAY	86400
 
 /* Failed operations collected while checking, reported as one
@@ -238,10 +243,9 @@ check_fail_flush(struct check_failures *cf, struct findings *out)
 	}
 	cf->errors = NULL;
 	if (n > 1)
-		return findings_add(out, CHECK_CHECK_FAILED, SEV_UNKNOWN, d,
+		return check_add(out, CHECK_CHECK_FAILED, d,
 		    "%s (and %zu more)", cf->first, n - 1);
-	return findings_add(out, CHECK_CHECK_FAILED, SEV_UNKNOWN, d, "%s",
-	    cf->first);
+	return check_add(out, CHECK_CHECK_FAILED, d, "%s", cf->first);
 }
 
 static int
@@ -263,21 +267,12 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 	double		 left;
 	long long	 days;
 
-	if (st == NULL) {
-		struct kms_error e = s->describe_err;
-
-		e.cls = KMS_ERR_MALFORMED;
-		snprintf(e.code, sizeof(e.code), "MissingKeyState");
-		snprintf(e.message, sizeof(e.message),
-		    "DescribeKey returned no KeyState");
-		return check_fail_kms(cf, name, "DescribeKey", &e);
-	}
 	if (strcmp(st, "Enabled") == 0 || strcmp(st, "Creating") == 0 ||
 	    strcmp(st, "Updating") == 0)
 		return 0;
 	if (strcmp(st, "Disabled") == 0) {
 		d = json_pack("{s:s}", "state", st);
-		return findings_add(out, CHECK_KEY_DISABLED, SEV_CRITICAL, d,
+		return check_add(out, CHECK_KEY_DISABLED, d,
 		    "key %s is disabled: the vendor can neither encrypt nor "
 		    "decrypt backups; re-enable it (aws kms enable-key)", name);
 	}
@@ -285,8 +280,8 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 		if (s->meta.deletion_date <= 0) {
 			d = json_pack("{s:s, s:n, s:n}", "state", st,
 			    "deletion_date", "days_left");
-			return findings_add(out, CHECK_KEY_PENDING_DELETION,
-			    SEV_CRITICAL, d, "key %s is scheduled for deletion "
+			return check_add(out, CHECK_KEY_PENDING_DELETION,
+			    d, "key %s is scheduled for deletion "
 			    "(date unknown): backups become unrecoverable; "
 			    "cancel it (aws kms cancel-key-deletion)", name);
 		}
@@ -296,8 +291,8 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 		    sizeof(when));
 		d = json_pack("{s:s, s:s, s:I}", "state", st, "deletion_date",
 		    when, "days_left", (json_int_t)days);
-		return findings_add(out, CHECK_KEY_PENDING_DELETION,
-		    SEV_CRITICAL, d, "key %s is scheduled for deletion on %s "
+		return check_add(out, CHECK_KEY_PENDING_DELETION,
+		    d, "key %s is scheduled for deletion on %s "
 		    "(%lld day%s left): backups become unrecoverable then; "
 		    "cancel it (aws kms cancel-key-deletion)", name, when, days,
 		    days == 1 ? "" : "s");
@@ -305,8 +300,8 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 	if (strcmp(st, "PendingReplicaDeletion") == 0) {
 		d = json_pack("{s:s, s:i}", "state", st, "pending_window_days",
 		    s->meta.pending_window_days);
-		return findings_add(out, CHECK_KEY_PENDING_REPLICA_DELETION,
-		    SEV_CRITICAL, d, "multi-Region replica key %s is scheduled "
+		return check_add(out, CHECK_KEY_PENDING_REPLICA_DELETION,
+		    d, "multi-Region replica key %s is scheduled "
 		    "for deletion (window %d days): cancel it "
 		    "(aws kms cancel-key-deletion) before it is gone", name,
 		    s->meta.pending_window_days);
@@ -314,7 +309,7 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 	if (strcmp(st, "Unavailable") == 0) {
 		d = json_pack("{s:s, s:s?}", "state", st,
 		    "custom_key_store_id", s->meta.custom_key_store_id);
-		return findings_add(out, CHECK_KEY_UNAVAILABLE, SEV_CRITICAL,
+		return check_add(out, CHECK_KEY_UNAVAILABLE,
 		    d, "key %s is unavailable: its custom key store%s%s is "
 		    "disconnected; reconnect it", name,
 		    s->meta.custom_key_store_id != NULL ? " " : "",
@@ -324,7 +319,7 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 	if (strcmp(st, "PendingImport") == 0) {
 		d = json_pack("{s:s, s:s?}", "state", st, "origin",
 		    s->meta.origin);
-		return findings_add(out, CHECK_KEY_UNAVAILABLE, SEV_CRITICAL,
+		return check_add(out, CHECK_KEY_UNAVAILABLE,
 		    d, "key %s has no key material (PendingImport): the vendor "
 		    "cannot use it; import the key material again", name);
 	}
@@ -393,7 +388,7 @@ check_alias(const struct key_snapshot *s, const struct key_expect *ex,
 			return 0;
 		d = json_pack("{s:s, s:b, s:s, s:n}", "alias", ex->alias,
 		    "alias_exists", 0, "expected_key", ex->arn, "actual_key");
-		return findings_add(out, CHECK_KEY_REPLACED, SEV_CRITICAL, d,
+		return check_add(out, CHECK_KEY_REPLACED, d,
 		    "alias %s of key %s no longer exists: if the key was "
 		    "replaced, give the vendor the new key; else recreate "
 		    "the alias", ex->alias, name);
@@ -417,15 +412,47 @@ check_alias(const struct key_snapshot *s, const struct key_expect *ex,
 		return 0;
 	d = json_pack("{s:s, s:b, s:s, s:s}", "alias", ex->alias,
 	    "alias_exists", 1, "expected_key", ex->arn, "actual_key", got);
-	return findings_add(out, CHECK_KEY_REPLACED, SEV_CRITICAL, d,
+	return check_add(out, CHECK_KEY_REPLACED, d,
 	    "alias %s now points to %s, not to the configured key %s: a "
 	    "manual rotation must be reported to the vendor (or move the "
 	    "alias back)", ex->alias, got, name);
 }
 
+/*
+ * The fields the checks judge a key by.  lib/kms refuses an answer
+ * without them; a snapshot that lacks one anyway (built elsewhere) is
+ * check-failed, never a key-misconfigured or a state verdict.  0 when
+ * complete, 1 when not (recorded in cf), -1 out of memory.
+ */
+static int
+check_meta_incomplete(const struct key_snapshot *s,
+    const struct key_expect *ex, struct check_failures *cf)
+{
+	const struct kms_key_meta	*m = &s->meta;
+	struct kms_error		 e = s->describe_err;
+	const char			*missing;
+
+	if (m->state == NULL)
+		missing = "KeyState";
+	else if (m->key_spec == NULL)
+		missing = "KeySpec";
+	else if (m->key_usage == NULL)
+		missing = "KeyUsage";
+	else if (m->key_manager == NULL)
+		missing = "KeyManager";
+	else
+		return 0;
+	e.cls = KMS_ERR_MALFORMED;
+	snprintf(e.code, sizeof(e.code), "Missing%s", missing);
+	snprintf(e.message, sizeof(e.message), "DescribeKey returned no %s",
+	    missing);
+	return check_fail_kms(cf, check_key_name(ex), "DescribeKey", &e) ==
+	    -1 ? -1 : 1;
+}
+
 static int
 check_misconfig(const struct key_snapshot *s, const struct key_expect *ex,
-    int *region_ok, struct findings *out)
+    int described, int *region_ok, struct findings *out)
 {
 	const struct vendor	*v = ex->vendor;
 	const char		*name = check_key_name(ex);
@@ -466,7 +493,7 @@ check_misconfig(const struct key_snapshot *s, const struct key_expect *ex,
 		    "there", ex->region != NULL ? ex->region : "(none)",
 		    v->name);
 	}
-	if (s->describe_err.cls == KMS_OK) {
+	if (described) {
 		const struct kms_key_meta *m = &s->meta;
 
 		if (v->key_spec != NULL && (m->key_spec == NULL ||
@@ -494,7 +521,7 @@ check_misconfig(const struct key_snapshot *s, const struct key_expect *ex,
 	    ex->region : "")) == -1 || json_object_set_new(d, "vendor",
 	    json_string(v->name)) == -1)
 		goto oom;
-	if (s->describe_err.cls == KMS_OK && (json_object_set_new(d,
+	if (described && (json_object_set_new(d,
 	    "key_spec", s->meta.key_spec != NULL ?
 	    json_string(s->meta.key_spec) : json_null()) == -1 ||
 	    json_object_set_new(d, "key_usage", s->meta.key_usage != NULL ?
@@ -502,7 +529,7 @@ check_misconfig(const struct key_snapshot *s, const struct key_expect *ex,
 	    json_object_set_new(d, "key_manager", s->meta.key_manager != NULL ?
 	    json_string(s->meta.key_manager) : json_null()) == -1))
 		goto oom;
-	return findings_add(out, CHECK_KEY_MISCONFIGURED, SEV_CRITICAL, d,
+	return check_add(out, CHECK_KEY_MISCONFIGURED, d,
 	    "key %s does not suit vendor %s: %s", name, v->name, line);
 oom:
 	json_decref(d);
@@ -527,7 +554,7 @@ check_rotation(const struct key_snapshot *s, const struct key_expect *ex,
 	    0) {
 		d = json_pack("{s:b, s:b, s:s?}", "rotation_enabled", 0,
 		    "supported", 0, "origin", s->meta.origin);
-		return findings_add(out, CHECK_ROTATION_DISABLED, SEV_WARNING,
+		return check_add(out, CHECK_ROTATION_DISABLED,
 		    d, "key %s cannot rotate automatically (origin %s), but "
 		    "expect_rotation is set: rotate it by hand or drop "
 		    "expect_rotation", name, s->meta.origin != NULL ?
@@ -539,7 +566,7 @@ check_rotation(const struct key_snapshot *s, const struct key_expect *ex,
 	if (s->rotation.enabled)
 		return 0;
 	d = json_pack("{s:b, s:b}", "rotation_enabled", 0, "supported", 1);
-	return findings_add(out, CHECK_ROTATION_DISABLED, SEV_WARNING, d,
+	return check_add(out, CHECK_ROTATION_DISABLED, d,
 	    "automatic rotation of key %s is off but expected: turn it on "
 	    "(aws kms enable-key-rotation)", name);
 }
@@ -557,7 +584,7 @@ check_material_rotated(const struct key_snapshot *s,
 		return 0;
 	d = json_pack("{s:s, s:s}", "previous_material_id", base->material_id,
 	    "current_material_id", cur);
-	return findings_add(out, CHECK_KEY_MATERIAL_ROTATED, SEV_INFO, d,
+	return check_add(out, CHECK_KEY_MATERIAL_ROTATED, d,
 	    "key %s has new key material (rotation): nothing to do, same key "
 	    "id for the vendor", check_key_name(ex));
 }
@@ -629,13 +656,13 @@ check_vendor_access(const struct policy *p, const struct key_expect *ex,
 		first = vd.reason != NULL ? vd.reason :
 		    "required actions not allowed";
 	if (nmiss > 1)
-		rc = findings_add(out, CHECK_VENDOR_ACCESS_MISSING,
-		    SEV_CRITICAL, d, "the policy of key %s no longer lets "
+		rc = check_add(out, CHECK_VENDOR_ACCESS_MISSING,
+		    d, "the policy of key %s no longer lets "
 		    "vendor %s use it: %s (and %zu more actions); restore the "
 		    "vendor's statements", name, v->name, first, nmiss - 1);
 	else
-		rc = findings_add(out, CHECK_VENDOR_ACCESS_MISSING,
-		    SEV_CRITICAL, d, "the policy of key %s no longer lets "
+		rc = check_add(out, CHECK_VENDOR_ACCESS_MISSING,
+		    d, "the policy of key %s no longer lets "
 		    "vendor %s use it: %s; restore the vendor's statements",
 		    name, v->name, first);
 	policy_verdict_free(&vd);
@@ -684,12 +711,12 @@ check_policy_changed(const struct policy *p, const struct key_baseline *base,
 	if (d == NULL)
 		goto out;
 	if (nlines > 1)
-		rc = findings_add(out, CHECK_POLICY_CHANGED, SEV_WARNING, d,
+		rc = check_add(out, CHECK_POLICY_CHANGED, d,
 		    "the policy of key %s changed since the accepted baseline: "
 		    "%s (and %zu more); if intended, run keyhealthd baseline "
 		    "accept", name, lines[0], nlines - 1);
 	else
-		rc = findings_add(out, CHECK_POLICY_CHANGED, SEV_WARNING, d,
+		rc = check_add(out, CHECK_POLICY_CHANGED, d,
 		    "the policy of key %s changed since the accepted baseline"
 		    "%s%s; if intended, run keyhealthd baseline accept", name,
 		    nlines == 1 ? ": " : "", nlines == 1 ? lines[0] : "");
@@ -772,7 +799,7 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 {
 	struct check_failures	 cf;
 	const char		*name = check_key_name(ex);
-	int			 deleted, described, region_ok;
+	int			 deleted, described, region_ok, rc;
 	size_t			 first, i;
 	json_t			*d;
 
@@ -785,7 +812,7 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 		d = json_pack("{s:s, s:s}", "code", s->describe_err.code[0] ?
 		    s->describe_err.code : "NotFoundException", "message",
 		    s->describe_err.message);
-		if (findings_add(out, CHECK_KEY_DELETED, SEV_CRITICAL, d,
+		if (check_add(out, CHECK_KEY_DELETED, d,
 		    "key %s no longer exists (DescribeKey: NotFound): data "
 		    "encrypted under it is unrecoverable; restore from a backup "
 		    "under another key and configure the new key", name) == -1)
@@ -794,6 +821,10 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 		if (check_fail_kms(&cf, name, "DescribeKey",
 		    &s->describe_err) == -1)
 			goto fail;
+	} else if ((rc = check_meta_incomplete(s, ex, &cf)) != 0) {
+		if (rc == -1)
+			goto fail;
+		described = 0;
 	} else if (check_key_state(s, ex, now, out, &cf) == -1)
 		goto fail;
 
@@ -804,7 +835,7 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 
 	if (described && check_material_expiry(s, ex, now, out) == -1)
 		goto fail;
-	if (check_misconfig(s, ex, &region_ok, out) == -1)
+	if (check_misconfig(s, ex, described, &region_ok, out) == -1)
 		goto fail;
 	if (check_policy(s, base, ex, region_ok, out, &cf) == -1)
 		goto fail;

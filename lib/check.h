@@ -5,8 +5,8 @@
  * findings to the alert state machine, then check_update_baseline() and
  * saves the baseline (lib/state).
  *
- * Check ids and severities are ARCHITECTURE's catalogue; the CHECK_*
- * macros below spell them once.
+ * Check ids and severities are lib/catalog's table; its CHECK_* macros
+ * spell the ids once.
  */
 #ifndef KEYHEALTHD_CHECK_H
 #define KEYHEALTHD_CHECK_H
@@ -16,24 +16,11 @@
 
 #include <jansson.h>
 
+#include "catalog.h"
 #include "finding.h"
 #include "kms.h"
 
 struct vendor;
-
-#define CHECK_KEY_DISABLED		"key-disabled"
-#define CHECK_KEY_PENDING_DELETION	"key-pending-deletion"
-#define CHECK_KEY_PENDING_REPLICA_DELETION "key-pending-replica-deletion"
-#define CHECK_KEY_DELETED		"key-deleted"
-#define CHECK_KEY_UNAVAILABLE		"key-unavailable"
-#define CHECK_KEY_MATERIAL_EXPIRING	"key-material-expiring"
-#define CHECK_KEY_REPLACED		"key-replaced"
-#define CHECK_VENDOR_ACCESS_MISSING	"vendor-access-missing"
-#define CHECK_KEY_MISCONFIGURED		"key-misconfigured"
-#define CHECK_POLICY_CHANGED		"policy-changed"
-#define CHECK_ROTATION_DISABLED		"rotation-disabled"
-#define CHECK_KEY_MATERIAL_ROTATED	"key-material-rotated"
-#define CHECK_CHECK_FAILED		"check-failed"
 
 /* Imported key material: warn this long before ValidTo (unless the
  * expectation says otherwise), critical under CHECK_EXPIRY_CRITICAL. */

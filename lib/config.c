@@ -13,8 +13,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "catalog.h"
 #include "config.h"
 #include "duration.h"
+#include "endpoint.h"
+#include "policy.h"
 #include "vendor.h"
 #include "ynode.h"
 
@@ -491,127 +494,24 @@ cfg_strv_free(char **v, size_t n)
 
 /* ---- value syntaxes ---- */
 
-/* eu-west-1, us-gov-west-1, cn-north-1, ap-southeast-2 */
-static int
-cfg_region_ok(const char *r)
-{
-	size_t	i, n = strlen(r);
-	int	dashes = 0;
-
-	if (n < 4 || n > 31 || !islower((unsigned char)r[0]) ||
-	    !isdigit((unsigned char)r[n - 1]))
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (r[i] == '-') {
-			if (r[i - 1] == '-')
-				return 0;
-			dashes++;
-		} else if (!islower((unsigned char)r[i]) &&
-		    !isdigit((unsigned char)r[i]))
-			return 0;
-	}
-	return dashes >= 2;
-}
-
 static int
 cfg_account_ok(const char *s)
 {
 	return strlen(s) == 12 && strspn(s, "0123456789") == 12;
 }
 
-static int
-cfg_loopback_host(const char *h)
-{
-	return strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 ||
-	    strncmp(h, "127.", 4) == 0;
-}
-
-/*
- * An http(s) URL with a host and an optional port, no credentials.
- * Plain http to a host other than loopback needs allow_http.
- */
+/* An AWS endpoint override, by the rules `run` applies to it. */
 static int
 cfg_url(struct cfg *c, const struct ynode *n, const char *what,
     int allow_http, char **out)
 {
-	const char	*p, *host, *end;
-	char		 hbuf[256];
-	size_t		 hlen;
-	int		 https;
+	char	e[512];
 
-	if (cfg_string(c, n, what, CFG_MAX_STRING, out) == -1)
+	if (cfg_string(c, n, what, ENDPOINT_URL_MAX, out) == -1)
 		return -1;
-	p = *out;
-	if (strncmp(p, "https://", 8) == 0) {
-		https = 1;
-		host = p + 8;
-	} else if (strncmp(p, "http://", 7) == 0) {
-		https = 0;
-		host = p + 7;
-	} else {
-		cfg_err(c, n, "%s: expected an http:// or https:// URL, got "
-		    "'%.80s'", what, p);
-		goto fail;
-	}
-	end = host + strcspn(host, "/?#");
-	if (memchr(host, '@', (size_t)(end - host)) != NULL) {
-		/* Never echo it: it holds a password. */
-		cfg_err(c, n, "%s: credentials in the URL are not allowed",
-		    what);
-		goto fail;
-	}
-	if (strpbrk(p, " \t") != NULL) {
-		cfg_err(c, n, "%s: spaces are not allowed in a URL", what);
-		goto fail;
-	}
-	if (*host == '[') {
-		const char *rb = memchr(host, ']', (size_t)(end - host));
-
-		if (rb == NULL) {
-			cfg_err(c, n, "%s: unterminated '[' in the host of "
-			    "'%.80s'", what, p);
-			goto fail;
-		}
-		hlen = (size_t)(rb - host - 1);
-		host++;
-		p = rb + 1;
-	} else {
-		p = memchr(host, ':', (size_t)(end - host));
-		if (p == NULL)
-			p = end;
-		hlen = (size_t)(p - host);
-	}
-	if (hlen == 0 || hlen >= sizeof(hbuf)) {
-		cfg_err(c, n, "%s: no host in '%.80s'", what, *out);
-		goto fail;
-	}
-	memcpy(hbuf, host, hlen);
-	hbuf[hlen] = '\0';
-	if (p < end) {
-		size_t	digits = (size_t)(end - p - 1);
-		long	port = 0;
-
-		if (*p != ':' || digits == 0 || digits > 5 ||
-		    strspn(p + 1, "0123456789") < digits) {
-			cfg_err(c, n, "%s: bad port in '%.80s'", what, *out);
-			goto fail;
-		}
-		for (p++; p < end; p++)
-			port = port * 10 + (*p - '0');
-		if (port < 1 || port > 65535) {
-			cfg_err(c, n, "%s: port must be between 1 and 65535 "
-			    "in '%.80s'", what, *out);
-			goto fail;
-		}
-	}
-	if (!https && !allow_http && !cfg_loopback_host(hbuf)) {
-		cfg_err(c, n, "%s: plain http to '%s', which is not loopback, "
-		    "is refused (use https, or set allow_http: true)", what,
-		    hbuf);
-		goto fail;
-	}
-	return 0;
-fail:
+	if (endpoint_override(*out, allow_http, NULL, e, sizeof(e)) == 0)
+		return 0;
+	cfg_err(c, n, "%s: %s", what, e);
 	free(*out);
 	*out = NULL;
 	return -1;
@@ -637,7 +537,7 @@ cfg_role_arn(struct cfg *c, const struct ynode *n, const char *what,
 		goto bad;
 	memcpy(part, p, i);
 	part[i] = '\0';
-	if (arn_partition_dns_suffix(part) == NULL) {
+	if (endpoint_partition_dns_suffix(part) == NULL) {
 		cfg_err(c, n, "%s: unknown AWS partition '%s' in role ARN",
 		    what, part);
 		goto fail;
@@ -740,7 +640,7 @@ cfg_aws(struct cfg *c, const struct ynode *n, const char *where,
 	}
 	if ((v = ynode_get(n, "region")) != NULL &&
 	    cfg_string(c, v, W("region"), 31, &a->region) == 0 &&
-	    !cfg_region_ok(a->region)) {
+	    !endpoint_region_ok(a->region)) {
 		cfg_err(c, v, "%s: not an AWS region: '%s' (e.g. eu-west-1)",
 		    what, a->region);
 		free(a->region);
@@ -892,37 +792,6 @@ cfg_alerts(struct cfg *c, const struct ynode *n)
 
 /* ---- vendors ---- */
 
-static const char * const cfg_kms_actions[] = {
-	"CancelKeyDeletion", "ConnectCustomKeyStore", "CreateAlias",
-	"CreateCustomKeyStore", "CreateGrant", "CreateKey", "Decrypt",
-	"DeleteAlias", "DeleteCustomKeyStore", "DeleteImportedKeyMaterial",
-	"DeriveSharedSecret", "DescribeCustomKeyStores", "DescribeKey",
-	"DisableKey", "DisableKeyRotation", "DisconnectCustomKeyStore",
-	"EnableKey", "EnableKeyRotation", "Encrypt", "GenerateDataKey",
-	"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
-	"GenerateDataKeyWithoutPlaintext", "GenerateMac", "GenerateRandom",
-	"GetKeyPolicy", "GetKeyRotationStatus", "GetParametersForImport",
-	"GetPublicKey", "ImportKeyMaterial", "ListAliases", "ListGrants",
-	"ListKeyPolicies", "ListKeyRotations", "ListKeys",
-	"ListResourceTags", "ListRetirableGrants", "PutKeyPolicy",
-	"ReEncryptFrom", "ReEncryptTo", "ReplicateKey", "RetireGrant",
-	"RevokeGrant", "RotateKeyOnDemand", "ScheduleKeyDeletion", "Sign",
-	"SynchronizeMultiRegionKey", "TagResource", "UntagResource",
-	"UpdateAlias", "UpdateCustomKeyStore", "UpdateKeyDescription",
-	"UpdatePrimaryRegion", "Verify", "VerifyMac", NULL
-};
-
-static const char * const cfg_cond_ops[] = {
-	"StringEquals", "StringNotEquals", "StringEqualsIgnoreCase",
-	"StringNotEqualsIgnoreCase", "StringLike", "StringNotLike",
-	"NumericEquals", "NumericNotEquals", "NumericLessThan",
-	"NumericLessThanEquals", "NumericGreaterThan",
-	"NumericGreaterThanEquals", "DateEquals", "DateNotEquals",
-	"DateLessThan", "DateLessThanEquals", "DateGreaterThan",
-	"DateGreaterThanEquals", "Bool", "BinaryEquals", "IpAddress",
-	"NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike",
-	"Null", NULL
-};
 
 static const char * const cfg_key_specs[] = { "SYMMETRIC_DEFAULT",
 	"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
@@ -932,34 +801,13 @@ static const char * const cfg_key_specs[] = { "SYMMETRIC_DEFAULT",
 static const char * const cfg_key_usages[] = { "ENCRYPT_DECRYPT",
 	"SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT", NULL };
 
-/* Case-insensitive glob with * and ?, as IAM matches actions. */
-static int
-cfg_glob(const char *pat, const char *s)
-{
-	for (; *pat != '\0'; pat++, s++) {
-		if (*pat == '*') {
-			for (;; s++) {
-				if (cfg_glob(pat + 1, s))
-					return 1;
-				if (*s == '\0')
-					return 0;
-			}
-		}
-		if (*s == '\0')
-			return 0;
-		if (*pat != '?' && tolower((unsigned char)*pat) !=
-		    tolower((unsigned char)*s))
-			return 0;
-	}
-	return *s == '\0';
-}
-
-/* kms:Action, with IAM wildcards; must name at least one KMS action. */
+/* kms:Action, with IAM wildcards; must name at least one KMS action
+ * (the list is lib/policy's, which expands the wildcards). */
 static int
 cfg_action(struct cfg *c, const struct ynode *n, const char *what)
 {
 	const char	*s = n->value, *sug;
-	size_t		 i, nact = cfg_count(cfg_kms_actions);
+	size_t		 i, nact = cfg_count(policy_kms_actions);
 
 	if (strncasecmp(s, "kms:", 4) != 0) {
 		cfg_err(c, n, "%s: '%.80s' is not a KMS action (kms:NAME, e.g. "
@@ -971,35 +819,15 @@ cfg_action(struct cfg *c, const struct ynode *n, const char *what)
 		return -1;
 	}
 	for (i = 0; i < nact; i++)
-		if (cfg_glob(s + 4, cfg_kms_actions[i]))
+		if (policy_match(s, policy_kms_actions[i], 1))
 			return 0;
 	if (strpbrk(s + 4, "*?") == NULL &&
-	    (sug = cfg_suggest(s + 4, cfg_kms_actions, nact)) != NULL)
+	    (sug = cfg_suggest(s, policy_kms_actions, nact)) != NULL)
 		cfg_err(c, n, "%s: unknown KMS action '%.80s'; did you mean "
-		    "'kms:%s'?", what, s, sug);
+		    "'%s'?", what, s, sug);
 	else
 		cfg_err(c, n, "%s: '%.80s' matches no KMS action", what, s);
 	return -1;
-}
-
-static int
-cfg_cond_op_ok(const char *op)
-{
-	char	buf[96];
-	size_t	i, n;
-
-	if (strncmp(op, "ForAnyValue:", 12) == 0)
-		op += 12;
-	else if (strncmp(op, "ForAllValues:", 13) == 0)
-		op += 13;
-	(void)snprintf(buf, sizeof(buf), "%s", op);
-	n = strlen(buf);
-	if (n > 8 && strcmp(buf + n - 8, "IfExists") == 0)
-		buf[n - 8] = '\0';
-	for (i = 0; cfg_cond_ops[i] != NULL; i++)
-		if (strcmp(buf, cfg_cond_ops[i]) == 0)
-			return 1;
-	return 0;
 }
 
 /* One entry of a vendor's enum-like field (key_spec, key_usage). */
@@ -1067,9 +895,15 @@ cfg_vendor_group(struct cfg *c, const struct ynode *n, const char *where,
 	}
 	for (i = 0; i < v->nitems; i++) {
 		opn = v->items[i];
-		if (!cfg_cond_op_ok(v->keys[i]->value)) {
-			const char *sug = cfg_suggest(v->keys[i]->value,
-			    cfg_cond_ops, cfg_count(cfg_cond_ops));
+		if (!policy_cond_op_known(v->keys[i]->value)) {
+			const char	*ops[64], *sug;
+			size_t		 nops;
+
+			for (nops = 0; nops < 64 &&
+			    (ops[nops] = policy_cond_op_name(nops)) != NULL;
+			    nops++)
+				;
+			sug = cfg_suggest(v->keys[i]->value, ops, nops);
 
 			if (sug != NULL)
 				cfg_err(c, v->keys[i], "%s: unknown condition "
@@ -1213,7 +1047,7 @@ cfg_vendors(struct cfg *c, const struct ynode *n)
 				struct vendor_account *a =
 				    &vd->accounts[vd->naccounts];
 
-				if (!cfg_region_ok(v->keys[j]->value)) {
+				if (!endpoint_region_ok(v->keys[j]->value)) {
 					cfg_err(c, v->keys[j], "%s: not an AWS "
 					    "region: '%.64s' (e.g. eu-west-1)",
 					    what, v->keys[j]->value);
@@ -1456,12 +1290,63 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 #undef W
 }
 
+/* Sorting key indexes by ARN or name, ties by index: equal strings end up
+ * side by side, the first of them written first. */
+struct cfg_keyref {
+	const char	*s;
+	size_t		 i;
+};
+
+static int
+cfg_keyref_cmp(const void *a, const void *b)
+{
+	const struct cfg_keyref	*x = a, *y = b;
+	int			 r = strcmp(x->s, y->s);
+
+	if (r != 0)
+		return r;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * Finds, for every key whose ARN (by_name 0) or name (by_name 1) an
+ * earlier key already has, that earlier key's index: first[i] (or
+ * SIZE_MAX).  Sorting, not comparing every pair: 100,000 keys took
+ * minutes that way.  -1 out of memory.
+ */
+static int
+cfg_keys_dups(const struct config *cfg, int by_name, size_t *first)
+{
+	struct cfg_keyref	*v;
+	size_t			 i, n = 0, lead = 0;
+
+	if ((v = calloc(cfg->nkeys, sizeof(*v))) == NULL)
+		return -1;
+	for (i = 0; i < cfg->nkeys; i++) {
+		first[i] = SIZE_MAX;
+		v[n].s = by_name ? cfg->keys[i].name : cfg->keys[i].arn;
+		v[n].i = i;
+		if (v[n].s != NULL)
+			n++;
+	}
+	qsort(v, n, sizeof(*v), cfg_keyref_cmp);
+	for (i = 1; i < n; i++) {
+		if (strcmp(v[i].s, v[lead].s) != 0) {
+			lead = i;
+			continue;
+		}
+		first[v[i].i] = v[lead].i;
+	}
+	free(v);
+	return 0;
+}
+
 static void
 cfg_keys(struct cfg *c, const struct ynode *root)
 {
 	struct config		*cfg = c->cfg;
 	const struct ynode	*n, *ki, *kj, *v;
-	size_t			 i, j;
+	size_t			 i, j, *dup_arn = NULL, *dup_name = NULL;
 
 	if ((n = ynode_get(root, "keys")) == NULL) {
 		cfg_err(c, root, "no keys to watch: add a 'keys:' list");
@@ -1484,38 +1369,40 @@ cfg_keys(struct cfg *c, const struct ynode *root)
 	cfg->nkeys = n->nitems;
 	for (i = 0; i < n->nitems; i++)
 		cfg_key(c, n->items[i], i, &cfg->keys[i]);
+	if ((dup_arn = calloc(cfg->nkeys, sizeof(*dup_arn))) == NULL ||
+	    (dup_name = calloc(cfg->nkeys, sizeof(*dup_name))) == NULL ||
+	    cfg_keys_dups(cfg, 0, dup_arn) == -1 ||
+	    cfg_keys_dups(cfg, 1, dup_name) == -1) {
+		cfg_nomem(c);
+		goto done;
+	}
 	for (i = 1; i < cfg->nkeys; i++) {
 		ki = n->items[i];
-		for (j = 0; j < i; j++) {
-			kj = n->items[j];
-			if (cfg->keys[i].arn != NULL &&
-			    cfg->keys[j].arn != NULL &&
-			    strcmp(cfg->keys[i].arn, cfg->keys[j].arn) == 0) {
-				cfg_err(c, ynode_get(ki, "arn"), "keys[%zu].arn: "
-				    "duplicate key ARN (also keys[%zu] at line "
-				    "%d)", i, j, kj->line);
-				break;
-			}
-			if (cfg->keys[i].name != NULL &&
-			    cfg->keys[j].name != NULL &&
-			    strcmp(cfg->keys[i].name, cfg->keys[j].name) ==
-			    0) {
-				v = ynode_get(ki, "name");
-				if (v != NULL)
-					cfg_err(c, v, "keys[%zu].name: "
-					    "duplicate name '%s' (also "
-					    "keys[%zu] at line %d)", i,
-					    cfg->keys[i].name, j, kj->line);
-				else
-					cfg_err(c, ynode_get(ki, "arn"),
-					    "keys[%zu]: its default name '%s' "
-					    "is taken (keys[%zu] at line %d); "
-					    "set a 'name:'", i,
-					    cfg->keys[i].name, j, kj->line);
-				break;
-			}
+		/* The earlier clash is reported, the ARN's first. */
+		j = dup_arn[i] < dup_name[i] ? dup_arn[i] : dup_name[i];
+		if (j == SIZE_MAX)
+			continue;
+		kj = n->items[j];
+		if (j == dup_arn[i]) {
+			cfg_err(c, ynode_get(ki, "arn"), "keys[%zu].arn: "
+			    "duplicate key ARN (also keys[%zu] at line "
+			    "%d)", i, j, kj->line);
+			continue;
 		}
+		v = ynode_get(ki, "name");
+		if (v != NULL)
+			cfg_err(c, v, "keys[%zu].name: duplicate name '%s' "
+			    "(also keys[%zu] at line %d)", i,
+			    cfg->keys[i].name, j, kj->line);
+		else
+			cfg_err(c, ynode_get(ki, "arn"), "keys[%zu]: its "
+			    "default name '%s' is taken (keys[%zu] at line "
+			    "%d); set a 'name:'", i, cfg->keys[i].name, j,
+			    kj->line);
 	}
+done:
+	free(dup_arn);
+	free(dup_name);
 }
 
 /* ---- notifiers ---- */
@@ -1529,31 +1416,23 @@ config_notifier_types(void)
 	return cfg_notifier_types;
 }
 
-/* The check ids of ARCHITECTURE's catalogue. */
-static const char * const cfg_check_ids[] = { "key-disabled",
-	"key-pending-deletion", "key-pending-replica-deletion", "key-deleted",
-	"key-unavailable", "key-material-expiring", "key-replaced",
-	"vendor-access-missing", "key-misconfigured", "policy-changed",
-	"rotation-disabled", "key-material-rotated", "check-failed", NULL };
-
 static int
 cfg_checks(struct cfg *c, const struct ynode *n, const char *what,
     char ***out, size_t *nout)
 {
-	const char	*sug;
-	size_t		 i, j, nids = cfg_count(cfg_check_ids);
+	const char	*sug, *ids[128];
+	size_t		 i, nids;
 	int		 bad = 0;
 
 	if (cfg_string_list(c, n, what, out, nout) == -1)
 		return -1;
+	for (nids = 0; nids < 128 && catalog_checks[nids].id != NULL; nids++)
+		ids[nids] = catalog_checks[nids].id;
 	for (i = 0; i < *nout; i++) {
-		for (j = 0; j < nids; j++)
-			if (strcmp((*out)[i], cfg_check_ids[j]) == 0)
-				break;
-		if (j < nids)
+		if (catalog_find((*out)[i]) != NULL)
 			continue;
 		bad = 1;
-		if ((sug = cfg_suggest((*out)[i], cfg_check_ids, nids)) != NULL)
+		if ((sug = cfg_suggest((*out)[i], ids, nids)) != NULL)
 			cfg_err(c, n->items[i], "%s: unknown check '%.64s'; did "
 			    "you mean '%s'?", what, (*out)[i], sug);
 		else
@@ -1934,6 +1813,22 @@ config_key_aws(const struct config *cfg, const struct config_key *key,
 #undef PICK
 	out->use_fips = k->use_fips != -1 ? k->use_fips : g->use_fips;
 	out->allow_http = k->allow_http != -1 ? k->allow_http : g->allow_http;
+}
+
+int
+config_key_endpoint(const struct config *cfg, const struct config_key *key,
+    char *url, size_t urllen, char *err, size_t errlen)
+{
+	struct config_aws	 aws;
+	struct endpoint_kms_cfg	 ecfg;
+
+	config_key_aws(cfg, key, &aws);
+	memset(&ecfg, 0, sizeof(ecfg));
+	ecfg.endpoint_url = aws.endpoint_url;
+	ecfg.use_fips = aws.use_fips == 1;
+	ecfg.allow_http = aws.allow_http == 1;
+	return endpoint_kms(&ecfg, key->parsed.region, key->parsed.partition,
+	    url, urllen, err, errlen);
 }
 
 int

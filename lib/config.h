@@ -168,6 +168,11 @@ long		 config_key_interval(const struct config *cfg,
  * one; strings point into cfg. */
 void		 config_key_aws(const struct config *cfg,
 		    const struct config_key *key, struct config_aws *out);
+/* A key's KMS endpoint: endpoint_kms() with its merged settings and the
+ * environment; what `run` uses and `validate` checks.  0, or -1 with err. */
+int		 config_key_endpoint(const struct config *cfg,
+		    const struct config_key *key, char *url, size_t urllen,
+		    char *err, size_t errlen);
 /* The custom or builtin vendor profile called name, or NULL. */
 const struct vendor *config_vendor(const struct config *cfg,
 		    const char *name);

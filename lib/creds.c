@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 
 #include "creds.h"
+#include "endpoint.h"
 #include "sigv4.h"
 
 #define CREDS_MAX_SECTIONS	4096
@@ -774,24 +775,32 @@ creds_profile_resolve(const struct creds_ini *config,
 	    plan, chain, 0, err, errlen);
 }
 
-/* Loopback, or the ECS/EKS agents' link-local addresses. */
+/* https, or plain http to loopback or the ECS/EKS agents' link-local
+ * addresses. */
 static int
-container_host_allowed(const char *url)
+container_url_ok(const char *url, char *err, size_t errlen)
 {
-	static const char *const ok[] = {
-		"http://127.", "http://localhost:", "http://localhost/",
-		"http://[::1]", "http://169.254.170.2:", "http://169.254.170.2/",
-		"http://169.254.170.23:", "http://169.254.170.23/",
-		"http://[fd00:ec2::23]",
-	};
-	size_t	i;
+	static const char *const	 agents[] = { "169.254.170.2",
+	    "169.254.170.23", "fd00:ec2::23" };
+	struct endpoint_url		 u;
+	char				 e[256];
+	size_t				 i;
 
-	if (strncmp(url, "https://", 8) == 0)
+	if (endpoint_url_parse(url, ENDPOINT_NO_USERINFO, &u, e,
+	    sizeof(e)) == -1) {
+		seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: %s",
+		    e);
+		return 0;
+	}
+	if (u.https || endpoint_host_is_loopback(u.host))
 		return 1;
-	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (strncmp(url, ok[i], strlen(ok[i])) == 0)
+	for (i = 0; i < sizeof(agents) / sizeof(agents[0]); i++)
+		if (strcmp(u.host, agents[i]) == 0)
 			return 1;
-	return strcmp(url, "http://localhost") == 0;
+	seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http "
+	    "only to loopback or the container agent (169.254.170.2, "
+	    "169.254.170.23)");
+	return 0;
 }
 
 /* 1 when the container provider applies, 0 when not, -1 on error. */
@@ -821,18 +830,8 @@ plan_container(struct creds_plan *plan, const char *const *env, char *err,
 		}
 		snprintf(plan->url, n, "%s%s", CREDS_CONTAINER_HOST, rel);
 	} else {
-		if (strncmp(full, "http://", 7) != 0 &&
-		    strncmp(full, "https://", 8) != 0) {
-			seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_"
-			    "FULL_URI is not an http(s) URL");
+		if (!container_url_ok(full, err, errlen))
 			return -1;
-		}
-		if (!container_host_allowed(full)) {
-			seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_"
-			    "FULL_URI: plain http only to loopback or the "
-			    "container agent (169.254.170.2, 169.254.170.23)");
-			return -1;
-		}
 		plan->url = dupnull(full, &failed);
 	}
 	tok = envv(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
@@ -861,6 +860,7 @@ plan_imds(struct creds_plan *plan, const char *const *env, char *err,
     size_t errlen)
 {
 	const char	*dis, *ep, *mode;
+	char		 e[256];
 	size_t		 n;
 
 	dis = envv(env, "AWS_EC2_METADATA_DISABLED");
@@ -871,9 +871,9 @@ plan_imds(struct creds_plan *plan, const char *const *env, char *err,
 	if (ep == NULL)
 		ep = mode != NULL && strcasecmp(mode, "IPv6") == 0 ?
 		    CREDS_IMDS_ENDPOINT6 : CREDS_IMDS_ENDPOINT;
-	if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
-		seterr(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT is not "
-		    "an http(s) URL");
+	if (endpoint_url_parse(ep, ENDPOINT_NO_QUERY | ENDPOINT_NO_USERINFO,
+	    NULL, e, sizeof(e)) == -1) {
+		seterr(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT: %s", e);
 		return -1;
 	}
 	plan->source = CREDS_SRC_IMDS;
@@ -910,45 +910,16 @@ expand_home(const char *path, const char *const *env)
 }
 
 int
-creds_sts_endpoint(const char *override, const char *region,
+creds_sts_endpoint(const char *override, int allow_http, const char *region,
     const char *const *env, char *url, size_t urllen, char *err,
     size_t errlen)
 {
-	const char	*ep, *suffix;
-	size_t		 i;
-	int		 n;
+	const char	*ep;
 
 	if ((ep = override) == NULL && (ep = envv(env,
 	    "AWS_ENDPOINT_URL_STS")) == NULL)
 		ep = envv(env, "AWS_ENDPOINT_URL");
-	if (ep != NULL) {
-		if (strncmp(ep, "http://", 7) != 0 &&
-		    strncmp(ep, "https://", 8) != 0) {
-			seterr(err, errlen, "STS endpoint \"%s\" is not an "
-			    "http(s) URL", ep);
-			return -1;
-		}
-		n = snprintf(url, urllen, "%s", ep);
-	} else {
-		if (region == NULL || region[0] == '\0')
-			region = "us-east-1";
-		for (i = 0; region[i] != '\0'; i++)
-			if (!islower((unsigned char)region[i]) &&
-			    !isdigit((unsigned char)region[i]) &&
-			    region[i] != '-') {
-				seterr(err, errlen, "bad region \"%s\"",
-				    region);
-				return -1;
-			}
-		suffix = strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" :
-		    "amazonaws.com";
-		n = snprintf(url, urllen, "https://sts.%s.%s", region, suffix);
-	}
-	if (n < 0 || (size_t)n >= urllen) {
-		seterr(err, errlen, "STS endpoint URL too long");
-		return -1;
-	}
-	return 0;
+	return endpoint_sts(ep, allow_http, region, url, urllen, err, errlen);
 }
 
 static int
@@ -976,7 +947,7 @@ plan_finish(const struct creds_config *cfg, const char *const *env,
 	}
 	if (plan->nsteps > 0 || plan->source == CREDS_SRC_WEB_IDENTITY) {
 		if (creds_sts_endpoint(cfg != NULL ? cfg->sts_endpoint : NULL,
-		    plan->region, env, url, sizeof(url), err, errlen) == -1)
+		    cfg != NULL && cfg->allow_http, plan->region, env, url, sizeof(url), err, errlen) == -1)
 			return -1;
 		if ((plan->sts_endpoint = strdup(url)) == NULL) {
 			seterr(err, errlen, "out of memory");
@@ -1183,40 +1154,6 @@ req_init(struct creds_http_req *r, const char *method, const char *base,
 	return 0;
 }
 
-/* Host (with any port) and path of an http(s) URL. */
-static int
-url_split(const char *url, char *host, size_t hostlen, char *path,
-    size_t pathlen)
-{
-	const char	*p, *slash;
-	size_t		 n;
-
-	if (strncmp(url, "https://", 8) == 0)
-		p = url + 8;
-	else if (strncmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else
-		return -1;
-	slash = strchr(p, '/');
-	n = slash != NULL ? (size_t)(slash - p) : strlen(p);
-	if (n == 0 || n >= hostlen || memchr(p, '?', n) != NULL)
-		return -1;
-	memcpy(host, p, n);
-	host[n] = '\0';
-	if (snprintf(path, pathlen, "%s", slash != NULL ? slash : "/") >=
-	    (int)pathlen)
-		return -1;
-	/* The default port is not part of the Host header botocore signs. */
-	n = strlen(host);
-	if (strncmp(url, "https://", 8) == 0 && n > 4 &&
-	    strcmp(host + n - 4, ":443") == 0)
-		host[n - 4] = '\0';
-	else if (strncmp(url, "http://", 7) == 0 && n > 3 &&
-	    strcmp(host + n - 3, ":80") == 0)
-		host[n - 3] = '\0';
-	return 0;
-}
-
 struct form {
 	char	*s;
 	size_t	 len;
@@ -1261,13 +1198,14 @@ creds_sts_assume_role_request(const char *endpoint, const char *region,
 	struct sigv4_request	 sr;
 	struct sigv4_creds	 sc;
 	struct form		 f = { NULL, 0, 0 };
-	char			 host[256], path[512], auth[SIGV4_AUTH_MAX];
+	struct endpoint_url	 u;
+	char			 auth[SIGV4_AUTH_MAX];
 	char			 amzdate[SIGV4_AMZDATE_LEN], e[256];
 
 	memset(out, 0, sizeof(*out));
-	if (url_split(endpoint, host, sizeof(host), path, sizeof(path)) ==
-	    -1) {
-		seterr(err, errlen, "bad STS endpoint URL \"%s\"", endpoint);
+	if (endpoint_url_parse(endpoint, ENDPOINT_NO_QUERY |
+	    ENDPOINT_NO_USERINFO, &u, e, sizeof(e)) == -1) {
+		seterr(err, errlen, "STS endpoint: %s", e);
 		return -1;
 	}
 	form_add(&f, "Action", "AssumeRole");
@@ -1280,12 +1218,12 @@ creds_sts_assume_role_request(const char *endpoint, const char *region,
 	if (f.failed)
 		goto oom;
 	h[0].name = "Host";
-	h[0].value = host;
+	h[0].value = u.hostport;
 	h[1].name = "Content-Type";
 	h[1].value = FORM_CTYPE;
 	memset(&sr, 0, sizeof(sr));
 	sr.method = "POST";
-	sr.path = path;
+	sr.path = u.path;
 	sr.headers = h;
 	sr.nheaders = 2;
 	sr.body = f.s;

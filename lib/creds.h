@@ -76,6 +76,7 @@ struct creds_config {
 	const char	*external_id;		/* for assume_role */
 	const char	*region;		/* STS region (the key's) */
 	const char	*sts_endpoint;		/* base URL override */
+	int		 allow_http;		/* plain http to non-loopback */
 };
 
 /* ---- Time ---------------------------------------------------------- */
@@ -201,10 +202,12 @@ void	creds_http_req_free(struct creds_http_req *r);
 
 /*
  * The STS endpoint base URL for region: override, else AWS_ENDPOINT_URL_STS,
- * else AWS_ENDPOINT_URL, else https://sts.REGION.amazonaws.com (.com.cn in
- * China).  0 or -1.
+ * else AWS_ENDPOINT_URL, else https://sts.REGION.SUFFIX; the rules and
+ * the partitions are lib/endpoint's (plain http only to loopback unless
+ * allow_http).  0 or -1.
  */
-int	creds_sts_endpoint(const char *override, const char *region,
+int	creds_sts_endpoint(const char *override, int allow_http,
+	    const char *region,
 	    const char *const *env, char *url, size_t urllen, char *err,
 	    size_t errlen);
 

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "endpoint.h"
 #include "http.h"
 #include "log.h"
 
@@ -552,13 +553,6 @@ fail:
 }
 
 static int
-http_url_ok(const char *url)
-{
-	return strncasecmp(url, "http://", 7) == 0 ||
-	    strncasecmp(url, "https://", 8) == 0;
-}
-
-static int
 http_str_has_crlf(const char *s)
 {
 	return strpbrk(s, "\r\n") != NULL;
@@ -571,7 +565,8 @@ http_submit(struct http *h, const struct http_request *req, http_cb cb,
 	struct http_req		*r;
 	struct curl_slist	*nl;
 	const char * const	*hp;
-	const char		*scheme, *slash;
+	struct endpoint_url	 u;
+	char			 e[512];
 	CURLMcode		 mc;
 	int			 post = 0;
 
@@ -584,14 +579,16 @@ http_submit(struct http *h, const struct http_request *req, http_cb cb,
 		snprintf(err, errlen, "http: client is being freed");
 		return NULL;
 	}
-	if (!http_url_ok(req->url)) {
-		snprintf(err, errlen, "http: unsupported URL scheme (only "
-		    "http and https)");
+	/* The parse `validate` applied; curl gets the URL as it comes out,
+	 * so that what is redacted below is what curl sends and logs.  The
+	 * URL is never echoed: any of them may carry a token. */
+	if (endpoint_url_parse(req->url, ENDPOINT_SECRET, &u, e, sizeof(e)) ==
+	    -1) {
+		snprintf(err, errlen, "http: bad URL: %s", e);
 		return NULL;
 	}
-	if (http_str_has_crlf(req->url) || http_str_has_crlf(req->method) ||
-	    req->method[0] == '\0') {
-		snprintf(err, errlen, "http: bad method or URL");
+	if (http_str_has_crlf(req->method) || req->method[0] == '\0') {
+		snprintf(err, errlen, "http: bad method");
 		return NULL;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
@@ -620,7 +617,7 @@ http_submit(struct http *h, const struct http_request *req, http_cb cb,
 		goto nomem;
 	r->hdrs = nl;
 
-	curl_easy_setopt(r->easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(r->easy, CURLOPT_URL, u.url);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
@@ -647,13 +644,15 @@ http_submit(struct http *h, const struct http_request *req, http_cb cb,
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT,
 	    "keyhealthd/" KEYHEALTHD_VERSION);
-	if (req->secret_url) {
-		/* Everything after the host: "/services/T../B../TOKEN?x". */
-		if ((scheme = strstr(req->url, "://")) != NULL &&
-		    (slash = strchr(scheme + 3, '/')) != NULL &&
-		    slash[1] != '\0' &&
-		    (r->secret_path = strdup(slash)) == NULL)
+	if (req->secret_url && (strcmp(u.path, "/") != 0 ||
+	    u.query[0] != '\0')) {
+		/* Everything after the host as sent, "/services/T../B../TOKEN"
+		 * with dot segments resolved and no fragment, and any query. */
+		if (asprintf(&r->secret_path, "%s%s%s", u.path,
+		    u.query[0] != '\0' ? "?" : "", u.query) == -1) {
+			r->secret_path = NULL;
 			goto nomem;
+		}
 	}
 	if (log_getverbose() >= 2) {
 		curl_easy_setopt(r->easy, CURLOPT_DEBUGFUNCTION, http_debug_cb);

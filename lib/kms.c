@@ -10,7 +10,6 @@
  */
 #include <sys/queue.h>
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -27,6 +26,7 @@
 #include <jansson.h>
 
 #include "arn.h"
+#include "endpoint.h"
 #include "http.h"
 #include "kms.h"
 #include "log.h"
@@ -299,9 +299,23 @@ kms_extract_code(const char *type, char *code, size_t codelen)
 	return 0;
 }
 
+/* No Content-Type, or a JSON one (KMS sends application/x-amz-json-1.1). */
+static int
+kms_ctype_is_json(const char *ctype)
+{
+	const char	*p;
+
+	if (ctype == NULL)
+		return 1;
+	for (p = ctype; *p != '\0' && *p != ';'; p++)
+		if (strncasecmp(p, "json", 4) == 0)
+			return 1;
+	return 0;
+}
+
 void
-kms_classify_error(long status, const char *body, size_t len,
-    struct kms_error *out)
+kms_classify_error(long status, const char *content_type, const char *body,
+    size_t len, struct kms_error *out)
 {
 	const struct kms_code_class	*kc;
 	json_t				*root = NULL, *t, *m;
@@ -309,7 +323,9 @@ kms_classify_error(long status, const char *body, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	out->status = status;
-	if (body != NULL && len > 0)
+	/* An HTML or text page (a proxy's, a load balancer's) is classified
+	 * by its status, whatever words it contains. */
+	if (body != NULL && len > 0 && kms_ctype_is_json(content_type))
 		root = json_loadb(body, len, 0, NULL);
 	if (root != NULL && json_is_object(root)) {
 		t = json_object_get(root, "__type");
@@ -333,7 +349,18 @@ kms_classify_error(long status, const char *body, size_t len,
 				break;
 		out->cls = kc->cls;
 		out->retryable = kc->retryable;
-		if (kc->code == NULL && status >= 500 && status <= 599) {
+		if (kc->cls == KMS_ERR_NOT_FOUND && status != 400) {
+			/*
+			 * NotFoundException is the one code that is a verdict
+			 * (key-deleted, "unrecoverable"): KMS sends it with
+			 * 400 only.  On any other status it is some other
+			 * server's page, judged by its status.
+			 */
+			kms_classify_status(status, out);
+			(void)snprintf(out->message, sizeof(out->message),
+			    "NotFoundException with HTTP %ld: not a KMS "
+			    "answer, ignored", status);
+		} else if (kc->code == NULL && status >= 500 && status <= 599) {
 			/* An unknown code on a 5xx: a server-side failure. */
 			out->cls = KMS_ERR_SERVER;
 			out->retryable = 1;
@@ -556,13 +583,18 @@ kms_parse_key_meta(const char *body, size_t len, struct kms_key_meta *out,
 		    "an object", kms_json_type(km));
 		goto done;
 	}
+	/*
+	 * KMS always sends these, and the checks judge the key by them: an
+	 * answer without one is malformed (check-failed), never a key that
+	 * does not suit the vendor.
+	 */
 	if (kms_get_str(km, ctx, "KeyId", &m.key_id, 1, err) == -1 ||
-	    kms_get_str(km, ctx, "Arn", &m.arn, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "Arn", &m.arn, 1, err) == -1 ||
 	    kms_get_str(km, ctx, "AWSAccountId", &m.account, 0, err) == -1 ||
-	    kms_get_str(km, ctx, "KeyState", &m.state, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "KeyState", &m.state, 1, err) == -1 ||
 	    kms_get_str(km, ctx, "KeySpec", &m.key_spec, 0, err) == -1 ||
-	    kms_get_str(km, ctx, "KeyUsage", &m.key_usage, 0, err) == -1 ||
-	    kms_get_str(km, ctx, "KeyManager", &m.key_manager, 0, err) == -1 ||
+	    kms_get_str(km, ctx, "KeyUsage", &m.key_usage, 1, err) == -1 ||
+	    kms_get_str(km, ctx, "KeyManager", &m.key_manager, 1, err) == -1 ||
 	    kms_get_str(km, ctx, "Origin", &m.origin, 0, err) == -1 ||
 	    kms_get_str(km, ctx, "ExpirationModel", &m.expiration_model, 0,
 	    err) == -1 ||
@@ -586,6 +618,10 @@ kms_parse_key_meta(const char *body, size_t len, struct kms_key_meta *out,
 	if (m.key_spec == NULL && kms_get_str(km, ctx,
 	    "CustomerMasterKeySpec", &m.key_spec, 0, err) == -1)
 		goto done;
+	if (m.key_spec == NULL) {
+		kms_malformed(err, "%s.KeySpec is missing", ctx);
+		goto done;
+	}
 	mrc = json_object_get(km, "MultiRegionConfiguration");
 	if (mrc != NULL && !json_is_null(mrc)) {
 		if (!json_is_object(mrc)) {
@@ -604,6 +640,61 @@ done:
 	kms_key_meta_free(&m);
 	json_decref(root);
 	return rc;
+}
+
+/*
+ * An answer is only a verdict about the key that was asked for.  A proxy,
+ * a cache or a misrouted endpoint can answer for another key, account or
+ * region; taking that as the watched key's state would be a false OK (or
+ * a false page).  DescribeKey on an alias answers with the alias's target,
+ * which must still live in the alias's account and region; a multi-Region
+ * replica answers with its own ARN, which is what is configured for it.
+ */
+int
+kms_key_meta_identity(const char *requested, const char *region,
+    const struct kms_key_meta *m, struct kms_error *err)
+{
+	struct arn	 got, want;
+	char		 why[128];
+
+	if (m->arn == NULL || m->key_id == NULL) {
+		kms_malformed(err, "DescribeKey: the answer names no key");
+		goto mismatch;
+	}
+	if (arn_parse(m->arn, &got, why, sizeof(why)) == -1 ||
+	    got.kind != ARN_KMS_KEY) {
+		kms_malformed(err, "DescribeKey: KeyMetadata.Arn \"%.100s\" "
+		    "is not a key ARN", m->arn);
+		goto mismatch;
+	}
+	if (strcasecmp(m->key_id, got.resource) != 0) {
+		kms_malformed(err, "DescribeKey: KeyId %.60s does not match "
+		    "Arn %.120s", m->key_id, m->arn);
+		goto mismatch;
+	}
+	if (strncmp(requested, "arn:", 4) == 0) {
+		if (arn_parse(requested, &want, why, sizeof(why)) == -1)
+			return 0;	/* not ours to judge */
+		if (strcmp(want.partition, got.partition) != 0 ||
+		    strcmp(want.region, got.region) != 0 ||
+		    strcmp(want.account, got.account) != 0 ||
+		    (want.kind == ARN_KMS_KEY &&
+		    strcasecmp(want.resource, got.resource) != 0))
+			goto other;
+		return 0;
+	}
+	if (region != NULL && strcmp(region, got.region) != 0)
+		goto other;
+	if (strncmp(requested, "alias/", 6) != 0 &&
+	    strcasecmp(requested, got.resource) != 0)
+		goto other;
+	return 0;
+other:
+	kms_malformed(err, "DescribeKey for %.150s answered for another key: "
+	    "%.150s", requested, m->arn);
+mismatch:
+	(void)snprintf(err->code, sizeof(err->code), "KeyMismatch");
+	return -1;
 }
 
 int
@@ -884,223 +975,6 @@ kms_parse_http_date(const char *s, time_t *out)
 }
 
 /* ------------------------------------------------------------------ */
-/* Endpoints */
-
-static int
-kms_env_true(const char *name)
-{
-	const char	*v = getenv(name);
-
-	return v != NULL && strcasecmp(v, "true") == 0;
-}
-
-static int
-kms_region_ok(const char *region)
-{
-	size_t	i, n;
-
-	if (region == NULL || (n = strlen(region)) == 0 || n > 31)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!(islower((unsigned char)region[i]) ||
-		    isdigit((unsigned char)region[i]) || region[i] == '-'))
-			return 0;
-	return region[0] != '-' && region[n - 1] != '-';
-}
-
-/* Splits "scheme://host[:port][/path]"; host without brackets. */
-struct kms_url {
-	int	https;
-	char	host[256];
-	char	hostport[272];	/* as sent in Host: (default port omitted) */
-	char	path[512];	/* "/" when empty */
-	long	port;
-};
-
-static int
-kms_url_parse(const char *url, struct kms_url *u, char *err, size_t errlen)
-{
-	const char	*p, *hend, *pstart;
-	char		*e;
-	size_t		 hl;
-
-	memset(u, 0, sizeof(*u));
-	if (strncasecmp(url, "https://", 8) == 0) {
-		u->https = 1;
-		p = url + 8;
-	} else if (strncasecmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else {
-		snprintf(err, errlen, "endpoint %s: only http:// and https:// "
-		    "URLs", url);
-		return -1;
-	}
-	pstart = p + strcspn(p, "/?#");
-	if (strpbrk(p, "?#") != NULL) {
-		snprintf(err, errlen, "endpoint %s: no query or fragment "
-		    "allowed", url);
-		return -1;
-	}
-	if (memchr(p, '@', (size_t)(pstart - p)) != NULL) {
-		snprintf(err, errlen, "endpoint: no user information allowed "
-		    "in the URL");
-		return -1;
-	}
-	if (*p == '[') {
-		if ((hend = memchr(p, ']', (size_t)(pstart - p))) == NULL) {
-			snprintf(err, errlen, "endpoint %s: bad IPv6 address",
-			    url);
-			return -1;
-		}
-		hl = (size_t)(hend - p - 1);
-		if (hl == 0 || hl >= sizeof(u->host))
-			goto badhost;
-		memcpy(u->host, p + 1, hl);
-		hend++;
-	} else {
-		hend = p + strcspn(p, ":/");
-		if (hend > pstart)
-			hend = pstart;
-		hl = (size_t)(hend - p);
-		if (hl == 0 || hl >= sizeof(u->host))
-			goto badhost;
-		memcpy(u->host, p, hl);
-	}
-	u->host[hl] = '\0';
-	for (hl = 0; u->host[hl] != '\0'; hl++) {
-		unsigned char ch = (unsigned char)u->host[hl];
-
-		if (!(isalnum(ch) || ch == '.' || ch == '-' || ch == ':' ||
-		    ch == '_'))
-			goto badhost;
-		u->host[hl] = (char)tolower(ch);
-	}
-	u->port = u->https ? 443 : 80;
-	if (*hend == ':') {
-		errno = 0;
-		u->port = strtol(hend + 1, &e, 10);
-		if (errno != 0 || e == hend + 1 || e != pstart || u->port < 1 ||
-		    u->port > 65535) {
-			snprintf(err, errlen, "endpoint %s: bad port", url);
-			return -1;
-		}
-	} else if (hend != pstart)
-		goto badhost;
-	if (strchr(u->host, ':') != NULL)
-		snprintf(u->hostport, sizeof(u->hostport), "[%s]", u->host);
-	else
-		snprintf(u->hostport, sizeof(u->hostport), "%s", u->host);
-	if (u->port != (u->https ? 443 : 80)) {
-		hl = strlen(u->hostport);
-		snprintf(u->hostport + hl, sizeof(u->hostport) - hl, ":%ld",
-		    u->port);
-	}
-	if (*pstart == '\0')
-		snprintf(u->path, sizeof(u->path), "/");
-	else if (strlen(pstart) >= sizeof(u->path)) {
-		snprintf(err, errlen, "endpoint: path too long");
-		return -1;
-	} else
-		snprintf(u->path, sizeof(u->path), "%s", pstart);
-	return 0;
-badhost:
-	snprintf(err, errlen, "endpoint %s: bad host", url);
-	return -1;
-}
-
-static int
-kms_host_is_loopback(const char *host)
-{
-	struct in_addr	 a4;
-	struct in6_addr	 a6;
-
-	if (strcmp(host, "localhost") == 0 || strcmp(host, "localhost.") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return 0;
-}
-
-int
-kms_endpoint(const struct kms_endpoint_cfg *cfg, const char *region,
-    const char *partition, char *url, size_t urllen, char *err,
-    size_t errlen)
-{
-	const char	*over = NULL, *from = NULL, *suffix;
-	struct kms_url	 u;
-	size_t		 n;
-	int		 fips;
-
-	if (cfg != NULL && cfg->endpoint_url != NULL &&
-	    cfg->endpoint_url[0] != '\0') {
-		over = cfg->endpoint_url;
-		from = "endpoint_url";
-	} else if (!kms_env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) {
-		if ((over = getenv("AWS_ENDPOINT_URL_KMS")) != NULL &&
-		    over[0] != '\0')
-			from = "AWS_ENDPOINT_URL_KMS";
-		else if ((over = getenv("AWS_ENDPOINT_URL")) != NULL &&
-		    over[0] != '\0')
-			from = "AWS_ENDPOINT_URL";
-		else
-			over = NULL;
-	}
-	if (over != NULL) {
-		if (kms_url_parse(over, &u, err, errlen) == -1)
-			return -1;
-		if (!u.https && !kms_host_is_loopback(u.host) &&
-		    (cfg == NULL || !cfg->allow_http)) {
-			snprintf(err, errlen, "%s %s: plain http is only allowed"
-			    " to a loopback host (127.0.0.0/8, ::1, localhost)"
-			    " unless allowed explicitly", from, over);
-			return -1;
-		}
-		n = strlen(over);
-		while (n > 0 && over[n - 1] == '/')
-			n--;
-		if (n >= urllen) {
-			snprintf(err, errlen, "%s: URL too long", from);
-			return -1;
-		}
-		memcpy(url, over, n);
-		url[n] = '\0';
-		return 0;
-	}
-	if (!kms_region_ok(region)) {
-		snprintf(err, errlen, "bad region \"%s\"",
-		    region != NULL ? region : "");
-		return -1;
-	}
-	if (partition == NULL || partition[0] == '\0') {
-		if (strncmp(region, "cn-", 3) == 0)
-			partition = "aws-cn";
-		else if (strncmp(region, "us-gov-", 7) == 0)
-			partition = "aws-us-gov";
-		else
-			partition = "aws";
-	}
-	if ((suffix = arn_partition_dns_suffix(partition)) == NULL) {
-		snprintf(err, errlen, "unknown partition \"%s\"", partition);
-		return -1;
-	}
-	fips = (cfg != NULL && cfg->use_fips) ||
-	    kms_env_true("AWS_USE_FIPS_ENDPOINT");
-	if (fips && strcmp(partition, "aws-cn") == 0) {
-		snprintf(err, errlen, "no FIPS endpoint for KMS in partition "
-		    "aws-cn (region %s)", region);
-		return -1;
-	}
-	if ((size_t)snprintf(url, urllen, "https://kms%s.%s.%s",
-	    fips ? "-fips" : "", region, suffix) >= urllen) {
-		snprintf(err, errlen, "endpoint URL too long");
-		return -1;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* The asynchronous client */
 
 enum kms_op_state {
@@ -1117,8 +991,7 @@ TAILQ_HEAD(kms_opq, kms_call);
 struct kms_ep {
 	LIST_ENTRY(kms_ep)	 entry;
 	char			*url;
-	struct kms_url		 u;
-	char			 reqname[800];	/* scheme://hostport/path */
+	struct endpoint_url	 u;
 	int			 inflight;	/* slots held */
 	struct kms_opq		 q;
 };
@@ -1401,7 +1274,7 @@ kms_op_send(struct kms_call *op)
 	hdrs[nh] = NULL;
 	memset(&hr, 0, sizeof(hr));
 	hr.method = "POST";
-	hr.url = ep->reqname;
+	hr.url = ep->u.url;
 	hr.headers = hdrs;
 	hr.body = body;
 	hr.bodylen = strlen(body);
@@ -1659,6 +1532,12 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 	switch (op->op) {
 	case KMS_OP_DESCRIBE_KEY:
 		rc = kms_parse_key_meta(body, len, &r->meta, e);
+		if (rc == 0 && kms_key_meta_identity(op->key_id,
+		    op->bk != NULL ? op->bk->region : NULL, &r->meta,
+		    e) == -1) {
+			kms_key_meta_free(&r->meta);
+			rc = -1;
+		}
 		break;
 	case KMS_OP_GET_KEY_POLICY:
 		rc = kms_parse_policy(body, len, &r->policy, e);
@@ -1740,7 +1619,8 @@ kms_http_cb(const struct http_response *res, void *arg)
 			kms_op_finish(op);
 			return;
 		}
-		kms_classify_error(res->status, res->body, res->bodylen, e);
+		kms_classify_error(res->status, res->content_type, res->body,
+		    res->bodylen, e);
 		if (kms_is_skew_error(e) && !op->skew_retried) {
 			time_t	srv;
 
@@ -1830,6 +1710,7 @@ static struct kms_ep *
 kms_ep_get(struct kms_client *c, const char *url, char *err, size_t errlen)
 {
 	struct kms_ep	*ep;
+	char		 e[512];
 
 	LIST_FOREACH(ep, &c->eps, entry)
 		if (strcmp(ep->url, url) == 0)
@@ -1840,13 +1721,13 @@ kms_ep_get(struct kms_client *c, const char *url, char *err, size_t errlen)
 		snprintf(err, errlen, "kms: out of memory");
 		return NULL;
 	}
-	if (kms_url_parse(url, &ep->u, err, errlen) == -1) {
+	if (endpoint_url_parse(url, ENDPOINT_NO_QUERY | ENDPOINT_NO_USERINFO,
+	    &ep->u, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "kms: endpoint: %s", e);
 		free(ep->url);
 		free(ep);
 		return NULL;
 	}
-	snprintf(ep->reqname, sizeof(ep->reqname), "%s://%s%s",
-	    ep->u.https ? "https" : "http", ep->u.hostport, ep->u.path);
 	TAILQ_INIT(&ep->q);
 	LIST_INSERT_HEAD(&c->eps, ep, entry);
 	return ep;
@@ -1897,7 +1778,7 @@ kms_start(struct kms_client *c, const struct kms_target *t, enum kms_op kop,
 		snprintf(err, errlen, "kms: client is being freed");
 		return -1;
 	}
-	if (!kms_region_ok(t->region)) {
+	if (!endpoint_region_ok(t->region)) {
 		snprintf(err, errlen, "kms: bad region \"%s\"",
 		    t->region ? t->region : "");
 		return -1;

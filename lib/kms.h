@@ -104,7 +104,7 @@ typedef void (*kms_cb)(struct kms_result *res, void *arg);
 /* Where and as whom a request goes. */
 struct kms_target {
 	const char	*region;
-	const char	*endpoint;	/* full base URL, from kms_endpoint() */
+	const char	*endpoint;	/* full base URL, from endpoint_kms() */
 	const char	*account;	/* for the rate limiter's bucket */
 	/* Current credentials: fills out (pointers valid until the next
 	 * event-loop turn) and returns 0, or -1 with a reason in err. */
@@ -121,21 +121,6 @@ struct kms_opts {
 	double	 burst;			/* default 20 */
 	int	 max_inflight;		/* per endpoint; default 16 */
 };
-
-struct kms_endpoint_cfg {
-	const char	*endpoint_url;	/* config's aws.endpoint_url */
-	int		 use_fips;	/* AWS_USE_FIPS_ENDPOINT or config */
-	int		 allow_http;	/* plain http to a non-loopback host */
-};
-
-/*
- * The KMS endpoint for region/partition: endpoint_url, then
- * AWS_ENDPOINT_URL_KMS, then AWS_ENDPOINT_URL, else https://kms[-fips].
- * REGION.SUFFIX.  Refuses http:// to a non-loopback host unless allowed.
- */
-int	kms_endpoint(const struct kms_endpoint_cfg *cfg, const char *region,
-	    const char *partition, char *url, size_t urllen, char *err,
-	    size_t errlen);
 
 struct kms_client;
 
@@ -165,14 +150,25 @@ int	kms_list_grants(struct kms_client *c, const struct kms_target *t,
 /* Pure parsing (fuzz targets).  0, or -1 with err->cls KMS_ERR_MALFORMED. */
 int	kms_parse_key_meta(const char *body, size_t len,
 	    struct kms_key_meta *out, struct kms_error *err);
+/*
+ * Whether m answers for requested (the KeyId, key ARN, alias name or
+ * alias ARN that DescribeKey was given) in region (the request's; NULL:
+ * not compared): the same key for a key ARN or id, a key of the alias's
+ * account and region for an alias, and KeyId consistent with Arn.  0, or
+ * -1 with err->cls KMS_ERR_MALFORMED and code "KeyMismatch".
+ */
+int	kms_key_meta_identity(const char *requested, const char *region,
+	    const struct kms_key_meta *m, struct kms_error *err);
 int	kms_parse_policy(const char *body, size_t len, char **policy,
 	    struct kms_error *err);
 int	kms_parse_rotation(const char *body, size_t len,
 	    struct kms_rotation *out, struct kms_error *err);
 /* Classifies an error response by __type (code after the last '#', before
- * any ':'), else by status for non-JSON bodies. */
-void	kms_classify_error(long status, const char *body, size_t len,
-	    struct kms_error *out);
+ * any ':'), else by status for non-JSON bodies or a non-JSON
+ * content_type (NULL: not sent).  NotFoundException counts only with
+ * status 400. */
+void	kms_classify_error(long status, const char *content_type,
+	    const char *body, size_t len, struct kms_error *out);
 const char *kms_errclass_name(enum kms_errclass);
 
 void	kms_key_meta_free(struct kms_key_meta *m);	/* frees members */

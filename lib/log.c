@@ -18,6 +18,7 @@
 static int		 log_verbose;
 static int		 log_journal;
 static const char	*log_ident = "keyhealthd";
+static void		(*log_stderr_hook)(void);
 
 /*
  * systemd sets JOURNAL_STREAM to "dev:inode" of the stream it connected to
@@ -77,6 +78,12 @@ log_getverbose(void)
 	return log_verbose;
 }
 
+void
+log_set_stderr_hook(void (*fn)(void))
+{
+	log_stderr_hook = fn;
+}
+
 int
 log_to_journal(void)
 {
@@ -133,6 +140,8 @@ log_vemit(int prio, int with_errno, const char *file, int line,
 		(void)clock_gettime(CLOCK_REALTIME, &ts);
 		(void)gmtime_r(&ts.tv_sec, &tm);
 		(void)strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (log_stderr_hook != NULL)
+			log_stderr_hook();
 		if (log_verbose >= 1)
 			(void)fprintf(stderr, "%s %s[%ld] %s: %s (%s:%d)\n",
 			    tbuf, log_ident, (long)getpid(),

@@ -22,6 +22,12 @@ void	log_setverbose(int verbose);
 int	log_getverbose(void);
 /* Non-zero when log lines go to journald. */
 int	log_to_journal(void);
+/*
+ * fn (or NULL) runs before each line written to stderr, so that a caller
+ * drawing a progress line on a terminal can erase it first and no log
+ * line lands in the middle of it.
+ */
+void	log_set_stderr_hook(void (*fn)(void));
 
 void	log_emit(int prio, int with_errno, const char *file, int line,
 	    const char *func, const char *fmt, ...)

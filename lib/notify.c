@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "alert.h"
+#include "catalog.h"
 #include "notify.h"
 #include "ynode.h"
 
@@ -349,7 +350,7 @@ notify_conf_checks(const struct ynode *block, const char *key, char ***out,
 		return notify_conf_error(n, err, errlen, "out of memory");
 	for (i = 0; i < n->nitems; i++) {
 		it = n->items[i];
-		if (it->type != YNODE_SCALAR || !alert_check_known(it->value)) {
+		if (it->type != YNODE_SCALAR || catalog_find(it->value) == NULL) {
 			notify_conf_error(it, err, errlen,
 			    "'%s': unknown check id '%s'", key,
 			    it->type == YNODE_SCALAR ? it->value : "");

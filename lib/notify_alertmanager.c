@@ -42,6 +42,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "endpoint.h"
 #include "log.h"
 #include "notify.h"
 #include "notify_payloads.h"
@@ -83,6 +84,9 @@ struct alertmanager {
 	struct notify_util_poster	 reposter;	/* the timer's */
 	struct am_entries		 firing;
 	size_t				 nfiring;
+	/* Alerts ended while a re-post was in flight: posted again after it,
+	 * see am_send(). */
+	json_t				*reended;
 	unsigned long			 gen;
 	/* Re-post failures are logged at growing intervals, recovery once. */
 	unsigned long			 repost_failures;
@@ -398,6 +402,18 @@ am_delivery_done(void *arg, enum notify_result r, const char *why)
 	free(d);
 }
 
+/* Best effort: without memory the alert lingers until the late re-post's
+ * endsAt, as it would without this.  Bounded: re-posts time out, and then
+ * the list is flushed. */
+static void
+am_reend_later(struct alertmanager *am, json_t *alert)
+{
+	if (am->reended == NULL && (am->reended = json_array()) == NULL)
+		return;
+	if (json_array_size(am->reended) < AM_MAX_FIRING)
+		(void)json_array_append(am->reended, alert);
+}
+
 static int
 am_send(void *arg, const struct alert_event *ev, notify_done_cb done,
     void *done_arg)
@@ -472,6 +488,21 @@ am_send(void *arg, const struct alert_event *ev, notify_done_cb done,
 		am_remove(am, e);
 	am_save(am);
 
+	/*
+	 * A re-post in flight was built before this event.  Should it reach
+	 * Alertmanager after this post (a slow network or Alertmanager), the
+	 * alert this post ends (a resolve, or the old labels of a new
+	 * severity) would be back until the re-post's endsAt, minutes later:
+	 * post the ended alerts again once the re-posts are done.
+	 */
+	if (notify_util_poster_inflight(&am->reposter) > 0) {
+		size_t	 i;
+		json_t	*a;
+
+		json_array_foreach(arr, i, a)
+			if (i > 0 || ev->status != ALERT_FIRING)
+				am_reend_later(am, a);
+	}
 	if ((body = json_dumps(arr, JSON_COMPACT)) == NULL)
 		goto fail;
 	json_decref(arr);
@@ -490,12 +521,82 @@ fail:
 	return -1;
 }
 
+static void	am_reposter_idle(struct alertmanager *);
+
+/* The poster was cancelled (stop, free): nothing to log or to post. */
+static int
+am_cancelled(enum notify_result r, const char *why)
+{
+	return r == NOTIFY_RETRY && why != NULL && strcmp(why, "stopped") == 0;
+}
+
+static void
+am_reend_done(void *arg, enum notify_result r, const char *why)
+{
+	struct alertmanager	*am = arg;
+
+	if (am_cancelled(r, why))
+		return;
+	if (r != NOTIFY_ACK)
+		log_warnx("alertmanager %s: posting resolved alerts again "
+		    "after a late re-post failed: %s; they may show as firing "
+		    "until their endsAt", am->shown_url,
+		    why != NULL ? why : "?");
+	am_reposter_idle(am);
+}
+
+/* The re-posts are done (answered or failed): what ended meanwhile goes
+ * again, through the reposter so that no new re-post overtakes it. */
+static void
+am_reposter_idle(struct alertmanager *am)
+{
+	struct am_entry	*e;
+	const char	*fp;
+	json_t		*a;
+	char		*body;
+	size_t		 i, n;
+
+	if (am->reended == NULL ||
+	    notify_util_poster_inflight(&am->reposter) > 0)
+		return;
+	/* One that fired again since, under the same labels, stays firing. */
+	for (i = 0; i < json_array_size(am->reended); ) {
+		a = json_array_get(am->reended, i);
+		fp = json_string_value(json_object_get(json_object_get(a,
+		    "annotations"), "fingerprint"));
+		if (fp != NULL && (e = am_find(am, fp)) != NULL &&
+		    json_equal(json_object_get(e->alert, "labels"),
+		    json_object_get(a, "labels")))
+			(void)json_array_remove(am->reended, i);
+		else
+			i++;
+	}
+	n = json_array_size(am->reended);
+	body = n > 0 ? json_dumps(am->reended, JSON_COMPACT) : NULL;
+	json_decref(am->reended);
+	am->reended = NULL;
+	if (n == 0)
+		return;
+	if (body == NULL) {
+		log_warnx("alertmanager %s: out of memory posting resolved "
+		    "alerts again", am->shown_url);
+		return;
+	}
+	if (notify_util_post(&am->reposter, body, am_reend_done, am) == -1)
+		log_warnx("alertmanager %s: cannot post resolved alerts "
+		    "again", am->shown_url);
+	free(body);
+}
+
 static void
 am_repost_done(void *arg, enum notify_result r, const char *why)
 {
 	struct alertmanager	*am = arg;
 	time_t			 now = time(NULL);
 
+	if (am_cancelled(r, why))
+		return;
+	am_reposter_idle(am);
 	if (r == NOTIFY_ACK) {
 		if (am->repost_failures > 0)
 			log_info("alertmanager %s: re-posting firing alerts "
@@ -506,8 +607,6 @@ am_repost_done(void *arg, enum notify_result r, const char *why)
 		am->next_complaint = 0;
 		return;
 	}
-	if (r == NOTIFY_RETRY && why != NULL && strcmp(why, "stopped") == 0)
-		return;
 	am->repost_failures++;
 	if (now >= am->next_complaint) {
 		log_warnx("alertmanager %s: re-posting %zu firing alerts "
@@ -643,26 +742,6 @@ fail:
 	return -1;
 }
 
-/* The URL for log lines: basic-auth credentials in it stay out. */
-static char *
-am_shown_url(const char *url)
-{
-	const char	*host = strstr(url, "://"), *at, *slash;
-	char		*out;
-
-	if (host == NULL)
-		return strdup(url);
-	host += 3;
-	slash = strchr(host, '/');
-	at = strchr(host, '@');
-	if (at == NULL || (slash != NULL && at > slash))
-		return strdup(url);
-	if (asprintf(&out, "%.*s***@%s", (int)(host - url), url, at + 1) ==
-	    -1)
-		return NULL;
-	return out;
-}
-
 static void
 am_free(void *arg)
 {
@@ -682,6 +761,7 @@ am_free(void *arg)
 	free(am->generator_url);
 	free(am->state_file);
 	json_decref(am->labels);
+	json_decref(am->reended);
 	free(am->host);
 	free(am);
 }
@@ -797,7 +877,7 @@ am_configure(const struct ynode *block, void **state, char *err,
 		(void)snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if ((am->shown_url = am_shown_url(am->url)) == NULL) {
+	if ((am->shown_url = endpoint_url_shown(am->url)) == NULL) {
 		(void)snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

@@ -14,46 +14,24 @@
 #include <systemd/sd-journal.h>
 
 #include "alert.h"
+#include "catalog.h"
 #include "notify.h"
 #include "ynode.h"
 
-/* The same ids as systemd/keyhealthd.catalog; never change one. */
-static const struct {
-	const char	*check;
-	const char	*id;
-} journald_msgids[] = {
-	{ "key-disabled",		"e630cc5496aa4b1d8498cca9df8c1d51" },
-	{ "key-pending-deletion",	"acfe9c6ffcb44deda62b7ff0598087c6" },
-	{ "key-pending-replica-deletion", "1cf6b8559d54476d8619568628685101" },
-	{ "key-deleted",		"b55d52d505724800a836d4d0c049bfc8" },
-	{ "key-unavailable",		"01c4b80a29c348f4be0fd28875d4161b" },
-	{ "key-material-expiring",	"6c840b0b5ae54cc995b8f3f2fde69153" },
-	{ "key-replaced",		"7c6ec5c995a54467a0514348f43b03ed" },
-	{ "vendor-access-missing",	"01c560b2faa14b05b0aa9d066eee0319" },
-	{ "key-misconfigured",		"c6f1a87c5c034ffe902b16017e3fb191" },
-	{ "policy-changed",		"3ae32356c56a42b59b9bd0649a54ce7e" },
-	{ "rotation-disabled",		"b45bdd67a76a490296552665f2f84d1a" },
-	{ "key-material-rotated",	"3b39eced87e749e38388cb8ac3c7933a" },
-	{ "check-failed",		"7c80fa9b471940dda27fed582e233f30" },
-};
-#define JOURNALD_MSGID_RESOLVED	"d6f435d782af40d393073e06f9695bf3"
 
 struct journald {
 	int	unused;
 };
 
+/* The MESSAGE_ID that systemd/keyhealthd.catalog explains. */
 static const char *
 journald_msgid(const struct alert_event *ev)
 {
-	size_t	i;
+	const struct catalog_entry	*e;
 
 	if (ev->status == ALERT_RESOLVED)
-		return JOURNALD_MSGID_RESOLVED;
-	for (i = 0; i < sizeof(journald_msgids) / sizeof(journald_msgids[0]);
-	    i++)
-		if (strcmp(journald_msgids[i].check, ev->check) == 0)
-			return journald_msgids[i].id;
-	return NULL;
+		return catalog_resolved.message_id;
+	return (e = catalog_find(ev->check)) != NULL ? e->message_id : NULL;
 }
 
 static int

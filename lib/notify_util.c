@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "http.h"
 #include "notify_util.h"
 #include "ynode.h"
@@ -275,79 +276,23 @@ notify_util_duration(const struct ynode *block, const char *type,
 	return 0;
 }
 
-/* Whether the authority at host ("h[:port]/...") names loopback. */
-static int
-notify_util_loopback_host(const char *host)
-{
-	static const char * const	 names[] = { "localhost", "[::1]", NULL };
-	const char * const		*np;
-	size_t				 n, i;
-
-	n = strcspn(host, "/?#");
-	if (memchr(host, '@', n) != NULL)
-		return 0;
-	for (np = names; *np != NULL; np++)
-		if (strncasecmp(host, *np, strlen(*np)) == 0 &&
-		    (host[strlen(*np)] == ':' || strlen(*np) == n))
-			return 1;
-	if (strncmp(host, "127.", 4) != 0)
-		return 0;
-	for (i = 4; i < n && host[i] != ':'; i++)
-		if (!isdigit((unsigned char)host[i]) && host[i] != '.')
-			return 0;
-	return 1;
-}
-
 int
 notify_util_check_url(const struct ynode *block, const char *key,
     const char *url, int secret, char *err, size_t errlen)
 {
 	const struct ynode	*n = ynode_get(block, key);
-	const char		*p, *host;
-	char			 where[256];
+	char			 where[256], e[512];
 
-	if (n == NULL)
-		n = block;
-	ynode_where(n, where, sizeof(where));
-	if (strncmp(url, "http://", 7) == 0)
-		host = url + 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		host = url + 8;
-	else {
-		if (secret)
-			(void)snprintf(err, errlen, "%s: %s: not an http:// or "
-			    "https:// URL", where, key);
-		else
-			(void)snprintf(err, errlen, "%s: %s: \"%.128s\" is not "
-			    "an http:// or https:// URL", where, key, url);
-		return -1;
-	}
-	if (*host == '\0' || *host == '/') {
-		(void)snprintf(err, errlen, "%s: %s: the URL has no host",
-		    where, key);
-		return -1;
-	}
-	for (p = url; *p != '\0'; p++) {
-		if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-			(void)snprintf(err, errlen, "%s: %s: the URL contains "
-			    "white space or a control character", where, key);
-			return -1;
-		}
-	}
-	if (strlen(url) > 2048) {
-		(void)snprintf(err, errlen, "%s: %s: the URL is longer than "
-		    "2048 bytes", where, key);
-		return -1;
-	}
 	/* A URL that is itself the credential must not cross a network in
-	 * clear text. */
-	if (secret && host == url + 7 && !notify_util_loopback_host(host)) {
-		(void)snprintf(err, errlen, "%s: %s: plain http to a host that "
-		    "is not loopback is refused for a secret URL; use https",
-		    where, key);
-		return -1;
-	}
-	return 0;
+	 * clear text, nor be echoed. */
+	if (endpoint_url_parse(url, secret ? ENDPOINT_SECRET |
+	    ENDPOINT_HTTP_LOOPBACK : 0, NULL, e, sizeof(e)) == 0)
+		return 0;
+	(void)snprintf(err, errlen, "%s: %s: %s%s",
+	    ynode_where(n != NULL ? n : block, where, sizeof(where)), key, e,
+	    secret && strncmp(e, "plain http", 10) == 0 ? " for a secret URL; "
+	    "use https" : "");
+	return -1;
 }
 
 int

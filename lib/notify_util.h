@@ -53,10 +53,10 @@ int	notify_util_duration(const struct ynode *block, const char *type,
 int	notify_util_parse_duration(const char *s, long long *out_ms);
 
 /*
- * Checks that option key (already read into url) is an http:// or https://
- * URL without spaces or control characters.  When secret is set the URL
- * itself never appears in the message (a Slack webhook URL is a
- * credential).
+ * Checks option key (already read into url) with endpoint_url_parse(), the
+ * parse `run` uses too.  When secret is set the URL itself never appears
+ * in the message (a Slack webhook URL is a credential) and plain http is
+ * refused unless to loopback.
  */
 int	notify_util_check_url(const struct ynode *block, const char *key,
 	    const char *url, int secret, char *err, size_t errlen);

@@ -18,6 +18,7 @@
 #include "alert.h"
 #include "http.h"
 #include "notify.h"
+#include "notify_util.h"
 #include "ynode.h"
 
 #define WEBHOOK_DEFAULT_TIMEOUT	10000
@@ -140,12 +141,9 @@ webhook_configure(const struct ynode *block, void **state, char *err,
 		return notify_conf_error(block, err, errlen, "out of memory");
 	if (notify_conf_string(block, "url", 1, &w->url, err, errlen) == -1)
 		goto fail;
-	if (strncmp(w->url, "http://", 7) != 0 &&
-	    strncmp(w->url, "https://", 8) != 0) {
-		notify_conf_error(ynode_get(block, "url"), err, errlen,
-		    "webhook: url must start with http:// or https://");
+	if (notify_util_check_url(block, "url", w->url, 0, err, errlen) ==
+	    -1)
 		goto fail;
-	}
 	if (notify_conf_secret_file(block, "secret_file", 0, &w->secret,
 	    &w->secretlen, err, errlen) == -1 ||
 	    notify_conf_string(block, "ca_file", 0, &w->ca_file, err,

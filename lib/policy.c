@@ -207,7 +207,34 @@ arn_split(const char *s, struct arn_parts *a)
 	return 0;
 }
 
-/* ---- glob matching ---- */
+/* ---- the IAM vocabulary ---- */
+
+/* The KMS API actions, to expand wildcard requirements ("kms:ReEncrypt*")
+ * and to check a vendor's. */
+const char *const policy_kms_actions[] = {
+	"kms:CancelKeyDeletion", "kms:ConnectCustomKeyStore",
+	"kms:CreateAlias", "kms:CreateCustomKeyStore", "kms:CreateGrant",
+	"kms:CreateKey", "kms:Decrypt", "kms:DeleteAlias",
+	"kms:DeleteCustomKeyStore", "kms:DeleteImportedKeyMaterial",
+	"kms:DeriveSharedSecret", "kms:DescribeCustomKeyStores",
+	"kms:DescribeKey", "kms:DisableKey", "kms:DisableKeyRotation",
+	"kms:DisconnectCustomKeyStore", "kms:EnableKey",
+	"kms:EnableKeyRotation", "kms:Encrypt", "kms:GenerateDataKey",
+	"kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext",
+	"kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateMac",
+	"kms:GenerateRandom", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
+	"kms:GetParametersForImport", "kms:GetPublicKey",
+	"kms:ImportKeyMaterial", "kms:ListAliases", "kms:ListGrants",
+	"kms:ListKeyPolicies", "kms:ListKeyRotations", "kms:ListKeys",
+	"kms:ListResourceTags", "kms:ListRetirableGrants", "kms:PutKeyPolicy",
+	"kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:ReplicateKey",
+	"kms:RetireGrant", "kms:RevokeGrant", "kms:RotateKeyOnDemand",
+	"kms:ScheduleKeyDeletion", "kms:Sign", "kms:SynchronizeMultiRegionKey",
+	"kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
+	"kms:UpdateCustomKeyStore", "kms:UpdateKeyDescription",
+	"kms:UpdatePrimaryRegion", "kms:Verify", "kms:VerifyMac", NULL
+};
+
 
 int
 policy_match(const char *pat, const char *s, int icase)
@@ -1027,6 +1054,20 @@ op_lookup(const char *op, struct opinfo *oi)
 	return -1;
 }
 
+int
+policy_cond_op_known(const char *op)
+{
+	struct opinfo	oi;
+
+	return op_lookup(op, &oi) == 0;
+}
+
+const char *
+policy_cond_op_name(size_t i)
+{
+	return i < sizeof(opdefs) / sizeof(opdefs[0]) ? opdefs[i].name : NULL;
+}
+
 static int
 parse_num(const char *s, double *d)
 {
@@ -1399,30 +1440,6 @@ policy_eval(const struct policy *p, const struct policy_request *req,
 
 /* ---- the vendor question ---- */
 
-/* The KMS API actions, to expand wildcard requirements ("kms:ReEncrypt*"). */
-static const char *const kms_actions[] = {
-	"kms:CancelKeyDeletion", "kms:ConnectCustomKeyStore",
-	"kms:CreateAlias", "kms:CreateCustomKeyStore", "kms:CreateGrant",
-	"kms:CreateKey", "kms:Decrypt", "kms:DeleteAlias",
-	"kms:DeleteCustomKeyStore", "kms:DeleteImportedKeyMaterial",
-	"kms:DeriveSharedSecret", "kms:DescribeCustomKeyStores",
-	"kms:DescribeKey", "kms:DisableKey", "kms:DisableKeyRotation",
-	"kms:DisconnectCustomKeyStore", "kms:EnableKey",
-	"kms:EnableKeyRotation", "kms:Encrypt", "kms:GenerateDataKey",
-	"kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext",
-	"kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateMac",
-	"kms:GenerateRandom", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
-	"kms:GetParametersForImport", "kms:GetPublicKey",
-	"kms:ImportKeyMaterial", "kms:ListAliases", "kms:ListGrants",
-	"kms:ListKeyPolicies", "kms:ListKeyRotations", "kms:ListKeys",
-	"kms:ListResourceTags", "kms:ListRetirableGrants", "kms:PutKeyPolicy",
-	"kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:ReplicateKey",
-	"kms:RetireGrant", "kms:RevokeGrant", "kms:RotateKeyOnDemand",
-	"kms:ScheduleKeyDeletion", "kms:Sign", "kms:SynchronizeMultiRegionKey",
-	"kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
-	"kms:UpdateCustomKeyStore", "kms:UpdateKeyDescription",
-	"kms:UpdatePrimaryRegion", "kms:Verify", "kms:VerifyMac",
-};
 
 static int
 is_grant_action(const char *a)
@@ -1624,13 +1641,14 @@ policy_vendor_access(const struct policy *p, const struct vendor *v,
 				continue;
 			matched = 0;
 			if (strchr(ra, '*') != NULL || strchr(ra, '?') != NULL) {
-				for (k = 0; k < sizeof(kms_actions) /
-				    sizeof(kms_actions[0]); k++) {
-					if (!policy_match(ra, kms_actions[k], 1))
+				for (k = 0; policy_kms_actions[k] != NULL;
+				    k++) {
+					if (!policy_match(ra, policy_kms_actions[k],
+					    1))
 						continue;
 					matched = 1;
 					if (vendor_check_action(p, out, grp, ra,
-					    kms_actions[k], &req, ctx,
+					    policy_kms_actions[k], &req, ctx,
 					    nbase) == -1)
 						goto fail;
 				}

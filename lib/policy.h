@@ -224,4 +224,16 @@ const char	*policy_status_name(enum policy_status s);
  */
 int		 policy_match(const char *pattern, const char *s, int icase);
 
+/*
+ * The IAM vocabulary, owned here and read by lib/config: the KMS API
+ * actions ("kms:Decrypt", ..., NULL-terminated) that wildcards expand to,
+ * and the condition operators the evaluator knows.
+ */
+extern const char *const policy_kms_actions[];
+/* Whether op is a known operator, with its ForAnyValue:/ForAllValues:
+ * prefix and IfExists suffix (case-insensitive, as IAM). */
+int		 policy_cond_op_known(const char *op);
+/* The i-th operator's base name ("StringEquals"), NULL past the last. */
+const char	*policy_cond_op_name(size_t i);
+
 #endif

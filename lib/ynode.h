@@ -28,10 +28,17 @@ struct ynode {
 	struct ynode	**keys;		/* scalars; NULL for a sequence */
 	struct ynode	**items;
 	size_t		 nitems;
+	size_t		 nalloc;	/* slots in items (and keys) */
 };
 
-/* Size and nesting limits: a config is small; anything bigger is an error. */
-#define YNODE_MAX_BYTES		(4 * 1024 * 1024)
+/*
+ * Size, node and nesting limits; anything bigger is an error.  They leave
+ * room for the configuration's largest file, 100,000 keys
+ * (config.c's CFG_MAX_KEYS) of about 330 bytes and 20 nodes each, and
+ * bound what a hostile file can make the parser allocate.
+ */
+#define YNODE_MAX_BYTES		(32 * 1024 * 1024)
+#define YNODE_MAX_NODES		2000000
 #define YNODE_MAX_DEPTH		32
 
 /*
@@ -42,7 +49,7 @@ struct ynode {
  */
 struct ynode	*ynode_parse(const char *file, const char *text, size_t len,
 		    char *err, size_t errlen);
-/* Reads and parses path (at most YNODE_MAX_BYTES). */
+/* Reads and parses path (at most YNODE_MAX_BYTES, YNODE_MAX_NODES). */
 struct ynode	*ynode_parse_file(const char *path, char *err, size_t errlen);
 void		 ynode_free(struct ynode *root);
 

@@ -5,8 +5,8 @@ DEBS		+= valgrind clang-14 libclang-rt-14-dev
 FUZZ_SMOKE	+= fuzz-kms
 
 FUZZ_DIR	= build/fuzz
-KMS_FUZZ_SRCS	= tests/fuzz/kms_fuzzer.c lib/kms.c lib/arn.c lib/sigv4.c \
-		  lib/http.c lib/log.c
+KMS_FUZZ_SRCS	= tests/fuzz/kms_fuzzer.c lib/kms.c lib/arn.c lib/endpoint.c \
+		  lib/sigv4.c lib/http.c lib/log.c
 KMS_FUZZ_SEEDS	= tests/fuzz/corpus/kms
 
 .PHONY: fuzz-kms

@@ -16,11 +16,12 @@ CREDS_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
 $(CREDS_FUZZ_BIN): tests/fuzz/creds_fuzzer.c lib/creds.c lib/creds.h \
-		lib/sigv4.c lib/sigv4.h
+		lib/sigv4.c lib/sigv4.h lib/endpoint.c lib/endpoint.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CREDS_FUZZ_FLAGS) \
 		$$(pkg-config --cflags jansson openssl libcurl) \
 		-o $@ tests/fuzz/creds_fuzzer.c lib/creds.c lib/sigv4.c \
+		lib/endpoint.c \
 		$$(pkg-config --libs jansson openssl libcurl)
 
 # Seeds: each fixture prefixed with the byte that selects its parser.

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "kms.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,7 +23,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kms_rotation	 rot;
 	struct kms_alias	*aliases = NULL;
 	struct kms_error	 e;
-	struct kms_endpoint_cfg	 cfg;
+	struct endpoint_kms_cfg	 cfg;
 	const char		*body;
 	char			*policy = NULL, *next = NULL, *str, url[512];
 	char			 err[256];
@@ -64,7 +65,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(next);
 		break;
 	case 5:
-		kms_classify_error(statuses[data[1] % 8], body, len, &e);
+		kms_classify_error(statuses[data[1] % 8], (data[1] & 8) ?
+		    "text/html" : NULL, body, len, &e);
 		if (strnlen(e.code, sizeof(e.code)) == sizeof(e.code) ||
 		    strnlen(e.message, sizeof(e.message)) == sizeof(e.message))
 			abort();
@@ -82,10 +84,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memset(&cfg, 0, sizeof(cfg));
 			cfg.endpoint_url = str;
 			cfg.allow_http = data[1] & 1;
-			(void)kms_endpoint(&cfg, str, NULL, url, sizeof(url),
+			(void)endpoint_kms(&cfg, str, NULL, url, sizeof(url),
 			    err, sizeof(err));
 			cfg.endpoint_url = NULL;
-			(void)kms_endpoint(&cfg, str, NULL, url, sizeof(url),
+			(void)endpoint_kms(&cfg, str, NULL, url, sizeof(url),
 			    err, sizeof(err));
 		}
 		free(str);

@@ -516,7 +516,8 @@ def test_validate_reports_a_misspelt_notifier_option_with_its_position(
     assert r.stderr.splitlines() == [
         "%s:7:5: unknown option \"repost_intervl\" for an alertmanager "
         "notifier (did you mean \"repost_interval\"?)" % p,
-        "%s:9:10: webhook: url must start with http:// or https://" % p,
+        "%s:9:10: url: expected an http:// or https:// URL in "
+        "'ftp://hooks.example.com/x'" % p,
     ]
 
 

@@ -506,15 +506,6 @@ START_TEST(test_alert_payload_v1_has_every_field)
 }
 END_TEST
 
-START_TEST(test_alert_check_ids_are_the_catalogue)
-{
-	ck_assert(alert_check_known("key-disabled"));
-	ck_assert(alert_check_known("check-failed"));
-	ck_assert(!alert_check_known("key-disabledx"));
-	ck_assert(!alert_check_known(NULL));
-}
-END_TEST
-
 static Suite *
 alert_suite(void)
 {
@@ -540,7 +531,6 @@ alert_suite(void)
 	tcase_add_test(tc, test_alert_table_from_json_rejects_garbage);
 	tcase_add_test(tc, test_alert_event_json_round_trip);
 	tcase_add_test(tc, test_alert_payload_v1_has_every_field);
-	tcase_add_test(tc, test_alert_check_ids_are_the_catalogue);
 	suite_add_tcase(s, tc);
 	return s;
 }

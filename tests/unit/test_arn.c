@@ -69,17 +69,6 @@ START_TEST(test_arn_other_partitions)
 }
 END_TEST
 
-START_TEST(test_arn_partition_dns_suffix)
-{
-	ck_assert_str_eq(arn_partition_dns_suffix("aws"), "amazonaws.com");
-	ck_assert_str_eq(arn_partition_dns_suffix("aws-cn"),
-	    "amazonaws.com.cn");
-	ck_assert_str_eq(arn_partition_dns_suffix("aws-us-gov"),
-	    "amazonaws.com");
-	ck_assert_ptr_null(arn_partition_dns_suffix("mars"));
-}
-END_TEST
-
 START_TEST(test_arn_not_an_arn)
 {
 	bad("alias/foo", "not an ARN (must start with \"arn:\"): alias/foo");
@@ -176,7 +165,6 @@ arn_suite(void)
 	tcase_add_test(tc, test_arn_multi_region_key_id);
 	tcase_add_test(tc, test_arn_alias_arn_keeps_alias_prefix);
 	tcase_add_test(tc, test_arn_other_partitions);
-	tcase_add_test(tc, test_arn_partition_dns_suffix);
 	tcase_add_test(tc, test_arn_not_an_arn);
 	tcase_add_test(tc, test_arn_unknown_partition);
 	tcase_add_test(tc, test_arn_service_must_be_kms);

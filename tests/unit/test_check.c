@@ -619,6 +619,30 @@ START_TEST(test_check_misconfigured_key_spec_and_usage)
 }
 END_TEST
 
+START_TEST(test_check_missing_key_spec_or_usage_is_check_failed)
+{
+	char	**fields[] = { &snap.meta.key_spec, &snap.meta.key_usage,
+		    &snap.meta.key_manager, &snap.meta.state };
+	static const char * const codes[] = { "MissingKeySpec",
+	    "MissingKeyUsage", "MissingKeyManager", "MissingKeyState" };
+	static const char * const values[] = { "SYMMETRIC_DEFAULT",
+	    "ENCRYPT_DECRYPT", "CUSTOMER", "Enabled" };
+	const struct finding *f;
+	size_t	i;
+
+	/* An answer that lacks what the vendor check judges is no verdict:
+	 * not key-misconfigured (critical), but check-failed. */
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		set_str(fields[i], NULL);
+		run();
+		expect_only(CHECK_CHECK_FAILED, NULL);
+		f = get(CHECK_CHECK_FAILED, SEV_UNKNOWN);
+		ck_assert_str_eq(dstr(f, "code"), codes[i]);
+		set_str(fields[i], values[i]);
+	}
+}
+END_TEST
+
 START_TEST(test_check_misconfigured_aws_managed_key)
 {
 	set_str(&snap.meta.key_manager, "AWS");
@@ -1354,6 +1378,7 @@ check_suite(void)
 	tc = tcase_create("vendor");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_check_misconfigured_key_spec_and_usage);
+	tcase_add_test(tc, test_check_missing_key_spec_or_usage_is_check_failed);
 	tcase_add_test(tc, test_check_misconfigured_aws_managed_key);
 	tcase_add_test(tc, test_check_misconfigured_unsupported_region);
 	tcase_add_test(tc, test_check_no_vendor_no_vendor_checks);

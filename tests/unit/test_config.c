@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "policy.h"
 #include "vendor.h"
 #include "ynode.h"
 
@@ -405,6 +406,44 @@ START_TEST(test_config_custom_vendor_errors_are_specific)
 }
 END_TEST
 
+/*
+ * A vendor's condition operator is accepted exactly when the policy
+ * evaluator knows it (lib/policy owns the IAM vocabulary): Null takes
+ * neither a set prefix nor IfExists.
+ */
+START_TEST(test_config_condition_operators_are_the_evaluators)
+{
+	static const struct {
+		const char	*op;
+		int		 ok;
+	} t[] = {
+		{ "Bool", 1 }, { "StringEqualsIfExists", 1 },
+		{ "ForAnyValue:StringLike", 1 }, { "ForAllValues:ArnLike", 1 },
+		{ "Null", 1 }, { "IpAddress", 1 }, { "NullIfExists", 0 },
+		{ "ForAllValues:Null", 0 }, { "Boool", 0 }, { "Exists", 0 },
+	};
+	struct config_errors	 errs;
+	struct config		*cfg;
+	char			 text[1024];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&errs, 0, sizeof(errs));
+		(void)snprintf(text, sizeof(text), "vendors:\n  acme:\n"
+		    "    accounts: {eu-west-1: \"123456789012\"}\n"
+		    "    require:\n      - actions: [kms:Decrypt]\n"
+		    "        condition: {\"%s\": {kms:GrantIsForAWSResource: "
+		    "\"true\"}}\n" KEYS1, t[i].op);
+		cfg = load(text, &errs);
+		ck_assert_msg((cfg != NULL) == t[i].ok, "%s: %s", t[i].op,
+		    errs.n > 0 ? errs.msgs[0] : "accepted");
+		ck_assert_int_eq(policy_cond_op_known(t[i].op), t[i].ok);
+		config_free(cfg);
+		config_errors_free(&errs);
+	}
+}
+END_TEST
+
 START_TEST(test_config_unknown_vendor_lists_known_ones)
 {
 	one_error(KEYS1 "    vendor: acme\n",
@@ -611,6 +650,101 @@ START_TEST(test_config_colliding_default_names_ask_for_a_name)
 	    "  - arn: arn:aws:kms:us-west-2:111122223333:key/mrk-1\n",
 	    "t.yaml:3:10: keys[1]: its default name 'mrk-1' is taken (keys[0] "
 	    "at line 2); set a 'name:'");
+}
+END_TEST
+
+/* Appends key i: an entry with every field, as large as a real one. */
+static size_t
+put_key(char *buf, size_t cap, size_t off, size_t i, size_t arn_of,
+    size_t name_of, int named)
+{
+	int	n;
+
+	n = snprintf(buf + off, cap - off,
+	    "  # watched for the backup vendor since 2026, ticket OPS-%06zu\n"
+	    "  - arn: arn:aws:kms:eu-west-1:111122223333:key/"
+	    "%08zx-12ab-34cd-56ef-1234567890ab\n", i, arn_of);
+	off += (size_t)n;
+	if (named) {
+		n = snprintf(buf + off, cap - off, "    name: gearset-backup-"
+		    "key-%06zu\n", name_of);
+		off += (size_t)n;
+	}
+	n = snprintf(buf + off, cap - off, "    vendor: gearset\n"
+	    "    alias: alias/gearset-backup-%06zu\n    interval: 10m\n"
+	    "    expect_rotation: true\n", i);
+	return off + (size_t)n;
+}
+
+/*
+ * Duplicates among many keys are found by sorting, and reported as the
+ * pairwise scan did: at the later key, naming the earliest clash, the ARN
+ * first.
+ */
+START_TEST(test_config_duplicates_among_many_keys)
+{
+	size_t			 n = 3000, i, off, cap = n * 400;
+	char			*buf = malloc(cap);
+	struct config_errors	 errs = { 0 };
+
+	ck_assert_ptr_nonnull(buf);
+	off = (size_t)snprintf(buf, cap, "keys:\n");
+	for (i = 0; i < n; i++) {
+		size_t	arn_of = i, name_of = i;
+
+		if (i == 2500)
+			arn_of = 10;	/* and its name clashes later */
+		if (i == 2600)
+			name_of = 7;
+		if (i == 2700) {
+			arn_of = 30;	/* both: the name's clash is first */
+			name_of = 20;
+		}
+		off = put_key(buf, cap, off, i, arn_of, name_of, 1);
+	}
+	ck_assert_ptr_null(config_load_buffer("t.yaml", buf, off, &errs));
+	ck_assert_uint_eq(errs.total, 3);
+	ck_assert_msg(strstr(errs.msgs[0], "keys[2500].arn: duplicate key ARN "
+	    "(also keys[10] at line 73)") != NULL, "%s", errs.msgs[0]);
+	ck_assert_msg(strstr(errs.msgs[1], "keys[2600].name: duplicate name "
+	    "'gearset-backup-key-000007' (also keys[7] at line 52)") != NULL,
+	    "%s", errs.msgs[1]);
+	ck_assert_msg(strstr(errs.msgs[2], "keys[2700].name: duplicate name "
+	    "'gearset-backup-key-000020' (also keys[20] at line 143)") !=
+	    NULL, "%s", errs.msgs[2]);
+	config_errors_free(&errs);
+	free(buf);
+}
+END_TEST
+
+/*
+ * The file size limit leaves room for the key limit: 100,000 keys with
+ * every field and a comment each load; one more is "too many keys", not
+ * "file too large".
+ */
+START_TEST(test_config_max_keys_fit_the_file_limits)
+{
+	size_t			 n = 100000, i, off, cap = (n + 1) * 400;
+	char			*buf = malloc(cap);
+	struct config_errors	 errs = { 0 };
+	struct config		*cfg;
+
+	ck_assert_ptr_nonnull(buf);
+	off = (size_t)snprintf(buf, cap, "keys:\n");
+	for (i = 0; i < n; i++)
+		off = put_key(buf, cap, off, i, i, i, 1);
+	ck_assert_uint_le(off, YNODE_MAX_BYTES);
+	cfg = config_load_buffer("t.yaml", buf, off, &errs);
+	ck_assert_msg(cfg != NULL, "%s", errs.n > 0 ? errs.msgs[0] : "?");
+	ck_assert_uint_eq(cfg->nkeys, n);
+	config_free(cfg);
+	off = put_key(buf, cap, off, n, n, n, 1);
+	ck_assert_ptr_null(config_load_buffer("t.yaml", buf, off, &errs));
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_str_eq(errs.msgs[0], "t.yaml:3:3: keys: too many keys (at "
+	    "most 100000)");
+	config_errors_free(&errs);
+	free(buf);
 }
 END_TEST
 
@@ -903,6 +1037,7 @@ config_suite(void)
 	tcase_add_test(tc, test_config_custom_vendor_may_not_shadow_builtin);
 	tcase_add_test(tc, test_config_custom_vendor_errors_are_specific);
 	tcase_add_test(tc, test_config_unknown_vendor_lists_known_ones);
+	tcase_add_test(tc, test_config_condition_operators_are_the_evaluators);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("notifiers");
@@ -912,6 +1047,8 @@ config_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
+	/* 100,000 keys take seconds under the sanitizers. */
+	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_config_unknown_key_suggests_closest);
 	tcase_add_test(tc,
 	    test_config_unknown_key_without_suggestion_lists_known);
@@ -925,6 +1062,8 @@ config_suite(void)
 	tcase_add_test(tc, test_config_duplicate_key_arn);
 	tcase_add_test(tc, test_config_duplicate_key_name);
 	tcase_add_test(tc, test_config_colliding_default_names_ask_for_a_name);
+	tcase_add_test(tc, test_config_duplicates_among_many_keys);
+	tcase_add_test(tc, test_config_max_keys_fit_the_file_limits);
 	tcase_add_test(tc, test_config_empty_or_missing_key_list);
 	tcase_add_test(tc, test_config_wrong_types_say_what_was_expected);
 	tcase_add_test(tc, test_config_booleans_are_true_or_false_only);

@@ -701,18 +701,35 @@ START_TEST(sts_endpoint_overrides_in_order)
 	    "AWS_ENDPOINT_URL=http://127.0.0.1:1", NULL };
 	char			 url[256], err[128];
 
-	ck_assert_int_eq(creds_sts_endpoint("http://127.0.0.1:3", "eu-west-1",
+	ck_assert_int_eq(creds_sts_endpoint("http://127.0.0.1:3", 0, "eu-west-1",
 	    env, url, sizeof(url), err, sizeof(err)), 0);
 	ck_assert_str_eq(url, "http://127.0.0.1:3");
-	ck_assert_int_eq(creds_sts_endpoint(NULL, "eu-west-1", env, url,
+	ck_assert_int_eq(creds_sts_endpoint(NULL, 0, "eu-west-1", env, url,
 	    sizeof(url), err, sizeof(err)), 0);
 	ck_assert_str_eq(url, "http://127.0.0.1:2");
-	ck_assert_int_eq(creds_sts_endpoint(NULL, "eu-west-1", env2, url,
+	ck_assert_int_eq(creds_sts_endpoint(NULL, 0, "eu-west-1", env2, url,
 	    sizeof(url), err, sizeof(err)), 0);
 	ck_assert_str_eq(url, "http://127.0.0.1:1");
-	ck_assert_int_eq(creds_sts_endpoint(NULL, "us-gov-west-1", NULL, url,
+	ck_assert_int_eq(creds_sts_endpoint(NULL, 0, "us-gov-west-1", NULL, url,
 	    sizeof(url), err, sizeof(err)), 0);
 	ck_assert_str_eq(url, "https://sts.us-gov-west-1.amazonaws.com");
+}
+END_TEST
+
+/* The environment's STS override follows the rules of
+ * aws.sts_endpoint_url (lib/endpoint): plain http only to loopback. */
+START_TEST(sts_endpoint_from_env_needs_allow_http_off_loopback)
+{
+	const char *const	 env[] = {
+	    "AWS_ENDPOINT_URL_STS=http://sts.internal:8080/", NULL };
+	char			 url[256], err[256];
+
+	ck_assert_int_eq(creds_sts_endpoint(NULL, 0, "eu-west-1", env, url,
+	    sizeof(url), err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "not loopback"));
+	ck_assert_int_eq(creds_sts_endpoint(NULL, 1, "eu-west-1", env, url,
+	    sizeof(url), err, sizeof(err)), 0);
+	ck_assert_str_eq(url, "http://sts.internal:8080");
 }
 END_TEST
 
@@ -1735,6 +1752,7 @@ creds_suite(void)
 	tcase_add_test(tc, config_assume_role_goes_on_top_with_session_keyhealthd);
 	tcase_add_test(tc, config_assume_role_must_be_a_role_arn);
 	tcase_add_test(tc, sts_endpoint_overrides_in_order);
+	tcase_add_test(tc, sts_endpoint_from_env_needs_allow_http_off_loopback);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("requests-parsers");

@@ -18,6 +18,13 @@
 
 #define S(x)	(x), strlen(x)
 
+/* What every DescribeKey answer carries (KeyState apart). */
+#define META_REQ	"\"KeyId\":\"k\",\"Arn\":\"arn:aws:kms:eu-west-1:" \
+			"111122223333:key/k\",\"KeySpec\":\"SYMMETRIC_DEFAULT\"," \
+			"\"KeyUsage\":\"ENCRYPT_DECRYPT\",\"KeyManager\":" \
+			"\"CUSTOMER\","
+#define META_STATE	"\"KeyState\":\"Enabled\","
+
 static const char full_meta[] =
     "{\"KeyMetadata\": {"
     "\"AWSAccountId\": \"111122223333\","
@@ -84,12 +91,14 @@ START_TEST(test_kms_parse_key_meta_minimal_leaves_absent_fields_empty)
 	struct kms_error	e;
 
 	ck_assert_int_eq(kms_parse_key_meta(S("{\"KeyMetadata\":{\"KeyId\":"
-	    "\"k\",\"Enabled\":true,\"KeyState\":\"Enabled\",\"Description\":"
+	    "\"k\",\"Arn\":\"arn:aws:kms:eu-west-1:111122223333:key/k\","
+	    "\"KeyUsage\":\"ENCRYPT_DECRYPT\",\"KeyManager\":\"CUSTOMER\","
+	    "\"Enabled\":true,\"KeyState\":\"Enabled\",\"Description\":"
 	    "null,\"CustomerMasterKeySpec\":\"SYMMETRIC_DEFAULT\"}}"), &m, &e),
 	    0);
 	ck_assert_str_eq(m.key_id, "k");
 	ck_assert_int_eq(m.enabled, 1);
-	ck_assert_ptr_null(m.arn);
+	ck_assert_ptr_null(m.account);
 	ck_assert_ptr_null(m.description);
 	ck_assert_ptr_null(m.multi_region_type);
 	/* The old field name fills KeySpec when KeySpec is absent. */
@@ -117,23 +126,23 @@ expect_meta_malformed(const char *body, const char *msg)
 
 START_TEST(test_kms_parse_key_meta_wrong_types_are_malformed)
 {
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ
 	    "\"KeyState\":3}}", "KeyMetadata.KeyState is a number, expected "
 	    "a string");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"CreationDate\":\"2020-01-01\"}}", "KeyMetadata.CreationDate is "
 	    "a string, expected epoch seconds");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"Enabled\":\"true\"}}", "KeyMetadata.Enabled is a string, "
 	    "expected a boolean");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"PendingDeletionWindowInDays\":7.5}}",
 	    "PendingDeletionWindowInDays is a number, expected an integer");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"PendingDeletionWindowInDays\":100000}}", "out of range");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"DeletionDate\":-5}}", "DeletionDate is out of range");
-	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":\"k\","
+	expect_meta_malformed("{\"KeyMetadata\":{" META_REQ META_STATE
 	    "\"MultiRegionConfiguration\":[]}}",
 	    "MultiRegionConfiguration is an array, expected an object");
 	expect_meta_malformed("{\"KeyMetadata\":{\"KeyId\":7}}",
@@ -165,8 +174,8 @@ START_TEST(test_kms_parse_key_meta_body_with_nul_and_length)
 {
 	struct kms_key_meta	m;
 	struct kms_error	e;
-	const char		body[] = "{\"KeyMetadata\":{\"KeyId\":\"k\"}}"
-				    "\0garbage";
+	const char		body[] = "{\"KeyMetadata\":{" META_REQ
+				    "\"KeyState\":\"Enabled\"}}\0garbage";
 
 	/* Only len bytes count: a NUL inside them is not the end. */
 	ck_assert_int_eq(kms_parse_key_meta(body, sizeof(body) - 1, &m, &e),
@@ -355,9 +364,12 @@ static const struct {
 	    "KMSInternalException", 1, NULL },
 	{ 500, "{\"__type\":\"DependencyTimeoutException\"}", KMS_ERR_SERVER,
 	    "DependencyTimeoutException", 1, NULL },
-	/* The code decides, not the status. */
-	{ 503, "{\"__type\":\"NotFoundException\"}", KMS_ERR_NOT_FOUND,
-	    "NotFoundException", 0, NULL },
+	/* The code decides, not the status... */
+	{ 400, "{\"__type\":\"ThrottlingException\"}", KMS_ERR_THROTTLED,
+	    "ThrottlingException", 1, NULL },
+	/* ...except NotFoundException, a verdict only with 400. */
+	{ 503, "{\"__type\":\"NotFoundException\"}", KMS_ERR_SERVER,
+	    "HTTP 503", 1, NULL },
 	{ 400, "{\"__type\":\"InvalidArnException\"}", KMS_ERR_OTHER,
 	    "InvalidArnException", 0, NULL },
 	{ 500, "{\"__type\":\"SomethingNewException\"}", KMS_ERR_SERVER,
@@ -395,7 +407,7 @@ START_TEST(test_kms_classify_error_table)
 
 	for (i = 0; i < sizeof(classify_cases) / sizeof(classify_cases[0]);
 	    i++) {
-		kms_classify_error(classify_cases[i].status,
+		kms_classify_error(classify_cases[i].status, NULL,
 		    classify_cases[i].body, strlen(classify_cases[i].body), &e);
 		ck_assert_msg(e.cls == classify_cases[i].cls, "case %zu: class "
 		    "%s, want %s", i, kms_errclass_name(e.cls),
@@ -418,7 +430,7 @@ START_TEST(test_kms_classify_error_null_body)
 {
 	struct kms_error	e;
 
-	kms_classify_error(500, NULL, 0, &e);
+	kms_classify_error(500, NULL, NULL, 0, &e);
 	ck_assert_int_eq(e.cls, KMS_ERR_SERVER);
 	ck_assert_str_eq(e.code, "HTTP 500");
 }
@@ -433,155 +445,6 @@ START_TEST(test_kms_errclass_and_op_names)
 	ck_assert_str_eq(kms_op_name(KMS_OP_GET_KEY_ROTATION_STATUS),
 	    "GetKeyRotationStatus");
 	ck_assert_str_eq(kms_op_name(KMS_OP_LIST_GRANTS), "ListGrants");
-}
-END_TEST
-
-/* --- endpoints --- */
-
-static void
-clear_env(void)
-{
-	unsetenv("AWS_ENDPOINT_URL_KMS");
-	unsetenv("AWS_ENDPOINT_URL");
-	unsetenv("AWS_USE_FIPS_ENDPOINT");
-	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-}
-
-static const char *
-ep(const struct kms_endpoint_cfg *cfg, const char *region,
-    const char *partition)
-{
-	static char	url[512];
-	char		err[256];
-
-	if (kms_endpoint(cfg, region, partition, url, sizeof(url), err,
-	    sizeof(err)) == -1)
-		snprintf(url, sizeof(url), "ERR %s", err);
-	return url;
-}
-
-START_TEST(test_kms_endpoint_default_per_partition)
-{
-	clear_env();
-	ck_assert_str_eq(ep(NULL, "eu-west-1", "aws"),
-	    "https://kms.eu-west-1.amazonaws.com");
-	ck_assert_str_eq(ep(NULL, "cn-north-1", "aws-cn"),
-	    "https://kms.cn-north-1.amazonaws.com.cn");
-	ck_assert_str_eq(ep(NULL, "us-gov-west-1", "aws-us-gov"),
-	    "https://kms.us-gov-west-1.amazonaws.com");
-	/* Without a partition, the region's prefix tells. */
-	ck_assert_str_eq(ep(NULL, "cn-northwest-1", NULL),
-	    "https://kms.cn-northwest-1.amazonaws.com.cn");
-	ck_assert_str_eq(ep(NULL, "ap-southeast-2", NULL),
-	    "https://kms.ap-southeast-2.amazonaws.com");
-	ck_assert_ptr_nonnull(strstr(ep(NULL, "eu-west-1", "aws-moon"),
-	    "unknown partition"));
-	ck_assert_ptr_nonnull(strstr(ep(NULL, "eu-west-1.evil.com/x", "aws"),
-	    "bad region"));
-	ck_assert_ptr_nonnull(strstr(ep(NULL, "", "aws"), "bad region"));
-	ck_assert_ptr_nonnull(strstr(ep(NULL, NULL, "aws"), "bad region"));
-}
-END_TEST
-
-START_TEST(test_kms_endpoint_fips)
-{
-	struct kms_endpoint_cfg	cfg = { .use_fips = 1 };
-
-	clear_env();
-	ck_assert_str_eq(ep(&cfg, "us-east-1", "aws"),
-	    "https://kms-fips.us-east-1.amazonaws.com");
-	ck_assert_str_eq(ep(&cfg, "us-gov-east-1", "aws-us-gov"),
-	    "https://kms-fips.us-gov-east-1.amazonaws.com");
-	ck_assert_ptr_nonnull(strstr(ep(&cfg, "cn-north-1", "aws-cn"),
-	    "no FIPS endpoint"));
-	setenv("AWS_USE_FIPS_ENDPOINT", "true", 1);
-	ck_assert_str_eq(ep(NULL, "ca-central-1", "aws"),
-	    "https://kms-fips.ca-central-1.amazonaws.com");
-	setenv("AWS_USE_FIPS_ENDPOINT", "false", 1);
-	ck_assert_str_eq(ep(NULL, "ca-central-1", "aws"),
-	    "https://kms.ca-central-1.amazonaws.com");
-	clear_env();
-}
-END_TEST
-
-START_TEST(test_kms_endpoint_overrides_in_order)
-{
-	struct kms_endpoint_cfg	cfg = { .endpoint_url =
-				    "https://kms.example.com:8443/" };
-
-	clear_env();
-	setenv("AWS_ENDPOINT_URL", "https://generic.example.com", 1);
-	ck_assert_str_eq(ep(NULL, "eu-west-1", "aws"),
-	    "https://generic.example.com");
-	setenv("AWS_ENDPOINT_URL_KMS", "https://kms-only.example.com//", 1);
-	ck_assert_str_eq(ep(NULL, "eu-west-1", "aws"),
-	    "https://kms-only.example.com");
-	/* The config wins over the environment, and over FIPS. */
-	setenv("AWS_USE_FIPS_ENDPOINT", "true", 1);
-	ck_assert_str_eq(ep(&cfg, "eu-west-1", "aws"),
-	    "https://kms.example.com:8443");
-	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
-	ck_assert_str_eq(ep(NULL, "eu-west-1", "aws"),
-	    "https://kms-fips.eu-west-1.amazonaws.com");
-	clear_env();
-}
-END_TEST
-
-START_TEST(test_kms_endpoint_plain_http_only_to_loopback)
-{
-	struct kms_endpoint_cfg	cfg = { 0 };
-
-	clear_env();
-	cfg.endpoint_url = "http://127.0.0.1:4566";
-	ck_assert_str_eq(ep(&cfg, "us-east-1", "aws"), "http://127.0.0.1:4566");
-	cfg.endpoint_url = "http://127.8.9.10:4566/";
-	ck_assert_str_eq(ep(&cfg, "us-east-1", "aws"),
-	    "http://127.8.9.10:4566");
-	cfg.endpoint_url = "http://[::1]:4566";
-	ck_assert_str_eq(ep(&cfg, "us-east-1", "aws"), "http://[::1]:4566");
-	cfg.endpoint_url = "http://LOCALHOST:4566";
-	ck_assert_str_eq(ep(&cfg, "us-east-1", "aws"), "http://LOCALHOST:4566");
-	cfg.endpoint_url = "http://10.0.0.5:4566";
-	ck_assert_ptr_nonnull(strstr(ep(&cfg, "us-east-1", "aws"),
-	    "plain http is only allowed to a loopback host"));
-	cfg.endpoint_url = "http://128.0.0.1";
-	ck_assert_str_eq(ep(&cfg, "us-east-1", "aws"),
-	    "ERR endpoint_url http://128.0.0.1: plain http is only allowed "
-	    "to a loopback host (127.0.0.0/8, ::1, localhost) unless allowed "
-	    "explicitly");
-	cfg.endpoint_url = "http://localhost.evil.com";
-	ck_assert_ptr_nonnull(strstr(ep(&cfg, "us-east-1", "aws"), "ERR"));
-	setenv("AWS_ENDPOINT_URL_KMS", "http://kms.internal:80", 1);
-	ck_assert_ptr_nonnull(strstr(ep(NULL, "us-east-1", "aws"),
-	    "AWS_ENDPOINT_URL_KMS http://kms.internal:80: plain http"));
-	cfg.endpoint_url = "http://kms.internal:8080";
-	cfg.allow_http = 1;
-	ck_assert_str_eq(ep(&cfg, "us-east-1", "aws"),
-	    "http://kms.internal:8080");
-	clear_env();
-}
-END_TEST
-
-START_TEST(test_kms_endpoint_rejects_bad_urls)
-{
-	struct kms_endpoint_cfg	cfg = { 0 };
-
-	clear_env();
-	cfg.endpoint_url = "ftp://127.0.0.1";
-	ck_assert_ptr_nonnull(strstr(ep(&cfg, "us-east-1", "aws"),
-	    "only http:// and https://"));
-	cfg.endpoint_url = "https://user:pw@kms.example.com";
-	ck_assert_ptr_nonnull(strstr(ep(&cfg, "us-east-1", "aws"),
-	    "no user information"));
-	cfg.endpoint_url = "https://kms.example.com:99999";
-	ck_assert_ptr_nonnull(strstr(ep(&cfg, "us-east-1", "aws"),
-	    "bad port"));
-	cfg.endpoint_url = "https://kms.example.com/?x=1";
-	ck_assert_ptr_nonnull(strstr(ep(&cfg, "us-east-1", "aws"),
-	    "no query"));
-	cfg.endpoint_url = "https://";
-	ck_assert_ptr_nonnull(strstr(ep(&cfg, "us-east-1", "aws"),
-	    "bad host"));
 }
 END_TEST
 
@@ -785,7 +648,7 @@ START_TEST(test_kms_client_rejects_bad_arguments_without_callback)
 	t.endpoint = "gopher://x";
 	ck_assert_int_eq(kms_get_key_policy(f.kms, &t, "k", record_cb, NULL,
 	    err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "only http:// and https://"));
+	ck_assert_ptr_nonnull(strstr(err, "expected an http:// or https://"));
 	ck_assert_uint_eq(kms_client_pending(f.kms), 0);
 	ck_assert_int_eq(cb_calls, 0);
 	fix_teardown(&f);
@@ -977,13 +840,158 @@ START_TEST(test_kms_client_queue_is_fifo)
 }
 END_TEST
 
+/* A DescribeKey answer without a field the checks judge by is malformed
+ * (check-failed), not a key that does not suit the vendor. */
+START_TEST(test_kms_parse_key_meta_missing_checked_field_is_malformed)
+{
+	static const char * const fields[] = { "Arn", "KeyState", "KeySpec",
+	    "KeyUsage", "KeyManager" };
+	static const char * const values[] = {
+	    "\"arn:aws:kms:eu-west-1:111122223333:key/k\"", "\"Enabled\"",
+	    "\"SYMMETRIC_DEFAULT\"", "\"ENCRYPT_DECRYPT\"", "\"CUSTOMER\"" };
+	char	body[1024], want[64];
+	size_t	i, j, off;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		off = (size_t)snprintf(body, sizeof(body),
+		    "{\"KeyMetadata\":{\"KeyId\":\"k\"");
+		for (j = 0; j < sizeof(fields) / sizeof(fields[0]); j++)
+			if (j != i)
+				off += (size_t)snprintf(body + off,
+				    sizeof(body) - off, ",\"%s\":%s",
+				    fields[j], values[j]);
+		(void)snprintf(body + off, sizeof(body) - off, "}}");
+		(void)snprintf(want, sizeof(want), "KeyMetadata.%s is missing",
+		    fields[i]);
+		expect_meta_malformed(body, want);
+	}
+}
+END_TEST
+
+static struct kms_key_meta
+meta_of(const char *arn, const char *key_id)
+{
+	struct kms_key_meta	m;
+
+	memset(&m, 0, sizeof(m));
+	m.arn = (char *)(uintptr_t)arn;
+	m.key_id = (char *)(uintptr_t)key_id;
+	return m;
+}
+
+#define KEY_A	"1234abcd-12ab-34cd-56ef-1234567890ab"
+#define KEY_B	"0987dcba-09ab-09cd-09ef-0987654321ab"
+#define ARN_A	"arn:aws:kms:eu-west-1:111122223333:key/" KEY_A
+
+static void
+expect_identity(const char *requested, const char *region, const char *arn,
+    const char *key_id, int ok)
+{
+	struct kms_key_meta	m = meta_of(arn, key_id);
+	struct kms_error	e;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_msg(kms_key_meta_identity(requested, region, &m, &e) ==
+	    (ok ? 0 : -1), "%s answered by %s (%s): want %s", requested,
+	    arn != NULL ? arn : "(null)", key_id != NULL ? key_id : "(null)",
+	    ok ? "match" : "mismatch");
+	if (!ok) {
+		ck_assert_int_eq(e.cls, KMS_ERR_MALFORMED);
+		ck_assert_str_eq(e.code, "KeyMismatch");
+		ck_assert_int_eq(e.retryable, 0);
+	}
+}
+
+/* An answer for another key, account, region or partition is no verdict
+ * on the configured key. */
+START_TEST(test_kms_key_meta_identity_other_key_is_mismatch)
+{
+	expect_identity(ARN_A, "eu-west-1", ARN_A, KEY_A, 1);
+	expect_identity(ARN_A, "eu-west-1",
+	    "arn:aws:kms:eu-west-1:111122223333:key/" KEY_B, KEY_B, 0);
+	expect_identity(ARN_A, "eu-west-1",
+	    "arn:aws:kms:eu-west-1:444455556666:key/" KEY_A, KEY_A, 0);
+	expect_identity(ARN_A, "eu-west-1",
+	    "arn:aws:kms:us-west-2:111122223333:key/" KEY_A, KEY_A, 0);
+	expect_identity(ARN_A, "eu-west-1",
+	    "arn:aws-cn:kms:eu-west-1:111122223333:key/" KEY_A, KEY_A, 0);
+	/* KeyId and Arn disagree, or the Arn is no key's. */
+	expect_identity(ARN_A, "eu-west-1", ARN_A, KEY_B, 0);
+	expect_identity(ARN_A, "eu-west-1",
+	    "arn:aws:kms:eu-west-1:111122223333:alias/x", "alias/x", 0);
+	expect_identity(ARN_A, "eu-west-1", "garbage", KEY_A, 0);
+	expect_identity(ARN_A, "eu-west-1", NULL, KEY_A, 0);
+	/* A bare key id: the same key, in the request's region. */
+	expect_identity(KEY_A, "eu-west-1", ARN_A, KEY_A, 1);
+	expect_identity(KEY_A, "us-west-2", ARN_A, KEY_A, 0);
+	expect_identity(KEY_B, "eu-west-1", ARN_A, KEY_A, 0);
+}
+END_TEST
+
+/* DescribeKey on an alias answers with its target (another id by
+ * design); a multi-Region replica answers with its own ARN. */
+START_TEST(test_kms_key_meta_identity_alias_and_replica)
+{
+	expect_identity("arn:aws:kms:eu-west-1:111122223333:alias/backup",
+	    "eu-west-1", ARN_A, KEY_A, 1);
+	expect_identity("arn:aws:kms:eu-west-1:111122223333:alias/backup",
+	    "eu-west-1", "arn:aws:kms:eu-west-1:444455556666:key/" KEY_A,
+	    KEY_A, 0);
+	expect_identity("arn:aws:kms:eu-west-1:111122223333:alias/backup",
+	    "eu-west-1", "arn:aws:kms:us-east-1:111122223333:key/" KEY_A,
+	    KEY_A, 0);
+	expect_identity("alias/backup", "eu-west-1", ARN_A, KEY_A, 1);
+	expect_identity("alias/backup", "us-west-2", ARN_A, KEY_A, 0);
+	expect_identity("arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd"
+	    "12ab34cd56ef1234567890ab", "us-west-2",
+	    "arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd12ab34cd56ef"
+	    "1234567890ab", "mrk-1234abcd12ab34cd56ef1234567890ab", 1);
+	/* The primary answering for the replica is not the replica. */
+	expect_identity("arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd"
+	    "12ab34cd56ef1234567890ab", "us-west-2",
+	    "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef"
+	    "1234567890ab", "mrk-1234abcd12ab34cd56ef1234567890ab", 0);
+}
+END_TEST
+
+/* NotFoundException (key-deleted, "unrecoverable") counts only from a
+ * KMS JSON error with status 400; any other page is judged by status. */
+START_TEST(test_kms_classify_not_found_only_from_kms_400)
+{
+	static const char nf[] = "{\"__type\":\"NotFoundException\","
+	    "\"message\":\"Key does not exist\"}";
+	static const char html[] = "<html><body>NotFoundException: "
+	    "{\"__type\":\"NotFoundException\"}</body></html>";
+	struct kms_error	e;
+
+	kms_classify_error(400, "application/x-amz-json-1.1", S(nf), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_NOT_FOUND);
+	kms_classify_error(500, "application/x-amz-json-1.1", S(nf), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_SERVER);
+	ck_assert_int_eq(e.retryable, 1);
+	kms_classify_error(404, "application/json", S(nf), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_OTHER);
+	/* The body is JSON, the server says it is a page. */
+	kms_classify_error(400, "text/html; charset=utf-8", S(nf), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_OTHER);
+	ck_assert_str_eq(e.code, "HTTP 400");
+	kms_classify_error(400, "text/html", S(html), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_OTHER);
+	kms_classify_error(400, NULL, S(html), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_OTHER);
+	/* Other codes still decide in JSON, whatever the status. */
+	kms_classify_error(400, "application/x-amz-json-1.1",
+	    S("{\"__type\":\"AccessDeniedException\"}"), &e);
+	ck_assert_int_eq(e.cls, KMS_ERR_ACCESS_DENIED);
+}
+END_TEST
+
 static Suite *
 kms_suite(void)
 {
 	Suite	*s = suite_create("kms");
 	TCase	*tp = tcase_create("parse");
 	TCase	*tc = tcase_create("classify");
-	TCase	*te = tcase_create("endpoint");
 	TCase	*tm = tcase_create("math");
 	TCase	*tl = tcase_create("client");
 
@@ -994,6 +1002,10 @@ kms_suite(void)
 	tcase_add_test(tp,
 	    test_kms_parse_key_meta_missing_or_not_json_is_malformed);
 	tcase_add_test(tp, test_kms_parse_key_meta_body_with_nul_and_length);
+	tcase_add_test(tp,
+	    test_kms_parse_key_meta_missing_checked_field_is_malformed);
+	tcase_add_test(tp, test_kms_key_meta_identity_other_key_is_mismatch);
+	tcase_add_test(tp, test_kms_key_meta_identity_alias_and_replica);
 	tcase_add_test(tp, test_kms_key_meta_copy_is_deep);
 	tcase_add_test(tp, test_kms_parse_policy);
 	tcase_add_test(tp, test_kms_parse_rotation);
@@ -1002,14 +1014,9 @@ kms_suite(void)
 	suite_add_tcase(s, tp);
 	tcase_add_test(tc, test_kms_classify_error_table);
 	tcase_add_test(tc, test_kms_classify_error_null_body);
+	tcase_add_test(tc, test_kms_classify_not_found_only_from_kms_400);
 	tcase_add_test(tc, test_kms_errclass_and_op_names);
 	suite_add_tcase(s, tc);
-	tcase_add_test(te, test_kms_endpoint_default_per_partition);
-	tcase_add_test(te, test_kms_endpoint_fips);
-	tcase_add_test(te, test_kms_endpoint_overrides_in_order);
-	tcase_add_test(te, test_kms_endpoint_plain_http_only_to_loopback);
-	tcase_add_test(te, test_kms_endpoint_rejects_bad_urls);
-	suite_add_tcase(s, te);
 	tcase_add_test(tm, test_kms_backoff_full_jitter_bounds);
 	tcase_add_test(tm, test_kms_bucket_burst_then_rate);
 	tcase_add_test(tm, test_kms_bucket_long_run_rate);

@@ -326,7 +326,8 @@ START_TEST(test_notify_webhook_config_errors)
 	conf_fails("notifiers:\n  - type: webhook\n",
 	    "t.yaml:2:5: missing 'url'");
 	conf_fails("notifiers:\n  - type: webhook\n    url: ftp://x/\n",
-	    "t.yaml:3:10: webhook: url must start with http:// or https://");
+	    "t.yaml:3:10: url: expected an http:// or https:// URL in "
+	    "'ftp://x/'");
 	conf_fails("notifiers:\n  - type: webhook\n    url: http://x/\n"
 	    "    headers: {Idempotency-Key: 1}\n",
 	    "t.yaml:4:15: webhook: header 'Idempotency-Key' is set by");

@@ -452,8 +452,8 @@ START_TEST(test_config_wrong_types_are_errors)
 	    "label names to strings, not a sequence");
 	ck_assert_int_eq(configure(&notify_alertmanager_ops,
 	    "type: alertmanager\nurl: ftp://a\n", &st, err, sizeof(err)), -1);
-	ck_assert_str_eq(err, "kh.yaml:2:6: url: \"ftp://a\" is not an "
-	    "http:// or https:// URL");
+	ck_assert_str_eq(err, "kh.yaml:2:6: url: expected an http:// or "
+	    "https:// URL in 'ftp://a'");
 }
 END_TEST
 
@@ -555,8 +555,8 @@ START_TEST(test_config_slack_url_never_appears_in_errors)
 	ck_assert_int_eq(configure(&notify_slack_ops,
 	    "type: slack\nurl: hooks.slack.com/services/T0/B0/s3cr3t\n", &st,
 	    err, sizeof(err)), -1);
-	ck_assert_str_eq(err, "kh.yaml:2:6: url: not an http:// or https:// "
-	    "URL");
+	ck_assert_str_eq(err, "kh.yaml:2:6: url: expected an http:// or "
+	    "https:// URL");
 	ck_assert_int_eq(configure(&notify_slack_ops,
 	    "type: slack\nurl: https://a/s3cr3t\nurl_file: /x\n", &st, err,
 	    sizeof(err)), -1);

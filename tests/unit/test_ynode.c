@@ -2,8 +2,11 @@
  * lib/ynode: YAML into a positioned tree; errors carry FILE:LINE:COLUMN.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ynode.h"
 
@@ -45,6 +48,117 @@ START_TEST(test_ynode_duplicate_key_is_an_error)
 
 	ck_assert_ptr_null(parse("a: 1\nb: 2\na: 3\n", err, sizeof(err)));
 	ck_assert_str_eq(err, "t.yaml:3:1: duplicate key 'a' (first at line 1)");
+}
+END_TEST
+
+/* Tags change how a value is read; the man page says they are refused,
+ * and where. */
+START_TEST(test_ynode_refuses_tags_with_position)
+{
+	static const struct {
+		const char	*text;
+		const char	*where;
+		const char	*tag;
+	} cases[] = {
+		{ "interval: !!str 5m\n", "t.yaml:1:11:", "'!!str'" },
+		{ "keys: !!seq\n  - arn: x\n", "t.yaml:1:7:",
+		    "'!!seq'" },
+		{ "a:\n  b: !custom {x: 1}\n", "t.yaml:2:6:", "!custom" },
+		{ "!!map\na: 1\n", "t.yaml:1:1:", "'!!map'" },
+		{ "a: ! 1\n", "t.yaml:1:4:", "'!'" },
+		{ "- !<tag:x> y\n", "t.yaml:1:3:", "tag:x" },
+	};
+	char	err[256];
+	size_t	i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		ck_assert_msg(parse(cases[i].text, err, sizeof(err)) == NULL,
+		    "case %zu accepted", i);
+		ck_assert_msg(strncmp(err, cases[i].where,
+		    strlen(cases[i].where)) == 0, "case %zu: %s", i, err);
+		ck_assert_msg(strstr(err, "YAML tags are not supported") !=
+		    NULL && strstr(err, cases[i].tag) != NULL, "case %zu: %s",
+		    i, err);
+	}
+}
+END_TEST
+
+/* Large mappings find duplicates through a table: the clash is still
+ * reported at the second key, naming the first's line, wherever both
+ * are and however the table grew in between. */
+START_TEST(test_ynode_duplicate_in_a_large_mapping)
+{
+	static const size_t	 sizes[] = { 15, 16, 17, 33, 64, 1000, 50000 };
+	size_t			 i, j, n, off, cap, dupof;
+	char			*text, err[256], want[128];
+	struct ynode		*r;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		n = sizes[i];
+		cap = (n + 1) * 24;
+		text = malloc(cap);
+		ck_assert_ptr_nonnull(text);
+		off = 0;
+		for (j = 0; j < n; j++)
+			off += (size_t)snprintf(text + off, cap - off,
+			    "key_%zu: %zu\n", j, j);
+		r = ynode_parse("t.yaml", text, off, err, sizeof(err));
+		ck_assert_msg(r != NULL, "%zu keys: %s", n, err);
+		ck_assert_uint_eq(r->nitems, n);
+		ck_assert_str_eq(ynode_get(r, "key_0")->value, "0");
+		ynode_free(r);
+		/* The same key again, as the last one. */
+		dupof = n / 2;
+		(void)snprintf(text + off, cap - off, "key_%zu: x\n", dupof);
+		r = ynode_parse("t.yaml", text, strlen(text), err,
+		    sizeof(err));
+		ck_assert_ptr_null(r);
+		(void)snprintf(want, sizeof(want), "t.yaml:%zu:1: duplicate "
+		    "key 'key_%zu' (first at line %zu)", n + 1, dupof,
+		    dupof + 1);
+		ck_assert_str_eq(err, want);
+		free(text);
+	}
+}
+END_TEST
+
+/* Keys that differ only past a NUL-free prefix or in length are not
+ * duplicates. */
+START_TEST(test_ynode_similar_keys_are_not_duplicates)
+{
+	char		 err[256], text[4096];
+	size_t		 off = 0, j;
+	struct ynode	*r;
+
+	for (j = 0; j < 40; j++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "k%.*s: 1\n", (int)j, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	r = parse(text, err, sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_uint_eq(r->nitems, 40);
+	ynode_free(r);
+}
+END_TEST
+
+/* A file of tiny nodes is bounded by count, not only by size. */
+START_TEST(test_ynode_too_many_nodes_is_refused)
+{
+	size_t	 n = YNODE_MAX_NODES + 1, off = 0, j;
+	char	*text = malloc(n * 3 + 16), err[256];
+
+	ck_assert_ptr_nonnull(text);
+	text[off++] = '[';
+	for (j = 0; j < n; j++) {
+		text[off++] = '1';
+		text[off++] = ',';
+	}
+	text[off - 1] = ']';
+	ck_assert_ptr_null(ynode_parse("t.yaml", text, off, err,
+	    sizeof(err)));
+	ck_assert_msg(strstr(err, "too many YAML nodes") != NULL, "%s", err);
+	ck_assert_msg(strncmp(err, "t.yaml:1:", 9) == 0, "%s", err);
+	free(text);
 }
 END_TEST
 
@@ -106,6 +220,21 @@ START_TEST(test_ynode_null_scalars)
 }
 END_TEST
 
+/* A FIFO in the file's place is refused at once, not waited on. */
+START_TEST(test_ynode_fifo_is_refused_without_blocking)
+{
+	char		 dir[] = "/tmp/ynode-fifo-XXXXXX", path[64], err[256];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	(void)snprintf(path, sizeof(path), "%s/k.yaml", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_ptr_null(ynode_parse_file(path, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "not a regular file") != NULL, "%s", err);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_ynode_missing_file_says_why)
 {
 	char	err[256];
@@ -123,14 +252,22 @@ ynode_suite(void)
 	Suite	*s = suite_create("ynode");
 	TCase	*tc = tcase_create("parse");
 
+	/* The large-file cases take seconds under the sanitizers. */
+	tcase_set_timeout(tc, 120);
+
 	tcase_add_test(tc, test_ynode_positions_are_one_based);
 	tcase_add_test(tc, test_ynode_duplicate_key_is_an_error);
 	tcase_add_test(tc, test_ynode_syntax_error_names_position);
 	tcase_add_test(tc, test_ynode_refuses_aliases_and_anchors);
+	tcase_add_test(tc, test_ynode_refuses_tags_with_position);
+	tcase_add_test(tc, test_ynode_duplicate_in_a_large_mapping);
+	tcase_add_test(tc, test_ynode_similar_keys_are_not_duplicates);
+	tcase_add_test(tc, test_ynode_too_many_nodes_is_refused);
 	tcase_add_test(tc, test_ynode_empty_file_is_empty_map);
 	tcase_add_test(tc, test_ynode_deep_nesting_is_refused);
 	tcase_add_test(tc, test_ynode_null_scalars);
 	tcase_add_test(tc, test_ynode_missing_file_says_why);
+	tcase_add_test(tc, test_ynode_fifo_is_refused_without_blocking);
 	suite_add_tcase(s, tc);
 	return s;
 }
