@@ -68,13 +68,16 @@ struct outbox_stats {
 
 /*
  * Opens (creating it 0700) STATE_DIR/outbox/NAME/ and loads every event
- * file in it (leftover temporary files are removed; unreadable files are
- * renamed *.bad and logged).  name must be a valid notifier name.
- * When the directory cannot be opened the outbox still works, in memory,
- * and tries again (see above).  state_dir NULL: in memory only, for a
- * daemon without a usable state directory.  Deliveries start with
- * outbox_start().  NULL with err set (out of memory, a bad name).  The
- * caller frees it with outbox_free().
+ * file in it (leftover temporary files are removed; unreadable files, and
+ * entries that are not regular files of ours, are renamed
+ * NAME.bad-<UTC time> and logged).  Nothing in the tree is followed: an
+ * outbox or outbox/NAME that is a symbolic link is refused (see
+ * statefs.h), and the outbox then works in memory, logging it and trying
+ * again (see above).  So it does when the directory cannot be opened for
+ * any other reason.  state_dir NULL: in memory only, for a daemon without
+ * a usable state directory.  name must be a valid notifier name.
+ * Deliveries start with outbox_start().  NULL with err set (out of memory,
+ * a bad name).  The caller frees it with outbox_free().
  */
 struct outbox	*outbox_new(struct event_base *base, const char *state_dir,
 		    const char *name, const struct outbox_opts *opts,
@@ -92,6 +95,21 @@ int		 outbox_enqueue(struct outbox *ob, const struct alert_event *ev,
 		    char *err, size_t errlen);
 /* Retries now instead of waiting out the backoff (e.g. on SIGHUP). */
 void		 outbox_kick(struct outbox *ob);
+/*
+ * While held, an acknowledged event's file is kept (renamed
+ * <seq>.acked, out of the queue, never delivered again) instead of
+ * removed, and loaded as such at the next start; releasing (on = 0)
+ * removes them.  The daemon holds while its alert table on disk is
+ * behind what was queued: a receiver may have seen those events, and
+ * after a crash they are all that says so (see alert_table_replay()).
+ */
+void		 outbox_hold(struct outbox *ob, int on);
+/* Calls fn for every queued event, oldest first (in flight included),
+ * then for the acknowledged ones kept by outbox_hold(); ev is the
+ * outbox's, valid during the call only. */
+void		 outbox_foreach(const struct outbox *ob,
+		    void (*fn)(void *arg, const struct alert_event *ev,
+		    time_t queued_at), void *arg);
 void		 outbox_stats(const struct outbox *ob, struct outbox_stats *st);
 const char	*outbox_name(const struct outbox *ob);
 /* Events queued, in flight included. */
