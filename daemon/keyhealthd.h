@@ -27,7 +27,7 @@ struct creds_async;
 struct creds_provider;
 struct event;
 struct event_base;
-struct evhttp;
+struct httpd;
 struct http;
 struct kms_client;
 struct notifier;
@@ -123,6 +123,10 @@ struct kh_stats {
 	uint64_t	 reloads;
 	uint64_t	 reload_failures;
 	uint64_t	 state_write_failures;
+	uint64_t	 http_deadline;		/* connections cut */
+	uint64_t	 http_evicted;
+	uint64_t	 http_paused_fds;	/* accept paused: EMFILE... */
+	uint64_t	 http_paused_cap;
 	time_t		 started;
 	/* keyhealthd_loop_lag_seconds: how late a periodic timer ran */
 	uint64_t	 lag_bucket[KH_LAG_BUCKETS + 1];
@@ -164,7 +168,7 @@ struct kh {
 	size_t			 nnotifiers;
 	struct outbox		**outboxes;	/* one per notifier */
 	struct notify_env	 nenv;		/* notifiers keep a pointer */
-	struct evhttp		*httpd;
+	struct httpd		*httpd;
 	char			 hostname[256];
 	size_t			 polls_inflight;
 	int			 stopping;
@@ -214,6 +218,8 @@ void		 creds_glue_forget(struct kh_creds *, struct kh_key *);
 /* httpd.c: /metrics, /healthz, /status */
 int		 httpd_start(struct kh *, char *, size_t);
 void		 httpd_stop(struct kh *);
+/* The same address after a reload: applies the new http.max_connections. */
+void		 httpd_reload(struct kh *);
 struct evbuffer;
 void		 metrics_render(struct kh *, struct evbuffer *);
 

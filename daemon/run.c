@@ -58,7 +58,18 @@ struct run_parse {
 	struct config_errors	 errs;
 };
 
+/*
+ * Events a notifier's outbox held only in memory (they could not be
+ * written) when a reload freed it; the notifier's next outbox takes them.
+ */
+struct run_carry {
+	char			 notifier[128];
+	struct alert_events	 evs;
+};
+
 static struct proc	 run_proc;
+static struct run_carry	*run_carry;
+static size_t		 run_ncarry;
 static struct event	*run_drain_timer;
 static struct event	*run_alerts_ev;
 static struct event	*run_status_ev;
@@ -556,6 +567,60 @@ run_key_done(struct kh_key *k)
 		run_apply_pending(kh);
 }
 
+/* What a reload must not lose: the events held only in memory. */
+static void
+run_carry_take(struct outbox *ob)
+{
+	struct outbox_stats	 st;
+	struct run_carry	*c;
+
+	outbox_stats(ob, &st);
+	if (st.unsaved == 0)
+		return;
+	if ((c = reallocarray(run_carry, run_ncarry + 1,
+	    sizeof(*c))) == NULL) {
+		log_warnx("outbox %s: out of memory keeping its unwritten "
+		    "events over the reload", outbox_name(ob));
+		return;
+	}
+	run_carry = c;
+	c = &run_carry[run_ncarry++];
+	memset(c, 0, sizeof(*c));
+	(void)snprintf(c->notifier, sizeof(c->notifier), "%s",
+	    outbox_name(ob));
+	(void)outbox_take_unsaved(ob, &c->evs);
+}
+
+/* Hands carried events to the outbox of the same name; with ob NULL,
+ * whatever is left is dropped, loudly. */
+static void
+run_carry_give(struct outbox *ob)
+{
+	size_t	i, j;
+	char	err[512];
+
+	for (i = 0; i < run_ncarry; i++) {
+		struct run_carry *c = &run_carry[i];
+
+		if (ob != NULL && strcmp(c->notifier, outbox_name(ob)) != 0)
+			continue;
+		for (j = 0; j < c->evs.n; j++)
+			if (ob == NULL || outbox_enqueue(ob, &c->evs.v[j], err,
+			    sizeof(err)) == -1)
+				log_warnx("notifier %s: the %s alert for key %s "
+				    "is lost: %s", c->notifier,
+				    c->evs.v[j].check, c->evs.v[j].key_name,
+				    ob == NULL ? "the notifier is gone and the "
+				    "alert was never written to disk" : err);
+		alert_events_clear(&c->evs);
+	}
+	if (ob == NULL) {
+		free(run_carry);
+		run_carry = NULL;
+		run_ncarry = 0;
+	}
+}
+
 static void
 run_notifiers_stop(struct kh *kh)
 {
@@ -563,8 +628,11 @@ run_notifiers_stop(struct kh *kh)
 
 	for (i = 0; i < kh->nnotifiers; i++)
 		notify_stop(kh->notifiers[i]);
-	for (i = 0; i < kh->nnotifiers; i++)
+	for (i = 0; i < kh->nnotifiers; i++) {
+		if (kh->outboxes[i] != NULL && !kh->stopping)
+			run_carry_take(kh->outboxes[i]);
 		outbox_free(kh->outboxes[i]);
+	}
 	notify_free_all(kh->notifiers, kh->nnotifiers);
 	free(kh->outboxes);
 	kh->notifiers = NULL;
@@ -762,11 +830,11 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 	for (i = 0; i < n; i++) {
 		if (notify_start(v[i], env, err, sizeof(err)) == -1)
 			log_warnx("notifier %s: %s", notify_name(v[i]), err);
-		if (!kh->state_ok)
-			continue;
-		kh->outboxes[i] = outbox_new(kh->base, kh->conf->state_dir,
-		    notify_name(v[i]), NULL, notify_send, v[i], err,
-		    sizeof(err));
+		/* Without a state directory the outbox is in memory only:
+		 * not durable, but still retried. */
+		kh->outboxes[i] = outbox_new(kh->base, kh->state_ok ?
+		    kh->conf->state_dir : NULL, notify_name(v[i]), NULL,
+		    notify_send, v[i], err, sizeof(err));
 		if (kh->outboxes[i] == NULL) {
 			/* Its alerts are sent without an outbox: at most
 			 * once, rather than not at all. */
@@ -778,8 +846,10 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 			log_info("notifier %s: %zu undelivered alerts from "
 			    "before, delivering", notify_name(v[i]),
 			    outbox_depth(kh->outboxes[i]));
+		run_carry_give(kh->outboxes[i]);
 		outbox_start(kh->outboxes[i]);
 	}
+	run_carry_give(NULL);
 	run_outbox_orphans(kh);
 	run_reconcile(kh);
 }
@@ -1067,7 +1137,9 @@ run_apply_pending(struct kh *kh)
 	alert_table_set_policy(kh->alerts, &pol);
 	run_notifiers_take(conf, &nv, &nn);
 	run_notifiers_start(kh, nv, nn);
-	if (!http_same && conf->http.listen != NULL && httpd_start(kh, err,
+	if (http_same)
+		httpd_reload(kh);
+	else if (conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		log_warnx("reload: %s", err);
 	run_save_alerts(kh);
@@ -1321,6 +1393,7 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	run_save_alerts(kh);
 	httpd_stop(kh);
 	run_notifiers_stop(kh);
+	run_carry_give(NULL);	/* a reload that started no notifier */
 	if (kh->stop_timer != NULL)
 		event_free(kh->stop_timer);
 	if (run_drain_timer != NULL)

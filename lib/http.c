@@ -829,3 +829,45 @@ http_free(struct http *h)
 	if (h->dispatching == 0)
 		http_free_final(h);
 }
+
+int
+http_head_complete(const char *buf, size_t len, size_t from)
+{
+	size_t	start = from > 3 ? from - 3 : 0;
+
+	if (start >= len)
+		return 0;
+	return memmem(buf + start, len - start, "\r\n\r\n", 4) != NULL ||
+	    memmem(buf + start, len - start, "\n\n", 2) != NULL;
+}
+
+int
+http_parse_request_line(char *buf, char **method, char **path)
+{
+	char	*eol, *sp1, *sp2, *target, *q;
+
+	if ((eol = strpbrk(buf, "\r\n")) != NULL)
+		*eol = '\0';
+	if ((sp1 = strchr(buf, ' ')) == NULL || sp1 == buf ||
+	    (sp2 = strchr(sp1 + 1, ' ')) == NULL || sp2 == sp1 + 1 ||
+	    strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return -1;
+	*sp1 = *sp2 = '\0';
+	target = sp1 + 1;
+	/* The absolute form (sent to a proxy) names the path after the
+	 * authority; without a path it is "/". */
+	if (strncasecmp(target, "http://", 7) == 0 ||
+	    strncasecmp(target, "https://", 8) == 0) {
+		q = strchr(target, ':') + 3;
+		if ((target = strchr(q, '/')) == NULL) {
+			sp1[1] = '/';
+			sp1[2] = '\0';
+			target = sp1 + 1;
+		}
+	}
+	if ((q = strchr(target, '?')) != NULL)
+		*q = '\0';
+	*method = buf;
+	*path = target;
+	return 0;
+}
