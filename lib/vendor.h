@@ -1,7 +1,9 @@
 /*
  * Vendor profiles: which AWS account a vendor uses in each region, and what
- * a key policy must grant that account.  The builtin "gearset" profile comes
- * from the vendor's BYOK guide; custom ones are read from the config.
+ * a key policy must grant that account.  They are data, not code: shipped
+ * as YAML files (one per vendor, citing its BYOK guide) in vendor_dir(),
+ * overridable by files in vendors.d next to the config and by the config's
+ * own vendors: section; lib/config reads all three.
  */
 #ifndef KEYHEALTHD_VENDOR_H
 #define KEYHEALTHD_VENDOR_H
@@ -38,14 +40,16 @@ struct vendor {
 	size_t			 ngroups;
 	char			*key_spec;	/* required KeySpec or NULL */
 	char			*key_usage;	/* required KeyUsage or NULL */
+	char			*source;	/* the guide's URL, or NULL */
+	char			*date;		/* when checked against it */
+	char			*origin;	/* "FILE" or "FILE:LINE" */
+	int			 from_config;	/* the config's vendors: */
 };
 
-/* A new copy of the builtin profile called name, or NULL if there is none.
- * The caller frees it with vendor_free(). */
-struct vendor	*vendor_builtin(const char *name);
-
-/* The names of the builtin profiles, NULL-terminated; static storage. */
-const char * const *vendor_builtin_names(void);
+/* The directory of the shipped profiles: $KEYHEALTHD_VENDOR_DIR when set
+ * (tests, a build tree), else the installed one compiled in.  Static or
+ * environment storage. */
+const char	*vendor_dir(void);
 
 /* The vendor's account for region, or NULL when the vendor does not serve
  * that region.  Points into v. */

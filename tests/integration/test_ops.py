@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO_TOP, pick_free_port, run
+from conftest import REPO_TOP, VENDOR_ENV, pick_free_port, run
 from fixture_kmsemu import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 
 REGION = "eu-west-1"
@@ -63,7 +63,8 @@ def daemon_env(tmp_path, **extra):
            "HOME": str(home),
            "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY,
            "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_KEY,
-           "AWS_EC2_METADATA_DISABLED": "true"}
+           "AWS_EC2_METADATA_DISABLED": "true",
+           "KEYHEALTHD_VENDOR_DIR": os.environ["KEYHEALTHD_VENDOR_DIR"]}
     env.update(extra)
     return env
 
@@ -479,7 +480,8 @@ def test_iam_policy_grants_exactly_the_read_only_actions():
 
 def test_example_config_is_a_complete_gearset_setup(kh_bin):
     r = run([kh_bin, "validate", "-v", "-c", "conf/keyhealthd.yaml"],
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+            env={**VENDOR_ENV,
+                 "PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     assert r.returncode == 0, r.stderr
     assert "vendor: gearset" in r.stdout
     with open(os.path.join(REPO_TOP, "conf", "keyhealthd.yaml")) as f:
@@ -511,7 +513,8 @@ def test_validate_reports_a_misspelt_notifier_option_with_its_position(
                    "    repost_intervl: 1m\n"
                    "  - type: webhook\n"
                    "    url: ftp://hooks.example.com/x\n")
-    r = run([kh_bin, "validate", "-c", str(p)], env={"PATH": "/usr/bin"})
+    r = run([kh_bin, "validate", "-c", str(p)], env={**VENDOR_ENV,
+                                                    "PATH": "/usr/bin"})
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr.splitlines() == [
         "%s:7:5: unknown option \"repost_intervl\" for an alertmanager "
@@ -529,7 +532,8 @@ def test_validate_refuses_an_exec_program_that_is_not_there(kh_bin,
                    "  - type: exec\n"
                    "    name: second\n"
                    "    command: [notify-me-nowhere-in-path]\n")
-    r = run([kh_bin, "validate", "-c", str(p)], env={"PATH": "/usr/bin"})
+    r = run([kh_bin, "validate", "-c", str(p)], env={**VENDOR_ENV,
+                                                    "PATH": "/usr/bin"})
     assert r.returncode == 1
     assert r.stderr.splitlines() == [
         "%s:6:15: exec: program '/nonexistent/notify-me' is not an "
@@ -552,9 +556,11 @@ def test_secret_file_relative_name_is_a_systemd_credential(kh_bin,
                    "  - type: pagerduty\n"
                    "    routing_key_file: pagerduty-key\n")
     ok = run([kh_bin, "validate", "-c", str(p)],
-             env={"PATH": "/usr/bin", "CREDENTIALS_DIRECTORY": str(creds)})
+             env={**VENDOR_ENV, "PATH": "/usr/bin",
+                 "CREDENTIALS_DIRECTORY": str(creds)})
     assert ok.returncode == 0, ok.stderr
-    bad = run([kh_bin, "validate", "-c", str(p)], env={"PATH": "/usr/bin"})
+    bad = run([kh_bin, "validate", "-c", str(p)], env={**VENDOR_ENV,
+                                                    "PATH": "/usr/bin"})
     assert bad.returncode == 1
     assert "%s:7:18: secret_file: \"webhook-secret\" is a relative name but "\
         "$CREDENTIALS_DIRECTORY is not set" % p in bad.stderr
@@ -562,7 +568,8 @@ def test_secret_file_relative_name_is_a_systemd_credential(kh_bin,
     # A secret others can read is refused, and never printed.
     os.chmod(creds / "webhook-secret", 0o644)
     r = run([kh_bin, "validate", "-c", str(p)],
-            env={"PATH": "/usr/bin", "CREDENTIALS_DIRECTORY": str(creds)})
+            env={**VENDOR_ENV, "PATH": "/usr/bin",
+                 "CREDENTIALS_DIRECTORY": str(creds)})
     assert r.returncode == 1 and "readable or writable by others" in r.stderr
     assert "s3cr3t" not in r.stderr
 
