@@ -104,6 +104,16 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIBKH)
 
 tools: $(TOOL_BINS)
 
+# lib/vendor.o has VENDORDIR compiled in: rebuild it when the value
+# changes, so that `make install PREFIX=/usr` after `make` installs a
+# binary that looks where the profiles go.
+$(BUILD)/vendordir: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VENDORDIR)' | cmp -s - $@ || echo '$(VENDORDIR)' > $@
+$(BUILD)/lib/vendor.o: $(BUILD)/vendordir
+.PHONY: FORCE
+FORCE:
+
 # Installs what build, tests and demo need; silent when all is present.
 deps:
 	@missing=$$(for p in $(sort $(DEBS)); do \

@@ -32,6 +32,7 @@ struct cfg {
 	struct config		*cfg;
 	struct config_errors	*errs;
 	char			 vdir_err[1024]; /* shipped profiles unread */
+	enum vendor_from	 vendor_from;	/* of the vendor files read now */
 };
 
 /* ---- errors ---- */
@@ -993,14 +994,14 @@ cfg_vendor_put(struct cfg *c, struct vendor *vd)
 /* One profile, name kn and body vn, of the config or of a vendor file. */
 static void
 cfg_vendor(struct cfg *c, const struct ynode *kn, const struct ynode *vn,
-    int from_config)
+    enum vendor_from from)
 {
 	static const char * const known[] = { "accounts", "require",
 	    "key_spec", "key_usage", "source", "date", NULL };
 	const struct ynode	*v;
 	struct vendor		*vd;
 	char			 where[160], what[192], origin[1100];
-	size_t			 j, before = c->errs->total;
+	size_t			 j;
 
 	(void)snprintf(where, sizeof(where), "vendors.%.64s", kn->value);
 	if (!cfg_vendor_name_ok(kn->value)) {
@@ -1016,8 +1017,8 @@ cfg_vendor(struct cfg *c, const struct ynode *kn, const struct ynode *vn,
 		return;
 	}
 	vd->name = cfg_strdup(c, kn->value);
-	vd->from_config = from_config;
-	if (from_config)
+	vd->from = from;
+	if (from == VENDOR_CONFIG)
 		(void)snprintf(origin, sizeof(origin), "%s:%d", kn->file,
 		    kn->line);
 	else
@@ -1092,8 +1093,9 @@ cfg_vendor(struct cfg *c, const struct ynode *kn, const struct ynode *vn,
 		(void)snprintf(what, sizeof(what), "%s.key_usage", where);
 		(void)cfg_enum(c, v, what, cfg_key_usages, &vd->key_usage);
 	}
-	/* A broken profile must not replace a good one of lower rank. */
-	if (c->errs->total > before || vd->name == NULL) {
+	/* Kept even when broken (the load fails anyway), so that a key naming
+	 * it gets no second, misleading "unknown vendor" error. */
+	if (vd->name == NULL) {
 		vendor_free(vd);
 		return;
 	}
@@ -1105,7 +1107,7 @@ nomem:
 }
 
 static void
-cfg_vendors(struct cfg *c, const struct ynode *n, int from_config)
+cfg_vendors(struct cfg *c, const struct ynode *n, enum vendor_from from)
 {
 	size_t	i;
 
@@ -1116,7 +1118,7 @@ cfg_vendors(struct cfg *c, const struct ynode *n, int from_config)
 		return;
 	}
 	for (i = 0; i < n->nitems; i++)
-		cfg_vendor(c, n->keys[i], n->items[i], from_config);
+		cfg_vendor(c, n->keys[i], n->items[i], from);
 }
 
 /* A vendor file: a mapping with one key, vendors:, as in the config. */
@@ -1139,7 +1141,7 @@ cfg_vendor_file(struct cfg *c, const char *path)
 		cfg_err(c, root, "missing required key 'vendors'");
 	else {
 		cfg_unknown_keys(c, root, known, "");
-		cfg_vendors(c, v, 0);
+		cfg_vendors(c, v, c->vendor_from);
 	}
 	ynode_free(root);
 }
@@ -1185,6 +1187,7 @@ cfg_vendor_dirs(struct cfg *c, int with_vendors_d)
 	const char	*dir = vendor_dir(), *slash;
 	char		 vd[4096];
 
+	c->vendor_from = VENDOR_SHIPPED;
 	if (cfg_vendor_dir(c, dir) == -1)
 		(void)snprintf(c->vdir_err, sizeof(c->vdir_err), "%s: %s", dir,
 		    strerror(errno));
@@ -1196,6 +1199,7 @@ cfg_vendor_dirs(struct cfg *c, int with_vendors_d)
 	else
 		(void)snprintf(vd, sizeof(vd), "%.*s/vendors.d",
 		    (int)(slash - c->cfg->path), c->cfg->path);
+	c->vendor_from = VENDOR_LOCAL;
 	if (cfg_vendor_dir(c, vd) == -1 && errno != ENOENT)
 		(void)config_error(c->errs, NULL, "%s: %s", vd,
 		    strerror(errno));
@@ -1228,15 +1232,15 @@ cfg_key_vendor(struct cfg *c, const struct ynode *n, const char *what)
 	for (i = 0; i < cfg->nvendors && nn < 63; i++)
 		names[nn++] = cfg->vendors[i]->name;
 	names[nn] = NULL;
-	if (c->vdir_err[0] != '\0')
+	if ((sug = cfg_suggest(n->value, names, nn)) != NULL)
+		cfg_err(c, n, "%s: unknown vendor '%.64s'; did you mean '%s'? "
+		    "(known: %s)", what, n->value, sug,
+		    cfg_join(names, nn, list, sizeof(list)));
+	else if (c->vdir_err[0] != '\0')
 		cfg_err(c, n, "%s: unknown vendor '%.64s': the vendor profile "
 		    "directory cannot be read (%s; set KEYHEALTHD_VENDOR_DIR, "
 		    "or define it under vendors:)", what, n->value,
 		    c->vdir_err);
-	else if ((sug = cfg_suggest(n->value, names, nn)) != NULL)
-		cfg_err(c, n, "%s: unknown vendor '%.64s'; did you mean '%s'? "
-		    "(known: %s)", what, n->value, sug,
-		    cfg_join(names, nn, list, sizeof(list)));
 	else
 		cfg_err(c, n, "%s: unknown vendor '%.64s' (known: %s; define "
 		    "custom ones under vendors:)", what, n->value,
@@ -1706,7 +1710,7 @@ cfg_walk(struct cfg *c, const struct ynode *root)
 	if ((v = ynode_get(root, "alerts")) != NULL)
 		cfg_alerts(c, v);
 	if ((v = ynode_get(root, "vendors")) != NULL)
-		cfg_vendors(c, v, 1);
+		cfg_vendors(c, v, VENDOR_CONFIG);
 	cfg_keys(c, root);
 	if ((v = ynode_get(root, "notifiers")) != NULL)
 		cfg_notifiers(c, v);
@@ -2161,14 +2165,14 @@ config_print(const struct config *cfg, FILE *f)
 	cfg_put_dur(f, 2, "material_expiry_warning",
 	    cfg->alerts.material_expiry_warning);
 	for (i = 0; i < cfg->nvendors; i++)
-		if (cfg->vendors[i]->from_config)
+		if (cfg->vendors[i]->from == VENDOR_CONFIG)
 			nv++;
 	if (nv == 0)
 		(void)fprintf(f, "vendors: {}\n");
 	else {
 		(void)fprintf(f, "vendors:\n");
 		for (i = 0; i < cfg->nvendors; i++)
-			if (cfg->vendors[i]->from_config)
+			if (cfg->vendors[i]->from == VENDOR_CONFIG)
 				cfg_print_vendor(f, cfg->vendors[i]);
 	}
 	(void)fprintf(f, "keys:\n");
@@ -2180,7 +2184,12 @@ config_print(const struct config *cfg, FILE *f)
 		if (key->vendor_name != NULL) {
 			(void)fprintf(f, "    vendor: ");
 			cfg_put(f, key->vendor_name);
-			if (key->vendor != NULL && !key->vendor->from_config)
+			/* The shipped path depends on the installation. */
+			if (key->vendor != NULL &&
+			    key->vendor->from == VENDOR_SHIPPED)
+				(void)fprintf(f, "  # shipped profile");
+			else if (key->vendor != NULL &&
+			    key->vendor->from == VENDOR_LOCAL)
 				(void)fprintf(f, "  # profile from %s",
 				    key->vendor->origin);
 			(void)fputc('\n', f);

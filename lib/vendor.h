@@ -32,6 +32,13 @@ struct vendor_account {
 	char	*account;	/* "347752291521" */
 };
 
+/* Where a profile was read, in increasing order of precedence. */
+enum vendor_from {
+	VENDOR_SHIPPED,		/* vendor_dir() */
+	VENDOR_LOCAL,		/* vendors.d next to the config */
+	VENDOR_CONFIG		/* the config's vendors: */
+};
+
 struct vendor {
 	char			*name;
 	struct vendor_account	*accounts;
@@ -43,7 +50,7 @@ struct vendor {
 	char			*source;	/* the guide's URL, or NULL */
 	char			*date;		/* when checked against it */
 	char			*origin;	/* "FILE" or "FILE:LINE" */
-	int			 from_config;	/* the config's vendors: */
+	enum vendor_from	 from;
 };
 
 /* The directory of the shipped profiles: $KEYHEALTHD_VENDOR_DIR when set

@@ -427,10 +427,12 @@ def test_make_install_installs_exactly_the_shipped_files(tmp_path):
         "usr/share/man/man5/keyhealthd.yaml.5",
         "etc/keyhealthd/keyhealthd.yaml.example",
         "usr/share/doc/keyhealthd/iam-policy.json",
+        "usr/share/keyhealthd/vendors/gearset.yaml",
     }
     mode = lambda p: os.stat(dest / p).st_mode & 0o7777  # noqa: E731
     assert mode("usr/sbin/keyhealthd") == 0o755
     assert mode("usr/share/man/man8/keyhealthd.8") == 0o644
+    assert mode("usr/share/keyhealthd/vendors/gearset.yaml") == 0o644
     unit = (dest / unitdir.lstrip("/") / "keyhealthd.service").read_text()
     assert "ExecStart=/usr/sbin/keyhealthd run\n" in unit
     assert "ExecStartPre=/usr/sbin/keyhealthd validate\n" in unit

@@ -10,7 +10,6 @@ import subprocess
 
 import pytest
 
-from conftest import REPO_TOP
 from fixture_daemon import GEARSET, key_entry, seed_gearset_key
 
 NEW_ACCOUNT = "999988887777"
@@ -180,12 +179,3 @@ def test_reload_follows_a_new_override_and_refuses_a_bad_one(
         "digits, got '12345'" % path in log, log
     assert d.running()
 
-
-def test_make_install_ships_the_profile(tmp_path):
-    r = subprocess.run(["make", "-s", "-n", "install",
-                        "DESTDIR=%s" % tmp_path, "PREFIX=/usr"],
-                       cwd=REPO_TOP, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "vendors/*.yaml %s/usr/share/keyhealthd/vendors" % tmp_path \
-        in r.stdout, r.stdout

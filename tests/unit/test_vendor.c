@@ -74,7 +74,7 @@ START_TEST(test_vendor_gearset_accounts_per_region)
 	ck_assert_ptr_nonnull(strstr(v->source, "docs.gearset.com"));
 	ck_assert_ptr_nonnull(v->date);
 	ck_assert_ptr_nonnull(strstr(v->origin, "gearset.yaml"));
-	ck_assert_int_eq(v->from_config, 0);
+	ck_assert_int_eq(v->from, VENDOR_SHIPPED);
 	vendor_free(v);
 }
 END_TEST
@@ -128,6 +128,7 @@ START_TEST(test_vendor_vendors_d_replaces_shipped)
 	ck_assert_str_eq(vendor_account(v, "eu-west-1"), "999999999999");
 	ck_assert_ptr_null(vendor_account(v, "us-west-2"));
 	ck_assert_ptr_nonnull(strstr(v->origin, "/vendors.d/gearset.yaml"));
+	ck_assert_int_eq(v->from, VENDOR_LOCAL);
 	ck_assert_ptr_eq(cfg->keys[0].vendor, v);
 	config_free(cfg);
 }
@@ -152,7 +153,7 @@ START_TEST(test_vendor_config_beats_vendors_d)
 	ck_assert_str_eq(vendor_account(v, "eu-west-1"), "888888888888");
 	(void)snprintf(origin, sizeof(origin), "%s/k.yaml:2", tmpdir);
 	ck_assert_str_eq(v->origin, origin);
-	ck_assert_int_eq(v->from_config, 1);
+	ck_assert_int_eq(v->from, VENDOR_CONFIG);
 	config_free(cfg);
 }
 END_TEST
