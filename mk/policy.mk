@@ -18,6 +18,7 @@ POLICY_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 # The library sources are compiled with clang here, apart from the gcc
 # build, so the fuzzer never links gcc-built objects.
 $(POLICY_FUZZ_BIN): tests/fuzz/policy_fuzzer.c lib/policy.c lib/policy.h \
+		tests/unit/policy_testvendor.h \
 		lib/vendor.c lib/vendor.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(POLICY_FUZZ_FLAGS) $$(pkg-config --cflags jansson) \
