@@ -188,7 +188,7 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 	char			 err[512];
 	size_t			 i;
 
-	if ((conf = kh_config_load(path)) == NULL)
+	if ((conf = kh_config_load(path, 0)) == NULL)
 		return NULL;
 	if ((base = event_base_new()) == NULL) {
 		log_warnx("cannot create the event loop");

@@ -4,65 +4,13 @@
  * print the effective configuration (defaults filled in).
  */
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
-#include "notify.h"
 #include "ynode.h"
 #include "keyhealthd.h"
-
-/*
- * A notifier block's own options, checked by its type's configure() (or
- * the module's, which is loaded for it) through notify_new(): an option
- * error then fails `validate` as it would fail `run`.  configure() errors
- * already read "FILE:LINE:COLUMN: message"; the position is taken back
- * out so that they sort with the others in the order of the file.
- */
-static int
-validate_notifier_options(const struct config *cfg,
-    const struct config_notifier *n, struct config_errors *errs)
-{
-	struct notifier	*nt;
-	struct ynode	 at;
-	char		 err[1024], *end;
-	const char	*file, *p;
-	long		 line, col;
-	size_t		 flen;
-
-	err[0] = '\0';
-	if ((nt = notify_new(n->block, err, sizeof(err))) != NULL) {
-		notify_free(nt);
-		return 0;
-	}
-	if (err[0] == '\0')
-		(void)snprintf(err, sizeof(err), "notifier %s: cannot be "
-		    "configured", n->name != NULL ? n->name : n->type);
-	file = n->block != NULL && n->block->file != NULL ? n->block->file :
-	    cfg->path;
-	flen = file != NULL ? strlen(file) : 0;
-	if (flen > 0 && strncmp(err, file, flen) == 0 && err[flen] == ':') {
-		p = err + flen + 1;
-		line = strtol(p, &end, 10);
-		if (end != p && *end == ':' && line > 0 && line < INT_MAX) {
-			p = end + 1;
-			col = strtol(p, &end, 10);
-			if (end != p && strncmp(end, ": ", 2) == 0 && col > 0 &&
-			    col < INT_MAX) {
-				memset(&at, 0, sizeof(at));
-				at.file = file;
-				at.line = (int)line;
-				at.column = (int)col;
-				(void)config_error(errs, &at, "%s", end + 2);
-				return -1;
-			}
-		}
-	}
-	(void)config_error(errs, NULL, "%s", err);
-	return -1;
-}
 
 /*
  * Each key's KMS endpoint as `run` computes it (config_key_endpoint()):
@@ -115,7 +63,6 @@ cmd_validate(struct kh_opts *opts, int argc, char **argv)
 	struct config		*cfg;
 	char			 err[1024];
 	int			 ch, verbose = opts->verbose;
-	size_t			 i;
 
 	optind = 0;	/* GNU getopt: start over, after the command name */
 	while ((ch = getopt_long(argc, argv, "c:v", longopts, NULL)) != -1) {
@@ -141,14 +88,13 @@ cmd_validate(struct kh_opts *opts, int argc, char **argv)
 		(void)fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if ((cfg = config_load(opts->config, &errs)) == NULL) {
+	/* As `run` loads it: the notifiers configured, secrets read. */
+	if ((cfg = config_load_flags(opts->config, CONFIG_LOAD_NOTIFIERS,
+	    &errs)) == NULL) {
 		validate_print_errors(opts->config, &errs);
 		config_errors_free(&errs);
 		return 1;
 	}
-	for (i = 0; i < cfg->nnotifiers; i++)
-		(void)validate_notifier_options(cfg, &cfg->notifiers[i],
-		    &errs);
 	validate_endpoints(cfg, &errs);
 	if (errs.total > 0) {
 		config_errors_sort(&errs);

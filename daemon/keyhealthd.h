@@ -187,8 +187,9 @@ void	proc_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 /* main.c */
 void	usage_print(int to_stderr);
-/* Loads path; on failure logs every error and returns NULL. */
-struct config *kh_config_load(const char *path);
+/* Loads path (flags: CONFIG_LOAD_*); on failure logs every error and
+ * returns NULL. */
+struct config *kh_config_load(const char *path, int flags);
 /* Logs the errors of a failed config_load() of path. */
 struct config_errors;
 void	kh_config_log_errors(const char *path, const struct config_errors *);

@@ -21,6 +21,7 @@
 #include "http.h"
 #include "kms.h"
 #include "log.h"
+#include "statefs.h"
 #include "vendor.h"
 #include "keyhealthd.h"
 
@@ -55,14 +56,13 @@ kh_state_warn(void *arg, const char *msg)
 static void
 kh_key_stat_mtime(struct kh_key *k, const char *state_dir)
 {
-	char		name[64], path[4096];
+	char		name[64];
 	struct stat	st;
 
 	memset(&k->state_mtime, 0, sizeof(k->state_mtime));
 	if (state_key_filename(k->ck->arn, name, sizeof(name)) == -1)
 		return;
-	(void)snprintf(path, sizeof(path), "%s/%s", state_dir, name);
-	if (stat(path, &st) == 0)
+	if (state_stat(state_dir, name, &st) == 0)
 		k->state_mtime = st.st_mtim;
 }
 
@@ -121,9 +121,8 @@ static enum state_read
 kh_key_load_readonly(const char *dir, const char *arn, struct state_key *out,
     char *err, size_t errlen)
 {
-	char		 name[64], path[4096];
-	struct stat	 st;
-	json_error_t	 jerr;
+	char		 name[64];
+	enum state_read	 rc;
 	json_t		*j;
 	char		 why[512];
 
@@ -134,31 +133,9 @@ kh_key_load_readonly(const char *dir, const char *arn, struct state_key *out,
 		    arn);
 		return STATE_READ_ERROR;
 	}
-	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (stat(path, &st) == -1) {
-		if (errno == ENOENT)
-			return STATE_READ_ABSENT;
-		kh_errf(err, errlen, "cannot read state file %s: %s",
-		    path, strerror(errno));
-		return STATE_READ_ERROR;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > STATE_MAX_FILE) {
-		kh_errf(err, errlen, "state file %s is not a regular "
-		    "file of at most %d bytes: ignored", path, STATE_MAX_FILE);
-		return STATE_READ_CORRUPT;
-	}
-	if ((j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)) ==
-	    NULL) {
-		if (access(path, R_OK) == -1) {
-			kh_errf(err, errlen, "cannot read state file "
-			    "%s: %s", path, strerror(errno));
-			return STATE_READ_ERROR;
-		}
-		kh_errf(err, errlen, "state file %s is corrupt (line %d "
-		    "column %d: %s): ignored (keyhealthd run moves it aside)",
-		    path, jerr.line, jerr.column, jerr.text);
-		return STATE_READ_CORRUPT;
-	}
+	if ((rc = state_peek_json(dir, name, 0, &j, err, errlen)) !=
+	    STATE_READ_OK)
+		return rc;
 	if (state_key_from_json(j, out, why, sizeof(why)) == -1 ||
 	    out->arn == NULL || strcmp(out->arn, arn) != 0) {
 		if (out->arn != NULL && strcmp(out->arn, arn) != 0)
@@ -166,8 +143,8 @@ kh_key_load_readonly(const char *dir, const char *arn, struct state_key *out,
 			    "key's state");
 		json_decref(j);
 		state_key_free(out);
-		kh_errf(err, errlen, "state file %s is corrupt (%s): "
-		    "ignored (keyhealthd run moves it aside)", path, why);
+		kh_errf(err, errlen, "state file %s/%s is corrupt (%s): "
+		    "ignored (keyhealthd run moves it aside)", dir, name, why);
 		return STATE_READ_CORRUPT;
 	}
 	json_decref(j);
@@ -477,10 +454,14 @@ kh_new(enum kh_mode mode, struct event_base *base, struct config *conf,
 	kh->hostname[sizeof(kh->hostname) - 1] = '\0';
 	if (mode == KH_MODE_CHECK) {
 		/* Read-only: use what is there, create nothing. */
-		struct stat st;
+		int fd = statefs_open_top(conf->state_dir, 0, NULL, err,
+		    errlen);
 
-		kh->state_ok = stat(conf->state_dir, &st) == 0 &&
-		    S_ISDIR(st.st_mode) && access(conf->state_dir, R_OK) == 0;
+		if (fd != -1) {
+			close(fd);
+			kh->state_ok = 1;
+		}
+		err[0] = '\0';
 	} else {
 		if (state_dir_init(conf->state_dir, kh_state_warn, NULL, err,
 		    errlen) == -1) {

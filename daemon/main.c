@@ -63,13 +63,13 @@ version_print(int verbose)
 }
 
 struct config *
-kh_config_load(const char *path)
+kh_config_load(const char *path, int flags)
 {
 	struct config_errors	 errs;
 	struct config		*conf;
 
 	memset(&errs, 0, sizeof(errs));
-	if ((conf = config_load(path, &errs)) == NULL)
+	if ((conf = config_load_flags(path, flags, &errs)) == NULL)
 		kh_config_log_errors(path, &errs);
 	config_errors_free(&errs);
 	return conf;

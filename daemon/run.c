@@ -25,6 +25,7 @@
 #include "config.h"
 #include "ynode.h"
 #include "log.h"
+#include "statefs.h"
 #include "notify.h"
 #include "outbox.h"
 #include "keyhealthd.h"
@@ -38,8 +39,10 @@
 /*
  * A reload's file is parsed on a thread: a large file takes a second or
  * more (100,000 keys), and the loop must keep polling, answering /metrics
- * and feeding the watchdog meanwhile.  The thread only runs config_load()
- * (lib/, no logging, no shared state); its result comes back through a
+ * and feeding the watchdog meanwhile.  The thread only runs
+ * config_load_flags() (lib/, no logging, no shared state; lib/notify
+ * configures the notifiers there: reads their secret files, loads
+ * modules, never touches the loop); its result comes back through a
  * pipe that the loop watches.  SIGHUPs during a parse coalesce: the file
  * is parsed once more when it ends, and only that last result is used.
  */
@@ -191,6 +194,21 @@ run_update_status(struct kh *kh)
 	    n[SEV_CRITICAL], n[SEV_UNKNOWN]);
 }
 
+/*
+ * While alerts.json is behind what the outboxes were given, the outboxes
+ * keep what their receivers acknowledge: after a crash that is all that
+ * says a receiver saw a firing that must get its resolve.
+ */
+static void
+run_hold_outboxes(struct kh *kh, int on)
+{
+	size_t	i;
+
+	for (i = 0; i < kh->nnotifiers; i++)
+		if (kh->outboxes != NULL && kh->outboxes[i] != NULL)
+			outbox_hold(kh->outboxes[i], on);
+}
+
 static void
 run_save_alerts(struct kh *kh)
 {
@@ -201,13 +219,16 @@ run_save_alerts(struct kh *kh)
 		return;
 	if ((j = alert_table_to_json(kh->alerts)) == NULL) {
 		log_warnx("alerts: out of memory saving the alert state");
+		run_hold_outboxes(kh, 1);
 		return;
 	}
 	if (state_write_json(kh->conf->state_dir, "alerts.json", j, err,
 	    sizeof(err)) == -1) {
 		kh->stats.state_write_failures++;
 		log_warnx("alerts: cannot save the alert state: %s", err);
-	}
+		run_hold_outboxes(kh, 1);
+	} else
+		run_hold_outboxes(kh, 0);
 	json_decref(j);
 }
 
@@ -282,6 +303,8 @@ run_dispatch(struct kh *kh, struct alert_events *evs)
 				run_send_direct(kh->notifiers[j], ev);
 				continue;
 			}
+			/* alerts.json is now behind until saved. */
+			outbox_hold(kh->outboxes[j], 1);
 			if (outbox_enqueue(kh->outboxes[j], ev, err,
 			    sizeof(err)) == -1) {
 				log_warnx("notifier %s: cannot queue the %s "
@@ -444,17 +467,16 @@ run_notifiers_stop(struct kh *kh)
 }
 
 /*
- * Configures the notifiers of conf into *out without starting them; used
- * to check a new file before anything changes.
+ * The notifiers config_load_flags() configured with conf (once per load):
+ * the daemon takes them over, conf keeps the rest.
  */
-static int
-run_notifiers_new(struct config *conf, struct notifier ***out, size_t *n,
-    char *err, size_t errlen)
+static void
+run_notifiers_take(struct config *conf, struct notifier ***out, size_t *n)
 {
-	*out = NULL;
-	*n = 0;
-	return notify_new_all(ynode_get(conf->root, "notifiers"), out, n, err,
-	    errlen);
+	*out = conf->notifiers;
+	*n = conf->nnotifiers;
+	conf->notifiers = NULL;
+	conf->nnotifiers = 0;
 }
 
 /*
@@ -465,15 +487,24 @@ run_notifiers_new(struct config *conf, struct notifier ***out, size_t *n,
 static void
 run_outbox_orphans(struct kh *kh)
 {
-	char		 path[4096], sub[4096];
+	char		 path[4096], err[512];
 	DIR		*d, *sd;
 	struct dirent	*de, *se;
 	size_t		 i, len, nev;
+	int		 top, ofd, sfd;
 
-	if (!kh->state_ok || (size_t)snprintf(path, sizeof(path),
-	    "%s/outbox", kh->conf->state_dir) >= sizeof(path) ||
-	    (d = opendir(path)) == NULL)
+	if (!kh->state_ok || (top = statefs_open_top(kh->conf->state_dir, 0,
+	    NULL, err, sizeof(err))) == -1)
 		return;
+	ofd = statefs_open_dir(top, kh->conf->state_dir, "outbox", 0, NULL, 0,
+	    err, sizeof(err));
+	close(top);
+	if (ofd == -1 || (d = fdopendir(ofd)) == NULL) {
+		if (ofd != -1)
+			close(ofd);
+		return;
+	}
+	(void)snprintf(path, sizeof(path), "%s/outbox", kh->conf->state_dir);
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -481,23 +512,129 @@ run_outbox_orphans(struct kh *kh)
 			if (strcmp(notify_name(kh->notifiers[i]),
 			    de->d_name) == 0)
 				break;
-		if (i < kh->nnotifiers || (size_t)snprintf(sub, sizeof(sub),
-		    "%s/%s", path, de->d_name) >= sizeof(sub) ||
-		    (sd = opendir(sub)) == NULL)
+		if (i < kh->nnotifiers)
 			continue;
+		/* Counting names only, yet never through a link either. */
+		if ((sfd = statefs_open_dir(ofd, path, de->d_name, 0, NULL, 0,
+		    err, sizeof(err))) == -1) {
+			log_warnx("outbox: %s", err);
+			continue;
+		}
+		if ((sd = fdopendir(sfd)) == NULL) {
+			close(sfd);
+			continue;
+		}
 		nev = 0;
 		while ((se = readdir(sd)) != NULL)
 			if ((len = strlen(se->d_name)) > 5 &&
+			    se->d_name[0] != '.' &&
 			    strcmp(se->d_name + len - 5, ".json") == 0)
 				nev++;
 		(void)closedir(sd);
 		if (nev > 0)
 			log_warnx("outbox %s: %zu undelivered alerts for a "
-			    "notifier no longer configured stay in %s (give "
+			    "notifier no longer configured stay in %s/%s (give "
 			    "a notifier that name to deliver them)",
-			    de->d_name, nev, sub);
+			    de->d_name, nev, path, de->d_name);
 	}
 	(void)closedir(d);
+}
+
+/* The queued events of every outbox, for run_reconcile(). */
+struct run_queued {
+	const struct alert_event	*ev;
+	time_t				 queued;
+};
+
+struct run_queue {
+	struct run_queued	*v;
+	size_t			 n;
+	size_t			 cap;
+	int			 oom;
+};
+
+static void
+run_collect(void *arg, const struct alert_event *ev, time_t queued)
+{
+	struct run_queue	*q = arg;
+	struct run_queued	*nv;
+
+	if (q->n == q->cap) {
+		size_t ncap = q->cap ? q->cap * 2 : 16;
+
+		if ((nv = reallocarray(q->v, ncap, sizeof(*nv))) == NULL) {
+			q->oom = 1;
+			return;
+		}
+		q->v = nv;
+		q->cap = ncap;
+	}
+	q->v[q->n].ev = ev;
+	q->v[q->n].queued = queued;
+	q->n++;
+}
+
+/* Oldest episode first; within one, firings before the resolve, then in
+ * queue order: the order alert_table_replay() wants. */
+static int
+run_queued_cmp(const void *a, const void *b)
+{
+	const struct run_queued	*x = a, *y = b;
+
+	if (x->ev->started_at != y->ev->started_at)
+		return x->ev->started_at < y->ev->started_at ? -1 : 1;
+	if (x->ev->status != y->ev->status)
+		return x->ev->status == ALERT_FIRING ? -1 : 1;
+	if (x->queued != y->queued)
+		return x->queued < y->queued ? -1 : 1;
+	return 0;
+}
+
+/*
+ * An event is written to the outboxes before the alert table is saved
+ * (the page must not wait for the bookkeeping), so a crash or a failed
+ * save in between leaves queued events the table does not know.  Their
+ * receivers will see them: the table takes them in before the first
+ * poll, so that a firing delivered after a restart still gets its
+ * resolve when the key is found fixed.
+ */
+static void
+run_reconcile(struct kh *kh)
+{
+	struct run_queue	q;
+	size_t			i, changed = 0;
+	int			r;
+
+	if (kh->alerts == NULL)
+		return;
+	memset(&q, 0, sizeof(q));
+	for (i = 0; i < kh->nnotifiers; i++)
+		if (kh->outboxes[i] != NULL)
+			outbox_foreach(kh->outboxes[i], run_collect, &q);
+	if (q.oom)
+		log_warnx("alerts: out of memory reading the outboxes; some "
+		    "queued alerts may not get their resolve");
+	if (q.n > 1)
+		qsort(q.v, q.n, sizeof(*q.v), run_queued_cmp);
+	for (i = 0; i < q.n; i++) {
+		if ((r = alert_table_replay(kh->alerts, q.v[i].ev,
+		    q.v[i].queued)) == -1) {
+			log_warnx("alerts: out of memory taking in the queued "
+			    "alerts");
+			break;
+		}
+		if (r == 1)
+			log_info("alerts: the queued %s %s alert for key %s "
+			    "was missing from the alert state (saved after a "
+			    "crash or a failed save); taken in",
+			    alert_status_name(q.v[i].ev->status),
+			    q.v[i].ev->check, q.v[i].ev->key_name);
+		changed += (size_t)r;
+	}
+	free(q.v);
+	/* Also releases the acknowledged events kept from before. */
+	if (q.n > 0)
+		run_save_alerts(kh);
 }
 
 static void
@@ -538,6 +675,7 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 		outbox_start(kh->outboxes[i]);
 	}
 	run_outbox_orphans(kh);
+	run_reconcile(kh);
 }
 
 static void
@@ -611,16 +749,14 @@ run_forget_unconfigured(struct kh *kh)
 }
 
 /*
- * A reload's file, parsed: check its notifiers, then apply it once no poll
- * is in flight (a poll's callbacks point at the current keys).
+ * A reload's file, parsed (its notifiers configured with it): apply it
+ * once no poll is in flight (a poll's callbacks point at the current
+ * keys).
  */
 static void
 run_reload_parsed(struct kh *kh)
 {
 	struct config		*conf = run_parse.conf;
-	struct notifier		**nv;
-	size_t			 nn;
-	char			 err[512];
 
 	run_parse.conf = NULL;
 	if (conf == NULL) {
@@ -632,15 +768,6 @@ run_reload_parsed(struct kh *kh)
 		return;
 	}
 	config_errors_free(&run_parse.errs);
-	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1) {
-		kh->stats.reload_failures++;
-		log_warnx("%s", err);
-		log_warnx("reload failed: keeping the running configuration");
-		config_free(conf);
-		proc_notify("READY=1");
-		return;
-	}
-	notify_free_all(nv, nn);
 	if (kh->pending_conf != NULL)
 		config_free(kh->pending_conf);
 	kh->pending_conf = conf;
@@ -657,7 +784,8 @@ run_parse_main(void *arg)
 	struct run_parse	*rp = arg;
 	char			 c = 0;
 
-	rp->conf = config_load(rp->path, &rp->errs);
+	rp->conf = config_load_flags(rp->path, CONFIG_LOAD_NOTIFIERS,
+	    &rp->errs);
 	while (write(rp->fds[1], &c, 1) == -1 && errno == EINTR)
 		;
 	return NULL;
@@ -706,7 +834,8 @@ run_parse_start(struct kh *kh)
 	log_warnx("reload: cannot start the parser thread (%s); parsing on "
 	    "the loop", strerror(rc));
 inline_parse:
-	run_parse.conf = config_load(run_parse.path, &run_parse.errs);
+	run_parse.conf = config_load_flags(run_parse.path,
+	    CONFIG_LOAD_NOTIFIERS, &run_parse.errs);
 	run_reload_parsed(kh);
 }
 
@@ -830,10 +959,8 @@ run_apply_pending(struct kh *kh)
 	pol.fire_after = (unsigned int)conf->alerts.fire_after;
 	pol.resolve_after = (unsigned int)conf->alerts.resolve_after;
 	alert_table_set_policy(kh->alerts, &pol);
-	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1)
-		log_warnx("reload: notifiers: %s", err);
-	else
-		run_notifiers_start(kh, nv, nn);
+	run_notifiers_take(conf, &nv, &nn);
+	run_notifiers_start(kh, nv, nn);
 	if (!http_same && conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		log_warnx("reload: %s", err);
@@ -1036,11 +1163,11 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	run_config_path = opts->config;
 	if (config_check_file_perms(opts->config, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if ((conf = kh_config_load(opts->config)) == NULL)
+	if ((conf = kh_config_load(opts->config, CONFIG_LOAD_NOTIFIERS)) ==
+	    NULL)
 		fatalx("%s: configuration not loaded, not starting",
 		    opts->config);
-	if (run_notifiers_new(conf, &nv, &nn, err, sizeof(err)) == -1)
-		fatalx("%s", err);
+	run_notifiers_take(conf, &nv, &nn);
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	log_hook_libevent();

@@ -721,6 +721,71 @@ alert_table_forget_key(struct alert_table *t, const char *key_arn,
 	return rc;
 }
 
+/* The episode, key description, summary and details of ev into e. */
+static int
+alert_entry_from_event(const struct alert_table *t, struct alert_entry *e,
+    const struct alert_event *ev, time_t queued_at)
+{
+	struct alert_key	key;
+
+	key.arn = ev->key_arn;
+	key.name = ev->key_name;
+	key.region = ev->region;
+	key.account = ev->account;
+	if (alert_entry_set_key(e, &key) == -1 ||
+	    alert_set_str(&e->summary, ev->summary) == -1)
+		return -1;
+	if (ev->details != NULL) {
+		json_decref(e->details);
+		if ((e->details = json_deep_copy(ev->details)) == NULL)
+			return -1;
+	}
+	if (e->state != ALERT_ACTIVE || e->started_at != ev->started_at) {
+		e->state = ALERT_ACTIVE;
+		e->first_seen = ev->started_at;
+		e->started_at = ev->started_at;
+		e->peak = ev->severity;
+		e->hits = t->pol.fire_after;
+		e->misses = 0;
+	} else if (ev->severity > e->peak)
+		e->peak = ev->severity;
+	e->severity = ev->severity;
+	if (queued_at > e->last_sent)
+		e->last_sent = queued_at;
+	return 0;
+}
+
+int
+alert_table_replay(struct alert_table *t, const struct alert_event *ev,
+    time_t queued_at)
+{
+	struct alert_entry	*e;
+	size_t			 i;
+
+	if (ev->key_arn == NULL || ev->check == NULL)
+		return 0;
+	e = alert_table_find(t, ev->key_arn, ev->check);
+	if (ev->status == ALERT_RESOLVED) {
+		/* Its episode, or an older one, is over. */
+		if (e == NULL || e->state != ALERT_ACTIVE ||
+		    e->started_at > ev->started_at)
+			return 0;
+		i = (size_t)(e - t->v);
+		alert_table_remove(t, i);
+		return 1;
+	}
+	if (e != NULL && e->state == ALERT_ACTIVE &&
+	    (e->started_at > ev->started_at ||
+	    (e->started_at == ev->started_at && e->last_sent >= queued_at)))
+		return 0;	/* the table already knows as much */
+	if (e == NULL && (e = alert_table_add(t, ev->key_arn,
+	    ev->check)) == NULL)
+		return -1;
+	if (alert_entry_from_event(t, e, ev, queued_at) == -1)
+		return -1;
+	return 1;
+}
+
 size_t
 alert_table_size(const struct alert_table *t)
 {

@@ -130,6 +130,19 @@ int		 alert_table_update(struct alert_table *t,
  */
 int		 alert_table_forget_key(struct alert_table *t,
 		    const char *key_arn, time_t now, struct alert_events *out);
+/*
+ * Brings the table up to date with an event that was queued for delivery
+ * at queued_at (from an outbox, after a restart): the alert table is
+ * saved after the outboxes are written, so a crash in between leaves
+ * events the table does not know, and a receiver may have seen them.  A
+ * firing makes its alert firing (that episode, since ev->started_at; a
+ * table entry of a later episode wins); a resolved ends the alert of its
+ * episode or an older one.  Replay the events oldest episode first and,
+ * within one, in queue order.  Returns 1 when the table changed, 0 when
+ * it knew as much already, -1 when out of memory.
+ */
+int		 alert_table_replay(struct alert_table *t,
+		    const struct alert_event *ev, time_t queued_at);
 /* Entries (pending or firing) and firing ones. */
 size_t		 alert_table_size(const struct alert_table *t);
 size_t		 alert_table_firing(const struct alert_table *t);

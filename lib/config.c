@@ -18,12 +18,14 @@
 #include "config.h"
 #include "duration.h"
 #include "endpoint.h"
+#include "notify.h"
 #include "policy.h"
+#include "suggest.h"
 #include "vendor.h"
 #include "ynode.h"
 
 #define CFG_MAX_STRING		1024	/* any single value */
-#define CFG_MAX_NAME		128	/* key and notifier names */
+#define CFG_MAX_NAME		128	/* key names */
 #define CFG_MAX_LIST		1000	/* notifiers, actions, ... */
 /* Keys: a large tenant watches thousands; make bench runs 10,000. */
 #define CFG_MAX_KEYS		100000
@@ -31,6 +33,7 @@
 struct cfg {
 	struct config		*cfg;
 	struct config_errors	*errs;
+	int			 flags;		/* CONFIG_LOAD_* */
 	char			 vdir_err[1024]; /* shipped profiles unread */
 	enum vendor_from	 vendor_from;	/* of the vendor files read now */
 };
@@ -152,66 +155,6 @@ cfg_strdup(struct cfg *c, const char *s)
 	return d;
 }
 
-/* ---- "did you mean" ---- */
-
-/* Optimal string alignment distance (Levenshtein plus adjacent
- * transpositions), case-insensitive; capped inputs. */
-static size_t
-cfg_distance(const char *a, const char *b)
-{
-	size_t	la = strlen(a), lb = strlen(b), i, j, best;
-	size_t	d[65][65];
-
-	if (la > 64 || lb > 64)
-		return SIZE_MAX;
-	for (i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (i = 1; i <= la; i++)
-		for (j = 1; j <= lb; j++) {
-			size_t cost = tolower((unsigned char)a[i - 1]) ==
-			    tolower((unsigned char)b[j - 1]) ? 0 : 1;
-
-			best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (d[i - 1][j - 1] + cost < best)
-				best = d[i - 1][j - 1] + cost;
-			if (i > 1 && j > 1 &&
-			    tolower((unsigned char)a[i - 1]) ==
-			    tolower((unsigned char)b[j - 2]) &&
-			    tolower((unsigned char)a[i - 2]) ==
-			    tolower((unsigned char)b[j - 1]) &&
-			    d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	return d[la][lb];
-}
-
-/* The candidate closest to word, if close enough to be a typo. */
-static const char *
-cfg_suggest(const char *word, const char * const *cands, size_t ncands)
-{
-	const char	*best = NULL;
-	size_t		 i, d, bestd = SIZE_MAX, limit;
-
-	limit = strlen(word) / 3;
-	if (limit < 1)
-		limit = 1;
-	if (limit > 3)
-		limit = 3;
-	for (i = 0; i < ncands; i++) {
-		d = cfg_distance(word, cands[i]);
-		if (d < bestd) {
-			bestd = d;
-			best = cands[i];
-		}
-	}
-	return bestd <= limit ? best : NULL;
-}
-
 /* "a, b, c" into buf. */
 static const char *
 cfg_join(const char * const *v, size_t n, char *buf, size_t len)
@@ -274,7 +217,7 @@ cfg_unknown_keys(struct cfg *c, const struct ynode *map,
 				break;
 		if (j < nknown)
 			continue;
-		if ((s = cfg_suggest(k->value, known, nknown)) != NULL)
+		if ((s = suggest_closest(k->value, known, nknown)) != NULL)
 			cfg_err(c, k, "unknown key '%.64s'%s%s; did you mean "
 			    "'%s'?", k->value, *where ? " in " : "", where, s);
 		else
@@ -486,16 +429,6 @@ cfg_string_list(struct cfg *c, const struct ynode *n, const char *what,
 	*out = v;
 	*nout = n->nitems;
 	return 0;
-}
-
-static void
-cfg_strv_free(char **v, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* ---- value syntaxes ---- */
@@ -824,7 +757,7 @@ cfg_action(struct cfg *c, const struct ynode *n, const char *what)
 		if (policy_match(s, policy_kms_actions[i], 1))
 			return 0;
 	if (strpbrk(s + 4, "*?") == NULL &&
-	    (sug = cfg_suggest(s, policy_kms_actions, nact)) != NULL)
+	    (sug = suggest_closest(s, policy_kms_actions, nact)) != NULL)
 		cfg_err(c, n, "%s: unknown KMS action '%.80s'; did you mean "
 		    "'%s'?", what, s, sug);
 	else
@@ -846,7 +779,7 @@ cfg_enum(struct cfg *c, const struct ynode *n, const char *what,
 	for (i = 0; i < nk; i++)
 		if (strcmp(*out, known[i]) == 0)
 			return 0;
-	if ((sug = cfg_suggest(*out, known, nk)) != NULL)
+	if ((sug = suggest_closest(*out, known, nk)) != NULL)
 		cfg_err(c, n, "%s: unknown value '%s'; did you mean '%s'?",
 		    what, *out, sug);
 	else
@@ -905,7 +838,7 @@ cfg_vendor_group(struct cfg *c, const struct ynode *n, const char *where,
 			    (ops[nops] = policy_cond_op_name(nops)) != NULL;
 			    nops++)
 				;
-			sug = cfg_suggest(v->keys[i]->value, ops, nops);
+			sug = suggest_closest(v->keys[i]->value, ops, nops);
 
 			if (sug != NULL)
 				cfg_err(c, v->keys[i], "%s: unknown condition "
@@ -1232,7 +1165,7 @@ cfg_key_vendor(struct cfg *c, const struct ynode *n, const char *what)
 	for (i = 0; i < cfg->nvendors && nn < 63; i++)
 		names[nn++] = cfg->vendors[i]->name;
 	names[nn] = NULL;
-	if ((sug = cfg_suggest(n->value, names, nn)) != NULL)
+	if ((sug = suggest_closest(n->value, names, nn)) != NULL)
 		cfg_err(c, n, "%s: unknown vendor '%.64s'; did you mean '%s'? "
 		    "(known: %s)", what, n->value, sug,
 		    cfg_join(names, nn, list, sizeof(list)));
@@ -1493,157 +1426,25 @@ done:
 
 /* ---- notifiers ---- */
 
-static const char * const cfg_notifier_types[] = { "journald", "webhook",
-	"pagerduty", "alertmanager", "slack", "exec", "module", NULL };
-
-const char * const *
-config_notifier_types(void)
-{
-	return cfg_notifier_types;
-}
-
-static int
-cfg_checks(struct cfg *c, const struct ynode *n, const char *what,
-    char ***out, size_t *nout)
-{
-	const char	*sug, *ids[128];
-	size_t		 i, nids;
-	int		 bad = 0;
-
-	if (cfg_string_list(c, n, what, out, nout) == -1)
-		return -1;
-	for (nids = 0; nids < 128 && catalog_checks[nids].id != NULL; nids++)
-		ids[nids] = catalog_checks[nids].id;
-	for (i = 0; i < *nout; i++) {
-		if (catalog_find((*out)[i]) != NULL)
-			continue;
-		bad = 1;
-		if ((sug = cfg_suggest((*out)[i], ids, nids)) != NULL)
-			cfg_err(c, n->items[i], "%s: unknown check '%.64s'; did "
-			    "you mean '%s'?", what, (*out)[i], sug);
-		else
-			cfg_err(c, n->items[i], "%s: unknown check '%.64s' "
-			    "(see the check catalogue in keyhealthd.yaml(5))",
-			    what, (*out)[i]);
-	}
-	if (bad) {
-		cfg_strv_free(*out, *nout);
-		*out = NULL;
-		*nout = 0;
-		return -1;
-	}
-	return 0;
-}
-
+/* lib/notify owns the notifiers: section; its errors join ours. */
 static void
-cfg_notifier(struct cfg *c, const struct ynode *n, size_t idx,
-    struct config_notifier *nt)
+cfg_notify_report(void *arg, const struct ynode *at, const char *msg)
 {
-	const struct ynode	*v;
-	const char		*sug;
-	char			 where[32], what[64], list[256];
-	size_t			 i, nt_types = cfg_count(cfg_notifier_types);
+	struct cfg	*c = arg;
 
-	(void)snprintf(where, sizeof(where), "notifiers[%zu]", idx);
-	nt->block = n;
-	nt->min_severity = SEV_INFO;
-	if (cfg_type(c, n, YNODE_MAP, where) == -1)
-		return;
-#define W(key)	(snprintf(what, sizeof(what), "%s.%s", where, key), what)
-	if ((v = ynode_get(n, "type")) == NULL)
-		cfg_err(c, n, "%s: missing required key 'type' (one of: %s)",
-		    where, cfg_join(cfg_notifier_types, nt_types, list,
-		    sizeof(list)));
-	else if (cfg_string(c, v, W("type"), 64, &nt->type) == 0) {
-		for (i = 0; i < nt_types; i++)
-			if (strcmp(nt->type, cfg_notifier_types[i]) == 0)
-				break;
-		if (i == nt_types) {
-			if ((sug = cfg_suggest(nt->type, cfg_notifier_types,
-			    nt_types)) != NULL)
-				cfg_err(c, v, "%s: unknown notifier type "
-				    "'%.64s'; did you mean '%s'?", what,
-				    nt->type, sug);
-			else
-				cfg_err(c, v, "%s: unknown notifier type "
-				    "'%.64s' (one of: %s)", what, nt->type,
-				    cfg_join(cfg_notifier_types, nt_types,
-				    list, sizeof(list)));
-			free(nt->type);
-			nt->type = NULL;
-		}
-	}
-	if ((v = ynode_get(n, "name")) != NULL &&
-	    cfg_string(c, v, W("name"), CFG_MAX_NAME, &nt->name) == 0 &&
-	    !cfg_name_ok(nt->name)) {
-		cfg_err(c, v, "%s: not a usable name", what);
-		free(nt->name);
-		nt->name = NULL;
-	}
-	if (nt->name == NULL && nt->type != NULL && v == NULL)
-		nt->name = cfg_strdup(c, nt->type);
-	if ((v = ynode_get(n, "min_severity")) != NULL &&
-	    cfg_type(c, v, YNODE_SCALAR, W("min_severity")) == 0 &&
-	    (severity_parse(v->value, &nt->min_severity) == -1 ||
-	    nt->min_severity == SEV_OK)) {
-		cfg_err(c, v, "%s: expected info, warning, unknown or "
-		    "critical, got '%.40s'", what, v->value);
-		nt->min_severity = SEV_INFO;
-	}
-	if ((v = ynode_get(n, "checks")) != NULL)
-		(void)cfg_checks(c, v, W("checks"), &nt->checks,
-		    &nt->nchecks);
-	if ((v = ynode_get(n, "exclude_checks")) != NULL)
-		(void)cfg_checks(c, v, W("exclude_checks"),
-		    &nt->exclude_checks, &nt->nexclude_checks);
-#undef W
+	cfg_err(c, at, "%s", msg);
 }
 
 static void
 cfg_notifiers(struct cfg *c, const struct ynode *n)
 {
-	struct config	*cfg = c->cfg;
-	size_t		 i, j;
+	struct notify_conf	nc;
 
-	if (cfg_type(c, n, YNODE_SEQ, "notifiers") == -1)
+	if (!(c->flags & CONFIG_LOAD_NOTIFIERS))
 		return;
-	if (n->nitems > CFG_MAX_LIST) {
-		cfg_err(c, n, "notifiers: too many (at most %d)", CFG_MAX_LIST);
-		return;
-	}
-	if (n->nitems == 0)
-		return;
-	if ((cfg->notifiers = calloc(n->nitems,
-	    sizeof(*cfg->notifiers))) == NULL) {
-		cfg_nomem(c);
-		return;
-	}
-	cfg->nnotifiers = n->nitems;
-	for (i = 0; i < n->nitems; i++)
-		cfg_notifier(c, n->items[i], i, &cfg->notifiers[i]);
-	for (i = 1; i < cfg->nnotifiers; i++)
-		for (j = 0; j < i; j++) {
-			const struct ynode *v;
-
-			if (cfg->notifiers[i].name == NULL ||
-			    cfg->notifiers[j].name == NULL ||
-			    strcmp(cfg->notifiers[i].name,
-			    cfg->notifiers[j].name) != 0)
-				continue;
-			if ((v = ynode_get(n->items[i], "name")) != NULL)
-				cfg_err(c, v, "notifiers[%zu].name: duplicate "
-				    "notifier name '%s' (also notifiers[%zu] "
-				    "at line %d)", i, cfg->notifiers[i].name,
-				    j, n->items[j]->line);
-			else
-				cfg_err(c, ynode_get(n->items[i], "type"),
-				    "notifiers[%zu]: a second '%s' notifier "
-				    "needs a 'name:' (notifiers[%zu] at line %d "
-				    "is called '%s')", i,
-				    cfg->notifiers[i].type, j,
-				    n->items[j]->line, cfg->notifiers[j].name);
-			break;
-		}
+	notify_conf_init(&nc, cfg_notify_report, c);
+	(void)notify_configure_all(n, &nc, &c->cfg->notifiers,
+	    &c->cfg->nnotifiers);
 }
 
 /* ---- the whole file ---- */
@@ -1743,7 +1544,7 @@ cfg_new(const char *path)
 
 /* Takes root (also on failure). */
 static struct config *
-cfg_load_tree(const char *name, struct ynode *root,
+cfg_load_tree(const char *name, struct ynode *root, int flags,
     struct config_errors *errs, int vendors_d)
 {
 	struct cfg	 c;
@@ -1755,6 +1556,7 @@ cfg_load_tree(const char *name, struct ynode *root,
 		return NULL;
 	}
 	c.errs = errs;
+	c.flags = flags;
 	c.vdir_err[0] = '\0';
 	c.cfg->root = root;
 	cfg_state_dir_default(&c);
@@ -1792,6 +1594,13 @@ struct config *
 config_load_buffer(const char *name, const char *text, size_t len,
     struct config_errors *errs)
 {
+	return config_load_buffer_flags(name, text, len, 0, errs);
+}
+
+struct config *
+config_load_buffer_flags(const char *name, const char *text, size_t len,
+    int flags, struct config_errors *errs)
+{
 	struct ynode	*root;
 	char		 err[1024];
 
@@ -1799,11 +1608,11 @@ config_load_buffer(const char *name, const char *text, size_t len,
 		cfg_parse_error(errs, err);
 		return NULL;
 	}
-	return cfg_load_tree(name, root, errs, 0);
+	return cfg_load_tree(name, root, flags, errs, 0);
 }
 
 struct config *
-config_load(const char *path, struct config_errors *errs)
+config_load_flags(const char *path, int flags, struct config_errors *errs)
 {
 	struct ynode	*root;
 	char		 err[1024];
@@ -1812,7 +1621,13 @@ config_load(const char *path, struct config_errors *errs)
 		cfg_parse_error(errs, err);
 		return NULL;
 	}
-	return cfg_load_tree(path, root, errs, 1);
+	return cfg_load_tree(path, root, flags, errs, 1);
+}
+
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+	return config_load_flags(path, 0, errs);
 }
 
 static void
@@ -1851,15 +1666,7 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->nvendors; i++)
 		vendor_free(cfg->vendors[i]);
 	free(cfg->vendors);
-	for (i = 0; i < cfg->nnotifiers; i++) {
-		struct config_notifier *n = &cfg->notifiers[i];
-
-		free(n->type);
-		free(n->name);
-		cfg_strv_free(n->checks, n->nchecks);
-		cfg_strv_free(n->exclude_checks, n->nexclude_checks);
-	}
-	free(cfg->notifiers);
+	notify_free_all(cfg->notifiers, cfg->nnotifiers);
 	ynode_free(cfg->root);
 	free(cfg);
 }
@@ -2136,10 +1943,8 @@ config_vendor_load(const char *name, char *err, size_t errlen)
 int
 config_print(const struct config *cfg, FILE *f)
 {
-	static const char * const common[] = { "type", "name",
-	    "min_severity", "checks", "exclude_checks", NULL };
 	struct config_aws	 a;
-	size_t			 i, j, k, nv = 0;
+	size_t			 i, nv = 0;
 
 	(void)fprintf(f, "# effective configuration, defaults filled in\n");
 	cfg_put_dur(f, 0, "interval", cfg->interval);
@@ -2208,35 +2013,24 @@ config_print(const struct config *cfg, FILE *f)
 	else
 		(void)fprintf(f, "notifiers:\n");
 	for (i = 0; i < cfg->nnotifiers; i++) {
-		const struct config_notifier *n = &cfg->notifiers[i];
-		int first = 1;
+		const struct notifier	*n = cfg->notifiers[i];
+		char * const		*ids;
+		size_t			 nids;
 
-		cfg_put_kv(f, 2, "- type", n->type);
-		cfg_put_kv(f, 4, "name", n->name);
+		cfg_put_kv(f, 2, "- type", notify_type(n));
+		cfg_put_kv(f, 4, "name", notify_name(n));
 		cfg_put_kv(f, 4, "min_severity",
-		    severity_name(n->min_severity));
-		if (n->nchecks > 0)
-			cfg_put_list(f, 4, "checks", n->checks, n->nchecks);
-		if (n->nexclude_checks > 0)
-			cfg_put_list(f, 4, "exclude_checks",
-			    n->exclude_checks, n->nexclude_checks);
+		    severity_name(notify_min_severity(n)));
+		if ((ids = notify_checks(n, &nids)) != NULL && nids > 0)
+			cfg_put_list(f, 4, "checks", ids, nids);
+		if ((ids = notify_exclude_checks(n, &nids)) != NULL &&
+		    nids > 0)
+			cfg_put_list(f, 4, "exclude_checks", ids, nids);
 		/* The notifier's own options may hold secrets (a Slack URL,
 		 * a routing key): names only. */
-		for (j = 0; j < n->block->nitems; j++) {
-			const char *kn = n->block->keys[j]->value;
-
-			for (k = 0; common[k] != NULL; k++)
-				if (strcmp(kn, common[k]) == 0)
-					break;
-			if (common[k] != NULL)
-				continue;
-			(void)fprintf(f, "%s%.64s", first ?
-			    "    # options of this notifier (values not "
-			    "shown): " : ", ", kn);
-			first = 0;
-		}
-		if (!first)
-			(void)fputc('\n', f);
+		if (*notify_option_names(n) != '\0')
+			(void)fprintf(f, "    # options of this notifier "
+			    "(values not shown): %s\n", notify_option_names(n));
 	}
 	if (fflush(f) == EOF || ferror(f))
 		return -1;

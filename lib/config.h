@@ -15,6 +15,7 @@
 #include "arn.h"
 #include "finding.h"
 
+struct notifier;
 struct ynode;
 struct vendor;
 
@@ -102,19 +103,6 @@ struct config_key {
 	int			 column;
 };
 
-struct config_notifier {
-	char			*type;		/* "journald", "webhook", ... */
-	char			*name;		/* unique; default the type */
-	enum severity		 min_severity;	/* default SEV_INFO (all) */
-	char			**checks;	/* only these check ids; NULL: all */
-	size_t			 nchecks;
-	char			**exclude_checks;	/* never these */
-	size_t			 nexclude_checks;
-	const struct ynode	*block;		/* the whole mapping, for the
-						 * notifier's configure(); lives
-						 * as long as the config */
-};
-
 struct config {
 	char			*path;		/* as given to config_load() */
 	long			 interval;
@@ -130,9 +118,12 @@ struct config {
 	/* Every known profile: shipped, vendors.d, config (vendor.h). */
 	struct vendor		**vendors;
 	size_t			 nvendors;
-	struct config_notifier	*notifiers;
+	/* Configured (not started) by lib/notify, only when loaded with
+	 * CONFIG_LOAD_NOTIFIERS; the config owns them unless the caller
+	 * takes them (and sets these to NULL/0). */
+	struct notifier		**notifiers;
 	size_t			 nnotifiers;
-	struct ynode		*root;		/* owned: notifier blocks */
+	struct ynode		*root;		/* owned */
 };
 
 /*
@@ -141,17 +132,30 @@ struct config {
  * environment for defaults: STATE_DIRECTORY.
  */
 struct config	*config_load(const char *path, struct config_errors *errs);
+/*
+ * The same; with CONFIG_LOAD_NOTIFIERS the notifiers: section is handed to
+ * lib/notify, which configures each notifier once (reading its secret
+ * files, loading modules) and reports into errs like the rest of the file:
+ * `validate` and `run` load this way.  Without it (`check`, `baseline`,
+ * which send nothing) the section is not read.
+ */
+#define CONFIG_LOAD_NOTIFIERS	0x1
+struct config	*config_load_flags(const char *path, int flags,
+		    struct config_errors *errs);
+struct config	*config_load_buffer_flags(const char *name, const char *text,
+		    size_t len, int flags, struct config_errors *errs);
 /* The same from a buffer; name is used in positions. */
 struct config	*config_load_buffer(const char *name, const char *text,
 		    size_t len, struct config_errors *errs);
-/* Frees cfg and everything it owns (also the notifier blocks); NULL ok. */
+/* Frees cfg and everything it owns (also its notifiers); NULL ok. */
 void		 config_free(struct config *cfg);
 
 /*
  * Writes the effective configuration, defaults filled in, as YAML in a
  * stable order that config_load() reads back (notifiers: only the common
  * keys; their own options are listed by name in a comment, values never
- * shown).  Returns 0, or -1 on a write error.
+ * shown; present only when loaded with CONFIG_LOAD_NOTIFIERS).  Returns
+ * 0, or -1 on a write error.
  */
 int		 config_print(const struct config *cfg, FILE *f);
 
@@ -192,8 +196,8 @@ int		 config_check_file_perms(const char *path, char *err,
 /*
  * Errors: appends "WHERE: message" for node n (NULL: no position, then
  * "FILE: message" must be written by the caller or is just message).
- * Returns 0, or -1 when out of memory.  Used by config.c and by whoever
- * validates notifier blocks, so that their errors join the same list.
+ * Returns 0, or -1 when out of memory.  lib/notify's errors about the
+ * notifiers: section come here too, through config.c.
  */
 int		 config_error(struct config_errors *errs,
 		    const struct ynode *n, const char *fmt, ...)
@@ -201,8 +205,5 @@ int		 config_error(struct config_errors *errs,
 /* Sorts by position (unpositioned first), keeping equal ones in order. */
 void		 config_errors_sort(struct config_errors *errs);
 void		 config_errors_free(struct config_errors *errs);
-
-/* The notifier types that configuration accepts. */
-const char * const *config_notifier_types(void);
 
 #endif

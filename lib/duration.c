@@ -6,16 +6,19 @@
 
 #include "duration.h"
 
+/* Largest first: the order the grammar requires. */
 static const struct {
-	char	unit;
-	long	secs;
+	const char	*unit;
+	long long	 ms;
 } duration_units[] = {
-	{ 'd', 86400 },
-	{ 'h', 3600 },
-	{ 'm', 60 },
-	{ 's', 1 },
+	{ "d", 86400000LL },
+	{ "h", 3600000LL },
+	{ "m", 60000LL },
+	{ "s", 1000LL },
+	{ "ms", 1LL },
 };
 #define DURATION_NUNITS	(sizeof(duration_units) / sizeof(duration_units[0]))
+#define DURATION_HINT	"write e.g. 500ms, 30s, 5m, 1h, 1h30m, 2d"
 
 static int
 duration_fail(const char *s, char *err, size_t errlen, const char *reason)
@@ -26,18 +29,18 @@ duration_fail(const char *s, char *err, size_t errlen, const char *reason)
 }
 
 int
-duration_parse(const char *s, long *out, char *err, size_t errlen)
+duration_parse_ms(const char *s, long long *out_ms, char *err, size_t errlen)
 {
 	const char	*p = s;
-	long		 total = 0, n;
+	long long	 total = 0, n;
 	size_t		 u, next = 0;
 	char		 unit[8], reason[96];
 
 	if (*s == '\0')
-		return duration_fail(s, err, errlen, "empty (write e.g. 30s, "
-		    "5m, 1h, 1h30m, 2d)");
+		return duration_fail(s, err, errlen, "empty (" DURATION_HINT
+		    ")");
 	if (strcmp(s, "0") == 0) {
-		*out = 0;
+		*out_ms = 0;
 		return 0;
 	}
 	while (*p != '\0') {
@@ -46,20 +49,19 @@ duration_parse(const char *s, long *out, char *err, size_t errlen)
 				return duration_fail(s, err, errlen,
 				    "no sign allowed");
 			return duration_fail(s, err, errlen,
-			    "expected a number (write e.g. 30s, 5m, 1h, "
-			    "1h30m, 2d)");
+			    "expected a number (" DURATION_HINT ")");
 		}
 		n = 0;
 		while (*p >= '0' && *p <= '9') {
 			n = n * 10 + (*p - '0');
-			if (n > DURATION_MAX)
+			if (n > DURATION_MAX_MS)
 				return duration_fail(s, err, errlen,
 				    "too large (at most 3650d)");
 			p++;
 		}
 		if (*p == '\0')
 			return duration_fail(s, err, errlen,
-			    "missing unit (use s, m, h, d)");
+			    "missing unit (use ms, s, m, h, d)");
 		if (*p == '.')
 			return duration_fail(s, err, errlen, "fractions are "
 			    "not supported (write 1m30s for 1.5m)");
@@ -68,19 +70,16 @@ duration_parse(const char *s, long *out, char *err, size_t errlen)
 		    u < sizeof(unit) - 1; u++)
 			unit[u] = p[u];
 		unit[u] = '\0';
-		if (strcmp(unit, "ms") == 0)
-			return duration_fail(s, err, errlen, "unit 'ms' is "
-			    "not supported: durations are whole seconds");
-		for (u = 0; u < DURATION_NUNITS; u++)
-			if (strlen(unit) == 1 && unit[0] ==
-			    duration_units[u].unit)
-				break;
 		if (strchr(unit, ' ') != NULL || strchr(unit, '\t') != NULL)
 			return duration_fail(s, err, errlen,
 			    "no spaces allowed (write 1h30m)");
+		p += u;
+		for (u = 0; u < DURATION_NUNITS; u++)
+			if (strcmp(unit, duration_units[u].unit) == 0)
+				break;
 		if (u == DURATION_NUNITS) {
 			(void)snprintf(reason, sizeof(reason), "unknown unit "
-			    "'%s' (use s, m, h, d)", unit);
+			    "'%s' (use ms, s, m, h, d)", unit);
 			return duration_fail(s, err, errlen, reason);
 		}
 		if (u < next) {
@@ -90,41 +89,60 @@ duration_parse(const char *s, long *out, char *err, size_t errlen)
 			return duration_fail(s, err, errlen, reason);
 		}
 		next = u + 1;
-		if (n > DURATION_MAX / duration_units[u].secs ||
-		    total > DURATION_MAX - n * duration_units[u].secs)
+		if (n > DURATION_MAX_MS / duration_units[u].ms ||
+		    total > DURATION_MAX_MS - n * duration_units[u].ms)
 			return duration_fail(s, err, errlen,
 			    "too large (at most 3650d)");
-		total += n * duration_units[u].secs;
-		p++;
+		total += n * duration_units[u].ms;
 	}
-	*out = total;
+	*out_ms = total;
+	return 0;
+}
+
+int
+duration_parse(const char *s, long *out, char *err, size_t errlen)
+{
+	long long	ms;
+
+	if (duration_parse_ms(s, &ms, err, errlen) == -1)
+		return -1;
+	if (ms % 1000 != 0)
+		return duration_fail(s, err, errlen, "this option takes whole "
+		    "seconds");
+	*out = (long)(ms / 1000);
 	return 0;
 }
 
 const char *
-duration_format(long secs, char *buf, size_t len)
+duration_format_ms(long long ms, char *buf, size_t len)
 {
-	size_t	u, off = 0;
-	long	n;
-	int	r;
+	size_t		u, off = 0;
+	long long	n;
+	int		r;
 
 	if (len == 0)
 		return buf;
 	buf[0] = '\0';
-	if (secs <= 0) {
+	if (ms <= 0) {
 		(void)snprintf(buf, len, "0s");
 		return buf;
 	}
 	for (u = 0; u < DURATION_NUNITS; u++) {
-		n = secs / duration_units[u].secs;
-		secs %= duration_units[u].secs;
+		n = ms / duration_units[u].ms;
+		ms %= duration_units[u].ms;
 		if (n == 0)
 			continue;
-		r = snprintf(buf + off, len - off, "%ld%c", n,
+		r = snprintf(buf + off, len - off, "%lld%s", n,
 		    duration_units[u].unit);
 		if (r < 0 || (size_t)r >= len - off)
 			break;
 		off += (size_t)r;
 	}
 	return buf;
+}
+
+const char *
+duration_format(long secs, char *buf, size_t len)
+{
+	return duration_format_ms((long long)secs * 1000LL, buf, len);
 }

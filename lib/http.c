@@ -55,6 +55,8 @@ struct http_req {
 	CURLcode		 result;
 	char			 errbuf[CURL_ERROR_SIZE];
 	char			*secret_path;	/* of a secret_url, or NULL */
+	char			**secret_hdrs;	/* names, NULL-terminated */
+	int			 discard_excess;
 };
 
 TAILQ_HEAD(http_reqs, http_req);
@@ -100,13 +102,18 @@ static const char *const http_secret_headers[] = {
 };
 
 static int
-http_header_is_secret(const char *name, size_t namelen)
+http_header_is_secret(const struct http_req *r, const char *name,
+    size_t namelen)
 {
 	const char *const	*p;
 	size_t			 i;
 
 	for (p = http_secret_headers; *p != NULL; p++)
 		if (strlen(*p) == namelen && strncasecmp(*p, name, namelen) == 0)
+			return 1;
+	for (i = 0; r->secret_hdrs != NULL && r->secret_hdrs[i] != NULL; i++)
+		if (strlen(r->secret_hdrs[i]) == namelen &&
+		    strncasecmp(r->secret_hdrs[i], name, namelen) == 0)
 			return 1;
 	/* Be generous: any header that names a token, secret or key. */
 	for (i = 0; i + 5 <= namelen; i++)
@@ -196,7 +203,7 @@ http_debug_cb(CURL *easy, curl_infotype type, char *data, size_t size,
 			colon = (type != CURLINFO_TEXT) ?
 			    memchr(p, ':', (size_t)n) : NULL;
 			if (colon != NULL &&
-			    http_header_is_secret(p, (size_t)(colon - p)))
+			    http_header_is_secret(r, p, (size_t)(colon - p)))
 				log_debug("curl %s %.*s: <redacted>", dir,
 				    (int)(colon - p), p);
 			else
@@ -218,9 +225,16 @@ http_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	char		*nb;
 
 	if (n > r->max_body - r->len) {
-		/* Returning short makes curl abort with CURLE_WRITE_ERROR. */
+		/* Returning short makes curl abort with CURLE_WRITE_ERROR:
+		 * reading stops here.  For a caller that only needs the
+		 * status, keep what fits and call it a cut body. */
 		r->too_large = 1;
-		return 0;
+		if (r->discard_excess)
+			n = r->max_body - r->len;
+		else
+			return 0;
+		if (n == 0)
+			return 0;
 	}
 	if (r->len + n + 1 > r->cap) {
 		want = r->cap ? r->cap : 4096;
@@ -236,7 +250,7 @@ http_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	memcpy(r->buf + r->len, data, n);
 	r->len += n;
 	r->buf[r->len] = '\0';
-	return n;
+	return r->too_large ? 0 : n;
 }
 
 static void
@@ -275,6 +289,8 @@ http_header_cb(char *data, size_t size, size_t nmemb, void *userp)
 static void
 http_req_free(struct http_req *r)
 {
+	size_t	i;
+
 	if (r == NULL)
 		return;
 	if (r->easy != NULL)
@@ -286,6 +302,9 @@ http_req_free(struct http_req *r)
 		explicit_bzero(r->secret_path, strlen(r->secret_path));
 		free(r->secret_path);
 	}
+	for (i = 0; r->secret_hdrs != NULL && r->secret_hdrs[i] != NULL; i++)
+		free(r->secret_hdrs[i]);
+	free(r->secret_hdrs);
 	free(r);
 }
 
@@ -318,12 +337,19 @@ http_req_deliver(struct http_req *r)
 	res.date = r->date[0] != '\0' ? r->date : NULL;
 	res.content_type = r->ctype[0] != '\0' ? r->ctype : NULL;
 	res.curl_code = (int)r->result;
-	if (r->too_large || r->result == CURLE_FILESIZE_EXCEEDED) {
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (r->too_large && r->discard_excess && status >= 100 &&
+	    (r->result == CURLE_OK || r->result == CURLE_WRITE_ERROR)) {
+		/* The status line and headers came whole: that is the
+		 * answer; the body was cut on purpose. */
+		res.ok = 1;
+		res.status = status;
+		res.truncated = 1;
+	} else if (r->too_large || r->result == CURLE_FILESIZE_EXCEEDED) {
 		res.too_large = 1;
 		snprintf(r->errbuf, sizeof(r->errbuf),
 		    "response larger than %zu bytes", r->max_body);
 		res.error = r->errbuf;
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 		res.status = status;
 	} else if (r->result != CURLE_OK) {
 		if (r->errbuf[0] == '\0')
@@ -331,7 +357,6 @@ http_req_deliver(struct http_req *r)
 			    curl_easy_strerror(r->result));
 		res.error = r->errbuf;
 	} else {
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 		res.ok = 1;
 		res.status = status;
 	}
@@ -568,6 +593,7 @@ http_submit(struct http *h, const struct http_request *req, http_cb cb,
 	struct endpoint_url	 u;
 	char			 e[512];
 	CURLMcode		 mc;
+	size_t			 n;
 	int			 post = 0;
 
 	if (h == NULL || req == NULL || cb == NULL || req->url == NULL ||
@@ -599,6 +625,19 @@ http_submit(struct http *h, const struct http_request *req, http_cb cb,
 	r->cb = cb;
 	r->arg = arg;
 	r->max_body = req->max_body > 0 ? req->max_body : h->max_body;
+	r->discard_excess = req->discard_excess;
+	for (n = 0; req->secret_headers != NULL &&
+	    req->secret_headers[n] != NULL; n++)
+		;
+	if (n > 0) {
+		if ((r->secret_hdrs = calloc(n + 1,
+		    sizeof(*r->secret_hdrs))) == NULL)
+			goto nomem;
+		for (n = 0; req->secret_headers[n] != NULL; n++)
+			if ((r->secret_hdrs[n] =
+			    strdup(req->secret_headers[n])) == NULL)
+				goto nomem;
+	}
 	if ((r->easy = curl_easy_init()) == NULL) {
 		snprintf(err, errlen, "http: curl_easy_init failed");
 		goto fail;
@@ -634,8 +673,11 @@ http_submit(struct http *h, const struct http_request *req, http_cb cb,
 	    h->connect_timeout_ms);
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS,
 	    req->timeout_ms > 0 ? req->timeout_ms : h->timeout_ms);
-	curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)r->max_body);
+	/* A declared length over the cap fails early, unless the caller
+	 * takes a cut body (then the write callback cuts it). */
+	if (!r->discard_excess)
+		curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE,
+		    (curl_off_t)r->max_body);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, http_write_cb);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);

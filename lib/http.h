@@ -33,6 +33,14 @@ struct http_request {
 	int			 secret_url;	/* the URL's path is a credential
 						 * (a Slack webhook): never
 						 * logged, not even at -vv */
+	/* Names of headers whose values are never logged, on top of the
+	 * built-in list (Authorization, tokens ...): a webhook's configured
+	 * headers.  NULL-terminated, may be NULL; copied. */
+	const char * const	*secret_headers;
+	/* Only the status matters (a notifier): an answer longer than
+	 * max_body is not an error; reading stops there, the rest is
+	 * discarded, and the response is ok with truncated set. */
+	int			 discard_excess;
 };
 
 /* What came back.  Valid only during the callback. */
@@ -48,6 +56,8 @@ struct http_response {
 	const char	*error;		/* "Connection refused", "response
 					 * larger than 1048576 bytes" ... */
 	int		 too_large;	/* the body exceeded max_body */
+	int		 truncated;	/* ok, but the body was cut at max_body
+					 * (discard_excess) */
 	double		 elapsed;	/* seconds */
 };
 

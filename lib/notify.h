@@ -39,15 +39,35 @@ struct notify_env {
 typedef void (*notify_done_cb)(void *arg, enum notify_result result,
     const char *why);
 
+/*
+ * Where configure() reports what is wrong with its block: the same error
+ * list as the rest of the configuration file (lib/config hands the
+ * notifiers: section to notify_configure_all()), so that `validate` shows
+ * every error of the file, each as FILE:LINE:COLUMN, sorted, and `run`
+ * refuses exactly what `validate` refuses.
+ */
+struct notify_conf {
+	/* Reports msg (one line, no position) about node at; the position
+	 * is added from the node.  A module calls it as nc->error(nc, at,
+	 * msg) for each problem, then returns -1 from configure(). */
+	void		(*error)(struct notify_conf *nc,
+			    const struct ynode *at, const char *msg);
+	/* keyhealthd's own: where error() forwards to, and a count. */
+	void		(*report)(void *arg, const struct ynode *at,
+			    const char *msg);
+	void		*arg;
+	unsigned int	 nerrors;
+};
+
 struct notify_ops {
 	const char	*type;
 	/* Validates the notifier's own config block (a YAML mapping that
 	 * includes "type" and the common keys name, min_severity, checks,
-	 * exclude_checks, which it must accept and may ignore); errors as
-	 * "FILE:LINE:COLUMN: message".  On success *state is the
-	 * notifier's, freed by free(). */
+	 * exclude_checks, path, which it must accept and may ignore),
+	 * reporting every problem through nc; returns -1 if there was one.
+	 * On success *state is the notifier's, freed by free(). */
 	int	(*configure)(const struct ynode *block, void **state,
-		    char *err, size_t errlen);
+		    struct notify_conf *nc);
 	int	(*start)(void *state, const struct notify_env *env,
 		    char *err, size_t errlen);
 	/* Starts one delivery; done runs exactly once, possibly before send
@@ -60,7 +80,8 @@ struct notify_ops {
 };
 
 /* The descriptor an external module exports as keyhealthd_notify_module. */
-#define NOTIFY_MODULE_ABI	1
+#define NOTIFY_MODULE_ABI	2	/* 2: configure() reports through
+					 * struct notify_conf */
 struct notify_module {
 	unsigned int		 abi;		/* NOTIFY_MODULE_ABI */
 	const char		*name;
@@ -68,8 +89,13 @@ struct notify_module {
 };
 
 /*
- * The built-in types, one file each (notify_<type>.c).  A new type adds
- * its declaration here and one line to the table in notify.c.
+ * The built-in types, one file each (notify_<type>.c).  Adding a type:
+ * write notify_<type>.c exporting its ops (configure() checks its options
+ * with the notify_util_* helpers), declare the ops here and add one line
+ * to the table in notify.c (the build takes every .c file of lib).
+ * Nothing else lists the types: configuration, `validate` and `run` all
+ * come here.  An external type is a module (type: module, path: FILE.so)
+ * that exports keyhealthd_notify_module; see tests/modules/sample_notify.c.
  */
 extern const struct notify_ops notify_journald_ops;
 extern const struct notify_ops notify_webhook_ops;
@@ -87,29 +113,60 @@ const char * const *notify_type_names(void);
  * One configured notifier: its ops (built-in or from a module), its
  * state, its name and the common options every type accepts:
  *   type		 a built-in type or "module" (then path: FILE.so)
- *   name		 unique, [A-Za-z0-9_.-], at most 64; default the type
+ *   name		 unique, 1 to 64 of [A-Za-z0-9_.-], not starting with
+ *			 "." (it names the outbox directory); default the type
  *   min_severity	 info (default), warning, unknown, critical
  *   checks		 [ids]: only these check ids (default all)
  *   exclude_checks	 [ids]: never these
  */
 struct notifier;
 
+/* Sets up nc to forward every error to report(arg, at, msg). */
+void		 notify_conf_init(struct notify_conf *nc,
+		    void (*report)(void *, const struct ynode *, const char *),
+		    void *arg);
+/* For tools and tests: sets up nc to keep the first error as
+ * "FILE:LINE:COLUMN: message" in err; *t is nc's, alive as long as it. */
+struct notify_conf_text {
+	char	*err;
+	size_t	 errlen;
+	int	 n;		/* errors reported */
+};
+void		 notify_conf_init_text(struct notify_conf *nc,
+		    struct notify_conf_text *t, char *err, size_t errlen);
 /*
- * Parses block (a mapping): the common options here, the rest by the
- * type's configure().  Errors "FILE:LINE:COLUMN: message", e.g. an
- * unknown type or check id, a module that cannot be loaded, lacks the
- * descriptor or has another ABI.  The caller frees it with notify_free().
+ * The notifiers: section, the one place it is parsed: every block of the
+ * sequence seq (NULL: none) configured once, the common options here, the
+ * rest by the type's configure(), names unique.  Every problem goes to nc
+ * (an unknown type or option with a suggestion, a bad check id, a module
+ * that cannot be loaded, lacks the descriptor or has another ABI ...).
+ * Returns 0 with *out an array of *nout notifiers (freed with
+ * notify_free_all()), or -1 with nothing allocated.
+ */
+int		 notify_configure_all(const struct ynode *seq,
+		    struct notify_conf *nc, struct notifier ***out,
+		    size_t *nout);
+/*
+ * The same for callers that want the first error as text
+ * ("FILE:LINE:COLUMN: message"): tools and tests.  notify_new() is one
+ * block; the caller frees it with notify_free().
  */
 struct notifier	*notify_new(const struct ynode *block, char *err,
 		    size_t errlen);
-/* Every block of the sequence seq (names must be unique); *out is an
- * array of *nout notifiers freed with notify_free_all().  0 or -1. */
 int		 notify_new_all(const struct ynode *seq,
 		    struct notifier ***out, size_t *nout, char *err,
 		    size_t errlen);
 void		 notify_free_all(struct notifier **v, size_t n);
 const char	*notify_name(const struct notifier *n);
 const char	*notify_type(const struct notifier *n);
+/* The filters, for `validate -v`: the check lists are NULL when absent. */
+enum severity	 notify_min_severity(const struct notifier *n);
+char * const	*notify_checks(const struct notifier *n, size_t *nout);
+char * const	*notify_exclude_checks(const struct notifier *n,
+		    size_t *nout);
+/* The names of n's own options, "url, timeout" ("" when none): their
+ * values are not kept here, they may be secrets. */
+const char	*notify_option_names(const struct notifier *n);
 /*
  * Non-zero when ev passes n's filters (min_severity, checks,
  * exclude_checks).  A resolved event carries the highest severity its
@@ -125,41 +182,5 @@ int		 notify_send(void *n, const struct alert_event *ev,
 void		 notify_stop(struct notifier *n);
 /* Frees the state (ops->free) and unloads the module; NULL is fine. */
 void		 notify_free(struct notifier *n);
-
-/*
- * Helpers for the types' configure().  Every error is
- * "FILE:LINE:COLUMN: message" about the offending node.
- */
-/* Formats such an error about node at into err; returns -1. */
-int		 notify_conf_error(const struct ynode *at, char *err,
-		    size_t errlen, const char *fmt, ...)
-		    __attribute__((format(printf, 4, 5)));
-/* Rejects any key of block that is neither common nor in known
- * (NULL-terminated; may be NULL).  0 or -1. */
-int		 notify_conf_keys(const struct ynode *block,
-		    const char * const *known, char *err, size_t errlen);
-/* A scalar option; *out is a copy (caller frees) or NULL when absent
- * (an error when required).  0 or -1. */
-int		 notify_conf_string(const struct ynode *block, const char *key,
-		    int required, char **out, char *err, size_t errlen);
-/* A duration ("500ms", "10s", "5m", "1h", or seconds) in milliseconds;
- * def when absent.  Must be > 0.  0 or -1. */
-int		 notify_conf_duration_ms(const struct ynode *block,
-		    const char *key, long def, long *out, char *err,
-		    size_t errlen);
-/* true/false/yes/no; def when absent.  0 or -1. */
-int		 notify_conf_bool(const struct ynode *block, const char *key,
-		    int def, int *out, char *err, size_t errlen);
-/*
- * Reads the secret in the file named by option key (trailing newlines
- * stripped; at most 4096 bytes): an absolute path, or a relative name
- * under $CREDENTIALS_DIRECTORY (systemd's LoadCredential=).  A file readable or writable by others
- * is refused.  The secret never appears in err.  *out (NUL-terminated,
- * caller frees after wiping) is NULL when the option is absent and not
- * required.  0 or -1.
- */
-int		 notify_conf_secret_file(const struct ynode *block,
-		    const char *key, int required, char **out, size_t *outlen,
-		    char *err, size_t errlen);
 
 #endif

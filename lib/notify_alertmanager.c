@@ -47,6 +47,7 @@
 #include "notify.h"
 #include "notify_payloads.h"
 #include "notify_util.h"
+#include "statefs.h"
 #include "ynode.h"
 
 #define AM_TYPE			"alertmanager"
@@ -270,6 +271,36 @@ am_set_ends(json_t *alert, time_t ends)
 }
 
 /*
+ * Opens the directory of state_file (through statefs: the file itself is
+ * never followed); its last part goes to *leaf.  -1 with err.
+ */
+static int
+am_state_dir(const struct alertmanager *am, const char **leaf, char *err,
+    size_t errlen)
+{
+	char		 dir[PATH_MAX];
+	const char	*slash = strrchr(am->state_file, '/');
+	size_t		 len;
+
+	/* am_state_file() makes it absolute. */
+	if (slash == NULL || slash[1] == '\0') {
+		(void)snprintf(err, errlen, "%s: not a file path",
+		    am->state_file);
+		return -1;
+	}
+	len = slash == am->state_file ? 1 : (size_t)(slash - am->state_file);
+	if (len >= sizeof(dir)) {
+		(void)snprintf(err, errlen, "%s: path too long",
+		    am->state_file);
+		return -1;
+	}
+	memcpy(dir, am->state_file, len);
+	dir[len] = '\0';
+	*leaf = slash + 1;
+	return statefs_open_top(dir, 0, NULL, err, errlen);
+}
+
+/*
  * Writes the table to state_file: a temporary file, fsync'd, renamed over
  * the old one, so a crash leaves either table.  A failure costs only the
  * re-posts after a restart: it is logged, once per streak.
@@ -279,11 +310,13 @@ am_save(struct alertmanager *am)
 {
 	struct am_entry	*e;
 	json_t		*root, *arr;
-	char		 tmp[PATH_MAX];
-	int		 fd = -1, ok = 0;
+	const char	*leaf;
+	char		*text = NULL, err[1024];
+	int		 dfd = -1, ok = 0;
 
 	if (am->state_file == NULL)
 		return;
+	(void)snprintf(err, sizeof(err), "out of memory");
 	if ((root = json_pack("{s:i, s:[]}", "version", AM_STATE_VERSION,
 	    "alerts")) == NULL)
 		goto out;
@@ -293,30 +326,23 @@ am_save(struct alertmanager *am)
 		    "fingerprint", e->fingerprint, "alert", e->alert)) == -1)
 			goto out;
 	}
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", am->state_file) >=
-	    sizeof(tmp))
+	if ((text = json_dumps(root, JSON_COMPACT)) == NULL)
 		goto out;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1)
+	if ((dfd = am_state_dir(am, &leaf, err, sizeof(err))) == -1)
 		goto out;
-	if (json_dumpfd(root, fd, JSON_COMPACT) == -1 || fsync(fd) == -1)
-		goto out;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, am->state_file) == -1)
+	if (statefs_write(dfd, am->state_file, leaf, text, strlen(text), err,
+	    sizeof(err)) == -1)
 		goto out;
 	ok = 1;
 out:
-	if (fd != -1)
-		close(fd);
+	if (dfd != -1)
+		close(dfd);
+	free(text);
 	json_decref(root);
 	if (!ok && !am->save_failing)
-		log_warn("alertmanager %s: cannot save the firing alerts to "
-		    "%s; after a restart they may expire in Alertmanager "
-		    "until re-notified", am->shown_url, am->state_file);
+		log_warnx("alertmanager %s: cannot save the firing alerts to "
+		    "%s (%s); after a restart they may expire in Alertmanager "
+		    "until re-notified", am->shown_url, am->state_file, err);
 	else if (ok && am->save_failing)
 		log_info("alertmanager %s: saving firing alerts to %s works "
 		    "again", am->shown_url, am->state_file);
@@ -324,32 +350,48 @@ out:
 }
 
 /* Loads what am_save() wrote; a missing file is an empty table, a bad one
- * is reported and ignored (the daemon must run without it). */
+ * is reported and ignored (the daemon must run without it).  Anything but
+ * a regular file of ours (a link, a FIFO) is refused, never opened. */
 static void
 am_load(struct alertmanager *am)
 {
 	struct am_entry	*e;
 	json_error_t	 jerr;
 	json_t		*root, *arr, *item, *alert;
-	const char	*fp;
+	const char	*fp, *leaf;
 	struct stat	 st;
+	char		 err[1024];
 	size_t		 i;
+	int		 dfd, fd, refused;
 
 	if (am->state_file == NULL)
 		return;
-	if (stat(am->state_file, &st) == -1) {
+	if ((dfd = am_state_dir(am, &leaf, err, sizeof(err))) == -1) {
 		if (errno != ENOENT)
-			log_warn("alertmanager %s: %s", am->shown_url,
-			    am->state_file);
+			log_warnx("alertmanager %s: %s", am->shown_url, err);
+		return;
+	}
+	fd = statefs_open_read(dfd, am->state_file, leaf, 0, &st, &refused,
+	    err, sizeof(err));
+	close(dfd);
+	if (fd == -1) {
+		if (refused)
+			log_warnx("alertmanager %s: state_file %s %s: ignored, "
+			    "not followed (the next save replaces it)",
+			    am->shown_url, am->state_file, err);
+		else if (errno != ENOENT)
+			log_warnx("alertmanager %s: %s", am->shown_url, err);
 		return;
 	}
 	if (st.st_size > AM_STATE_MAX) {
+		close(fd);
 		log_warnx("alertmanager %s: %s is larger than %d bytes; "
 		    "ignored", am->shown_url, am->state_file, AM_STATE_MAX);
 		return;
 	}
-	if ((root = json_load_file(am->state_file, JSON_REJECT_DUPLICATES,
-	    &jerr)) == NULL) {
+	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
+	if (root == NULL) {
 		log_warnx("alertmanager %s: %s:%d: %s; ignored", am->shown_url,
 		    am->state_file, jerr.line, jerr.text);
 		return;
@@ -507,7 +549,8 @@ am_send(void *arg, const struct alert_event *ev, notify_done_cb done,
 		goto fail;
 	json_decref(arr);
 	json_decref(alert);
-	if (notify_util_post(&am->poster, body, am_delivery_done, d) == -1) {
+	if (notify_util_post(&am->poster, body, NULL, am_delivery_done,
+	    d) == -1) {
 		free(body);
 		free(d);
 		return -1;
@@ -582,7 +625,8 @@ am_reposter_idle(struct alertmanager *am)
 		    "alerts again", am->shown_url);
 		return;
 	}
-	if (notify_util_post(&am->reposter, body, am_reend_done, am) == -1)
+	if (notify_util_post(&am->reposter, body, NULL, am_reend_done,
+	    am) == -1)
 		log_warnx("alertmanager %s: cannot post resolved alerts "
 		    "again", am->shown_url);
 	free(body);
@@ -644,8 +688,8 @@ am_repost(struct alertmanager *am)
 		n = 0;
 		if (body == NULL)
 			return;
-		if (notify_util_post(&am->reposter, body, am_repost_done, am)
-		    == -1)
+		if (notify_util_post(&am->reposter, body, NULL,
+		    am_repost_done, am) == -1)
 			am_repost_done(am, NOTIFY_RETRY, "cannot start request");
 		free(body);
 	}
@@ -678,10 +722,9 @@ am_reserved_label(const char *name)
 }
 
 static int
-am_labels(const struct ynode *block, json_t **out, char *err, size_t errlen)
+am_labels(const struct ynode *block, json_t **out, struct notify_conf *nc)
 {
 	const struct ynode	*n = ynode_get(block, "labels");
-	char			 where[256];
 	const char		*p;
 	size_t			 i;
 
@@ -689,14 +732,13 @@ am_labels(const struct ynode *block, json_t **out, char *err, size_t errlen)
 	if (n == NULL)
 		return 0;
 	if (n->type != YNODE_MAP) {
-		(void)snprintf(err, errlen, "%s: labels: expected a mapping "
+		notify_util_error(nc, n, "labels: expected a mapping "
 		    "of label names to strings, not a %s",
-		    ynode_where(n, where, sizeof(where)),
 		    ynode_type_name(n->type));
 		return -1;
 	}
 	if ((*out = json_object()) == NULL) {
-		(void)snprintf(err, errlen, "out of memory");
+		notify_util_error(nc, block, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < n->nitems; i++) {
@@ -708,30 +750,26 @@ am_labels(const struct ynode *block, json_t **out, char *err, size_t errlen)
 			if (!isalnum((unsigned char)*p) && *p != '_')
 				ok = 0;
 		if (!ok || strncmp(k->value, "__", 2) == 0) {
-			(void)snprintf(err, errlen, "%s: labels: \"%.64s\" is "
+			notify_util_error(nc, k, "labels: \"%.64s\" is "
 			    "not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not "
-			    "starting with __)",
-			    ynode_where(k, where, sizeof(where)), k->value);
+			    "starting with __)", k->value);
 			goto fail;
 		}
 		if (am_reserved_label(k->value)) {
-			(void)snprintf(err, errlen, "%s: labels: \"%s\" is set "
-			    "by keyhealthd and cannot be overridden",
-			    ynode_where(k, where, sizeof(where)), k->value);
+			notify_util_error(nc, k, "labels: \"%s\" is set "
+			    "by keyhealthd and cannot be overridden", k->value);
 			goto fail;
 		}
 		if (v->type != YNODE_SCALAR || ynode_is_null(v) ||
 		    v->valuelen == 0) {
-			(void)snprintf(err, errlen, "%s: labels: %s: expected "
-			    "a non-empty string",
-			    ynode_where(v, where, sizeof(where)), k->value);
+			notify_util_error(nc, v, "labels: %s: expected "
+			    "a non-empty string", k->value);
 			goto fail;
 		}
 		if (json_object_set_new(*out, k->value,
 		    json_stringn(v->value, v->valuelen)) == -1) {
-			(void)snprintf(err, errlen, "%s: labels: %s: not valid "
-			    "UTF-8", ynode_where(v, where, sizeof(where)),
-			    k->value);
+			notify_util_error(nc, v, "labels: %s: not valid "
+			    "UTF-8", k->value);
 			goto fail;
 		}
 	}
@@ -772,17 +810,16 @@ am_free(void *arg)
  * alertmanager-NAME.json there, and nothing is saved without it.
  */
 static int
-am_state_file(const struct ynode *block, char **out, char *err,
-    size_t errlen)
+am_state_file(const struct ynode *block, char **out,
+    struct notify_conf *nc)
 {
 	const struct ynode	*n;
 	const char		*file, *dir, *name = AM_TYPE, *p;
-	char			 where[256];
 	size_t			 dirlen;
 
 	*out = NULL;
-	if (notify_util_string(block, AM_TYPE, "state_file", 0, &file, err,
-	    errlen) == -1)
+	if (notify_util_string(block, AM_TYPE, "state_file", 0, &file,
+	    nc) == -1)
 		return -1;
 	if (file != NULL && file[0] == '/') {
 		if ((*out = strdup(file)) == NULL)
@@ -794,10 +831,9 @@ am_state_file(const struct ynode *block, char **out, char *err,
 		if (file == NULL)
 			return 0;
 		n = ynode_get(block, "state_file");
-		(void)snprintf(err, errlen, "%s: state_file: \"%s\" is a "
+		notify_util_error(nc, n, "state_file: \"%s\" is a "
 		    "relative name but $STATE_DIRECTORY is not set (use an "
-		    "absolute path)", ynode_where(n, where, sizeof(where)),
-		    file);
+		    "absolute path)", file);
 		return -1;
 	}
 	dirlen = (p = strchr(dir, ':')) != NULL ? (size_t)(p - dir) :
@@ -805,9 +841,8 @@ am_state_file(const struct ynode *block, char **out, char *err,
 	if (file != NULL) {
 		if (strstr(file, "..") != NULL) {
 			n = ynode_get(block, "state_file");
-			(void)snprintf(err, errlen, "%s: state_file: a "
-			    "relative name may not contain \"..\"",
-			    ynode_where(n, where, sizeof(where)));
+			notify_util_error(nc, n, "state_file: a "
+			    "relative name may not contain \"..\"");
 			return -1;
 		}
 		if (asprintf(out, "%.*s/%s", (int)dirlen, dir, file) == -1)
@@ -824,46 +859,44 @@ am_state_file(const struct ynode *block, char **out, char *err,
 	return 0;
 nomem:
 	*out = NULL;
-	(void)snprintf(err, errlen, "out of memory");
+	notify_util_error(nc, block, "out of memory");
 	return -1;
 }
 
 static int
-am_configure(const struct ynode *block, void **state, char *err,
-    size_t errlen)
+am_configure(const struct ynode *block, void **state,
+    struct notify_conf *nc)
 {
 	struct alertmanager	*am;
 	const char		*url, *gen;
 	size_t			 len;
 
 	*state = NULL;
-	if (notify_util_check_keys(block, AM_TYPE, am_options, err,
-	    errlen) == -1)
+	if (notify_util_check_keys(block, AM_TYPE, am_options, nc) == -1)
 		return -1;
 	if ((am = calloc(1, sizeof(*am))) == NULL) {
-		(void)snprintf(err, errlen, "out of memory");
+		notify_util_error(nc, block, "out of memory");
 		return -1;
 	}
 	TAILQ_INIT(&am->firing);
 	notify_util_poster_init(&am->poster, NULL, NULL, NULL, 0);
 	notify_util_poster_init(&am->reposter, NULL, NULL, NULL, 0);
-	if (notify_util_string(block, AM_TYPE, "url", 1, &url, err,
-	    errlen) == -1 ||
-	    notify_util_check_url(block, "url", url, 0, err, errlen) == -1)
+	if (notify_util_string(block, AM_TYPE, "url", 1, &url, nc) == -1 ||
+	    notify_util_check_url(block, "url", url, 0, nc) == -1)
 		goto fail;
-	if (notify_util_string(block, AM_TYPE, "generator_url", 0, &gen, err,
-	    errlen) == -1 || (gen != NULL && notify_util_check_url(block,
-	    "generator_url", gen, 0, err, errlen) == -1))
+	if (notify_util_string(block, AM_TYPE, "generator_url", 0, &gen,
+	    nc) == -1 || (gen != NULL && notify_util_check_url(block,
+	    "generator_url", gen, 0, nc) == -1))
 		goto fail;
 	if (notify_util_duration(block, AM_TYPE, "repost_interval", 60000,
-	    1000, 3600000, &am->repost_ms, err, errlen) == -1)
+	    1000, 3600000, &am->repost_ms, nc) == -1)
 		goto fail;
 	if (notify_util_duration(block, AM_TYPE, "timeout", 10000, 100,
-	    300000, &am->timeout_ms, err, errlen) == -1)
+	    300000, &am->timeout_ms, nc) == -1)
 		goto fail;
-	if (am_labels(block, &am->labels, err, errlen) == -1)
+	if (am_labels(block, &am->labels, nc) == -1)
 		goto fail;
-	if (am_state_file(block, &am->state_file, err, errlen) == -1)
+	if (am_state_file(block, &am->state_file, nc) == -1)
 		goto fail;
 	/* The API base, or the full endpoint if that is what was given. */
 	len = strlen(url);
@@ -874,15 +907,15 @@ am_configure(const struct ynode *block, void **state, char *err,
 		len -= strlen(AM_PATH);
 	if (asprintf(&am->url, "%.*s%s", (int)len, url, AM_PATH) == -1) {
 		am->url = NULL;
-		(void)snprintf(err, errlen, "out of memory");
+		notify_util_error(nc, block, "out of memory");
 		goto fail;
 	}
 	if ((am->shown_url = endpoint_url_shown(am->url)) == NULL) {
-		(void)snprintf(err, errlen, "out of memory");
+		notify_util_error(nc, block, "out of memory");
 		goto fail;
 	}
 	if (gen != NULL && (am->generator_url = strdup(gen)) == NULL) {
-		(void)snprintf(err, errlen, "out of memory");
+		notify_util_error(nc, block, "out of memory");
 		goto fail;
 	}
 	*state = am;

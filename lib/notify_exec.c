@@ -23,6 +23,7 @@
 
 #include "alert.h"
 #include "notify.h"
+#include "notify_util.h"
 #include "ynode.h"
 
 extern char **environ;
@@ -36,7 +37,7 @@ struct exec {
 	char			**argv;		/* argv[0] as given */
 	char			 *path;		/* resolved at configure */
 	size_t			  argc;
-	long			  timeout_ms;
+	long long		  timeout_ms;
 	const struct notify_env	 *env;
 	struct exec_job		 *jobs;
 };
@@ -103,52 +104,60 @@ exec_resolve(const char *cmd)
 }
 
 static int
-exec_configure(const struct ynode *block, void **state, char *err,
-    size_t errlen)
+exec_configure(const struct ynode *block, void **state,
+    struct notify_conf *nc)
 {
 	static const char * const	 known[] = { "command", "timeout",
 					    NULL };
 	const struct ynode		*cmd, *it;
 	struct exec			*x;
 	size_t				 i;
+	int				 rc = 0;
 
-	if (notify_conf_keys(block, known, err, errlen) == -1)
-		return -1;
-	if ((cmd = ynode_get(block, "command")) == NULL)
-		return notify_conf_error(block, err, errlen, "exec: missing "
-		    "'command' (a list: [program, arg, ...])");
+	if (notify_util_check_keys(block, "exec", known, nc) == -1)
+		rc = -1;
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return notify_util_error(nc, block, "out of memory");
+	if (notify_util_duration(block, "exec", "timeout", EXEC_DEFAULT_TIMEOUT,
+	    100, 3600000, &x->timeout_ms, nc) == -1)
+		rc = -1;
+	if ((cmd = ynode_get(block, "command")) == NULL) {
+		notify_util_error(nc, block, "exec: missing 'command' (a list: "
+		    "[program, arg, ...])");
+		goto fail;
+	}
 	if (cmd->type != YNODE_SEQ || cmd->nitems == 0 ||
-	    cmd->nitems > EXEC_MAX_ARGS)
-		return notify_conf_error(cmd, err, errlen, "exec: 'command' "
-		    "must be a non-empty list [program, arg, ...] (no shell)");
-	if ((x = calloc(1, sizeof(*x))) == NULL ||
-	    (x->argv = calloc(cmd->nitems + 1, sizeof(*x->argv))) == NULL) {
-		free(x);
-		return notify_conf_error(block, err, errlen, "out of memory");
+	    cmd->nitems > EXEC_MAX_ARGS) {
+		notify_util_error(nc, cmd, "exec: 'command' must be a "
+		    "non-empty list [program, arg, ...] (no shell)");
+		goto fail;
+	}
+	if ((x->argv = calloc(cmd->nitems + 1, sizeof(*x->argv))) == NULL) {
+		notify_util_error(nc, block, "out of memory");
+		goto fail;
 	}
 	x->argc = cmd->nitems;
 	for (i = 0; i < cmd->nitems; i++) {
 		it = cmd->items[i];
 		if (it->type != YNODE_SCALAR ||
 		    strlen(it->value) != it->valuelen) {
-			notify_conf_error(it, err, errlen, "exec: command "
-			    "arguments must be strings");
+			notify_util_error(nc, it, "exec: command arguments "
+			    "must be strings");
 			goto fail;
 		}
 		if ((x->argv[i] = strdup(it->value)) == NULL) {
-			notify_conf_error(it, err, errlen, "out of memory");
+			notify_util_error(nc, it, "out of memory");
 			goto fail;
 		}
 	}
 	if (x->argv[0][0] == '\0' ||
 	    (x->path = exec_resolve(x->argv[0])) == NULL) {
-		notify_conf_error(cmd->items[0], err, errlen, "exec: program "
-		    "'%s' %s", x->argv[0], strchr(x->argv[0], '/') != NULL ?
+		notify_util_error(nc, cmd->items[0], "exec: program '%s' %s",
+		    x->argv[0], strchr(x->argv[0], '/') != NULL ?
 		    "is not an executable file" : "not found in PATH");
 		goto fail;
 	}
-	if (notify_conf_duration_ms(block, "timeout", EXEC_DEFAULT_TIMEOUT,
-	    &x->timeout_ms, err, errlen) == -1)
+	if (rc == -1)
 		goto fail;
 	*state = x;
 	return 0;
@@ -233,7 +242,7 @@ exec_on_exit(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (j->timed_out) {
-		(void)snprintf(why, sizeof(why), "%s: killed after the %ld ms "
+		(void)snprintf(why, sizeof(why), "%s: killed after the %lld ms "
 		    "timeout", j->x->argv[0], j->x->timeout_ms);
 		exec_job_finish(j, NOTIFY_RETRY, why);
 	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
@@ -285,21 +294,48 @@ exec_on_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void	exec_envp_free(char **);
 
-/* The environment: ours without KEYHEALTH_*, then the event's. */
+/*
+ * What the child inherits from the daemon: only these, when set.  The
+ * daemon's environment holds AWS credentials (AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN) and the path of its systemd credentials
+ * (CREDENTIALS_DIRECTORY): a paging script needs none of them.
+ */
+static const char * const exec_env_keep[] = {
+	"PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", NULL
+};
+
+static char exec_default_path[] = "PATH=/usr/local/bin:/usr/bin:/bin";
+
+static int
+exec_env_kept(const char *entry)
+{
+	size_t	i, n;
+
+	for (i = 0; exec_env_keep[i] != NULL; i++) {
+		n = strlen(exec_env_keep[i]);
+		if (strncmp(entry, exec_env_keep[i], n) == 0 && entry[n] == '=')
+			return 1;
+	}
+	return 0;
+}
+
+/* A minimal environment: the few variables above, then the event's. */
 static char **
 exec_envp(const struct alert_event *ev)
 {
 	char		**envp;
-	size_t		  n = 0, i, k = 0;
+	size_t		  i, k = 0, nkeep;
 	const char	 *name;
 
-	while (environ != NULL && environ[n] != NULL)
-		n++;
-	if ((envp = calloc(n + 8, sizeof(*envp))) == NULL)
+	for (nkeep = 0; exec_env_keep[nkeep] != NULL; nkeep++)
+		;
+	if ((envp = calloc(nkeep + 9, sizeof(*envp))) == NULL)
 		return NULL;
-	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], "KEYHEALTH_", 10) != 0)
+	for (i = 0; environ != NULL && environ[i] != NULL && k < nkeep; i++)
+		if (exec_env_kept(environ[i]))
 			envp[k++] = environ[i];
+	if (getenv("PATH") == NULL)
+		envp[k++] = exec_default_path;
 	name = ev->key_name != NULL ? ev->key_name : ev->key_arn;
 	if (asprintf(&envp[k++], "KEYHEALTH_CHECK=%s", ev->check) == -1 ||
 	    asprintf(&envp[k++], "KEYHEALTH_STATUS=%s",

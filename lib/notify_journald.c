@@ -16,6 +16,7 @@
 #include "alert.h"
 #include "catalog.h"
 #include "notify.h"
+#include "notify_util.h"
 #include "ynode.h"
 
 
@@ -54,15 +55,15 @@ journald_priority(const struct alert_event *ev)
 }
 
 static int
-journald_configure(const struct ynode *block, void **state, char *err,
-    size_t errlen)
+journald_configure(const struct ynode *block, void **state,
+    struct notify_conf *nc)
 {
 	struct journald	*j;
 
-	if (notify_conf_keys(block, NULL, err, errlen) == -1)
+	if (notify_util_check_keys(block, "journald", NULL, nc) == -1)
 		return -1;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return notify_conf_error(block, err, errlen, "out of memory");
+		return notify_util_error(nc, block, "out of memory");
 	*state = j;
 	return 0;
 }

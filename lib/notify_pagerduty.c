@@ -171,49 +171,44 @@ pagerduty_free(void *arg)
 }
 
 static int
-pagerduty_configure(const struct ynode *block, void **state, char *err,
-    size_t errlen)
+pagerduty_configure(const struct ynode *block, void **state,
+    struct notify_conf *nc)
 {
 	struct pagerduty	*pd;
 	const char		*url, *source, *keyfile;
+	int			 rc = 0;
 
 	*state = NULL;
 	if (notify_util_check_keys(block, PAGERDUTY_TYPE, pagerduty_options,
-	    err, errlen) == -1)
-		return -1;
-	if ((pd = calloc(1, sizeof(*pd))) == NULL) {
-		(void)snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	    nc) == -1)
+		rc = -1;
+	if ((pd = calloc(1, sizeof(*pd))) == NULL)
+		return notify_util_error(nc, block, "out of memory");
 	notify_util_poster_init(&pd->poster, NULL, NULL, NULL, 0);
-	if (notify_util_string(block, PAGERDUTY_TYPE, "url", 0, &url, err,
-	    errlen) == -1)
-		goto fail;
-	if (url != NULL && notify_util_check_url(block, "url", url, 0, err,
-	    errlen) == -1)
-		goto fail;
+	if (notify_util_string(block, PAGERDUTY_TYPE, "url", 0, &url,
+	    nc) == -1 || (url != NULL && notify_util_check_url(block, "url",
+	    url, 0, nc) == -1))
+		rc = -1;
 	if (notify_util_string(block, PAGERDUTY_TYPE, "source", 0, &source,
-	    err, errlen) == -1)
-		goto fail;
+	    nc) == -1)
+		rc = -1;
 	if (notify_util_duration(block, PAGERDUTY_TYPE, "timeout", 10000, 100,
-	    300000, &pd->timeout_ms, err, errlen) == -1)
-		goto fail;
+	    300000, &pd->timeout_ms, nc) == -1)
+		rc = -1;
 	if (notify_util_string(block, PAGERDUTY_TYPE, "routing_key_file", 1,
-	    &keyfile, err, errlen) == -1)
-		goto fail;
-	if (notify_util_read_secret(block, "routing_key_file",
-	    &pd->routing_key, err, errlen) == -1)
-		goto fail;
-	if ((pd->url = strdup(url != NULL ? url : PAGERDUTY_URL)) == NULL ||
-	    (source != NULL && (pd->source = strdup(source)) == NULL)) {
-		(void)snprintf(err, errlen, "out of memory");
-		goto fail;
+	    &keyfile, nc) == -1 || notify_util_read_secret(block,
+	    "routing_key_file", 1, &pd->routing_key, NULL, nc) == -1)
+		rc = -1;
+	if (rc == 0 && ((pd->url = strdup(url != NULL ? url :
+	    PAGERDUTY_URL)) == NULL || (source != NULL &&
+	    (pd->source = strdup(source)) == NULL)))
+		rc = notify_util_error(nc, block, "out of memory");
+	if (rc == -1) {
+		pagerduty_free(pd);
+		return -1;
 	}
 	*state = pd;
 	return 0;
-fail:
-	pagerduty_free(pd);
-	return -1;
 }
 
 static int
@@ -263,7 +258,7 @@ pagerduty_send(void *arg, const struct alert_event *ev, notify_done_cb done,
 	json_decref(body);
 	if (text == NULL)
 		return -1;
-	rc = notify_util_post(&pd->poster, text, done, done_arg);
+	rc = notify_util_post(&pd->poster, text, NULL, done, done_arg);
 	explicit_bzero(text, strlen(text));
 	free(text);
 	return rc;

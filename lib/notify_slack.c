@@ -350,57 +350,46 @@ slack_free(void *arg)
 }
 
 static int
-slack_configure(const struct ynode *block, void **state, char *err,
-    size_t errlen)
+slack_configure(const struct ynode *block, void **state,
+    struct notify_conf *nc)
 {
 	struct slack	*sl;
 	const char	*url, *file;
-	char		 where[256];
+	int		 rc = 0;
 
 	*state = NULL;
-	if (notify_util_check_keys(block, SLACK_TYPE, slack_options, err,
-	    errlen) == -1)
-		return -1;
-	if ((sl = calloc(1, sizeof(*sl))) == NULL) {
-		(void)snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if (notify_util_check_keys(block, SLACK_TYPE, slack_options, nc) == -1)
+		rc = -1;
+	if ((sl = calloc(1, sizeof(*sl))) == NULL)
+		return notify_util_error(nc, block, "out of memory");
 	notify_util_poster_init(&sl->poster, NULL, NULL, NULL, 0);
-	if (notify_util_string(block, SLACK_TYPE, "url", 0, &url, err,
-	    errlen) == -1 ||
-	    notify_util_string(block, SLACK_TYPE, "url_file", 0, &file, err,
-	    errlen) == -1)
-		goto fail;
-	if ((url == NULL) == (file == NULL)) {
-		(void)snprintf(err, errlen, "%s: a slack notifier needs "
-		    "exactly one of \"url_file\" and \"url\"",
-		    ynode_where(url != NULL ? ynode_get(block, "url") : block,
-		    where, sizeof(where)));
-		goto fail;
-	}
+	if (notify_util_string(block, SLACK_TYPE, "url", 0, &url, nc) == -1 ||
+	    notify_util_string(block, SLACK_TYPE, "url_file", 0, &file,
+	    nc) == -1)
+		rc = -1;
+	else if ((url == NULL) == (file == NULL))
+		rc = notify_util_error(nc, url != NULL ? ynode_get(block,
+		    "url") : block, "a slack notifier needs exactly one of "
+		    "\"url_file\" and \"url\"");
+	else if (file != NULL) {
+		if (notify_util_read_secret(block, "url_file", 1, &sl->url,
+		    NULL, nc) == -1 ||
+		    notify_util_check_url(block, "url_file", sl->url, 1,
+		    nc) == -1)
+			rc = -1;
+	} else if (notify_util_check_url(block, "url", url, 1, nc) == -1)
+		rc = -1;
+	else if ((sl->url = strdup(url)) == NULL)
+		rc = notify_util_error(nc, block, "out of memory");
 	if (notify_util_duration(block, SLACK_TYPE, "timeout", 10000, 100,
-	    300000, &sl->timeout_ms, err, errlen) == -1)
-		goto fail;
-	if (file != NULL) {
-		if (notify_util_read_secret(block, "url_file", &sl->url, err,
-		    errlen) == -1 ||
-		    notify_util_check_url(block, "url_file", sl->url, 1, err,
-		    errlen) == -1)
-			goto fail;
-	} else {
-		if (notify_util_check_url(block, "url", url, 1, err,
-		    errlen) == -1)
-			goto fail;
-		if ((sl->url = strdup(url)) == NULL) {
-			(void)snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
+	    300000, &sl->timeout_ms, nc) == -1)
+		rc = -1;
+	if (rc == -1) {
+		slack_free(sl);
+		return -1;
 	}
 	*state = sl;
 	return 0;
-fail:
-	slack_free(sl);
-	return -1;
 }
 
 static int
@@ -447,7 +436,7 @@ slack_send(void *arg, const struct alert_event *ev, notify_done_cb done,
 	json_decref(msg);
 	if (text == NULL)
 		return -1;
-	rc = notify_util_post(&sl->poster, text, done, done_arg);
+	rc = notify_util_post(&sl->poster, text, NULL, done, done_arg);
 	free(text);
 	return rc;
 }

@@ -7,17 +7,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "duration.h"
 #include "endpoint.h"
 #include "http.h"
 #include "notify_util.h"
+#include "suggest.h"
 #include "ynode.h"
 
 static const char * const notify_util_common[] = {
@@ -32,6 +36,20 @@ struct notify_util_post {
 	void				*arg;
 };
 
+int
+notify_util_error(struct notify_conf *nc, const struct ynode *at,
+    const char *fmt, ...)
+{
+	char	msg[768];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	nc->error(nc, at, msg);
+	return -1;
+}
+
 /* "a pagerduty notifier", "an alertmanager notifier". */
 static const char *
 notify_util_article(const char *type)
@@ -40,58 +58,14 @@ notify_util_article(const char *type)
 	    "a";
 }
 
-static size_t
-notify_util_distance(const char *a, const char *b)
-{
-	size_t	 la = strlen(a), lb = strlen(b), i, j;
-	size_t	 row[64], prev, tmp;
-
-	/* Option names are short; longer ones are never "close". */
-	if (la >= sizeof(row) / sizeof(row[0]) || lb >= 64)
-		return SIZE_MAX;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			tmp = row[j];
-			row[j] = prev + (tolower((unsigned char)a[i - 1]) !=
-			    tolower((unsigned char)b[j - 1]));
-			if (row[j - 1] + 1 < row[j])
-				row[j] = row[j - 1] + 1;
-			if (tmp + 1 < row[j])
-				row[j] = tmp + 1;
-			prev = tmp;
-		}
-	}
-	return row[lb];
-}
-
-static const char *
+const char *
 notify_util_suggest(const char *word, const char * const *known)
 {
-	const char	*best = NULL;
-	size_t		 d, bestd = SIZE_MAX, limit;
-	int		 pass;
+	size_t	n;
 
-	limit = strlen(word) / 3;
-	if (limit < 1)
-		limit = 1;
-	if (limit > 3)
-		limit = 3;
-	for (pass = 0; pass < 2; pass++) {
-		const char * const *k = pass == 0 ? known : notify_util_common;
-
-		for (; k != NULL && *k != NULL; k++) {
-			d = notify_util_distance(word, *k);
-			if (d < bestd) {
-				bestd = d;
-				best = *k;
-			}
-		}
-	}
-	return bestd <= limit ? best : NULL;
+	for (n = 0; known != NULL && known[n] != NULL; n++)
+		;
+	return suggest_closest(word, known, n);
 }
 
 static int
@@ -105,271 +79,176 @@ notify_util_listed(const char *word, const char * const *list)
 
 int
 notify_util_check_keys(const struct ynode *block, const char *type,
-    const char * const *known, char *err, size_t errlen)
+    const char * const *known, struct notify_conf *nc)
 {
-	char		 where[256];
-	const char	*hint;
-	size_t		 i;
+	const char	*hint, *all[64];
+	size_t		 i, n = 0;
+	int		 rc = 0;
 
-	if (block == NULL || block->type != YNODE_MAP) {
-		if (block != NULL)
-			(void)snprintf(err, errlen, "%s: %s %s notifier must "
-			    "be a mapping, not a %s",
-			    ynode_where(block, where, sizeof(where)),
-			    notify_util_article(type), type,
-			    ynode_type_name(block->type));
-		else
-			(void)snprintf(err, errlen, "%s notifier: no config",
-			    type);
-		return -1;
-	}
+	if (block == NULL || block->type != YNODE_MAP)
+		return notify_util_error(nc, block, "%s %s notifier must be a "
+		    "mapping", notify_util_article(type), type);
+	for (i = 0; known != NULL && known[i] != NULL && n < 50; i++)
+		all[n++] = known[i];
+	for (i = 0; notify_util_common[i] != NULL; i++)
+		all[n++] = notify_util_common[i];
+	all[n] = NULL;
 	for (i = 0; i < block->nitems; i++) {
 		const struct ynode *k = block->keys[i];
 
-		if (notify_util_listed(k->value, known) ||
-		    notify_util_listed(k->value, notify_util_common))
+		if (notify_util_listed(k->value, all))
 			continue;
-		hint = notify_util_suggest(k->value, known);
-		if (hint != NULL)
-			(void)snprintf(err, errlen, "%s: unknown option "
-			    "\"%s\" for %s %s notifier (did you mean \"%s\"?)",
-			    ynode_where(k, where, sizeof(where)), k->value,
+		if ((hint = notify_util_suggest(k->value, all)) != NULL)
+			notify_util_error(nc, k, "unknown option \"%.64s\" for "
+			    "%s %s notifier (did you mean \"%s\"?)", k->value,
 			    notify_util_article(type), type, hint);
 		else
-			(void)snprintf(err, errlen, "%s: unknown option "
-			    "\"%s\" for %s %s notifier",
-			    ynode_where(k, where, sizeof(where)), k->value,
+			notify_util_error(nc, k, "unknown option \"%.64s\" for "
+			    "%s %s notifier", k->value,
 			    notify_util_article(type), type);
-		return -1;
+		rc = -1;
 	}
-	return 0;
+	return rc;
 }
 
 int
 notify_util_string(const struct ynode *block, const char *type,
-    const char *key, int required, const char **out, char *err,
-    size_t errlen)
+    const char *key, int required, const char **out, struct notify_conf *nc)
 {
 	const struct ynode	*n;
-	char			 where[256];
 
 	*out = NULL;
 	if ((n = ynode_get(block, key)) == NULL) {
 		if (!required)
 			return 0;
-		(void)snprintf(err, errlen, "%s: %s %s notifier needs \"%s\"",
-		    ynode_where(block, where, sizeof(where)),
-		    notify_util_article(type), type, key);
-		return -1;
+		return notify_util_error(nc, block, "%s %s notifier needs "
+		    "\"%s\"", notify_util_article(type), type, key);
 	}
-	if (n->type != YNODE_SCALAR) {
-		(void)snprintf(err, errlen, "%s: %s: expected a string, not "
-		    "a %s", ynode_where(n, where, sizeof(where)), key,
-		    ynode_type_name(n->type));
-		return -1;
-	}
-	if (ynode_is_null(n) || n->valuelen == 0) {
-		(void)snprintf(err, errlen, "%s: %s: expected a string, not "
-		    "an empty value", ynode_where(n, where, sizeof(where)),
-		    key);
-		return -1;
-	}
-	if (strlen(n->value) != n->valuelen) {
-		(void)snprintf(err, errlen, "%s: %s: contains a NUL byte",
-		    ynode_where(n, where, sizeof(where)), key);
-		return -1;
-	}
+	if (n->type != YNODE_SCALAR)
+		return notify_util_error(nc, n, "%s: expected a string, not a "
+		    "%s", key, ynode_type_name(n->type));
+	if (ynode_is_null(n) || n->valuelen == 0)
+		return notify_util_error(nc, n, "%s: expected a string, not an "
+		    "empty value", key);
+	if (strlen(n->value) != n->valuelen)
+		return notify_util_error(nc, n, "%s: contains a NUL byte", key);
 	*out = n->value;
 	return 0;
 }
 
 int
-notify_util_parse_duration(const char *s, long long *out_ms)
-{
-	long long	 total = 0, v, mul;
-	const char	*p = s;
-	char		*end;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	while (*p != '\0') {
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		errno = 0;
-		v = strtoll(p, &end, 10);
-		if (errno != 0 || end == p || v < 0)
-			return -1;
-		p = end;
-		if (strncmp(p, "ms", 2) == 0) {
-			mul = 1;
-			p += 2;
-		} else if (*p == 's') {
-			mul = 1000;
-			p++;
-		} else if (*p == 'm') {
-			mul = 60 * 1000;
-			p++;
-		} else if (*p == 'h') {
-			mul = 3600 * 1000;
-			p++;
-		} else if (*p == 'd') {
-			mul = 86400 * 1000;
-			p++;
-		} else
-			return -1;
-		/* A year is plenty for any setting here. */
-		if (v > 366LL * 86400 * 1000 / mul)
-			return -1;
-		total += v * mul;
-		if (total > 366LL * 86400 * 1000)
-			return -1;
-	}
-	*out_ms = total;
-	return 0;
-}
-
-static void
-notify_util_fmt_ms(long long ms, char *buf, size_t len)
-{
-	if (ms % 3600000 == 0 && ms != 0)
-		(void)snprintf(buf, len, "%lldh", ms / 3600000);
-	else if (ms % 60000 == 0 && ms != 0)
-		(void)snprintf(buf, len, "%lldm", ms / 60000);
-	else if (ms % 1000 == 0)
-		(void)snprintf(buf, len, "%llds", ms / 1000);
-	else
-		(void)snprintf(buf, len, "%lldms", ms);
-}
-
-int
 notify_util_duration(const struct ynode *block, const char *type,
     const char *key, long long def_ms, long long min_ms, long long max_ms,
-    long long *out_ms, char *err, size_t errlen)
+    long long *out_ms, struct notify_conf *nc)
 {
-	const struct ynode	*n;
-	const char		*s;
-	char			 where[256], lo[32], hi[32];
-	long long		 v;
+	const char	*s;
+	char		 err[256], lo[32], hi[32];
+	long long	 v;
 
-	if (notify_util_string(block, type, key, 0, &s, err, errlen) == -1)
+	*out_ms = def_ms;
+	if (notify_util_string(block, type, key, 0, &s, nc) == -1)
 		return -1;
-	if (s == NULL) {
-		*out_ms = def_ms;
+	if (s == NULL)
 		return 0;
-	}
-	n = ynode_get(block, key);
-	if (notify_util_parse_duration(s, &v) == -1) {
-		(void)snprintf(err, errlen, "%s: %s: \"%.64s\" is not a "
-		    "duration (like 500ms, 30s, 5m, 1h)",
-		    ynode_where(n, where, sizeof(where)), key, s);
-		return -1;
-	}
-	if (v < min_ms || v > max_ms) {
-		notify_util_fmt_ms(min_ms, lo, sizeof(lo));
-		notify_util_fmt_ms(max_ms, hi, sizeof(hi));
-		(void)snprintf(err, errlen, "%s: %s: %s is out of range "
-		    "(%s to %s)", ynode_where(n, where, sizeof(where)), key, s,
-		    lo, hi);
-		return -1;
-	}
+	if (duration_parse_ms(s, &v, err, sizeof(err)) == -1)
+		return notify_util_error(nc, ynode_get(block, key), "%s: %s",
+		    key, err);
+	if (v < min_ms || v > max_ms)
+		return notify_util_error(nc, ynode_get(block, key), "%s: must "
+		    "be between %s and %s, got %.40s", key,
+		    duration_format_ms(min_ms, lo, sizeof(lo)),
+		    duration_format_ms(max_ms, hi, sizeof(hi)), s);
 	*out_ms = v;
 	return 0;
 }
 
 int
 notify_util_check_url(const struct ynode *block, const char *key,
-    const char *url, int secret, char *err, size_t errlen)
+    const char *url, int secret, struct notify_conf *nc)
 {
 	const struct ynode	*n = ynode_get(block, key);
-	char			 where[256], e[512];
+	char			 e[512];
 
 	/* A URL that is itself the credential must not cross a network in
 	 * clear text, nor be echoed. */
 	if (endpoint_url_parse(url, secret ? ENDPOINT_SECRET |
 	    ENDPOINT_HTTP_LOOPBACK : 0, NULL, e, sizeof(e)) == 0)
 		return 0;
-	(void)snprintf(err, errlen, "%s: %s: %s%s",
-	    ynode_where(n != NULL ? n : block, where, sizeof(where)), key, e,
+	return notify_util_error(nc, n != NULL ? n : block, "%s: %s%s", key, e,
 	    secret && strncmp(e, "plain http", 10) == 0 ? " for a secret URL; "
 	    "use https" : "");
-	return -1;
 }
 
 int
 notify_util_read_secret(const struct ynode *block, const char *key,
-    char **out, char *err, size_t errlen)
+    int required, char **out, size_t *outlen, struct notify_conf *nc)
 {
 	const struct ynode	*n = ynode_get(block, key);
 	const char		*name, *dir;
-	char			 where[256], path[PATH_MAX], *buf = NULL;
+	char			 path[PATH_MAX], *buf = NULL;
 	struct stat		 st;
 	ssize_t			 r;
 	size_t			 len = 0, i;
 	int			 fd = -1;
 
 	*out = NULL;
-	if (n == NULL || n->type != YNODE_SCALAR || n->value == NULL) {
-		(void)snprintf(err, errlen, "%s: %s: expected a file name",
-		    ynode_where(n != NULL ? n : block, where, sizeof(where)),
-		    key);
-		return -1;
-	}
-	ynode_where(n, where, sizeof(where));
+	if (outlen != NULL)
+		*outlen = 0;
+	if (n == NULL && !required)
+		return 0;
+	if (n == NULL || n->type != YNODE_SCALAR || ynode_is_null(n) ||
+	    n->valuelen == 0)
+		return notify_util_error(nc, n != NULL ? n : block, "%s: "
+		    "expected a file name", key);
 	name = n->value;
 	if (name[0] == '/') {
 		if ((size_t)snprintf(path, sizeof(path), "%s", name) >=
 		    sizeof(path))
-			goto toolong;
+			return notify_util_error(nc, n, "%s: the path is too "
+			    "long", key);
 	} else {
+		/* A relative name is a systemd credential (LoadCredential=):
+		 * the daemon's working directory means nothing. */
 		dir = getenv("CREDENTIALS_DIRECTORY");
-		if (dir == NULL || *dir == '\0') {
-			(void)snprintf(err, errlen, "%s: %s: \"%s\" is a "
+		if (dir == NULL || *dir == '\0')
+			return notify_util_error(nc, n, "%s: \"%.128s\" is a "
 			    "relative name but $CREDENTIALS_DIRECTORY is not "
 			    "set (use an absolute path or LoadCredential=)",
-			    where, key, name);
-			return -1;
-		}
-		if (strstr(name, "..") != NULL) {
-			(void)snprintf(err, errlen, "%s: %s: a credential "
-			    "name may not contain \"..\"", where, key);
-			return -1;
-		}
+			    key, name);
+		if (strstr(name, "..") != NULL)
+			return notify_util_error(nc, n, "%s: a credential name "
+			    "may not contain \"..\"", key);
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 		    sizeof(path))
-			goto toolong;
+			return notify_util_error(nc, n, "%s: the path is too "
+			    "long", key);
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		(void)snprintf(err, errlen, "%s: %s: %s: %s", where, key, path,
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
+	    -1)
+		return notify_util_error(nc, n, "%s: %s: %s", key, path,
 		    strerror(errno));
-		return -1;
-	}
 	if (fstat(fd, &st) == -1) {
-		(void)snprintf(err, errlen, "%s: %s: %s: %s", where, key, path,
+		notify_util_error(nc, n, "%s: %s: %s", key, path,
 		    strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		(void)snprintf(err, errlen, "%s: %s: %s is not a regular file",
-		    where, key, path);
+		notify_util_error(nc, n, "%s: %s is not a regular file", key,
+		    path);
 		goto fail;
 	}
 	/* A secret others can read is no secret; one they can write lets
 	 * them redirect our alerts. */
 	if (st.st_mode & (S_IRWXO | S_IWGRP)) {
-		(void)snprintf(err, errlen, "%s: %s: %s has mode %04o: other "
-		    "users may %s it (chmod o-rwx,g-w)", where, key, path,
+		notify_util_error(nc, n, "%s: %s is readable or writable by "
+		    "others (mode %04o): other users may %s it; chmod "
+		    "o-rwx,g-w it", key, path,
 		    (unsigned int)(st.st_mode & 07777),
 		    (st.st_mode & (S_IWOTH | S_IWGRP)) ? "change" : "read");
 		goto fail;
 	}
-	if (st.st_size > NOTIFY_UTIL_SECRET_MAX) {
-		(void)snprintf(err, errlen, "%s: %s: %s is larger than %d "
-		    "bytes", where, key, path, NOTIFY_UTIL_SECRET_MAX);
-		goto fail;
-	}
 	if ((buf = calloc(1, NOTIFY_UTIL_SECRET_MAX + 2)) == NULL) {
-		(void)snprintf(err, errlen, "%s: %s: out of memory", where,
-		    key);
+		notify_util_error(nc, n, "%s: out of memory", key);
 		goto fail;
 	}
 	while (len <= NOTIFY_UTIL_SECRET_MAX) {
@@ -377,8 +256,8 @@ notify_util_read_secret(const struct ynode *block, const char *key,
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			(void)snprintf(err, errlen, "%s: %s: %s: %s", where,
-			    key, path, strerror(errno));
+			notify_util_error(nc, n, "%s: %s: %s", key, path,
+			    strerror(errno));
 			goto fail;
 		}
 		if (r == 0)
@@ -386,8 +265,8 @@ notify_util_read_secret(const struct ynode *block, const char *key,
 		len += (size_t)r;
 	}
 	if (len > NOTIFY_UTIL_SECRET_MAX) {
-		(void)snprintf(err, errlen, "%s: %s: %s is larger than %d "
-		    "bytes", where, key, path, NOTIFY_UTIL_SECRET_MAX);
+		notify_util_error(nc, n, "%s: %s is larger than %d bytes", key,
+		    path, NOTIFY_UTIL_SECRET_MAX);
 		goto fail;
 	}
 	close(fd);
@@ -395,25 +274,20 @@ notify_util_read_secret(const struct ynode *block, const char *key,
 	while (len > 0 && isspace((unsigned char)buf[len - 1]))
 		buf[--len] = '\0';
 	if (len == 0) {
-		(void)snprintf(err, errlen, "%s: %s: %s is empty", where, key,
-		    path);
+		notify_util_error(nc, n, "%s: %s is empty", key, path);
 		goto fail;
 	}
 	for (i = 0; i < len; i++) {
-		if (!isgraph((unsigned char)buf[i])) {
-			(void)snprintf(err, errlen, "%s: %s: %s must hold one "
-			    "line of printable ASCII without spaces", where,
-			    key, path);
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
+			notify_util_error(nc, n, "%s: %s must hold one line "
+			    "without NUL or control characters", key, path);
 			goto fail;
 		}
 	}
 	*out = buf;
+	if (outlen != NULL)
+		*outlen = len;
 	return 0;
-
-toolong:
-	(void)snprintf(err, errlen, "%s: %s: the path is too long", where,
-	    key);
-	return -1;
 fail:
 	if (fd != -1)
 		close(fd);
@@ -481,6 +355,7 @@ notify_util_classify(const struct http_response *res, const char *secret,
     char *why, size_t whylen)
 {
 	enum notify_result	 r;
+	const char		*note = "";
 	char			 snippet[201];
 	size_t			 i, n = 0;
 
@@ -495,8 +370,12 @@ notify_util_classify(const struct http_response *res, const char *secret,
 	else if (res->status >= 400 && res->status <= 499 &&
 	    res->status != 408 && res->status != 429)
 		r = NOTIFY_PERMANENT;
-	else
+	else {
 		r = NOTIFY_RETRY;
+		if (res->status >= 300 && res->status <= 399)
+			note = " (a redirect: not followed, retried; set url "
+			    "to the address it points to)";
+	}
 	/* Bodies come from the network: keep a short, printable start. */
 	for (i = 0; res->body != NULL && i < res->bodylen &&
 	    n < sizeof(snippet) - 1; i++) {
@@ -505,11 +384,8 @@ notify_util_classify(const struct http_response *res, const char *secret,
 		snippet[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : ' ';
 	}
 	snippet[n] = '\0';
-	if (n > 0)
-		(void)snprintf(why, whylen, "HTTP %ld: %s", res->status,
-		    snippet);
-	else
-		(void)snprintf(why, whylen, "HTTP %ld", res->status);
+	(void)snprintf(why, whylen, "HTTP %ld%s%s%s", res->status, note,
+	    n > 0 ? ": " : "", snippet);
 	notify_util_mask(why, secret);
 	return r;
 }
@@ -522,6 +398,8 @@ notify_util_poster_init(struct notify_util_poster *p, struct http *http,
 	p->url = url;
 	p->secret = secret;
 	p->timeout_ms = timeout_ms;
+	p->secret_headers = NULL;
+	p->secret_values = NULL;
 	TAILQ_INIT(&p->posts);
 }
 
@@ -532,28 +410,43 @@ notify_util_post_cb(const struct http_response *res, void *arg)
 	struct notify_util_poster	*p = post->poster;
 	enum notify_result		 r;
 	char				 why[256];
+	size_t				 i;
 
 	TAILQ_REMOVE(&p->posts, post, entry);
 	r = notify_util_classify(res, p->secret, why, sizeof(why));
+	/* A receiver may echo what it got (an API key header) in its
+	 * error body, which goes to the log. */
+	for (i = 0; p->secret_values != NULL && p->secret_values[i] != NULL;
+	    i++)
+		notify_util_mask(why, p->secret_values[i]);
 	post->done(post->arg, r, r == NOTIFY_ACK ? NULL : why);
 	free(post);
 }
 
 int
 notify_util_post(struct notify_util_poster *p, const char *body,
-    notify_done_cb done, void *arg)
+    const char * const *extra, notify_done_cb done, void *arg)
 {
-	static const char * const headers[] = {
-		"Content-Type: application/json",
-		"Accept: application/json",
-		NULL
-	};
+	const char		*headers[NOTIFY_UTIL_MAX_HEADERS + 3];
 	struct http_request	 req;
 	struct notify_util_post	*post;
 	char			 err[256];
+	size_t			 n = 0, i;
+	int			 accept = 1;
 
 	if (p->http == NULL)
 		return -1;
+	headers[n++] = "Content-Type: application/json";
+	for (i = 0; extra != NULL && extra[i] != NULL; i++) {
+		if (n >= NOTIFY_UTIL_MAX_HEADERS + 1)
+			return -1;
+		if (strncasecmp(extra[i], "Accept:", 7) == 0)
+			accept = 0;	/* the caller's wins */
+		headers[n++] = extra[i];
+	}
+	if (accept)
+		headers[n++] = "Accept: application/json";
+	headers[n] = NULL;
 	if ((post = calloc(1, sizeof(*post))) == NULL)
 		return -1;
 	post->poster = p;
@@ -563,10 +456,13 @@ notify_util_post(struct notify_util_poster *p, const char *body,
 	req.method = "POST";
 	req.url = p->url;
 	req.headers = headers;
+	req.secret_headers = p->secret_headers;
 	req.body = body;
 	req.bodylen = strlen(body);
 	req.timeout_ms = p->timeout_ms;
-	req.max_body = 64 * 1024;
+	/* Only the status counts: a 2xx with a long answer acknowledges. */
+	req.max_body = NOTIFY_UTIL_MAX_BODY;
+	req.discard_excess = 1;
 	/* A URL that carries the secret (Slack's) never reaches a log. */
 	req.secret_url = p->secret != NULL && p->secret[0] != '\0' &&
 	    strstr(p->url, p->secret) != NULL;

@@ -24,6 +24,7 @@
 #include "alert.h"
 #include "log.h"
 #include "outbox.h"
+#include "statefs.h"
 
 #define OUTBOX_MAX_EVENTS	10000
 #define OUTBOX_MAX_BYTES	(64 * 1024 * 1024)
@@ -34,6 +35,7 @@
 #define OUTBOX_OVER_CAP_LOG	60000
 #define OUTBOX_FILE_MAX		(1024 * 1024)
 #define OUTBOX_SUFFIX		".json"
+#define OUTBOX_ACKED		".acked"
 
 struct outbox_item {
 	TAILQ_ENTRY(outbox_item) entry;
@@ -59,6 +61,8 @@ struct outbox {
 	outbox_send_fn		 send;
 	void			*sendarg;
 	struct outbox_items	 items;
+	struct outbox_items	 acked;		/* kept while held */
+	int			 hold;
 	uint64_t		 next_seq;
 	struct event		*timer;
 	int			 waiting;	/* backoff timer armed */
@@ -100,45 +104,28 @@ outbox_mono(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* mkdir -p with mode 0700 for what it creates. */
-static int
-outbox_mkdirs(const char *path)
-{
-	char	buf[PATH_MAX], *p;
-
-	if (strlen(path) >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(buf, path, strlen(path) + 1);
-	for (p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 static void
 outbox_filename(uint64_t seq, char *buf, size_t len)
 {
 	(void)snprintf(buf, len, "%016" PRIx64 OUTBOX_SUFFIX, seq);
 }
 
+static void
+outbox_acked_name(uint64_t seq, char *buf, size_t len)
+{
+	(void)snprintf(buf, len, "%016" PRIx64 OUTBOX_ACKED, seq);
+}
+
+/* "<16 hex digits><suffix>" to its sequence number. */
 static int
-outbox_parse_name(const char *name, uint64_t *seq)
+outbox_parse_name(const char *name, const char *suffix, uint64_t *seq)
 {
 	char			*end;
 	unsigned long long	 v;
 	size_t			 i;
 
-	if (strlen(name) != 16 + strlen(OUTBOX_SUFFIX) ||
-	    strcmp(name + 16, OUTBOX_SUFFIX) != 0)
+	if (strlen(name) != 16 + strlen(suffix) ||
+	    strcmp(name + 16, suffix) != 0)
 		return -1;
 	for (i = 0; i < 16; i++)
 		if (!((name[i] >= '0' && name[i] <= '9') ||
@@ -190,34 +177,90 @@ outbox_remove(struct outbox *ob, struct outbox_item *it)
 	outbox_item_free(it);
 }
 
+/*
+ * Acknowledged while held: the file stays, renamed <seq>.acked and out of
+ * the queue, until outbox_hold(ob, 0); see outbox.h.
+ */
+static void
+outbox_keep_acked(struct outbox *ob, struct outbox_item *it)
+{
+	char	name[64], acked[64];
+
+	outbox_filename(it->seq, name, sizeof(name));
+	outbox_acked_name(it->seq, acked, sizeof(acked));
+	if (renameat(ob->dirfd, name, ob->dirfd, acked) == -1) {
+		log_warn("outbox %s: rename %s/%s to %s", ob->name, ob->dir,
+		    name, acked);
+		outbox_remove(ob, it);
+		return;
+	}
+	TAILQ_REMOVE(&ob->items, it, entry);
+	ob->st.depth--;
+	ob->st.bytes -= it->bytes;
+	TAILQ_INSERT_TAIL(&ob->acked, it, entry);
+}
+
+void
+outbox_hold(struct outbox *ob, int on)
+{
+	struct outbox_item	*it;
+	char			 name[64];
+
+	ob->hold = on;
+	if (on)
+		return;
+	while ((it = TAILQ_FIRST(&ob->acked)) != NULL) {
+		outbox_acked_name(it->seq, name, sizeof(name));
+		if (unlinkat(ob->dirfd, name, 0) == -1 && errno != ENOENT)
+			log_warn("outbox %s: unlink %s/%s", ob->name, ob->dir,
+			    name);
+		TAILQ_REMOVE(&ob->acked, it, entry);
+		outbox_item_free(it);
+	}
+}
+
+/* Moves a file we cannot use aside as NAME.bad-<time>, loudly. */
+static void
+outbox_move_bad(struct outbox *ob, const char *name, const char *why)
+{
+	char	bad[NAME_MAX + 1];
+
+	if (statefs_move_aside(ob->dirfd, name, "bad", bad,
+	    sizeof(bad)) == -1)
+		log_warn("outbox %s: %s/%s is unusable (%s) and cannot be "
+		    "moved aside", ob->name, ob->dir, name, why);
+	else
+		log_warnx("outbox %s: %s/%s is unusable (%s); moved aside as "
+		    "%s", ob->name, ob->dir, name, why, bad);
+}
+
 static int
-outbox_load_one(struct outbox *ob, const char *name, uint64_t seq)
+outbox_load_one(struct outbox *ob, const char *name, uint64_t seq,
+    int acked)
 {
 	struct outbox_item	*it;
 	struct stat		 sb;
 	json_error_t		 jerr;
 	json_t			*j = NULL, *q;
-	char			 err[256], bad[96];
-	int			 fd;
-	FILE			*f;
+	char			 err[256];
+	int			 fd, refused;
 
-	if ((fd = openat(ob->dirfd, name, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("outbox %s: open %s/%s", ob->name, ob->dir, name);
+	if ((fd = statefs_open_read(ob->dirfd, ob->dir, name, 0, &sb,
+	    &refused, err, sizeof(err))) == -1) {
+		if (refused)
+			goto bad;
+		if (errno != ENOENT)
+			log_warnx("outbox %s: %s", ob->name, err);
 		return -1;
 	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
-	    sb.st_size > OUTBOX_FILE_MAX) {
-		(void)snprintf(err, sizeof(err), "not a regular file or "
-		    "larger than %d bytes", OUTBOX_FILE_MAX);
+	if (sb.st_size > OUTBOX_FILE_MAX) {
+		(void)snprintf(err, sizeof(err), "larger than %d bytes",
+		    OUTBOX_FILE_MAX);
 		close(fd);
 		goto bad;
 	}
-	if ((f = fdopen(fd, "r")) == NULL) {
-		close(fd);
-		return -1;
-	}
-	j = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-	fclose(f);
+	j = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
 	if (j == NULL) {
 		(void)snprintf(err, sizeof(err), "%s", jerr.text);
 		goto bad;
@@ -236,17 +279,25 @@ outbox_load_one(struct outbox *ob, const char *name, uint64_t seq)
 	json_decref(j);
 	it->seq = seq;
 	it->bytes = (size_t)sb.st_size;
-	outbox_insert(ob, it);
+	if (acked)
+		TAILQ_INSERT_TAIL(&ob->acked, it, entry);
+	else
+		outbox_insert(ob, it);
 	if (seq >= ob->next_seq)
 		ob->next_seq = seq + 1;
 	return 0;
 bad:
 	json_decref(j);
-	(void)snprintf(bad, sizeof(bad), "%s.bad", name);
-	log_warnx("outbox %s: %s/%s is unreadable (%s); moved aside as %s",
-	    ob->name, ob->dir, name, err, bad);
-	(void)renameat(ob->dirfd, name, ob->dirfd, bad);
+	outbox_move_bad(ob, name, err);
 	return -1;
+}
+
+static void
+outbox_warn(void *arg, const char *msg)
+{
+	struct outbox	*ob = arg;
+
+	log_warnx("outbox %s: %s", ob->name, msg);
 }
 
 static int
@@ -263,16 +314,15 @@ outbox_load(struct outbox *ob, char *err, size_t errlen)
 			close(fd);
 		return -1;
 	}
+	/* Writes that did not finish were never enqueued. */
+	(void)statefs_clean_tmp(ob->dirfd, ob->dir, outbox_warn, ob);
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, ".tmp-", 5) == 0) {
-			/* A write that did not finish: never enqueued. */
-			(void)unlinkat(ob->dirfd, de->d_name, 0);
-			continue;
-		}
-		if (outbox_parse_name(de->d_name, &seq) == -1)
-			continue;
-		(void)outbox_load_one(ob, de->d_name, seq);
+		if (outbox_parse_name(de->d_name, OUTBOX_SUFFIX, &seq) == 0)
+			(void)outbox_load_one(ob, de->d_name, seq, 0);
+		else if (outbox_parse_name(de->d_name, OUTBOX_ACKED,
+		    &seq) == 0)
+			(void)outbox_load_one(ob, de->d_name, seq, 1);
 	}
 	closedir(d);
 	return 0;
@@ -300,6 +350,37 @@ outbox_arm(struct outbox *ob, long ms, int backoff)
 	evtimer_add(ob->timer, &tv);
 }
 
+/*
+ * Opens STATE_DIR/outbox/NAME, creating what is missing, through
+ * statefs: a link or FIFO in their place is refused, never followed.
+ */
+static int
+outbox_open_dir(struct outbox *ob, const char *state_dir, char *err,
+    size_t errlen)
+{
+	char	note[512], path[PATH_MAX];
+	int	top, ofd;
+
+	if ((top = statefs_open_top(state_dir, 1, NULL, err, errlen)) == -1)
+		return -1;
+	ofd = statefs_open_dir(top, state_dir, "outbox", 1, note,
+	    sizeof(note), err, errlen);
+	close(top);
+	if (ofd == -1)
+		return -1;
+	if (note[0] != '\0')
+		log_warnx("outbox %s: %s", ob->name, note);
+	(void)snprintf(path, sizeof(path), "%s/outbox", state_dir);
+	ob->dirfd = statefs_open_dir(ofd, path, ob->name, 1, note,
+	    sizeof(note), err, errlen);
+	close(ofd);
+	if (ob->dirfd == -1)
+		return -1;
+	if (note[0] != '\0')
+		log_warnx("outbox %s: %s", ob->name, note);
+	return 0;
+}
+
 struct outbox *
 outbox_new(struct event_base *base, const char *state_dir, const char *name,
     const struct outbox_opts *opts, outbox_send_fn send, void *sendarg,
@@ -317,6 +398,7 @@ outbox_new(struct event_base *base, const char *state_dir, const char *name,
 		return NULL;
 	}
 	TAILQ_INIT(&ob->items);
+	TAILQ_INIT(&ob->acked);
 	ob->dirfd = -1;
 	ob->base = base;
 	ob->send = send;
@@ -346,13 +428,8 @@ outbox_new(struct event_base *base, const char *state_dir, const char *name,
 		outbox_errf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (outbox_mkdirs(ob->dir) == -1 ||
-	    (ob->dirfd = open(ob->dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1) {
-		outbox_errf(err, errlen, "outbox: %s: %s", ob->dir,
-		    strerror(errno));
+	if (outbox_open_dir(ob, state_dir, err, errlen) == -1)
 		goto fail;
-	}
 	if ((ob->timer = evtimer_new(base, outbox_on_timer, ob)) == NULL) {
 		outbox_errf(err, errlen, "outbox: cannot create a timer");
 		goto fail;
@@ -384,58 +461,6 @@ outbox_kick(struct outbox *ob)
 	}
 	if (ob->started)
 		outbox_arm(ob, 0, 0);
-}
-
-/* Writes buf as name atomically and durably: temp, fsync, rename, dir. */
-static int
-outbox_write_file(struct outbox *ob, const char *name, const char *buf,
-    size_t len, char *err, size_t errlen)
-{
-	char	tmp[96];
-	size_t	off = 0;
-	ssize_t	w;
-	int	fd;
-
-	(void)snprintf(tmp, sizeof(tmp), ".tmp-%s", name);
-	fd = openat(ob->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600);
-	if (fd == -1)
-		goto fail;
-	while (off < len) {
-		w = write(fd, buf + off, len - off);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			goto fail_close;
-		off += (size_t)w;
-	}
-	if (fsync(fd) == -1)
-		goto fail_close;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail_unlink;
-	}
-	fd = -1;
-	if (renameat(ob->dirfd, tmp, ob->dirfd, name) == -1)
-		goto fail_unlink;
-	if (fsync(ob->dirfd) == -1) {
-		outbox_errf(err, errlen, "outbox %s: fsync %s: %s", ob->name,
-		    ob->dir, strerror(errno));
-		(void)unlinkat(ob->dirfd, name, 0);
-		return -1;
-	}
-	return 0;
-fail_close:
-	close(fd);
-fail_unlink:
-	outbox_errf(err, errlen, "outbox %s: writing %s/%s: %s", ob->name,
-	    ob->dir, name, strerror(errno));
-	(void)unlinkat(ob->dirfd, tmp, 0);
-	return -1;
-fail:
-	outbox_errf(err, errlen, "outbox %s: writing %s/%s: %s", ob->name,
-	    ob->dir, name, strerror(errno));
-	return -1;
 }
 
 /* Makes room for one more event of len bytes by dropping old info ones. */
@@ -518,7 +543,10 @@ outbox_enqueue(struct outbox *ob, const struct alert_event *ev, char *err,
 	it->bytes = len;
 	it->queued = now;
 	outbox_filename(it->seq, name, sizeof(name));
-	if (outbox_write_file(ob, name, buf, len, err, errlen) == -1) {
+	if (statefs_write(ob->dirfd, ob->dir, name, buf, len, err,
+	    errlen) == -1) {
+		/* Renamed but not durable: not queued, so not left either. */
+		(void)unlinkat(ob->dirfd, name, 0);
 		free(buf);
 		outbox_item_free(it);
 		return -1;
@@ -603,7 +631,10 @@ outbox_done(void *arg, enum notify_result res, const char *why)
 	case NOTIFY_ACK:
 		ob->st.delivered++;
 		outbox_recovered(ob);
-		outbox_remove(ob, it);
+		if (ob->hold)
+			outbox_keep_acked(ob, it);
+		else
+			outbox_remove(ob, it);
 		break;
 	case NOTIFY_PERMANENT:
 		ob->st.failed++;
@@ -651,6 +682,18 @@ outbox_next(struct outbox *ob)
 }
 
 void
+outbox_foreach(const struct outbox *ob, void (*fn)(void *arg,
+    const struct alert_event *ev, time_t queued_at), void *arg)
+{
+	const struct outbox_item	*it;
+
+	TAILQ_FOREACH(it, &ob->items, entry)
+		fn(arg, &it->ev, it->queued);
+	TAILQ_FOREACH(it, &ob->acked, entry)
+		fn(arg, &it->ev, it->queued);
+}
+
+void
 outbox_stats(const struct outbox *ob, struct outbox_stats *st)
 {
 	const struct outbox_item	*it = TAILQ_FIRST(&ob->items);
@@ -688,6 +731,10 @@ outbox_free(struct outbox *ob)
 		ob->flight->ob = NULL;
 	while ((it = TAILQ_FIRST(&ob->items)) != NULL) {
 		TAILQ_REMOVE(&ob->items, it, entry);
+		outbox_item_free(it);
+	}
+	while ((it = TAILQ_FIRST(&ob->acked)) != NULL) {
+		TAILQ_REMOVE(&ob->acked, it, entry);
 		outbox_item_free(it);
 	}
 	if (ob->timer != NULL)

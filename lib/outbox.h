@@ -60,8 +60,11 @@ struct outbox_stats {
 
 /*
  * Opens (creating it 0700) STATE_DIR/outbox/NAME/ and loads every event
- * file in it (leftover temporary files are removed; unreadable files are
- * renamed *.bad and logged).  name must be a valid notifier name.
+ * file in it (leftover temporary files are removed; unreadable files, and
+ * entries that are not regular files of ours, are renamed
+ * NAME.bad-<UTC time> and logged).  Nothing in the tree is followed: an
+ * outbox or outbox/NAME that is a symbolic link is refused (see
+ * statefs.h).  name must be a valid notifier name.
  * Deliveries start with outbox_start().  NULL with err set.  The caller
  * frees it with outbox_free().
  */
@@ -80,6 +83,21 @@ int		 outbox_enqueue(struct outbox *ob, const struct alert_event *ev,
 		    char *err, size_t errlen);
 /* Retries now instead of waiting out the backoff (e.g. on SIGHUP). */
 void		 outbox_kick(struct outbox *ob);
+/*
+ * While held, an acknowledged event's file is kept (renamed
+ * <seq>.acked, out of the queue, never delivered again) instead of
+ * removed, and loaded as such at the next start; releasing (on = 0)
+ * removes them.  The daemon holds while its alert table on disk is
+ * behind what was queued: a receiver may have seen those events, and
+ * after a crash they are all that says so (see alert_table_replay()).
+ */
+void		 outbox_hold(struct outbox *ob, int on);
+/* Calls fn for every queued event, oldest first (in flight included),
+ * then for the acknowledged ones kept by outbox_hold(); ev is the
+ * outbox's, valid during the call only. */
+void		 outbox_foreach(const struct outbox *ob,
+		    void (*fn)(void *arg, const struct alert_event *ev,
+		    time_t queued_at), void *arg);
 void		 outbox_stats(const struct outbox *ob, struct outbox_stats *st);
 const char	*outbox_name(const struct outbox *ob);
 /* Events queued, in flight included. */

@@ -18,35 +18,9 @@
 #include <openssl/evp.h>
 
 #include "state.h"
+#include "statefs.h"
 
 #define STATE_KEYS_DIR	"keys"
-
-static const char *
-state_errno_name(int e)
-{
-	const char	*n = strerrorname_np(e);
-
-	return n != NULL ? n : "E?";
-}
-
-/* "<what>: <strerror> (<ENAME>)" into err; keeps errno. */
-static void
-state_syserr(char *err, size_t errlen, int e, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-state_syserr(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-	char	what[768];
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	snprintf(err, errlen, "%s: %s (%s)", what, strerror(e),
-	    state_errno_name(e));
-	errno = e;
-}
 
 static void
 state_warn(state_warn_cb warn, void *arg, const char *fmt, ...)
@@ -66,300 +40,245 @@ state_warn(state_warn_cb warn, void *arg, const char *fmt, ...)
 	warn(arg, msg);
 }
 
-/* Makes sure path is a directory we can trust, creating it 0700. */
-static int
-state_dir_one(const char *path, state_warn_cb warn, void *warnarg,
-    char *err, size_t errlen)
+/* Forwards statefs's notes to a state_warn_cb. */
+static void
+state_note(state_warn_cb warn, void *warnarg, const char *note)
 {
-	struct stat	st;
-
-	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-		state_syserr(err, errlen, errno, "state directory %s: mkdir",
-		    path);
-		return -1;
-	}
-	if (stat(path, &st) == -1) {
-		state_syserr(err, errlen, errno, "state directory %s", path);
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		state_syserr(err, errlen, ENOTDIR, "state directory %s", path);
-		return -1;
-	}
-	if ((st.st_mode & 077) == 0)
-		return 0;
-	if (st.st_uid == geteuid()) {
-		/* Baselines and policies are not for other users to read,
-		 * let alone change. */
-		if (chmod(path, 0700) == -1) {
-			state_syserr(err, errlen, errno,
-			    "state directory %s: chmod 0700", path);
-			return -1;
-		}
-		state_warn(warn, warnarg, "state directory %s had mode %04o, "
-		    "changed to 0700", path, (unsigned)(st.st_mode & 07777));
-		return 0;
-	}
-	if (st.st_mode & 022) {
-		snprintf(err, errlen, "state directory %s is owned by uid %lu "
-		    "and writable by group or others (mode %04o): refusing "
-		    "to trust it", path, (unsigned long)st.st_uid,
-		    (unsigned)(st.st_mode & 07777));
-		return -1;
-	}
-	state_warn(warn, warnarg, "state directory %s is owned by uid %lu "
-	    "and readable by others (mode %04o)", path,
-	    (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777));
-	return 0;
+	if (note[0] != '\0' && warn != NULL)
+		warn(warnarg, note);
 }
 
 int
 state_dir_init(const char *dir, state_warn_cb warn, void *warnarg,
     char *err, size_t errlen)
 {
-	char	keys[4096];
+	struct stat	st;
+	char		note[1024];
+	int		fd, kfd, followed;
 
-	if (dir == NULL || dir[0] == '\0') {
-		snprintf(err, errlen, "state directory not set");
+	if ((fd = statefs_open_top(dir, 1, &followed, err, errlen)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1) {
+		statefs_syserr(err, errlen, errno, "state directory %s", dir);
+		close(fd);
 		return -1;
 	}
-	if ((size_t)snprintf(keys, sizeof(keys), "%s/%s", dir,
-	    STATE_KEYS_DIR) >= sizeof(keys)) {
-		snprintf(err, errlen, "state directory path too long");
+	if ((st.st_mode & 077) != 0 && st.st_uid == geteuid() && !followed) {
+		/* Baselines and policies are not for other users to read,
+		 * let alone change. */
+		if (fchmod(fd, 0700) == -1) {
+			statefs_syserr(err, errlen, errno,
+			    "state directory %s: chmod 0700", dir);
+			close(fd);
+			return -1;
+		}
+		state_warn(warn, warnarg, "state directory %s had mode %04o, "
+		    "changed to 0700", dir, (unsigned)(st.st_mode & 07777));
+	} else if ((st.st_mode & 022) != 0 &&
+	    (followed || st.st_uid != geteuid())) {
+		snprintf(err, errlen, "state directory %s%s is owned by uid "
+		    "%lu and writable by group or others (mode %04o): "
+		    "refusing to trust it", dir, followed ? " (through its "
+		    "symbolic link)" : "", (unsigned long)st.st_uid,
+		    (unsigned)(st.st_mode & 07777));
+		close(fd);
 		return -1;
+	} else if ((st.st_mode & 077) != 0) {
+		/* Never chmod what a link points to: say it instead. */
+		state_warn(warn, warnarg, "state directory %s%s is owned by "
+		    "uid %lu and readable by others (mode %04o)", dir,
+		    followed ? " (through its symbolic link)" : "",
+		    (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777));
 	}
-	if (state_dir_one(dir, warn, warnarg, err, errlen) == -1 ||
-	    state_dir_one(keys, warn, warnarg, err, errlen) == -1)
+	kfd = statefs_open_dir(fd, dir, STATE_KEYS_DIR, 1, note, sizeof(note),
+	    err, errlen);
+	close(fd);
+	if (kfd == -1)
 		return -1;
+	close(kfd);
+	state_note(warn, warnarg, note);
 	return 0;
 }
 
-/* Splits dir/name into the directory holding the file and its path. */
+/*
+ * Opens the directory that holds dir/name (dir itself, or its one
+ * subdirectory named in name) without following anything inside the
+ * tree; the file's own name goes to *leaf, dir/subdir to dpath.
+ */
 static int
-state_paths(const char *dir, const char *name, char *parent, size_t plen,
-    char *path, size_t pathlen, char *err, size_t errlen)
+state_open_parent(const char *dir, const char *name, const char **leaf,
+    char *dpath, size_t dlen, char *err, size_t errlen)
 {
 	const char	*slash;
+	char		 sub[256], why[1024];
+	int		 fd, sfd, e;
 
 	if (name == NULL || name[0] == '\0' || name[0] == '/' ||
-	    strstr(name, "..") != NULL) {
+	    strstr(name, "..") != NULL ||
+	    ((slash = strchr(name, '/')) != NULL &&
+	    strchr(slash + 1, '/') != NULL)) {
 		snprintf(err, errlen, "bad state file name \"%s\"",
 		    name != NULL ? name : "");
 		return -1;
 	}
-	slash = strrchr(name, '/');
-	if ((size_t)snprintf(path, pathlen, "%s/%s", dir, name) >= pathlen ||
-	    (size_t)snprintf(parent, plen, "%s%s%.*s", dir,
-	    slash != NULL ? "/" : "", slash != NULL ? (int)(slash - name) : 0,
-	    name) >= plen) {
-		snprintf(err, errlen, "state file path too long");
+	if ((fd = statefs_open_top(dir, 0, NULL, err, errlen)) == -1)
+		goto fail;
+	if (slash == NULL) {
+		*leaf = name;
+		snprintf(dpath, dlen, "%s", dir);
+		return fd;
+	}
+	if ((size_t)(slash - name) >= sizeof(sub)) {
+		snprintf(err, errlen, "bad state file name \"%s\"", name);
+		close(fd);
 		return -1;
 	}
-	return 0;
-}
-
-static int
-state_write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t	w;
-
-	while (len > 0) {
-		if ((w = write(fd, buf, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
+	memcpy(sub, name, (size_t)(slash - name));
+	sub[slash - name] = '\0';
+	sfd = statefs_open_dir(fd, dir, sub, 0, NULL, 0, err, errlen);
+	close(fd);
+	if (sfd == -1)
+		goto fail;
+	*leaf = slash + 1;
+	snprintf(dpath, dlen, "%s/%s", dir, sub);
+	return sfd;
+fail:
+	/* Name the file too: "keys is a FIFO" alone does not say which. */
+	e = errno;
+	snprintf(why, sizeof(why), "%s", err);
+	snprintf(err, errlen, "state file %s/%s: %s", dir, name, why);
+	errno = e;
+	return -1;
 }
 
 int
 state_write_json(const char *dir, const char *name, const json_t *j,
     char *err, size_t errlen)
 {
-	char	 parent[4096], path[4096], tmp[4200];
-	char	*text = NULL;
-	size_t	 len;
-	int	 fd = -1, dfd = -1, e;
+	char		 dpath[4096];
+	const char	*leaf;
+	char		*text;
+	size_t		 len;
+	int		 dfd, rc;
 
-	if (state_paths(dir, name, parent, sizeof(parent), path,
-	    sizeof(path), err, errlen) == -1)
+	if ((dfd = state_open_parent(dir, name, &leaf, dpath, sizeof(dpath),
+	    err, errlen)) == -1)
 		return -1;
 	if ((text = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS)) == NULL) {
-		snprintf(err, errlen, "%s: cannot encode JSON (out of memory)",
-		    path);
+		snprintf(err, errlen, "%s/%s: cannot encode JSON (out of "
+		    "memory)", dpath, leaf);
+		close(dfd);
 		return -1;
 	}
+	/* The text and its newline, in one write. */
 	len = strlen(text);
-	snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		state_syserr(err, errlen, errno, "cannot write %s: create "
-		    "temporary file", path);
-		tmp[0] = '\0';
-		goto fail;
-	}
-	if (fchmod(fd, 0600) == -1) {
-		state_syserr(err, errlen, errno, "cannot write %s: chmod",
-		    path);
-		goto fail;
-	}
-	if (state_write_all(fd, text, len) == -1 ||
-	    state_write_all(fd, "\n", 1) == -1) {
-		state_syserr(err, errlen, errno, "cannot write %s: write",
-		    path);
-		goto fail;
-	}
-	if (fsync(fd) == -1) {
-		state_syserr(err, errlen, errno, "cannot write %s: fsync",
-		    path);
-		goto fail;
-	}
-	e = close(fd);
-	fd = -1;
-	if (e == -1) {
-		state_syserr(err, errlen, errno, "cannot write %s: close",
-		    path);
-		goto fail;
-	}
-	if (rename(tmp, path) == -1) {
-		state_syserr(err, errlen, errno, "cannot write %s: rename",
-		    path);
-		goto fail;
-	}
-	tmp[0] = '\0';
-	/* The rename is only durable once the directory is. */
-	if ((dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(dfd) == -1) {
-		state_syserr(err, errlen, errno, "wrote %s but cannot fsync "
-		    "its directory", path);
-		if (dfd != -1)
-			close(dfd);
-		free(text);
-		return -1;
-	}
+	text[len] = '\n';
+	rc = statefs_write(dfd, dpath, leaf, text, len + 1, err, errlen);
+	free(text);
 	close(dfd);
-	free(text);
-	return 0;
-fail:
-	e = errno;
-	if (fd != -1)
-		close(fd);
-	if (tmp[0] != '\0')
-		unlink(tmp);
-	free(text);
-	errno = e;
-	return -1;
+	return rc;
 }
 
-/* Renames path to path.corrupt-<UTC time>[-N]; the new name in aside. */
-static int
-state_move_aside(const char *path, char *aside, size_t len)
-{
-	struct tm	tm;
-	time_t		now = time(NULL);
-	char		stamp[32];
-	int		i;
-
-	if (gmtime_r(&now, &tm) == NULL ||
-	    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0)
-		snprintf(stamp, sizeof(stamp), "%lld", (long long)now);
-	for (i = 0; i < 100; i++) {
-		if (i == 0)
-			snprintf(aside, len, "%s.corrupt-%s", path, stamp);
-		else
-			snprintf(aside, len, "%s.corrupt-%s-%d", path, stamp,
-			    i);
-		if (renameat2(AT_FDCWD, path, AT_FDCWD, aside,
-		    RENAME_NOREPLACE) == 0)
-			return 0;
-		if (errno == EINVAL || errno == ENOSYS) {
-			/* No RENAME_NOREPLACE on this file system. */
-			if (access(aside, F_OK) == 0)
-				continue;
-			return rename(path, aside);
-		}
-		if (errno != EEXIST)
-			return -1;
-	}
-	errno = EEXIST;
-	return -1;
-}
-
+/*
+ * Moves dir/name aside as name.corrupt-<UTC time>: a corrupt file, or an
+ * entry that is not a regular file of ours (the entry itself moves, never
+ * what a link points to).
+ */
 static enum state_read
-state_corrupt(const char *path, const char *why, char *err, size_t errlen)
+state_corrupt(const char *dir, const char *name, const char *what,
+    const char *why, char *err, size_t errlen)
 {
-	char	aside[4200];
+	char		 dpath[4096], aside[300], oerr[512];
+	const char	*leaf;
+	int		 dfd, e;
 
-	if (state_move_aside(path, aside, sizeof(aside)) == -1) {
-		int e = errno;
-
-		snprintf(err, errlen, "state file %s is corrupt (%s) and "
-		    "cannot be moved aside: %s (%s)", path, why, strerror(e),
-		    state_errno_name(e));
+	if ((dfd = state_open_parent(dir, name, &leaf, dpath, sizeof(dpath),
+	    oerr, sizeof(oerr))) == -1) {
+		snprintf(err, errlen, "state file %s/%s %s (%s) and cannot be "
+		    "moved aside: %s", dir, name, what, why, oerr);
 		return STATE_READ_ERROR;
 	}
-	snprintf(err, errlen, "state file %s is corrupt (%s): moved aside to "
-	    "%s, starting without it", path, why, aside);
+	if (statefs_move_aside(dfd, leaf, "corrupt", aside,
+	    sizeof(aside)) == -1) {
+		e = errno;
+		close(dfd);
+		snprintf(err, errlen, "state file %s/%s %s (%s) and cannot be "
+		    "moved aside: %s (%s)", dpath, leaf, what, why,
+		    strerror(e), statefs_errno_name(e));
+		return STATE_READ_ERROR;
+	}
+	close(dfd);
+	snprintf(err, errlen, "state file %s/%s %s (%s): moved aside to "
+	    "%s/%s, starting without it", dpath, leaf, what, why, dpath,
+	    aside);
 	return STATE_READ_CORRUPT;
 }
 
-enum state_read
-state_read_json(const char *dir, const char *name, size_t maxlen,
-    int (*valid)(const json_t *, char *, size_t), json_t **out, char *err,
-    size_t errlen)
+/* A bad file: moved aside when repairing, only reported otherwise. */
+static enum state_read
+state_bad(const char *dir, const char *name, int repair, const char *what,
+    const char *why, char *err, size_t errlen)
 {
-	char		 parent[4096], path[4096], why[512];
+	if (repair)
+		return state_corrupt(dir, name, what, why, err, errlen);
+	snprintf(err, errlen, "state file %s/%s %s (%s): ignored (keyhealthd "
+	    "run moves it aside)", dir, name, what, why);
+	return STATE_READ_CORRUPT;
+}
+
+static enum state_read
+state_read_common(const char *dir, const char *name, size_t maxlen,
+    int (*valid)(const json_t *, char *, size_t), int repair, json_t **out,
+    char *err, size_t errlen)
+{
+	char		 dpath[4096], why[512];
+	const char	*leaf;
 	struct stat	 st;
 	json_error_t	 jerr;
 	json_t		*j;
 	char		*buf;
 	size_t		 off = 0;
 	ssize_t		 r;
-	int		 fd;
+	int		 dfd, fd, refused;
 
 	*out = NULL;
 	if (errlen > 0)
 		err[0] = '\0';
 	if (maxlen == 0)
 		maxlen = STATE_MAX_FILE;
-	if (state_paths(dir, name, parent, sizeof(parent), path,
-	    sizeof(path), err, errlen) == -1)
-		return STATE_READ_ERROR;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-	    O_NONBLOCK)) == -1) {
+	if ((dfd = state_open_parent(dir, name, &leaf, dpath, sizeof(dpath),
+	    err, errlen)) == -1) {
+		if (errno != ENOENT)
+			return STATE_READ_ERROR;
+		err[0] = '\0';
+		return STATE_READ_ABSENT;
+	}
+	fd = statefs_open_read(dfd, dpath, leaf, repair ? 0 :
+	    STATEFS_ANY_OWNER, &st, &refused, why, sizeof(why));
+	close(dfd);
+	if (fd == -1) {
+		if (refused)
+			return state_bad(dir, name, repair, "is not usable",
+			    why, err, errlen);
 		if (errno == ENOENT)
 			return STATE_READ_ABSENT;
-		state_syserr(err, errlen, errno, "cannot read state file %s",
-		    path);
+		snprintf(err, errlen, "%s", why);
 		return STATE_READ_ERROR;
 	}
-	if (fstat(fd, &st) == -1) {
-		state_syserr(err, errlen, errno, "cannot read state file %s",
-		    path);
-		close(fd);
-		return STATE_READ_ERROR;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "state file %s is not a regular file",
-		    path);
-		close(fd);
-		return STATE_READ_ERROR;
-	}
-	if ((st.st_mode & 077) != 0 && st.st_uid == geteuid())
+	if (repair && (st.st_mode & 077) != 0)
 		(void)fchmod(fd, 0600);
 	if ((uintmax_t)st.st_size > maxlen) {
 		close(fd);
 		snprintf(why, sizeof(why), "%lld bytes, more than the %zu "
 		    "allowed", (long long)st.st_size, maxlen);
-		return state_corrupt(path, why, err, errlen);
+		return state_bad(dir, name, repair, "is corrupt", why, err,
+		    errlen);
 	}
 	/* One byte more than allowed tells a file that grew meanwhile. */
 	if ((buf = malloc(maxlen + 1)) == NULL) {
 		close(fd);
-		snprintf(err, errlen, "cannot read state file %s: out of "
-		    "memory", path);
+		snprintf(err, errlen, "cannot read state file %s/%s: out of "
+		    "memory", dpath, leaf);
 		return STATE_READ_ERROR;
 	}
 	while (off <= maxlen) {
@@ -367,8 +286,8 @@ state_read_json(const char *dir, const char *name, size_t maxlen,
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			state_syserr(err, errlen, errno, "cannot read state "
-			    "file %s", path);
+			statefs_syserr(err, errlen, errno, "cannot read state "
+			    "file %s/%s", dpath, leaf);
 			free(buf);
 			close(fd);
 			return STATE_READ_ERROR;
@@ -381,25 +300,63 @@ state_read_json(const char *dir, const char *name, size_t maxlen,
 	if (off > maxlen) {
 		free(buf);
 		snprintf(why, sizeof(why), "more than %zu bytes", maxlen);
-		return state_corrupt(path, why, err, errlen);
+		return state_bad(dir, name, repair, "is corrupt", why, err,
+		    errlen);
 	}
 	j = json_loadb(buf, off, JSON_REJECT_DUPLICATES, &jerr);
 	free(buf);
 	if (j == NULL) {
 		snprintf(why, sizeof(why), "line %d column %d: %s", jerr.line,
 		    jerr.column, jerr.text);
-		return state_corrupt(path, why, err, errlen);
+		return state_bad(dir, name, repair, "is corrupt", why, err,
+		    errlen);
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return state_corrupt(path, "not a JSON object", err, errlen);
+		return state_bad(dir, name, repair, "is corrupt",
+		    "not a JSON object", err, errlen);
 	}
 	if (valid != NULL && valid(j, why, sizeof(why)) == -1) {
 		json_decref(j);
-		return state_corrupt(path, why, err, errlen);
+		return state_bad(dir, name, repair, "is corrupt", why, err,
+		    errlen);
 	}
 	*out = j;
 	return STATE_READ_OK;
+}
+
+enum state_read
+state_read_json(const char *dir, const char *name, size_t maxlen,
+    int (*valid)(const json_t *, char *, size_t), json_t **out, char *err,
+    size_t errlen)
+{
+	return state_read_common(dir, name, maxlen, valid, 1, out, err,
+	    errlen);
+}
+
+enum state_read
+state_peek_json(const char *dir, const char *name, size_t maxlen,
+    json_t **out, char *err, size_t errlen)
+{
+	return state_read_common(dir, name, maxlen, NULL, 0, out, err,
+	    errlen);
+}
+
+int
+state_stat(const char *dir, const char *name, struct stat *st)
+{
+	char		 dpath[4096], err[256];
+	const char	*leaf;
+	int		 dfd, rc, e;
+
+	if ((dfd = state_open_parent(dir, name, &leaf, dpath, sizeof(dpath),
+	    err, sizeof(err))) == -1)
+		return -1;
+	rc = fstatat(dfd, leaf, st, AT_SYMLINK_NOFOLLOW);
+	e = errno;
+	close(dfd);
+	errno = e;
+	return rc;
 }
 
 int
@@ -674,7 +631,7 @@ enum state_read
 state_key_load(const char *dir, const char *arn, struct state_key *out,
     char *err, size_t errlen)
 {
-	char		 name[64], path[4200], why[512];
+	char		 name[64], why[512];
 	enum state_read	 rc;
 	json_t		*j;
 
@@ -697,8 +654,7 @@ state_key_load(const char *dir, const char *arn, struct state_key *out,
 		snprintf(why, sizeof(why), "holds the state of %.200s, not of "
 		    "%.200s", out->arn, arn);
 		state_key_free(out);
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		rc = state_corrupt(path, why, err, errlen);
+		rc = state_corrupt(dir, name, "is corrupt", why, err, errlen);
 	}
 	if ((out->arn = strdup(arn)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -743,22 +699,28 @@ int
 state_keys_load(const char *dir, struct state_key **vp, size_t *np,
     state_warn_cb warn, void *warnarg, char *err, size_t errlen)
 {
-	char			 keys[4096], name[300], msg[1024];
+	char			 name[300], msg[1024];
 	struct state_key	*v = NULL, *nv;
 	struct dirent		*de;
 	size_t			 n = 0, cap = 0;
 	enum state_read		 rc;
 	json_t			*j;
 	DIR			*d;
+	int			 top, kfd;
 
 	*vp = NULL;
 	*np = 0;
-	snprintf(keys, sizeof(keys), "%s/%s", dir, STATE_KEYS_DIR);
-	if ((d = opendir(keys)) == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		state_syserr(err, errlen, errno, "cannot read state directory "
-		    "%s", keys);
+	if ((top = statefs_open_top(dir, 0, NULL, err, errlen)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	kfd = statefs_open_dir(top, dir, STATE_KEYS_DIR, 0, NULL, 0, err,
+	    errlen);
+	close(top);
+	if (kfd == -1)
+		return errno == ENOENT ? 0 : -1;
+	if ((d = fdopendir(kfd)) == NULL) {
+		statefs_syserr(err, errlen, errno, "cannot read state "
+		    "directory %s/%s", dir, STATE_KEYS_DIR);
+		close(kfd);
 		return -1;
 	}
 	while ((errno = 0, de = readdir(d)) != NULL) {

@@ -8,6 +8,9 @@
  * are 0600 in a 0700 directory.  A corrupt file (bad JSON, wrong shape,
  * too large) is renamed to NAME.corrupt-YYYYMMDDTHHMMSSZ and reported
  * through the error string for the caller to log; it never crashes.
+ * Every access goes through statefs.h: nothing in the tree is followed,
+ * and an entry that is not a regular file of ours (a symbolic link, a
+ * FIFO, ...) is moved aside the same way instead of being read.
  *
  * Layout:
  *   STATE_DIR/keys/<first 32 hex digits of sha256(key ARN)>.json
@@ -20,6 +23,8 @@
  */
 #ifndef KEYHEALTHD_STATE_H
 #define KEYHEALTHD_STATE_H
+
+#include <sys/stat.h>
 
 #include <stddef.h>
 #include <time.h>
@@ -59,7 +64,10 @@ struct state_key {
  * Creates dir (0700) and dir/keys unless they exist.  Existing ones must
  * be directories; when owned by us and accessible to group or others they
  * are chmod'ed to 0700 and warn is told; when owned by someone else and
- * writable by group or others they are refused.  warn may be NULL.
+ * writable by group or others they are refused.  dir may be a symbolic
+ * link only as statefs_open_top() allows; its target's mode is then never
+ * changed (refused when writable by group or others).  keys/ must be a
+ * directory of ours, never a link.  warn may be NULL.
  * Returns 0, or -1 with a reason (naming errno, e.g. "(ENOTDIR)") in err.
  */
 int	state_dir_init(const char *dir, state_warn_cb warn, void *warnarg,
@@ -88,6 +96,18 @@ int	state_write_json(const char *dir, const char *name, const json_t *j,
 enum state_read state_read_json(const char *dir, const char *name,
 	    size_t maxlen, int (*valid)(const json_t *, char *, size_t),
 	    json_t **out, char *err, size_t errlen);
+
+/*
+ * As state_read_json() for a reader that changes nothing and may not own
+ * the files (`keyhealthd check`): no mode is fixed and nothing is moved
+ * aside; a bad file is STATE_READ_CORRUPT with err saying so.
+ */
+enum state_read state_peek_json(const char *dir, const char *name,
+	    size_t maxlen, json_t **out, char *err, size_t errlen);
+
+/* fstatat() of dir/name without following anything in the tree: 0, or
+ * -1 with errno. */
+int	state_stat(const char *dir, const char *name, struct stat *st);
 
 /* "keys/<32 hex digits>.json" for a key ARN into buf (>= 43 bytes).
  * Returns 0, or -1 when buf is too small or hashing failed. */

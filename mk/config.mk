@@ -5,22 +5,11 @@
 DEBS		+= clang-14 libclang-rt-14-dev
 FUZZ_SMOKE	+= fuzz-config
 
+# lib/config reaches lib/notify (the notifiers: section): the fuzzer links
+# the whole library, built by mk/fuzz.mk's generic rule.
 CONFIG_FUZZ_DIR	= build/fuzz
-CONFIG_FUZZ_CFLAGS	= -std=c11 -D_GNU_SOURCE -g -O1 -Ilib \
-		  -fsanitize=fuzzer,address,undefined \
-		  -fno-sanitize-recover=all -fno-omit-frame-pointer
-CONFIG_FUZZ_SRCS = tests/fuzz/config_fuzzer.c lib/config.c lib/duration.c \
-		  lib/ynode.c lib/arn.c lib/vendor.c lib/finding.c lib/endpoint.c \
-		  lib/policy.c lib/catalog.c
 
 .PHONY: fuzz-config
-
-$(CONFIG_FUZZ_DIR)/config_fuzzer: $(CONFIG_FUZZ_SRCS) $(wildcard lib/*.h)
-	@mkdir -p $(@D)
-	$(CLANG) $(CONFIG_FUZZ_CFLAGS) \
-	    $(shell pkg-config --cflags jansson yaml-0.1 libcurl) \
-	    -o $@ $(CONFIG_FUZZ_SRCS) \
-	    $(shell pkg-config --libs jansson yaml-0.1 libcurl)
 
 fuzz-config: $(CONFIG_FUZZ_DIR)/config_fuzzer
 	@mkdir -p $(CONFIG_FUZZ_DIR)/config-corpus

@@ -113,8 +113,11 @@ def alertmanager(spawn, tmp_path):
 
 
 class Receiver:
-    """Records requests; answers with the next scripted (status, body),
-    then with the default."""
+    """Records requests; answers with the next scripted answer, then with
+    the default.  An answer is (status, text, content_type), or
+    (status, body_bytes, content_type, extra_headers, close_delimited):
+    close_delimited sends no Content-Length, the body ending with the
+    connection."""
 
     def __init__(self):
         self.requests = []
@@ -133,20 +136,40 @@ class Receiver:
                         "headers": {k.lower(): v
                                     for k, v in self.headers.items()},
                         "body": body})
-                    status, text, ctype = (outer.script.pop(0)
-                                           if outer.script else outer.default)
-                data = text.encode()
+                    answer = (outer.script.pop(0) if outer.script
+                              else outer.default)
+                status, data, ctype = answer[:3]
+                extra, close_delimited = (answer[3:] if len(answer) > 3
+                                          else ({}, False))
+                if isinstance(data, str):
+                    data = data.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
+                for k, v in extra.items():
+                    self.send_header(k, v)
+                if close_delimited:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except OSError:
+                    pass        # the client stopped reading: fine
+
+            def handle(self):
+                try:
+                    super().handle()
+                except OSError:
+                    pass        # the client closed early
 
             def log_message(self, fmt, *args):
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                                       Handler)
+        self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever,

@@ -632,7 +632,7 @@ def test_reload_with_a_bad_notifier_option_keeps_running(ops_setup):
 
     wait_until(lambda: reloads()["failed"] == 1, 10, "a failed reload")
     log = d.proc.wait_for_log("keeping the running configuration")
-    assert re.search(r"%s:\d+:5: unknown key 'timeuot' in a webhook "
+    assert re.search(r"%s:\d+:5: unknown option \"timeuot\" for a webhook "
                      r"notifier" % re.escape(str(d.conf)), log), log
     assert d.get("/healthz")[0] == 200
     d.conf.write_text(good)

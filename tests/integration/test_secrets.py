@@ -23,6 +23,7 @@ from conftest import pick_free_port
 ROLE = "arn:aws:iam::111122223333:role/keyhealthd-ro"
 WEBHOOK_SECRET = "whsec-Zq8N2vXKp41TmC6d"
 ROUTING_KEY = "R0utingKeyPD9f8e7d6c5b4a3"
+API_KEY_HEADER = "ApiK3yInAWebhookHeader0"
 SLACK_PATH = "/services/T0SECRET1/B0SECRET2/xoxbSlackTok3nValue"
 
 
@@ -160,7 +161,8 @@ def test_no_secret_in_anything_keyhealthd_writes(
            "notifiers": [
                {"type": "journald"},
                {"type": "webhook", "url": base + "/hook",
-                "secret_file": write_secret(tmp_path / "wh", WEBHOOK_SECRET)},
+                "secret_file": write_secret(tmp_path / "wh", WEBHOOK_SECRET),
+                "headers": {"X-Api-Key": API_KEY_HEADER}},
                {"type": "pagerduty", "url": base + "/pd",
                 "routing_key_file": write_secret(tmp_path / "pd",
                                                  ROUTING_KEY)},
@@ -206,6 +208,7 @@ def test_no_secret_in_anything_keyhealthd_writes(
                "session secret key": sess["SecretAccessKey"],
                "session token": sess["SessionToken"],
                "webhook secret": WEBHOOK_SECRET,
+               "webhook header value": API_KEY_HEADER,
                "routing key": ROUTING_KEY,
                "slack URL path": SLACK_PATH,
                "slack token": SLACK_PATH.rsplit("/", 1)[1]}
@@ -228,6 +231,9 @@ def test_no_secret_in_anything_keyhealthd_writes(
         if r["path"] == "/pd":
             # PagerDuty's API takes the routing key in the event itself.
             text = text.replace(ROUTING_KEY, "")
+        if r["path"] == "/hook":
+            # The receiver is where the configured header goes.
+            text = text.replace(API_KEY_HEADER, "")
         outputs["request %d to %s" % (i, r["path"].split("/")[1])] = text
     assert any(r["path"] == SLACK_PATH for r in recv.requests)
 

@@ -39,27 +39,54 @@ sample_severity(enum severity s)
 	}
 }
 
+/* Its own options and the common ones; anything else is reported.
+ * configured_log: a file that gets a line at every configure(), so that
+ * the tests can count how often a load builds the notifier. */
+static const char * const sample_known[] = { "type", "name", "path",
+	"min_severity", "checks", "exclude_checks", "file", "configured_log",
+	NULL };
+
 static int
-sample_configure(const struct ynode *block, void **state, char *err,
-    size_t errlen)
+sample_configure(const struct ynode *block, void **state,
+    struct notify_conf *nc)
 {
 	struct sample	*s;
-	const char	*file = NULL;
-	size_t		 i;
+	const char	*file = NULL, *log = NULL;
+	char		 msg[160];
+	FILE		*f;
+	size_t		 i, j;
+	int		 rc = 0;
 
-	for (i = 0; i < block->nitems; i++)
-		if (strcmp(block->keys[i]->value, "file") == 0 &&
-		    block->items[i]->type == YNODE_SCALAR)
+	for (i = 0; i < block->nitems; i++) {
+		for (j = 0; sample_known[j] != NULL; j++)
+			if (strcmp(block->keys[i]->value, sample_known[j]) == 0)
+				break;
+		if (sample_known[j] == NULL) {
+			(void)snprintf(msg, sizeof(msg), "sample module: "
+			    "unknown option '%.64s'", block->keys[i]->value);
+			nc->error(nc, block->keys[i], msg);
+			rc = -1;
+		} else if (block->items[i]->type != YNODE_SCALAR)
+			continue;
+		else if (strcmp(block->keys[i]->value, "file") == 0)
 			file = block->items[i]->value;
-	if (file == NULL) {
-		(void)snprintf(err, errlen, "%s:%d:%d: sample module: missing "
-		    "'file'", block->file, block->line, block->column);
-		return -1;
+		else if (strcmp(block->keys[i]->value, "configured_log") == 0)
+			log = block->items[i]->value;
 	}
+	if (log != NULL && (f = fopen(log, "a")) != NULL) {
+		(void)fprintf(f, "configured\n");
+		(void)fclose(f);
+	}
+	if (file == NULL) {
+		nc->error(nc, block, "sample module: missing 'file'");
+		rc = -1;
+	}
+	if (rc == -1)
+		return -1;
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->file = strdup(file)) == NULL) {
 		free(s);
-		(void)snprintf(err, errlen, "out of memory");
+		nc->error(nc, block, "out of memory");
 		return -1;
 	}
 	*state = s;

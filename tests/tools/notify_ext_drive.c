@@ -273,10 +273,22 @@ drive_num(const char *s)
 	return v;
 }
 
+/* Each configuration error on a line, as the tests read them. */
+static void
+drive_config_error(void *arg, const struct ynode *at, const char *msg)
+{
+	char	where[1024];
+
+	(void)arg;
+	printf("config error: %s: %s\n", ynode_where(at, where,
+	    sizeof(where)), msg);
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct notify_env	 env;
+	struct notify_conf	 nc;
 	struct ynode		*root, *t;
 	struct http		*http;
 	struct event		*in, *to;
@@ -325,8 +337,8 @@ main(int argc, char *argv[])
 		    "slack\n");
 		return 1;
 	}
-	if (ops->configure(root, &state, err, sizeof(err)) == -1) {
-		printf("config error: %s\n", err);
+	notify_conf_init(&nc, drive_config_error, NULL);
+	if (ops->configure(root, &state, &nc) == -1) {
 		ynode_free(root);
 		return 1;
 	}

@@ -363,6 +363,68 @@ START_TEST(test_alert_forget_key_resolves_its_alerts)
 }
 END_TEST
 
+/*
+ * A table that missed what was queued (a crash before alerts.json was
+ * saved) takes the events in; a later poll without the finding then
+ * resolves the alert the receivers saw firing.
+ */
+START_TEST(test_alert_replay_of_a_queued_firing_gets_it_resolved)
+{
+	struct alert_table	*t = table(3600, 2, 1);
+	struct alert_table	*seen = table(3600, 1, 1);
+	struct alert_events	 fired, e;
+
+	fired = feed(seen, &key1, T0, "key-disabled", SEV_CRITICAL, NULL);
+	ck_assert_uint_eq(fired.n, 1);
+	ck_assert_int_eq(alert_table_replay(t, &fired.v[0], T0 + 1), 1);
+	ck_assert_int_eq(alert_table_replay(t, &fired.v[0], T0 + 1), 0);
+	ck_assert(alert_table_is_firing(t, ARN, "key-disabled"));
+	/* Still present: no second firing before renotify. */
+	e = feed(t, &key1, T0 + 60, "key-disabled", SEV_CRITICAL, NULL);
+	ck_assert_uint_eq(e.n, 0);
+	alert_events_clear(&e);
+	e = feed(t, &key1, T0 + 120, NULL);
+	ck_assert_uint_eq(e.n, 1);
+	ck_assert_int_eq(e.v[0].status, ALERT_RESOLVED);
+	ck_assert_str_eq(e.v[0].fingerprint, fired.v[0].fingerprint);
+	ck_assert_int_eq(e.v[0].started_at, T0);
+	ck_assert_str_eq(e.v[0].key_name, "gearset-eu");
+	alert_events_clear(&e);
+	alert_events_clear(&fired);
+	alert_table_free(t);
+	alert_table_free(seen);
+}
+END_TEST
+
+START_TEST(test_alert_replay_follows_episodes)
+{
+	struct alert_table	*t = table(3600, 1, 1);
+	struct alert_table	*seen = table(3600, 1, 1);
+	struct alert_events	 ep1, end1, ep2;
+
+	ep1 = feed(seen, &key1, T0, "key-disabled", SEV_CRITICAL, NULL);
+	end1 = feed(seen, &key1, T0 + 60, NULL);
+	ep2 = feed(seen, &key1, T0 + 120, "key-disabled", SEV_CRITICAL,
+	    NULL);
+	ck_assert_uint_eq(ep1.n + end1.n + ep2.n, 3);
+	/* A resolve of nothing known, then its own firing and resolve. */
+	ck_assert_int_eq(alert_table_replay(t, &end1.v[0], T0 + 60), 0);
+	ck_assert_int_eq(alert_table_replay(t, &ep1.v[0], T0), 1);
+	ck_assert_int_eq(alert_table_replay(t, &end1.v[0], T0 + 60), 1);
+	ck_assert_uint_eq(alert_table_size(t), 0);
+	/* The later episode stands against the older one's events. */
+	ck_assert_int_eq(alert_table_replay(t, &ep2.v[0], T0 + 120), 1);
+	ck_assert_int_eq(alert_table_replay(t, &ep1.v[0], T0), 0);
+	ck_assert_int_eq(alert_table_replay(t, &end1.v[0], T0 + 60), 0);
+	ck_assert(alert_table_is_firing(t, ARN, "key-disabled"));
+	alert_events_clear(&ep1);
+	alert_events_clear(&end1);
+	alert_events_clear(&ep2);
+	alert_table_free(t);
+	alert_table_free(seen);
+}
+END_TEST
+
 START_TEST(test_alert_table_json_round_trip_keeps_state)
 {
 	struct alert_table	*t = table(3600, 2, 1), *u;
@@ -527,6 +589,9 @@ alert_suite(void)
 	tcase_add_test(tc, test_alert_keys_are_independent);
 	tcase_add_test(tc, test_alert_ok_findings_count_as_absent);
 	tcase_add_test(tc, test_alert_forget_key_resolves_its_alerts);
+	tcase_add_test(tc,
+	    test_alert_replay_of_a_queued_firing_gets_it_resolved);
+	tcase_add_test(tc, test_alert_replay_follows_episodes);
 	tcase_add_test(tc, test_alert_table_json_round_trip_keeps_state);
 	tcase_add_test(tc, test_alert_table_from_json_rejects_garbage);
 	tcase_add_test(tc, test_alert_event_json_round_trip);

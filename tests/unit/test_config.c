@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "notify.h"
 #include "policy.h"
 #include "vendor.h"
 #include "ynode.h"
@@ -160,7 +161,8 @@ START_TEST(test_config_every_global_key_is_read)
 	ck_assert_int_eq(cfg->alerts.fire_after, 2);
 	ck_assert_int_eq(cfg->alerts.resolve_after, 3);
 	ck_assert_int_eq(cfg->alerts.material_expiry_warning, 14 * 86400);
-	ck_assert_uint_eq(cfg->nnotifiers, 1);
+	/* Loaded without CONFIG_LOAD_NOTIFIERS: lib/notify's part. */
+	ck_assert_uint_eq(cfg->nnotifiers, 0);
 	config_free(cfg);
 }
 END_TEST
@@ -460,9 +462,18 @@ END_TEST
 
 /* ---- notifiers ---- */
 
+/* As validate and run load: the notifiers: section handed to lib/notify. */
+static struct config *
+load_notifiers(const char *text, struct config_errors *errs)
+{
+	return config_load_buffer_flags("t.yaml", text, strlen(text),
+	    CONFIG_LOAD_NOTIFIERS, errs);
+}
+
 START_TEST(test_config_notifier_common_keys_and_block)
 {
-	struct config			*cfg = load_ok(KEYS1
+	struct config_errors	 errs = { 0 };
+	struct config		*cfg = load_notifiers(KEYS1
 	    "notifiers:\n"
 	    "  - type: journald\n"
 	    "  - type: webhook\n"
@@ -470,26 +481,42 @@ START_TEST(test_config_notifier_common_keys_and_block)
 	    "    url: https://hooks.example.com/x\n"
 	    "    min_severity: warning\n"
 	    "    checks: [key-disabled, key-pending-deletion]\n"
-	    "    exclude_checks: [key-material-rotated]\n");
-	const struct config_notifier	*n;
+	    "    exclude_checks: [key-material-rotated]\n", &errs);
+	const struct notifier	*n;
+	char * const		*ids;
+	size_t			 nids;
 
+	ck_assert_msg(cfg != NULL, "%s", errs.n > 0 ? errs.msgs[0] : "");
 	ck_assert_uint_eq(cfg->nnotifiers, 2);
-	n = &cfg->notifiers[0];
-	ck_assert_str_eq(n->type, "journald");
-	ck_assert_str_eq(n->name, "journald");
-	ck_assert_int_eq(n->min_severity, SEV_INFO);
-	ck_assert_ptr_null(n->checks);
-	n = &cfg->notifiers[1];
-	ck_assert_str_eq(n->type, "webhook");
-	ck_assert_str_eq(n->name, "oncall");
-	ck_assert_int_eq(n->min_severity, SEV_WARNING);
-	ck_assert_uint_eq(n->nchecks, 2);
-	ck_assert_str_eq(n->checks[1], "key-pending-deletion");
-	ck_assert_uint_eq(n->nexclude_checks, 1);
-	ck_assert_int_eq(n->block->type, YNODE_MAP);
-	ck_assert_str_eq(ynode_get(n->block, "url")->value,
-	    "https://hooks.example.com/x");
-	ck_assert_int_eq(n->block->line, 5);
+	n = cfg->notifiers[0];
+	ck_assert_str_eq(notify_type(n), "journald");
+	ck_assert_str_eq(notify_name(n), "journald");
+	ck_assert_int_eq(notify_min_severity(n), SEV_INFO);
+	ck_assert_ptr_null(notify_checks(n, &nids));
+	ck_assert_str_eq(notify_option_names(n), "");
+	n = cfg->notifiers[1];
+	ck_assert_str_eq(notify_type(n), "webhook");
+	ck_assert_str_eq(notify_name(n), "oncall");
+	ck_assert_int_eq(notify_min_severity(n), SEV_WARNING);
+	ids = notify_checks(n, &nids);
+	ck_assert_uint_eq(nids, 2);
+	ck_assert_str_eq(ids[1], "key-pending-deletion");
+	(void)notify_exclude_checks(n, &nids);
+	ck_assert_uint_eq(nids, 1);
+	ck_assert_str_eq(notify_option_names(n), "url");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_without_notifiers_flag_leaves_them_unread)
+{
+	/* check and baseline send nothing: no secret is read for them. */
+	struct config	*cfg = load_ok(KEYS1
+	    "notifiers:\n"
+	    "  - type: pagerduty\n"
+	    "    routing_key_file: /nonexistent/key\n");
+
+	ck_assert_uint_eq(cfg->nnotifiers, 0);
 	config_free(cfg);
 }
 END_TEST
@@ -498,37 +525,181 @@ START_TEST(test_config_notifier_errors)
 {
 	struct config_errors	errs = { 0 };
 
-	ck_assert_ptr_null(load(KEYS1
+	ck_assert_ptr_null(load_notifiers("intervall: 5m\n" KEYS1
 	    "notifiers:\n"
 	    "  - type: pagerdty\n"
 	    "  - name: x\n"
-	    "  - type: slack\n"
+	    "  - type: journald\n"
 	    "    min_severity: severe\n"
 	    "    checks: [key-disabld]\n"
+	    "    tyep: x\n"
 	    "  - type: webhook\n"
+	    "    name: x\n"
+	    "    url: https://h.example/x\n"
+	    "  - type: journald\n"
 	    "    name: x\n", &errs));
-	ck_assert_uint_eq(errs.n, 5);
-	ck_assert_str_eq(errs.msgs[0], "t.yaml:4:11: notifiers[0].type: "
-	    "unknown notifier type 'pagerdty'; did you mean 'pagerduty'?");
-	ck_assert_str_eq(errs.msgs[1], "t.yaml:5:5: notifiers[1]: missing "
-	    "required key 'type' (one of: journald, webhook, pagerduty, "
-	    "alertmanager, slack, exec, module)");
-	ck_assert_str_eq(errs.msgs[2], "t.yaml:7:19: "
-	    "notifiers[2].min_severity: expected info, warning, unknown or "
-	    "critical, got 'severe'");
-	ck_assert_str_eq(errs.msgs[3], "t.yaml:8:14: notifiers[2].checks: "
-	    "unknown check 'key-disabld'; did you mean 'key-disabled'?");
-	ck_assert_str_eq(errs.msgs[4], "t.yaml:10:11: notifiers[3].name: "
-	    "duplicate notifier name 'x' (also notifiers[1] at line 5)");
+	ck_assert_uint_eq(errs.n, 7);
+	/* The file's and the notifiers' errors, in one sorted list. */
+	ck_assert_str_eq(errs.msgs[0], "t.yaml:1:1: unknown key 'intervall'; "
+	    "did you mean 'interval'?");
+	ck_assert_str_eq(errs.msgs[1], "t.yaml:5:11: unknown "
+	    "notifier type 'pagerdty'; did you mean 'pagerduty'?");
+	ck_assert_str_eq(errs.msgs[2], "t.yaml:6:5: a notifier "
+	    "needs a 'type' (one of: journald, webhook, exec, pagerduty, "
+	    "alertmanager, slack, module)");
+	ck_assert_str_eq(errs.msgs[3], "t.yaml:8:19: "
+	    "min_severity: 'severe' is not one of info, warning, unknown, "
+	    "critical");
+	ck_assert_str_eq(errs.msgs[4], "t.yaml:9:14: 'checks': "
+	    "unknown check id 'key-disabld'");
+	ck_assert_str_eq(errs.msgs[5], "t.yaml:10:5: unknown "
+	    "option \"tyep\" for a journald notifier (did you mean "
+	    "\"type\"?)");
+	ck_assert_str_eq(errs.msgs[6], "t.yaml:15:11: a second "
+	    "notifier named 'x' (notifiers[3] at line 11; give each a "
+	    "unique name:)");
 	config_errors_free(&errs);
+}
+END_TEST
+
+/*
+ * One duration grammar: the same string is accepted, or refused for the
+ * same reason, by every option that takes a duration, the file's and the
+ * notifiers' alike (all the values here are within every option's range).
+ */
+#define DUR_PLACES	12
+
+static void
+durations_everywhere(const char *d, const char *keyfile,
+    struct config_errors *errs)
+{
+	char		 text[4096];
+	struct config	*cfg;
+
+	(void)snprintf(text, sizeof(text),
+	    "interval: %s\n"
+	    "slow_interval: %s\n"
+	    "renotify: %s\n"
+	    "kms:\n  connect_timeout: %s\n  timeout: %s\n"
+	    "alerts:\n  material_expiry_warning: %s\n"
+	    "keys:\n  - arn: " KEY1 "\n    interval: %s\n"
+	    "notifiers:\n"
+	    "  - type: webhook\n    url: https://h.example/x\n"
+	    "    timeout: %s\n"
+	    "  - type: exec\n    command: [/bin/true]\n    timeout: %s\n"
+	    "  - type: pagerduty\n    routing_key_file: %s\n"
+	    "    timeout: %s\n"
+	    "  - type: slack\n    url: https://hooks.slack.com/services/X\n"
+	    "    timeout: %s\n"
+	    "  - type: alertmanager\n    url: http://127.0.0.1:9093\n"
+	    "    repost_interval: %s\n",
+	    d, d, d, d, d, d, d, d, d, keyfile, d, d, d);
+	cfg = load_notifiers(text, errs);
+	if (errs->total == 0)
+		ck_assert_ptr_nonnull(cfg);
+	config_free(cfg);
+}
+
+START_TEST(test_config_one_duration_grammar_everywhere)
+{
+	static const char * const accepted[] = { "1s", "30s", "2m", "1m30s",
+	    "90s", "5m", "1000ms", "2m0s", NULL };
+	static const struct {
+		const char	*s;
+		const char	*why;
+	} refused[] = {
+		{ "30", "missing unit" },
+		{ "1.5m", "fractions are not supported" },
+		{ "1h 30m", "no spaces allowed" },
+		{ "-5s", "no sign allowed" },
+		{ "1m1h", "repeated or out of order" },
+		{ "5min", "unknown unit 'min'" },
+		{ "30sec", "unknown unit 'sec'" },
+		{ "s", "expected a number" },
+		{ NULL, NULL }
+	};
+	struct config_errors	 errs = { 0 };
+	const char		*tmp = getenv("TMPDIR");
+	char			 keyfile[512];
+	size_t			 i, j;
+	int			 fd;
+
+	(void)snprintf(keyfile, sizeof(keyfile), "%s/khkeyXXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : P_tmpdir);
+	ck_assert_int_ge(fd = mkstemp(keyfile), 0);
+	ck_assert_int_eq(write(fd, "R0utingKey\n", 11), 11);
+	close(fd);
+	for (i = 0; accepted[i] != NULL; i++) {
+		durations_everywhere(accepted[i], keyfile, &errs);
+		ck_assert_msg(errs.total == 0, "'%s' refused: %s", accepted[i],
+		    errs.n > 0 ? errs.msgs[0] : "");
+		config_errors_free(&errs);
+	}
+	for (i = 0; refused[i].s != NULL; i++) {
+		durations_everywhere(refused[i].s, keyfile, &errs);
+		ck_assert_msg(errs.total == DUR_PLACES, "'%s': %zu errors, not "
+		    "one per place (%d)", refused[i].s, errs.total,
+		    DUR_PLACES);
+		for (j = 0; j < errs.n; j++)
+			ck_assert_msg(strstr(errs.msgs[j], "bad duration") !=
+			    NULL && strstr(errs.msgs[j], refused[i].why) !=
+			    NULL, "'%s': %s", refused[i].s, errs.msgs[j]);
+		config_errors_free(&errs);
+	}
+	/* Precision is the option's: milliseconds for the notifiers'
+	 * five, whole seconds for the file's seven. */
+	durations_everywhere("1500ms", keyfile, &errs);
+	ck_assert_uint_eq(errs.total, DUR_PLACES - 5);
+	for (j = 0; j < errs.n; j++)
+		ck_assert_ptr_nonnull(strstr(errs.msgs[j],
+		    "this option takes whole seconds"));
+	config_errors_free(&errs);
+	unlink(keyfile);
 }
 END_TEST
 
 START_TEST(test_config_second_notifier_of_a_type_needs_a_name)
 {
-	one_error(KEYS1 "notifiers:\n  - type: webhook\n  - type: webhook\n",
-	    "t.yaml:5:11: notifiers[1]: a second 'webhook' notifier needs a "
-	    "'name:' (notifiers[0] at line 4 is called 'webhook')");
+	struct config_errors	errs = { 0 };
+
+	ck_assert_ptr_null(load_notifiers(KEYS1 "notifiers:\n"
+	    "  - type: journald\n  - type: journald\n", &errs));
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_str_eq(errs.msgs[0], "t.yaml:5:11: a second "
+	    "notifier named 'journald' (notifiers[0] at line 4; give each a "
+	    "unique name:)");
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(test_config_notifier_name_rule)
+{
+	struct config_errors	errs = { 0 };
+	char			long_name[80], text[512];
+
+	memset(long_name, 'a', 65);
+	long_name[65] = '\0';
+	(void)snprintf(text, sizeof(text), KEYS1 "notifiers:\n"
+	    "  - type: journald\n    name: %s\n"
+	    "  - type: journald\n    name: with space\n"
+	    "  - type: journald\n    name: .hidden\n", long_name);
+	ck_assert_ptr_null(load_notifiers(text, &errs));
+	ck_assert_uint_eq(errs.n, 3);
+	ck_assert_ptr_nonnull(strstr(errs.msgs[0], "t.yaml:5:11: "
+	    "bad notifier name 'aaaa"));
+	ck_assert_ptr_nonnull(strstr(errs.msgs[1], "t.yaml:7:11: "
+	    "bad notifier name 'with space' (1 to 64 of A-Z "
+	    "a-z 0-9 _ - ., not starting with .)"));
+	ck_assert_ptr_nonnull(strstr(errs.msgs[2], "t.yaml:9:11: "
+	    "bad notifier name '.hidden'"));
+	config_errors_free(&errs);
+	memset(long_name, 'a', 64);
+	long_name[64] = '\0';
+	(void)snprintf(text, sizeof(text), KEYS1 "notifiers:\n"
+	    "  - type: journald\n    name: %s\n"
+	    "  - type: journald\n    name: A-z_0.9\n", long_name);
+	config_free(load_notifiers(text, &errs));
+	ck_assert_uint_eq(errs.n, 0);
 }
 END_TEST
 
@@ -557,10 +728,10 @@ START_TEST(test_config_bad_duration_names_its_node)
 {
 	one_error("interval: 5x\n" KEYS1,
 	    "t.yaml:1:11: interval: bad duration '5x': unknown unit 'x' (use "
-	    "s, m, h, d)");
-	one_error(KEYS1 "    interval: 500ms\n",
-	    "t.yaml:3:15: keys[0].interval: bad duration '500ms': unit 'ms' "
-	    "is not supported: durations are whole seconds");
+	    "ms, s, m, h, d)");
+	one_error(KEYS1 "    interval: 1500ms\n",
+	    "t.yaml:3:15: keys[0].interval: bad duration '1500ms': this "
+	    "option takes whole seconds");
 	one_error("interval: 2d\n" KEYS1,
 	    "t.yaml:1:11: interval: must be between 1s and 1d, got 2d");
 }
@@ -885,7 +1056,7 @@ START_TEST(test_config_all_errors_in_one_run_sorted)
 	ck_assert_uint_eq(errs.n, 5);
 	ck_assert_uint_eq(errs.total, 5);
 	ck_assert_str_eq(errs.msgs[0], "t.yaml:1:11: renotify: bad duration "
-	    "'1x': unknown unit 'x' (use s, m, h, d)");
+	    "'1x': unknown unit 'x' (use ms, s, m, h, d)");
 	ck_assert(strncmp(errs.msgs[1], "t.yaml:3:10: keys[0].arn: ", 26) ==
 	    0);
 	ck_assert(strncmp(errs.msgs[2], "t.yaml:4:13: keys[0].vendor: ", 29) ==
@@ -964,13 +1135,16 @@ END_TEST
 
 START_TEST(test_config_print_names_notifier_options_without_values)
 {
-	struct config	*cfg = load_ok(KEYS1 "notifiers:\n  - type: slack\n"
+	struct config_errors errs = { 0 };
+	struct config	*cfg = load_notifiers(KEYS1 "notifiers:\n"
+	    "  - type: slack\n"
 	    "    url: https://hooks.slack.com/services/T0/B0/SECRET\n"
-	    "    min_severity: critical\n");
+	    "    min_severity: critical\n", &errs);
 	char		*p = NULL;
 	size_t		 l = 0;
 	FILE		*f;
 
+	ck_assert_ptr_nonnull(cfg);
 	ck_assert_ptr_nonnull(f = open_memstream(&p, &l));
 	ck_assert_int_eq(config_print(cfg, f), 0);
 	fclose(f);
@@ -1038,7 +1212,11 @@ config_suite(void)
 	tc = tcase_create("notifiers");
 	tcase_add_test(tc, test_config_notifier_common_keys_and_block);
 	tcase_add_test(tc, test_config_notifier_errors);
+	tcase_add_test(tc,
+	    test_config_without_notifiers_flag_leaves_them_unread);
+	tcase_add_test(tc, test_config_notifier_name_rule);
 	tcase_add_test(tc, test_config_second_notifier_of_a_type_needs_a_name);
+	tcase_add_test(tc, test_config_one_duration_grammar_everywhere);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

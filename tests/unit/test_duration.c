@@ -56,24 +56,41 @@ END_TEST
 
 START_TEST(test_duration_unknown_unit_is_named)
 {
-	bad("5x", "bad duration '5x': unknown unit 'x' (use s, m, h, d)");
-	bad("5min", "bad duration '5min': unknown unit 'min' (use s, m, h, "
-	    "d)");
-	bad("1w", "bad duration '1w': unknown unit 'w' (use s, m, h, d)");
+	bad("5x", "bad duration '5x': unknown unit 'x' (use ms, s, m, h, d)");
+	bad("5min", "bad duration '5min': unknown unit 'min' (use ms, s, m, "
+	    "h, d)");
+	bad("1w", "bad duration '1w': unknown unit 'w' (use ms, s, m, h, d)");
 }
 END_TEST
 
 START_TEST(test_duration_missing_unit)
 {
-	bad("300", "bad duration '300': missing unit (use s, m, h, d)");
-	bad("1h30", "bad duration '1h30': missing unit (use s, m, h, d)");
+	bad("300", "bad duration '300': missing unit (use ms, s, m, h, d)");
+	bad("1h30", "bad duration '1h30': missing unit (use ms, s, m, h, d)");
 }
 END_TEST
 
-START_TEST(test_duration_milliseconds_are_refused)
+START_TEST(test_duration_milliseconds_only_where_they_fit)
 {
-	bad("500ms", "bad duration '500ms': unit 'ms' is not supported: "
-	    "durations are whole seconds");
+	char		err[256];
+	long long	ms;
+
+	/* One grammar: ms is a unit like the others ... */
+	ck_assert_int_eq(duration_parse_ms("500ms", &ms, err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(ms, 500);
+	ck_assert_int_eq(duration_parse_ms("1m30s250ms", &ms, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(ms, 90250);
+	ck_assert_int_eq(duration_parse_ms("2h", &ms, err, sizeof(err)), 0);
+	ck_assert_int_eq(ms, 7200000);
+	ck_assert_int_eq(ok("2000ms"), 2);
+	/* ... but an option in whole seconds refuses a fraction of one. */
+	bad("500ms", "bad duration '500ms': this option takes whole seconds");
+	bad("1s500ms", "bad duration '1s500ms': this option takes whole "
+	    "seconds");
+	bad("5ms1s", "bad duration '5ms1s': unit 's' repeated or out of "
+	    "order (largest first, as in 1h30m)");
 }
 END_TEST
 
@@ -94,9 +111,10 @@ START_TEST(test_duration_no_sign_fraction_space_or_empty)
 	    "1m30s for 1.5m)");
 	bad("1h 30m", "bad duration '1h 30m': no spaces allowed (write "
 	    "1h30m)");
-	bad("", "bad duration '': empty (write e.g. 30s, 5m, 1h, 1h30m, 2d)");
-	bad("m", "bad duration 'm': expected a number (write e.g. 30s, 5m, "
-	    "1h, 1h30m, 2d)");
+	bad("", "bad duration '': empty (write e.g. 500ms, 30s, 5m, 1h, "
+	    "1h30m, 2d)");
+	bad("m", "bad duration 'm': expected a number (write e.g. 500ms, "
+	    "30s, 5m, 1h, 1h30m, 2d)");
 }
 END_TEST
 
@@ -137,6 +155,10 @@ START_TEST(test_duration_format_canonical)
 	ck_assert_str_eq(duration_format(86401, buf, sizeof(buf)), "1d1s");
 	ck_assert_str_eq(duration_format(0, buf, sizeof(buf)), "0s");
 	ck_assert_str_eq(duration_format(59, buf, sizeof(buf)), "59s");
+	ck_assert_str_eq(duration_format_ms(1500, buf, sizeof(buf)),
+	    "1s500ms");
+	ck_assert_str_eq(duration_format_ms(100, buf, sizeof(buf)), "100ms");
+	ck_assert_str_eq(duration_format_ms(300000, buf, sizeof(buf)), "5m");
 }
 END_TEST
 
@@ -164,7 +186,7 @@ duration_suite(void)
 	tcase_add_test(tc, test_duration_bare_zero_needs_no_unit);
 	tcase_add_test(tc, test_duration_unknown_unit_is_named);
 	tcase_add_test(tc, test_duration_missing_unit);
-	tcase_add_test(tc, test_duration_milliseconds_are_refused);
+	tcase_add_test(tc, test_duration_milliseconds_only_where_they_fit);
 	tcase_add_test(tc, test_duration_order_and_repeats);
 	tcase_add_test(tc, test_duration_no_sign_fraction_space_or_empty);
 	tcase_add_test(tc, test_duration_too_large);

@@ -410,6 +410,18 @@ START_TEST(test_endpoint_validate_and_run_agree_on_endpoint_url)
 }
 END_TEST
 
+/* notify_util_check_url() with its error, if any, in err. */
+static int
+check_url(const struct ynode *block, const char *url, int secret, char *err,
+    size_t errlen)
+{
+	struct notify_conf	 nc;
+	struct notify_conf_text	 t;
+
+	notify_conf_init_text(&nc, &t, err, errlen);
+	return notify_util_check_url(block, "url", url, secret, &nc);
+}
+
 /* A notifier URL option: the parse the notifier's request uses too. */
 START_TEST(test_endpoint_notifier_url_check)
 {
@@ -419,17 +431,17 @@ START_TEST(test_endpoint_notifier_url_check)
 
 	block = ynode_parse("n.yaml", text, strlen(text), yerr, sizeof(yerr));
 	ck_assert_ptr_nonnull(block);
-	ck_assert_int_eq(notify_util_check_url(block, "url",
-	    "https://hooks.example.com/x", 0, err, sizeof(err)), 0);
-	ck_assert_int_eq(notify_util_check_url(block, "url", "http:///x", 0,
-	    err, sizeof(err)), -1);
+	ck_assert_int_eq(check_url(block, "https://hooks.example.com/x", 0,
+	    err, sizeof(err)), 0);
+	ck_assert_int_eq(check_url(block, "http:///x", 0, err, sizeof(err)),
+	    -1);
 	ck_assert_str_eq(err, "n.yaml:1:6: url: no host in 'http:///x'");
-	ck_assert_int_eq(notify_util_check_url(block, "url",
+	ck_assert_int_eq(check_url(block,
 	    "http://hooks.example.com:99999/SECRET", 1, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "n.yaml:1:6: url: port must be between 1 and "
 	    "65535");
-	ck_assert_int_eq(notify_util_check_url(block, "url",
-	    "http://hooks.example.com/SECRET", 1, err, sizeof(err)), -1);
+	ck_assert_int_eq(check_url(block, "http://hooks.example.com/SECRET",
+	    1, err, sizeof(err)), -1);
 	ck_assert_ptr_null(strstr(err, "SECRET"));
 	ck_assert_ptr_nonnull(strstr(err, "use https"));
 	ynode_free(block);

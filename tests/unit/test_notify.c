@@ -99,7 +99,8 @@ END_TEST
 
 START_TEST(test_notify_missing_type_is_an_error)
 {
-	conf_fails("notifiers:\n  - name: x\n", "t.yaml:2:5: missing 'type'");
+	conf_fails("notifiers:\n  - name: x\n",
+	    "t.yaml:2:5: a notifier needs a 'type'");
 }
 END_TEST
 
@@ -139,8 +140,8 @@ START_TEST(test_notify_duplicate_names_are_rejected)
 	root = ynode_parse("t.yaml", text, strlen(text), err, sizeof(err));
 	ck_assert_int_eq(notify_new_all(ynode_get(root, "notifiers"), &v, &n,
 	    err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "t.yaml:3:5: a second notifier named "
-	    "'journald'") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "t.yaml:3:11: a second "
+	    "notifier named 'journald'") != NULL, "%s", err);
 	ynode_free(root);
 }
 END_TEST
@@ -148,7 +149,7 @@ END_TEST
 START_TEST(test_notify_unknown_key_is_rejected_with_position)
 {
 	conf_fails("notifiers:\n  - type: journald\n    colour: red\n",
-	    "t.yaml:3:5: unknown key 'colour' in a journald notifier");
+	    "t.yaml:3:5: unknown option \"colour\" for a journald notifier");
 }
 END_TEST
 
@@ -254,7 +255,7 @@ START_TEST(test_notify_module_abi_mismatch_is_a_config_error)
 	(void)snprintf(text, sizeof(text), "notifiers:\n  - type: module\n"
 	    "    path: %s/sample_notify_badabi.so\n    file: x\n", modules);
 	conf_fails(text, "t.yaml:3:11: module ");
-	conf_fails(text, "has notifier ABI 999, this keyhealthd needs 1");
+	conf_fails(text, "has notifier ABI 999, this keyhealthd needs 2");
 }
 END_TEST
 
@@ -274,7 +275,7 @@ START_TEST(test_notify_missing_module_file_is_a_config_error)
 	    "    path: ./no/such/module.so\n",
 	    "t.yaml:3:11: cannot load module: ./no/such/module.so");
 	conf_fails("notifiers:\n  - type: module\n",
-	    "t.yaml:2:5: missing 'path'");
+	    "t.yaml:2:5: a module notifier needs 'path'");
 }
 END_TEST
 
@@ -312,7 +313,7 @@ START_TEST(test_notify_webhook_refuses_a_world_readable_secret)
 	n = conf(text, err, sizeof(err));
 	ck_assert_ptr_null(n);
 	ck_assert_msg(strstr(err, "t.yaml:4:18: secret_file: ") != NULL &&
-	    strstr(err, "readable or writable by others") != NULL, "%s", err);
+	    strstr(err, "other users may read it") != NULL, "%s", err);
 	ck_assert_ptr_null(strstr(err, "hunter2"));
 	write_secret(path, 0600);
 	n = conf(text, err, sizeof(err));
@@ -324,7 +325,7 @@ END_TEST
 START_TEST(test_notify_webhook_config_errors)
 {
 	conf_fails("notifiers:\n  - type: webhook\n",
-	    "t.yaml:2:5: missing 'url'");
+	    "t.yaml:2:5: a webhook notifier needs \"url\"");
 	conf_fails("notifiers:\n  - type: webhook\n    url: ftp://x/\n",
 	    "t.yaml:3:10: url: expected an http:// or https:// URL in "
 	    "'ftp://x/'");
@@ -333,7 +334,7 @@ START_TEST(test_notify_webhook_config_errors)
 	    "t.yaml:4:15: webhook: header 'Idempotency-Key' is set by");
 	conf_fails("notifiers:\n  - type: webhook\n    url: http://x/\n"
 	    "    timeout: 5 minutes\n",
-	    "t.yaml:4:14: 'timeout': bad duration '5 minutes'");
+	    "t.yaml:4:14: timeout: bad duration '5 minutes'");
 	conf_fails("notifiers:\n  - type: webhook\n    url: http://x/\n"
 	    "    secret_file: /nonexistent/secret\n",
 	    "t.yaml:4:18: secret_file: /nonexistent/secret: No such file");

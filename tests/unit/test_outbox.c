@@ -167,6 +167,24 @@ count_files(const char *suffix)
 	return n;
 }
 
+/* Entries of the test outbox whose name holds part. */
+static size_t
+count_named(const char *part)
+{
+	char		 path[512];
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 n = 0;
+
+	(void)snprintf(path, sizeof(path), "%s/outbox/test", dir);
+	ck_assert_ptr_nonnull(d = opendir(path));
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, part) != NULL)
+			n++;
+	closedir(d);
+	return n;
+}
+
 START_TEST(test_outbox_writes_the_event_before_delivery)
 {
 	struct fake	 f;
@@ -448,7 +466,7 @@ START_TEST(test_outbox_unreadable_file_is_moved_aside)
 	close(fd);
 	ob = open_ob(&f, NULL);
 	ck_assert_uint_eq(outbox_depth(ob), 0);
-	ck_assert_uint_eq(count_files(".bad"), 1);
+	ck_assert_uint_eq(count_named(".json.bad-"), 1);
 	ck_assert_int_eq(access(path, F_OK), -1);
 	/* The damaged file does not get in the way of new events. */
 	enqueue(ob, "key-disabled", SEV_CRITICAL);
@@ -473,6 +491,154 @@ START_TEST(test_outbox_rejects_bad_names)
 }
 END_TEST
 
+/* --- the state tree: links and FIFOs --- */
+
+/* dir/victim, outside the outbox, with one file; its path into vfile. */
+static void
+make_victim(char *vfile, size_t len)
+{
+	char	vdir[300];
+	int	fd;
+
+	(void)snprintf(vdir, sizeof(vdir), "%s/victim", dir);
+	ck_assert_int_eq(mkdir(vdir, 0755), 0);
+	(void)snprintf(vfile, len, "%s/.tmp-precious", vdir);
+	ck_assert_int_ne(fd = open(vfile, O_WRONLY | O_CREAT, 0644), -1);
+	ck_assert_int_eq(write(fd, "do not touch", 12), 12);
+	close(fd);
+}
+
+static void
+assert_untouched(const char *vfile)
+{
+	char	buf[64];
+	ssize_t	n;
+	int	fd;
+
+	ck_assert_int_ne(fd = open(vfile, O_RDONLY), -1);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_int_eq(n, 12);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, "do not touch");
+}
+
+START_TEST(test_outbox_fifo_event_file_is_moved_aside_without_blocking)
+{
+	struct fake	 f;
+	struct outbox	*ob;
+	char		 path[512];
+
+	memset(&f, 0, sizeof(f));
+	(void)snprintf(path, sizeof(path), "%s/outbox", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	(void)snprintf(path, sizeof(path), "%s/outbox/test", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	(void)snprintf(path, sizeof(path),
+	    "%s/outbox/test/0000000000000001.json", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ob = open_ob(&f, NULL);		/* would block in open() */
+	ck_assert_uint_eq(outbox_depth(ob), 0);
+	ck_assert_uint_eq(count_named(".json.bad-"), 1);
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	outbox_start(ob);
+	run_until_idle(ob, 2);
+	ck_assert_uint_eq(f.calls, 1);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_planted_temporary_links_are_never_written_through)
+{
+	struct fake	 f;
+	struct outbox	*ob;
+	char		 vfile[512], path[512];
+	uint64_t	 seq;
+
+	memset(&f, 0, sizeof(f));
+	make_victim(vfile, sizeof(vfile));
+	ob = open_ob(&f, NULL);
+	for (seq = 1; seq <= 4; seq++) {
+		(void)snprintf(path, sizeof(path),
+		    "%s/outbox/test/.tmp-%016llx.json", dir,
+		    (unsigned long long)seq);
+		ck_assert_int_eq(symlink(vfile, path), 0);
+	}
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	enqueue(ob, "key-deleted", SEV_CRITICAL);
+	assert_untouched(vfile);
+	outbox_free(ob);
+	/* The start-up clean-up moves the links aside, never deletes
+	 * through them. */
+	ob = open_ob(&f, NULL);
+	ck_assert_uint_eq(outbox_depth(ob), 2);
+	ck_assert_uint_eq(count_named(".bad-"), 4);
+	assert_untouched(vfile);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_directory_link_is_refused)
+{
+	struct fake	 f;
+	char		 vfile[512], path[512], vdir[512], err[512];
+
+	memset(&f, 0, sizeof(f));
+	make_victim(vfile, sizeof(vfile));
+	(void)snprintf(path, sizeof(path), "%s/outbox", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	(void)snprintf(path, sizeof(path), "%s/outbox/test", dir);
+	(void)snprintf(vdir, sizeof(vdir), "%s/victim", dir);
+	ck_assert_int_eq(symlink(vdir, path), 0);
+	ck_assert_ptr_null(outbox_new(base, dir, "test", NULL, fake_send, &f,
+	    err, sizeof(err)));
+	ck_assert_msg(strstr(err, "test is a symbolic link") != NULL, "%s",
+	    err);
+	assert_untouched(vfile);
+}
+END_TEST
+
+static void
+count_event(void *arg, const struct alert_event *ev, time_t queued)
+{
+	(void)ev;
+	(void)queued;
+	(*(size_t *)arg)++;
+}
+
+START_TEST(test_outbox_held_acknowledged_events_are_kept_until_released)
+{
+	struct fake	 f;
+	struct outbox	*ob;
+	size_t		 n = 0;
+
+	memset(&f, 0, sizeof(f));
+	ob = open_ob(&f, NULL);
+	outbox_hold(ob, 1);
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	outbox_start(ob);
+	run_until_idle(ob, 2);
+	ck_assert_uint_eq(f.calls, 1);
+	ck_assert_uint_eq(count_files(".json"), 0);
+	ck_assert_uint_eq(count_files(".acked"), 1);
+	outbox_free(ob);
+	/* After a restart it is known, not delivered again. */
+	ob = open_ob(&f, NULL);
+	ck_assert_uint_eq(outbox_depth(ob), 0);
+	outbox_foreach(ob, count_event, &n);
+	ck_assert_uint_eq(n, 1);
+	outbox_start(ob);
+	run_until_idle(ob, 1);
+	ck_assert_uint_eq(f.calls, 1);
+	outbox_hold(ob, 0);
+	ck_assert_uint_eq(count_files(".acked"), 0);
+	n = 0;
+	outbox_foreach(ob, count_event, &n);
+	ck_assert_uint_eq(n, 0);
+	outbox_free(ob);
+}
+END_TEST
+
 static Suite *
 outbox_suite(void)
 {
@@ -493,6 +659,13 @@ outbox_suite(void)
 	tcase_add_test(tc, test_outbox_byte_cap_drops_info);
 	tcase_add_test(tc, test_outbox_unreadable_file_is_moved_aside);
 	tcase_add_test(tc, test_outbox_rejects_bad_names);
+	tcase_add_test(tc,
+	    test_outbox_fifo_event_file_is_moved_aside_without_blocking);
+	tcase_add_test(tc,
+	    test_outbox_planted_temporary_links_are_never_written_through);
+	tcase_add_test(tc, test_outbox_directory_link_is_refused);
+	tcase_add_test(tc,
+	    test_outbox_held_acknowledged_events_are_kept_until_released);
 	suite_add_tcase(s, tc);
 	return s;
 }

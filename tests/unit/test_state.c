@@ -618,6 +618,128 @@ START_TEST(test_state_key_set_result_from_a_poll)
 }
 END_TEST
 
+/* --- links and special files: never followed, never blocked on --- */
+
+/* top/victim: a directory outside the state tree, 0755, with one file. */
+static void
+make_victim(char *vdir, size_t len)
+{
+	char	f[700];
+
+	snprintf(vdir, len, "%s/victim", top);
+	ck_assert_int_eq(mkdir(vdir, 0755), 0);
+	ck_assert_int_eq(chmod(vdir, 0755), 0);
+	snprintf(f, sizeof(f), "%s/precious", vdir);
+	write_file(f, "do not touch", 0644);
+}
+
+START_TEST(test_state_dir_link_in_a_shared_directory_is_refused)
+{
+	char	victim[600], shared[600], link[700];
+
+	make_victim(victim, sizeof(victim));
+	snprintf(shared, sizeof(shared), "%s/shared", top);
+	ck_assert_int_eq(mkdir(shared, 0700), 0);
+	ck_assert_int_eq(chmod(shared, 01777), 0);
+	snprintf(link, sizeof(link), "%s/state", shared);
+	ck_assert_int_eq(symlink(victim, link), 0);
+	ck_assert_int_eq(state_dir_init(link, NULL, NULL, err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, "refusing to follow it") != NULL, "%s", err);
+	ck_assert_uint_eq(mode_of(victim), 0755);
+	ck_assert_int_eq(count_entries(victim, "keys"), 0);
+}
+END_TEST
+
+START_TEST(test_state_dir_link_of_ours_is_followed_never_chmoded)
+{
+	char	target[600], keys[700];
+
+	snprintf(target, sizeof(target), "%s/target", top);
+	ck_assert_int_eq(mkdir(target, 0755), 0);
+	ck_assert_int_eq(chmod(target, 0755), 0);
+	ck_assert_int_eq(symlink(target, sdir), 0);
+	nwarn = 0;
+	ck_assert_msg(state_dir_init(sdir, count_warn, NULL, err,
+	    sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(mode_of(target), 0755);
+	ck_assert_int_eq(nwarn, 1);
+	ck_assert_ptr_nonnull(strstr(lastwarn, "through its symbolic link"));
+	snprintf(keys, sizeof(keys), "%s/keys", target);
+	ck_assert_uint_eq(mode_of(keys), 0700);
+}
+END_TEST
+
+START_TEST(test_state_keys_link_is_refused_and_not_written_through)
+{
+	char		 victim[600], keys[700];
+	json_t		*j = json_object();
+	struct state_key k;
+
+	make_victim(victim, sizeof(victim));
+	ck_assert_int_eq(mkdir(sdir, 0700), 0);
+	snprintf(keys, sizeof(keys), "%s/keys", sdir);
+	ck_assert_int_eq(symlink(victim, keys), 0);
+	ck_assert_int_eq(state_dir_init(sdir, NULL, NULL, err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, "keys is a symbolic link") != NULL, "%s",
+	    err);
+	ck_assert_int_eq(state_write_json(sdir, "keys/x.json", j, err,
+	    sizeof(err)), -1);
+	fill_key(&k, ARN1);
+	ck_assert_int_eq(state_key_save(sdir, &k, err, sizeof(err)), -1);
+	state_key_free(&k);
+	json_decref(j);
+	ck_assert_int_eq(count_entries(victim, ".json"), 0);
+	ck_assert_int_eq(count_entries(victim, ".tmp"), 0);
+}
+END_TEST
+
+START_TEST(test_state_read_of_a_link_or_fifo_moves_it_aside)
+{
+	char		 victim[600], path[700], vfile[700];
+	json_t		*j;
+
+	make_victim(victim, sizeof(victim));
+	init_dir();
+	snprintf(vfile, sizeof(vfile), "%s/precious", victim);
+	snprintf(path, sizeof(path), "%s/alerts.json", sdir);
+	ck_assert_int_eq(symlink(vfile, path), 0);
+	ck_assert_int_eq(state_read_json(sdir, "alerts.json", 0, NULL, &j,
+	    err, sizeof(err)), STATE_READ_CORRUPT);
+	ck_assert_msg(strstr(err, "is a symbolic link, not a regular file") !=
+	    NULL, "%s", err);
+	ck_assert_int_eq(count_entries(sdir, "alerts.json.corrupt-"), 1);
+	snprintf(path, sizeof(path), "%s/keys/x.json", sdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(state_read_json(sdir, "keys/x.json", 0, NULL, &j,
+	    err, sizeof(err)), STATE_READ_CORRUPT);
+	ck_assert_msg(strstr(err, "is a FIFO") != NULL, "%s", err);
+	ck_assert_str_eq(read_file(vfile), "do not touch");
+	ck_assert_uint_eq(mode_of(vfile), 0644);
+}
+END_TEST
+
+START_TEST(test_state_write_replaces_a_link_never_writes_through_it)
+{
+	char		 victim[600], path[700], vfile[700];
+	struct stat	 st;
+	json_t		*j = json_pack("{s:b}", "new", 1);
+
+	make_victim(victim, sizeof(victim));
+	init_dir();
+	snprintf(vfile, sizeof(vfile), "%s/precious", victim);
+	snprintf(path, sizeof(path), "%s/alerts.json", sdir);
+	ck_assert_int_eq(symlink(vfile, path), 0);
+	ck_assert_msg(state_write_json(sdir, "alerts.json", j, err,
+	    sizeof(err)) == 0, "%s", err);
+	json_decref(j);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_str_eq(read_file(vfile), "do not touch");
+}
+END_TEST
+
 static Suite *
 state_suite(void)
 {
@@ -661,6 +783,19 @@ state_suite(void)
 	tcase_add_test(tc, test_state_keys_load_without_directory_is_empty);
 	tcase_add_test(tc, test_state_keys_save_reports_failure);
 	tcase_add_test(tc, test_state_key_set_result_from_a_poll);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("links");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc,
+	    test_state_dir_link_in_a_shared_directory_is_refused);
+	tcase_add_test(tc,
+	    test_state_dir_link_of_ours_is_followed_never_chmoded);
+	tcase_add_test(tc,
+	    test_state_keys_link_is_refused_and_not_written_through);
+	tcase_add_test(tc, test_state_read_of_a_link_or_fifo_moves_it_aside);
+	tcase_add_test(tc,
+	    test_state_write_replaces_a_link_never_writes_through_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
