@@ -30,6 +30,53 @@ vendor_account(const struct vendor *v, const char *region)
 	return NULL;
 }
 
+static int
+vendor_str_same(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+static int
+vendor_group_same(const struct vendor_group *a, const struct vendor_group *b)
+{
+	size_t	i;
+
+	if (a->nactions != b->nactions || a->nconds != b->nconds)
+		return 0;
+	for (i = 0; i < a->nactions; i++)
+		if (!vendor_str_same(a->actions[i], b->actions[i]))
+			return 0;
+	for (i = 0; i < a->nconds; i++)
+		if (!vendor_str_same(a->conds[i].op, b->conds[i].op) ||
+		    !vendor_str_same(a->conds[i].key, b->conds[i].key) ||
+		    !vendor_str_same(a->conds[i].value, b->conds[i].value))
+			return 0;
+	return vendor_str_same(a->label, b->label);
+}
+
+int
+vendor_same(const struct vendor *a, const struct vendor *b)
+{
+	size_t	i;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	if (a->naccounts != b->naccounts || a->ngroups != b->ngroups ||
+	    !vendor_str_same(a->key_spec, b->key_spec) ||
+	    !vendor_str_same(a->key_usage, b->key_usage))
+		return 0;
+	for (i = 0; i < a->naccounts; i++)
+		if (!vendor_str_same(a->accounts[i].region,
+		    b->accounts[i].region) ||
+		    !vendor_str_same(a->accounts[i].account,
+		    b->accounts[i].account))
+			return 0;
+	for (i = 0; i < a->ngroups; i++)
+		if (!vendor_group_same(&a->groups[i], &b->groups[i]))
+			return 0;
+	return 1;
+}
+
 void
 vendor_free(struct vendor *v)
 {

@@ -62,6 +62,10 @@ const char	*vendor_dir(void);
  * that region.  Points into v. */
 const char	*vendor_account(const struct vendor *v, const char *region);
 
+/* Whether a and b ask the same of a key (accounts, requirements, key
+ * spec and usage; not where they were read).  NULLs are equal. */
+int		 vendor_same(const struct vendor *a, const struct vendor *b);
+
 /* Frees v and everything it owns; NULL is fine. */
 void		 vendor_free(struct vendor *v);
 

@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from fixture_daemon import GEARSET, key_entry, seed_gearset_key
+from fixture_daemon import (GEARSET, assert_no_sanitizer_report, key_entry,
+                            seed_gearset_key)
 
 NEW_ACCOUNT = "999988887777"
 OVERRIDE = """\
@@ -52,8 +53,10 @@ def put(path, text):
 
 
 def kh(kh_bin, env, *args):
-    return subprocess.run([kh_bin] + list(args), capture_output=True,
-                          text=True, env=env, timeout=60)
+    r = subprocess.run([kh_bin] + list(args), capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert_no_sanitizer_report(r.stderr, "keyhealthd " + args[0])
+    return r
 
 
 def test_shipped_profile_is_the_guide_and_keys_pass(emu, kh_config,
@@ -179,3 +182,16 @@ def test_reload_follows_a_new_override_and_refuses_a_bad_one(
         "digits, got '12345'" % path in log, log
     assert d.running()
 
+
+
+def test_reload_with_a_changed_profile_polls_the_key_at_once(
+        emu, kh_config, daemon):
+    # A long interval: only the reload can make the next poll come soon.
+    m, cfg = one_key(emu, kh_config, interval="1h")
+    d = daemon(cfg)
+    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=20)
+    put(os.path.join(vendors_d(cfg), "gearset.yaml"), OVERRIDE)
+    mark = d.mark()
+    d.signal(signal.SIGHUP)
+    d.wait_notify("READY", "1", after=mark)
+    d.wait_log("vendor-access-missing on key gs", timeout=30)

@@ -111,6 +111,30 @@ START_TEST(test_vendor_unknown_name_is_null)
 }
 END_TEST
 
+START_TEST(test_vendor_same_compares_what_is_asked_not_where)
+{
+	char		 err[512];
+	struct vendor	*a = config_vendor_load("gearset", err, sizeof(err));
+	struct vendor	*b = config_vendor_load("gearset", err, sizeof(err));
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	free(b->origin);
+	b->origin = NULL;
+	b->from = VENDOR_LOCAL;
+	ck_assert(vendor_same(a, b));
+	b->accounts[0].account[11] ^= 1;
+	ck_assert(!vendor_same(a, b));
+	b->accounts[0].account[11] ^= 1;
+	b->groups[1].conds[0].value[0] = 'T';
+	ck_assert(!vendor_same(a, b));
+	ck_assert(!vendor_same(a, NULL));
+	ck_assert(vendor_same(NULL, NULL));
+	vendor_free(a);
+	vendor_free(b);
+}
+END_TEST
+
 START_TEST(test_vendor_vendors_d_replaces_shipped)
 {
 	struct config_errors	 errs;
@@ -208,6 +232,7 @@ vendor_suite(void)
 	tcase_add_test(tc, test_vendor_gearset_accounts_per_region);
 	tcase_add_test(tc, test_vendor_gearset_statements);
 	tcase_add_test(tc, test_vendor_unknown_name_is_null);
+	tcase_add_test(tc, test_vendor_same_compares_what_is_asked_not_where);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tf, tmp_setup, tmp_teardown);
 	tcase_add_test(tf, test_vendor_vendors_d_replaces_shipped);
