@@ -1063,6 +1063,11 @@ cfg_vendor_file(struct cfg *c, const char *path)
 	const struct ynode	*v;
 	char			 err[1024];
 
+	/* Whoever can write it decides which account must be granted. */
+	if (config_check_file_perms(path, err, sizeof(err)) == -1) {
+		(void)config_error(c->errs, NULL, "%s", err);
+		return;
+	}
 	if ((root = ynode_parse_file(path, err, sizeof(err))) == NULL) {
 		cfg_parse_error(c->errs, err);
 		return;

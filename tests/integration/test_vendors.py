@@ -142,6 +142,12 @@ def test_malformed_vendor_file_fails_validate_with_position(
     assert r.returncode == 1
     assert re.search(r"^%s:\d+:\d+: " % re.escape(bad), r.stderr, re.M), \
         r.stderr
+    # A world-writable one is refused: its writer would pick the account.
+    put(bad, OVERRIDE)
+    os.chmod(bad, 0o666)
+    r = kh(kh_bin, kh_env, "validate", "-c", cfg.path)
+    assert r.returncode == 1
+    assert "%s: refusing a world-writable file" % bad in r.stderr, r.stderr
     # `vendors` refuses it too.
     r = kh(kh_bin, kh_env, "vendors", "-c", cfg.path)
     assert r.returncode == 1 and bad in r.stderr
