@@ -27,11 +27,12 @@ struct creds_async;
 struct creds_provider;
 struct event;
 struct event_base;
-struct evhttp;
+struct httpd;
 struct http;
 struct kms_client;
 struct notifier;
 struct outbox;
+struct statewriter;
 
 /* Options every subcommand shares. */
 struct kh_opts {
@@ -57,22 +58,43 @@ struct kh_creds {
 
 struct kh_poll;
 
+/*
+ * A KMS endpoint and the keys polled through it.  A poll starts only
+ * while fewer than kms.max_inflight of its endpoint's are running: the
+ * rest wait here, due, holding nothing (a started poll holds its
+ * snapshot and signed requests until the rate limiter lets them out).
+ */
+struct kh_endpoint {
+	char		*url;
+	size_t		 polling;	/* polls started, not done */
+	struct kh_key	*wait_head;	/* due, in order */
+	struct kh_key	*wait_tail;
+};
+
 /* A configured key at run time. */
 struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
 	struct key_expect	 expect;
-	char			 alias_arn[400];
-	char			 endpoint[512];
-	char			 endpoint_err[512];
+	char			*alias_arn;	/* NULL: no alias configured */
+	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */
+	struct kh_key		*wait_next;	/* in ep's queue */
+	int			 waiting;	/* in ep's queue */
+	char			*endpoint_err;	/* why there is none */
 	struct kh_creds		*creds;
 	struct kms_target	 target;
 	struct state_key	 st;		/* baseline and last result */
+	char			 sfile[48];	/* "keys/<hash>.json" */
 	struct timespec		 state_mtime;	/* of its state file, as we
 						 * last wrote or read it */
+	unsigned int		 wpending;	/* our writes of it queued */
+	int			 dirty;		/* to be handed to the writer */
+	struct kh_key		*dirty_next;
+	int			 disk_changed;	/* inotify saw its file change */
 	struct key_snapshot	 snap;		/* the last complete poll */
 	int			 have_snap;
 	struct findings		 findings;	/* of the last poll */
+	struct check_cache	 pcache;	/* the policy part's memo */
 	struct event		*timer;
 	struct timespec		 next_at;	/* CLOCK_MONOTONIC, when the
 						 * timer is set */
@@ -92,6 +114,7 @@ struct kh_key {
 
 /* Counters for /metrics that are not per key. */
 #define KH_LATENCY_BUCKETS	10
+#define KH_LAG_BUCKETS		11
 struct kh_stats {
 	uint64_t	 latency_bucket[KH_LATENCY_BUCKETS + 1];
 	double		 latency_sum;
@@ -100,7 +123,16 @@ struct kh_stats {
 	uint64_t	 reloads;
 	uint64_t	 reload_failures;
 	uint64_t	 state_write_failures;
+	uint64_t	 http_deadline;		/* connections cut */
+	uint64_t	 http_evicted;
+	uint64_t	 http_paused_fds;	/* accept paused: EMFILE... */
+	uint64_t	 http_paused_cap;
 	time_t		 started;
+	/* keyhealthd_loop_lag_seconds: how late a periodic timer ran */
+	uint64_t	 lag_bucket[KH_LAG_BUCKETS + 1];
+	double		 lag_sum;
+	uint64_t	 lag_count;
+	double		 lag_max;
 };
 
 struct kh {
@@ -112,6 +144,22 @@ struct kh {
 	struct kms_client	*kms;
 	struct kh_key		**keys;
 	size_t			 nkeys;
+	struct kh_key		**keymap;	/* by sfile, open addressing */
+	struct kh_endpoint	**endpoints;	/* live as long as kh */
+	size_t			 nendpoints;
+	size_t			 nwaiting;	/* keys in endpoints' queues */
+	size_t			 nworst[SEV_CRITICAL + 1];	/* keys by their
+						 * worst finding */
+	size_t			 keymap_size;	/* a power of two */
+	struct statewriter	*writer;	/* run: state writes off the
+						 * loop; else NULL (direct) */
+	struct kh_key		*dirty_head;	/* keys to save, in order */
+	struct kh_key		*dirty_tail;
+	struct event		*lag_timer;
+	int			 inotify_fd;	/* on state_dir/keys; -1: none,
+						 * stat() per poll instead */
+	struct event		*inotify_ev;
+	struct timespec		 lag_due;	/* when lag_timer should run */
 	struct kh_creds		**creds;
 	size_t			 ncreds;
 	struct creds_async	*creds_async;	/* the providers' fetcher */
@@ -120,7 +168,7 @@ struct kh {
 	size_t			 nnotifiers;
 	struct outbox		**outboxes;	/* one per notifier */
 	struct notify_env	 nenv;		/* notifiers keep a pointer */
-	struct evhttp		*httpd;
+	struct httpd		*httpd;
 	char			 hostname[256];
 	size_t			 polls_inflight;
 	int			 stopping;
@@ -143,6 +191,10 @@ struct kh_key	*kh_key_find(struct kh *, const char *);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
 const char	*kh_key_name(const struct kh_key *);
+struct kh_key	*kh_key_by_file(struct kh *, const char *);
+/* Starts measuring the loop's lag (keyhealthd_loop_lag_seconds). */
+int		 kh_lag_start(struct kh *);
+extern const double kh_lag_bounds[KH_LAG_BUCKETS];	/* upper bounds, s */
 json_t		*kh_status_json(struct kh *, int with_alerts);
 enum severity	 kh_worst(struct kh *);
 void		 kh_count_error(struct kh *, const struct kms_error *);
@@ -166,6 +218,8 @@ void		 creds_glue_forget(struct kh_creds *, struct kh_key *);
 /* httpd.c: /metrics, /healthz, /status */
 int		 httpd_start(struct kh *, char *, size_t);
 void		 httpd_stop(struct kh *);
+/* The same address after a reload: applies the new http.max_connections. */
+void		 httpd_reload(struct kh *);
 struct evbuffer;
 void		 metrics_render(struct kh *, struct evbuffer *);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "kms.h"
 #include "log.h"
 #include "statefs.h"
+#include "statewriter.h"
 #include "vendor.h"
 #include "keyhealthd.h"
 
@@ -56,13 +58,12 @@ kh_state_warn(void *arg, const char *msg)
 static void
 kh_key_stat_mtime(struct kh_key *k, const char *state_dir)
 {
-	char		name[64];
 	struct stat	st;
 
 	memset(&k->state_mtime, 0, sizeof(k->state_mtime));
-	if (state_key_filename(k->ck->arn, name, sizeof(name)) == -1)
+	if (k->sfile[0] == '\0')
 		return;
-	if (state_stat(state_dir, name, &st) == 0)
+	if (state_stat(state_dir, k->sfile, &st) == 0)
 		k->state_mtime = st.st_mtim;
 }
 
@@ -78,8 +79,14 @@ kh_key_reload_baseline(struct kh_key *k)
 	struct timespec		 old = k->state_mtime;
 	char			 err[512];
 
-	if (k->kh->mode != KH_MODE_RUN || !k->kh->state_ok)
+	/* While a write of ours is queued, the file changes under us: its
+	 * completion tells our mtime. */
+	if (k->kh->mode != KH_MODE_RUN || !k->kh->state_ok || k->wpending > 0)
 		return;
+	/* With the inotify watch, only a file that changed is looked at. */
+	if (k->kh->inotify_fd != -1 && !k->disk_changed)
+		return;
+	k->disk_changed = 0;
 	kh_key_stat_mtime(k, k->kh->conf->state_dir);
 	if (k->state_mtime.tv_sec == old.tv_sec &&
 	    k->state_mtime.tv_nsec == old.tv_nsec)
@@ -151,23 +158,238 @@ kh_key_load_readonly(const char *dir, const char *arn, struct state_key *out,
 	return STATE_READ_OK;
 }
 
+/*
+ * `baseline accept` replaces a key's state file (a rename into keys/):
+ * inotify says which, instead of a stat() of every key's file at every
+ * poll.  Our own writes show up too; the mtime tells them apart.
+ */
+static void
+kh_inotify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kh			*kh = arg;
+	char				 buf[16384], name[300];
+	const struct inotify_event	*ev;
+	struct kh_key			*k;
+	ssize_t				 n, off;
+	size_t				 i;
+
+	(void)what;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (off = 0; off < n; off += (ssize_t)sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)(void *)(buf + off);
+			if (ev->mask & IN_Q_OVERFLOW) {
+				/* Events were lost: look at every file. */
+				for (i = 0; i < kh->nkeys; i++)
+					kh->keys[i]->disk_changed = 1;
+				continue;
+			}
+			if (ev->len == 0 || (size_t)snprintf(name,
+			    sizeof(name), "keys/%s", ev->name) >= sizeof(name))
+				continue;
+			if ((k = kh_key_by_file(kh, name)) != NULL)
+				k->disk_changed = 1;
+		}
+	}
+}
+
+static void
+kh_inotify_start(struct kh *kh, const char *state_dir)
+{
+	char	path[4096];
+
+	kh->inotify_fd = -1;
+	if ((size_t)snprintf(path, sizeof(path), "%s/keys", state_dir) >=
+	    sizeof(path) ||
+	    (kh->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+		goto fail;
+	if (inotify_add_watch(kh->inotify_fd, path, IN_MOVED_TO |
+	    IN_CLOSE_WRITE | IN_DELETE) == -1)
+		goto fail;
+	if ((kh->inotify_ev = event_new(kh->base, kh->inotify_fd,
+	    EV_READ | EV_PERSIST, kh_inotify_cb, kh)) == NULL ||
+	    event_add(kh->inotify_ev, NULL) == -1)
+		goto fail;
+	return;
+fail:
+	log_warn("state: cannot watch %s for `baseline accept`, looking at "
+	    "each key's file at each poll instead", path);
+	if (kh->inotify_ev != NULL)
+		event_free(kh->inotify_ev);
+	kh->inotify_ev = NULL;
+	if (kh->inotify_fd != -1)
+		(void)close(kh->inotify_fd);
+	kh->inotify_fd = -1;
+}
+
+/* Keys by the name of their state file, for the writer's completions. */
+static size_t
+kh_keymap_slot(const struct kh *kh, const char *sfile)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *sfile != '\0'; sfile++)
+		h = (h ^ (unsigned char)*sfile) * 16777619u;
+	return h & (kh->keymap_size - 1);
+}
+
+static int
+kh_keymap_build(struct kh *kh)
+{
+	size_t	i, slot, size = 16;
+
+	while (size < kh->nkeys * 2)
+		size *= 2;
+	free(kh->keymap);
+	if ((kh->keymap = calloc(size, sizeof(*kh->keymap))) == NULL) {
+		kh->keymap_size = 0;
+		return -1;
+	}
+	kh->keymap_size = size;
+	for (i = 0; i < kh->nkeys; i++) {
+		if (kh->keys[i]->sfile[0] == '\0')
+			continue;
+		slot = kh_keymap_slot(kh, kh->keys[i]->sfile);
+		while (kh->keymap[slot] != NULL)
+			slot = (slot + 1) & (size - 1);
+		kh->keymap[slot] = kh->keys[i];
+	}
+	return 0;
+}
+
+struct kh_key *
+kh_key_by_file(struct kh *kh, const char *sfile)
+{
+	size_t	slot;
+
+	if (kh->keymap_size == 0)
+		return NULL;
+	slot = kh_keymap_slot(kh, sfile);
+	for (; kh->keymap[slot] != NULL;
+	    slot = (slot + 1) & (kh->keymap_size - 1))
+		if (strcmp(kh->keymap[slot]->sfile, sfile) == 0)
+			return kh->keymap[slot];
+	return NULL;
+}
+
+/*
+ * Documents handed to the writer at a time.  The others wait as a dirty
+ * mark on their keys and are built when there is room: a queued document
+ * costs a few KiB (10,000 of them in a first sweep on a slow disk), a
+ * mark nothing, and a key saved twice meanwhile is built once.
+ */
+#define KH_WRITES_QUEUED	64
+
+static int	kh_key_write(struct kh_key *);
+
+/* Hands dirty keys to the writer while it has room (all: every one). */
+static void
+kh_state_pump(struct kh *kh, int all)
+{
+	struct kh_key	*k;
+
+	while ((k = kh->dirty_head) != NULL && (all ||
+	    statewriter_pending(kh->writer) < KH_WRITES_QUEUED)) {
+		if ((kh->dirty_head = k->dirty_next) == NULL)
+			kh->dirty_tail = NULL;
+		k->dirty_next = NULL;
+		k->dirty = 0;
+		(void)kh_key_write(k);
+	}
+}
+
+/* A write of the state writer finished (on the loop). */
+static void
+kh_state_written(void *arg, const char *name, int rc,
+    const struct timespec *mtime, const char *err)
+{
+	struct kh	*kh = arg;
+	struct kh_key	*k = kh_key_by_file(kh, name);
+
+	if (k != NULL && k->wpending > 0) {
+		k->wpending--;
+		if (rc == 0)
+			k->state_mtime = *mtime;
+	}
+	kh_state_pump(kh, 0);
+	if (rc == 0)
+		return;
+	kh->stats.state_write_failures++;
+	if (k != NULL)
+		log_warnx("key %s: cannot save its state: %s", kh_key_name(k),
+		    err);
+	else
+		log_warnx("state: cannot save %s: %s", name, err);
+}
+
+/* Queues j (stolen) for dir/name through the writer, or writes it now
+ * without one; 0, or -1 logged and counted (what says whose file). */
+static int
+kh_state_write(struct kh *kh, const char *name, json_t *j, const char *what)
+{
+	char	err[512];
+	int	rc;
+
+	if (kh->writer != NULL) {
+		if ((rc = statewriter_put(kh->writer, name, j, err,
+		    sizeof(err))) == -1)
+			goto fail;
+		return rc;
+	}
+	rc = state_write_json(kh->conf->state_dir, name, j, err, sizeof(err));
+	json_decref(j);
+	if (rc == 0)
+		return 0;
+fail:
+	kh->stats.state_write_failures++;
+	log_warnx("%s: cannot save %s: %s", what, name, err);
+	return -1;
+}
+
 int
 kh_key_save_state(struct kh_key *k)
 {
-	char	err[512];
+	struct kh	*kh = k->kh;
 
-	if (k->kh->mode == KH_MODE_CHECK || !k->kh->state_ok)
+	if (kh->mode == KH_MODE_CHECK || !kh->state_ok)
 		return 0;
+	if (kh->writer == NULL)
+		return kh_key_write(k);
+	if (!k->dirty) {
+		k->dirty = 1;
+		if (kh->dirty_tail != NULL)
+			kh->dirty_tail->dirty_next = k;
+		else
+			kh->dirty_head = k;
+		kh->dirty_tail = k;
+	}
+	kh_state_pump(kh, 0);
+	return 0;
+}
+
+/* Writes k's state now, or queues it on the writer. */
+static int
+kh_key_write(struct kh_key *k)
+{
+	json_t	*j;
+	int	 rc;
+
 	/* A `baseline accept` since our last poll wins over the baseline we
 	 * hold, also when we save on the way out before polling again. */
 	kh_key_reload_baseline(k);
-	if (state_key_save(k->kh->conf->state_dir, &k->st, err,
-	    sizeof(err)) == -1) {
+	if (k->sfile[0] == '\0' || (j = state_key_to_json(&k->st)) == NULL) {
 		k->kh->stats.state_write_failures++;
-		log_warnx("key %s: cannot save its state: %s", kh_key_name(k),
-		    err);
+		log_warnx("key %s: cannot save its state: out of memory",
+		    kh_key_name(k));
 		return -1;
 	}
+	/* The writer reports failures itself, naming the key. */
+	if (k->kh->writer != NULL) {
+		if ((rc = kh_state_write(k->kh, k->sfile, j, "state")) == 0)
+			k->wpending++;
+		return rc == -1 ? -1 : 0;
+	}
+	if (kh_state_write(k->kh, k->sfile, j, "state") == -1)
+		return -1;
 	kh_key_stat_mtime(k, k->kh->conf->state_dir);
 	return 0;
 }
@@ -184,13 +406,26 @@ kh_key_free(struct kh_key *k)
 	state_key_free(&k->st);
 	check_snapshot_free(&k->snap);
 	findings_clear(&k->findings);
+	check_cache_free(&k->pcache);
+	free(k->alias_arn);
+	free(k->endpoint_err);
 	free(k);
 }
 
 struct kh_key *
 kh_key_find(struct kh *kh, const char *name_or_arn)
 {
-	size_t	i;
+	struct kh_key	*k;
+	char		 sfile[48];
+	size_t		 i;
+
+	/* An ARN by its state file's name, in O(1): start-up looks up every
+	 * alert's key. */
+	if (strncmp(name_or_arn, "arn:", 4) == 0 &&
+	    state_key_filename(name_or_arn, sfile, sizeof(sfile)) == 0 &&
+	    (k = kh_key_by_file(kh, sfile)) != NULL &&
+	    strcmp(k->ck->arn, name_or_arn) == 0)
+		return k;
 
 	for (i = 0; i < kh->nkeys; i++)
 		if (strcmp(kh->keys[i]->ck->arn, name_or_arn) == 0 ||
@@ -199,14 +434,43 @@ kh_key_find(struct kh *kh, const char *name_or_arn)
 	return NULL;
 }
 
+/*
+ * The endpoint of url, shared by every key that uses it (10,000 keys, a
+ * handful of endpoints).  Lives as long as kh.  NULL when out of memory.
+ */
+static struct kh_endpoint *
+kh_endpoint_get(struct kh *kh, const char *url)
+{
+	struct kh_endpoint	**v, *ep;
+	size_t			  i;
+
+	for (i = 0; i < kh->nendpoints; i++)
+		if (strcmp(kh->endpoints[i]->url, url) == 0)
+			return kh->endpoints[i];
+	if ((v = reallocarray(kh->endpoints, kh->nendpoints + 1,
+	    sizeof(*v))) == NULL)
+		return NULL;
+	kh->endpoints = v;
+	if ((ep = calloc(1, sizeof(*ep))) == NULL)
+		return NULL;
+	if ((ep->url = strdup(url)) == NULL) {
+		free(ep);
+		return NULL;
+	}
+	v[kh->nendpoints++] = ep;
+	return ep;
+}
+
 static void
 kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
     const struct config_key *ck)
 {
-	char			 err[512];
+	char			 err[512], url[512];
 
 	k->kh = kh;
 	k->ck = ck;
+	if (state_key_filename(ck->arn, k->sfile, sizeof(k->sfile)) == -1)
+		k->sfile[0] = '\0';
 	k->expect.arn = ck->arn;
 	k->expect.name = ck->name;
 	k->expect.region = ck->parsed.region;
@@ -217,21 +481,25 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	k->expect.expect_rotation = ck->expect_rotation;
 	k->expect.material_expiry_warning =
 	    conf->alerts.material_expiry_warning;
-	if (ck->alias != NULL)
-		(void)snprintf(k->alias_arn, sizeof(k->alias_arn),
-		    "arn:%s:kms:%s:%s:%s", ck->parsed.partition,
-		    ck->parsed.region, ck->parsed.account, ck->alias);
+	if (ck->alias != NULL && asprintf(&k->alias_arn,
+	    "arn:%s:kms:%s:%s:%s", ck->parsed.partition, ck->parsed.region,
+	    ck->parsed.account, ck->alias) == -1) {
+		k->alias_arn = NULL;
+		log_warnx("key %s: out of memory: its alias is not watched",
+		    ck->name);
+	}
 
-	if (config_key_endpoint(conf, ck, k->endpoint, sizeof(k->endpoint),
-	    err, sizeof(err)) == -1) {
-		k->endpoint[0] = '\0';
-		(void)snprintf(k->endpoint_err, sizeof(k->endpoint_err), "%s",
-		    err);
+	if (config_key_endpoint(conf, ck, url, sizeof(url), err,
+	    sizeof(err)) == -1) {
+		k->endpoint_err = strdup(err);
 		log_warnx("key %s: %s", ck->name, err);
+	} else if ((k->ep = kh_endpoint_get(kh, url)) == NULL) {
+		k->endpoint_err = strdup("out of memory");
+		log_warnx("key %s: out of memory", ck->name);
 	}
 	k->creds = creds_glue_get(kh, conf, ck);
 	k->target.region = ck->parsed.region;
-	k->target.endpoint = k->endpoint;
+	k->target.endpoint = k->ep != NULL ? k->ep->url : NULL;
 	k->target.account = ck->parsed.account;
 	k->target.get_creds = creds_provider_sigv4;
 	k->target.creds_arg = k->creds != NULL ? k->creds->prov : NULL;
@@ -272,9 +540,13 @@ int
 kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 {
 	struct kh_key	**keys, **sorted = NULL, *old;
-	size_t		  i, j;
+	size_t		  i;
 	char		  serr[512];
 
+	/* What the current keys still have to save goes to the writer
+	 * before their state moves to the new keys. */
+	if (kh->writer != NULL)
+		kh_state_pump(kh, 1);
 	if ((keys = calloc(conf->nkeys ? conf->nkeys : 1,
 	    sizeof(*keys))) == NULL || (kh->nkeys > 0 &&
 	    (sorted = reallocarray(NULL, kh->nkeys, sizeof(*sorted))) ==
@@ -291,7 +563,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		struct kh_key *k = calloc(1, sizeof(*k));
 
 		if (k == NULL) {
-			for (j = 0; j < i; j++)
+			for (size_t j = 0; j < i; j++)
 				kh_key_free(keys[j]);
 			free(keys);
 			free(sorted);
@@ -311,6 +583,8 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			k->findings = old->findings;
 			memset(&old->findings, 0, sizeof(old->findings));
 			k->state_mtime = old->state_mtime;
+			k->wpending = old->wpending;
+			k->disk_changed = old->disk_changed;
 			k->failures = old->failures;
 			k->next_slow = old->next_slow;
 			k->next_at = old->next_at;
@@ -342,6 +616,13 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 	kh_keys_free(kh);
 	kh->keys = keys;
 	kh->nkeys = conf->nkeys;
+	memset(kh->nworst, 0, sizeof(kh->nworst));
+	for (i = 0; i < kh->nkeys; i++)
+		kh->nworst[findings_worst(&keys[i]->findings)]++;
+	if (kh_keymap_build(kh) == -1) {
+		(void)snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -355,6 +636,15 @@ kh_keys_free(struct kh *kh)
 	free(kh->keys);
 	kh->keys = NULL;
 	kh->nkeys = 0;
+	/* The keys waiting for their endpoints are gone with them. */
+	kh->nwaiting = 0;
+	for (i = 0; i < kh->nendpoints; i++) {
+		kh->endpoints[i]->wait_head = NULL;
+		kh->endpoints[i]->wait_tail = NULL;
+	}
+	free(kh->keymap);
+	kh->keymap = NULL;
+	kh->keymap_size = 0;
 }
 
 static struct http *
@@ -447,6 +737,7 @@ kh_new(enum kh_mode mode, struct event_base *base, struct config *conf,
 	}
 	kh->mode = mode;
 	kh->base = base;
+	kh->inotify_fd = -1;
 	kh->conf = conf;
 	kh->stats.started = time(NULL);
 	if (gethostname(kh->hostname, sizeof(kh->hostname)) == -1)
@@ -476,6 +767,14 @@ kh_new(enum kh_mode mode, struct event_base *base, struct config *conf,
 		} else
 			kh->state_ok = 1;
 	}
+	if (mode == KH_MODE_RUN && kh->state_ok)
+		kh_inotify_start(kh, conf->state_dir);
+	if (mode == KH_MODE_RUN && kh->state_ok &&
+	    (kh->writer = statewriter_new(base, conf->state_dir,
+	    kh_state_written, kh, err, errlen)) == NULL) {
+		kh_free(kh);
+		return NULL;
+	}
 	if (kh_clients_reset(kh, conf, err, errlen) == -1 ||
 	    kh_keys_build(kh, conf, err, errlen) == -1) {
 		kh_free(kh);
@@ -490,6 +789,17 @@ kh_free(struct kh *kh)
 
 	if (kh == NULL)
 		return;
+	/* What is queued gets written, and reported to the keys. */
+	if (kh->writer != NULL)
+		kh_state_pump(kh, 1);
+	statewriter_free(kh->writer);
+	kh->writer = NULL;
+	if (kh->lag_timer != NULL)
+		event_free(kh->lag_timer);
+	if (kh->inotify_ev != NULL)
+		event_free(kh->inotify_ev);
+	if (kh->inotify_fd != -1)
+		(void)close(kh->inotify_fd);
 	/* Cancelling runs the callbacks of what is in flight. */
 	if (kh->kms != NULL)
 		kms_client_free(kh->kms);
@@ -501,6 +811,11 @@ kh_free(struct kh *kh)
 	if (kh->http != NULL)
 		http_free(kh->http);
 	json_decref(kh->stats.kms_errors);
+	for (size_t i = 0; i < kh->nendpoints; i++) {
+		free(kh->endpoints[i]->url);
+		free(kh->endpoints[i]);
+	}
+	free(kh->endpoints);
 	free(kh);
 }
 
@@ -556,4 +871,64 @@ kh_status_json(struct kh *kh, int with_alerts)
 	    json_string(severity_name(kh_worst(kh))));
 	(void)json_object_set_new(doc, "keys", keys);
 	return doc;
+}
+
+/*
+ * The loop's lag: a timer due every KH_LAG_PERIOD_MS, and how late it
+ * runs.  Anything that holds the loop (a long callback, a blocking call)
+ * delays every timer, /metrics and alert delivery by as much.
+ */
+#define KH_LAG_PERIOD_MS	50
+
+const double kh_lag_bounds[KH_LAG_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
+};
+
+static void
+kh_lag_arm(struct kh *kh)
+{
+	struct timeval	tv = { 0, KH_LAG_PERIOD_MS * 1000 };
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &kh->lag_due);
+	kh->lag_due.tv_nsec += KH_LAG_PERIOD_MS * 1000000L;
+	if (kh->lag_due.tv_nsec >= 1000000000L) {
+		kh->lag_due.tv_sec++;
+		kh->lag_due.tv_nsec -= 1000000000L;
+	}
+	(void)evtimer_add(kh->lag_timer, &tv);
+}
+
+static void
+kh_lag_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kh	*kh = arg;
+	struct timespec	 now;
+	double		 lag;
+	size_t		 b;
+
+	(void)fd;
+	(void)what;
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	lag = (double)(now.tv_sec - kh->lag_due.tv_sec) +
+	    (double)(now.tv_nsec - kh->lag_due.tv_nsec) / 1e9;
+	/* libevent's clock is coarser than ours: early is on time. */
+	if (lag < 0)
+		lag = 0;
+	for (b = 0; b < KH_LAG_BUCKETS && lag > kh_lag_bounds[b]; b++)
+		;
+	kh->stats.lag_bucket[b]++;
+	kh->stats.lag_sum += lag;
+	kh->stats.lag_count++;
+	if (lag > kh->stats.lag_max)
+		kh->stats.lag_max = lag;
+	kh_lag_arm(kh);
+}
+
+int
+kh_lag_start(struct kh *kh)
+{
+	if ((kh->lag_timer = evtimer_new(kh->base, kh_lag_cb, kh)) == NULL)
+		return -1;
+	kh_lag_arm(kh);
+	return 0;
 }

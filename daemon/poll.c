@@ -207,6 +207,7 @@ poll_finish(struct kh_poll *p)
 	size_t		 b;
 	int		 rotation_fetched = p->snap.rotation_known;
 	int		 alias_fetched = p->snap.alias_known;
+	enum severity	 worst;
 	int		 changed = k->have_snap &&
 			    poll_state_changed(&k->snap, &p->snap);
 	static const double bounds[KH_LATENCY_BUCKETS] = {
@@ -241,11 +242,16 @@ poll_finish(struct kh_poll *p)
 	kh->stats.latency_count++;
 
 	kh_key_reload_baseline(k);
+	/* The status line's counts follow each key's worst finding. */
+	worst = findings_worst(&k->findings);
+	if (kh->nworst[worst] > 0)
+		kh->nworst[worst]--;
 	findings_clear(&k->findings);
-	if (check_key(&k->snap, &k->st.baseline, &k->expect, time(NULL),
-	    &k->findings) == -1)
+	if (check_key_cached(&k->snap, &k->st.baseline, &k->expect,
+	    time(NULL), &k->pcache, &k->findings) == -1)
 		log_warnx("key %s: out of memory in the checks",
 		    kh_key_name(k));
+	kh->nworst[findings_worst(&k->findings)]++;
 	if (k->snap.describe_err.cls == KMS_OK ||
 	    k->snap.describe_err.cls == KMS_ERR_NOT_FOUND) {
 		k->last_success = k->snap.polled_at;
@@ -297,9 +303,10 @@ poll_submit(struct kh_poll *p)
 
 	p->snap.polled_at = now;
 	p->pending = 1;		/* held until every part is submitted */
-	if (k->endpoint[0] == '\0') {
+	if (k->ep == NULL) {
 		poll_local_error(&p->snap.describe_err, KMS_ERR_OTHER,
-		    "BadEndpoint", k->endpoint_err);
+		    "BadEndpoint", k->endpoint_err != NULL ? k->endpoint_err :
+		    "no endpoint");
 		goto out;
 	}
 	p->pending++;
@@ -328,7 +335,7 @@ poll_submit(struct kh_poll *p)
 			p->pending--;
 		}
 	}
-	if (p->slow && k->alias_arn[0] != '\0') {
+	if (p->slow && k->alias_arn != NULL) {
 		p->pending++;
 		if (kms_describe_key(kh->kms, &k->target, k->alias_arn,
 		    poll_alias_cb, p, err, sizeof(err)) == -1) {

@@ -3,6 +3,9 @@
  * one handler (no work in signal context, as tmux does), the systemd
  * notification protocol, and the watchdog keep-alive.
  */
+#include <sys/resource.h>
+
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +39,30 @@ proc_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	/* Runs from the loop: if the loop is stuck, systemd notices. */
 	(void)sd_notify(0, "WATCHDOG=1");
+}
+
+/*
+ * The soft open-file limit up to the hard one: 1,024 is the usual soft
+ * limit, and connections to the HTTP endpoint, KMS and the receivers all
+ * count against it.  The unit sets LimitNOFILE= so this is a no-op there.
+ */
+static void
+proc_raise_nofile(void)
+{
+	struct rlimit	rl;
+	rlim_t		old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	old = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_debug("open files: cannot raise the soft limit %llu to "
+		    "%llu: %s", (unsigned long long)old,
+		    (unsigned long long)rl.rlim_max, strerror(errno));
+	else
+		log_debug("open files: soft limit raised from %llu to %llu",
+		    (unsigned long long)old, (unsigned long long)rl.rlim_max);
 }
 
 /*
@@ -93,6 +120,7 @@ proc_init(struct proc *p, struct event_base *base,
 	p->on_signal = on_signal;
 	p->arg = arg;
 	(void)signal(SIGPIPE, SIG_IGN);
+	proc_raise_nofile();
 	for (i = 0; i < PROC_NSIGNALS; i++) {
 		p->sig[i] = evsignal_new(base, proc_signals[i], proc_signal_cb,
 		    p);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,8 +59,21 @@ struct run_parse {
 	struct config_errors	 errs;
 };
 
+/*
+ * Events a notifier's outbox held only in memory (they could not be
+ * written) when a reload freed it; the notifier's next outbox takes them.
+ */
+struct run_carry {
+	char			 notifier[128];
+	struct alert_events	 evs;
+};
+
 static struct proc	 run_proc;
+static struct run_carry	*run_carry;
+static size_t		 run_ncarry;
 static struct event	*run_drain_timer;
+static struct event	*run_alerts_ev;
+static struct event	*run_status_ev;
 static const char	*run_config_path;
 static int		 run_exit_code;
 static struct run_parse	 run_parse = { .fds = { -1, -1 } };
@@ -82,10 +96,42 @@ run_rand01(void)
 }
 
 static void
+run_poll_start(struct kh_key *k)
+{
+	int	was = k->poll != NULL;
+
+	if (poll_start(k, run_key_done) == -1)
+		log_warnx("key %s: cannot start a poll (out of memory)",
+		    kh_key_name(k));
+	else if (!was && k->poll != NULL && k->ep != NULL)
+		k->ep->polling++;
+}
+
+/* Starts the polls waiting for ep while it has room. */
+static void
+run_poll_next(struct kh *kh, struct kh_endpoint *ep)
+{
+	struct kh_key	*k;
+
+	while (ep->wait_head != NULL && !kh->stopping &&
+	    kh->pending_conf == NULL &&
+	    ep->polling < (size_t)kh->conf->kms.max_inflight) {
+		k = ep->wait_head;
+		if ((ep->wait_head = k->wait_next) == NULL)
+			ep->wait_tail = NULL;
+		k->wait_next = NULL;
+		k->waiting = 0;
+		kh->nwaiting--;
+		run_poll_start(k);
+	}
+}
+
+static void
 run_key_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct kh_key	*k = arg;
 	struct kh	*kh = k->kh;
+	struct kh_endpoint *ep = k->ep;
 
 	(void)fd;
 	(void)what;
@@ -95,9 +141,21 @@ run_key_timer_cb(evutil_socket_t fd, short what, void *arg)
 		k->due = 1;	/* polled again right after the reload */
 		return;
 	}
-	if (poll_start(k, run_key_done) == -1)
-		log_warnx("key %s: cannot start a poll (out of memory)",
-		    kh_key_name(k));
+	/* No faster than the endpoint lets polls through: see kh_endpoint. */
+	if (ep != NULL && k->poll == NULL &&
+	    ep->polling >= (size_t)kh->conf->kms.max_inflight) {
+		if (!k->waiting) {
+			k->waiting = 1;
+			kh->nwaiting++;
+			if (ep->wait_tail != NULL)
+				ep->wait_tail->wait_next = k;
+			else
+				ep->wait_head = k;
+			ep->wait_tail = k;
+		}
+		return;
+	}
+	run_poll_start(k);
 }
 
 static double
@@ -185,10 +243,8 @@ run_schedule_all(struct kh *kh)
 static void
 run_update_status(struct kh *kh)
 {
-	size_t	i, n[SEV_CRITICAL + 1] = { 0 };
+	const size_t	*n = kh->nworst;
 
-	for (i = 0; i < kh->nkeys; i++)
-		n[findings_worst(&kh->keys[i]->findings)]++;
 	proc_notify("STATUS=%zu key%s: %zu ok, %zu warning, %zu critical, "
 	    "%zu unknown", kh->nkeys, kh->nkeys == 1 ? "" : "s",
 	    n[SEV_OK] + n[SEV_INFO], n[SEV_WARNING],
@@ -211,6 +267,27 @@ run_hold_outboxes(struct kh *kh, int on)
 }
 
 static void
+run_update_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_update_status(arg);
+}
+
+/* One status line per loop turn, however many keys changed in it (a
+ * first sweep of 100,000 keys sent as many datagrams). */
+static void
+run_update_status_soon(struct kh *kh)
+{
+	if (run_status_ev == NULL && (run_status_ev = event_new(kh->base, -1,
+	    0, run_update_status_cb, kh)) == NULL) {
+		run_update_status(kh);
+		return;
+	}
+	event_active(run_status_ev, 0, 0);
+}
+
+static void
 run_save_alerts(struct kh *kh)
 {
 	json_t	*j;
@@ -223,6 +300,7 @@ run_save_alerts(struct kh *kh)
 		run_hold_outboxes(kh, 1);
 		return;
 	}
+	/* Not through the writer thread: see run_save_alerts_soon(). */
 	if (state_write_json(kh->conf->state_dir, "alerts.json", j, err,
 	    sizeof(err)) == -1) {
 		kh->stats.state_write_failures++;
@@ -231,6 +309,37 @@ run_save_alerts(struct kh *kh)
 	} else
 		run_hold_outboxes(kh, 0);
 	json_decref(j);
+}
+
+static void
+run_save_alerts_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_save_alerts(arg);
+}
+
+/*
+ * alerts.json holds every alert: saving it after each poll that changed
+ * one is O(alerts) per poll, O(keys^2) in a first sweep where every key
+ * fires (10,000 keys: seconds of a held loop).  The polls that finish in
+ * one turn of the loop share one save, at the end of that turn: still
+ * written and fsync'd on the loop, before any delivery started in the
+ * turn reaches the network (a delivery's first step is a timer of the
+ * next turn), so an alert that was sent is known as firing after a
+ * SIGKILL and is not sent again as new.
+ */
+static void
+run_save_alerts_soon(struct kh *kh)
+{
+	if (run_alerts_ev == NULL && (run_alerts_ev = event_new(kh->base, -1,
+	    0, run_save_alerts_cb, kh)) == NULL) {
+		run_save_alerts(kh);
+		return;
+	}
+	/* Once per turn however many polls ask: an active event is not
+	 * activated twice. */
+	event_active(run_alerts_ev, 0, 0);
 }
 
 /* An alert sent without an outbox; freed when the notifier is done. */
@@ -404,6 +513,8 @@ run_key_done(struct kh_key *k)
 	char			 err[256];
 	time_t			 now = time(NULL);
 
+	if (k->ep != NULL && k->ep->polling > 0)
+		k->ep->polling--;
 	if (kh->stopping) {
 		/* A poll cancelled by the shutdown says nothing about the
 		 * key: no alerts, no state from it. */
@@ -420,7 +531,7 @@ run_key_done(struct kh_key *k)
 		log_warnx("key %s: alerts: %s", kh_key_name(k), err);
 	if (evs.n > 0) {
 		run_dispatch(kh, &evs);
-		run_save_alerts(kh);
+		run_save_alerts_soon(kh);
 	}
 	alert_events_clear(&evs);
 
@@ -442,14 +553,74 @@ run_key_done(struct kh_key *k)
 	free(oldstate);
 	if (changed || statechanged)
 		(void)kh_key_save_state(k);
+	/* The policy text has served: the baseline holds the accepted one,
+	 * and the next poll's is compared with it by digest (k->pcache). */
+	free(k->snap.policy);
+	k->snap.policy = NULL;
 
-	/* The status line counts every key, O(keys): only when this key's
-	 * result changed or it was polled for the first time. */
+	/* Only when this key's result changed or it was polled for the
+	 * first time. */
 	if (statechanged || k->polls == 1)
-		run_update_status(kh);
+		run_update_status_soon(kh);
 	run_schedule(k, run_next_delay(k));
+	if (k->ep != NULL)
+		run_poll_next(kh, k->ep);
 	if (kh->pending_conf != NULL && kh->polls_inflight == 0)
 		run_apply_pending(kh);
+}
+
+/* What a reload must not lose: the events held only in memory. */
+static void
+run_carry_take(struct outbox *ob)
+{
+	struct outbox_stats	 st;
+	struct run_carry	*c;
+
+	outbox_stats(ob, &st);
+	if (st.unsaved == 0)
+		return;
+	if ((c = reallocarray(run_carry, run_ncarry + 1,
+	    sizeof(*c))) == NULL) {
+		log_warnx("outbox %s: out of memory keeping its unwritten "
+		    "events over the reload", outbox_name(ob));
+		return;
+	}
+	run_carry = c;
+	c = &run_carry[run_ncarry++];
+	memset(c, 0, sizeof(*c));
+	(void)snprintf(c->notifier, sizeof(c->notifier), "%s",
+	    outbox_name(ob));
+	(void)outbox_take_unsaved(ob, &c->evs);
+}
+
+/* Hands carried events to the outbox of the same name; with ob NULL,
+ * whatever is left is dropped, loudly. */
+static void
+run_carry_give(struct outbox *ob)
+{
+	size_t	i, j;
+	char	err[512];
+
+	for (i = 0; i < run_ncarry; i++) {
+		struct run_carry *c = &run_carry[i];
+
+		if (ob != NULL && strcmp(c->notifier, outbox_name(ob)) != 0)
+			continue;
+		for (j = 0; j < c->evs.n; j++)
+			if (ob == NULL || outbox_enqueue(ob, &c->evs.v[j], err,
+			    sizeof(err)) == -1)
+				log_warnx("notifier %s: the %s alert for key %s "
+				    "is lost: %s", c->notifier,
+				    c->evs.v[j].check, c->evs.v[j].key_name,
+				    ob == NULL ? "the notifier is gone and the "
+				    "alert was never written to disk" : err);
+		alert_events_clear(&c->evs);
+	}
+	if (ob == NULL) {
+		free(run_carry);
+		run_carry = NULL;
+		run_ncarry = 0;
+	}
 }
 
 static void
@@ -459,8 +630,11 @@ run_notifiers_stop(struct kh *kh)
 
 	for (i = 0; i < kh->nnotifiers; i++)
 		notify_stop(kh->notifiers[i]);
-	for (i = 0; i < kh->nnotifiers; i++)
+	for (i = 0; i < kh->nnotifiers; i++) {
+		if (kh->outboxes[i] != NULL && !kh->stopping)
+			run_carry_take(kh->outboxes[i]);
 		outbox_free(kh->outboxes[i]);
+	}
 	notify_free_all(kh->notifiers, kh->nnotifiers);
 	free(kh->outboxes);
 	kh->notifiers = NULL;
@@ -658,11 +832,11 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 	for (i = 0; i < n; i++) {
 		if (notify_start(v[i], env, err, sizeof(err)) == -1)
 			log_warnx("notifier %s: %s", notify_name(v[i]), err);
-		if (!kh->state_ok)
-			continue;
-		kh->outboxes[i] = outbox_new(kh->base, kh->conf->state_dir,
-		    notify_name(v[i]), NULL, notify_send, v[i], err,
-		    sizeof(err));
+		/* Without a state directory the outbox is in memory only:
+		 * not durable, but still retried. */
+		kh->outboxes[i] = outbox_new(kh->base, kh->state_ok ?
+		    kh->conf->state_dir : NULL, notify_name(v[i]), NULL,
+		    notify_send, v[i], err, sizeof(err));
 		if (kh->outboxes[i] == NULL) {
 			/* Its alerts are sent without an outbox: at most
 			 * once, rather than not at all. */
@@ -674,8 +848,10 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 			log_info("notifier %s: %zu undelivered alerts from "
 			    "before, delivering", notify_name(v[i]),
 			    outbox_depth(kh->outboxes[i]));
+		run_carry_give(kh->outboxes[i]);
 		outbox_start(kh->outboxes[i]);
 	}
+	run_carry_give(NULL);
 	run_outbox_orphans(kh);
 	run_reconcile(kh);
 }
@@ -963,12 +1139,17 @@ run_apply_pending(struct kh *kh)
 	alert_table_set_policy(kh->alerts, &pol);
 	run_notifiers_take(conf, &nv, &nn);
 	run_notifiers_start(kh, nv, nn);
-	if (!http_same && conf->http.listen != NULL && httpd_start(kh, err,
+	if (http_same)
+		httpd_reload(kh);
+	else if (conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		log_warnx("reload: %s", err);
 	run_save_alerts(kh);
 	run_schedule_reloaded(kh, old);
 	config_free(old);
+	/* Two configurations and two sets of keys were live a moment ago:
+	 * give the freed half back to the system (RSS of 10,000 keys). */
+	(void)malloc_trim(0);
 	kh->stats.reloads++;
 	log_info("reloaded: %zu key%s, %zu notifier%s", kh->nkeys,
 	    kh->nkeys == 1 ? "" : "s", kh->nnotifiers,
@@ -1177,6 +1358,8 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 		fatalx("%s", err);
 	if (proc_init(&run_proc, base, run_signal, kh) == -1)
 		fatalx("cannot set up signal handling");
+	if (kh_lag_start(kh) == -1)
+		fatalx("out of memory");
 	run_parse_init(kh);
 	run_load_alerts(kh);
 	run_notifiers_start(kh, nv, nn);
@@ -1212,11 +1395,18 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	run_save_alerts(kh);
 	httpd_stop(kh);
 	run_notifiers_stop(kh);
+	run_carry_give(NULL);	/* a reload that started no notifier */
 	if (kh->stop_timer != NULL)
 		event_free(kh->stop_timer);
 	if (run_drain_timer != NULL)
 		event_free(run_drain_timer);
 	run_drain_timer = NULL;
+	if (run_alerts_ev != NULL)
+		event_free(run_alerts_ev);
+	run_alerts_ev = NULL;
+	if (run_status_ev != NULL)
+		event_free(run_status_ev);
+	run_status_ev = NULL;
 	if (kh->pending_conf != NULL)
 		config_free(kh->pending_conf);
 	conf = kh->conf;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "check.h"
 #include "policy.h"
 #include "vendor.h"
@@ -727,11 +729,102 @@ out:
 	return rc;
 }
 
-/* The policy part: fetch errors, vendor access, drift from the baseline. */
+void
+check_cache_free(struct check_cache *c)
+{
+	if (c == NULL)
+		return;
+	findings_clear(&c->fs);
+	memset(c, 0, sizeof(*c));
+}
+
+/* SHA-256 of text into md; NULL text is all zeroes.  0 or -1. */
+static int
+check_digest(const char *text, unsigned char md[CHECK_DIGEST_LEN])
+{
+	unsigned int	len = 0;
+
+	memset(md, 0, CHECK_DIGEST_LEN);
+	if (text == NULL)
+		return 0;
+	if (EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL) != 1 ||
+	    len != CHECK_DIGEST_LEN)
+		return -1;
+	return 0;
+}
+
+static int
+check_findings_copy(struct findings *dst, const struct findings *src,
+    size_t from)
+{
+	size_t	i;
+	json_t	*d;
+
+	for (i = from; i < src->n; i++) {
+		const struct finding *f = &src->v[i];
+
+		if ((d = json_deep_copy(f->details)) == NULL ||
+		    findings_add(dst, f->check, f->severity, d, "%s",
+		    f->summary) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int	check_policy_eval(const struct key_snapshot *,
+		    const struct key_baseline *, const struct key_expect *,
+		    int, struct findings *, struct check_failures *);
+
+/*
+ * The policy part through the cache: the same policy text, baseline text
+ * and region verdict as last time give the same findings, without
+ * parsing or evaluating anything.  Only outcomes without a check-failed
+ * part are kept (those join the poll's other failures).
+ */
 static int
 check_policy(const struct key_snapshot *s, const struct key_baseline *base,
     const struct key_expect *ex, int region_ok, struct findings *out,
-    struct check_failures *cf)
+    struct check_failures *cf, struct check_cache *c)
+{
+	unsigned char	pmd[CHECK_DIGEST_LEN], bmd[CHECK_DIGEST_LEN];
+	size_t		first = out->n, nerr;
+
+	if (c == NULL || !s->policy_known || s->policy_err.cls != KMS_OK ||
+	    s->policy == NULL)
+		return check_policy_eval(s, base, ex, region_ok, out, cf);
+	if (check_digest(s->policy, pmd) == -1 ||
+	    check_digest(base != NULL && base->has_policy ? base->policy :
+	    NULL, bmd) == -1) {
+		c->valid = 0;
+		return check_policy_eval(s, base, ex, region_ok, out, cf);
+	}
+	if (c->valid && c->region_ok == region_ok &&
+	    memcmp(c->policy_md, pmd, sizeof(pmd)) == 0 &&
+	    memcmp(c->base_md, bmd, sizeof(bmd)) == 0)
+		return check_findings_copy(out, &c->fs, 0);
+	nerr = cf->errors != NULL ? json_array_size(cf->errors) : 0;
+	if (check_policy_eval(s, base, ex, region_ok, out, cf) == -1)
+		return -1;
+	findings_clear(&c->fs);
+	c->valid = 0;
+	if ((cf->errors != NULL ? json_array_size(cf->errors) : 0) != nerr)
+		return 0;
+	if (check_findings_copy(&c->fs, out, first) == -1) {
+		findings_clear(&c->fs);
+		return 0;	/* only the memo is lost */
+	}
+	memcpy(c->policy_md, pmd, sizeof(pmd));
+	memcpy(c->base_md, bmd, sizeof(bmd));
+	c->region_ok = region_ok;
+	c->valid = 1;
+	return 0;
+}
+
+/* The policy part: fetch errors, vendor access, drift from the baseline. */
+static int
+check_policy_eval(const struct key_snapshot *s,
+    const struct key_baseline *base, const struct key_expect *ex,
+    int region_ok, struct findings *out, struct check_failures *cf)
 {
 	const char	*name = check_key_name(ex);
 	struct policy	*p;
@@ -797,6 +890,14 @@ int
 check_key(const struct key_snapshot *s, const struct key_baseline *base,
     const struct key_expect *ex, time_t now, struct findings *out)
 {
+	return check_key_cached(s, base, ex, now, NULL, out);
+}
+
+int
+check_key_cached(const struct key_snapshot *s,
+    const struct key_baseline *base, const struct key_expect *ex, time_t now,
+    struct check_cache *cache, struct findings *out)
+{
 	struct check_failures	 cf;
 	const char		*name = check_key_name(ex);
 	int			 deleted, described, region_ok, rc;
@@ -837,7 +938,7 @@ check_key(const struct key_snapshot *s, const struct key_baseline *base,
 		goto fail;
 	if (check_misconfig(s, ex, described, &region_ok, out) == -1)
 		goto fail;
-	if (check_policy(s, base, ex, region_ok, out, &cf) == -1)
+	if (check_policy(s, base, ex, region_ok, out, &cf, cache) == -1)
 		goto fail;
 	if (check_rotation(s, ex, out, &cf) == -1)
 		goto fail;

@@ -179,6 +179,33 @@ int	check_key(const struct key_snapshot *snap,
 	    time_t now, struct findings *out);
 
 /*
+ * A memo of the policy part of check_key() for one key (its vendor
+ * access and policy-changed findings): they depend only on the policy
+ * text, the baseline's text and the expectations, so a poll that brings
+ * the same text as the last one against the same baseline reuses them
+ * instead of parsing and evaluating the policy again (the bulk of a
+ * poll's CPU).  Texts are compared by SHA-256.  A zeroed struct is an
+ * empty cache; the expectations must stay the same for its life (start
+ * a new one when the configuration changes).
+ */
+#define CHECK_DIGEST_LEN	32
+struct check_cache {
+	int		 valid;
+	int		 region_ok;
+	unsigned char	 policy_md[CHECK_DIGEST_LEN];
+	unsigned char	 base_md[CHECK_DIGEST_LEN];
+	struct findings	 fs;
+};
+
+/* Frees what c owns (not c) and zeroes it.  NULL is fine. */
+void	check_cache_free(struct check_cache *c);
+
+/* check_key() with a cache (NULL: none); same results. */
+int	check_key_cached(const struct key_snapshot *snap,
+	    const struct key_baseline *base, const struct key_expect *exp,
+	    time_t now, struct check_cache *cache, struct findings *out);
+
+/*
  * Updates the baseline after a poll (call it after check_key(), so that
  * the poll is compared with the old baseline).
  *  - No policy baseline yet and the snapshot has a policy that parses:

@@ -606,16 +606,20 @@ cfg_aws(struct cfg *c, const struct ynode *n, const char *where,
 static void
 cfg_http(struct cfg *c, const struct ynode *n)
 {
-	static const char * const known[] = { "listen", NULL };
+	static const char * const known[] = { "listen", "max_connections",
+	    NULL };
 	struct config_http	*h = &c->cfg->http;
 	const struct ynode	*v;
 	const char		*s, *colon, *host;
 	size_t			 hlen, i;
-	long			 port = 0;
+	long			 port = 0, l;
 
 	if (cfg_type(c, n, YNODE_MAP, "http") == -1)
 		return;
 	cfg_unknown_keys(c, n, known, "http");
+	if ((v = ynode_get(n, "max_connections")) != NULL &&
+	    cfg_int(c, v, "http.max_connections", 1, 65536, &l) == 0)
+		h->max_connections = (int)l;
 	if ((v = ynode_get(n, "listen")) == NULL)
 		return;
 	if (cfg_string(c, v, "http.listen", 300, &h->listen) == -1)
@@ -1541,6 +1545,7 @@ cfg_new(const char *path)
 	cfg->kms.max_attempts = CONFIG_DEFAULT_MAX_ATTEMPTS;
 	cfg->kms.rate_limit = CONFIG_DEFAULT_RATE_LIMIT;
 	cfg->kms.max_inflight = CONFIG_DEFAULT_MAX_INFLIGHT;
+	cfg->http.max_connections = CONFIG_DEFAULT_HTTP_MAX_CONNECTIONS;
 	cfg->alerts.fire_after = CONFIG_DEFAULT_FIRE_AFTER;
 	cfg->alerts.resolve_after = CONFIG_DEFAULT_RESOLVE_AFTER;
 	cfg->alerts.material_expiry_warning = CONFIG_DEFAULT_EXPIRY_WARNING;
@@ -1961,6 +1966,8 @@ config_print(const struct config *cfg, FILE *f)
 	if (cfg->http.listen != NULL) {
 		(void)fprintf(f, "http:\n");
 		cfg_put_kv(f, 2, "listen", cfg->http.listen);
+		(void)fprintf(f, "  max_connections: %d\n",
+		    cfg->http.max_connections);
 	} else
 		(void)fprintf(f, "http: {}  # no listener\n");
 	(void)fprintf(f, "kms:\n");

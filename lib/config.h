@@ -29,6 +29,7 @@ struct vendor;
 #define CONFIG_DEFAULT_MAX_ATTEMPTS	4
 #define CONFIG_DEFAULT_RATE_LIMIT	10.0		/* requests/s */
 #define CONFIG_DEFAULT_MAX_INFLIGHT	16
+#define CONFIG_DEFAULT_HTTP_MAX_CONNECTIONS	64
 #define CONFIG_DEFAULT_FIRE_AFTER	1
 #define CONFIG_DEFAULT_RESOLVE_AFTER	1
 #define CONFIG_DEFAULT_EXPIRY_WARNING	(30 * 86400)	/* 30d */
@@ -72,6 +73,8 @@ struct config_http {
 	char	*listen;		/* "127.0.0.1:9464", NULL: off */
 	char	*host;			/* "127.0.0.1", "::1" (no brackets) */
 	int	 port;
+	int	 max_connections;	/* open at once; lowered at run time
+					 * to a quarter of RLIMIT_NOFILE */
 };
 
 struct config_kms {

@@ -87,4 +87,23 @@ void		 http_min_host_connections(struct http *h, long n);
 /* Cancels everything in flight (callbacks run with "cancelled") and frees. */
 void		 http_free(struct http *h);
 
+/*
+ * The server side, for the daemon's own endpoint: parsing what a client
+ * sent.  Pure functions over a buffer the caller owns.
+ *
+ * Non-zero when buf (len bytes) holds the blank line that ends a request's
+ * headers ("\r\n\r\n" or "\n\n").  Only bytes from `from` on are new: the
+ * search starts 3 bytes before it, so a client that sends a byte at a time
+ * costs linear time.
+ */
+int		 http_head_complete(const char *buf, size_t len, size_t from);
+/*
+ * Splits the request line "METHOD SP TARGET SP HTTP/1.x" at the start of
+ * buf (NUL-terminated) in place: *method, and *path without the query
+ * string (and without the scheme and authority of the absolute form),
+ * point into buf.  0, or -1 when it is not such a line.
+ */
+int		 http_parse_request_line(char *buf, char **method,
+		    char **path);
+
 #endif

@@ -35,6 +35,8 @@
 #define OUTBOX_OVER_CAP_LOG	60000
 #define OUTBOX_FILE_MAX		(1024 * 1024)
 #define OUTBOX_SUFFIX		".json"
+#define OUTBOX_PERSIST_MIN	1000	/* ms: an unwritable event is */
+#define OUTBOX_PERSIST_MAX	60000	/* written again this often */
 #define OUTBOX_ACKED		".acked"
 
 struct outbox_item {
@@ -43,6 +45,8 @@ struct outbox_item {
 	struct alert_event	 ev;
 	size_t			 bytes;
 	time_t			 queued;
+	char			*unsaved;	/* its file's text while the
+						 * file could not be written */
 };
 TAILQ_HEAD(outbox_items, outbox_item);
 
@@ -74,9 +78,20 @@ struct outbox {
 	int64_t			 complain_next;
 	long			 complain_interval;
 	int64_t			 over_cap_logged;
+	/* Events that could not be written stay queued in memory and are
+	 * written again with backoff: a full disk or EMFILE must not lose
+	 * a page.  memory_only: no state directory at all. */
+	int			 memory_only;
+	char			*state_dir;
+	struct event		*persist;
+	long			 persist_ms;
+	int64_t			 write_failing_since;
+	int64_t			 write_complain_next;
+	long			 write_complain_interval;
 };
 
 static void	outbox_next(struct outbox *);
+static int	outbox_load(struct outbox *, char *, size_t);
 
 static void
 outbox_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -143,6 +158,7 @@ static void
 outbox_item_free(struct outbox_item *it)
 {
 	alert_event_clear(&it->ev);
+	free(it->unsaved);
 	free(it);
 }
 
@@ -169,7 +185,9 @@ outbox_remove(struct outbox *ob, struct outbox_item *it)
 	char	name[64];
 
 	outbox_filename(it->seq, name, sizeof(name));
-	if (unlinkat(ob->dirfd, name, 0) == -1 && errno != ENOENT)
+	if (it->unsaved != NULL)
+		ob->st.unsaved--;
+	else if (unlinkat(ob->dirfd, name, 0) == -1 && errno != ENOENT)
 		log_warn("outbox %s: unlink %s/%s", ob->name, ob->dir, name);
 	TAILQ_REMOVE(&ob->items, it, entry);
 	ob->st.depth--;
@@ -381,6 +399,142 @@ outbox_open_dir(struct outbox *ob, const char *state_dir, char *err,
 	return 0;
 }
 
+/* The directory and the events in it; -1 leaves ob->dirfd -1. */
+static int
+outbox_open_load(struct outbox *ob, char *err, size_t errlen)
+{
+	if (outbox_open_dir(ob, ob->state_dir, err, errlen) == -1)
+		return -1;
+	if (outbox_load(ob, err, errlen) == -1) {
+		(void)close(ob->dirfd);
+		ob->dirfd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A write failed: the events stay in memory (still delivered) and are
+ * written again with backoff; said at once, then at growing intervals.
+ */
+static void
+outbox_write_failed(struct outbox *ob, const char *why)
+{
+	struct timeval	tv;
+	int64_t		now = outbox_mono();
+
+	ob->st.write_failures++;
+	if (ob->write_failing_since == 0) {
+		ob->write_failing_since = now;
+		ob->write_complain_interval = ob->opts.complain_first_ms;
+		ob->write_complain_next = now + ob->write_complain_interval;
+		log_warnx("%s; its events are kept in memory (%zu now) and "
+		    "delivered, and written again until it works", why,
+		    ob->st.unsaved);
+	} else if (now >= ob->write_complain_next) {
+		log_warnx("%s; still failing after %llds (%zu event(s) only "
+		    "in memory)", why,
+		    (long long)((now - ob->write_failing_since) / 1000),
+		    ob->st.unsaved);
+		ob->write_complain_interval *= 2;
+		if (ob->write_complain_interval > ob->opts.complain_max_ms)
+			ob->write_complain_interval = ob->opts.complain_max_ms;
+		ob->write_complain_next = now + ob->write_complain_interval;
+	}
+	if (evtimer_pending(ob->persist, NULL))
+		return;
+	ob->persist_ms = ob->persist_ms == 0 ? OUTBOX_PERSIST_MIN :
+	    ob->persist_ms * 2;
+	if (ob->persist_ms > OUTBOX_PERSIST_MAX)
+		ob->persist_ms = OUTBOX_PERSIST_MAX;
+	tv.tv_sec = ob->persist_ms / 1000;
+	tv.tv_usec = (ob->persist_ms % 1000) * 1000;
+	(void)evtimer_add(ob->persist, &tv);
+}
+
+/* The directory opened late: the events on disk are older than the ones
+ * kept in memory meanwhile, which are renumbered after them. */
+static int
+outbox_open_late(struct outbox *ob, char *err, size_t errlen)
+{
+	struct outbox_items	 mem;
+	struct outbox_item	*it;
+
+	TAILQ_INIT(&mem);
+	TAILQ_CONCAT(&mem, &ob->items, entry);
+	ob->st.depth = 0;
+	ob->st.bytes = 0;
+	if (outbox_open_load(ob, err, errlen) == -1) {
+		TAILQ_CONCAT(&ob->items, &mem, entry);
+		TAILQ_FOREACH(it, &ob->items, entry) {
+			ob->st.depth++;
+			ob->st.bytes += it->bytes;
+		}
+		return -1;
+	}
+	if (ob->st.depth > 0)
+		log_info("outbox %s: %zu undelivered event(s) from before, "
+		    "delivering them", ob->name, ob->st.depth);
+	while ((it = TAILQ_FIRST(&mem)) != NULL) {
+		TAILQ_REMOVE(&mem, it, entry);
+		it->seq = ob->next_seq++;
+		TAILQ_INSERT_TAIL(&ob->items, it, entry);
+		ob->st.depth++;
+		ob->st.bytes += it->bytes;
+	}
+	return 0;
+}
+
+/* Writes the event file of it from buf (len bytes), durably. */
+static int
+outbox_write_item(struct outbox *ob, const struct outbox_item *it,
+    const char *buf, size_t len, char *err, size_t errlen)
+{
+	char	name[64];
+
+	outbox_filename(it->seq, name, sizeof(name));
+	if (statefs_write(ob->dirfd, ob->dir, name, buf, len, err,
+	    errlen) == -1) {
+		/* Renamed but not durable: not on disk, so not left either. */
+		(void)unlinkat(ob->dirfd, name, 0);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+outbox_on_persist(evutil_socket_t fd, short what, void *arg)
+{
+	struct outbox		*ob = arg;
+	struct outbox_item	*it;
+	char			 err[512];
+
+	(void)fd;
+	(void)what;
+	if (ob->dirfd == -1 && outbox_open_late(ob, err, sizeof(err)) == -1) {
+		outbox_write_failed(ob, err);
+		return;
+	}
+	TAILQ_FOREACH(it, &ob->items, entry) {
+		if (it->unsaved == NULL)
+			continue;
+		if (outbox_write_item(ob, it, it->unsaved, it->bytes, err,
+		    sizeof(err)) == -1) {
+			outbox_write_failed(ob, err);
+			return;
+		}
+		free(it->unsaved);
+		it->unsaved = NULL;
+		ob->st.unsaved--;
+	}
+	if (ob->write_failing_since != 0)
+		log_info("outbox %s: writing again after %llds; every queued "
+		    "event is on disk", ob->name, (long long)((outbox_mono() -
+		    ob->write_failing_since) / 1000));
+	ob->write_failing_since = 0;
+	ob->persist_ms = 0;
+}
+
 struct outbox *
 outbox_new(struct event_base *base, const char *state_dir, const char *name,
     const struct outbox_opts *opts, outbox_send_fn send, void *sendarg,
@@ -422,20 +576,29 @@ outbox_new(struct event_base *base, const char *state_dir, const char *name,
 		ob->opts.complain_max_ms = OUTBOX_COMPLAIN_MAX;
 	if (ob->opts.complain_max_ms < ob->opts.complain_first_ms)
 		ob->opts.complain_max_ms = ob->opts.complain_first_ms;
-	if ((ob->name = strdup(name)) == NULL ||
-	    asprintf(&ob->dir, "%s/outbox/%s", state_dir, name) == -1) {
+	ob->memory_only = state_dir == NULL;
+	if ((ob->name = strdup(name)) == NULL || (!ob->memory_only &&
+	    (ob->state_dir = strdup(state_dir)) == NULL) ||
+	    asprintf(&ob->dir, "%s/outbox/%s", ob->memory_only ? "(none)" :
+	    state_dir, name) == -1) {
 		ob->dir = NULL;
 		outbox_errf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (outbox_open_dir(ob, state_dir, err, errlen) == -1)
-		goto fail;
-	if ((ob->timer = evtimer_new(base, outbox_on_timer, ob)) == NULL) {
+	if ((ob->timer = evtimer_new(base, outbox_on_timer, ob)) == NULL ||
+	    (ob->persist = evtimer_new(base, outbox_on_persist,
+	    ob)) == NULL) {
 		outbox_errf(err, errlen, "outbox: cannot create a timer");
 		goto fail;
 	}
-	if (outbox_load(ob, err, errlen) == -1)
-		goto fail;
+	if (ob->memory_only)
+		return ob;
+	if (outbox_open_load(ob, err, errlen) == -1) {
+		/* Maybe EMFILE, a full or read-only disk: its events wait in
+		 * memory, delivered, while the directory is tried again. */
+		outbox_write_failed(ob, err);
+		return ob;
+	}
 	if (ob->st.depth > 0)
 		log_info("outbox %s: %zu undelivered event(s) from before, "
 		    "delivering them", ob->name, ob->st.depth);
@@ -508,7 +671,7 @@ outbox_enqueue(struct outbox *ob, const struct alert_event *ev, char *err,
 {
 	struct outbox_item	*it;
 	json_t			*j, *evj;
-	char			*buf, name[64];
+	char			*buf;
 	size_t			 len;
 	time_t			 now = time(NULL);
 
@@ -539,20 +702,20 @@ outbox_enqueue(struct outbox *ob, const struct alert_event *ev, char *err,
 		return -1;
 	}
 	outbox_make_room(ob, len);
-	it->seq = ob->next_seq;
+	it->seq = ob->next_seq++;
 	it->bytes = len;
 	it->queued = now;
-	outbox_filename(it->seq, name, sizeof(name));
-	if (statefs_write(ob->dirfd, ob->dir, name, buf, len, err,
-	    errlen) == -1) {
-		/* Renamed but not durable: not queued, so not left either. */
-		(void)unlinkat(ob->dirfd, name, 0);
+	if (!ob->memory_only && ob->dirfd == -1)
+		outbox_errf(err, errlen, "outbox %s: %s cannot be opened yet",
+		    ob->name, ob->dir);
+	if (ob->memory_only || ob->dirfd == -1 ||
+	    outbox_write_item(ob, it, buf, len, err, errlen) == -1) {
+		it->unsaved = buf;
+		ob->st.unsaved++;
+		if (!ob->memory_only)
+			outbox_write_failed(ob, err);
+	} else
 		free(buf);
-		outbox_item_free(it);
-		return -1;
-	}
-	free(buf);
-	ob->next_seq++;
 	TAILQ_INSERT_TAIL(&ob->items, it, entry);
 	ob->st.depth++;
 	ob->st.bytes += len;
@@ -631,7 +794,8 @@ outbox_done(void *arg, enum notify_result res, const char *why)
 	case NOTIFY_ACK:
 		ob->st.delivered++;
 		outbox_recovered(ob);
-		if (ob->hold)
+		/* An event only in memory has no file to keep. */
+		if (ob->hold && it->unsaved == NULL)
 			outbox_keep_acked(ob, it);
 		else
 			outbox_remove(ob, it);
@@ -720,6 +884,38 @@ outbox_idle(const struct outbox *ob)
 	return ob->flight == NULL && ob->st.depth == 0;
 }
 
+size_t
+outbox_take_unsaved(struct outbox *ob, struct alert_events *out)
+{
+	struct outbox_item	*it, *next;
+	struct alert_event	*v;
+	size_t			 n = 0;
+
+	for (it = TAILQ_FIRST(&ob->items); it != NULL; it = next) {
+		next = TAILQ_NEXT(it, entry);
+		if (it->unsaved == NULL)
+			continue;
+		if (out->n == out->cap) {
+			size_t cap = out->cap ? out->cap * 2 : 8;
+
+			if ((v = reallocarray(out->v, cap, sizeof(*v))) == NULL)
+				break;
+			out->v = v;
+			out->cap = cap;
+		}
+		if (alert_event_copy(&out->v[out->n], &it->ev) == -1)
+			break;
+		out->n++;
+		n++;
+		if (ob->flight != NULL && ob->flight->item == it) {
+			ob->flight->ob = NULL;	/* its done is ignored */
+			ob->flight = NULL;
+		}
+		outbox_remove(ob, it);
+	}
+	return n;
+}
+
 void
 outbox_free(struct outbox *ob)
 {
@@ -727,6 +923,9 @@ outbox_free(struct outbox *ob)
 
 	if (ob == NULL)
 		return;
+	if (ob->st.unsaved > 0)
+		log_warnx("outbox %s: %zu undelivered event(s) that could not "
+		    "be written to disk are lost", ob->name, ob->st.unsaved);
 	if (ob->flight != NULL)
 		ob->flight->ob = NULL;
 	while ((it = TAILQ_FIRST(&ob->items)) != NULL) {
@@ -739,9 +938,12 @@ outbox_free(struct outbox *ob)
 	}
 	if (ob->timer != NULL)
 		event_free(ob->timer);
+	if (ob->persist != NULL)
+		event_free(ob->persist);
 	if (ob->dirfd != -1)
 		close(ob->dirfd);
 	free(ob->dir);
+	free(ob->state_dir);
 	free(ob->name);
 	free(ob);
 }

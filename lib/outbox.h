@@ -12,6 +12,12 @@
  * queue is over its size caps, the oldest info-level events are dropped
  * (loudly, counted); warning and worse are never dropped.
  *
+ * An event that cannot be written (a full or failing disk, EMFILE, an
+ * outbox directory that cannot be opened) is not lost: it stays queued in
+ * memory, is delivered like the others, and is written again with backoff
+ * (1 s doubling to 60 s) until it is on disk or delivered; the failure is
+ * logged at once, then at growing intervals, and its end once.
+ *
  * Runs on a libevent base; apart from the small fsync'd writes nothing
  * blocks.  Logs through log.h (it is part of the daemon's loop).
  */
@@ -55,6 +61,8 @@ struct outbox_stats {
 	uint64_t	 complaints;	/* "still failing" lines logged */
 	uint64_t	 recoveries;	/* "delivering again" lines logged */
 	unsigned int	 failing;	/* consecutive transient failures */
+	size_t		 unsaved;	/* queued only in memory */
+	uint64_t	 write_failures;	/* event files not written */
 	time_t		 oldest;	/* enqueue time of the oldest; 0 */
 };
 
@@ -64,9 +72,12 @@ struct outbox_stats {
  * entries that are not regular files of ours, are renamed
  * NAME.bad-<UTC time> and logged).  Nothing in the tree is followed: an
  * outbox or outbox/NAME that is a symbolic link is refused (see
- * statefs.h).  name must be a valid notifier name.
- * Deliveries start with outbox_start().  NULL with err set.  The caller
- * frees it with outbox_free().
+ * statefs.h), and the outbox then works in memory, logging it and trying
+ * again (see above).  So it does when the directory cannot be opened for
+ * any other reason.  state_dir NULL: in memory only, for a daemon without
+ * a usable state directory.  name must be a valid notifier name.
+ * Deliveries start with outbox_start().  NULL with err set (out of memory,
+ * a bad name).  The caller frees it with outbox_free().
  */
 struct outbox	*outbox_new(struct event_base *base, const char *state_dir,
 		    const char *name, const struct outbox_opts *opts,
@@ -75,9 +86,10 @@ struct outbox	*outbox_new(struct event_base *base, const char *state_dir,
 /* Starts delivering (the loaded events first). */
 void		 outbox_start(struct outbox *ob);
 /*
- * Writes ev durably (a copy; ev stays the caller's) and queues it.  0, or
- * -1 with err set when it could not be written (disk full, ...): then the
- * event is not queued.
+ * Writes ev durably (a copy; ev stays the caller's) and queues it.  0 when
+ * it is queued: on disk, or in memory while it cannot be written (then
+ * err says why and the outbox keeps writing it).  -1 with err set when it
+ * is not queued at all (out of memory, an event over 1 MiB).
  */
 int		 outbox_enqueue(struct outbox *ob, const struct alert_event *ev,
 		    char *err, size_t errlen);
@@ -105,7 +117,15 @@ size_t		 outbox_depth(const struct outbox *ob);
 /* Non-zero while no delivery is in flight and the queue is empty. */
 int		 outbox_idle(const struct outbox *ob);
 /*
- * Stops (files stay for the next start).  A delivery in flight is
+ * Moves the events held only in memory (not written yet) to out, copies
+ * the caller clears, and forgets them; returns how many.  For a reload:
+ * the notifier's next outbox takes them over with outbox_enqueue().
+ */
+size_t		 outbox_take_unsaved(struct outbox *ob,
+		    struct alert_events *out);
+/*
+ * Stops (files stay for the next start; events only in memory are lost,
+ * and logged).  A delivery in flight is
  * abandoned: stop the notifier first so its done callback runs; a done
  * that comes later is ignored.  NULL is fine.
  */

@@ -9,6 +9,8 @@
 BENCH_KEYS	?=
 BENCH_QUICK	?=
 BENCH_DIR	= $(BUILD)/bench
+# tests/integration/test_loop.py watches the daemon's threads with it.
+DEBS		+= strace
 
 .PHONY: bench
 

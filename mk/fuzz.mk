@@ -1,6 +1,7 @@
 # Reliability: the libFuzzer targets that are not a module's own (profile
 # resolution, durations/ARNs, alert and outbox files, key state files, the
-# YAML layer), and `make fuzz`, which runs every fuzz target of the tree
+# YAML layer, the request head a client sends to http.listen), and
+# `make fuzz`, which runs every fuzz target of the tree
 # (these and the modules' fuzz-kms, fuzz-config, fuzz-creds, fuzz-policy)
 # for $(FUZZ_LONG_SECONDS) each.  `make check` runs each of these for
 # $(FUZZ_SMOKE_SECONDS) on its corpus (seeds and kept regressions).
@@ -15,7 +16,7 @@ DEBS		+= clang-14 libclang-rt-14-dev
 
 FUZZ_LONG_SECONDS	?= 60
 FUZZ_SMOKE_SECONDS	?= 5
-RELIAB_FUZZERS	= profile scalar alert state yaml
+RELIAB_FUZZERS	= profile scalar alert state yaml httphead
 FUZZ_SMOKE	+= $(RELIAB_FUZZERS:%=fuzz-smoke-%)
 FUZZ_ALL	= fuzz-kms fuzz-config fuzz-creds fuzz-policy \
 		  $(RELIAB_FUZZERS:%=fuzz-%)

@@ -4,6 +4,9 @@
 # $(BUILD)/soak-figures.txt).  valgrind runs in `make check` too
 # (tests/integration/test_valgrind.py).
 DEBS		+= valgrind util-linux
+# chattr: tests/integration/test_fdexhaust.py makes an outbox unwritable
+# even for root.
+DEBS		+= e2fsprogs
 
 SOAK_SECONDS	?= 240
 

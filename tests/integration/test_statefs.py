@@ -150,7 +150,7 @@ def test_a_state_dir_link_made_by_root_is_followed_but_never_chmoded(
 @pytest.mark.parametrize("link,fallback,refusal", [
     ("keys", "running without persistent state",
      "keys is a symbolic link, not a directory"),
-    ("outbox/oncall", "sending its alerts without retries",
+    ("outbox/oncall", "kept in memory",
      "oncall is a symbolic link, not a directory"),
 ])
 def test_a_directory_link_in_the_tree_is_refused_nothing_done_through_it(

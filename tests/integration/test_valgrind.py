@@ -56,6 +56,10 @@ def test_daemon_under_valgrind_busy_run_no_errors_no_leaks(
     cfg["interval"] = "2s"
     k.write_config(cfg)
     k.reload()
+    # The two reloads may coalesce into one, applied once the polls in
+    # flight are done: wait for it so that the third is a reload of its own.
+    k.wait_until(lambda: k.metric("keyhealthd_reloads_total") >= 1,
+                 timeout=90, what="the first reload applied")
     emu.fault(action="latency", latency=8, operation="DescribeKey", count=1)
     k.wait_until(lambda: len(recv.accepted()) >= 1, timeout=120,
                  what="a webhook delivery after the failures")
@@ -70,7 +74,8 @@ def test_daemon_under_valgrind_busy_run_no_errors_no_leaks(
     # Every injected fault was served (per-key poll counters restart
     # with a reload that rebuilds the keys, the emulator's do not).
     assert emu.counters()["faults_injected"] >= 11
-    assert k.metric("keyhealthd_reloads_total") >= 2   # two may coalesce
+    k.wait_until(lambda: k.metric("keyhealthd_reloads_total") >= 2,
+                 timeout=90, what="the third reload applied")
     polls = k.metric("keyhealthd_polls_total")
     rc = k.stop(timeout=60)
     if sanitized:

@@ -568,6 +568,85 @@ START_TEST(test_alert_payload_v1_has_every_field)
 }
 END_TEST
 
+/*
+ * Thousands of keys, alerts added, resolved, forgotten and added again
+ * in any order: every lookup and every key's update find exactly that
+ * key's entries (the table keeps an index by key that removals make
+ * stale and updates rebuild).
+ */
+START_TEST(test_alert_table_many_keys_stay_consistent)
+{
+	enum { NK = 1000 };
+	static char		 arns[NK][96];
+	struct alert_key	 k;
+	struct alert_table	*t = table(3600, 1, 1);
+	struct alert_events	 evs;
+	size_t			 i, want = 0;
+	json_t			*j;
+	char			 err[128];
+
+	memset(&k, 0, sizeof(k));
+	for (i = 0; i < NK; i++) {
+		snprintf(arns[i], sizeof(arns[i]), "arn:aws:kms:eu-west-1:"
+		    "111122223333:key/%08zx-12ab-34cd-56ef-1234567890ab", i);
+		k.arn = arns[i];
+		evs = feed(t, &k, T0, "key-disabled", SEV_CRITICAL,
+		    i % 2 ? "policy-changed" : NULL, SEV_WARNING, NULL);
+		ck_assert_uint_eq(evs.n, i % 2 ? 2 : 1);
+		alert_events_clear(&evs);
+	}
+	ck_assert_uint_eq(alert_table_size(t), NK + NK / 2);
+	/* Every third key heals; every fifth is forgotten. */
+	for (i = 0; i < NK; i++) {
+		k.arn = arns[i];
+		if (i % 3 == 0) {
+			evs = feed(t, &k, T0 + 60, NULL);
+			ck_assert_uint_eq(evs.n, i % 2 ? 2 : 1);
+			alert_events_clear(&evs);
+		}
+		if (i % 5 == 0) {
+			memset(&evs, 0, sizeof(evs));
+			ck_assert_int_eq(alert_table_forget_key(t, arns[i],
+			    T0 + 60, &evs), 0);
+			alert_events_clear(&evs);
+		}
+	}
+	for (i = 0; i < NK; i++) {
+		int live = i % 3 != 0 && i % 5 != 0;
+
+		ck_assert_int_eq(alert_table_is_firing(t, arns[i],
+		    "key-disabled"), live);
+		ck_assert_int_eq(alert_table_is_firing(t, arns[i],
+		    "policy-changed"), live && i % 2);
+		want += live ? (i % 2 ? 2 : 1) : 0;
+	}
+	ck_assert_uint_eq(alert_table_size(t), want);
+	/* A still-firing key polled again sends nothing new; a healed one
+	 * fires anew; the state round-trips. */
+	for (i = 0; i < NK; i += 7) {
+		k.arn = arns[i];
+		evs = feed(t, &k, T0 + 120, "key-disabled", SEV_CRITICAL,
+		    NULL);
+		ck_assert_uint_eq(evs.n, (i % 3 != 0 && i % 5 != 0) ?
+		    (i % 2 ? 1 : 0) : 1);
+		alert_events_clear(&evs);
+		ck_assert_int_eq(alert_table_is_firing(t, arns[i],
+		    "key-disabled"), 1);
+		ck_assert_int_eq(alert_table_is_firing(t, arns[i],
+		    "policy-changed"), 0);
+	}
+	ck_assert_ptr_nonnull(j = alert_table_to_json(t));
+	alert_table_free(t);
+	ck_assert_ptr_nonnull(t = alert_table_from_json(j, NULL, err,
+	    sizeof(err)));
+	json_decref(j);
+	for (i = 0; i < NK; i += 7)
+		ck_assert_int_eq(alert_table_is_firing(t, arns[i],
+		    "key-disabled"), 1);
+	alert_table_free(t);
+}
+END_TEST
+
 static Suite *
 alert_suite(void)
 {
@@ -596,6 +675,7 @@ alert_suite(void)
 	tcase_add_test(tc, test_alert_table_from_json_rejects_garbage);
 	tcase_add_test(tc, test_alert_event_json_round_trip);
 	tcase_add_test(tc, test_alert_payload_v1_has_every_field);
+	tcase_add_test(tc, test_alert_table_many_keys_stay_consistent);
 	suite_add_tcase(s, tc);
 	return s;
 }

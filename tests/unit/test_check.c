@@ -1204,6 +1204,81 @@ START_TEST(test_check_baseline_accept_needs_a_policy)
 }
 END_TEST
 
+/* The same findings, field by field. */
+static void
+expect_same_findings(const struct findings *a, const struct findings *b,
+    int step)
+{
+	size_t	i;
+
+	ck_assert_msg(a->n == b->n, "step %d: %zu findings, not %zu", step,
+	    a->n, b->n);
+	for (i = 0; i < a->n; i++) {
+		ck_assert_str_eq(a->v[i].check, b->v[i].check);
+		ck_assert_int_eq(a->v[i].severity, b->v[i].severity);
+		ck_assert_str_eq(a->v[i].summary, b->v[i].summary);
+		ck_assert_msg(json_equal(a->v[i].details, b->v[i].details),
+		    "step %d: details of %s differ", step, a->v[i].check);
+	}
+}
+
+/*
+ * The policy memo gives what the full evaluation gives, poll after poll,
+ * through changes of the policy, of the baseline and of the verdict, and
+ * keeps nothing that would join the poll's check-failed.
+ */
+START_TEST(test_check_policy_cache_gives_the_same_findings)
+{
+	struct check_cache	 c;
+	struct findings		 cached;
+	char			 err[256];
+	int			 step;
+	static const int	 memo_valid[] = { 1, 1, 1, 1, 1, 1, 0, 0, 1 };
+
+	memset(&c, 0, sizeof(c));
+	memset(&cached, 0, sizeof(cached));
+	for (step = 0; step < 9; step++) {
+		switch (step) {
+		case 0:		/* healthy, no baseline yet */
+		case 1:		/* the same text again: from the memo */
+			break;
+		case 2:		/* it becomes the baseline */
+			ck_assert_int_eq(check_accept_baseline(&base, &snap,
+			    NOW, err, sizeof(err)), 0);
+			break;
+		case 3:		/* the vendor's statement removed */
+		case 4:		/* ... and still removed */
+			policy_with(USE_STMT, "");
+			break;
+		case 5:		/* accepted: only vendor access remains */
+			ck_assert_int_eq(check_accept_baseline(&base, &snap,
+			    NOW, err, sizeof(err)), 0);
+			break;
+		case 6:		/* cannot tell: joins check-failed */
+		case 7:
+			policy_with("\"Resource\": \"*\"},\n  {\"Sid\": "
+			    "\"Allow attachment", "\"Resource\": \"*\", "
+			    "\"Condition\": {\"IpAddress\": {\"aws:SourceIp\": "
+			    "\"203.0.113.0/24\"}}},\n  {\"Sid\": \"Allow "
+			    "attachment");
+			break;
+		case 8:		/* healthy again, drifted from the baseline */
+			set_str(&snap.policy, GEARSET_POLICY);
+			break;
+		}
+		run();
+		findings_clear(&cached);
+		ck_assert_int_eq(check_key_cached(&snap, &base, &want, NOW, &c,
+		    &cached), 0);
+		expect_same_findings(&cached, &fs, step);
+		ck_assert_msg(c.valid == memo_valid[step], "step %d: memo %d",
+		    step, c.valid);
+	}
+	findings_clear(&cached);
+	check_cache_free(&c);
+}
+END_TEST
+
 START_TEST(test_check_several_findings_with_policy)
 {
 	ck_assert_int_eq(check_update_baseline(&base, &snap, NOW, NULL), 0);
@@ -1429,6 +1504,7 @@ check_suite(void)
 	tcase_add_test(tc, test_check_baseline_accept_clears_policy_changed);
 	tcase_add_test(tc, test_check_baseline_accept_needs_a_policy);
 	tcase_add_test(tc, test_check_several_findings_with_policy);
+	tcase_add_test(tc, test_check_policy_cache_gives_the_same_findings);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("baseline");

@@ -73,6 +73,7 @@ START_TEST(test_config_defaults_with_only_a_key)
 	ck_assert_int_eq(cfg->aws.use_fips, 0);
 	ck_assert_int_eq(cfg->aws.allow_http, 0);
 	ck_assert_ptr_null(cfg->http.listen);
+	ck_assert_int_eq(cfg->http.max_connections, 64);
 	ck_assert_int_eq(cfg->kms.connect_timeout, 5);
 	ck_assert_int_eq(cfg->kms.timeout, 15);
 	ck_assert_int_eq(cfg->kms.max_attempts, 4);
@@ -121,6 +122,7 @@ START_TEST(test_config_every_global_key_is_read)
 	    "  allow_http: false\n"
 	    "http:\n"
 	    "  listen: 127.0.0.1:9464\n"
+	    "  max_connections: 8\n"
 	    "kms:\n"
 	    "  connect_timeout: 3s\n"
 	    "  timeout: 20s\n"
@@ -153,6 +155,7 @@ START_TEST(test_config_every_global_key_is_read)
 	ck_assert_str_eq(cfg->http.listen, "127.0.0.1:9464");
 	ck_assert_str_eq(cfg->http.host, "127.0.0.1");
 	ck_assert_int_eq(cfg->http.port, 9464);
+	ck_assert_int_eq(cfg->http.max_connections, 8);
 	ck_assert_int_eq(cfg->kms.connect_timeout, 3);
 	ck_assert_int_eq(cfg->kms.timeout, 20);
 	ck_assert_int_eq(cfg->kms.max_attempts, 6);
@@ -720,7 +723,15 @@ START_TEST(test_config_unknown_key_without_suggestion_lists_known)
 {
 	one_error("http:\n  port: 9464\n" KEYS1,
 	    "t.yaml:2:3: unknown key 'port' in http (expected one of: "
-	    "listen)");
+	    "listen, max_connections)");
+}
+END_TEST
+
+START_TEST(test_config_http_max_connections_out_of_range)
+{
+	one_error("http:\n  max_connections: 0\n" KEYS1,
+	    "t.yaml:2:20: http.max_connections: must be between 1 and 65536, "
+	    "got 0");
 }
 END_TEST
 
@@ -1225,6 +1236,7 @@ config_suite(void)
 	tcase_add_test(tc, test_config_unknown_key_suggests_closest);
 	tcase_add_test(tc,
 	    test_config_unknown_key_without_suggestion_lists_known);
+	tcase_add_test(tc, test_config_http_max_connections_out_of_range);
 	tcase_add_test(tc, test_config_bad_duration_names_its_node);
 	tcase_add_test(tc, test_config_bad_arn_uses_arn_parse_message);
 	tcase_add_test(tc, test_config_alias_arn_as_key_arn_is_refused);

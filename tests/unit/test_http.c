@@ -983,6 +983,68 @@ START_TEST(test_http_verbose_log_redacts_credentials)
 }
 END_TEST
 
+/* The server side: what the daemon's endpoint reads from a client. */
+
+START_TEST(test_http_head_complete_finds_the_blank_line_across_reads)
+{
+	const char	*req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	size_t		 len = strlen(req), i;
+
+	ck_assert(http_head_complete(req, len, 0));
+	ck_assert(!http_head_complete(req, len - 1, 0));
+	/* One byte at a time: complete exactly at the last one. */
+	for (i = 1; i < len; i++)
+		ck_assert(!http_head_complete(req, i, i - 1));
+	ck_assert(http_head_complete(req, len, len - 1));
+	ck_assert(http_head_complete("GET / HTTP/1.0\n\n", 16, 15));
+	/* A NUL byte does not hide what follows it. */
+	{
+		static const char nul[] = "GET /\0 HTTP/1.1\r\n\r\n";
+
+		ck_assert(http_head_complete(nul, sizeof(nul) - 1, 0));
+	}
+	ck_assert(!http_head_complete("", 0, 0));
+}
+END_TEST
+
+START_TEST(test_http_parse_request_line_splits_method_and_path)
+{
+	char	buf[128], *m, *p;
+
+	(void)snprintf(buf, sizeof(buf), "GET /metrics?x=1 HTTP/1.1\r\n"
+	    "Host: a\r\n\r\n");
+	ck_assert_int_eq(http_parse_request_line(buf, &m, &p), 0);
+	ck_assert_str_eq(m, "GET");
+	ck_assert_str_eq(p, "/metrics");
+	(void)snprintf(buf, sizeof(buf), "HEAD http://h:9464/healthz "
+	    "HTTP/1.0\n\n");
+	ck_assert_int_eq(http_parse_request_line(buf, &m, &p), 0);
+	ck_assert_str_eq(m, "HEAD");
+	ck_assert_str_eq(p, "/healthz");
+	(void)snprintf(buf, sizeof(buf), "GET http://h HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(http_parse_request_line(buf, &m, &p), 0);
+	ck_assert_str_eq(p, "/");
+}
+END_TEST
+
+START_TEST(test_http_parse_request_line_refuses_what_is_not_one)
+{
+	static const char * const bad[] = {
+		"GET /\r\n\r\n", "GET / HTTP/2\r\n\r\n", " / HTTP/1.1\r\n",
+		"GET  HTTP/1.1\r\n", "\r\n\r\n", "GET\r\n / HTTP/1.1\r\n",
+		"", NULL
+	};
+	char	buf[128], *m, *p;
+	size_t	i;
+
+	for (i = 0; bad[i] != NULL; i++) {
+		(void)snprintf(buf, sizeof(buf), "%s", bad[i]);
+		ck_assert_msg(http_parse_request_line(buf, &m, &p) == -1,
+		    "accepted '%s'", bad[i]);
+	}
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1009,6 +1071,12 @@ http_suite(void)
 	tcase_add_test(tc, test_http_min_host_connections_only_raises);
 	tcase_add_test(tc, test_http_https_verification_fails_on_plain_server);
 	tcase_add_test(tc, test_http_verbose_log_redacts_credentials);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("server side");
+	tcase_add_test(tc,
+	    test_http_head_complete_finds_the_blank_line_across_reads);
+	tcase_add_test(tc, test_http_parse_request_line_splits_method_and_path);
+	tcase_add_test(tc, test_http_parse_request_line_refuses_what_is_not_one);
 	suite_add_tcase(s, tc);
 	return s;
 }

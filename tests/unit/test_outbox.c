@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -477,6 +478,167 @@ START_TEST(test_outbox_unreadable_file_is_moved_aside)
 }
 END_TEST
 
+/*
+ * No descriptor left (EMFILE): RLIMIT_NOFILE at the lowest free one.
+ * Returns the limit to restore.
+ */
+static struct rlimit
+exhaust_fds(void)
+{
+	struct rlimit	old, rl;
+	int		fd;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_ge(fd = dup(0), 0);
+	(void)close(fd);
+	rl = old;
+	rl.rlim_cur = (rlim_t)fd;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	return old;
+}
+
+/* Runs the loop until pred(ob) or secs pass. */
+static void
+run_until_unsaved(struct outbox *ob, size_t want, double secs)
+{
+	struct outbox_stats	st;
+	double			end = now_s() + secs;
+
+	for (;;) {
+		outbox_stats(ob, &st);
+		if (st.unsaved == want || now_s() >= end)
+			break;
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+START_TEST(test_outbox_unwritable_event_is_kept_and_written_later)
+{
+	struct fake		 f;
+	struct outbox		*ob;
+	struct outbox_stats	 st;
+	struct rlimit		 old;
+
+	memset(&f, 0, sizeof(f));
+	f.async = 1;			/* the receiver does not answer */
+	ob = open_ob(&f, NULL);
+	outbox_start(ob);
+	old = exhaust_fds();
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.depth, 1);
+	ck_assert_uint_eq(st.unsaved, 1);
+	ck_assert_uint_ge(st.write_failures, 1);
+	/* Delivery does not wait for the disk. */
+	run_until_unsaved(ob, 99, 0.2);
+	ck_assert_uint_eq(f.calls, 1);
+	/* Still failing a while: still in memory, retried. */
+	run_until_unsaved(ob, 0, 1.5);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.unsaved, 1);
+	ck_assert_uint_ge(st.write_failures, 2);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	run_until_unsaved(ob, 0, 10);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.unsaved, 0);
+	ck_assert_uint_eq(count_files(".json"), 1);
+	/* The acknowledgement removes the file written meanwhile. */
+	f.pending(f.pendarg, NOTIFY_ACK, NULL);
+	run_until_idle(ob, 2);
+	ck_assert_uint_eq(count_files(".json"), 0);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_unwritable_event_is_delivered_from_memory)
+{
+	struct fake		 f;
+	struct outbox		*ob;
+	struct outbox_stats	 st;
+	struct rlimit		 old;
+
+	memset(&f, 0, sizeof(f));
+	f.script[0] = NOTIFY_RETRY;
+	f.nscript = 1;
+	ob = open_ob(&f, NULL);
+	outbox_start(ob);
+	old = exhaust_fds();
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	run_until_idle(ob, 10);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(f.calls, 2);
+	ck_assert_uint_eq(st.delivered, 1);
+	ck_assert_uint_eq(st.unsaved, 0);
+	ck_assert_uint_eq(st.depth, 0);
+	ck_assert_uint_eq(count_files(".json"), 0);
+	outbox_free(ob);
+}
+END_TEST
+
+START_TEST(test_outbox_directory_that_cannot_be_opened_is_retried)
+{
+	struct fake		 f;
+	struct outbox		*ob;
+	struct outbox_stats	 st;
+	struct rlimit		 old;
+	char			 err[256];
+
+	memset(&f, 0, sizeof(f));
+	ob = open_ob(&f, NULL);
+	enqueue(ob, "policy-changed", SEV_WARNING);	/* from before */
+	outbox_free(ob);
+	f.async = 1;
+	old = exhaust_fds();
+	ob = outbox_new(base, dir, "test", NULL, fake_send, &f, err,
+	    sizeof(err));
+	ck_assert_msg(ob != NULL, "%s", err);
+	outbox_start(ob);
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.unsaved, 1);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	run_until_unsaved(ob, 0, 10);
+	outbox_stats(ob, &st);
+	/* The event from before is loaded, the new one written after it. */
+	ck_assert_uint_eq(st.depth, 2);
+	ck_assert_uint_eq(count_files(".json"), 2);
+	outbox_free(ob);
+	if (f.pending != NULL)		/* a late done is ignored */
+		f.pending(f.pendarg, NOTIFY_ACK, NULL);
+}
+END_TEST
+
+START_TEST(test_outbox_take_unsaved_hands_events_over)
+{
+	struct fake		 f;
+	struct outbox		*ob, *ob2;
+	struct outbox_stats	 st;
+	struct alert_events	 evs;
+	struct rlimit		 old;
+	char			 err[256];
+
+	memset(&f, 0, sizeof(f));
+	memset(&evs, 0, sizeof(evs));
+	f.async = 1;
+	ob = open_ob(&f, NULL);
+	old = exhaust_fds();
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_uint_eq(outbox_take_unsaved(ob, &evs), 1);
+	ck_assert_uint_eq(outbox_depth(ob), 0);
+	outbox_free(ob);
+	ob2 = open_ob(&f, NULL);
+	ck_assert_int_eq(outbox_enqueue(ob2, &evs.v[0], err, sizeof(err)), 0);
+	outbox_stats(ob2, &st);
+	ck_assert_uint_eq(st.unsaved, 0);
+	ck_assert_uint_eq(count_files(".json"), 1);
+	alert_events_clear(&evs);
+	outbox_free(ob2);
+}
+END_TEST
+
 START_TEST(test_outbox_rejects_bad_names)
 {
 	struct fake	 f;
@@ -580,8 +742,10 @@ END_TEST
 
 START_TEST(test_outbox_directory_link_is_refused)
 {
-	struct fake	 f;
-	char		 vfile[512], path[512], vdir[512], err[512];
+	struct fake		 f;
+	struct outbox		*ob;
+	struct outbox_stats	 st;
+	char			 vfile[512], path[512], vdir[512], err[512];
 
 	memset(&f, 0, sizeof(f));
 	make_victim(vfile, sizeof(vfile));
@@ -590,10 +754,17 @@ START_TEST(test_outbox_directory_link_is_refused)
 	(void)snprintf(path, sizeof(path), "%s/outbox/test", dir);
 	(void)snprintf(vdir, sizeof(vdir), "%s/victim", dir);
 	ck_assert_int_eq(symlink(vdir, path), 0);
-	ck_assert_ptr_null(outbox_new(base, dir, "test", NULL, fake_send, &f,
-	    err, sizeof(err)));
+	/* Refused, said, and the outbox works in memory: an alert must
+	 * not be lost to a planted link either. */
+	ob = outbox_new(base, dir, "test", NULL, fake_send, &f, err,
+	    sizeof(err));
+	ck_assert_ptr_nonnull(ob);
 	ck_assert_msg(strstr(err, "test is a symbolic link") != NULL, "%s",
 	    err);
+	enqueue(ob, "key-disabled", SEV_CRITICAL);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.unsaved, 1);
+	outbox_free(ob);
 	assert_untouched(vfile);
 }
 END_TEST
@@ -659,6 +830,13 @@ outbox_suite(void)
 	tcase_add_test(tc, test_outbox_byte_cap_drops_info);
 	tcase_add_test(tc, test_outbox_unreadable_file_is_moved_aside);
 	tcase_add_test(tc, test_outbox_rejects_bad_names);
+	tcase_add_test(tc,
+	    test_outbox_unwritable_event_is_kept_and_written_later);
+	tcase_add_test(tc,
+	    test_outbox_unwritable_event_is_delivered_from_memory);
+	tcase_add_test(tc,
+	    test_outbox_directory_that_cannot_be_opened_is_retried);
+	tcase_add_test(tc, test_outbox_take_unsaved_hands_events_over);
 	tcase_add_test(tc,
 	    test_outbox_fifo_event_file_is_moved_aside_without_blocking);
 	tcase_add_test(tc,

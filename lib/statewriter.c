@@ -1,0 +1,320 @@
+/*
+ * The state writer thread: a queue of (name, document) with one entry
+ * per waiting name, written in order by one thread with the atomic
+ * primitive of state.c; completions go back to the loop through an
+ * eventfd.  One thread keeps the writes of a name in order without any
+ * per-name bookkeeping (two threads could rename an older document over
+ * a newer one).
+ */
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "state.h"
+#include "statewriter.h"
+
+/* Enough that 100,000 waiting names keep short chains; 64 KiB. */
+#define SW_BUCKETS	8192
+
+struct sw_job {
+	struct sw_job	*next;		/* queue, then done list */
+	struct sw_job	*hnext;		/* bucket chain while waiting */
+	char		*name;
+	json_t		*j;
+	int		 rc;
+	struct timespec	 mtime;
+	char		*err;		/* rc -1 */
+};
+
+struct statewriter {
+	struct event_base	*base;
+	char			*dir;
+	statewriter_done_cb	 done;
+	void			*arg;
+	int			 efd;
+	struct event		*ev;
+	pthread_t		 thread;
+	int			 started;
+
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 work;		/* queue not empty, or stop */
+	pthread_cond_t		 idle;		/* a write finished */
+	struct sw_job		*head, *tail;	/* waiting */
+	struct sw_job		*buckets[SW_BUCKETS];
+	struct sw_job		*done_head, *done_tail;
+	size_t			 pending;	/* waiting + being written */
+	int			 stop;
+};
+
+static size_t
+sw_hash(const char *s)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % SW_BUCKETS;
+}
+
+static void
+sw_job_free(struct sw_job *job)
+{
+	if (job == NULL)
+		return;
+	json_decref(job->j);
+	free(job->name);
+	free(job->err);
+	free(job);
+}
+
+static void
+sw_unhash(struct statewriter *sw, struct sw_job *job)
+{
+	struct sw_job	**pp = &sw->buckets[sw_hash(job->name)];
+
+	for (; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == job) {
+			*pp = job->hnext;
+			break;
+		}
+	job->hnext = NULL;
+}
+
+static void
+sw_write(struct statewriter *sw, struct sw_job *job)
+{
+	char		err[1024], path[4200];
+	struct stat	st;
+
+	err[0] = '\0';
+	job->rc = state_write_json(sw->dir, job->name, job->j, err,
+	    sizeof(err));
+	json_decref(job->j);
+	job->j = NULL;
+	if (job->rc == -1) {
+		job->err = strdup(err[0] != '\0' ? err : "write failed");
+		return;
+	}
+	(void)snprintf(path, sizeof(path), "%s/%s", sw->dir, job->name);
+	if (stat(path, &st) == 0)
+		job->mtime = st.st_mtim;
+}
+
+static void *
+sw_main(void *arg)
+{
+	struct statewriter	*sw = arg;
+	struct sw_job		*job;
+	uint64_t		 one = 1;
+	int			 wake;
+
+	(void)pthread_mutex_lock(&sw->mtx);
+	for (;;) {
+		while (sw->head == NULL && !sw->stop)
+			(void)pthread_cond_wait(&sw->work, &sw->mtx);
+		if (sw->head == NULL)
+			break;
+		job = sw->head;
+		if ((sw->head = job->next) == NULL)
+			sw->tail = NULL;
+		job->next = NULL;
+		sw_unhash(sw, job);
+		(void)pthread_mutex_unlock(&sw->mtx);
+
+		sw_write(sw, job);
+
+		(void)pthread_mutex_lock(&sw->mtx);
+		wake = sw->done_head == NULL;
+		if (sw->done_tail != NULL)
+			sw->done_tail->next = job;
+		else
+			sw->done_head = job;
+		sw->done_tail = job;
+		sw->pending--;
+		(void)pthread_cond_broadcast(&sw->idle);
+		/* One wake-up per batch of completions, not per write; a
+		 * failed write means the counter is full: one is due. */
+		if (wake)
+			(void)!write(sw->efd, &one, sizeof(one));
+	}
+	(void)pthread_mutex_unlock(&sw->mtx);
+	return NULL;
+}
+
+/* On the loop: reports the finished writes. */
+static void
+sw_reap(struct statewriter *sw)
+{
+	struct sw_job	*job, *next;
+
+	(void)pthread_mutex_lock(&sw->mtx);
+	job = sw->done_head;
+	sw->done_head = sw->done_tail = NULL;
+	(void)pthread_mutex_unlock(&sw->mtx);
+	for (; job != NULL; job = next) {
+		next = job->next;
+		if (sw->done != NULL)
+			sw->done(sw->arg, job->name, job->rc, &job->mtime,
+			    job->err);
+		sw_job_free(job);
+	}
+}
+
+static void
+sw_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t	n;
+
+	(void)what;
+	/* EAGAIN: a flush reaped already; reaping again is harmless. */
+	(void)!read(fd, &n, sizeof(n));
+	sw_reap(arg);
+}
+
+struct statewriter *
+statewriter_new(struct event_base *base, const char *dir,
+    statewriter_done_cb done, void *arg, char *err, size_t errlen)
+{
+	struct statewriter	*sw;
+	int			 e;
+
+	if ((sw = calloc(1, sizeof(*sw))) == NULL) {
+		(void)snprintf(err, errlen, "state writer: out of memory");
+		return NULL;
+	}
+	sw->efd = -1;
+	sw->base = base;
+	sw->done = done;
+	sw->arg = arg;
+	(void)pthread_mutex_init(&sw->mtx, NULL);
+	(void)pthread_cond_init(&sw->work, NULL);
+	(void)pthread_cond_init(&sw->idle, NULL);
+	/* A reload replaces the configuration that holds the path. */
+	if ((sw->dir = strdup(dir)) == NULL) {
+		(void)snprintf(err, errlen, "state writer: out of memory");
+		goto fail;
+	}
+	if ((sw->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		(void)snprintf(err, errlen, "state writer: eventfd: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if ((sw->ev = event_new(base, sw->efd, EV_READ | EV_PERSIST,
+	    sw_wake_cb, sw)) == NULL || event_add(sw->ev, NULL) == -1) {
+		(void)snprintf(err, errlen, "state writer: out of memory");
+		goto fail;
+	}
+	if ((e = pthread_create(&sw->thread, NULL, sw_main, sw)) != 0) {
+		(void)snprintf(err, errlen, "state writer: cannot start its "
+		    "thread: %s", strerror(e));
+		goto fail;
+	}
+	sw->started = 1;
+	return sw;
+fail:
+	statewriter_free(sw);
+	return NULL;
+}
+
+int
+statewriter_put(struct statewriter *sw, const char *name, json_t *j,
+    char *err, size_t errlen)
+{
+	struct sw_job	*job, **bucket;
+	json_t		*old;
+
+	(void)pthread_mutex_lock(&sw->mtx);
+	bucket = &sw->buckets[sw_hash(name)];
+	for (job = *bucket; job != NULL; job = job->hnext)
+		if (strcmp(job->name, name) == 0) {
+			/* Still waiting: the thread has not seen it. */
+			old = job->j;
+			job->j = j;
+			(void)pthread_mutex_unlock(&sw->mtx);
+			json_decref(old);
+			return 1;
+		}
+	(void)pthread_mutex_unlock(&sw->mtx);
+
+	if ((job = calloc(1, sizeof(*job))) == NULL ||
+	    (job->name = strdup(name)) == NULL) {
+		free(job);
+		json_decref(j);
+		(void)snprintf(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	job->j = j;
+	(void)pthread_mutex_lock(&sw->mtx);
+	job->hnext = *bucket;
+	*bucket = job;
+	if (sw->tail != NULL)
+		sw->tail->next = job;
+	else
+		sw->head = job;
+	sw->tail = job;
+	sw->pending++;
+	(void)pthread_cond_signal(&sw->work);
+	(void)pthread_mutex_unlock(&sw->mtx);
+	return 0;
+}
+
+size_t
+statewriter_pending(struct statewriter *sw)
+{
+	size_t	n;
+
+	(void)pthread_mutex_lock(&sw->mtx);
+	n = sw->pending;
+	(void)pthread_mutex_unlock(&sw->mtx);
+	return n;
+}
+
+void
+statewriter_flush(struct statewriter *sw)
+{
+	(void)pthread_mutex_lock(&sw->mtx);
+	while (sw->pending > 0 && sw->started)
+		(void)pthread_cond_wait(&sw->idle, &sw->mtx);
+	(void)pthread_mutex_unlock(&sw->mtx);
+	sw_reap(sw);
+}
+
+void
+statewriter_free(struct statewriter *sw)
+{
+	struct sw_job	*job, *next;
+
+	if (sw == NULL)
+		return;
+	if (sw->started) {
+		(void)pthread_mutex_lock(&sw->mtx);
+		sw->stop = 1;
+		(void)pthread_cond_signal(&sw->work);
+		(void)pthread_mutex_unlock(&sw->mtx);
+		/* The thread writes what is queued before it stops. */
+		(void)pthread_join(sw->thread, NULL);
+		sw_reap(sw);
+	}
+	for (job = sw->head; job != NULL; job = next) {
+		next = job->next;
+		sw_job_free(job);
+	}
+	if (sw->ev != NULL)
+		event_free(sw->ev);
+	if (sw->efd != -1)
+		(void)close(sw->efd);
+	(void)pthread_cond_destroy(&sw->idle);
+	(void)pthread_cond_destroy(&sw->work);
+	(void)pthread_mutex_destroy(&sw->mtx);
+	free(sw->dir);
+	free(sw);
+}

@@ -1,0 +1,271 @@
+/*
+ * lib/statewriter: documents written by the thread with the atomic
+ * primitive, completions on the loop with the file's mtime, only the
+ * latest document of a name written, failures reported with the old
+ * file untouched, everything queued written before free() returns.
+ */
+#include <sys/stat.h>
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "state.h"
+#include "statewriter.h"
+
+static char	top[512];
+static char	err[1024];
+
+struct done_log {
+	int		n;
+	int		failed;
+	char		last_name[128];
+	char		last_err[1024];
+	struct timespec	last_mtime;
+};
+
+static void
+rm_rf(const char *path)
+{
+	struct stat	 st;
+	struct dirent	*de;
+	char		 sub[1024];
+	DIR		*d;
+
+	if (lstat(path, &st) == -1)
+		return;
+	if (S_ISDIR(st.st_mode) && (d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+			rm_rf(sub);
+		}
+		closedir(d);
+		rmdir(path);
+	} else
+		unlink(path);
+}
+
+static void
+setup(void)
+{
+	const char	*t = getenv("TMPDIR");
+	char		 keys[600];
+
+	snprintf(top, sizeof(top), "%s/kh-sw-XXXXXX",
+	    t != NULL && t[0] != '\0' ? t : P_tmpdir);
+	ck_assert_ptr_nonnull(mkdtemp(top));
+	snprintf(keys, sizeof(keys), "%s/keys", top);
+	ck_assert_int_eq(mkdir(keys, 0700), 0);
+	err[0] = '\0';
+}
+
+static void
+teardown(void)
+{
+	rm_rf(top);
+}
+
+static void
+on_done(void *arg, const char *name, int rc, const struct timespec *mtime,
+    const char *why)
+{
+	struct done_log	*l = arg;
+
+	l->n++;
+	if (rc == -1) {
+		l->failed++;
+		snprintf(l->last_err, sizeof(l->last_err), "%s", why);
+	}
+	snprintf(l->last_name, sizeof(l->last_name), "%s", name);
+	l->last_mtime = *mtime;
+}
+
+/* Runs the loop until want completions came in (or 30 s passed). */
+static void
+loop_until(struct event_base *base, struct done_log *l, int want)
+{
+	int	i;
+
+	for (i = 0; i < 3000 && l->n < want; i++) {
+		struct timeval tv = { 0, 10000 };
+
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+}
+
+static json_int_t
+file_value(const char *name)
+{
+	char		 path[1024];
+	json_error_t	 jerr;
+	json_t		*j;
+	json_int_t	 v;
+
+	snprintf(path, sizeof(path), "%s/%s", top, name);
+	ck_assert_msg((j = json_load_file(path, 0, &jerr)) != NULL, "%s: %s",
+	    path, jerr.text);
+	v = json_integer_value(json_object_get(j, "v"));
+	json_decref(j);
+	return v;
+}
+
+START_TEST(test_statewriter_writes_on_its_thread_and_reports_on_the_loop)
+{
+	struct event_base	*base = event_base_new();
+	struct done_log		 l;
+	struct statewriter	*sw;
+	struct stat		 st;
+	char			 path[1024];
+
+	memset(&l, 0, sizeof(l));
+	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
+	ck_assert_msg(sw != NULL, "%s", err);
+	ck_assert_int_eq(statewriter_put(sw, "keys/a.json",
+	    json_pack("{s:i}", "v", 1), err, sizeof(err)), 0);
+	/* Completions come through the loop, never from the thread. */
+	usleep(100000);
+	ck_assert_int_eq(l.n, 0);
+	loop_until(base, &l, 1);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_int_eq(l.failed, 0);
+	ck_assert_str_eq(l.last_name, "keys/a.json");
+	ck_assert_int_eq(statewriter_pending(sw), 0);
+	ck_assert_int_eq(file_value("keys/a.json"), 1);
+	snprintf(path, sizeof(path), "%s/keys/a.json", top);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(st.st_mtim.tv_sec, l.last_mtime.tv_sec);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, l.last_mtime.tv_nsec);
+	statewriter_free(sw);
+	event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_statewriter_writes_only_the_latest_document_of_a_name)
+{
+	struct event_base	*base = event_base_new();
+	struct done_log		 l;
+	struct statewriter	*sw;
+	int			 i, r, queued = 0;
+
+	memset(&l, 0, sizeof(l));
+	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
+	ck_assert_msg(sw != NULL, "%s", err);
+	for (i = 1; i <= 500; i++) {
+		r = statewriter_put(sw, "keys/b.json", json_pack("{s:i}", "v",
+		    i), err, sizeof(err));
+		ck_assert_int_ge(r, 0);
+		queued += r == 0;
+	}
+	statewriter_flush(sw);
+	/* One completion per write actually made, the last one wins. */
+	ck_assert_int_eq(l.n, queued);
+	ck_assert_int_eq(statewriter_pending(sw), 0);
+	ck_assert_int_eq(file_value("keys/b.json"), 500);
+	statewriter_free(sw);
+	event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_statewriter_failure_is_reported_and_keeps_the_old_file)
+{
+	struct event_base	*base = event_base_new();
+	struct done_log		 l;
+	struct statewriter	*sw;
+	char			 path[1024];
+
+	memset(&l, 0, sizeof(l));
+	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
+	ck_assert_msg(sw != NULL, "%s", err);
+	ck_assert_int_eq(statewriter_put(sw, "keys/c.json",
+	    json_pack("{s:i}", "v", 1), err, sizeof(err)), 0);
+	statewriter_flush(sw);
+	ck_assert_int_eq(l.failed, 0);
+	/* A directory that refuses new files: the write fails. */
+	snprintf(path, sizeof(path), "%s/keys", top);
+	ck_assert_int_eq(chmod(path, 0500), 0);
+	if (access(path, W_OK) == 0) {
+		/* root ignores the mode: use a missing directory instead. */
+		ck_assert_int_eq(chmod(path, 0700), 0);
+		ck_assert_int_eq(statewriter_put(sw, "gone/c.json",
+		    json_pack("{s:i}", "v", 2), err, sizeof(err)), 0);
+	} else
+		ck_assert_int_eq(statewriter_put(sw, "keys/c.json",
+		    json_pack("{s:i}", "v", 2), err, sizeof(err)), 0);
+	statewriter_flush(sw);
+	ck_assert_int_eq(chmod(path, 0700), 0);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_eq(l.failed, 1);
+	ck_assert_msg(strstr(l.last_err, "c.json") != NULL, "%s", l.last_err);
+	ck_assert_int_eq(file_value("keys/c.json"), 1);
+	statewriter_free(sw);
+	event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_statewriter_free_writes_what_is_queued)
+{
+	struct event_base	*base = event_base_new();
+	struct done_log		 l;
+	struct statewriter	*sw;
+	char			 name[64];
+	int			 i;
+
+	memset(&l, 0, sizeof(l));
+	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
+	ck_assert_msg(sw != NULL, "%s", err);
+	for (i = 0; i < 50; i++) {
+		snprintf(name, sizeof(name), "keys/k%d.json", i);
+		ck_assert_int_eq(statewriter_put(sw, name, json_pack("{s:i}",
+		    "v", i), err, sizeof(err)), 0);
+	}
+	statewriter_free(sw);
+	ck_assert_int_eq(l.n, 50);
+	ck_assert_int_eq(l.failed, 0);
+	for (i = 0; i < 50; i++) {
+		snprintf(name, sizeof(name), "keys/k%d.json", i);
+		ck_assert_int_eq(file_value(name), i);
+	}
+	event_base_free(base);
+}
+END_TEST
+
+static Suite *
+statewriter_suite(void)
+{
+	Suite	*s = suite_create("statewriter");
+	TCase	*tc = tcase_create("writer");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc,
+	    test_statewriter_writes_on_its_thread_and_reports_on_the_loop);
+	tcase_add_test(tc,
+	    test_statewriter_writes_only_the_latest_document_of_a_name);
+	tcase_add_test(tc,
+	    test_statewriter_failure_is_reported_and_keeps_the_old_file);
+	tcase_add_test(tc, test_statewriter_free_writes_what_is_queued);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(statewriter_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
