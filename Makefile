@@ -6,6 +6,7 @@ PREFIX		?= /usr/local
 DESTDIR		?=
 SBINDIR		?= $(PREFIX)/sbin
 MANDIR		?= $(PREFIX)/share/man
+VENDORDIR	?= $(PREFIX)/share/keyhealthd/vendors
 SYSCONFDIR	?= /etc
 PYTHON		?= /usr/bin/python3
 CC		?= cc
@@ -40,7 +41,8 @@ PKG_CFLAGS	= $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS	= $(shell pkg-config --libs $(PKGS)) -ldl
 CFLAGS_ALL	= -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) \
 		  -fstack-protector-strong $(SANFLAGS) -iquote lib \
-		  -DKEYHEALTHD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CFLAGS)
+		  -DKEYHEALTHD_VERSION='"$(VERSION)"' \
+		  -DKEYHEALTHD_VENDOR_DIR='"$(VENDORDIR)"' $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL	= $(SANFLAGS) $(LDFLAGS)
 
 LIB_SRCS	= $(sort $(wildcard lib/*.c))
@@ -102,6 +104,16 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIBKH)
 
 tools: $(TOOL_BINS)
 
+# lib/vendor.o has VENDORDIR compiled in: rebuild it when the value
+# changes, so that `make install PREFIX=/usr` after `make` installs a
+# binary that looks where the profiles go.
+$(BUILD)/vendordir: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VENDORDIR)' | cmp -s - $@ || echo '$(VENDORDIR)' > $@
+$(BUILD)/lib/vendor.o: $(BUILD)/vendordir
+.PHONY: FORCE
+FORCE:
+
 # Installs what build, tests and demo need; silent when all is present.
 deps:
 	@missing=$$(for p in $(sort $(DEBS)); do \
@@ -128,7 +140,8 @@ check-run: all tools $(UNIT_BINS)
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
 	    echo "== $$t"; \
-	    CK_DEFAULT_TIMEOUT=60 $$t || fail=1; \
+	    CK_DEFAULT_TIMEOUT=60 KEYHEALTHD_VENDOR_DIR=$(CURDIR)/vendors \
+	        $$t || fail=1; \
 	done; \
 	if [ $$fail != 0 ]; then echo "unit tests FAILED"; exit 1; fi
 
@@ -136,6 +149,7 @@ integration: all tools
 	KEYHEALTHD_BIN=$(CURDIR)/$(BUILD)/keyhealthd \
 	KEYHEALTHD_BUILD=$(CURDIR)/$(BUILD) \
 	KEYHEALTHD_SANITIZE=$(if $(filter 1,$(SANITIZE)),1,0) \
+	KEYHEALTHD_VENDOR_DIR=$(CURDIR)/vendors \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 fuzz-smoke: $(FUZZ_SMOKE)
@@ -147,6 +161,8 @@ install: all $(BUILD)/systemd/keyhealthd.service
 	install -m 0644 man/keyhealthd.8 $(DESTDIR)$(MANDIR)/man8/keyhealthd.8
 	install -m 0644 man/keyhealthd.yaml.5 \
 	    $(DESTDIR)$(MANDIR)/man5/keyhealthd.yaml.5
+	install -d $(DESTDIR)$(VENDORDIR)
+	install -m 0644 vendors/*.yaml $(DESTDIR)$(VENDORDIR)
 	install -m 0644 conf/keyhealthd.yaml \
 	    $(DESTDIR)$(SYSCONFDIR)/keyhealthd/keyhealthd.yaml.example
 	install -d $(DESTDIR)$(UNITDIR)

@@ -254,5 +254,6 @@ int	cmd_run(struct kh_opts *, int, char **);
 int	cmd_check(struct kh_opts *, int, char **);
 int	cmd_validate(struct kh_opts *, int, char **);
 int	cmd_baseline(struct kh_opts *, int, char **);
+int	cmd_vendors(struct kh_opts *, int, char **);
 
 #endif

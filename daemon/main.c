@@ -24,6 +24,7 @@ static const struct kh_cmd {
 	{ "check",	cmd_check },
 	{ "validate",	cmd_validate },
 	{ "baseline",	cmd_baseline },
+	{ "vendors",	cmd_vendors },
 };
 
 void
@@ -36,6 +37,7 @@ usage_print(int to_stderr)
 	    "       keyhealthd check [-v] [-c file] [--json] [key ...]\n"
 	    "       keyhealthd validate [-v] [-c file]\n"
 	    "       keyhealthd baseline accept [-c file] key | --all\n"
+	    "       keyhealthd vendors [-c file]\n"
 	    "       keyhealthd --version [-v] | --help\n"
 	    "\n"
 	    "Watches AWS KMS keys that vendors depend on and alerts when one is\n"

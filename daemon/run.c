@@ -27,6 +27,7 @@
 #include "ynode.h"
 #include "log.h"
 #include "statefs.h"
+#include "vendor.h"
 #include "notify.h"
 #include "outbox.h"
 #include "keyhealthd.h"
@@ -443,6 +444,7 @@ run_key_unchanged(const struct config *oc, const struct config_key *o,
 
 	if (run_str_differs(o->name, n->name) ||
 	    run_str_differs(o->vendor_name, n->vendor_name) ||
+	    !vendor_same(o->vendor, n->vendor) ||
 	    run_str_differs(o->alias, n->alias) ||
 	    o->expect_rotation != n->expect_rotation ||
 	    config_key_interval(oc, o) != config_key_interval(nc, n))

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "catalog.h"
@@ -33,6 +34,8 @@ struct cfg {
 	struct config		*cfg;
 	struct config_errors	*errs;
 	int			 flags;		/* CONFIG_LOAD_* */
+	char			 vdir_err[1024]; /* shipped profiles unread */
+	enum vendor_from	 vendor_from;	/* of the vendor files read now */
 };
 
 /* ---- errors ---- */
@@ -130,6 +133,9 @@ config_errors_free(struct config_errors *errs)
 	free(errs->columns);
 	memset(errs, 0, sizeof(*errs));
 }
+
+static void	cfg_parse_error(struct config_errors *, const char *);
+static struct config *cfg_new(const char *);
 
 #define cfg_err(c, n, ...)	((void)config_error((c)->errs, (n), __VA_ARGS__))
 
@@ -889,18 +895,6 @@ cfg_vendor_group(struct cfg *c, const struct ynode *n, const char *where,
 }
 
 static int
-cfg_is_builtin(const char *name)
-{
-	const char * const	*b = vendor_builtin_names();
-	size_t			 i;
-
-	for (i = 0; b[i] != NULL; i++)
-		if (strcmp(b[i], name) == 0)
-			return 1;
-	return 0;
-}
-
-static int
 cfg_vendor_name_ok(const char *s)
 {
 	size_t	n = strlen(s);
@@ -909,17 +903,150 @@ cfg_vendor_name_ok(const char *s)
 	    "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
+/* Adds vd, replacing an earlier profile of the same name: files are read
+ * in the order of precedence, shipped, then vendors.d, then the config. */
 static void
-cfg_vendors(struct cfg *c, const struct ynode *n)
+cfg_vendor_put(struct cfg *c, struct vendor *vd)
+{
+	struct config	*cfg = c->cfg;
+	struct vendor	**vv;
+	size_t		 i;
+
+	for (i = 0; i < cfg->nvendors; i++)
+		if (strcmp(cfg->vendors[i]->name, vd->name) == 0) {
+			vendor_free(cfg->vendors[i]);
+			cfg->vendors[i] = vd;
+			return;
+		}
+	if ((vv = reallocarray(cfg->vendors, cfg->nvendors + 1,
+	    sizeof(*vv))) == NULL) {
+		vendor_free(vd);
+		cfg_nomem(c);
+		return;
+	}
+	cfg->vendors = vv;
+	vv[cfg->nvendors++] = vd;
+}
+
+/* One profile, name kn and body vn, of the config or of a vendor file. */
+static void
+cfg_vendor(struct cfg *c, const struct ynode *kn, const struct ynode *vn,
+    enum vendor_from from)
 {
 	static const char * const known[] = { "accounts", "require",
-	    "key_spec", "key_usage", NULL };
-	const char * const	*builtins = vendor_builtin_names();
-	struct config		*cfg = c->cfg;
-	const struct ynode	*vn, *v, *kn;
+	    "key_spec", "key_usage", "source", "date", NULL };
+	const struct ynode	*v;
 	struct vendor		*vd;
-	char			 where[160], what[192];
-	size_t			 i, j;
+	char			 where[160], what[192], origin[1100];
+	size_t			 j;
+
+	(void)snprintf(where, sizeof(where), "vendors.%.64s", kn->value);
+	if (!cfg_vendor_name_ok(kn->value)) {
+		cfg_err(c, kn, "vendors: bad vendor name '%.64s' (use "
+		    "lowercase letters, digits, '-' and '_')", kn->value);
+		return;
+	}
+	if (cfg_type(c, vn, YNODE_MAP, where) == -1)
+		return;
+	cfg_unknown_keys(c, vn, known, where);
+	if ((vd = calloc(1, sizeof(*vd))) == NULL) {
+		cfg_nomem(c);
+		return;
+	}
+	vd->name = cfg_strdup(c, kn->value);
+	vd->from = from;
+	if (from == VENDOR_CONFIG)
+		(void)snprintf(origin, sizeof(origin), "%s:%d", kn->file,
+		    kn->line);
+	else
+		(void)snprintf(origin, sizeof(origin), "%s", kn->file);
+	vd->origin = cfg_strdup(c, origin);
+	if ((v = ynode_get(vn, "source")) != NULL) {
+		(void)snprintf(what, sizeof(what), "%s.source", where);
+		(void)cfg_string(c, v, what, CFG_MAX_STRING, &vd->source);
+	}
+	if ((v = ynode_get(vn, "date")) != NULL) {
+		(void)snprintf(what, sizeof(what), "%s.date", where);
+		(void)cfg_string(c, v, what, 64, &vd->date);
+	}
+
+	(void)snprintf(what, sizeof(what), "%s.accounts", where);
+	if ((v = ynode_get(vn, "accounts")) == NULL)
+		cfg_err(c, vn, "%s: missing required key 'accounts'", where);
+	else if (cfg_type(c, v, YNODE_MAP, what) == 0 && v->nitems == 0)
+		cfg_err(c, v, "%s: no region", what);
+	else if (v->type == YNODE_MAP && v->nitems <= CFG_MAX_LIST) {
+		if ((vd->accounts = calloc(v->nitems,
+		    sizeof(*vd->accounts))) == NULL)
+			goto nomem;
+		for (j = 0; j < v->nitems; j++) {
+			struct vendor_account *a =
+			    &vd->accounts[vd->naccounts];
+
+			if (!endpoint_region_ok(v->keys[j]->value)) {
+				cfg_err(c, v->keys[j], "%s: not an AWS region: "
+				    "'%.64s' (e.g. eu-west-1)", what,
+				    v->keys[j]->value);
+				continue;
+			}
+			if (cfg_string(c, v->items[j], what, 12,
+			    &a->account) == -1)
+				continue;
+			if (!cfg_account_ok(a->account)) {
+				cfg_err(c, v->items[j], "%s: an AWS account "
+				    "is 12 digits, got '%.40s'", what,
+				    a->account);
+				free(a->account);
+				a->account = NULL;
+				continue;
+			}
+			a->region = cfg_strdup(c, v->keys[j]->value);
+			vd->naccounts++;
+		}
+	}
+
+	(void)snprintf(what, sizeof(what), "%s.require", where);
+	if ((v = ynode_get(vn, "require")) == NULL)
+		cfg_err(c, vn, "%s: missing required key 'require'", where);
+	else if (cfg_type(c, v, YNODE_SEQ, what) == 0 && v->nitems == 0)
+		cfg_err(c, v, "%s: the list is empty", what);
+	else if (v->type == YNODE_SEQ && v->nitems <= CFG_MAX_LIST) {
+		if ((vd->groups = calloc(v->nitems,
+		    sizeof(*vd->groups))) == NULL)
+			goto nomem;
+		vd->ngroups = v->nitems;
+		for (j = 0; j < v->nitems; j++) {
+			(void)snprintf(what, sizeof(what), "%s.require[%zu]",
+			    where, j);
+			cfg_vendor_group(c, v->items[j], what, j,
+			    &vd->groups[j]);
+		}
+	}
+	if ((v = ynode_get(vn, "key_spec")) != NULL) {
+		(void)snprintf(what, sizeof(what), "%s.key_spec", where);
+		(void)cfg_enum(c, v, what, cfg_key_specs, &vd->key_spec);
+	}
+	if ((v = ynode_get(vn, "key_usage")) != NULL) {
+		(void)snprintf(what, sizeof(what), "%s.key_usage", where);
+		(void)cfg_enum(c, v, what, cfg_key_usages, &vd->key_usage);
+	}
+	/* Kept even when broken (the load fails anyway), so that a key naming
+	 * it gets no second, misleading "unknown vendor" error. */
+	if (vd->name == NULL) {
+		vendor_free(vd);
+		return;
+	}
+	cfg_vendor_put(c, vd);
+	return;
+nomem:
+	vendor_free(vd);
+	cfg_nomem(c);
+}
+
+static void
+cfg_vendors(struct cfg *c, const struct ynode *n, enum vendor_from from)
+{
+	size_t	i;
 
 	if (cfg_type(c, n, YNODE_MAP, "vendors") == -1)
 		return;
@@ -927,115 +1054,97 @@ cfg_vendors(struct cfg *c, const struct ynode *n)
 		cfg_err(c, n, "vendors: too many (at most %d)", CFG_MAX_LIST);
 		return;
 	}
-	if ((cfg->vendors = calloc(n->nitems + 1,
-	    sizeof(*cfg->vendors))) == NULL) {
-		cfg_nomem(c);
+	for (i = 0; i < n->nitems; i++)
+		cfg_vendor(c, n->keys[i], n->items[i], from);
+}
+
+/* A vendor file: a mapping with one key, vendors:, as in the config. */
+static void
+cfg_vendor_file(struct cfg *c, const char *path)
+{
+	static const char * const known[] = { "vendors", NULL };
+	struct ynode		*root;
+	const struct ynode	*v;
+	char			 err[1024];
+
+	/* Whoever can write it decides which account must be granted. */
+	if (config_check_file_perms(path, err, sizeof(err)) == -1) {
+		(void)config_error(c->errs, NULL, "%s", err);
 		return;
 	}
-	for (i = 0; i < n->nitems; i++) {
-		kn = n->keys[i];
-		vn = n->items[i];
-		(void)snprintf(where, sizeof(where), "vendors.%.64s",
-		    kn->value);
-		if (!cfg_vendor_name_ok(kn->value)) {
-			cfg_err(c, kn, "vendors: bad vendor name '%.64s' (use "
-			    "lowercase letters, digits, '-' and '_')",
-			    kn->value);
-			continue;
-		}
-		for (j = 0; builtins[j] != NULL; j++)
-			if (strcmp(builtins[j], kn->value) == 0)
-				break;
-		if (builtins[j] != NULL) {
-			cfg_err(c, kn, "vendors: '%s' is a builtin vendor; "
-			    "give the custom profile another name",
-			    kn->value);
-			continue;
-		}
-		if (cfg_type(c, vn, YNODE_MAP, where) == -1)
-			continue;
-		cfg_unknown_keys(c, vn, known, where);
-		if ((vd = calloc(1, sizeof(*vd))) == NULL) {
-			cfg_nomem(c);
-			return;
-		}
-		cfg->vendors[cfg->nvendors++] = vd;
-		vd->name = cfg_strdup(c, kn->value);
-
-		(void)snprintf(what, sizeof(what), "%s.accounts", where);
-		if ((v = ynode_get(vn, "accounts")) == NULL)
-			cfg_err(c, vn, "%s: missing required key 'accounts'",
-			    where);
-		else if (cfg_type(c, v, YNODE_MAP, what) == 0 &&
-		    v->nitems == 0)
-			cfg_err(c, v, "%s: no region", what);
-		else if (v->type == YNODE_MAP && v->nitems <= CFG_MAX_LIST) {
-			vd->accounts = calloc(v->nitems,
-			    sizeof(*vd->accounts));
-			if (vd->accounts == NULL) {
-				cfg_nomem(c);
-				return;
-			}
-			for (j = 0; j < v->nitems; j++) {
-				struct vendor_account *a =
-				    &vd->accounts[vd->naccounts];
-
-				if (!endpoint_region_ok(v->keys[j]->value)) {
-					cfg_err(c, v->keys[j], "%s: not an AWS "
-					    "region: '%.64s' (e.g. eu-west-1)",
-					    what, v->keys[j]->value);
-					continue;
-				}
-				if (cfg_string(c, v->items[j], what, 12,
-				    &a->account) == -1)
-					continue;
-				if (!cfg_account_ok(a->account)) {
-					cfg_err(c, v->items[j], "%s: an AWS "
-					    "account is 12 digits, got "
-					    "'%.40s'", what, a->account);
-					free(a->account);
-					a->account = NULL;
-					continue;
-				}
-				a->region = cfg_strdup(c, v->keys[j]->value);
-				vd->naccounts++;
-			}
-		}
-
-		(void)snprintf(what, sizeof(what), "%s.require", where);
-		if ((v = ynode_get(vn, "require")) == NULL)
-			cfg_err(c, vn, "%s: missing required key 'require'",
-			    where);
-		else if (cfg_type(c, v, YNODE_SEQ, what) == 0 &&
-		    v->nitems == 0)
-			cfg_err(c, v, "%s: the list is empty", what);
-		else if (v->type == YNODE_SEQ && v->nitems <= CFG_MAX_LIST) {
-			vd->groups = calloc(v->nitems, sizeof(*vd->groups));
-			if (vd->groups == NULL) {
-				cfg_nomem(c);
-				return;
-			}
-			vd->ngroups = v->nitems;
-			for (j = 0; j < v->nitems; j++) {
-				(void)snprintf(what, sizeof(what),
-				    "%s.require[%zu]", where, j);
-				cfg_vendor_group(c, v->items[j], what, j,
-				    &vd->groups[j]);
-			}
-		}
-		if ((v = ynode_get(vn, "key_spec")) != NULL) {
-			(void)snprintf(what, sizeof(what), "%s.key_spec",
-			    where);
-			(void)cfg_enum(c, v, what, cfg_key_specs,
-			    &vd->key_spec);
-		}
-		if ((v = ynode_get(vn, "key_usage")) != NULL) {
-			(void)snprintf(what, sizeof(what), "%s.key_usage",
-			    where);
-			(void)cfg_enum(c, v, what, cfg_key_usages,
-			    &vd->key_usage);
-		}
+	if ((root = ynode_parse_file(path, err, sizeof(err))) == NULL) {
+		cfg_parse_error(c->errs, err);
+		return;
 	}
+	if (root->type != YNODE_MAP)
+		cfg_err(c, root, "a vendor file must be a mapping with a "
+		    "'vendors:' key, got a %s", ynode_type_name(root->type));
+	else if ((v = ynode_get(root, "vendors")) == NULL)
+		cfg_err(c, root, "missing required key 'vendors'");
+	else {
+		cfg_unknown_keys(c, root, known, "");
+		cfg_vendors(c, v, c->vendor_from);
+	}
+	ynode_free(root);
+}
+
+static int
+cfg_vendor_file_sel(const struct dirent *d)
+{
+	size_t	n = strlen(d->d_name);
+
+	/* Skips dot files, so editors' and packagers' leftovers too. */
+	return d->d_name[0] != '.' && n > 5 &&
+	    strcmp(d->d_name + n - 5, ".yaml") == 0;
+}
+
+/* Every DIR/NAME.yaml in name order; -1 with errno when dir is unreadable. */
+static int
+cfg_vendor_dir(struct cfg *c, const char *dir)
+{
+	struct dirent	**ents;
+	char		  path[4096];
+	int		  i, n;
+
+	if ((n = scandir(dir, &ents, cfg_vendor_file_sel, alphasort)) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir,
+		    ents[i]->d_name) < (int)sizeof(path))
+			cfg_vendor_file(c, path);
+		free(ents[i]);
+	}
+	free(ents);
+	return 0;
+}
+
+/*
+ * The shipped profiles, then vendors.d next to the configuration file
+ * (absent is fine).  A missing shipped directory is only an error for a
+ * key that names a vendor nobody defines: cfg_key_vendor() says why.
+ */
+static void
+cfg_vendor_dirs(struct cfg *c, int with_vendors_d)
+{
+	const char	*dir = vendor_dir(), *slash;
+	char		 vd[4096];
+
+	c->vendor_from = VENDOR_SHIPPED;
+	if (cfg_vendor_dir(c, dir) == -1)
+		(void)snprintf(c->vdir_err, sizeof(c->vdir_err), "%s: %s", dir,
+		    strerror(errno));
+	if (!with_vendors_d)
+		return;
+	slash = strrchr(c->cfg->path, '/');
+	if (slash == NULL)
+		(void)snprintf(vd, sizeof(vd), "vendors.d");
+	else
+		(void)snprintf(vd, sizeof(vd), "%.*s/vendors.d",
+		    (int)(slash - c->cfg->path), c->cfg->path);
+	c->vendor_from = VENDOR_LOCAL;
+	if (cfg_vendor_dir(c, vd) == -1 && errno != ENOENT)
+		(void)config_error(c->errs, NULL, "%s: %s", vd,
+		    strerror(errno));
 }
 
 const struct vendor *
@@ -1050,48 +1159,34 @@ config_vendor(const struct config *cfg, const char *name)
 	return NULL;
 }
 
-/* The vendor a key names: a custom one, else a builtin one (loaded once). */
+/* The vendor a key names, from any of the three places. */
 static const struct vendor *
 cfg_key_vendor(struct cfg *c, const struct ynode *n, const char *what)
 {
 	struct config		*cfg = c->cfg;
 	const struct vendor	*v;
-	struct vendor		*b, **vv;
-	const char * const	*builtins = vendor_builtin_names();
 	const char		*names[64], *sug;
 	char			 list[512];
 	size_t			 i, nn = 0;
 
 	if ((v = config_vendor(cfg, n->value)) != NULL)
 		return v;
-	if ((b = vendor_builtin(n->value)) != NULL) {
-		vv = reallocarray(cfg->vendors, cfg->nvendors + 1,
-		    sizeof(*vv));
-		if (vv == NULL) {
-			vendor_free(b);
-			cfg_nomem(c);
-			return NULL;
-		}
-		cfg->vendors = vv;
-		vv[cfg->nvendors++] = b;
-		return b;
-	}
-	for (i = 0; builtins[i] != NULL && nn < 63; i++)
-		names[nn++] = builtins[i];
-	/* Custom ones; builtins already loaded are listed above. */
 	for (i = 0; i < cfg->nvendors && nn < 63; i++)
-		if (cfg->vendors[i]->name != NULL &&
-		    !cfg_is_builtin(cfg->vendors[i]->name))
-			names[nn++] = cfg->vendors[i]->name;
+		names[nn++] = cfg->vendors[i]->name;
 	names[nn] = NULL;
 	if ((sug = suggest_closest(n->value, names, nn)) != NULL)
 		cfg_err(c, n, "%s: unknown vendor '%.64s'; did you mean '%s'? "
 		    "(known: %s)", what, n->value, sug,
 		    cfg_join(names, nn, list, sizeof(list)));
+	else if (c->vdir_err[0] != '\0')
+		cfg_err(c, n, "%s: unknown vendor '%.64s': the vendor profile "
+		    "directory cannot be read (%s; set KEYHEALTHD_VENDOR_DIR, "
+		    "or define it under vendors:)", what, n->value,
+		    c->vdir_err);
 	else
 		cfg_err(c, n, "%s: unknown vendor '%.64s' (known: %s; define "
 		    "custom ones under vendors:)", what, n->value,
-		    cfg_join(names, nn, list, sizeof(list)));
+		    nn > 0 ? cfg_join(names, nn, list, sizeof(list)) : "none");
 	return NULL;
 }
 
@@ -1425,7 +1520,7 @@ cfg_walk(struct cfg *c, const struct ynode *root)
 	if ((v = ynode_get(root, "alerts")) != NULL)
 		cfg_alerts(c, v);
 	if ((v = ynode_get(root, "vendors")) != NULL)
-		cfg_vendors(c, v);
+		cfg_vendors(c, v, VENDOR_CONFIG);
 	cfg_keys(c, root);
 	if ((v = ynode_get(root, "notifiers")) != NULL)
 		cfg_notifiers(c, v);
@@ -1460,7 +1555,7 @@ cfg_new(const char *path)
 /* Takes root (also on failure). */
 static struct config *
 cfg_load_tree(const char *name, struct ynode *root, int flags,
-    struct config_errors *errs)
+    struct config_errors *errs, int vendors_d)
 {
 	struct cfg	 c;
 	size_t		 before = errs->total;
@@ -1472,8 +1567,10 @@ cfg_load_tree(const char *name, struct ynode *root, int flags,
 	}
 	c.errs = errs;
 	c.flags = flags;
+	c.vdir_err[0] = '\0';
 	c.cfg->root = root;
 	cfg_state_dir_default(&c);
+	cfg_vendor_dirs(&c, vendors_d);
 	cfg_walk(&c, root);
 	if (errs->total > before) {
 		config_errors_sort(errs);
@@ -1521,7 +1618,7 @@ config_load_buffer_flags(const char *name, const char *text, size_t len,
 		cfg_parse_error(errs, err);
 		return NULL;
 	}
-	return cfg_load_tree(name, root, flags, errs);
+	return cfg_load_tree(name, root, flags, errs, 0);
 }
 
 struct config *
@@ -1534,7 +1631,7 @@ config_load_flags(const char *path, int flags, struct config_errors *errs)
 		cfg_parse_error(errs, err);
 		return NULL;
 	}
-	return cfg_load_tree(path, root, flags, errs);
+	return cfg_load_tree(path, root, flags, errs, 1);
 }
 
 struct config *
@@ -1793,6 +1890,67 @@ cfg_print_vendor(FILE *f, const struct vendor *v)
 }
 
 int
+config_print_vendors(const struct config *cfg, FILE *f)
+{
+	const struct vendor	*v;
+	size_t			 i, j;
+
+	for (i = 0; i < cfg->nvendors; i++) {
+		v = cfg->vendors[i];
+		(void)fprintf(f, "%s\tfrom %s\n", v->name, v->origin);
+		if (v->source != NULL)
+			(void)fprintf(f, "  source: %s%s%s\n", v->source,
+			    v->date != NULL ? ", checked " : "",
+			    v->date != NULL ? v->date : "");
+		for (j = 0; j < v->naccounts; j++)
+			(void)fprintf(f, "  %-16s %s\n", v->accounts[j].region,
+			    v->accounts[j].account);
+	}
+	if (cfg->nvendors == 0)
+		(void)fprintf(f, "no vendor profiles (shipped ones are read "
+		    "from %s)\n", vendor_dir());
+	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}
+
+struct vendor *
+config_vendor_load(const char *name, char *err, size_t errlen)
+{
+	struct config_errors	 errs;
+	struct cfg		 c;
+	struct vendor		*v = NULL;
+	size_t			 i;
+
+	memset(&errs, 0, sizeof(errs));
+	memset(&c, 0, sizeof(c));
+	c.errs = &errs;
+	if ((c.cfg = cfg_new("(none)")) == NULL) {
+		(void)snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	cfg_vendor_dirs(&c, 0);
+	if (errs.total > 0)
+		(void)snprintf(err, errlen, "%s", errs.n > 0 ? errs.msgs[0] :
+		    "out of memory");
+	else if (c.vdir_err[0] != '\0')
+		(void)snprintf(err, errlen, "%s", c.vdir_err);
+	else {
+		for (i = 0; i < c.cfg->nvendors; i++)
+			if (strcmp(c.cfg->vendors[i]->name, name) == 0) {
+				v = c.cfg->vendors[i];
+				c.cfg->vendors[i] =
+				    c.cfg->vendors[--c.cfg->nvendors];
+				break;
+			}
+		if (v == NULL)
+			(void)snprintf(err, errlen, "no vendor profile '%s' in "
+			    "%s", name, vendor_dir());
+	}
+	config_free(c.cfg);
+	config_errors_free(&errs);
+	return v;
+}
+
+int
 config_print(const struct config *cfg, FILE *f)
 {
 	struct config_aws	 a;
@@ -1824,14 +1982,14 @@ config_print(const struct config *cfg, FILE *f)
 	cfg_put_dur(f, 2, "material_expiry_warning",
 	    cfg->alerts.material_expiry_warning);
 	for (i = 0; i < cfg->nvendors; i++)
-		if (!cfg_is_builtin(cfg->vendors[i]->name))
+		if (cfg->vendors[i]->from == VENDOR_CONFIG)
 			nv++;
 	if (nv == 0)
 		(void)fprintf(f, "vendors: {}\n");
 	else {
 		(void)fprintf(f, "vendors:\n");
 		for (i = 0; i < cfg->nvendors; i++)
-			if (!cfg_is_builtin(cfg->vendors[i]->name))
+			if (cfg->vendors[i]->from == VENDOR_CONFIG)
 				cfg_print_vendor(f, cfg->vendors[i]);
 	}
 	(void)fprintf(f, "keys:\n");
@@ -1843,8 +2001,15 @@ config_print(const struct config *cfg, FILE *f)
 		if (key->vendor_name != NULL) {
 			(void)fprintf(f, "    vendor: ");
 			cfg_put(f, key->vendor_name);
-			(void)fprintf(f, "%s\n", cfg_is_builtin(
-			    key->vendor_name) ? "  # builtin profile" : "");
+			/* The shipped path depends on the installation. */
+			if (key->vendor != NULL &&
+			    key->vendor->from == VENDOR_SHIPPED)
+				(void)fprintf(f, "  # shipped profile");
+			else if (key->vendor != NULL &&
+			    key->vendor->from == VENDOR_LOCAL)
+				(void)fprintf(f, "  # profile from %s",
+				    key->vendor->origin);
+			(void)fputc('\n', f);
 		}
 		if (key->alias != NULL)
 			cfg_put_kv(f, 4, "alias", key->alias);

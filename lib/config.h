@@ -118,7 +118,7 @@ struct config {
 	struct config_alerts	 alerts;
 	struct config_key	*keys;
 	size_t			 nkeys;
-	/* Every custom profile, then each builtin one that a key names. */
+	/* Every known profile: shipped, vendors.d, config (vendor.h). */
 	struct vendor		**vendors;
 	size_t			 nvendors;
 	/* Configured (not started) by lib/notify, only when loaded with
@@ -177,9 +177,17 @@ void		 config_key_aws(const struct config *cfg,
 int		 config_key_endpoint(const struct config *cfg,
 		    const struct config_key *key, char *url, size_t urllen,
 		    char *err, size_t errlen);
-/* The custom or builtin vendor profile called name, or NULL. */
+/* The vendor profile called name, or NULL. */
 const struct vendor *config_vendor(const struct config *cfg,
 		    const char *name);
+/* `keyhealthd vendors`: every profile, its accounts and where it comes
+ * from.  0, or -1 on a write error. */
+int		 config_print_vendors(const struct config *cfg, FILE *f);
+/* The profile called name as an empty configuration sees it (the shipped
+ * files of vendor_dir()), for tests and tools; NULL with err when there
+ * is none or a file is bad.  The caller frees it with vendor_free(). */
+struct vendor	*config_vendor_load(const char *name, char *err,
+		    size_t errlen);
 
 /*
  * Refuses a configuration (or secret) file that others could change:

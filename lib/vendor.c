@@ -1,121 +1,22 @@
 /*
- * Builtin vendor profiles.  The Gearset data is from its BYOK guide: the
- * AWS account per hosting region and the two key policy statements it asks
- * customers to add.
+ * Vendor profiles.  The facts themselves live in YAML files (see
+ * vendor.h); what is here is what every reader of a profile needs.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "vendor.h"
 
-struct vendor_spec {
-	const char	*name;
-	const char	*accounts[8][2];	/* region, account; NULL ends */
-	const char	*key_spec;
-	const char	*key_usage;
-};
+#ifndef KEYHEALTHD_VENDOR_DIR
+#define KEYHEALTHD_VENDOR_DIR	"/usr/local/share/keyhealthd/vendors"
+#endif
 
-static const struct vendor_spec vendor_specs[] = {
-	{ "gearset", {
-		{ "eu-west-1", "347752291521" },
-		{ "us-west-2", "157764733222" },
-		{ "ap-southeast-2", "178658833999" },
-		{ "ca-central-1", "877694686213" },
-		{ NULL, NULL } },
-	  "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT" },
-};
-
-static const char * const vendor_names[] = { "gearset", NULL };
-
-/* Both statements of the guide, shared by every builtin profile so far. */
-static const char * const vendor_use_actions[] = {
-	"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-	"kms:DescribeKey", NULL
-};
-static const char * const vendor_grant_actions[] = {
-	"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant", NULL
-};
-
-const char * const *
-vendor_builtin_names(void)
+const char *
+vendor_dir(void)
 {
-	return vendor_names;
-}
+	const char	*env = getenv("KEYHEALTHD_VENDOR_DIR");
 
-static int
-vendor_group_fill(struct vendor_group *g, const char *label,
-    const char * const *actions)
-{
-	size_t	n;
-
-	for (n = 0; actions[n] != NULL; n++)
-		;
-	if ((g->label = strdup(label)) == NULL)
-		return -1;
-	if ((g->actions = calloc(n, sizeof(*g->actions))) == NULL)
-		return -1;
-	for (g->nactions = 0; g->nactions < n; g->nactions++)
-		if ((g->actions[g->nactions] =
-		    strdup(actions[g->nactions])) == NULL)
-			return -1;
-	return 0;
-}
-
-struct vendor *
-vendor_builtin(const char *name)
-{
-	const struct vendor_spec	*spec = NULL;
-	struct vendor			*v;
-	struct vendor_cond		*c;
-	size_t				 i, n;
-
-	for (i = 0; i < sizeof(vendor_specs) / sizeof(vendor_specs[0]); i++)
-		if (strcmp(vendor_specs[i].name, name) == 0)
-			spec = &vendor_specs[i];
-	if (spec == NULL)
-		return NULL;
-	if ((v = calloc(1, sizeof(*v))) == NULL)
-		return NULL;
-	if ((v->name = strdup(spec->name)) == NULL)
-		goto fail;
-	for (n = 0; spec->accounts[n][0] != NULL; n++)
-		;
-	if ((v->accounts = calloc(n, sizeof(*v->accounts))) == NULL)
-		goto fail;
-	for (v->naccounts = 0; v->naccounts < n; v->naccounts++) {
-		struct vendor_account *a = &v->accounts[v->naccounts];
-
-		a->region = strdup(spec->accounts[v->naccounts][0]);
-		a->account = strdup(spec->accounts[v->naccounts][1]);
-		if (a->region == NULL || a->account == NULL) {
-			v->naccounts++;
-			goto fail;
-		}
-	}
-	if ((v->groups = calloc(2, sizeof(*v->groups))) == NULL)
-		goto fail;
-	v->ngroups = 2;
-	if (vendor_group_fill(&v->groups[0], "use of the key",
-	    vendor_use_actions) == -1 ||
-	    vendor_group_fill(&v->groups[1],
-	    "attachment of persistent resources", vendor_grant_actions) == -1)
-		goto fail;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		goto fail;
-	v->groups[1].conds = c;
-	v->groups[1].nconds = 1;
-	c->op = strdup("Bool");
-	c->key = strdup("kms:GrantIsForAWSResource");
-	c->value = strdup("true");
-	if (c->op == NULL || c->key == NULL || c->value == NULL)
-		goto fail;
-	if ((v->key_spec = strdup(spec->key_spec)) == NULL ||
-	    (v->key_usage = strdup(spec->key_usage)) == NULL)
-		goto fail;
-	return v;
-fail:
-	vendor_free(v);
-	return NULL;
+	return env != NULL && env[0] != '\0' ? env : KEYHEALTHD_VENDOR_DIR;
 }
 
 const char *
@@ -127,6 +28,53 @@ vendor_account(const struct vendor *v, const char *region)
 		if (strcmp(v->accounts[i].region, region) == 0)
 			return v->accounts[i].account;
 	return NULL;
+}
+
+static int
+vendor_str_same(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+static int
+vendor_group_same(const struct vendor_group *a, const struct vendor_group *b)
+{
+	size_t	i;
+
+	if (a->nactions != b->nactions || a->nconds != b->nconds)
+		return 0;
+	for (i = 0; i < a->nactions; i++)
+		if (!vendor_str_same(a->actions[i], b->actions[i]))
+			return 0;
+	for (i = 0; i < a->nconds; i++)
+		if (!vendor_str_same(a->conds[i].op, b->conds[i].op) ||
+		    !vendor_str_same(a->conds[i].key, b->conds[i].key) ||
+		    !vendor_str_same(a->conds[i].value, b->conds[i].value))
+			return 0;
+	return vendor_str_same(a->label, b->label);
+}
+
+int
+vendor_same(const struct vendor *a, const struct vendor *b)
+{
+	size_t	i;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	if (a->naccounts != b->naccounts || a->ngroups != b->ngroups ||
+	    !vendor_str_same(a->key_spec, b->key_spec) ||
+	    !vendor_str_same(a->key_usage, b->key_usage))
+		return 0;
+	for (i = 0; i < a->naccounts; i++)
+		if (!vendor_str_same(a->accounts[i].region,
+		    b->accounts[i].region) ||
+		    !vendor_str_same(a->accounts[i].account,
+		    b->accounts[i].account))
+			return 0;
+	for (i = 0; i < a->ngroups; i++)
+		if (!vendor_group_same(&a->groups[i], &b->groups[i]))
+			return 0;
+	return 1;
 }
 
 void
@@ -159,5 +107,8 @@ vendor_free(struct vendor *v)
 	free(v->groups);
 	free(v->key_spec);
 	free(v->key_usage);
+	free(v->source);
+	free(v->date);
+	free(v->origin);
 	free(v);
 }

@@ -1,7 +1,9 @@
 /*
  * Vendor profiles: which AWS account a vendor uses in each region, and what
- * a key policy must grant that account.  The builtin "gearset" profile comes
- * from the vendor's BYOK guide; custom ones are read from the config.
+ * a key policy must grant that account.  They are data, not code: shipped
+ * as YAML files (one per vendor, citing its BYOK guide) in vendor_dir(),
+ * overridable by files in vendors.d next to the config and by the config's
+ * own vendors: section; lib/config reads all three.
  */
 #ifndef KEYHEALTHD_VENDOR_H
 #define KEYHEALTHD_VENDOR_H
@@ -30,6 +32,13 @@ struct vendor_account {
 	char	*account;	/* "347752291521" */
 };
 
+/* Where a profile was read, in increasing order of precedence. */
+enum vendor_from {
+	VENDOR_SHIPPED,		/* vendor_dir() */
+	VENDOR_LOCAL,		/* vendors.d next to the config */
+	VENDOR_CONFIG		/* the config's vendors: */
+};
+
 struct vendor {
 	char			*name;
 	struct vendor_account	*accounts;
@@ -38,18 +47,24 @@ struct vendor {
 	size_t			 ngroups;
 	char			*key_spec;	/* required KeySpec or NULL */
 	char			*key_usage;	/* required KeyUsage or NULL */
+	char			*source;	/* the guide's URL, or NULL */
+	char			*date;		/* when checked against it */
+	char			*origin;	/* "FILE" or "FILE:LINE" */
+	enum vendor_from	 from;
 };
 
-/* A new copy of the builtin profile called name, or NULL if there is none.
- * The caller frees it with vendor_free(). */
-struct vendor	*vendor_builtin(const char *name);
-
-/* The names of the builtin profiles, NULL-terminated; static storage. */
-const char * const *vendor_builtin_names(void);
+/* The directory of the shipped profiles: $KEYHEALTHD_VENDOR_DIR when set
+ * (tests, a build tree), else the installed one compiled in.  Static or
+ * environment storage. */
+const char	*vendor_dir(void);
 
 /* The vendor's account for region, or NULL when the vendor does not serve
  * that region.  Points into v. */
 const char	*vendor_account(const struct vendor *v, const char *region);
+
+/* Whether a and b ask the same of a key (accounts, requirements, key
+ * spec and usage; not where they were read).  NULLs are equal. */
+int		 vendor_same(const struct vendor *a, const struct vendor *b);
 
 /* Frees v and everything it owns; NULL is fine. */
 void		 vendor_free(struct vendor *v);

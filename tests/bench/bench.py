@@ -795,6 +795,9 @@ def targets_latency(results, out):
 
 
 def main():
+    # The shipped vendor profiles of the source tree (nothing installed).
+    os.environ.setdefault("KEYHEALTHD_VENDOR_DIR",
+                          os.path.join(TOP, "vendors"))
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(TOP, "build/keyhealthd"))
     ap.add_argument("--floor", default=os.path.join(TOP, "build/bench/floor"))

@@ -327,7 +327,10 @@ class Demo:
                "LANG": "C.UTF-8", "TZ": "UTC",
                "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY,
                "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_KEY,
-               "AWS_EC2_METADATA_DISABLED": "true"}
+               "AWS_EC2_METADATA_DISABLED": "true",
+               # The shipped vendor profiles of the source tree.
+               "KEYHEALTHD_VENDOR_DIR": os.environ.get(
+                   "KEYHEALTHD_VENDOR_DIR", os.path.join(REPO, "vendors"))}
         self.daemon = self.spawn("keyhealthd", [KH_BIN, "-c", self.config,
                                                 "run"],
                                  env=env, prefix="   keyhealthd | ",

@@ -18,6 +18,11 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+# The shipped vendor profiles, from the source tree: nothing is installed.
+# Environments built from scratch below carry it over (VENDOR_ENV).
+os.environ.setdefault("KEYHEALTHD_VENDOR_DIR",
+                      os.path.join(REPO_TOP, "vendors"))
+VENDOR_ENV = {"KEYHEALTHD_VENDOR_DIR": os.environ["KEYHEALTHD_VENDOR_DIR"]}
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO_TOP, "tests", "kmsemu"))
 

@@ -172,7 +172,8 @@ def base_env(home, **extra):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "HOME": str(home), "AWS_ACCESS_KEY_ID": EMU_AK,
            "AWS_SECRET_ACCESS_KEY": EMU_SK, "AWS_EC2_METADATA_DISABLED": "true",
-           "LANG": "C"}
+           "LANG": "C",
+           "KEYHEALTHD_VENDOR_DIR": os.environ["KEYHEALTHD_VENDOR_DIR"]}
     for k, v in extra.items():
         if v is None:
             env.pop(k, None)

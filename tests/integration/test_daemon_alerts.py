@@ -40,7 +40,8 @@ def daemon_env(tmp_path):
             "HOME": str(home), "TZ": "UTC",
             "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_KEY,
-            "AWS_EC2_METADATA_DISABLED": "true"}
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "KEYHEALTHD_VENDOR_DIR": os.environ["KEYHEALTHD_VENDOR_DIR"]}
 
 
 def seed(emu, region="eu-west-1", policy=None, **meta):

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO_TOP, pick_free_port, run
+from conftest import REPO_TOP, VENDOR_ENV, pick_free_port, run
 from fixture_kmsemu import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 
 REGION = "eu-west-1"
@@ -63,7 +63,8 @@ def daemon_env(tmp_path, **extra):
            "HOME": str(home),
            "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY,
            "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_KEY,
-           "AWS_EC2_METADATA_DISABLED": "true"}
+           "AWS_EC2_METADATA_DISABLED": "true",
+           "KEYHEALTHD_VENDOR_DIR": os.environ["KEYHEALTHD_VENDOR_DIR"]}
     env.update(extra)
     return env
 
@@ -426,10 +427,12 @@ def test_make_install_installs_exactly_the_shipped_files(tmp_path):
         "usr/share/man/man5/keyhealthd.yaml.5",
         "etc/keyhealthd/keyhealthd.yaml.example",
         "usr/share/doc/keyhealthd/iam-policy.json",
+        "usr/share/keyhealthd/vendors/gearset.yaml",
     }
     mode = lambda p: os.stat(dest / p).st_mode & 0o7777  # noqa: E731
     assert mode("usr/sbin/keyhealthd") == 0o755
     assert mode("usr/share/man/man8/keyhealthd.8") == 0o644
+    assert mode("usr/share/keyhealthd/vendors/gearset.yaml") == 0o644
     unit = (dest / unitdir.lstrip("/") / "keyhealthd.service").read_text()
     assert "ExecStart=/usr/sbin/keyhealthd run\n" in unit
     assert "ExecStartPre=/usr/sbin/keyhealthd validate\n" in unit
@@ -479,7 +482,8 @@ def test_iam_policy_grants_exactly_the_read_only_actions():
 
 def test_example_config_is_a_complete_gearset_setup(kh_bin):
     r = run([kh_bin, "validate", "-v", "-c", "conf/keyhealthd.yaml"],
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+            env={**VENDOR_ENV,
+                 "PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     assert r.returncode == 0, r.stderr
     assert "vendor: gearset" in r.stdout
     with open(os.path.join(REPO_TOP, "conf", "keyhealthd.yaml")) as f:
@@ -511,7 +515,8 @@ def test_validate_reports_a_misspelt_notifier_option_with_its_position(
                    "    repost_intervl: 1m\n"
                    "  - type: webhook\n"
                    "    url: ftp://hooks.example.com/x\n")
-    r = run([kh_bin, "validate", "-c", str(p)], env={"PATH": "/usr/bin"})
+    r = run([kh_bin, "validate", "-c", str(p)], env={**VENDOR_ENV,
+                                                    "PATH": "/usr/bin"})
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr.splitlines() == [
         "%s:7:5: unknown option \"repost_intervl\" for an alertmanager "
@@ -529,7 +534,8 @@ def test_validate_refuses_an_exec_program_that_is_not_there(kh_bin,
                    "  - type: exec\n"
                    "    name: second\n"
                    "    command: [notify-me-nowhere-in-path]\n")
-    r = run([kh_bin, "validate", "-c", str(p)], env={"PATH": "/usr/bin"})
+    r = run([kh_bin, "validate", "-c", str(p)], env={**VENDOR_ENV,
+                                                    "PATH": "/usr/bin"})
     assert r.returncode == 1
     assert r.stderr.splitlines() == [
         "%s:6:15: exec: program '/nonexistent/notify-me' is not an "
@@ -552,9 +558,11 @@ def test_secret_file_relative_name_is_a_systemd_credential(kh_bin,
                    "  - type: pagerduty\n"
                    "    routing_key_file: pagerduty-key\n")
     ok = run([kh_bin, "validate", "-c", str(p)],
-             env={"PATH": "/usr/bin", "CREDENTIALS_DIRECTORY": str(creds)})
+             env={**VENDOR_ENV, "PATH": "/usr/bin",
+                 "CREDENTIALS_DIRECTORY": str(creds)})
     assert ok.returncode == 0, ok.stderr
-    bad = run([kh_bin, "validate", "-c", str(p)], env={"PATH": "/usr/bin"})
+    bad = run([kh_bin, "validate", "-c", str(p)], env={**VENDOR_ENV,
+                                                    "PATH": "/usr/bin"})
     assert bad.returncode == 1
     assert "%s:7:18: secret_file: \"webhook-secret\" is a relative name but "\
         "$CREDENTIALS_DIRECTORY is not set" % p in bad.stderr
@@ -562,7 +570,8 @@ def test_secret_file_relative_name_is_a_systemd_credential(kh_bin,
     # A secret others can read is refused, and never printed.
     os.chmod(creds / "webhook-secret", 0o644)
     r = run([kh_bin, "validate", "-c", str(p)],
-            env={"PATH": "/usr/bin", "CREDENTIALS_DIRECTORY": str(creds)})
+            env={**VENDOR_ENV, "PATH": "/usr/bin",
+                 "CREDENTIALS_DIRECTORY": str(creds)})
     assert r.returncode == 1 and "readable or writable by others" in r.stderr
     assert "s3cr3t" not in r.stderr
 

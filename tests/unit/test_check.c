@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "config.h"
 #include "vendor.h"
 
 #define ARN	"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -74,8 +75,10 @@ set_err(struct kms_error *e, enum kms_errclass cls, const char *code,
 static void
 setup(void)
 {
-	gearset = vendor_builtin("gearset");
-	ck_assert_ptr_nonnull(gearset);
+	char	verr[512];
+
+	gearset = config_vendor_load("gearset", verr, sizeof(verr));
+	ck_assert_msg(gearset != NULL, "%s", verr);
 	memset(&want, 0, sizeof(want));
 	want.arn = ARN;
 	want.name = "gearset-eu";

@@ -363,13 +363,19 @@ START_TEST(test_config_custom_vendor_becomes_struct_vendor)
 }
 END_TEST
 
-START_TEST(test_config_custom_vendor_may_not_shadow_builtin)
+START_TEST(test_config_custom_vendor_overrides_shipped)
 {
-	one_error("vendors:\n  gearset:\n    accounts: {eu-west-1: "
+	struct config_errors	 errs = { 0 };
+	struct config		*cfg;
+
+	cfg = load("vendors:\n  gearset:\n    accounts: {eu-west-1: "
 	    "\"123456789012\"}\n    require:\n      - actions: "
-	    "[kms:Decrypt]\n" KEYS1,
-	    "t.yaml:2:3: vendors: 'gearset' is a builtin vendor; give the "
-	    "custom profile another name");
+	    "[kms:Decrypt]\n" KEYS1, &errs);
+	ck_assert_msg(cfg != NULL, "%s", errs.n ? errs.msgs[0] : "?");
+	ck_assert_str_eq(vendor_account(config_vendor(cfg, "gearset"),
+	    "eu-west-1"), "123456789012");
+	ck_assert_str_eq(config_vendor(cfg, "gearset")->origin, "t.yaml:2");
+	config_free(cfg);
 }
 END_TEST
 
@@ -1208,7 +1214,7 @@ config_suite(void)
 	tc = tcase_create("vendors");
 	tcase_add_test(tc, test_config_builtin_vendor_is_loaded_once);
 	tcase_add_test(tc, test_config_custom_vendor_becomes_struct_vendor);
-	tcase_add_test(tc, test_config_custom_vendor_may_not_shadow_builtin);
+	tcase_add_test(tc, test_config_custom_vendor_overrides_shipped);
 	tcase_add_test(tc, test_config_custom_vendor_errors_are_specific);
 	tcase_add_test(tc, test_config_unknown_vendor_lists_known_ones);
 	tcase_add_test(tc, test_config_condition_operators_are_the_evaluators);

@@ -12,6 +12,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "../../lib/config.h"
 #include "../../lib/policy.h"
 #include "policy_testvendor.h"
 
@@ -126,7 +127,7 @@ START_TEST(test_case_table)
 	if (json_is_string(vj)) {
 		ck_assert_msg(strcmp(json_string_value(vj), "gearset") == 0,
 		    "%s: unknown vendor", file);
-		v = vendor_builtin("gearset");
+		v = config_vendor_load("gearset", err, sizeof(err));
 	} else
 		v = tv_from_json(vj);
 	ck_assert_msg(v != NULL, "%s: bad vendor", file);
@@ -218,13 +219,15 @@ START_TEST(test_table_has_at_least_60_cases)
 }
 END_TEST
 
-/* The table runs against the builtin profile; it must be the guide's. */
-START_TEST(test_builtin_gearset_is_the_guide)
+/* The table runs against the shipped profile; it must be the guide's. */
+START_TEST(test_shipped_gearset_is_the_guide)
 {
-	struct vendor	*b = vendor_builtin("gearset"), *g = tv_gearset();
+	char		 verr[512];
+	struct vendor	*b = config_vendor_load("gearset", verr, sizeof(verr));
+	struct vendor	*g = tv_gearset();
 	size_t		 i, j;
 
-	ck_assert_ptr_nonnull(b);
+	ck_assert_msg(b != NULL, "%s", verr);
 	ck_assert_ptr_nonnull(g);
 	ck_assert_uint_eq(b->naccounts, g->naccounts);
 	for (i = 0; i < g->naccounts; i++)
@@ -998,7 +1001,7 @@ policy_suite(void)
 
 	tc = tcase_create("table");
 	tcase_add_test(tc, test_table_has_at_least_60_cases);
-	tcase_add_test(tc, test_builtin_gearset_is_the_guide);
+	tcase_add_test(tc, test_shipped_gearset_is_the_guide);
 	tcase_add_loop_test(tc, test_case_table, 0, (int)ncase_files);
 	suite_add_tcase(s, tc);
 
