@@ -241,6 +241,19 @@ void	proc_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 /* main.c */
 void	usage_print(int to_stderr);
+/* A no-argument option of one command besides -c/-v: its long name, its
+ * short letter (0: long only), the flag it sets. */
+struct kh_flag {
+	const char	*name;
+	int		 letter;
+	int		*set;
+};
+/* The one option parser of every command: -c/--config and -v/--verbose
+ * into opts, plus the command's flags; stops at the first operand.
+ * Returns the index of the first operand, or -1 after a bad option
+ * (getopt has said which; the caller prints the usage). */
+int	kh_getopt(struct kh_opts *, int, char **, const struct kh_flag *,
+	    size_t);
 /* Loads path (flags: CONFIG_LOAD_*); on failure logs every error and
  * returns NULL. */
 struct config *kh_config_load(const char *path, int flags);

@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1306,36 +1305,17 @@ run_signal(int sig, void *arg)
 int
 cmd_run(struct kh_opts *opts, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config",	required_argument,	NULL, 'c' },
-		{ "verbose",	no_argument,		NULL, 'v' },
-		{ NULL,		0,			NULL, 0 }
-	};
 	struct event_base	*base;
 	struct config		*conf;
 	struct notifier		**nv;
 	struct kh		*kh;
 	size_t			 nn, i;
 	char			 err[512];
-	int			 ch;
+	int			 first;
 
 	if (argc > 0) {
-		optind = 1;
-		while ((ch = getopt_long(argc, argv, "c:v", longopts,
-		    NULL)) != -1) {
-			switch (ch) {
-			case 'c':
-				opts->config = optarg;
-				break;
-			case 'v':
-				opts->verbose++;
-				break;
-			default:
-				usage_print(1);
-				return 2;
-			}
-		}
-		if (optind < argc) {
+		first = kh_getopt(opts, argc, argv, NULL, 0);
+		if (first == -1 || first < argc) {
 			usage_print(1);
 			return 2;
 		}
