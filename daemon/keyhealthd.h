@@ -204,6 +204,8 @@ int		 poll_start(struct kh_key *, void (*)(struct kh_key *));
 /* Credentials for a poll that waited: err NULL when they are there. */
 void		 poll_creds_ready(struct kh_key *, const char *);
 void		 poll_discard(struct kh_key *);
+/* keyhealthd_poll_duration_seconds: upper bounds, s */
+extern const double poll_latency_bounds[KH_LATENCY_BUCKETS];
 
 /* credsglue.c: credential providers on the loop */
 struct kh_creds	*creds_glue_get(struct kh *, const struct config *,
