@@ -4,7 +4,6 @@
  * `baseline`.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,57 +104,6 @@ kh_key_reload_baseline(struct kh_key *k)
 	k->st.baseline = st.baseline;
 	memset(&st.baseline, 0, sizeof(st.baseline));
 	state_key_free(&st);
-}
-
-/*
- * `keyhealthd check` sends and writes nothing, and may run as another
- * user than the daemon (a monitoring agent): it reads a key's state
- * without state_key_load()'s repairs (moving a corrupt file aside,
- * fixing modes), and a file it cannot use is only reported.
- */
-/* An error message, cut to fit: paths may be long. */
-static void __attribute__((format(printf, 3, 4)))
-kh_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static enum state_read
-kh_key_load_readonly(const char *dir, const char *arn, struct state_key *out,
-    char *err, size_t errlen)
-{
-	char		 name[64];
-	enum state_read	 rc;
-	json_t		*j;
-	char		 why[512];
-
-	memset(out, 0, sizeof(*out));
-	err[0] = '\0';
-	if (state_key_filename(arn, name, sizeof(name)) == -1) {
-		kh_errf(err, errlen, "cannot name the state file of %s",
-		    arn);
-		return STATE_READ_ERROR;
-	}
-	if ((rc = state_peek_json(dir, name, 0, &j, err, errlen)) !=
-	    STATE_READ_OK)
-		return rc;
-	if (state_key_from_json(j, out, why, sizeof(why)) == -1 ||
-	    out->arn == NULL || strcmp(out->arn, arn) != 0) {
-		if (out->arn != NULL && strcmp(out->arn, arn) != 0)
-			(void)snprintf(why, sizeof(why), "it holds another "
-			    "key's state");
-		json_decref(j);
-		state_key_free(out);
-		kh_errf(err, errlen, "state file %s/%s is corrupt (%s): "
-		    "ignored (keyhealthd run moves it aside)", dir, name, why);
-		return STATE_READ_CORRUPT;
-	}
-	json_decref(j);
-	return STATE_READ_OK;
 }
 
 /*
@@ -598,7 +546,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		}
 		if (kh->state_ok) {
 			enum state_read r = kh->mode == KH_MODE_CHECK ?
-			    kh_key_load_readonly(conf->state_dir,
+			    state_key_peek(conf->state_dir,
 			    conf->keys[i].arn, &k->st, serr, sizeof(serr)) :
 			    state_key_load(conf->state_dir,
 			    conf->keys[i].arn, &k->st, serr, sizeof(serr));
