@@ -65,7 +65,7 @@ FUZZ_SMOKE	=
 .SECONDARY:
 
 .PHONY: all deps check check-run unit integration tools demo install clean \
-	fuzz-smoke lint-c
+	fuzz-smoke
 
 all: $(BUILD)/keyhealthd
 

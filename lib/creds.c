@@ -1,18 +1,15 @@
 /*
- * AWS credential provider chain.  See creds.h for the order.  Everything
- * up to building the HTTP requests and parsing the answers is pure; the
- * runner at the end walks a plan through a creds_fetcher.
+ * AWS credential provider chain, the pure half of lib/creds (creds.h has
+ * the order): time, the shared INI files and profiles, the plan, building
+ * the HTTP requests and parsing the answers.  The runner that walks a plan
+ * through a creds_fetcher is creds_provider.c.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,32 +17,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "creds.h"
+#include "errf.h"
 #include "endpoint.h"
 #include "sigv4.h"
 
 #define CREDS_MAX_SECTIONS	4096
 #define CREDS_MAX_KEYS		256
-#define CREDS_MAX_TOKEN		(16 * 1024)	/* web identity / auth token */
-
-static void	seterr(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static char *
 xstrndup(const char *s, size_t n)
@@ -72,8 +53,8 @@ dupnull(const char *s, int *failed)
 	return p;
 }
 
-static void
-free_secret(char *s)
+void
+creds_free_secret(char *s)
 {
 	if (s == NULL)
 		return;
@@ -87,8 +68,8 @@ creds_clear(struct creds *c)
 	if (c == NULL)
 		return;
 	free(c->access_key_id);
-	free_secret(c->secret_access_key);
-	free_secret(c->session_token);
+	creds_free_secret(c->secret_access_key);
+	creds_free_secret(c->session_token);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -226,7 +207,7 @@ creds_ini_free(struct creds_ini *ini)
 	for (i = 0; i < ini->nsec; i++) {
 		for (j = 0; j < ini->sec[i].nkv; j++) {
 			free(ini->sec[i].kv[j].key);
-			free_secret(ini->sec[i].kv[j].value);
+			creds_free_secret(ini->sec[i].kv[j].value);
 		}
 		free(ini->sec[i].kv);
 		free(ini->sec[i].name);
@@ -269,19 +250,19 @@ ini_set(struct creds_ini_section *sec, const char *key, const char *value,
 		return -1;
 	for (i = 0; i < sec->nkv; i++)
 		if (strcmp(sec->kv[i].key, key) == 0) {
-			free_secret(sec->kv[i].value);
+			creds_free_secret(sec->kv[i].value);
 			sec->kv[i].value = v;
 			sec->kv[i].line = line;
 			return 0;
 		}
 	if (sec->nkv >= CREDS_MAX_KEYS ||
 	    (kv = reallocarray(sec->kv, sec->nkv + 1, sizeof(*kv))) == NULL) {
-		free_secret(v);
+		creds_free_secret(v);
 		return -1;
 	}
 	sec->kv = kv;
 	if ((kv[sec->nkv].key = strdup(key)) == NULL) {
-		free_secret(v);
+		creds_free_secret(v);
 		return -1;
 	}
 	kv[sec->nkv].value = v;
@@ -301,13 +282,13 @@ creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
 
 	memset(ini, 0, sizeof(*ini));
 	if (len > CREDS_MAX_FILE) {
-		seterr(err, errlen, "file larger than %d bytes", CREDS_MAX_FILE);
+		errf(err, errlen, "file larger than %d bytes", CREDS_MAX_FILE);
 		return -1;
 	}
 	if ((buf = xstrndup(text, len)) == NULL)
 		goto oom;
 	if (memchr(text, '\0', len) != NULL) {
-		seterr(err, errlen, "file contains a NUL byte");
+		errf(err, errlen, "file contains a NUL byte");
 		goto fail;
 	}
 	for (p = buf; p != NULL; p = nl) {
@@ -326,7 +307,7 @@ creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
 			char	*end = strchr(s, ']');
 
 			if (end == NULL) {
-				seterr(err, errlen, "line %d: section header "
+				errf(err, errlen, "line %d: section header "
 				    "without ']'", lineno);
 				goto fail;
 			}
@@ -338,7 +319,7 @@ creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
 					cur = &ini->sec[i];
 			if (cur == NULL) {
 				if (ini->nsec >= CREDS_MAX_SECTIONS) {
-					seterr(err, errlen, "line %d: too many "
+					errf(err, errlen, "line %d: too many "
 					    "sections", lineno);
 					goto fail;
 				}
@@ -357,20 +338,20 @@ creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
 			continue;
 		}
 		if (cur == NULL) {
-			seterr(err, errlen, "line %d: setting outside a "
+			errf(err, errlen, "line %d: setting outside a "
 			    "[section]", lineno);
 			goto fail;
 		}
 		eq = s + strcspn(s, "=:");
 		if (*eq == '\0') {
-			seterr(err, errlen, "line %d: expected key = value",
+			errf(err, errlen, "line %d: expected key = value",
 			    lineno);
 			goto fail;
 		}
 		*eq = '\0';
 		k = trim(s);
 		if (*k == '\0') {
-			seterr(err, errlen, "line %d: empty key", lineno);
+			errf(err, errlen, "line %d: empty key", lineno);
 			goto fail;
 		}
 		for (i = 0; k[i] != '\0'; i++)
@@ -383,7 +364,7 @@ creds_ini_parse(const char *text, size_t len, struct creds_ini *ini,
 	free(buf);
 	return 0;
 oom:
-	seterr(err, errlen, "out of memory");
+	errf(err, errlen, "out of memory");
 fail:
 	if (buf != NULL) {
 		OPENSSL_cleanse(buf, len);
@@ -394,8 +375,8 @@ fail:
 }
 
 /* Reads a whole small file; *missing set when it does not exist. */
-static char *
-read_file(const char *path, size_t max, size_t *lenp, int *missing,
+char *
+creds_read_file(const char *path, size_t max, size_t *lenp, int *missing,
     char *err, size_t errlen)
 {
 	struct stat	 st;
@@ -410,21 +391,21 @@ read_file(const char *path, size_t max, size_t *lenp, int *missing,
 			*missing = 1;
 			return NULL;
 		}
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		errf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
+		errf(err, errlen, "%s: not a regular file", path);
 		close(fd);
 		return NULL;
 	}
 	if ((size_t)st.st_size > max) {
-		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
+		errf(err, errlen, "%s: larger than %zu bytes", path, max);
 		close(fd);
 		return NULL;
 	}
 	if ((buf = malloc(max + 1)) == NULL) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		close(fd);
 		return NULL;
 	}
@@ -432,7 +413,7 @@ read_file(const char *path, size_t max, size_t *lenp, int *missing,
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			errf(err, errlen, "%s: %s", path, strerror(errno));
 			close(fd);
 			free(buf);
 			return NULL;
@@ -454,12 +435,13 @@ creds_ini_load(const char *path, struct creds_ini *ini, char *err,
 	int	 missing, rc;
 
 	memset(ini, 0, sizeof(*ini));
-	text = read_file(path, CREDS_MAX_FILE, &len, &missing, err, errlen);
+	text = creds_read_file(path, CREDS_MAX_FILE, &len, &missing, err,
+	    errlen);
 	if (text == NULL)
 		return missing ? 0 : -1;
 	rc = creds_ini_parse(text, len, ini, e, sizeof(e));
 	if (rc == -1)
-		seterr(err, errlen, "%s: %s", path, e);
+		errf(err, errlen, "%s: %s", path, e);
 	OPENSSL_cleanse(text, len);
 	free(text);
 	return rc;
@@ -490,7 +472,7 @@ creds_plan_free(struct creds_plan *plan)
 	free(plan->session_name);
 	free(plan->command);
 	free(plan->url);
-	free_secret(plan->auth_token);
+	creds_free_secret(plan->auth_token);
 	free(plan->auth_token_file);
 	for (i = 0; i < plan->nsteps; i++)
 		step_free(&plan->steps[i]);
@@ -508,13 +490,13 @@ plan_step(struct creds_plan *plan, const char *role_arn,
 	int			 failed = 0;
 
 	if (plan->nsteps >= CREDS_MAX_CHAIN + 1) {
-		seterr(err, errlen, "more than %d chained roles",
+		errf(err, errlen, "more than %d chained roles",
 		    CREDS_MAX_CHAIN);
 		return -1;
 	}
 	if (strncmp(role_arn, "arn:", 4) != 0 ||
 	    strstr(role_arn, ":role/") == NULL) {
-		seterr(err, errlen, "%s: \"%s\" is not an IAM role ARN", via,
+		errf(err, errlen, "%s: \"%s\" is not an IAM role ARN", via,
 		    role_arn);
 		return -1;
 	}
@@ -526,7 +508,7 @@ plan_step(struct creds_plan *plan, const char *role_arn,
 	s->via = dupnull(via, &failed);
 	plan->nsteps++;
 	if (failed) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -544,7 +526,7 @@ plan_static(struct creds_plan *plan, const char *ak, const char *sk,
 	plan->static_creds.session_token = tok != NULL && tok[0] != '\0' ?
 	    dupnull(tok, &failed) : NULL;
 	if (failed) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -603,7 +585,7 @@ profile_resolve(const struct creds_ini *config,
 
 	if (!prof_find(config, credentials, name, &pr)) {
 		if (must_exist) {
-			seterr(err, errlen, "profile \"%s\" not found in the "
+			errf(err, errlen, "profile \"%s\" not found in the "
 			    "shared config or credentials file", name);
 			return -1;
 		}
@@ -618,12 +600,12 @@ profile_resolve(const struct creds_ini *config,
 				snprintf(path + l, sizeof(path) - l, "%s -> ",
 				    chain[i]);
 			}
-			seterr(err, errlen, "source_profile loop: %s%s", path,
+			errf(err, errlen, "source_profile loop: %s%s", path,
 			    name);
 			return -1;
 		}
 	if (depth >= CREDS_MAX_CHAIN) {
-		seterr(err, errlen, "profile \"%s\": source_profile chain "
+		errf(err, errlen, "profile \"%s\": source_profile chain "
 		    "longer than %d", name, CREDS_MAX_CHAIN);
 		return -1;
 	}
@@ -635,7 +617,7 @@ profile_resolve(const struct creds_ini *config,
 	ak = prof_get(&pr, "aws_access_key_id");
 	sk = prof_get(&pr, "aws_secret_access_key");
 	if ((ak == NULL) != (sk == NULL)) {
-		seterr(err, errlen, "profile \"%s\": %s without %s", name,
+		errf(err, errlen, "profile \"%s\": %s without %s", name,
 		    ak != NULL ? "aws_access_key_id" : "aws_secret_access_key",
 		    ak != NULL ? "aws_secret_access_key" : "aws_access_key_id");
 		return -1;
@@ -645,14 +627,14 @@ profile_resolve(const struct creds_ini *config,
 		csrc = prof_get(&pr, "credential_source");
 		wit = prof_get(&pr, "web_identity_token_file");
 		if (src != NULL && csrc != NULL) {
-			seterr(err, errlen, "profile \"%s\": both "
+			errf(err, errlen, "profile \"%s\": both "
 			    "source_profile and credential_source", name);
 			return -1;
 		}
 		if (src != NULL && strcmp(src, name) == 0) {
 			/* A profile may be its own source via its keys. */
 			if (ak == NULL) {
-				seterr(err, errlen, "profile \"%s\" is its own "
+				errf(err, errlen, "profile \"%s\" is its own "
 				    "source_profile but has no keys", name);
 				return -1;
 			}
@@ -667,7 +649,7 @@ profile_resolve(const struct creds_ini *config,
 			if (r == -1)
 				return -1;
 			if (r == 0) {
-				seterr(err, errlen, "profile \"%s\": "
+				errf(err, errlen, "profile \"%s\": "
 				    "source_profile \"%s\" has no credentials",
 				    name, src);
 				return -1;
@@ -680,7 +662,7 @@ profile_resolve(const struct creds_ini *config,
 				    "AWS_SECRET_ACCESS_KEY");
 
 				if (eak == NULL || esk == NULL) {
-					seterr(err, errlen, "profile \"%s\": "
+					errf(err, errlen, "profile \"%s\": "
 					    "credential_source Environment but "
 					    "AWS_ACCESS_KEY_ID/AWS_SECRET_"
 					    "ACCESS_KEY are not set", name);
@@ -693,7 +675,7 @@ profile_resolve(const struct creds_ini *config,
 				    "environment");
 			} else if (strcmp(csrc, "Ec2InstanceMetadata") == 0) {
 				if (plan_imds(plan, env, err, errlen) != 1) {
-					seterr(err, errlen, "profile \"%s\": "
+					errf(err, errlen, "profile \"%s\": "
 					    "credential_source "
 					    "Ec2InstanceMetadata but "
 					    "AWS_EC2_METADATA_DISABLED is set",
@@ -705,7 +687,7 @@ profile_resolve(const struct creds_ini *config,
 				if (r == -1)
 					return -1;
 				if (r == 0) {
-					seterr(err, errlen, "profile \"%s\": "
+					errf(err, errlen, "profile \"%s\": "
 					    "credential_source EcsContainer "
 					    "but AWS_CONTAINER_CREDENTIALS_"
 					    "RELATIVE_URI/FULL_URI are not "
@@ -713,7 +695,7 @@ profile_resolve(const struct creds_ini *config,
 					return -1;
 				}
 			} else {
-				seterr(err, errlen, "profile \"%s\": unknown "
+				errf(err, errlen, "profile \"%s\": unknown "
 				    "credential_source \"%s\"", name, csrc);
 				return -1;
 			}
@@ -727,12 +709,12 @@ profile_resolve(const struct creds_ini *config,
 			snprintf(plan->desc, sizeof(plan->desc), "profile %s "
 			    "(web identity, role %s)", name, role);
 			if (failed) {
-				seterr(err, errlen, "out of memory");
+				errf(err, errlen, "out of memory");
 				return -1;
 			}
 			return 1;
 		} else {
-			seterr(err, errlen, "profile \"%s\": role_arn without "
+			errf(err, errlen, "profile \"%s\": role_arn without "
 			    "source_profile, credential_source or "
 			    "web_identity_token_file", name);
 			return -1;
@@ -753,7 +735,7 @@ profile_resolve(const struct creds_ini *config,
 	if ((proc = prof_get(&pr, "credential_process")) != NULL) {
 		plan->source = CREDS_SRC_PROCESS;
 		if ((plan->command = strdup(proc)) == NULL) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 		snprintf(plan->desc, sizeof(plan->desc), "profile %s "
@@ -788,7 +770,7 @@ container_url_ok(const char *url, char *err, size_t errlen)
 
 	if (endpoint_url_parse(url, ENDPOINT_NO_USERINFO, &u, e,
 	    sizeof(e)) == -1) {
-		seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: %s",
+		errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: %s",
 		    e);
 		return 0;
 	}
@@ -797,7 +779,7 @@ container_url_ok(const char *url, char *err, size_t errlen)
 	for (i = 0; i < sizeof(agents) / sizeof(agents[0]); i++)
 		if (strcmp(u.host, agents[i]) == 0)
 			return 1;
-	seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http "
+	errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http "
 	    "only to loopback or the container agent (169.254.170.2, "
 	    "169.254.170.23)");
 	return 0;
@@ -819,13 +801,13 @@ plan_container(struct creds_plan *plan, const char *const *env, char *err,
 	plan->source = CREDS_SRC_CONTAINER;
 	if (rel != NULL) {
 		if (rel[0] != '/') {
-			seterr(err, errlen, "AWS_CONTAINER_CREDENTIALS_"
+			errf(err, errlen, "AWS_CONTAINER_CREDENTIALS_"
 			    "RELATIVE_URI does not start with /");
 			return -1;
 		}
 		n = strlen(CREDS_CONTAINER_HOST) + strlen(rel) + 1;
 		if ((plan->url = malloc(n)) == NULL) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 		snprintf(plan->url, n, "%s%s", CREDS_CONTAINER_HOST, rel);
@@ -840,7 +822,7 @@ plan_container(struct creds_plan *plan, const char *const *env, char *err,
 	plan->auth_token = tokf == NULL ? dupnull(tok, &failed) : NULL;
 	if (plan->auth_token != NULL &&
 	    strpbrk(plan->auth_token, "\r\n") != NULL) {
-		seterr(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN "
+		errf(err, errlen, "AWS_CONTAINER_AUTHORIZATION_TOKEN "
 		    "contains a line break");
 		return -1;
 	}
@@ -848,7 +830,7 @@ plan_container(struct creds_plan *plan, const char *const *env, char *err,
 	    "(%s)", rel != NULL ? "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" :
 	    "AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	if (failed) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 1;
@@ -873,12 +855,12 @@ plan_imds(struct creds_plan *plan, const char *const *env, char *err,
 		    CREDS_IMDS_ENDPOINT6 : CREDS_IMDS_ENDPOINT;
 	if (endpoint_url_parse(ep, ENDPOINT_NO_QUERY | ENDPOINT_NO_USERINFO,
 	    NULL, e, sizeof(e)) == -1) {
-		seterr(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT: %s", e);
+		errf(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT: %s", e);
 		return -1;
 	}
 	plan->source = CREDS_SRC_IMDS;
 	if ((plan->url = strdup(ep)) == NULL) {
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	/* The paths are appended: drop a trailing slash. */
@@ -941,7 +923,7 @@ plan_finish(const struct creds_config *cfg, const char *const *env,
 			r = envv(env, "AWS_DEFAULT_REGION");
 		if ((plan->region = strdup(r != NULL ? r : "us-east-1")) ==
 		    NULL) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 	}
@@ -950,7 +932,7 @@ plan_finish(const struct creds_config *cfg, const char *const *env,
 		    cfg != NULL && cfg->allow_http, plan->region, env, url, sizeof(url), err, errlen) == -1)
 			return -1;
 		if ((plan->sts_endpoint = strdup(url)) == NULL) {
-			seterr(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			return -1;
 		}
 	}
@@ -985,7 +967,7 @@ creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
 	if (cfg->access_key_id != NULL || cfg->secret_access_key != NULL) {
 		if (cfg->access_key_id == NULL ||
 		    cfg->secret_access_key == NULL) {
-			seterr(err, errlen, "config: aws.access_key_id and "
+			errf(err, errlen, "config: aws.access_key_id and "
 			    "aws.secret_access_key must be set together");
 			goto fail;
 		}
@@ -1003,7 +985,7 @@ creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
 	sk = envv(env, "AWS_SECRET_ACCESS_KEY");
 	if (cfg->profile == NULL && (ak != NULL || sk != NULL)) {
 		if (ak == NULL || sk == NULL) {
-			seterr(err, errlen, "environment: %s is set but %s is "
+			errf(err, errlen, "environment: %s is set but %s is "
 			    "not", ak != NULL ? "AWS_ACCESS_KEY_ID" :
 			    "AWS_SECRET_ACCESS_KEY", ak != NULL ?
 			    "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
@@ -1022,7 +1004,7 @@ creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
 	ra = envv(env, "AWS_ROLE_ARN");
 	if (tf != NULL) {
 		if (ra == NULL) {
-			seterr(err, errlen, "environment: "
+			errf(err, errlen, "environment: "
 			    "AWS_WEB_IDENTITY_TOKEN_FILE is set but "
 			    "AWS_ROLE_ARN is not");
 			goto fail;
@@ -1065,7 +1047,7 @@ creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
 	creds_ini_free(&conf);
 	creds_ini_free(&cred);
 	if (r == -1) {
-		seterr(err, errlen, "shared config: %s", e);
+		errf(err, errlen, "shared config: %s", e);
 		goto fail;
 	}
 	if (r == 1)
@@ -1080,7 +1062,7 @@ creds_plan_resolve(const struct creds_config *cfg, const char *const *env,
 		goto fail;
 	if (r == 1)
 		goto done;
-	seterr(err, errlen, "no AWS credentials: none in the config, the "
+	errf(err, errlen, "no AWS credentials: none in the config, the "
 	    "environment, web identity, profile \"%s\" or a container, and "
 	    "AWS_EC2_METADATA_DISABLED is set", name);
 	goto fail;
@@ -1091,7 +1073,7 @@ done:
 	free(kpath);
 	return 0;
 oom:
-	seterr(err, errlen, "out of memory");
+	errf(err, errlen, "out of memory");
 fail:
 	free(cpath);
 	free(kpath);
@@ -1111,7 +1093,7 @@ creds_http_req_free(struct creds_http_req *r)
 	free(r->method);
 	free(r->url);
 	for (i = 0; i < r->nheaders; i++)
-		free_secret(r->headers[i]);
+		creds_free_secret(r->headers[i]);
 	if (r->body != NULL) {
 		OPENSSL_cleanse(r->body, r->bodylen);
 		free(r->body);
@@ -1184,7 +1166,7 @@ form_add(struct form *f, const char *key, const char *value)
 	    f->len > 0 ? "&" : "", ek, ev);
 out:
 	free(ek);
-	free_secret(ev);
+	creds_free_secret(ev);
 }
 
 #define FORM_CTYPE	"application/x-www-form-urlencoded; charset=utf-8"
@@ -1205,7 +1187,7 @@ creds_sts_assume_role_request(const char *endpoint, const char *region,
 	memset(out, 0, sizeof(*out));
 	if (endpoint_url_parse(endpoint, ENDPOINT_NO_QUERY |
 	    ENDPOINT_NO_USERINFO, &u, e, sizeof(e)) == -1) {
-		seterr(err, errlen, "STS endpoint: %s", e);
+		errf(err, errlen, "STS endpoint: %s", e);
 		return -1;
 	}
 	form_add(&f, "Action", "AssumeRole");
@@ -1233,7 +1215,7 @@ creds_sts_assume_role_request(const char *endpoint, const char *region,
 	sc.session_token = src->session_token;
 	if (sigv4_sign(&sr, &sc, region, "sts", now, NULL, auth, sizeof(auth),
 	    amzdate, e, sizeof(e)) == -1) {
-		seterr(err, errlen, "signing AssumeRole: %s", e);
+		errf(err, errlen, "signing AssumeRole: %s", e);
 		free(f.s);
 		return -1;
 	}
@@ -1251,7 +1233,7 @@ creds_sts_assume_role_request(const char *endpoint, const char *region,
 oom:
 	free(f.s);
 	creds_http_req_free(out);
-	seterr(err, errlen, "out of memory");
+	errf(err, errlen, "out of memory");
 	return -1;
 }
 
@@ -1277,7 +1259,7 @@ creds_sts_web_identity_request(const char *endpoint, const char *role_arn,
 			free(f.s);
 		}
 		creds_http_req_free(out);
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	out->body = f.s;
@@ -1378,18 +1360,18 @@ creds_check(struct creds *c, const char *what, char *err, size_t errlen)
 
 	if (c->access_key_id == NULL || c->access_key_id[0] == '\0' ||
 	    c->secret_access_key == NULL || c->secret_access_key[0] == '\0') {
-		seterr(err, errlen, "%s: answer without AccessKeyId or "
+		errf(err, errlen, "%s: answer without AccessKeyId or "
 		    "SecretAccessKey", what);
 		return -1;
 	}
 	for (p = c->access_key_id; *p != '\0'; p++)
 		if (!isalnum((unsigned char)*p)) {
-			seterr(err, errlen, "%s: malformed AccessKeyId", what);
+			errf(err, errlen, "%s: malformed AccessKeyId", what);
 			return -1;
 		}
 	if (c->session_token != NULL &&
 	    strpbrk(c->session_token, "\r\n") != NULL) {
-		seterr(err, errlen, "%s: malformed session token", what);
+		errf(err, errlen, "%s: malformed session token", what);
 		return -1;
 	}
 	return 0;
@@ -1405,7 +1387,7 @@ creds_sts_parse(long status, const char *body, size_t len, struct creds *out,
 
 	memset(out, 0, sizeof(*out));
 	if (len > CREDS_MAX_BODY) {
-		seterr(err, errlen, "STS: answer larger than %d bytes",
+		errf(err, errlen, "STS: answer larger than %d bytes",
 		    CREDS_MAX_BODY);
 		return -1;
 	}
@@ -1426,7 +1408,7 @@ creds_sts_parse(long status, const char *body, size_t len, struct creds *out,
 			goto fail;
 		if (exp == NULL || creds_parse_time(exp, &out->expiration) ==
 		    -1) {
-			seterr(err, errlen, "STS: missing or malformed "
+			errf(err, errlen, "STS: missing or malformed "
 			    "Expiration");
 			goto fail;
 		}
@@ -1438,14 +1420,14 @@ creds_sts_parse(long status, const char *body, size_t len, struct creds *out,
 		sanitize(code, 64);
 		if (msg != NULL)
 			sanitize(msg, 300);
-		seterr(err, errlen, "STS: %s: %s (HTTP %ld)", code,
+		errf(err, errlen, "STS: %s: %s (HTTP %ld)", code,
 		    msg != NULL ? msg : "no message", status);
 		free(code);
 		free(msg);
 		return -1;
 	}
 bad:
-	seterr(err, errlen, "STS: HTTP %ld with an unrecognised answer",
+	errf(err, errlen, "STS: HTTP %ld with an unrecognised answer",
 	    status);
 	return -1;
 fail:
@@ -1462,7 +1444,7 @@ creds_imds_token_request(const char *base, struct creds_http_req *out,
 	    req_header(out, "X-aws-ec2-metadata-token-ttl-seconds", "21600") ==
 	    -1) {
 		creds_http_req_free(out);
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -1476,23 +1458,23 @@ creds_imds_creds_request(const char *base, const char *token,
 
 	if (role != NULL && (role[0] == '\0' || strpbrk(role, "/?#%\r\n ") !=
 	    NULL)) {
-		seterr(err, errlen, "IMDS: malformed role name");
+		errf(err, errlen, "IMDS: malformed role name");
 		return -1;
 	}
 	if (strpbrk(token, "\r\n") != NULL) {
-		seterr(err, errlen, "IMDS: malformed token");
+		errf(err, errlen, "IMDS: malformed token");
 		return -1;
 	}
 	if (snprintf(path, sizeof(path),
 	    "/latest/meta-data/iam/security-credentials/%s",
 	    role != NULL ? role : "") >= (int)sizeof(path)) {
-		seterr(err, errlen, "IMDS: role name too long");
+		errf(err, errlen, "IMDS: role name too long");
 		return -1;
 	}
 	if (req_init(out, "GET", base, path) == -1 ||
 	    req_header(out, "X-aws-ec2-metadata-token", token) == -1) {
 		creds_http_req_free(out);
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -1505,12 +1487,12 @@ creds_imds_parse_role(long status, const char *body, size_t len, char *role,
 	size_t	n;
 
 	if (status == 404) {
-		seterr(err, errlen, "IMDS: no IAM role attached to this "
+		errf(err, errlen, "IMDS: no IAM role attached to this "
 		    "instance (HTTP 404)");
 		return -1;
 	}
 	if (status != 200) {
-		seterr(err, errlen, "IMDS: listing roles: HTTP %ld", status);
+		errf(err, errlen, "IMDS: listing roles: HTTP %ld", status);
 		return -1;
 	}
 	while (len > 0 && isspace((unsigned char)*body)) {
@@ -1519,11 +1501,11 @@ creds_imds_parse_role(long status, const char *body, size_t len, char *role,
 	}
 	for (n = 0; n < len && body[n] != '\n' && body[n] != '\r'; n++)
 		if (!isgraph((unsigned char)body[n]) || body[n] == '/') {
-			seterr(err, errlen, "IMDS: malformed role name");
+			errf(err, errlen, "IMDS: malformed role name");
 			return -1;
 		}
 	if (n == 0 || n >= rolelen) {
-		seterr(err, errlen, "IMDS: %s role name", n == 0 ? "empty" :
+		errf(err, errlen, "IMDS: %s role name", n == 0 ? "empty" :
 		    "too long");
 		return -1;
 	}
@@ -1551,7 +1533,7 @@ creds_json_parse(long status, const char *body, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	if (len > CREDS_MAX_BODY) {
-		seterr(err, errlen, "answer larger than %d bytes",
+		errf(err, errlen, "answer larger than %d bytes",
 		    CREDS_MAX_BODY);
 		return -1;
 	}
@@ -1563,13 +1545,13 @@ creds_json_parse(long status, const char *body, size_t len,
 			msg = json_string_value(json_object_get(j, "Message"));
 		snprintf(m, sizeof(m), "%s", msg != NULL ? msg : "");
 		sanitize(m, 200);
-		seterr(err, errlen, "HTTP %ld%s%s", status, m[0] ? ": " : "",
+		errf(err, errlen, "HTTP %ld%s%s", status, m[0] ? ": " : "",
 		    m);
 		json_decref(j);
 		return -1;
 	}
 	if (j == NULL || !json_is_object(j)) {
-		seterr(err, errlen, "answer is not a JSON object");
+		errf(err, errlen, "answer is not a JSON object");
 		json_decref(j);
 		return -1;
 	}
@@ -1579,7 +1561,7 @@ creds_json_parse(long status, const char *body, size_t len,
 		snprintf(m, sizeof(m), "%s: %s", code, msg != NULL ? msg :
 		    "no message");
 		sanitize(m, 250);
-		seterr(err, errlen, "%s", m);
+		errf(err, errlen, "%s", m);
 		json_decref(j);
 		return -1;
 	}
@@ -1590,7 +1572,7 @@ creds_json_parse(long status, const char *body, size_t len,
 		goto fail;
 	exp = json_string_value(json_object_get(j, "Expiration"));
 	if (exp != NULL && creds_parse_time(exp, &out->expiration) == -1) {
-		seterr(err, errlen, "malformed Expiration");
+		errf(err, errlen, "malformed Expiration");
 		goto fail;
 	}
 	json_decref(j);
@@ -1606,7 +1588,7 @@ creds_container_request(const char *url, const char *token,
     struct creds_http_req *out, char *err, size_t errlen)
 {
 	if (token != NULL && strpbrk(token, "\r\n") != NULL) {
-		seterr(err, errlen, "container authorization token contains "
+		errf(err, errlen, "container authorization token contains "
 		    "a line break");
 		return -1;
 	}
@@ -1614,7 +1596,7 @@ creds_container_request(const char *url, const char *token,
 	    req_header(out, "Authorization", token) == -1) ||
 	    req_header(out, "Accept", "application/json") == -1) {
 		creds_http_req_free(out);
-		seterr(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -1630,19 +1612,19 @@ creds_process_parse(const char *text, size_t len, struct creds *c, char *err,
 
 	memset(c, 0, sizeof(*c));
 	if (len > CREDS_MAX_BODY) {
-		seterr(err, errlen, "credential_process: output larger than "
+		errf(err, errlen, "credential_process: output larger than "
 		    "%d bytes", CREDS_MAX_BODY);
 		return -1;
 	}
 	if ((j = json_loadb(text, len, 0, &je)) == NULL || !json_is_object(j)) {
-		seterr(err, errlen, "credential_process: output is not a JSON "
+		errf(err, errlen, "credential_process: output is not a JSON "
 		    "object");
 		json_decref(j);
 		return -1;
 	}
 	v = json_object_get(j, "Version");
 	if (!json_is_integer(v) || json_integer_value(v) != 1) {
-		seterr(err, errlen, "credential_process: Version must be 1");
+		errf(err, errlen, "credential_process: Version must be 1");
 		json_decref(j);
 		return -1;
 	}
@@ -1653,7 +1635,7 @@ creds_process_parse(const char *text, size_t len, struct creds *c, char *err,
 		goto fail;
 	exp = json_string_value(json_object_get(j, "Expiration"));
 	if (exp != NULL && creds_parse_time(exp, &c->expiration) == -1) {
-		seterr(err, errlen, "credential_process: malformed "
+		errf(err, errlen, "credential_process: malformed "
 		    "Expiration");
 		goto fail;
 	}
@@ -1663,753 +1645,4 @@ fail:
 	json_decref(j);
 	creds_clear(c);
 	return -1;
-}
-
-/* ---- The runner ---------------------------------------------------- */
-
-enum phase {
-	PH_IDLE,
-	PH_WEB_IDENTITY,
-	PH_PROCESS,
-	PH_CONTAINER,
-	PH_IMDS_TOKEN,
-	PH_IMDS_ROLE,
-	PH_IMDS_CREDS,
-	PH_ASSUME_ROLE
-};
-
-struct waiter {
-	creds_cb	 cb;
-	void		*arg;
-};
-
-struct creds_provider {
-	struct creds_plan	 plan;
-	struct creds_fetcher	 f;
-	time_t			(*clock)(void);
-	struct creds		 cur;
-	int			 have;
-	time_t			 refresh_at;
-	time_t			 margin;	/* unusable this close to expiry */
-	int			 inflight;
-	enum phase		 phase;
-	size_t			 step;
-	struct creds		 work;
-	char			*imds_token;
-	char			 imds_role[256];
-	struct waiter		*w;
-	size_t			 nw;
-	char			 lasterr[600];
-	time_t			 retry_at;
-	int			 failures;
-};
-
-static time_t
-default_clock(void)
-{
-	return time(NULL);
-}
-
-struct creds_provider *
-creds_provider_new(struct creds_plan *plan, const struct creds_fetcher *f,
-    time_t (*clock)(void))
-{
-	struct creds_provider	*p;
-
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return NULL;
-	p->plan = *plan;
-	memset(plan, 0, sizeof(*plan));
-	if (f != NULL)
-		p->f = *f;
-	p->clock = clock != NULL ? clock : default_clock;
-	p->phase = PH_IDLE;
-	return p;
-}
-
-void
-creds_provider_free(struct creds_provider *p)
-{
-	if (p == NULL)
-		return;
-	if (p->inflight && p->f.cancel != NULL)
-		p->f.cancel(p->f.ctx, p);
-	creds_plan_free(&p->plan);
-	creds_clear(&p->cur);
-	creds_clear(&p->work);
-	free_secret(p->imds_token);
-	free(p->w);
-	free(p);
-}
-
-static int
-usable(const struct creds_provider *p, time_t now)
-{
-	return p->have && (p->cur.expiration == 0 ||
-	    now < p->cur.expiration - p->margin);
-}
-
-static void
-notify(struct creds_provider *p, const struct creds *c, const char *err)
-{
-	struct waiter	*w = p->w;
-	size_t		 nw = p->nw, i;
-
-	/* Waiters may ask again from their callback: start afresh. */
-	p->w = NULL;
-	p->nw = 0;
-	for (i = 0; i < nw; i++)
-		w[i].cb(w[i].arg, c, err);
-	free(w);
-}
-
-static void
-finish_ok(struct creds_provider *p)
-{
-	time_t	now = p->clock(), life, ahead;
-
-	creds_clear(&p->cur);
-	p->cur = p->work;
-	memset(&p->work, 0, sizeof(p->work));
-	p->have = 1;
-	p->inflight = 0;
-	p->phase = PH_IDLE;
-	p->failures = 0;
-	p->retry_at = 0;
-	p->lasterr[0] = '\0';
-	if (p->cur.expiration == 0)
-		p->refresh_at = 0;
-	else {
-		/* Short-lived credentials: refresh at half their life. */
-		life = p->cur.expiration - now;
-		ahead = life / 2 < CREDS_REFRESH_AHEAD ? life / 2 :
-		    CREDS_REFRESH_AHEAD;
-		if (ahead < 0)
-			ahead = 0;
-		p->refresh_at = p->cur.expiration - ahead;
-		p->margin = life / 4 < CREDS_EXPIRY_MARGIN ? life / 4 :
-		    CREDS_EXPIRY_MARGIN;
-		if (p->margin < 0)
-			p->margin = 0;
-	}
-	notify(p, &p->cur, NULL);
-}
-
-static void
-finish_fail(struct creds_provider *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-finish_fail(struct creds_provider *p, const char *fmt, ...)
-{
-	va_list	ap;
-	char	msg[400];
-	time_t	now = p->clock();
-	long	backoff;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(p->lasterr, sizeof(p->lasterr), "%s: %s", p->plan.desc, msg);
-	creds_clear(&p->work);
-	p->inflight = 0;
-	p->phase = PH_IDLE;
-	p->failures++;
-	backoff = 5L << (p->failures > 6 ? 6 : p->failures - 1);
-	if (backoff > 300)
-		backoff = 300;
-	p->retry_at = now + backoff;
-	if (usable(p, now))
-		notify(p, &p->cur, NULL);
-	else
-		notify(p, NULL, p->lasterr);
-}
-
-static void	run_done(void *, const struct creds_fetch_result *);
-
-static void
-do_fetch(struct creds_provider *p, enum phase ph, struct creds_http_req *req)
-{
-	int	rc;
-
-	p->phase = ph;
-	rc = p->f.fetch != NULL ? p->f.fetch(p->f.ctx, req, run_done, p) : -1;
-	creds_http_req_free(req);
-	if (rc == -1 && p->phase == ph && p->inflight)
-		finish_fail(p, "could not start the request");
-}
-
-static void
-next_step(struct creds_provider *p)
-{
-	struct creds_http_req	req;
-	char			e[300];
-
-	if (p->step >= p->plan.nsteps) {
-		finish_ok(p);
-		return;
-	}
-	if (creds_sts_assume_role_request(p->plan.sts_endpoint,
-	    p->plan.region, &p->plan.steps[p->step], &p->work, p->clock(),
-	    &req, e, sizeof(e)) == -1) {
-		finish_fail(p, "AssumeRole %s: %s",
-		    p->plan.steps[p->step].role_arn, e);
-		return;
-	}
-	do_fetch(p, PH_ASSUME_ROLE, &req);
-}
-
-/* A token file's contents, trimmed; NULL with err. */
-static char *
-read_token(const char *path, const char *what, char *err, size_t errlen)
-{
-	char	*t, e[300];
-	size_t	 len;
-	int	 missing;
-
-	if ((t = read_file(path, CREDS_MAX_TOKEN, &len, &missing, e,
-	    sizeof(e))) == NULL) {
-		if (missing)
-			seterr(err, errlen, "%s %s does not exist", what, path);
-		else
-			seterr(err, errlen, "%s: %s", what, e);
-		return NULL;
-	}
-	while (len > 0 && isspace((unsigned char)t[len - 1]))
-		t[--len] = '\0';
-	if (len == 0 || strpbrk(t, "\r\n") != NULL) {
-		seterr(err, errlen, "%s %s is empty or has several lines",
-		    what, path);
-		free_secret(t);
-		return NULL;
-	}
-	return t;
-}
-
-static void
-run_start(struct creds_provider *p)
-{
-	struct creds_http_req	 req;
-	char			 e[400], *tok;
-	int			 rc;
-
-	p->inflight = 1;
-	p->step = 0;
-	creds_clear(&p->work);
-	switch (p->plan.source) {
-	case CREDS_SRC_STATIC:
-		if (creds_copy(&p->work, &p->plan.static_creds) == -1) {
-			finish_fail(p, "out of memory");
-			return;
-		}
-		next_step(p);
-		return;
-	case CREDS_SRC_WEB_IDENTITY:
-		if ((tok = read_token(p->plan.token_file, "web identity token "
-		    "file", e, sizeof(e))) == NULL) {
-			finish_fail(p, "%s", e);
-			return;
-		}
-		rc = creds_sts_web_identity_request(p->plan.sts_endpoint,
-		    p->plan.role_arn, p->plan.session_name, tok, &req, e,
-		    sizeof(e));
-		free_secret(tok);
-		if (rc == -1) {
-			finish_fail(p, "%s", e);
-			return;
-		}
-		do_fetch(p, PH_WEB_IDENTITY, &req);
-		return;
-	case CREDS_SRC_PROCESS:
-		p->phase = PH_PROCESS;
-		if (p->f.exec == NULL || p->f.exec(p->f.ctx, p->plan.command,
-		    run_done, p) == -1) {
-			if (p->inflight && p->phase == PH_PROCESS)
-				finish_fail(p, "could not run "
-				    "credential_process");
-		}
-		return;
-	case CREDS_SRC_CONTAINER:
-		tok = NULL;
-		if (p->plan.auth_token_file != NULL &&
-		    (tok = read_token(p->plan.auth_token_file,
-		    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", e,
-		    sizeof(e))) == NULL) {
-			finish_fail(p, "%s", e);
-			return;
-		}
-		rc = creds_container_request(p->plan.url, tok != NULL ? tok :
-		    p->plan.auth_token, &req, e, sizeof(e));
-		free_secret(tok);
-		if (rc == -1) {
-			finish_fail(p, "%s", e);
-			return;
-		}
-		do_fetch(p, PH_CONTAINER, &req);
-		return;
-	case CREDS_SRC_IMDS:
-		if (creds_imds_token_request(p->plan.url, &req, e, sizeof(e)) ==
-		    -1) {
-			finish_fail(p, "%s", e);
-			return;
-		}
-		do_fetch(p, PH_IMDS_TOKEN, &req);
-		return;
-	}
-	finish_fail(p, "unknown credential source");
-}
-
-static void
-run_done(void *arg, const struct creds_fetch_result *res)
-{
-	struct creds_provider	*p = arg;
-	struct creds_http_req	 req;
-	struct creds		 c;
-	const char		*what;
-	char			 e[400];
-	size_t			 n;
-
-	if (!p->inflight)
-		return;
-	switch (p->phase) {
-	case PH_WEB_IDENTITY:
-		what = "AssumeRoleWithWebIdentity";
-		break;
-	case PH_PROCESS:
-		what = "credential_process";
-		break;
-	case PH_CONTAINER:
-		what = "container endpoint";
-		break;
-	case PH_IMDS_TOKEN:
-	case PH_IMDS_ROLE:
-	case PH_IMDS_CREDS:
-		what = "instance metadata";
-		break;
-	case PH_ASSUME_ROLE:
-		what = "AssumeRole";
-		break;
-	default:
-		return;
-	}
-	if (res->status < 0) {
-		finish_fail(p, "%s: %s", what, res->error != NULL ?
-		    res->error : "transport error");
-		return;
-	}
-	switch (p->phase) {
-	case PH_WEB_IDENTITY:
-	case PH_ASSUME_ROLE:
-		if (creds_sts_parse(res->status, res->body, res->bodylen, &c, e,
-		    sizeof(e)) == -1) {
-			if (p->phase == PH_ASSUME_ROLE)
-				finish_fail(p, "AssumeRole %s: %s",
-				    p->plan.steps[p->step].role_arn, e);
-			else
-				finish_fail(p, "%s: %s", what, e);
-			return;
-		}
-		creds_clear(&p->work);
-		p->work = c;
-		if (p->phase == PH_ASSUME_ROLE)
-			p->step++;
-		next_step(p);
-		return;
-	case PH_PROCESS:
-		if (res->status != 0) {
-			finish_fail(p, "credential_process exited with status "
-			    "%ld", res->status);
-			return;
-		}
-		if (creds_process_parse(res->body, res->bodylen, &c, e,
-		    sizeof(e)) == -1) {
-			finish_fail(p, "%s", e);
-			return;
-		}
-		p->work = c;
-		next_step(p);
-		return;
-	case PH_CONTAINER:
-	case PH_IMDS_CREDS:
-		if (creds_json_parse(res->status, res->body, res->bodylen, &c,
-		    e, sizeof(e)) == -1) {
-			finish_fail(p, "%s: %s", what, e);
-			return;
-		}
-		p->work = c;
-		next_step(p);
-		return;
-	case PH_IMDS_TOKEN:
-		if (res->status != 200) {
-			finish_fail(p, "%s: token request: HTTP %ld", what,
-			    res->status);
-			return;
-		}
-		n = res->bodylen;
-		while (n > 0 && isspace((unsigned char)res->body[n - 1]))
-			n--;
-		if (n == 0 || n > 4096) {
-			finish_fail(p, "%s: malformed token", what);
-			return;
-		}
-		free_secret(p->imds_token);
-		if ((p->imds_token = xstrndup(res->body, n)) == NULL) {
-			finish_fail(p, "out of memory");
-			return;
-		}
-		if (creds_imds_creds_request(p->plan.url, p->imds_token, NULL,
-		    &req, e, sizeof(e)) == -1) {
-			finish_fail(p, "%s", e);
-			return;
-		}
-		do_fetch(p, PH_IMDS_ROLE, &req);
-		return;
-	case PH_IMDS_ROLE:
-		if (creds_imds_parse_role(res->status, res->body, res->bodylen,
-		    p->imds_role, sizeof(p->imds_role), e, sizeof(e)) == -1 ||
-		    creds_imds_creds_request(p->plan.url, p->imds_token,
-		    p->imds_role, &req, e, sizeof(e)) == -1) {
-			finish_fail(p, "%s", e);
-			return;
-		}
-		do_fetch(p, PH_IMDS_CREDS, &req);
-		return;
-	default:
-		return;
-	}
-}
-
-static int
-add_waiter(struct creds_provider *p, creds_cb cb, void *arg)
-{
-	struct waiter	*w;
-
-	if (cb == NULL)
-		return 0;
-	if ((w = reallocarray(p->w, p->nw + 1, sizeof(*w))) == NULL)
-		return -1;
-	p->w = w;
-	w[p->nw].cb = cb;
-	w[p->nw].arg = arg;
-	p->nw++;
-	return 0;
-}
-
-int
-creds_provider_get(struct creds_provider *p, const struct creds **out,
-    creds_cb cb, void *arg, char *err, size_t errlen)
-{
-	time_t	now = p->clock();
-
-	*out = NULL;
-	if (usable(p, now)) {
-		if (p->refresh_at != 0 && now >= p->refresh_at &&
-		    !p->inflight && now >= p->retry_at)
-			run_start(p);
-		/* Still usable: a failed refresh keeps the old ones. */
-		if (usable(p, now)) {
-			*out = &p->cur;
-			return 0;
-		}
-	}
-	if (p->inflight) {
-		if (add_waiter(p, cb, arg) == -1) {
-			seterr(err, errlen, "out of memory");
-			return -1;
-		}
-		return 1;
-	}
-	if (p->failures > 0 && now < p->retry_at) {
-		seterr(err, errlen, "%s", p->lasterr);
-		return -1;
-	}
-	run_start(p);
-	if (!p->inflight) {
-		if (usable(p, p->clock())) {
-			*out = &p->cur;
-			return 0;
-		}
-		seterr(err, errlen, "%s", p->lasterr[0] ? p->lasterr :
-		    "credentials expired on arrival");
-		return -1;
-	}
-	if (add_waiter(p, cb, arg) == -1) {
-		seterr(err, errlen, "out of memory");
-		return -1;
-	}
-	return 1;
-}
-
-int
-creds_provider_sigv4(void *arg, struct sigv4_creds *out, char *err,
-    size_t errlen)
-{
-	struct creds_provider	*p = arg;
-	const struct creds	*c;
-	int			 rc;
-
-	rc = creds_provider_get(p, &c, NULL, NULL, err, errlen);
-	if (rc == 1) {
-		seterr(err, errlen, "credentials from %s are still being "
-		    "fetched", p->plan.desc);
-		return -1;
-	}
-	if (rc == -1)
-		return -1;
-	out->access_key = c->access_key_id;
-	out->secret_key = c->secret_access_key;
-	out->session_token = c->session_token;
-	return 0;
-}
-
-time_t
-creds_provider_refresh_at(const struct creds_provider *p)
-{
-	return p->refresh_at;
-}
-
-const char *
-creds_provider_last_error(const struct creds_provider *p)
-{
-	return p->lasterr;
-}
-
-const char *
-creds_provider_describe(const struct creds_provider *p)
-{
-	return p->plan.desc;
-}
-
-/* ---- Blocking fetcher: `keyhealthd check` only --------------------- */
-
-struct body {
-	char	*s;
-	size_t	 len;
-	int	 too_large;
-};
-
-static size_t
-body_write(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct body	*b = arg;
-	size_t		 n = size * nmemb;
-	char		*p;
-
-	if (b->len + n > CREDS_MAX_BODY) {
-		b->too_large = 1;
-		return 0;
-	}
-	if ((p = realloc(b->s, b->len + n + 1)) == NULL)
-		return 0;
-	b->s = p;
-	memcpy(b->s + b->len, ptr, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-	return n;
-}
-
-static int
-blocking_fetch(void *ctx, const struct creds_http_req *req,
-    creds_fetch_done done, void *cbarg)
-{
-	struct creds_fetch_result	 res;
-	struct curl_slist		*hl = NULL, *t;
-	struct body			 b = { NULL, 0, 0 };
-	char				 ebuf[CURL_ERROR_SIZE] = "";
-	long				 timeout = *(long *)ctx, status = 0;
-	size_t				 i;
-	CURL				*c;
-	CURLcode			 cc;
-
-	if ((c = curl_easy_init()) == NULL)
-		return -1;
-	for (i = 0; i < req->nheaders; i++) {
-		if ((t = curl_slist_append(hl, req->headers[i])) == NULL) {
-			curl_slist_free_all(hl);
-			curl_easy_cleanup(c);
-			return -1;
-		}
-		hl = t;
-	}
-	/* No "Expect: 100-continue" round trip for small STS bodies. */
-	if ((t = curl_slist_append(hl, "Expect:")) != NULL)
-		hl = t;
-	curl_easy_setopt(c, CURLOPT_URL, req->url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (req->body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)req->bodylen);
-	} else if (strcmp(req->method, "PUT") == 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
-	}
-	cc = curl_easy_perform(c);
-	memset(&res, 0, sizeof(res));
-	if (cc != CURLE_OK) {
-		res.status = -1;
-		res.error = b.too_large ? "answer too large" : ebuf[0] ? ebuf :
-		    curl_easy_strerror(cc);
-	} else {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		res.status = status;
-		res.body = b.s != NULL ? b.s : "";
-		res.bodylen = b.len;
-	}
-	done(cbarg, &res);
-	if (b.s != NULL) {
-		OPENSSL_cleanse(b.s, b.len);
-		free(b.s);
-	}
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
-	return 0;
-}
-
-/* Runs command with /bin/sh, stdout captured (bounded), under a timeout. */
-static int
-blocking_exec(void *ctx, const char *command, creds_fetch_done done,
-    void *cbarg)
-{
-	struct creds_fetch_result	 res;
-	struct pollfd			 pfd;
-	struct timespec			 t0, t1;
-	long				 timeout = *(long *)ctx, left;
-	char				*buf;
-	size_t				 len = 0;
-	ssize_t				 n;
-	pid_t				 pid;
-	int				 fds[2], status, killed = 0, big = 0;
-	int				 rc;
-
-	if ((buf = malloc(CREDS_MAX_BODY + 1)) == NULL)
-		return -1;
-	if (pipe2(fds, O_CLOEXEC) == -1) {
-		free(buf);
-		return -1;
-	}
-	if ((pid = fork()) == -1) {
-		close(fds[0]);
-		close(fds[1]);
-		free(buf);
-		return -1;
-	}
-	if (pid == 0) {
-		int	null;
-
-		/* Its own process group: a timeout kills what it started.
-		 * No stdin: it must not read the daemon's or a terminal's. */
-		if ((null = open("/dev/null", O_RDONLY)) == -1 ||
-		    dup2(null, STDIN_FILENO) == -1 || setpgid(0, 0) == -1 ||
-		    dup2(fds[1], STDOUT_FILENO) == -1)
-			_exit(127);
-		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-		_exit(127);
-	}
-	/* Also here: kill(-pid) must find the group even if the child has
-	 * not run yet. */
-	(void)setpgid(pid, pid);
-	close(fds[1]);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		left = timeout - ((t1.tv_sec - t0.tv_sec) * 1000 +
-		    (t1.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0) {
-			killed = 1;
-			break;
-		}
-		pfd.fd = fds[0];
-		pfd.events = POLLIN;
-		rc = poll(&pfd, 1, (int)left);
-		if (rc == -1 && errno == EINTR)
-			continue;
-		if (rc == -1) {
-			killed = 1;
-			break;
-		}
-		if (rc == 0)		/* the deadline is checked above */
-			continue;
-		if (len >= CREDS_MAX_BODY) {
-			big = 1;
-			break;
-		}
-		n = read(fds[0], buf + len, CREDS_MAX_BODY - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fds[0]);
-	if (killed || big)
-		kill(-pid, SIGKILL);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	buf[len] = '\0';
-	memset(&res, 0, sizeof(res));
-	if (killed || big) {
-		res.status = -1;
-		res.error = killed ? "timed out" : "output too large";
-	} else {
-		res.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
-		    (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-		res.body = buf;
-		res.bodylen = len;
-	}
-	done(cbarg, &res);
-	OPENSSL_cleanse(buf, len);
-	free(buf);
-	return 0;
-}
-
-void
-creds_fetcher_blocking(struct creds_fetcher *f, long *timeout_ms)
-{
-	memset(f, 0, sizeof(*f));
-	f->fetch = blocking_fetch;
-	f->exec = blocking_exec;
-	f->ctx = timeout_ms;
-}
-
-int
-creds_resolve_blocking(const struct creds_config *cfg,
-    const char *const *env, long timeout_ms, struct creds *out, char *desc,
-    size_t desclen, char *err, size_t errlen)
-{
-	struct creds_plan	 plan;
-	struct creds_fetcher	 f;
-	struct creds_provider	*p;
-	const struct creds	*c;
-	long			 t = timeout_ms > 0 ? timeout_ms : 5000;
-	int			 rc;
-
-	memset(out, 0, sizeof(*out));
-	if (creds_plan_resolve(cfg, env, &plan, err, errlen) == -1)
-		return -1;
-	if (desc != NULL && desclen > 0)
-		snprintf(desc, desclen, "%s", plan.desc);
-	creds_fetcher_blocking(&f, &t);
-	if ((p = creds_provider_new(&plan, &f, NULL)) == NULL) {
-		creds_plan_free(&plan);
-		seterr(err, errlen, "out of memory");
-		return -1;
-	}
-	rc = creds_provider_get(p, &c, NULL, NULL, err, errlen);
-	if (rc == 0 && creds_copy(out, c) == -1) {
-		seterr(err, errlen, "out of memory");
-		rc = -1;
-	} else if (rc == 1) {
-		seterr(err, errlen, "blocking fetch did not complete");
-		rc = -1;
-	}
-	creds_provider_free(p);
-	return rc;
 }

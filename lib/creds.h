@@ -1,4 +1,7 @@
 /*
+ * lib/creds, one module in two files: creds.c (the pure steps) and
+ * creds_provider.c (the runner, creds_provider_*).
+ *
  * AWS credentials: the provider chain in the SDKs' order, split into pure
  * steps (INI parsing, profile resolution, choosing the provider, building
  * the STS/IMDS/container requests, parsing their answers) and a small
@@ -30,8 +33,9 @@
  * per key) at start-up and on reload; creds_provider_new() with the fetcher
  * of lib/creds_async.h; prime each provider with creds_provider_get(...,
  * cb, arg) before the first poll; give lib/kms creds_provider_sigv4 as
- * get_creds with the provider as creds_arg.  `keyhealthd check` may use
- * creds_resolve_blocking() instead.
+ * get_creds with the provider as creds_arg (`keyhealthd check` too).  The
+ * tools and unit tests that run it without a loop use a blocking fetcher
+ * of their own (tests/tools/support/creds_blocking.h).
  */
 #ifndef KEYHEALTHD_CREDS_H
 #define KEYHEALTHD_CREDS_H
@@ -318,17 +322,14 @@ time_t	creds_provider_refresh_at(const struct creds_provider *p);
 const char *creds_provider_last_error(const struct creds_provider *p);
 const char *creds_provider_describe(const struct creds_provider *p);
 
-/* ---- Blocking, for `keyhealthd check` only -------------------------- */
+/* ---- Shared by creds.c and creds_provider.c ------------------------- */
 
-/*
- * A fetcher that blocks: libcurl easy for HTTP (timeout_ms each), a child
- * process for credential_process.  Never use it on the daemon's loop.
- */
-void	creds_fetcher_blocking(struct creds_fetcher *f, long *timeout_ms);
-
-/* Resolves cfg/env and fetches once, blocking.  0 with out, or -1. */
-int	creds_resolve_blocking(const struct creds_config *cfg,
-	    const char *const *env, long timeout_ms, struct creds *out,
-	    char *desc, size_t desclen, char *err, size_t errlen);
+/* Reads a regular file of at most max bytes, NUL-terminated, into a
+ * malloc'd buffer (*lenp its length).  NULL with *missing set when it does
+ * not exist, NULL with err on any other failure. */
+char	*creds_read_file(const char *path, size_t max, size_t *lenp,
+	    int *missing, char *err, size_t errlen);
+/* Wipes s and frees it (NULL is fine). */
+void	creds_free_secret(char *s);
 
 #endif

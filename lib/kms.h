@@ -1,4 +1,7 @@
 /*
+ * lib/kms, one module in two files: kms.c (requests and answers, pure)
+ * and kms_client.c (the loop client).
+ *
  * The KMS client: JSON 1.1 requests, SigV4-signed, sent through lib/http
  * with retries (capped, jittered exponential backoff), a token-bucket rate
  * limit per account+region, a cap on requests in flight per endpoint, and
@@ -113,6 +116,9 @@ struct kms_target {
 	void		*creds_arg;
 };
 
+/* The default rate_per_second, also of a bucket initialised with none. */
+#define KMS_DEF_RATE	10.0
+
 struct kms_opts {
 	int	 max_attempts;		/* default 4 */
 	long	 backoff_base_ms;	/* default 200 */
@@ -177,7 +183,8 @@ int	kms_key_meta_copy(struct kms_key_meta *dst,
 	    const struct kms_key_meta *src);
 
 /*
- * Additions (client branch).
+ * Paging, names, backoff, the token bucket and dates (kms.c, pure), then
+ * the client's clock skew and counters (kms_client.c).
  */
 
 /* One ListAliases page: appends its aliases to *aliases and *naliases (the
@@ -229,5 +236,14 @@ void	kms_client_set_clock_skew(struct kms_client *c, double skew);
  * token, in flight or backing off).  kms_client_inflight() counts HTTP
  * requests on the wire only, which max_inflight bounds per endpoint. */
 size_t	kms_client_pending(const struct kms_client *c);
+
+/* Fills e (NULL: nothing) with cls, code and the formatted message;
+ * kms_malformed() as KMS_ERR_MALFORMED "MalformedResponse", not
+ * retryable.  Shared by kms.c and kms_client.c. */
+void	kms_seterr(struct kms_error *e, enum kms_errclass cls,
+	    const char *code, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+void	kms_malformed(struct kms_error *e, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -6,7 +6,6 @@
  * asked not to (S3 style), the query is decoded, re-encoded and sorted.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "errf.h"
 #include "sigv4.h"
 
 #define ALGORITHM	"AWS4-HMAC-SHA256"
@@ -29,21 +29,6 @@ struct sbuf {
 	size_t	 cap;
 	int	 failed;
 };
-
-static void	seterr(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 sbuf_add(struct sbuf *b, const char *s, size_t n)
@@ -465,25 +450,25 @@ sigv4_canonical_request(const struct sigv4_request *req, const char *amzdate,
 	int		 have_host = 0;
 
 	if (req == NULL || req->method == NULL || req->method[0] == '\0') {
-		seterr(err, errlen, "sigv4: request has no method");
+		errf(err, errlen, "sigv4: request has no method");
 		return NULL;
 	}
 	for (m = req->method; *m != '\0'; m++)
 		if (!isupper((unsigned char)*m)) {
-			seterr(err, errlen, "sigv4: bad method");
+			errf(err, errlen, "sigv4: bad method");
 			return NULL;
 		}
 	if (!valid_amzdate(amzdate)) {
-		seterr(err, errlen, "sigv4: bad X-Amz-Date");
+		errf(err, errlen, "sigv4: bad X-Amz-Date");
 		return NULL;
 	}
 	if (req->nheaders > SIGV4_MAX_HEADERS) {
-		seterr(err, errlen, "sigv4: more than %d headers",
+		errf(err, errlen, "sigv4: more than %d headers",
 		    SIGV4_MAX_HEADERS);
 		return NULL;
 	}
 	if (req->bodylen > 0 && req->body == NULL) {
-		seterr(err, errlen, "sigv4: body length without a body");
+		errf(err, errlen, "sigv4: body length without a body");
 		return NULL;
 	}
 	for (i = 0; i < req->nheaders; i++) {
@@ -491,11 +476,11 @@ sigv4_canonical_request(const struct sigv4_request *req, const char *amzdate,
 
 		if (!valid_header_name(name) ||
 		    strlen(name) >= sizeof(hs[0].lname)) {
-			seterr(err, errlen, "sigv4: bad header name");
+			errf(err, errlen, "sigv4: bad header name");
 			return NULL;
 		}
 		if (req->headers[i].value == NULL) {
-			seterr(err, errlen, "sigv4: header %s has no value",
+			errf(err, errlen, "sigv4: header %s has no value",
 			    name);
 			return NULL;
 		}
@@ -505,7 +490,7 @@ sigv4_canonical_request(const struct sigv4_request *req, const char *amzdate,
 		if (strcmp(hs[nh].lname, "x-amz-date") == 0 ||
 		    strcmp(hs[nh].lname, "x-amz-security-token") == 0 ||
 		    strcmp(hs[nh].lname, "authorization") == 0) {
-			seterr(err, errlen, "sigv4: header %s is added by the "
+			errf(err, errlen, "sigv4: header %s is added by the "
 			    "signer", hs[nh].lname);
 			return NULL;
 		}
@@ -516,7 +501,7 @@ sigv4_canonical_request(const struct sigv4_request *req, const char *amzdate,
 		nh++;
 	}
 	if (!have_host) {
-		seterr(err, errlen, "sigv4: request has no host header");
+		errf(err, errlen, "sigv4: request has no host header");
 		return NULL;
 	}
 	snprintf(hs[nh].lname, sizeof(hs[nh].lname), "x-amz-date");
@@ -526,7 +511,7 @@ sigv4_canonical_request(const struct sigv4_request *req, const char *amzdate,
 	if (session_token != NULL) {
 		for (m = session_token; *m != '\0'; m++)
 			if ((unsigned char)*m < 0x20 || *m == 0x7f) {
-				seterr(err, errlen, "sigv4: session token has "
+				errf(err, errlen, "sigv4: session token has "
 				    "control characters");
 				return NULL;
 			}
@@ -540,7 +525,7 @@ sigv4_canonical_request(const struct sigv4_request *req, const char *amzdate,
 
 	path = req->path == NULL || req->path[0] == '\0' ? "/" : req->path;
 	if (path[0] != '/') {
-		seterr(err, errlen, "sigv4: path does not start with /");
+		errf(err, errlen, "sigv4: path does not start with /");
 		return NULL;
 	}
 
@@ -567,7 +552,7 @@ sigv4_canonical_request(const struct sigv4_request *req, const char *amzdate,
 	}
 	sbuf_add(&b, "\n", 1);
 	if (sh.failed || sh.len >= shlen) {
-		seterr(err, errlen, "sigv4: signed header list too long");
+		errf(err, errlen, "sigv4: signed header list too long");
 		goto fail;
 	}
 	memcpy(signed_headers, sh.s, sh.len + 1);
@@ -575,12 +560,12 @@ sigv4_canonical_request(const struct sigv4_request *req, const char *amzdate,
 	sbuf_add(&b, "\n", 1);
 	if (sigv4_sha256_hex(req->body != NULL ? req->body : "", req->bodylen,
 	    hash) == -1) {
-		seterr(err, errlen, "sigv4: SHA-256 failed");
+		errf(err, errlen, "sigv4: SHA-256 failed");
 		goto fail;
 	}
 	sbuf_str(&b, hash);
 	if (b.failed) {
-		seterr(err, errlen, "sigv4: canonical request too long or out "
+		errf(err, errlen, "sigv4: canonical request too long or out "
 		    "of memory");
 		goto fail;
 	}
@@ -601,22 +586,22 @@ sigv4_string_to_sign(const char *creq, const char *amzdate,
 	int	n;
 
 	if (!valid_amzdate(amzdate)) {
-		seterr(err, errlen, "sigv4: bad X-Amz-Date");
+		errf(err, errlen, "sigv4: bad X-Amz-Date");
 		return -1;
 	}
 	if (!valid_scope_part(region, SCOPE_PART_MAX) ||
 	    !valid_scope_part(service, SCOPE_PART_MAX)) {
-		seterr(err, errlen, "sigv4: bad region or service name");
+		errf(err, errlen, "sigv4: bad region or service name");
 		return -1;
 	}
 	if (sigv4_sha256_hex(creq, strlen(creq), hash) == -1) {
-		seterr(err, errlen, "sigv4: SHA-256 failed");
+		errf(err, errlen, "sigv4: SHA-256 failed");
 		return -1;
 	}
 	n = snprintf(out, outlen, ALGORITHM "\n%s\n%.8s/%s/%s/aws4_request\n%s",
 	    amzdate, amzdate, region, service, hash);
 	if (n < 0 || (size_t)n >= outlen) {
-		seterr(err, errlen, "sigv4: string to sign too long");
+		errf(err, errlen, "sigv4: string to sign too long");
 		return -1;
 	}
 	return 0;
@@ -633,18 +618,18 @@ sigv4_signing_key(const char *secret, const char *date, const char *region,
 	int		 rc = -1;
 
 	if (secret == NULL || secret[0] == '\0') {
-		seterr(err, errlen, "sigv4: empty secret access key");
+		errf(err, errlen, "sigv4: empty secret access key");
 		return -1;
 	}
 	if (date == NULL || strlen(date) != 8 ||
 	    !valid_scope_part(region, SCOPE_PART_MAX) ||
 	    !valid_scope_part(service, SCOPE_PART_MAX)) {
-		seterr(err, errlen, "sigv4: bad date, region or service");
+		errf(err, errlen, "sigv4: bad date, region or service");
 		return -1;
 	}
 	slen = strlen(secret);
 	if (sha256(secret, slen, shash) == -1) {
-		seterr(err, errlen, "sigv4: SHA-256 failed");
+		errf(err, errlen, "sigv4: SHA-256 failed");
 		return -1;
 	}
 	if (cache != NULL && cache->valid && strcmp(cache->date, date) == 0 &&
@@ -656,7 +641,7 @@ sigv4_signing_key(const char *secret, const char *date, const char *region,
 		return 0;
 	}
 	if ((ksecret = malloc(slen + 5)) == NULL) {
-		seterr(err, errlen, "sigv4: out of memory");
+		errf(err, errlen, "sigv4: out of memory");
 		return -1;
 	}
 	memcpy(ksecret, "AWS4", 4);
@@ -665,7 +650,7 @@ sigv4_signing_key(const char *secret, const char *date, const char *region,
 	    hmac256(k1, 32, region, strlen(region), k2) == -1 ||
 	    hmac256(k2, 32, service, strlen(service), k1) == -1 ||
 	    hmac256(k1, 32, "aws4_request", 12, key) == -1) {
-		seterr(err, errlen, "sigv4: HMAC-SHA256 failed");
+		errf(err, errlen, "sigv4: HMAC-SHA256 failed");
 		goto out;
 	}
 	if (cache != NULL) {
@@ -714,16 +699,16 @@ sigv4_sign_flags(const struct sigv4_request *req,
 	int		 n, rc = -1;
 
 	if (creds == NULL || !valid_access_key(creds->access_key)) {
-		seterr(err, errlen, "sigv4: missing or malformed access key "
+		errf(err, errlen, "sigv4: missing or malformed access key "
 		    "id");
 		return -1;
 	}
 	if (creds->secret_key == NULL || creds->secret_key[0] == '\0') {
-		seterr(err, errlen, "sigv4: empty secret access key");
+		errf(err, errlen, "sigv4: empty secret access key");
 		return -1;
 	}
 	if (sigv4_amzdate(now, amzdate) == -1) {
-		seterr(err, errlen, "sigv4: time out of range");
+		errf(err, errlen, "sigv4: time out of range");
 		return -1;
 	}
 	creq = sigv4_canonical_request(req, amzdate, creds->session_token,
@@ -739,7 +724,7 @@ sigv4_sign_flags(const struct sigv4_request *req,
 	    key, err, errlen) == -1)
 		goto out;
 	if (hmac256(key, 32, sts, strlen(sts), sig) == -1) {
-		seterr(err, errlen, "sigv4: HMAC-SHA256 failed");
+		errf(err, errlen, "sigv4: HMAC-SHA256 failed");
 		goto out;
 	}
 	sigv4_hex(sig, 32, sighex);
@@ -747,7 +732,7 @@ sigv4_sign_flags(const struct sigv4_request *req,
 	    "aws4_request, SignedHeaders=%s, Signature=%s", creds->access_key,
 	    date, region, service, sh, sighex);
 	if (n < 0 || (size_t)n >= authlen) {
-		seterr(err, errlen, "sigv4: Authorization header too long");
+		errf(err, errlen, "sigv4: Authorization header too long");
 		goto out;
 	}
 	rc = 0;

@@ -9,20 +9,27 @@ FUZZ_SECONDS ?= 10
 FUZZ_SMOKE += fuzz-creds
 DEBS += clang-14
 
+# Built by mk/fuzz.mk's generic rule (its RFUZZ_DIR, spelt out because
+# this file is read before mk/fuzz.mk).
 CREDS_FUZZ_BIN := build/fuzz/creds_fuzzer
 CREDS_FUZZ_SEED := build/fuzz/creds-seed
 CREDS_FUZZ_CORPUS := build/fuzz/creds-corpus
-CREDS_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-$(CREDS_FUZZ_BIN): tests/fuzz/creds_fuzzer.c lib/creds.c lib/creds.h \
-		lib/sigv4.c lib/sigv4.h lib/endpoint.c lib/endpoint.h
-	@mkdir -p $(dir $@)
-	$(CLANG) $(CREDS_FUZZ_FLAGS) \
-		$$(pkg-config --cflags jansson openssl libcurl) \
-		-o $@ tests/fuzz/creds_fuzzer.c lib/creds.c lib/sigv4.c \
-		lib/endpoint.c \
-		$$(pkg-config --libs jansson openssl libcurl)
+# The blocking fetcher that creds_get and test_creds drive lib/creds with
+# (not part of the daemon's library).
+CREDS_BLOCKING_OBJ := $(BUILD)/tests/tools/support/creds_blocking.o
+CREDS_BLOCKING_USERS := $(BUILD)/tests/tools/creds_get \
+	$(BUILD)/tests/unit/test_creds
+$(CREDS_BLOCKING_USERS:%=%.o): CFLAGS += -iquote tests/tools/support
+
+$(BUILD)/tests/tools/creds_get: $(BUILD)/tests/tools/creds_get.o \
+		$(CREDS_BLOCKING_OBJ) $(LIBKH)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/tests/unit/test_creds: $(BUILD)/tests/unit/test_creds.o \
+		$(CREDS_BLOCKING_OBJ) $(LIBKH)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) \
+		$$(pkg-config --libs check) -lm
 
 # Seeds: each fixture prefixed with the byte that selects its parser.
 $(CREDS_FUZZ_SEED)/.stamp: $(wildcard tests/creds/*)

@@ -9,25 +9,16 @@ FUZZ_SECONDS ?= 10
 FUZZ_SMOKE += fuzz-policy
 DEBS += clang-14
 
+# Built by mk/fuzz.mk's generic rule (its RFUZZ_DIR, spelt out because
+# this file is read before mk/fuzz.mk).
 POLICY_FUZZ_BIN := build/fuzz/policy_fuzzer
 POLICY_FUZZ_SEED := build/fuzz/policy-seed
 POLICY_FUZZ_CORPUS := build/fuzz/policy-corpus
-POLICY_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-
-# The library sources are compiled with clang here, apart from the gcc
-# build, so the fuzzer never links gcc-built objects.
-$(POLICY_FUZZ_BIN): tests/fuzz/policy_fuzzer.c lib/policy.c lib/policy.h \
-		lib/vendor.c lib/vendor.h
-	@mkdir -p $(dir $@)
-	$(CLANG) $(POLICY_FUZZ_FLAGS) $$(pkg-config --cflags jansson) \
-		-o $@ tests/fuzz/policy_fuzzer.c lib/policy.c lib/vendor.c \
-		$$(pkg-config --libs jansson)
 
 # One seed per table case: the policy text itself, not the case wrapper.
 $(POLICY_FUZZ_SEED)/.stamp: $(wildcard tests/policy/cases/*.json)
 	@rm -rf $(POLICY_FUZZ_SEED) && mkdir -p $(POLICY_FUZZ_SEED)
-	/usr/bin/python3 -c 'import json,sys,os; \
+	$(PYTHON) -c 'import json,sys,os; \
 	[open(os.path.join(sys.argv[1], os.path.basename(f)), "w").write( \
 	  c["policy_text"] if "policy_text" in c else json.dumps(c["policy"], indent=1)) \
 	 for f in sys.argv[2:] for c in [json.load(open(f))]]' \

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "creds.h"
+#include "creds_blocking.h"
 
 extern char **environ;
 
@@ -79,7 +80,7 @@ watch(const struct creds_config *cfg, long timeout, long seconds)
 		fprintf(stderr, "creds_get: %s\n", err);
 		return 1;
 	}
-	creds_fetcher_blocking(&f, &timeout);
+	creds_blocking_fetcher(&f, &timeout);
 	if ((p = creds_provider_new(&plan, &f, NULL)) == NULL) {
 		fprintf(stderr, "creds_get: out of memory\n");
 		return 1;
@@ -160,7 +161,7 @@ main(int argc, char *argv[])
 	}
 	if (seconds > 0)
 		return watch(&cfg, timeout, seconds);
-	if (creds_resolve_blocking(&cfg, (const char *const *)environ, timeout,
+	if (creds_blocking_resolve(&cfg, (const char *const *)environ, timeout,
 	    &c, desc, sizeof(desc), err, sizeof(err)) == -1) {
 		fprintf(stderr, "creds_get: %s\n", err);
 		return 1;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "creds.h"
+#include "creds_blocking.h"
 
 #define FIX		"tests/creds/"
 #define CONFIG_ENV	"AWS_CONFIG_FILE=" FIX "config"
@@ -1662,7 +1663,7 @@ START_TEST(blocking_resolve_runs_credential_process)
 
 	/* The fixture's process prints only {"Version": 1}: the real
 	 * process runs and its output is rejected for missing keys. */
-	ck_assert_int_eq(creds_resolve_blocking(NULL, env, 5000, &c, desc,
+	ck_assert_int_eq(creds_blocking_resolve(NULL, env, 5000, &c, desc,
 	    sizeof(desc), err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "without AccessKeyId"));
 	ck_assert_str_eq(desc, "profile proc (credential_process)");
@@ -1688,7 +1689,7 @@ START_TEST(blocking_credential_process_is_killed_at_the_timeout)
 	close(fd);
 	snprintf(env0, sizeof(env0), "AWS_CONFIG_FILE=%s", path);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(creds_resolve_blocking(NULL, env, 300, &c, NULL, 0,
+	ck_assert_int_eq(creds_blocking_resolve(NULL, env, 300, &c, NULL, 0,
 	    err, sizeof(err)), -1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	unlink(path);

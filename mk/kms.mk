@@ -1,24 +1,16 @@
-# The KMS client's extra checks: a libFuzzer target over lib/kms's parsers
+# lib/kms: a libFuzzer target over its parsers
 # (make fuzz-kms [FUZZ_SECONDS=N]), part of the fuzz smoke runs; valgrind
 # for the 1,000-key integration run.
 DEBS		+= valgrind clang-14 libclang-rt-14-dev
 FUZZ_SMOKE	+= fuzz-kms
 
+# Built by mk/fuzz.mk's generic rule (the whole library, clang with the
+# fuzzer's coverage and sanitizers); the directory is that rule's
+# RFUZZ_DIR, spelt out because this file is read before mk/fuzz.mk.
 FUZZ_DIR	= build/fuzz
-KMS_FUZZ_SRCS	= tests/fuzz/kms_fuzzer.c lib/kms.c lib/arn.c lib/endpoint.c \
-		  lib/sigv4.c lib/http.c lib/log.c
 KMS_FUZZ_SEEDS	= tests/fuzz/corpus/kms
 
 .PHONY: fuzz-kms
-
-$(FUZZ_DIR)/kms_fuzzer: $(KMS_FUZZ_SRCS) $(wildcard lib/*.h)
-	@mkdir -p $(@D)
-	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 \
-	    $(filter-out -Werror,$(WARNFLAGS)) \
-	    -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
-	    -fno-sanitize-recover=undefined -Ilib \
-	    -DKEYHEALTHD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
-	    $(KMS_FUZZ_SRCS) -o $@ $(PKG_LIBS) -lm
 
 # New inputs go to build/fuzz/kms-corpus; the seeds are only read.
 fuzz-kms: $(FUZZ_DIR)/kms_fuzzer
