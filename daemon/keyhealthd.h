@@ -198,6 +198,13 @@ extern const double kh_lag_bounds[KH_LAG_BUCKETS];	/* upper bounds, s */
 json_t		*kh_status_json(struct kh *, int with_alerts);
 enum severity	 kh_worst(struct kh *);
 void		 kh_count_error(struct kh *, const struct kms_error *);
+/* Loads path (flags: CONFIG_LOAD_*); on failure logs every error and
+ * returns NULL. */
+struct config	*kh_config_load(const char *path, int flags);
+/* Logs the errors of a failed config_load() of path. */
+struct config_errors;
+void		 kh_config_log_errors(const char *path,
+		    const struct config_errors *);
 
 /* poll.c: one poll of one key, async */
 int		 poll_start(struct kh_key *, void (*)(struct kh_key *));
@@ -256,18 +263,15 @@ struct kh_flag {
  * (getopt has said which; the caller prints the usage). */
 int	kh_getopt(struct kh_opts *, int, char **, const struct kh_flag *,
 	    size_t);
-/* Loads path (flags: CONFIG_LOAD_*); on failure logs every error and
- * returns NULL. */
-struct config *kh_config_load(const char *path, int flags);
-/* Logs the errors of a failed config_load() of path. */
-struct config_errors;
-void	kh_config_log_errors(const char *path, const struct config_errors *);
 
-/* Subcommands: argc/argv start at the subcommand's name; each returns the
- * process exit status. */
+/* The subcommands main.c dispatches to: argc/argv start at the
+ * subcommand's name; each returns the process exit status. */
+/* run.c */
 int	cmd_run(struct kh_opts *, int, char **);
+/* cmd_check.c */
 int	cmd_check(struct kh_opts *, int, char **);
-int	cmd_validate(struct kh_opts *, int, char **);
 int	cmd_baseline(struct kh_opts *, int, char **);
+/* cmd_validate.c */
+int	cmd_validate(struct kh_opts *, int, char **);
 
 #endif

@@ -880,3 +880,28 @@ kh_lag_start(struct kh *kh)
 	kh_lag_arm(kh);
 	return 0;
 }
+
+struct config *
+kh_config_load(const char *path, int flags)
+{
+	struct config_errors	 errs;
+	struct config		*conf;
+
+	memset(&errs, 0, sizeof(errs));
+	if ((conf = config_load_flags(path, flags, &errs)) == NULL)
+		kh_config_log_errors(path, &errs);
+	config_errors_free(&errs);
+	return conf;
+}
+
+void
+kh_config_log_errors(const char *path, const struct config_errors *errs)
+{
+	size_t	i;
+
+	for (i = 0; i < errs->n; i++)
+		log_warnx("%s", errs->msgs[i]);
+	if (errs->total > errs->n)
+		log_warnx("%s: %zu more errors not shown", path,
+		    errs->total - errs->n);
+}

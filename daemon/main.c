@@ -60,31 +60,6 @@ version_print(int verbose)
 	(void)printf("libyaml %s\n", yaml_get_version_string());
 }
 
-struct config *
-kh_config_load(const char *path, int flags)
-{
-	struct config_errors	 errs;
-	struct config		*conf;
-
-	memset(&errs, 0, sizeof(errs));
-	if ((conf = config_load_flags(path, flags, &errs)) == NULL)
-		kh_config_log_errors(path, &errs);
-	config_errors_free(&errs);
-	return conf;
-}
-
-void
-kh_config_log_errors(const char *path, const struct config_errors *errs)
-{
-	size_t	i;
-
-	for (i = 0; i < errs->n; i++)
-		log_warnx("%s", errs->msgs[i]);
-	if (errs->total > errs->n)
-		log_warnx("%s: %zu more errors not shown", path,
-		    errs->total - errs->n);
-}
-
 #define KH_GETOPT_MAXFLAGS	4
 
 int
@@ -157,7 +132,8 @@ main(int argc, char *argv[])
 		opts.config = KEYHEALTHD_DEFAULT_CONFIG;
 
 	/* The parser stops at the subcommand; it parses its own options. */
-	first = kh_getopt(&opts, argc, argv, flags, sizeof(flags) / sizeof(flags[0]));
+	first = kh_getopt(&opts, argc, argv, flags,
+	    sizeof(flags) / sizeof(flags[0]));
 	/* -h answers at once, even before a later bad option. */
 	if (help) {
 		usage_print(0);
