@@ -478,6 +478,36 @@ kh_key_bsearch(struct kh_key **sorted, size_t n, const char *arn)
 }
 
 /*
+ * A reload keeps what a key learnt while it stays configured: its state,
+ * last poll, schedule and metrics move from old (left without them) to
+ * its replacement k; old->ck becomes k->prev_ck.
+ */
+static void
+kh_key_take_over(struct kh_key *k, struct kh_key *old)
+{
+	k->st = old->st;
+	memset(&old->st, 0, sizeof(old->st));
+	k->snap = old->snap;
+	k->have_snap = old->have_snap;
+	memset(&old->snap, 0, sizeof(old->snap));
+	old->have_snap = 0;
+	k->findings = old->findings;
+	memset(&old->findings, 0, sizeof(old->findings));
+	k->state_mtime = old->state_mtime;
+	k->wpending = old->wpending;
+	k->disk_changed = old->disk_changed;
+	k->failures = old->failures;
+	k->next_slow = old->next_slow;
+	k->next_at = old->next_at;
+	k->due = old->due;
+	k->prev_ck = old->ck;
+	k->polls = old->polls;
+	k->polls_failed = old->polls_failed;
+	k->last_success = old->last_success;
+	k->last_latency = old->last_latency;
+}
+
+/*
  * Builds the keys of conf, taking over what the current keys know (state,
  * last snapshot, findings, schedule) for the ARNs that stay; such a key's
  * prev_ck points at its entry in the current config until the caller
@@ -522,26 +552,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		old = kh_key_bsearch(sorted, kh->nkeys, conf->keys[i].arn);
 		kh_key_setup(kh, conf, k, &conf->keys[i]);
 		if (old != NULL) {
-			k->st = old->st;
-			memset(&old->st, 0, sizeof(old->st));
-			k->snap = old->snap;
-			k->have_snap = old->have_snap;
-			memset(&old->snap, 0, sizeof(old->snap));
-			old->have_snap = 0;
-			k->findings = old->findings;
-			memset(&old->findings, 0, sizeof(old->findings));
-			k->state_mtime = old->state_mtime;
-			k->wpending = old->wpending;
-			k->disk_changed = old->disk_changed;
-			k->failures = old->failures;
-			k->next_slow = old->next_slow;
-			k->next_at = old->next_at;
-			k->due = old->due;
-			k->prev_ck = old->ck;
-			k->polls = old->polls;
-			k->polls_failed = old->polls_failed;
-			k->last_success = old->last_success;
-			k->last_latency = old->last_latency;
+			kh_key_take_over(k, old);
 			continue;
 		}
 		if (kh->state_ok) {
