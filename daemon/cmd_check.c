@@ -4,7 +4,6 @@
  * sends nothing and writes nothing; its exit status follows the Nagios
  * plugin convention.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,39 +289,21 @@ check_print_table(struct kh *kh, const int *selected)
 int
 cmd_check(struct kh_opts *opts, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config",	required_argument,	NULL, 'c' },
-		{ "json",	no_argument,		NULL, 'j' },
-		{ "verbose",	no_argument,		NULL, 'v' },
-		{ NULL,		0,			NULL, 0 }
-	};
 	struct event_base	*base = NULL;
 	struct kh		*kh;
 	enum severity		 worst = SEV_OK, s;
 	json_t			*doc, *keys;
-	int			*selected = NULL, json = 0, ch, rc;
+	int			*selected = NULL, json = 0, first, rc;
+	const struct kh_flag	 flags[] = { { "json", 'j', &json } };
 	size_t			 i;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:jv", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			opts->config = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'v':
-			opts->verbose++;
-			break;
-		default:
-			usage_print(1);
-			return CHECK_EXIT_UNKNOWN;
-		}
+	if ((first = kh_getopt(opts, argc, argv, flags, 1)) == -1) {
+		usage_print(1);
+		return CHECK_EXIT_UNKNOWN;
 	}
 	log_setverbose(opts->verbose);
-	kh = once_poll(KH_MODE_CHECK, opts->config, argv + optind,
-	    (size_t)(argc - optind), !json, &selected, &base);
+	kh = once_poll(KH_MODE_CHECK, opts->config, argv + first,
+	    (size_t)(argc - first), !json, &selected, &base);
 	if (kh == NULL)
 		return CHECK_EXIT_UNKNOWN;
 	for (i = 0; i < kh->nkeys; i++)
@@ -364,15 +345,10 @@ cmd_check(struct kh_opts *opts, int argc, char **argv)
 int
 cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "all",	no_argument,		NULL, 'a' },
-		{ "config",	required_argument,	NULL, 'c' },
-		{ "verbose",	no_argument,		NULL, 'v' },
-		{ NULL,		0,			NULL, 0 }
-	};
 	struct event_base	*base = NULL;
 	struct kh		*kh;
-	int			*selected = NULL, all = 0, ch, rc = 0;
+	int			*selected = NULL, all = 0, first, rc = 0;
+	const struct kh_flag	 flags[] = { { "all", 'a', &all } };
 	char			 err[512];
 	size_t			 i;
 
@@ -382,32 +358,19 @@ cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 	}
 	argc--;
 	argv++;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "ac:v", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			all = 1;
-			break;
-		case 'c':
-			opts->config = optarg;
-			break;
-		case 'v':
-			opts->verbose++;
-			break;
-		default:
-			usage_print(1);
-			return 2;
-		}
+	if ((first = kh_getopt(opts, argc, argv, flags, 1)) == -1) {
+		usage_print(1);
+		return 2;
 	}
 	log_setverbose(opts->verbose);
-	if (all == (optind < argc)) {
+	if (all == (first < argc)) {
 		(void)fprintf(stderr, "keyhealthd: baseline accept takes key "
 		    "names or ARNs, or --all\n");
 		usage_print(1);
 		return 2;
 	}
-	kh = once_poll(KH_MODE_BASELINE, opts->config, argv + optind,
-	    (size_t)(argc - optind), 1, &selected, &base);
+	kh = once_poll(KH_MODE_BASELINE, opts->config, argv + first,
+	    (size_t)(argc - first), 1, &selected, &base);
 	if (kh == NULL)
 		return 1;
 	for (i = 0; i < kh->nkeys; i++) {

@@ -3,7 +3,6 @@
  * report every error as FILE:LINE:COLUMN: message, exit 0 or 1.  With -v
  * print the effective configuration (defaults filled in).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,33 +53,18 @@ validate_print_errors(const char *path, const struct config_errors *errs)
 int
 cmd_validate(struct kh_opts *opts, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config",	required_argument,	NULL, 'c' },
-		{ "verbose",	no_argument,		NULL, 'v' },
-		{ NULL,		0,			NULL, 0 }
-	};
 	struct config_errors	 errs = { 0 };
 	struct config		*cfg;
 	char			 err[1024];
-	int			 ch, verbose = opts->verbose;
+	int			 first;
 
-	optind = 0;	/* GNU getopt: start over, after the command name */
-	while ((ch = getopt_long(argc, argv, "c:v", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			opts->config = optarg;
-			break;
-		case 'v':
-			verbose++;
-			break;
-		default:
-			usage_print(1);
-			return 2;
-		}
+	if ((first = kh_getopt(opts, argc, argv, NULL, 0)) == -1) {
+		usage_print(1);
+		return 2;
 	}
-	if (optind != argc) {
+	if (first != argc) {
 		(void)fprintf(stderr, "keyhealthd: validate: unexpected "
-		    "argument '%s'\n", argv[optind]);
+		    "argument '%s'\n", argv[first]);
 		usage_print(1);
 		return 2;
 	}
@@ -103,7 +87,7 @@ cmd_validate(struct kh_opts *opts, int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	if (verbose > 0 && config_print(cfg, stdout) == -1) {
+	if (opts->verbose > 0 && config_print(cfg, stdout) == -1) {
 		(void)fprintf(stderr, "keyhealthd: validate: cannot write the "
 		    "configuration\n");
 		config_free(cfg);

@@ -4,7 +4,6 @@
  * region and the file (or config line) it came from.  Exit 0, or 1 when
  * the configuration or a vendor file does not load.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,29 +13,18 @@
 int
 cmd_vendors(struct kh_opts *opts, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config",	required_argument,	NULL, 'c' },
-		{ NULL,		0,			NULL, 0 }
-	};
 	struct config_errors	 errs = { 0 };
 	struct config		*cfg;
 	size_t			 i;
-	int			 ch, rc;
+	int			 first, rc;
 
-	optind = 0;	/* GNU getopt: start over, after the command name */
-	while ((ch = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			opts->config = optarg;
-			break;
-		default:
-			usage_print(1);
-			return 2;
-		}
+	if ((first = kh_getopt(opts, argc, argv, NULL, 0)) == -1) {
+		usage_print(1);
+		return 2;
 	}
-	if (optind != argc) {
+	if (first != argc) {
 		(void)fprintf(stderr, "keyhealthd: vendors: unexpected "
-		    "argument '%s'\n", argv[optind]);
+		    "argument '%s'\n", argv[first]);
 		usage_print(1);
 		return 2;
 	}

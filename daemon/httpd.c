@@ -85,10 +85,6 @@ struct httpd {
 	unsigned int		 attempts;	/* failed accepts this pause */
 };
 
-static const double httpd_bounds[KH_LATENCY_BUCKETS] = {
-	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
-};
-
 /* A label value with \, " and newline escaped.  Runs of plain
  * characters go in one piece: a scrape of 10,000 keys made millions of
  * one-byte appends, on the loop. */
@@ -268,7 +264,7 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 	for (i = 0; i < KH_LATENCY_BUCKETS; i++) {
 		cum += kh->stats.latency_bucket[i];
 		evbuffer_add_printf(b, "keyhealthd_poll_duration_seconds_bucket"
-		    "{le=\"%g\"} %llu\n", httpd_bounds[i],
+		    "{le=\"%g\"} %llu\n", poll_latency_bounds[i],
 		    (unsigned long long)cum);
 	}
 	cum += kh->stats.latency_bucket[KH_LATENCY_BUCKETS];

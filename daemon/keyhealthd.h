@@ -198,12 +198,21 @@ extern const double kh_lag_bounds[KH_LAG_BUCKETS];	/* upper bounds, s */
 json_t		*kh_status_json(struct kh *, int with_alerts);
 enum severity	 kh_worst(struct kh *);
 void		 kh_count_error(struct kh *, const struct kms_error *);
+/* Loads path (flags: CONFIG_LOAD_*); on failure logs every error and
+ * returns NULL. */
+struct config	*kh_config_load(const char *path, int flags);
+/* Logs the errors of a failed config_load() of path. */
+struct config_errors;
+void		 kh_config_log_errors(const char *path,
+		    const struct config_errors *);
 
 /* poll.c: one poll of one key, async */
 int		 poll_start(struct kh_key *, void (*)(struct kh_key *));
 /* Credentials for a poll that waited: err NULL when they are there. */
 void		 poll_creds_ready(struct kh_key *, const char *);
 void		 poll_discard(struct kh_key *);
+/* keyhealthd_poll_duration_seconds: upper bounds, s */
+extern const double poll_latency_bounds[KH_LATENCY_BUCKETS];
 
 /* credsglue.c: credential providers on the loop */
 struct kh_creds	*creds_glue_get(struct kh *, const struct config *,
@@ -241,19 +250,30 @@ void	proc_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 /* main.c */
 void	usage_print(int to_stderr);
-/* Loads path (flags: CONFIG_LOAD_*); on failure logs every error and
- * returns NULL. */
-struct config *kh_config_load(const char *path, int flags);
-/* Logs the errors of a failed config_load() of path. */
-struct config_errors;
-void	kh_config_log_errors(const char *path, const struct config_errors *);
+/* A no-argument option of one command besides -c/-v: its long name, its
+ * short letter (0: long only), the flag it sets. */
+struct kh_flag {
+	const char	*name;
+	int		 letter;
+	int		*set;
+};
+/* The one option parser of every command: -c/--config and -v/--verbose
+ * into opts, plus the command's flags; stops at the first operand.
+ * Returns the index of the first operand, or -1 after a bad option
+ * (getopt has said which; the caller prints the usage). */
+int	kh_getopt(struct kh_opts *, int, char **, const struct kh_flag *,
+	    size_t);
 
-/* Subcommands: argc/argv start at the subcommand's name; each returns the
- * process exit status. */
+/* The subcommands main.c dispatches to: argc/argv start at the
+ * subcommand's name; each returns the process exit status. */
+/* run.c */
 int	cmd_run(struct kh_opts *, int, char **);
+/* cmd_check.c */
 int	cmd_check(struct kh_opts *, int, char **);
-int	cmd_validate(struct kh_opts *, int, char **);
 int	cmd_baseline(struct kh_opts *, int, char **);
+/* cmd_validate.c */
+int	cmd_validate(struct kh_opts *, int, char **);
+/* cmd_vendors.c */
 int	cmd_vendors(struct kh_opts *, int, char **);
 
 #endif

@@ -4,7 +4,6 @@
  * `baseline`.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,57 +104,6 @@ kh_key_reload_baseline(struct kh_key *k)
 	k->st.baseline = st.baseline;
 	memset(&st.baseline, 0, sizeof(st.baseline));
 	state_key_free(&st);
-}
-
-/*
- * `keyhealthd check` sends and writes nothing, and may run as another
- * user than the daemon (a monitoring agent): it reads a key's state
- * without state_key_load()'s repairs (moving a corrupt file aside,
- * fixing modes), and a file it cannot use is only reported.
- */
-/* An error message, cut to fit: paths may be long. */
-static void __attribute__((format(printf, 3, 4)))
-kh_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static enum state_read
-kh_key_load_readonly(const char *dir, const char *arn, struct state_key *out,
-    char *err, size_t errlen)
-{
-	char		 name[64];
-	enum state_read	 rc;
-	json_t		*j;
-	char		 why[512];
-
-	memset(out, 0, sizeof(*out));
-	err[0] = '\0';
-	if (state_key_filename(arn, name, sizeof(name)) == -1) {
-		kh_errf(err, errlen, "cannot name the state file of %s",
-		    arn);
-		return STATE_READ_ERROR;
-	}
-	if ((rc = state_peek_json(dir, name, 0, &j, err, errlen)) !=
-	    STATE_READ_OK)
-		return rc;
-	if (state_key_from_json(j, out, why, sizeof(why)) == -1 ||
-	    out->arn == NULL || strcmp(out->arn, arn) != 0) {
-		if (out->arn != NULL && strcmp(out->arn, arn) != 0)
-			(void)snprintf(why, sizeof(why), "it holds another "
-			    "key's state");
-		json_decref(j);
-		state_key_free(out);
-		kh_errf(err, errlen, "state file %s/%s is corrupt (%s): "
-		    "ignored (keyhealthd run moves it aside)", dir, name, why);
-		return STATE_READ_CORRUPT;
-	}
-	json_decref(j);
-	return STATE_READ_OK;
 }
 
 /*
@@ -530,6 +478,36 @@ kh_key_bsearch(struct kh_key **sorted, size_t n, const char *arn)
 }
 
 /*
+ * A reload keeps what a key learnt while it stays configured: its state,
+ * last poll, schedule and metrics move from old (left without them) to
+ * its replacement k; old->ck becomes k->prev_ck.
+ */
+static void
+kh_key_take_over(struct kh_key *k, struct kh_key *old)
+{
+	k->st = old->st;
+	memset(&old->st, 0, sizeof(old->st));
+	k->snap = old->snap;
+	k->have_snap = old->have_snap;
+	memset(&old->snap, 0, sizeof(old->snap));
+	old->have_snap = 0;
+	k->findings = old->findings;
+	memset(&old->findings, 0, sizeof(old->findings));
+	k->state_mtime = old->state_mtime;
+	k->wpending = old->wpending;
+	k->disk_changed = old->disk_changed;
+	k->failures = old->failures;
+	k->next_slow = old->next_slow;
+	k->next_at = old->next_at;
+	k->due = old->due;
+	k->prev_ck = old->ck;
+	k->polls = old->polls;
+	k->polls_failed = old->polls_failed;
+	k->last_success = old->last_success;
+	k->last_latency = old->last_latency;
+}
+
+/*
  * Builds the keys of conf, taking over what the current keys know (state,
  * last snapshot, findings, schedule) for the ARNs that stay; such a key's
  * prev_ck points at its entry in the current config until the caller
@@ -574,31 +552,12 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		old = kh_key_bsearch(sorted, kh->nkeys, conf->keys[i].arn);
 		kh_key_setup(kh, conf, k, &conf->keys[i]);
 		if (old != NULL) {
-			k->st = old->st;
-			memset(&old->st, 0, sizeof(old->st));
-			k->snap = old->snap;
-			k->have_snap = old->have_snap;
-			memset(&old->snap, 0, sizeof(old->snap));
-			old->have_snap = 0;
-			k->findings = old->findings;
-			memset(&old->findings, 0, sizeof(old->findings));
-			k->state_mtime = old->state_mtime;
-			k->wpending = old->wpending;
-			k->disk_changed = old->disk_changed;
-			k->failures = old->failures;
-			k->next_slow = old->next_slow;
-			k->next_at = old->next_at;
-			k->due = old->due;
-			k->prev_ck = old->ck;
-			k->polls = old->polls;
-			k->polls_failed = old->polls_failed;
-			k->last_success = old->last_success;
-			k->last_latency = old->last_latency;
+			kh_key_take_over(k, old);
 			continue;
 		}
 		if (kh->state_ok) {
 			enum state_read r = kh->mode == KH_MODE_CHECK ?
-			    kh_key_load_readonly(conf->state_dir,
+			    state_key_peek(conf->state_dir,
 			    conf->keys[i].arn, &k->st, serr, sizeof(serr)) :
 			    state_key_load(conf->state_dir,
 			    conf->keys[i].arn, &k->st, serr, sizeof(serr));
@@ -931,4 +890,29 @@ kh_lag_start(struct kh *kh)
 		return -1;
 	kh_lag_arm(kh);
 	return 0;
+}
+
+struct config *
+kh_config_load(const char *path, int flags)
+{
+	struct config_errors	 errs;
+	struct config		*conf;
+
+	memset(&errs, 0, sizeof(errs));
+	if ((conf = config_load_flags(path, flags, &errs)) == NULL)
+		kh_config_log_errors(path, &errs);
+	config_errors_free(&errs);
+	return conf;
+}
+
+void
+kh_config_log_errors(const char *path, const struct config_errors *errs)
+{
+	size_t	i;
+
+	for (i = 0; i < errs->n; i++)
+		log_warnx("%s", errs->msgs[i]);
+	if (errs->total > errs->n)
+		log_warnx("%s: %zu more errors not shown", path,
+		    errs->total - errs->n);
 }

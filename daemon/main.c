@@ -62,44 +62,69 @@ version_print(int verbose)
 	(void)printf("libyaml %s\n", yaml_get_version_string());
 }
 
-struct config *
-kh_config_load(const char *path, int flags)
+#define KH_GETOPT_MAXFLAGS	4
+
+int
+kh_getopt(struct kh_opts *opts, int argc, char **argv,
+    const struct kh_flag *flags, size_t nflags)
 {
-	struct config_errors	 errs;
-	struct config		*conf;
+	struct option	 longopts[2 + KH_GETOPT_MAXFLAGS + 1];
+	char		 shortopts[sizeof("+c:v") + KH_GETOPT_MAXFLAGS];
+	size_t		 i, ns, nl;
+	int		 ch;
 
-	memset(&errs, 0, sizeof(errs));
-	if ((conf = config_load_flags(path, flags, &errs)) == NULL)
-		kh_config_log_errors(path, &errs);
-	config_errors_free(&errs);
-	return conf;
-}
+	if (nflags > KH_GETOPT_MAXFLAGS)
+		fatalx("%s: %zu flags, at most %d", __func__, nflags,
+		    KH_GETOPT_MAXFLAGS);
+	memset(longopts, 0, sizeof(longopts));
+	longopts[0] = (struct option){ "config", required_argument, NULL, 'c' };
+	longopts[1] = (struct option){ "verbose", no_argument, NULL, 'v' };
+	nl = 2;
+	/* '+': stop at the first operand (a subcommand, a key name). */
+	memcpy(shortopts, "+c:v", sizeof("+c:v"));
+	ns = strlen(shortopts);
+	for (i = 0; i < nflags; i++) {
+		/* Long-only flags get a value no letter can take. */
+		longopts[nl++] = (struct option){ flags[i].name, no_argument,
+		    NULL, flags[i].letter != 0 ? flags[i].letter :
+		    256 + (int)i };
+		if (flags[i].letter != 0)
+			shortopts[ns++] = (char)flags[i].letter;
+	}
+	shortopts[ns] = '\0';
 
-void
-kh_config_log_errors(const char *path, const struct config_errors *errs)
-{
-	size_t	i;
-
-	for (i = 0; i < errs->n; i++)
-		log_warnx("%s", errs->msgs[i]);
-	if (errs->total > errs->n)
-		log_warnx("%s: %zu more errors not shown", path,
-		    errs->total - errs->n);
+	optind = 1;	/* argv[0] is the program or the command name */
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) !=
+	    -1) {
+		if (ch == 'c') {
+			opts->config = optarg;
+			continue;
+		}
+		if (ch == 'v') {
+			opts->verbose++;
+			continue;
+		}
+		for (i = 0; i < nflags; i++)
+			if (ch == (flags[i].letter != 0 ? flags[i].letter :
+			    256 + (int)i))
+				break;
+		if (i == nflags)
+			return -1;
+		*flags[i].set = 1;
+	}
+	return optind;
 }
 
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "config",	required_argument,	NULL, 'c' },
-		{ "help",	no_argument,		NULL, 'h' },
-		{ "verbose",	no_argument,		NULL, 'v' },
-		{ "version",	no_argument,		NULL, 'V' },
-		{ NULL,		0,			NULL, 0 }
-	};
 	struct kh_opts	 opts;
 	const char	*env;
-	int		 ch, show_version = 0;
+	int		 help = 0, show_version = 0, first;
+	const struct kh_flag flags[] = {
+		{ "help",	'h',	&help },
+		{ "version",	0,	&show_version },
+	};
 	size_t		 i;
 
 	memset(&opts, 0, sizeof(opts));
@@ -108,33 +133,25 @@ main(int argc, char *argv[])
 	else
 		opts.config = KEYHEALTHD_DEFAULT_CONFIG;
 
-	/* '+': stop at the subcommand; it parses its own options. */
-	while ((ch = getopt_long(argc, argv, "+c:hv", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			opts.config = optarg;
-			break;
-		case 'h':
-			usage_print(0);
-			return 0;
-		case 'v':
-			opts.verbose++;
-			break;
-		case 'V':
-			show_version = 1;
-			break;
-		default:
-			usage_print(1);
-			return 2;
-		}
+	/* The parser stops at the subcommand; it parses its own options. */
+	first = kh_getopt(&opts, argc, argv, flags,
+	    sizeof(flags) / sizeof(flags[0]));
+	/* -h answers at once, even before a later bad option. */
+	if (help) {
+		usage_print(0);
+		return 0;
+	}
+	if (first == -1) {
+		usage_print(1);
+		return 2;
 	}
 	if (show_version) {
 		version_print(opts.verbose);
 		return 0;
 	}
 	log_init(LOG_TO_AUTO, opts.verbose, "keyhealthd");
-	argc -= optind;
-	argv += optind;
+	argc -= first;
+	argv += first;
 	if (argc == 0)
 		return cmd_run(&opts, 0, argv);
 	for (i = 0; i < sizeof(kh_cmds) / sizeof(kh_cmds[0]); i++)

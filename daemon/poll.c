@@ -31,6 +31,11 @@ struct kh_poll {
 static void	poll_submit(struct kh_poll *);
 static void	poll_part_done(struct kh_poll *);
 
+/* Where a poll's duration is observed; httpd prints the same bounds. */
+const double poll_latency_bounds[KH_LATENCY_BUCKETS] = {
+	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+};
+
 static double
 poll_elapsed(const struct timespec *t0)
 {
@@ -210,9 +215,6 @@ poll_finish(struct kh_poll *p)
 	enum severity	 worst;
 	int		 changed = k->have_snap &&
 			    poll_state_changed(&k->snap, &p->snap);
-	static const double bounds[KH_LATENCY_BUCKETS] = {
-		0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
-	};
 
 	if (p->slow && ((rotation_fetched &&
 	    poll_slow_retry(&p->snap.rotation_err)) ||
@@ -235,7 +237,8 @@ poll_finish(struct kh_poll *p)
 
 	k->polls++;
 	k->last_latency = elapsed;
-	for (b = 0; b < KH_LATENCY_BUCKETS && elapsed > bounds[b]; b++)
+	for (b = 0; b < KH_LATENCY_BUCKETS && elapsed > poll_latency_bounds[b];
+	    b++)
 		;
 	kh->stats.latency_bucket[b]++;
 	kh->stats.latency_sum += elapsed;

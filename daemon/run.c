@@ -5,10 +5,8 @@
  * reloads (a bad file keeps the old configuration), SIGTERM/SIGINT stop
  * within a few seconds with state saved.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -26,7 +24,6 @@
 #include "config.h"
 #include "ynode.h"
 #include "log.h"
-#include "statefs.h"
 #include "vendor.h"
 #include "notify.h"
 #include "outbox.h"
@@ -660,60 +657,38 @@ run_notifiers_take(struct config *conf, struct notifier ***out, size_t *n)
  * removed) are never delivered: say so, once per start or reload, rather
  * than lose them silently.
  */
+static int
+run_notifier_named(void *arg, const char *name)
+{
+	struct kh	*kh = arg;
+	size_t		 i;
+
+	for (i = 0; i < kh->nnotifiers; i++)
+		if (strcmp(notify_name(kh->notifiers[i]), name) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+run_outbox_orphan(void *arg, const char *name, size_t nev, const char *err)
+{
+	struct kh	*kh = arg;
+
+	if (err != NULL)
+		log_warnx("outbox: %s", err);
+	else if (nev > 0)
+		log_warnx("outbox %s: %zu undelivered alerts for a notifier "
+		    "no longer configured stay in %s/outbox/%s (give a "
+		    "notifier that name to deliver them)", name, nev,
+		    kh->conf->state_dir, name);
+}
+
 static void
 run_outbox_orphans(struct kh *kh)
 {
-	char		 path[4096], err[512];
-	DIR		*d, *sd;
-	struct dirent	*de, *se;
-	size_t		 i, len, nev;
-	int		 top, ofd, sfd;
-
-	if (!kh->state_ok || (top = statefs_open_top(kh->conf->state_dir, 0,
-	    NULL, err, sizeof(err))) == -1)
-		return;
-	ofd = statefs_open_dir(top, kh->conf->state_dir, "outbox", 0, NULL, 0,
-	    err, sizeof(err));
-	close(top);
-	if (ofd == -1 || (d = fdopendir(ofd)) == NULL) {
-		if (ofd != -1)
-			close(ofd);
-		return;
-	}
-	(void)snprintf(path, sizeof(path), "%s/outbox", kh->conf->state_dir);
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		for (i = 0; i < kh->nnotifiers; i++)
-			if (strcmp(notify_name(kh->notifiers[i]),
-			    de->d_name) == 0)
-				break;
-		if (i < kh->nnotifiers)
-			continue;
-		/* Counting names only, yet never through a link either. */
-		if ((sfd = statefs_open_dir(ofd, path, de->d_name, 0, NULL, 0,
-		    err, sizeof(err))) == -1) {
-			log_warnx("outbox: %s", err);
-			continue;
-		}
-		if ((sd = fdopendir(sfd)) == NULL) {
-			close(sfd);
-			continue;
-		}
-		nev = 0;
-		while ((se = readdir(sd)) != NULL)
-			if ((len = strlen(se->d_name)) > 5 &&
-			    se->d_name[0] != '.' &&
-			    strcmp(se->d_name + len - 5, ".json") == 0)
-				nev++;
-		(void)closedir(sd);
-		if (nev > 0)
-			log_warnx("outbox %s: %zu undelivered alerts for a "
-			    "notifier no longer configured stay in %s/%s (give "
-			    "a notifier that name to deliver them)",
-			    de->d_name, nev, path, de->d_name);
-	}
-	(void)closedir(d);
+	if (kh->state_ok)
+		outbox_orphans(kh->conf->state_dir, run_notifier_named,
+		    run_outbox_orphan, kh);
 }
 
 /* The queued events of every outbox, for run_reconcile(). */
@@ -893,30 +868,23 @@ run_load_alerts(struct kh *kh)
  * running resolve now, as they do on a reload: otherwise they would stay
  * firing for ever in the state and on the receivers.
  */
+static int
+run_key_configured(void *arg, const char *arn)
+{
+	return kh_key_find(arg, arn) != NULL;
+}
+
 static void
 run_forget_unconfigured(struct kh *kh)
 {
 	struct alert_events	 evs;
-	json_t			*j, *a;
-	const char		*arn;
-	size_t			 i, n = 0;
+	size_t			 n;
 
-	if ((j = alert_table_to_json(kh->alerts)) == NULL)
-		return;
 	memset(&evs, 0, sizeof(evs));
-	json_array_foreach(json_object_get(j, "alerts"), i, a) {
-		arn = json_string_value(json_object_get(a, "key_arn"));
-		if (arn == NULL || kh_key_find(kh, arn) != NULL)
-			continue;
-		/* Every entry of the key goes at the first; the later ones
-		 * find nothing. */
-		if (alert_table_forget_key(kh->alerts, arn, time(NULL),
-		    &evs) == -1)
-			log_warnx("alerts: out of memory resolving the alerts "
-			    "of %s", arn);
-		n++;
-	}
-	json_decref(j);
+	if (alert_table_forget_keys(kh->alerts, run_key_configured, kh,
+	    time(NULL), &evs, &n) == -1)
+		log_warnx("alerts: out of memory resolving the alerts of keys "
+		    "no longer configured");
 	if (n == 0)
 		return;
 	log_info("alerts: keys no longer configured: %zu alerts resolved",
@@ -1308,36 +1276,17 @@ run_signal(int sig, void *arg)
 int
 cmd_run(struct kh_opts *opts, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config",	required_argument,	NULL, 'c' },
-		{ "verbose",	no_argument,		NULL, 'v' },
-		{ NULL,		0,			NULL, 0 }
-	};
 	struct event_base	*base;
 	struct config		*conf;
 	struct notifier		**nv;
 	struct kh		*kh;
 	size_t			 nn, i;
 	char			 err[512];
-	int			 ch;
+	int			 first;
 
 	if (argc > 0) {
-		optind = 1;
-		while ((ch = getopt_long(argc, argv, "c:v", longopts,
-		    NULL)) != -1) {
-			switch (ch) {
-			case 'c':
-				opts->config = optarg;
-				break;
-			case 'v':
-				opts->verbose++;
-				break;
-			default:
-				usage_print(1);
-				return 2;
-			}
-		}
-		if (optind < argc) {
+		first = kh_getopt(opts, argc, argv, NULL, 0);
+		if (first == -1 || first < argc) {
 			usage_print(1);
 			return 2;
 		}

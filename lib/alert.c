@@ -849,6 +849,33 @@ alert_table_forget_key(struct alert_table *t, const char *key_arn,
 	return rc;
 }
 
+int
+alert_table_forget_keys(struct alert_table *t,
+    int (*keep)(void *, const char *), void *arg, time_t now,
+    struct alert_events *out, size_t *nforgot)
+{
+	size_t	 i = 0;
+	char	*arn;
+	int	 rc = 0;
+
+	*nforgot = 0;
+	while (i < t->n) {
+		if (keep(arg, t->v[i].key_arn)) {
+			i++;
+			continue;
+		}
+		/* Every entry of the key goes at once, this one included:
+		 * i is then the next key's (entries before i are kept). */
+		if ((arn = strdup(t->v[i].key_arn)) == NULL)
+			return -1;
+		if (alert_table_forget_key(t, arn, now, out) == -1)
+			rc = -1;
+		free(arn);
+		(*nforgot)++;
+	}
+	return rc;
+}
+
 /* The episode, key description, summary and details of ev into e. */
 static int
 alert_entry_from_event(const struct alert_table *t, struct alert_entry *e,

@@ -131,6 +131,14 @@ int		 alert_table_update(struct alert_table *t,
 int		 alert_table_forget_key(struct alert_table *t,
 		    const char *key_arn, time_t now, struct alert_events *out);
 /*
+ * alert_table_forget_key() of every key in the table for which keep(arg,
+ * arn) is 0; *nforgot counts them.  0, or -1 when out of memory (the
+ * other keys are still forgotten).
+ */
+int		 alert_table_forget_keys(struct alert_table *t,
+		    int (*keep)(void *, const char *), void *arg, time_t now,
+		    struct alert_events *out, size_t *nforgot);
+/*
  * Brings the table up to date with an event that was queued for delivery
  * at queued_at (from an outbox, after a restart): the alert table is
  * saved after the outboxes are written, so a crash in between leaves

@@ -858,6 +858,53 @@ outbox_foreach(const struct outbox *ob, void (*fn)(void *arg,
 }
 
 void
+outbox_orphans(const char *state_dir, int (*configured)(void *, const char *),
+    void (*report)(void *, const char *, size_t, const char *), void *arg)
+{
+	char		 path[PATH_MAX], err[512];
+	DIR		*d, *sd;
+	struct dirent	*de, *se;
+	uint64_t	 seq;
+	size_t		 nev;
+	int		 top, ofd, sfd;
+
+	if ((top = statefs_open_top(state_dir, 0, NULL, err,
+	    sizeof(err))) == -1)
+		return;
+	ofd = statefs_open_dir(top, state_dir, "outbox", 0, NULL, 0, err,
+	    sizeof(err));
+	close(top);
+	if (ofd == -1 || (d = fdopendir(ofd)) == NULL) {
+		if (ofd != -1)
+			close(ofd);
+		return;
+	}
+	(void)snprintf(path, sizeof(path), "%s/outbox", state_dir);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || configured(arg, de->d_name))
+			continue;
+		/* Counting names only, yet never through a link either. */
+		if ((sfd = statefs_open_dir(ofd, path, de->d_name, 0, NULL, 0,
+		    err, sizeof(err))) == -1) {
+			report(arg, de->d_name, 0, err);
+			continue;
+		}
+		if ((sd = fdopendir(sfd)) == NULL) {
+			close(sfd);
+			continue;
+		}
+		nev = 0;
+		while ((se = readdir(sd)) != NULL)
+			if (outbox_parse_name(se->d_name, OUTBOX_SUFFIX,
+			    &seq) == 0)
+				nev++;
+		(void)closedir(sd);
+		report(arg, de->d_name, nev, NULL);
+	}
+	(void)closedir(d);
+}
+
+void
 outbox_stats(const struct outbox *ob, struct outbox_stats *st)
 {
 	const struct outbox_item	*it = TAILQ_FIRST(&ob->items);

@@ -124,6 +124,17 @@ int		 outbox_idle(const struct outbox *ob);
 size_t		 outbox_take_unsaved(struct outbox *ob,
 		    struct alert_events *out);
 /*
+ * The queues under STATE_DIR/outbox that no notifier takes: for each
+ * directory NAME that configured(arg, NAME) refuses, report(arg, NAME,
+ * events queued there, NULL), or report(arg, NAME, 0, why) when it cannot
+ * be read (never through a link).  An absent or unreadable outbox/ has
+ * none.
+ */
+void		 outbox_orphans(const char *state_dir,
+		    int (*configured)(void *, const char *),
+		    void (*report)(void *, const char *, size_t,
+		    const char *), void *arg);
+/*
  * Stops (files stay for the next start; events only in memory are lost,
  * and logged).  A delivery in flight is
  * abandoned: stop the notifier first so its done callback runs; a done

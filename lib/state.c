@@ -663,6 +663,39 @@ state_key_load(const char *dir, const char *arn, struct state_key *out,
 	return rc;
 }
 
+enum state_read
+state_key_peek(const char *dir, const char *arn, struct state_key *out,
+    char *err, size_t errlen)
+{
+	char		 name[64], why[512];
+	enum state_read	 rc;
+	json_t		*j;
+
+	memset(out, 0, sizeof(*out));
+	err[0] = '\0';
+	if (arn == NULL || state_key_filename(arn, name, sizeof(name)) == -1) {
+		snprintf(err, errlen, "cannot name the state file of %s",
+		    arn != NULL ? arn : "(null)");
+		return STATE_READ_ERROR;
+	}
+	if ((rc = state_peek_json(dir, name, 0, &j, err, errlen)) !=
+	    STATE_READ_OK)
+		return rc;
+	if (state_key_from_json(j, out, why, sizeof(why)) == -1 ||
+	    out->arn == NULL || strcmp(out->arn, arn) != 0) {
+		if (out->arn != NULL && strcmp(out->arn, arn) != 0)
+			snprintf(why, sizeof(why), "it holds another "
+			    "key's state");
+		json_decref(j);
+		state_key_free(out);
+		snprintf(err, errlen, "state file %s/%s is corrupt (%s): "
+		    "ignored (keyhealthd run moves it aside)", dir, name, why);
+		return STATE_READ_CORRUPT;
+	}
+	json_decref(j);
+	return STATE_READ_OK;
+}
+
 int
 state_keys_save(const char *dir, const struct state_key *v, size_t n,
     char *err, size_t errlen)

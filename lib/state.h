@@ -146,6 +146,15 @@ enum state_read state_key_load(const char *dir, const char *arn,
 	    struct state_key *out, char *err, size_t errlen);
 
 /*
+ * As state_key_load() for `keyhealthd check`, which writes nothing and
+ * may run as another user than the daemon: no repairs (no mode fixed,
+ * nothing moved aside); a file it cannot use is STATE_READ_CORRUPT with
+ * err saying so.  out is zeroed unless STATE_READ_OK (out->arn too).
+ */
+enum state_read state_key_peek(const char *dir, const char *arn,
+	    struct state_key *out, char *err, size_t errlen);
+
+/*
  * Saves every key; one failing key does not stop the others.  Returns 0,
  * or -1 with the first failure in err.
  */

@@ -363,6 +363,39 @@ START_TEST(test_alert_forget_key_resolves_its_alerts)
 }
 END_TEST
 
+static int
+keep_arn(void *arg, const char *arn)
+{
+	return strcmp(arg, arn) == 0;
+}
+
+START_TEST(test_alert_forget_keys_keeps_only_the_kept)
+{
+	struct alert_table	*t = table(3600, 1, 1);
+	struct alert_events	 e;
+	size_t			 n;
+	char			 kept[] = ARN2;
+
+	e = feed(t, &key1, T0, "key-disabled", SEV_CRITICAL,
+	    "policy-changed", SEV_WARNING, NULL);
+	alert_events_clear(&e);
+	e = feed(t, &key2, T0, "key-disabled", SEV_CRITICAL,
+	    "policy-changed", SEV_WARNING, NULL);
+	alert_events_clear(&e);
+	memset(&e, 0, sizeof(e));
+	ck_assert_int_eq(alert_table_forget_keys(t, keep_arn, kept,
+	    T0 + 5, &e, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(e.n, 2);
+	ck_assert_str_eq(e.v[0].key_arn, ARN);
+	ck_assert_int_eq(e.v[1].status, ALERT_RESOLVED);
+	ck_assert_uint_eq(alert_table_size(t), 2);
+	ck_assert_int_eq(alert_table_is_firing(t, ARN2, "key-disabled"), 1);
+	alert_events_clear(&e);
+	alert_table_free(t);
+}
+END_TEST
+
 /*
  * A table that missed what was queued (a crash before alerts.json was
  * saved) takes the events in; a later poll without the finding then
@@ -668,6 +701,7 @@ alert_suite(void)
 	tcase_add_test(tc, test_alert_keys_are_independent);
 	tcase_add_test(tc, test_alert_ok_findings_count_as_absent);
 	tcase_add_test(tc, test_alert_forget_key_resolves_its_alerts);
+	tcase_add_test(tc, test_alert_forget_keys_keeps_only_the_kept);
 	tcase_add_test(tc,
 	    test_alert_replay_of_a_queued_firing_gets_it_resolved);
 	tcase_add_test(tc, test_alert_replay_follows_episodes);

@@ -95,6 +95,60 @@ teardown(void)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
+static int
+orphan_configured(void *arg, const char *name)
+{
+	(void)arg;
+	return strcmp(name, "kept") == 0;
+}
+
+static void
+orphan_report(void *arg, const char *name, size_t nev, const char *err)
+{
+	char	*seen = arg;
+
+	(void)snprintf(seen + strlen(seen), 256 - strlen(seen), "%s:%zu:%s;",
+	    name, nev, err != NULL ? "err" : "ok");
+}
+
+static void
+orphan_touch(const char *name)
+{
+	char	path[1024];
+	FILE	*f;
+
+	(void)snprintf(path, sizeof(path), "%s/outbox/%s", dir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	(void)fclose(f);
+}
+
+/* Only the outbox's own event names count; configured names are not
+ * reported; a link is reported, not followed. */
+START_TEST(test_outbox_orphans_counts_queues_no_notifier_takes)
+{
+	char	path[1024], seen[256] = "";
+
+	outbox_orphans(dir, orphan_configured, orphan_report, seen);
+	ck_assert_str_eq(seen, "");
+	(void)snprintf(path, sizeof(path), "%s/outbox", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	(void)snprintf(path, sizeof(path), "%s/outbox/gone", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	(void)snprintf(path, sizeof(path), "%s/outbox/kept", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	orphan_touch("gone/0000000000000001.json");
+	orphan_touch("gone/00000000000000a2.json");
+	orphan_touch("gone/notes.json");
+	orphan_touch("kept/0000000000000001.json");
+	(void)snprintf(path, sizeof(path), "%s/outbox/link", dir);
+	ck_assert_int_eq(symlink("gone", path), 0);
+	outbox_orphans(dir, orphan_configured, orphan_report, seen);
+	ck_assert_msg(strstr(seen, "gone:2:ok;") != NULL, "%s", seen);
+	ck_assert_msg(strstr(seen, "link:0:err;") != NULL, "%s", seen);
+	ck_assert_msg(strstr(seen, "kept") == NULL, "%s", seen);
+}
+END_TEST
+
 static struct alert_event
 mkevent(const char *check, enum severity sev)
 {
@@ -842,6 +896,7 @@ outbox_suite(void)
 	tcase_add_test(tc,
 	    test_outbox_planted_temporary_links_are_never_written_through);
 	tcase_add_test(tc, test_outbox_directory_link_is_refused);
+	tcase_add_test(tc, test_outbox_orphans_counts_queues_no_notifier_takes);
 	tcase_add_test(tc,
 	    test_outbox_held_acknowledged_events_are_kept_until_released);
 	suite_add_tcase(s, tc);

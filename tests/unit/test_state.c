@@ -495,6 +495,36 @@ START_TEST(test_state_key_wrong_shape_moved_aside)
 }
 END_TEST
 
+START_TEST(test_state_key_peek_reports_and_leaves_a_bad_file)
+{
+	struct state_key	k, l;
+	char			name[64], path[700];
+
+	init_dir();
+	ck_assert_int_eq(state_key_peek(sdir, ARN1, &l, err, sizeof(err)),
+	    STATE_READ_ABSENT);
+	ck_assert_ptr_null(l.arn);
+	memset(&k, 0, sizeof(k));
+	k.arn = strdup(ARN1);
+	ck_assert_int_eq(state_key_save(sdir, &k, err, sizeof(err)), 0);
+	ck_assert_int_eq(state_key_peek(sdir, ARN1, &l, err, sizeof(err)),
+	    STATE_READ_OK);
+	ck_assert_str_eq(l.arn, ARN1);
+	state_key_free(&l);
+	state_key_free(&k);
+
+	ck_assert_int_eq(state_key_filename(ARN1, name, sizeof(name)), 0);
+	snprintf(path, sizeof(path), "%s/%s", sdir, name);
+	write_file(path, "{\"version\": 1, \"arn\": \"" ARN2 "\"}", 0600);
+	ck_assert_int_eq(state_key_peek(sdir, ARN1, &l, err, sizeof(err)),
+	    STATE_READ_CORRUPT);
+	ck_assert_msg(strstr(err, "is corrupt") != NULL, "%s", err);
+	ck_assert_ptr_null(l.arn);
+	/* Reported, never moved aside. */
+	ck_assert_int_eq(access(path, F_OK), 0);
+}
+END_TEST
+
 START_TEST(test_state_key_file_of_another_arn_moved_aside)
 {
 	struct state_key	k, l;
@@ -778,6 +808,7 @@ state_suite(void)
 	tcase_add_test(tc, test_state_key_round_trip);
 	tcase_add_test(tc, test_state_key_absent_starts_without_baseline);
 	tcase_add_test(tc, test_state_key_wrong_shape_moved_aside);
+	tcase_add_test(tc, test_state_key_peek_reports_and_leaves_a_bad_file);
 	tcase_add_test(tc, test_state_key_file_of_another_arn_moved_aside);
 	tcase_add_test(tc, test_state_keys_save_and_load_the_set);
 	tcase_add_test(tc, test_state_keys_load_without_directory_is_empty);
