@@ -82,7 +82,7 @@ class Timer:
 
 def apt_mirror():
     """The Debian mirror this machine's apt uses for SUITE (one-line
-    sources.list or deb822 .sources), or deb.debian.org."""
+    sources.list or deb822 .sources); KEYHEALTHD_DEBIAN_MIRROR wins."""
     if os.environ.get("KEYHEALTHD_DEBIAN_MIRROR"):
         return os.environ["KEYHEALTHD_DEBIAN_MIRROR"]
     try:
@@ -109,7 +109,8 @@ def apt_mirror():
                         and "deb" in fields.get("types", "").split()
                         and fields.get("uris")):
                     return fields["uris"].split()[0]
-    return "http://deb.debian.org/debian"
+    sys.exit("systemd-test: no Debian %s mirror in apt's sources; "
+             "set KEYHEALTHD_DEBIAN_MIRROR" % SUITE)
 
 
 def deb_depends(deb):
