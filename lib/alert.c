@@ -2,7 +2,6 @@
  * Alerts: the (key, check) state machine, events and their JSON forms.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include "alert.h"
 #include "arn.h"
 #include "catalog.h"
+#include "errf.h"
 
 
 enum alert_state {
@@ -63,22 +63,6 @@ struct alert_table {
 };
 
 #define ALERT_NONE	((size_t)-1)
-
-static void
-alert_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-alert_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *
 alert_status_name(enum alert_status s)
@@ -263,17 +247,17 @@ alert_jget_str(const json_t *o, const char *name, char **out, int required,
 	*out = NULL;
 	if (v == NULL || json_is_null(v)) {
 		if (required) {
-			alert_errf(err, errlen, "event: missing \"%s\"", name);
+			errf(err, errlen, "event: missing \"%s\"", name);
 			return -1;
 		}
 		return 0;
 	}
 	if (!json_is_string(v)) {
-		alert_errf(err, errlen, "event: \"%s\" is not a string", name);
+		errf(err, errlen, "event: \"%s\" is not a string", name);
 		return -1;
 	}
 	if ((*out = strdup(json_string_value(v))) == NULL) {
-		alert_errf(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -288,13 +272,13 @@ alert_event_from_json(const json_t *j, struct alert_event *ev, char *err,
 
 	memset(ev, 0, sizeof(*ev));
 	if (!json_is_object(j)) {
-		alert_errf(err, errlen, "event: not a JSON object");
+		errf(err, errlen, "event: not a JSON object");
 		return -1;
 	}
 	if (alert_jget_str(j, "id", &s, 1, err, errlen) == -1)
 		goto fail;
 	if (strlen(s) >= sizeof(ev->id) || s[0] == '\0') {
-		alert_errf(err, errlen, "event: bad \"id\"");
+		errf(err, errlen, "event: bad \"id\"");
 		goto fail;
 	}
 	memcpy(ev->id, s, strlen(s) + 1);
@@ -303,7 +287,7 @@ alert_event_from_json(const json_t *j, struct alert_event *ev, char *err,
 	if (alert_jget_str(j, "fingerprint", &s, 1, err, errlen) == -1)
 		goto fail;
 	if (strlen(s) != 64) {
-		alert_errf(err, errlen, "event: bad \"fingerprint\"");
+		errf(err, errlen, "event: bad \"fingerprint\"");
 		goto fail;
 	}
 	memcpy(ev->fingerprint, s, 65);
@@ -312,7 +296,7 @@ alert_event_from_json(const json_t *j, struct alert_event *ev, char *err,
 	if (alert_jget_str(j, "status", &s, 1, err, errlen) == -1)
 		goto fail;
 	if (alert_status_parse(s, &ev->status) == -1) {
-		alert_errf(err, errlen, "event: bad \"status\"");
+		errf(err, errlen, "event: bad \"status\"");
 		goto fail;
 	}
 	free(s);
@@ -320,7 +304,7 @@ alert_event_from_json(const json_t *j, struct alert_event *ev, char *err,
 	if (alert_jget_str(j, "severity", &s, 1, err, errlen) == -1)
 		goto fail;
 	if (severity_parse(s, &ev->severity) == -1) {
-		alert_errf(err, errlen, "event: bad \"severity\"");
+		errf(err, errlen, "event: bad \"severity\"");
 		goto fail;
 	}
 	free(s);
@@ -330,7 +314,7 @@ alert_event_from_json(const json_t *j, struct alert_event *ev, char *err,
 		goto fail;
 	key = json_object_get(j, "key");
 	if (!json_is_object(key)) {
-		alert_errf(err, errlen, "event: missing \"key\" object");
+		errf(err, errlen, "event: missing \"key\" object");
 		goto fail;
 	}
 	if (alert_jget_str(key, "arn", &ev->key_arn, 1, err, errlen) == -1 ||
@@ -342,7 +326,7 @@ alert_event_from_json(const json_t *j, struct alert_event *ev, char *err,
 	v = json_object_get(j, "details");
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_object(v)) {
-			alert_errf(err, errlen, "event: \"details\" is not "
+			errf(err, errlen, "event: \"details\" is not "
 			    "an object");
 			goto fail;
 		}
@@ -350,18 +334,18 @@ alert_event_from_json(const json_t *j, struct alert_event *ev, char *err,
 	} else
 		ev->details = json_object();
 	if (ev->details == NULL) {
-		alert_errf(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	v = json_object_get(j, "started_at");
 	if (v != NULL && !json_is_integer(v)) {
-		alert_errf(err, errlen, "event: bad \"started_at\"");
+		errf(err, errlen, "event: bad \"started_at\"");
 		goto fail;
 	}
 	ev->started_at = v != NULL ? (time_t)json_integer_value(v) : 0;
 	v = json_object_get(j, "ended_at");
 	if (v != NULL && !json_is_integer(v) && !json_is_null(v)) {
-		alert_errf(err, errlen, "event: bad \"ended_at\"");
+		errf(err, errlen, "event: bad \"ended_at\"");
 		goto fail;
 	}
 	ev->ended_at = json_is_integer(v) ? (time_t)json_integer_value(v) : 0;
@@ -823,7 +807,7 @@ alert_table_update(struct alert_table *t, const struct alert_key *key,
 	free(mine);
 	return rc;
 oom:
-	alert_errf(err, errlen, "alert table: out of memory");
+	errf(err, errlen, "alert table: out of memory");
 	return -1;
 }
 
@@ -1031,12 +1015,12 @@ alert_table_from_json(const json_t *j, const struct alert_policy *pol,
 	    !json_is_integer(json_object_get(j, "version")) ||
 	    json_integer_value(json_object_get(j, "version")) != 1 ||
 	    !json_is_array(arr = json_object_get(j, "alerts"))) {
-		alert_errf(err, errlen, "alert state: not a version 1 "
+		errf(err, errlen, "alert state: not a version 1 "
 		    "{\"alerts\": [...]} object");
 		return NULL;
 	}
 	if ((t = alert_table_new(pol)) == NULL) {
-		alert_errf(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	json_array_foreach(arr, i, o) {
@@ -1051,17 +1035,17 @@ alert_table_from_json(const json_t *j, const struct alert_policy *pol,
 		    alert_jget_uint(o, "first_seen", &first) == -1 ||
 		    alert_jget_uint(o, "started_at", &started) == -1 ||
 		    alert_jget_uint(o, "last_sent", &last) == -1) {
-			alert_errf(err, errlen, "alert state: entry %zu: "
+			errf(err, errlen, "alert state: entry %zu: "
 			    "missing or mistyped member", i);
 			goto fail;
 		}
 		if (alert_table_find(t, arn, check) != NULL) {
-			alert_errf(err, errlen, "alert state: entry %zu: "
+			errf(err, errlen, "alert state: entry %zu: "
 			    "duplicate", i);
 			goto fail;
 		}
 		if ((e = alert_table_add(t, arn, check)) == NULL) {
-			alert_errf(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			goto fail;
 		}
 		if (strcmp(state, "firing") == 0)
@@ -1069,13 +1053,13 @@ alert_table_from_json(const json_t *j, const struct alert_policy *pol,
 		else if (strcmp(state, "pending") == 0)
 			e->state = ALERT_PENDING;
 		else {
-			alert_errf(err, errlen, "alert state: entry %zu: "
+			errf(err, errlen, "alert state: entry %zu: "
 			    "bad state \"%s\"", i, state);
 			goto fail;
 		}
 		if (severity_parse(sev, &e->severity) == -1 ||
 		    (peak != NULL && severity_parse(peak, &e->peak) == -1)) {
-			alert_errf(err, errlen, "alert state: entry %zu: "
+			errf(err, errlen, "alert state: entry %zu: "
 			    "bad severity", i);
 			goto fail;
 		}
@@ -1095,7 +1079,7 @@ alert_table_from_json(const json_t *j, const struct alert_policy *pol,
 		    json_object_get(o, "account"))) == -1 ||
 		    alert_set_str(&e->summary, json_string_value(
 		    json_object_get(o, "summary"))) == -1) {
-			alert_errf(err, errlen, "out of memory");
+			errf(err, errlen, "out of memory");
 			goto fail;
 		}
 		v = json_object_get(o, "details");

@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "alert.h"
+#include "errf.h"
 #include "log.h"
 #include "outbox.h"
 #include "statefs.h"
@@ -92,22 +92,6 @@ struct outbox {
 
 static void	outbox_next(struct outbox *);
 static int	outbox_load(struct outbox *, char *, size_t);
-
-static void
-outbox_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-outbox_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Monotonic milliseconds. */
 static int64_t
@@ -327,7 +311,7 @@ outbox_load(struct outbox *ob, char *err, size_t errlen)
 	int		 fd;
 
 	if ((fd = dup(ob->dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
-		outbox_errf(err, errlen, "%s: %s", ob->dir, strerror(errno));
+		errf(err, errlen, "%s: %s", ob->dir, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -543,12 +527,12 @@ outbox_new(struct event_base *base, const char *state_dir, const char *name,
 	struct outbox	*ob;
 
 	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL) {
-		outbox_errf(err, errlen, "outbox: bad notifier name '%s'",
+		errf(err, errlen, "outbox: bad notifier name '%s'",
 		    name);
 		return NULL;
 	}
 	if ((ob = calloc(1, sizeof(*ob))) == NULL) {
-		outbox_errf(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	TAILQ_INIT(&ob->items);
@@ -582,13 +566,13 @@ outbox_new(struct event_base *base, const char *state_dir, const char *name,
 	    asprintf(&ob->dir, "%s/outbox/%s", ob->memory_only ? "(none)" :
 	    state_dir, name) == -1) {
 		ob->dir = NULL;
-		outbox_errf(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	if ((ob->timer = evtimer_new(base, outbox_on_timer, ob)) == NULL ||
 	    (ob->persist = evtimer_new(base, outbox_on_persist,
 	    ob)) == NULL) {
-		outbox_errf(err, errlen, "outbox: cannot create a timer");
+		errf(err, errlen, "outbox: cannot create a timer");
 		goto fail;
 	}
 	if (ob->memory_only)
@@ -678,19 +662,19 @@ outbox_enqueue(struct outbox *ob, const struct alert_event *ev, char *err,
 	if ((evj = alert_event_to_json(ev)) == NULL ||
 	    (j = json_pack("{s:i, s:I, s:o}", "version", 1, "queued_at",
 	    (json_int_t)now, "event", evj)) == NULL) {
-		outbox_errf(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	buf = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	if (buf == NULL) {
-		outbox_errf(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	len = strlen(buf);
 	if (len > OUTBOX_FILE_MAX) {
 		free(buf);
-		outbox_errf(err, errlen, "outbox %s: event larger than %d "
+		errf(err, errlen, "outbox %s: event larger than %d "
 		    "bytes", ob->name, OUTBOX_FILE_MAX);
 		return -1;
 	}
@@ -698,7 +682,7 @@ outbox_enqueue(struct outbox *ob, const struct alert_event *ev, char *err,
 	    alert_event_copy(&it->ev, ev) == -1) {
 		free(it);
 		free(buf);
-		outbox_errf(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
 	outbox_make_room(ob, len);
@@ -706,7 +690,7 @@ outbox_enqueue(struct outbox *ob, const struct alert_event *ev, char *err,
 	it->bytes = len;
 	it->queued = now;
 	if (!ob->memory_only && ob->dirfd == -1)
-		outbox_errf(err, errlen, "outbox %s: %s cannot be opened yet",
+		errf(err, errlen, "outbox %s: %s cannot be opened yet",
 		    ob->name, ob->dir);
 	if (ob->memory_only || ob->dirfd == -1 ||
 	    outbox_write_item(ob, it, buf, len, err, errlen) == -1) {

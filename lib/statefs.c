@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errf.h"
 #include "statefs.h"
 
 const char *
@@ -40,22 +41,6 @@ statefs_syserr(char *err, size_t errlen, int e, const char *fmt, ...)
 	(void)snprintf(err, errlen, "%s: %s (%s)", what, strerror(e),
 	    statefs_errno_name(e));
 	errno = e;
-}
-
-static void
-statefs_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-statefs_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 const char *
@@ -97,7 +82,7 @@ statefs_open_top(const char *dir, int create, int *followed, char *err,
 	if (followed != NULL)
 		*followed = 0;
 	if (dir == NULL || dir[0] == '\0') {
-		statefs_errf(err, errlen, "state directory not set");
+		errf(err, errlen, "state directory not set");
 		errno = EINVAL;
 		return -1;
 	}
@@ -128,7 +113,7 @@ statefs_open_top(const char *dir, int create, int *followed, char *err,
 		return -1;
 	}
 	if (!S_ISLNK(lst.st_mode)) {
-		statefs_errf(err, errlen, "state directory %s is %s, not a "
+		errf(err, errlen, "state directory %s is %s, not a "
 		    "directory (ENOTDIR)", path,
 		    statefs_type_name(lst.st_mode));
 		errno = ENOTDIR;
@@ -150,7 +135,7 @@ statefs_open_top(const char *dir, int create, int *followed, char *err,
 	 * swap it between this check and the open below. */
 	if (!statefs_trusted_uid(lst.st_uid) ||
 	    !statefs_trusted_uid(pst.st_uid) || (pst.st_mode & 022) != 0) {
-		statefs_errf(err, errlen, "state directory %s is a symbolic "
+		errf(err, errlen, "state directory %s is a symbolic "
 		    "link (owner uid %lu) in %s (owner uid %lu, mode %04o): "
 		    "refusing to follow it, since someone other than root or "
 		    "uid %lu could have placed it; make state_dir a real "
@@ -191,7 +176,7 @@ statefs_open_dir(int dfd, const char *dpath, const char *name, int create,
 		e = errno;
 		if ((e == ELOOP || e == ENOTDIR) &&
 		    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			statefs_errf(err, errlen, "%s/%s is %s, not a "
+			errf(err, errlen, "%s/%s is %s, not a "
 			    "directory (ENOTDIR): refusing to use it", dpath,
 			    name, statefs_type_name(st.st_mode));
 		} else
@@ -207,7 +192,7 @@ statefs_open_dir(int dfd, const char *dpath, const char *name, int create,
 		return -1;
 	}
 	if (st.st_uid != geteuid()) {
-		statefs_errf(err, errlen, "%s/%s is owned by uid %lu, not by "
+		errf(err, errlen, "%s/%s is owned by uid %lu, not by "
 		    "uid %lu that runs keyhealthd: refusing to use it", dpath,
 		    name, (unsigned long)st.st_uid, (unsigned long)geteuid());
 		close(fd);
@@ -224,7 +209,7 @@ statefs_open_dir(int dfd, const char *dpath, const char *name, int create,
 			errno = e;
 			return -1;
 		}
-		statefs_errf(note, notelen, "%s/%s had mode %04o, changed to "
+		errf(note, notelen, "%s/%s had mode %04o, changed to "
 		    "0700", dpath, name, (unsigned)(st.st_mode & 07777));
 	}
 	return fd;
@@ -301,7 +286,7 @@ statefs_open_read(int dfd, const char *dpath, const char *name, int flags,
 	return fd;
 refuse:
 	*refused = 1;
-	statefs_errf(err, errlen, "%s", no);
+	errf(err, errlen, "%s", no);
 	errno = EINVAL;
 	return -1;
 }
