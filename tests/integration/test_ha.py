@@ -133,7 +133,7 @@ def test_two_instances_make_one_alertmanager_alert_resolved_by_both(
         seen_hosts.add(alerts[0]["annotations"]["host"])
         return seen_hosts >= set(HOSTS)
 
-    wait_until(both_posted, "a post from each host", timeout=40)
+    wait_until(both_posted, "a post from each host", timeout=120)
     alert = alertmanager.alerts()[0]
     labels = alert["labels"]
     assert labels["check"] == CHECK and labels["key_arn"] == key["Arn"]
