@@ -16,7 +16,7 @@ import random
 import threading
 import time
 
-from fixture_reliab import (binary_is_sanitized, gearset_policy, seed_keys,
+from fixture_keyhealthd import (binary_is_sanitized, gearset_policy, seed_keys,
                             settled_figures)
 
 NKEYS = 200
