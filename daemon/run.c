@@ -831,6 +831,16 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 	run_reconcile(kh);
 }
 
+/* The alert policy that conf asks for (at start and at every reload). */
+static void
+run_alert_policy(const struct config *conf, struct alert_policy *pol)
+{
+	memset(pol, 0, sizeof(*pol));
+	pol->renotify = conf->renotify;
+	pol->fire_after = (unsigned int)conf->alerts.fire_after;
+	pol->resolve_after = (unsigned int)conf->alerts.resolve_after;
+}
+
 static void
 run_load_alerts(struct kh *kh)
 {
@@ -838,10 +848,7 @@ run_load_alerts(struct kh *kh)
 	json_t			*j = NULL;
 	char			 err[512];
 
-	memset(&pol, 0, sizeof(pol));
-	pol.renotify = kh->conf->renotify;
-	pol.fire_after = (unsigned int)kh->conf->alerts.fire_after;
-	pol.resolve_after = (unsigned int)kh->conf->alerts.resolve_after;
+	run_alert_policy(kh->conf, &pol);
 	if (kh->state_ok) {
 		switch (state_read_json(kh->conf->state_dir, "alerts.json", 0,
 		    NULL, &j, err, sizeof(err))) {
@@ -1100,10 +1107,7 @@ run_apply_pending(struct kh *kh)
 	    kh_keys_build(kh, conf, err, sizeof(err)) == -1)
 		fatalx("reload: %s", err);
 	kh->conf = conf;
-	memset(&pol, 0, sizeof(pol));
-	pol.renotify = conf->renotify;
-	pol.fire_after = (unsigned int)conf->alerts.fire_after;
-	pol.resolve_after = (unsigned int)conf->alerts.resolve_after;
+	run_alert_policy(conf, &pol);
 	alert_table_set_policy(kh->alerts, &pol);
 	run_notifiers_take(conf, &nv, &nn);
 	run_notifiers_start(kh, nv, nn);

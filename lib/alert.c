@@ -410,8 +410,8 @@ alert_policy_fix(struct alert_policy *p, const struct alert_policy *in)
 {
 	if (in == NULL) {
 		p->renotify = ALERT_DEFAULT_RENOTIFY;
-		p->fire_after = 1;
-		p->resolve_after = 1;
+		p->fire_after = ALERT_DEFAULT_FIRE_AFTER;
+		p->resolve_after = ALERT_DEFAULT_RESOLVE_AFTER;
 		return;
 	}
 	*p = *in;

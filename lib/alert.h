@@ -94,7 +94,11 @@ struct alert_policy {
 	unsigned int	 fire_after;	/* polls; 0 is taken as 1 */
 	unsigned int	 resolve_after;	/* polls; 0 is taken as 1 */
 };
+/* pol NULL: these; a fire_after or resolve_after of 0 is taken as 1.
+ * lib/config derives its defaults from them. */
 #define ALERT_DEFAULT_RENOTIFY		(4 * 3600)
+#define ALERT_DEFAULT_FIRE_AFTER	1
+#define ALERT_DEFAULT_RESOLVE_AFTER	1
 
 /* The key a poll was about; name, region, account may be NULL (region
  * and account are then taken from the ARN, name is the key id). */

@@ -29,11 +29,9 @@
 #include "log.h"
 #include "sigv4.h"
 
-#define KMS_DEF_MAX_ATTEMPTS	4
 #define KMS_DEF_BACKOFF_BASE	200
 #define KMS_DEF_BACKOFF_CAP	10000
 #define KMS_DEF_BURST		20.0
-#define KMS_DEF_MAX_INFLIGHT	16
 #define KMS_MAX_PAGES		1000
 #define KMS_KEYID_MAX		2048
 #define KMS_PAGE_LIMIT		100
