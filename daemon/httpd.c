@@ -130,7 +130,7 @@ httpd_key_labels(struct evbuffer *b, const struct kh_key *k)
 void
 metrics_render(struct kh *kh, struct evbuffer *b)
 {
-	size_t		 i, f, c;
+	size_t		 i, f, c, waiting;
 	size_t		*counts, nchecks;
 	int		 sev;
 	uint64_t	 cum;
@@ -303,15 +303,16 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 
 	httpd_help(b, "keyhealthd_polls_running", "gauge",
 	    "Polls started and not finished.");
-	for (i = 0, cum = 0; i < kh->nendpoints; i++)
-		cum += kh->endpoints[i]->polling;
+	for (i = 0, cum = 0, waiting = 0; i < kh->nendpoints; i++) {
+		cum += kh->endpoints[i]->q.polling;
+		waiting += kh->endpoints[i]->q.nwaiting;
+	}
 	evbuffer_add_printf(b, "keyhealthd_polls_running %llu\n",
 	    (unsigned long long)cum);
 	httpd_help(b, "keyhealthd_polls_waiting", "gauge",
 	    "Keys due whose polls wait for their endpoint (kms.max_inflight "
 	    "polls running).");
-	evbuffer_add_printf(b, "keyhealthd_polls_waiting %zu\n",
-	    kh->nwaiting);
+	evbuffer_add_printf(b, "keyhealthd_polls_waiting %zu\n", waiting);
 
 	httpd_help(b, "keyhealthd_alerts_firing", "gauge", "Alerts firing.");
 	evbuffer_add_printf(b, "keyhealthd_alerts_firing %zu\n",

@@ -15,6 +15,7 @@
 #include "finding.h"
 #include "kms.h"
 #include "notify.h"
+#include "sched.h"
 #include "state.h"
 
 #define KEYHEALTHD_DEFAULT_CONFIG	"/etc/keyhealthd/keyhealthd.yaml"
@@ -61,14 +62,12 @@ struct kh_poll;
 /*
  * A KMS endpoint and the keys polled through it.  A poll starts only
  * while fewer than kms.max_inflight of its endpoint's are running: the
- * rest wait here, due, holding nothing (a started poll holds its
+ * rest wait in q, due, holding nothing (a started poll holds its
  * snapshot and signed requests until the rate limiter lets them out).
  */
 struct kh_endpoint {
-	char		*url;
-	size_t		 polling;	/* polls started, not done */
-	struct kh_key	*wait_head;	/* due, in order */
-	struct kh_key	*wait_tail;
+	char			*url;
+	struct sched_queue	 q;	/* polls running, keys waiting */
 };
 
 /* A configured key at run time. */
@@ -78,8 +77,7 @@ struct kh_key {
 	struct key_expect	 expect;
 	char			*alias_arn;	/* NULL: no alias configured */
 	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */
-	struct kh_key		*wait_next;	/* in ep's queue */
-	int			 waiting;	/* in ep's queue */
+	struct sched_slot	 slot;		/* in ep's queue */
 	char			*endpoint_err;	/* why there is none */
 	struct kh_creds		*creds;
 	struct kms_target	 target;
@@ -147,7 +145,6 @@ struct kh {
 	struct kh_key		**keymap;	/* by sfile, open addressing */
 	struct kh_endpoint	**endpoints;	/* live as long as kh */
 	size_t			 nendpoints;
-	size_t			 nwaiting;	/* keys in endpoints' queues */
 	size_t			 nworst[SEV_CRITICAL + 1];	/* keys by their
 						 * worst finding */
 	size_t			 keymap_size;	/* a power of two */

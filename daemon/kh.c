@@ -596,11 +596,8 @@ kh_keys_free(struct kh *kh)
 	kh->keys = NULL;
 	kh->nkeys = 0;
 	/* The keys waiting for their endpoints are gone with them. */
-	kh->nwaiting = 0;
-	for (i = 0; i < kh->nendpoints; i++) {
-		kh->endpoints[i]->wait_head = NULL;
-		kh->endpoints[i]->wait_tail = NULL;
-	}
+	for (i = 0; i < kh->nendpoints; i++)
+		sched_queue_drop(&kh->endpoints[i]->q);
 	free(kh->keymap);
 	kh->keymap = NULL;
 	kh->keymap_size = 0;
