@@ -227,7 +227,7 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 		evbuffer_add_printf(b, "keyhealthd_polls_total{");
 		httpd_key_labels(b, kh->keys[i]);
 		evbuffer_add_printf(b, "} %llu\n",
-		    (unsigned long long)kh->keys[i]->polls);
+		    (unsigned long long)kh->keys[i]->metrics.polls);
 	}
 	httpd_help(b, "keyhealthd_poll_failures_total", "counter",
 	    "Polls in which KMS could not be asked about the key.");
@@ -235,18 +235,18 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 		evbuffer_add_printf(b, "keyhealthd_poll_failures_total{");
 		httpd_key_labels(b, kh->keys[i]);
 		evbuffer_add_printf(b, "} %llu\n",
-		    (unsigned long long)kh->keys[i]->polls_failed);
+		    (unsigned long long)kh->keys[i]->metrics.polls_failed);
 	}
 	httpd_help(b, "keyhealthd_last_successful_poll_timestamp_seconds",
 	    "gauge", "When KMS last answered about the key.");
 	for (i = 0; i < kh->nkeys; i++) {
-		if (kh->keys[i]->last_success == 0)
+		if (kh->keys[i]->metrics.last_success == 0)
 			continue;
 		evbuffer_add_printf(b,
 		    "keyhealthd_last_successful_poll_timestamp_seconds{");
 		httpd_key_labels(b, kh->keys[i]);
 		evbuffer_add_printf(b, "} %lld\n",
-		    (long long)kh->keys[i]->last_success);
+		    (long long)kh->keys[i]->metrics.last_success);
 	}
 	httpd_help(b, "keyhealthd_kms_errors_total", "counter",
 	    "KMS errors by error code (after retries).");
@@ -476,8 +476,8 @@ httpd_health(struct kh *kh, char *why, size_t len)
 	for (i = 0; i < kh->nkeys; i++) {
 		time_t lim = 3 * config_key_interval(kh->conf,
 		    kh->keys[i]->ck);
-		time_t since = kh->keys[i]->last_success ?
-		    kh->keys[i]->last_success : kh->stats.started;
+		time_t since = kh->keys[i]->metrics.last_success ?
+		    kh->keys[i]->metrics.last_success : kh->stats.started;
 
 		if (now - since > lim) {
 			if (first == NULL)

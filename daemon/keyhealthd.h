@@ -70,7 +70,28 @@ struct kh_endpoint {
 	struct sched_queue	 q;	/* polls running, keys waiting */
 };
 
-/* A configured key at run time. */
+/* A key's place in the schedule (lib/sched decides, run.c keeps it). */
+struct kh_key_sched {
+	struct timespec		 next_at;	/* CLOCK_MONOTONIC, when the
+						 * timer is set */
+	time_t			 next_slow;	/* rotation status and alias */
+	int			 failures;	/* consecutive failed polls */
+	int			 due;		/* a poll waits for a reload */
+};
+
+/* A key's figures for /metrics. */
+struct kh_key_metrics {
+	uint64_t		 polls;
+	uint64_t		 polls_failed;
+	time_t			 last_success;
+	double			 last_latency;
+};
+
+/*
+ * A configured key at run time.  What it learnt (state, last poll,
+ * findings, schedule, metrics) moves to its replacement across a reload
+ * while the key stays configured: kh.c's kh_key_take_over().
+ */
 struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
@@ -94,20 +115,12 @@ struct kh_key {
 	struct findings		 findings;	/* of the last poll */
 	struct check_cache	 pcache;	/* the policy part's memo */
 	struct event		*timer;
-	struct timespec		 next_at;	/* CLOCK_MONOTONIC, when the
-						 * timer is set */
+	struct kh_key_sched	 sched;
 	const struct config_key	*prev_ck;	/* during a reload: the
 						 * key's entry in the config
 						 * being replaced, or NULL */
 	struct kh_poll		*poll;		/* in flight, or NULL */
-	int			 due;		/* a poll waits for a reload */
-	int			 failures;	/* consecutive failed polls */
-	time_t			 next_slow;	/* rotation status and alias */
-	/* metrics */
-	uint64_t		 polls;
-	uint64_t		 polls_failed;
-	time_t			 last_success;
-	double			 last_latency;
+	struct kh_key_metrics	 metrics;
 };
 
 /* Counters for /metrics that are not per key. */

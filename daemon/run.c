@@ -138,7 +138,7 @@ run_key_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case SCHED_DUE_NOTHING:
 		break;
 	case SCHED_DUE_AFTER_RELOAD:
-		k->due = 1;
+		k->sched.due = 1;
 		break;
 	case SCHED_DUE_WAIT:
 		/* No faster than the endpoint lets polls through. */
@@ -175,11 +175,11 @@ run_schedule(struct kh_key *k, double delay)
 	(void)evtimer_add(k->timer, &tv);
 	/* Remembered so that a reload can keep the schedule. */
 	(void)clock_gettime(CLOCK_MONOTONIC, &now);
-	k->next_at.tv_sec = now.tv_sec + tv.tv_sec;
-	k->next_at.tv_nsec = now.tv_nsec + (long)tv.tv_usec * 1000;
-	if (k->next_at.tv_nsec >= 1000000000L) {
-		k->next_at.tv_sec++;
-		k->next_at.tv_nsec -= 1000000000L;
+	k->sched.next_at.tv_sec = now.tv_sec + tv.tv_sec;
+	k->sched.next_at.tv_nsec = now.tv_nsec + (long)tv.tv_usec * 1000;
+	if (k->sched.next_at.tv_nsec >= 1000000000L) {
+		k->sched.next_at.tv_sec++;
+		k->sched.next_at.tv_nsec -= 1000000000L;
 	}
 }
 
@@ -187,7 +187,7 @@ static double
 run_next_delay(struct kh_key *k)
 {
 	return sched_next_delay((double)config_key_interval(k->kh->conf,
-	    k->ck), k->failures, run_rand01());
+	    k->ck), k->sched.failures, run_rand01());
 }
 
 /* The window over which first polls are spread (sched_spread()). */
@@ -457,10 +457,10 @@ run_schedule_reloaded(struct kh *kh, const struct config *old)
 		fatalx("out of memory");
 	for (i = 0; i < kh->nkeys; i++) {
 		k = kh->keys[i];
-		fresh[i] = k->prev_ck == NULL || k->due ||
+		fresh[i] = k->prev_ck == NULL || k->sched.due ||
 		    !run_key_unchanged(old, k->prev_ck, kh->conf, k->ck);
-		if (fresh[i] && k->prev_ck != NULL && !k->due)
-			k->next_slow = 0;	/* new settings: all parts */
+		if (fresh[i] && k->prev_ck != NULL && !k->sched.due)
+			k->sched.next_slow = 0;	/* new settings: all parts */
 		nfresh += (size_t)fresh[i];
 	}
 	for (i = 0; i < kh->nkeys; i++) {
@@ -470,10 +470,10 @@ run_schedule_reloaded(struct kh *kh, const struct config *old)
 			    nfresh));
 		else
 			run_schedule(k, sched_kept_delay((double)
-			    k->next_at.tv_sec + (double)k->next_at.tv_nsec /
-			    1e9, now));
+			    k->sched.next_at.tv_sec +
+			    (double)k->sched.next_at.tv_nsec / 1e9, now));
 		k->prev_ck = NULL;
-		k->due = 0;
+		k->sched.due = 0;
 	}
 	free(fresh);
 	log_debug("reload: %zu key%s polled now, %zu kept their schedule",
@@ -485,7 +485,6 @@ run_key_done(struct kh_key *k)
 {
 	struct kh		*kh = k->kh;
 	struct alert_events	 evs;
-	struct alert_key	 akey;
 	enum severity		 oldstatus = k->st.status;
 	char			*oldstate;
 	int			 changed = 0, statechanged;
@@ -501,12 +500,8 @@ run_key_done(struct kh_key *k)
 		return;
 	}
 	memset(&evs, 0, sizeof(evs));
-	akey.arn = k->ck->arn;
-	akey.name = k->ck->name;
-	akey.region = k->ck->parsed.region;
-	akey.account = k->ck->parsed.account;
-	if (alert_table_update(kh->alerts, &akey, &k->findings, now, &evs,
-	    err, sizeof(err)) == -1)
+	if (alert_table_update(kh->alerts, &k->expect.id, &k->findings, now,
+	    &evs, err, sizeof(err)) == -1)
 		log_warnx("key %s: alerts: %s", kh_key_name(k), err);
 	if (evs.n > 0) {
 		run_dispatch(kh, &evs);
@@ -539,7 +534,7 @@ run_key_done(struct kh_key *k)
 
 	/* Only when this key's result changed or it was polled for the
 	 * first time. */
-	if (statechanged || k->polls == 1)
+	if (statechanged || k->metrics.polls == 1)
 		run_update_status_soon(kh);
 	run_schedule(k, run_next_delay(k));
 	if (k->ep != NULL)

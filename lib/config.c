@@ -1695,6 +1695,16 @@ config_key_find(const struct config *cfg, const char *name_or_arn)
 	return NULL;
 }
 
+void
+config_key_keyid(const struct config_key *key, struct keyid *out)
+{
+	out->arn = key->arn;
+	out->name = key->name;
+	out->region = key->parsed.region;
+	out->account = key->parsed.account;
+	out->partition = key->parsed.partition;
+}
+
 long
 config_key_interval(const struct config *cfg, const struct config_key *key)
 {

@@ -17,6 +17,7 @@
 #include "check.h"
 #include "finding.h"
 #include "http.h"
+#include "keyid.h"
 #include "kms.h"
 
 struct notifier;
@@ -173,6 +174,10 @@ int		 config_print(const struct config *cfg, FILE *f);
 /* The key with this name or ARN, or NULL. */
 const struct config_key *config_key_find(const struct config *cfg,
 		    const char *name_or_arn);
+/* A key's identity (lib/keyid): its ARN, name and the ARN's region,
+ * account and partition; the strings point into key. */
+void		 config_key_keyid(const struct config_key *key,
+		    struct keyid *out);
 /* A key's poll interval: its own, else the global one. */
 long		 config_key_interval(const struct config *cfg,
 		    const struct config_key *key);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "keyid.h"
 #include "sigv4.h"
 
 struct event_base;
@@ -106,9 +107,10 @@ typedef void (*kms_cb)(struct kms_result *res, void *arg);
 
 /* Where and as whom a request goes. */
 struct kms_target {
-	const char	*region;
+	/* The key's identity: its region signs the requests, its region
+	 * and account pick the rate limiter's bucket.  Borrowed. */
+	const struct keyid *id;
 	const char	*endpoint;	/* full base URL, from endpoint_kms() */
-	const char	*account;	/* for the rate limiter's bucket */
 	/* Current credentials: fills out (pointers valid until the next
 	 * event-loop turn) and returns 0, or -1 with a reason in err. */
 	int		(*get_creds)(void *arg, struct sigv4_creds *out,
