@@ -111,7 +111,8 @@ run_poll_start(struct kh_key *k)
 		sched_queue_started(&k->ep->q);
 }
 
-/* Starts the polls waiting for ep while it has room. */
+/* Starts the polls waiting for ep while it has room (a queued slot is
+ * the one embedded in its key). */
 static void
 run_poll_next(struct kh *kh, struct kh_endpoint *ep)
 {
