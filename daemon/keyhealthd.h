@@ -71,10 +71,24 @@ struct kh_endpoint {
 	struct kh_key	*wait_tail;
 };
 
+/*
+ * Where the watched set got a key.  Keys added at run time (discovered
+ * ones) own their config_key; the configuration's win over them.
+ */
+enum kh_origin {
+	KH_ORIGIN_CONFIG = 0,
+	KH_ORIGIN_DISCOVERED
+};
+
 /* A configured key at run time. */
 struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
+	struct config_key	*own_ck;	/* run-time keys: ck, owned */
+	unsigned char		 origin;	/* enum kh_origin */
+	unsigned char		 disc_seen;	/* listed by this run */
+	unsigned char		 drop;		/* leaves when its poll ends */
+	unsigned int		 disc_source;	/* discover.accounts index */
 	struct key_expect	 expect;
 	char			*alias_arn;	/* NULL: no alias configured */
 	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */
@@ -175,6 +189,14 @@ struct kh {
 	int			 state_ok;	/* state_dir usable */
 	struct event		*stop_timer;
 	struct kh_stats		 stats;
+	struct discovery	*disc;		/* a discovery running */
+	struct event		*disc_timer;	/* the next one */
+	const struct vendor	**disc_vendors;	/* the running one's */
+	int			 disc_first;	/* none has finished yet */
+	size_t			 ndiscovered;	/* keys of origin discovered */
+	uint64_t		 disc_runs[2];	/* finished: ok, failed */
+	uint64_t		 disc_added;
+	uint64_t		 disc_removed;
 	/* KH_MODE_CHECK / KH_MODE_BASELINE: which keys, and when done */
 	size_t			 remaining;
 	void			(*on_key_done)(struct kh *, struct kh_key *);
@@ -205,6 +227,59 @@ struct config	*kh_config_load(const char *path, int flags);
 struct config_errors;
 void		 kh_config_log_errors(const char *path,
 		    const struct config_errors *);
+
+/* Run-time keys (kh.c): added with the settings of a discovery's account
+ * entry; removed (no poll in flight, not waiting) when gone. */
+struct discovery_found;
+struct kh_key	*kh_key_add(struct kh *, const struct discovery_found *,
+		    char *, size_t);
+void		 kh_key_remove(struct kh *, struct kh_key *);
+const char	*kh_key_origin(const struct kh_key *);
+
+/* discovery.c: finds keys whose policy names a vendor's account */
+struct vendor;
+struct config_aws;
+struct kms_key_meta;
+struct discovery;
+struct discovery_spec {
+	const struct config	 *conf;		/* endpoints, settings */
+	const struct config_aws	 *accounts;	/* none: the global ones */
+	size_t			  naccounts;
+	char * const		 *regions;	/* none: the vendors' */
+	size_t			  nregions;
+	const struct vendor * const *vendors;
+	size_t			  nvendors;
+	size_t			  window;	/* keys evaluated at once */
+};
+/* A key whose policy names vendor's account; valid during the call. */
+struct discovery_found {
+	const char			*arn;
+	const char			*key_id;
+	const char			*region;
+	const struct vendor		*vendor;
+	const char			*alias;		/* NULL: none */
+	const struct kms_key_meta	*meta;
+	const char			*policy;
+	size_t				 source;	/* accounts index */
+	const struct config_aws		*aws;		/* its settings */
+};
+struct discovery_cbs {
+	/* Every listed key, once per run: 1 skips it (already watched). */
+	int	(*listed)(void *, size_t source, const char *region,
+		    const char *arn);
+	void	(*found)(void *, const struct discovery_found *);
+	/* An account x region is done; err NULL, or why it could not be
+	 * listed (nothing can be said about its keys then). */
+	void	(*scanned)(void *, size_t source, const char *region,
+		    const char *err);
+	void	(*done)(void *);	/* every scan is done */
+	void	*arg;
+};
+/* Starts at the next loop turn; NULL with err.  The callbacks run from
+ * the loop.  discovery_free() cancels (no callback after it). */
+struct discovery *discovery_start(struct kh *, const struct discovery_spec *,
+		    const struct discovery_cbs *, char *, size_t);
+void		 discovery_free(struct discovery *);
 
 /* poll.c: one poll of one key, async */
 int		 poll_start(struct kh_key *, void (*)(struct kh_key *));

@@ -85,7 +85,14 @@ enum kms_op {
 	KMS_OP_GET_KEY_POLICY,
 	KMS_OP_GET_KEY_ROTATION_STATUS,
 	KMS_OP_LIST_ALIASES,
-	KMS_OP_LIST_GRANTS
+	KMS_OP_LIST_GRANTS,
+	KMS_OP_LIST_KEYS
+};
+
+/* One entry of ListKeys. */
+struct kms_listed_key {
+	char	*key_id;
+	char	*arn;			/* KeyArn */
 };
 
 /* One operation's outcome, owned by the client; valid during the callback
@@ -99,6 +106,8 @@ struct kms_result {
 	struct kms_alias	*aliases;	/* LIST_ALIASES, all pages */
 	size_t			 naliases;
 	size_t			 ngrants;	/* LIST_GRANTS, all pages */
+	struct kms_listed_key	*keys;		/* LIST_KEYS, all pages */
+	size_t			 nkeys;
 	double			 elapsed;	/* seconds, all attempts */
 };
 
@@ -152,6 +161,10 @@ int	kms_list_aliases(struct kms_client *c, const struct kms_target *t,
 	    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen);
 int	kms_list_grants(struct kms_client *c, const struct kms_target *t,
 	    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen);
+/* ListKeys of the target's account and region, every page (kms_discover.c
+ * parses them). */
+int	kms_list_keys(struct kms_client *c, const struct kms_target *t,
+	    kms_cb cb, void *arg, char *err, size_t errlen);
 
 /* Pure parsing (fuzz targets).  0, or -1 with err->cls KMS_ERR_MALFORMED. */
 int	kms_parse_key_meta(const char *body, size_t len,
@@ -199,6 +212,12 @@ int	kms_parse_aliases(const char *body, size_t len,
 int	kms_parse_grants(const char *body, size_t len, size_t *ngrants,
 	    char **next_marker, struct kms_error *err);
 void	kms_aliases_free(struct kms_alias *a, size_t n);	/* a and members */
+/* One ListKeys page (kms_discover.c): appends to *keys and *nkeys (free
+ * with kms_listed_keys_free()); *next_marker as above. */
+int	kms_parse_keys(const char *body, size_t len,
+	    struct kms_listed_key **keys, size_t *nkeys, char **next_marker,
+	    struct kms_error *err);
+void	kms_listed_keys_free(struct kms_listed_key *k, size_t n);
 
 /* "DescribeKey", ... (the X-Amz-Target operation name). */
 const char *kms_op_name(enum kms_op);
@@ -245,5 +264,18 @@ void	kms_seterr(struct kms_error *e, enum kms_errclass cls,
 	    __attribute__((format(printf, 4, 5)));
 void	kms_malformed(struct kms_error *e, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+
+/* kms.c's JSON readers, for the answers parsed in kms_<area>.c: the body
+ * as an object (NULL with a MALFORMED error); a string member (absent or
+ * null: *out untouched, 0); a page's Truncated/NextMarker; a value's
+ * JSON type name. */
+struct json_t;
+struct json_t	*kms_load_object(const char *body, size_t len,
+		    const char *what, struct kms_error *err);
+int	kms_get_str(struct json_t *obj, const char *ctx, const char *name,
+	    char **out, int required, struct kms_error *err);
+int	kms_parse_marker(struct json_t *root, const char *ctx,
+	    char **next_marker, struct kms_error *err);
+const char *kms_json_type(const struct json_t *v);
 
 #endif
