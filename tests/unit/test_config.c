@@ -930,9 +930,9 @@ START_TEST(test_config_empty_or_missing_key_list)
 	one_error("keys: []\n",
 	    "t.yaml:1:7: keys: the list is empty; add at least one key");
 	one_error("interval: 5m\n",
-	    "t.yaml:1:1: no keys to watch: add a 'keys:' list");
+	    "t.yaml:1:1: no keys to watch: add a 'keys:' list (or a 'discover:' section)");
 	one_error("",
-	    "t.yaml:1:1: no keys to watch: add a 'keys:' list");
+	    "t.yaml:1:1: no keys to watch: add a 'keys:' list (or a 'discover:' section)");
 	one_error("keys:\n  - name: x\n",
 	    "t.yaml:2:5: keys[0]: missing required key 'arn'");
 }
