@@ -325,12 +325,15 @@ void	proc_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 /* main.c */
 void	usage_print(int to_stderr);
-/* A no-argument option of one command besides -c/-v: its long name, its
- * short letter (0: long only), the flag it sets. */
+/* An option of one command besides -c/-v: its long name, its short
+ * letter (0: long only), the flag it sets; or, with take, an option with
+ * a value, each handed to take(arg, value) (-1: refused, take said why). */
 struct kh_flag {
 	const char	*name;
 	int		 letter;
 	int		*set;
+	int		(*take)(void *, const char *);
+	void		*arg;
 };
 /* The one option parser of every command: -c/--config and -v/--verbose
  * into opts, plus the command's flags; stops at the first operand.
@@ -350,5 +353,10 @@ int	cmd_baseline(struct kh_opts *, int, char **);
 int	cmd_validate(struct kh_opts *, int, char **);
 /* cmd_vendors.c */
 int	cmd_vendors(struct kh_opts *, int, char **);
+/* cmd_discover.c */
+int	cmd_discover(struct kh_opts *, int, char **);
+/* The keys of the discover: section, found on kh's loop before a
+ * one-shot poll (`check`); 0, or -1 when a listing failed (logged). */
+int	discover_once(struct kh *);
 
 #endif

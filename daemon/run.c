@@ -1029,6 +1029,9 @@ run_disc_start(struct kh *kh)
 	if (cd->nvendors == 0)
 		for (i = 0; i < kh->conf->nvendors; i++)
 			vs[nv++] = kh->conf->vendors[i];
+	if (nv == 0)
+		log_warnx("discover: no vendor profile is known: nothing can "
+		    "be found (see `keyhealthd vendors`)");
 	memset(&sp, 0, sizeof(sp));
 	sp.conf = kh->conf;
 	sp.accounts = cd->accounts;
