@@ -284,12 +284,22 @@ disc_pump(struct discovery *d)
 {
 	struct disc_scan	*s;
 	struct timeval		 tv = { 0, 0 };
+	struct arn		 a;
+	char			 err[256];
 	size_t			 i;
 
 	if (d->lists > 0)
 		return;
 	s = &d->scans[d->cur];
 	if (d->next == 0 && d->evals == 0 && d->err[0] == '\0') {
+		/* The account is known now (unless a role said it): the
+		 * key requests share its bucket with the polls. */
+		if (d->target.account == NULL && d->nkeys > 0 &&
+		    arn_parse(d->keys[0].arn, &a, err, sizeof(err)) == 0) {
+			(void)snprintf(s->ck.parsed.account,
+			    sizeof(s->ck.parsed.account), "%s", a.account);
+			d->target.account = s->ck.parsed.account;
+		}
 		/* Both lists are in: every listed key, once. */
 		for (i = 0; i < d->nkeys; i++)
 			if (d->cbs.listed(d->cbs.arg, s->source, s->region,
