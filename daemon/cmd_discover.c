@@ -323,7 +323,8 @@ disc_print(struct disc_cmd *dc, const struct vendor **vs, size_t nv)
 {
 	size_t	i;
 
-	qsort(dc->v, dc->n, sizeof(*dc->v), disc_entry_cmp);
+	if (dc->n > 0)
+		qsort(dc->v, dc->n, sizeof(*dc->v), disc_entry_cmp);
 	(void)printf("# keyhealthd discover: %zu key%s whose policy names "
 	    "the account of vendor", dc->n, dc->n == 1 ? "" : "s");
 	for (i = 0; i < nv; i++)

@@ -5,6 +5,7 @@ discover: section, through the real binary.
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 import urllib.request
@@ -12,6 +13,7 @@ import urllib.request
 import pytest
 import yaml
 
+from conftest import pick_free_port
 from fixture_daemon import (ACCOUNT, GEARSET, assert_no_sanitizer_report,
                             gearset_policy, key_entry, seed_gearset_key)
 
@@ -89,9 +91,13 @@ def status_arns(port):
     return {k["arn"]: k for k in get_status(port)["keys"]}
 
 
-def wait_until(fn, timeout, what):
+def wait_until(fn, timeout, what, d=None):
+    """fn() until true; with the daemon d, reads its sd_notify datagrams
+    meanwhile (an unread socket fills and blocks the daemon)."""
     deadline = time.monotonic() + timeout
     while True:
+        if d is not None:
+            d.notifications()
         v = fn()
         if v:
             return v
@@ -275,7 +281,7 @@ def test_daemon_watches_a_new_vendor_key_and_drops_a_deleted_one(
     cfg = daemon_config(emu, kh_config, free_port)
     d = daemon(cfg, timeout=120)
     wait_until(lambda: first["Arn"] in status_arns(free_port), 30,
-               "the first key discovered")
+               "the first key discovered", d=d)
     k = status_arns(free_port)[first["Arn"]]
     assert k["origin"] == "discovered" and k["name"] == "first"
     assert len(status_arns(free_port)) == 1
@@ -283,10 +289,10 @@ def test_daemon_watches_a_new_vendor_key_and_drops_a_deleted_one(
     # interval or two.
     new = seed_gearset_key(emu, alias="alias/new")
     wait_until(lambda: new["Arn"] in status_arns(free_port), 30,
-               "the new key discovered")
+               "the new key discovered", d=d)
     d.wait_log("discover: watching key new (%s)" % new["Arn"])
     wait_until(lambda: status_arns(free_port)[new["Arn"]]["state"] ==
-               "Enabled", 30, "the new key polled")
+               "Enabled", 30, "the new key polled", d=d)
     m = get_metrics(free_port)
     assert "keyhealthd_discovered_keys 2" in m
     assert "keyhealthd_discovered_keys_added_total 2" in m
@@ -295,7 +301,7 @@ def test_daemon_watches_a_new_vendor_key_and_drops_a_deleted_one(
     emu.client.delete_key(first["Arn"])
     d.wait_log("critical: key-deleted on key first", timeout=30)
     wait_until(lambda: first["Arn"] not in status_arns(free_port), 30,
-               "the deleted key retired")
+               "the deleted key retired", d=d)
     d.wait_log("discover: key first (%s) is gone from KMS" % first["Arn"])
     assert "keyhealthd_discovered_keys_removed_total 1" in \
         get_metrics(free_port)
@@ -310,7 +316,7 @@ def test_daemon_explicit_keys_win_over_discovered(emu, kh_config, daemon,
                         keys=[key_entry(a, "mine")])
     d = daemon(cfg, timeout=120)
     wait_until(lambda: b["Arn"] in status_arns(free_port), 30,
-               "b discovered")
+               "b discovered", d=d)
     d.wait_log("discover: run done", count=2, timeout=30)
     keys = get_status(free_port)["keys"]
     assert sorted((k["name"], k["origin"]) for k in keys) == [
@@ -328,7 +334,7 @@ def test_daemon_keeps_discovered_keys_when_list_keys_fails(
     cfg = daemon_config(emu, kh_config, free_port)
     d = daemon(cfg, timeout=120)
     wait_until(lambda: a["Arn"] in status_arns(free_port), 30,
-               "a discovered")
+               "a discovered", d=d)
     emu.client.fault(action="error", operation="ListKeys",
                      code="AccessDeniedException", status=400,
                      duration=60)
@@ -351,3 +357,62 @@ def test_check_json_reports_discovered_keys(emu, kh_config, kh_check):
     assert sorted((k["name"], k["origin"]) for k in out["keys"]) == [
         ("b", "discovered"), ("mine", "configured")]
     assert out["keys"][1]["arn"] == b["Arn"]
+
+
+def test_daemon_reload_keeps_discovered_keys_and_a_listed_one_wins(
+        emu, kh_config, daemon, free_port):
+    a = seed_gearset_key(emu, alias="alias/a")
+    b = seed_gearset_key(emu, alias="alias/b")
+    cfg = daemon_config(emu, kh_config, free_port, interval="1h")
+    d = daemon(cfg, timeout=120)
+    wait_until(lambda: {a["Arn"], b["Arn"]} <= set(status_arns(free_port))
+               and all(k["state"] for k in get_status(free_port)["keys"]),
+               30, "both keys discovered and polled", d=d)
+    # An unchanged file: the discovered keys stay, nothing resolves.
+    d.signal(signal.SIGHUP)
+    d.wait_log("reloaded: 2 keys")
+    d.mark()
+    assert {k: v["origin"] for k, v in status_arns(free_port).items()} == \
+        {a["Arn"]: "discovered", b["Arn"]: "discovered"}
+    # a listed under keys: now: the configured entry takes over.
+    cfg.doc["keys"] = [key_entry(a, "listed-a")]
+    cfg.write()
+    d.signal(signal.SIGHUP)
+    d.wait_log("reloaded: 2 keys", count=2)
+    d.mark()
+    keys = status_arns(free_port)
+    assert (keys[a["Arn"]]["name"], keys[a["Arn"]]["origin"]) == \
+        ("listed-a", "configured")
+    assert keys[b["Arn"]]["origin"] == "discovered"
+    # Without discover:, the discovered key leaves.
+    del cfg.doc["discover"]
+    cfg.write()
+    d.signal(signal.SIGHUP)
+    d.wait_log("reloaded: 1 key")
+    d.mark()
+    assert set(status_arns(free_port)) == {a["Arn"]}
+    assert "keyhealthd_discovered_keys" not in get_metrics(free_port)
+
+
+def test_daemon_restart_keeps_a_discovered_keys_alert_firing(
+        emu, kh_config, daemon, free_port, webhook_receiver):
+    a = seed_gearset_key(emu, alias="alias/a", KeyState="Disabled")
+    recv = webhook_receiver(port=pick_free_port())
+    cfg = daemon_config(emu, kh_config, free_port)
+    cfg.doc["notifiers"] = [{"type": "webhook", "url": recv.url}]
+    cfg.write()
+    d = daemon(cfg, timeout=120)
+    hooks = recv.wait_for(1, timeout=30)
+    assert (hooks[0]["json"]["status"], hooks[0]["json"]["check"]) == \
+        ("firing", "key-disabled")
+    d.signal(signal.SIGTERM)
+    d.wait(timeout=20)
+    # At the next start the key is not known until discovery finds it
+    # again: its alert must not resolve meanwhile.
+    d = daemon(cfg, timeout=120, name="keyhealthd-again")
+    d.wait_log("discover: watching key a", timeout=30)
+    d.wait_log("discover: run done", count=2, timeout=30)
+    time.sleep(1)
+    assert [(h["json"]["status"], h["json"]["check"])
+            for h in recv.accepted()] == [("firing", "key-disabled")]
+    assert "resolved" not in d.log()
