@@ -22,6 +22,13 @@
 #define DISC_CMD_WINDOW		8	/* keys evaluated at once */
 #define DISC_CMD_MAX_ARGS	64
 
+/* A repeatable option's values. */
+struct disc_list {
+	const char	*what;
+	char		*v[DISC_CMD_MAX_ARGS];
+	size_t		 n;
+};
+
 /* A key to print. */
 struct disc_entry {
 	char	*arn;
@@ -42,36 +49,21 @@ struct disc_cmd {
 	size_t			 failed;	/* scans that failed */
 	int			 add;		/* `check`: watch them */
 	/* options */
-	char			*vendors[DISC_CMD_MAX_ARGS];
-	size_t			 nvendors;
-	char			*regions[DISC_CMD_MAX_ARGS];
-	size_t			 nregions;
+	struct disc_list	 vendors;
+	struct disc_list	 regions;
 	const char		*role;
 };
 
 static int
-disc_take_vendor(void *arg, const char *s)
+disc_take(void *arg, const char *s)
 {
-	struct disc_cmd	*dc = arg;
+	struct disc_list	*l = arg;
 
-	if (dc->nvendors == DISC_CMD_MAX_ARGS) {
-		(void)fprintf(stderr, "keyhealthd: too many --vendor\n");
+	if (l->n == DISC_CMD_MAX_ARGS) {
+		(void)fprintf(stderr, "keyhealthd: too many --%s\n", l->what);
 		return -1;
 	}
-	dc->vendors[dc->nvendors++] = (char *)(uintptr_t)s;
-	return 0;
-}
-
-static int
-disc_take_region(void *arg, const char *s)
-{
-	struct disc_cmd	*dc = arg;
-
-	if (dc->nregions == DISC_CMD_MAX_ARGS) {
-		(void)fprintf(stderr, "keyhealthd: too many --region\n");
-		return -1;
-	}
-	dc->regions[dc->nregions++] = (char *)(uintptr_t)s;
+	l->v[l->n++] = (char *)(uintptr_t)s;
 	return 0;
 }
 
@@ -119,18 +111,6 @@ disc_name_taken(void *arg, const char *name)
 	return 0;
 }
 
-static char *
-disc_dup(const char *s, int *bad)
-{
-	char	*d;
-
-	if (s == NULL)
-		return NULL;
-	if ((d = strdup(s)) == NULL)
-		*bad = 1;
-	return d;
-}
-
 static void
 disc_entry_clear(struct disc_entry *e)
 {
@@ -168,13 +148,13 @@ disc_found(void *arg, const struct discovery_found *f)
 	if (discover_name_unique(name, sizeof(name), disc_name_taken,
 	    dc) == -1)
 		(void)snprintf(name, sizeof(name), "%s", f->key_id);
-	e->arn = disc_dup(f->arn, &bad);
-	e->region = disc_dup(f->region, &bad);
-	e->name = disc_dup(name, &bad);
-	e->vendor = disc_dup(f->vendor->name, &bad);
-	e->alias = disc_dup(f->alias, &bad);
-	e->profile = disc_dup(f->aws->profile, &bad);
-	e->role = disc_dup(f->aws->assume_role, &bad);
+	e->arn = kh_strdup0(f->arn, &bad);
+	e->region = kh_strdup0(f->region, &bad);
+	e->name = kh_strdup0(name, &bad);
+	e->vendor = kh_strdup0(f->vendor->name, &bad);
+	e->alias = kh_strdup0(f->alias, &bad);
+	e->profile = kh_strdup0(f->aws->profile, &bad);
+	e->role = kh_strdup0(f->aws->assume_role, &bad);
 	if (bad || discover_verdict(f->arn, f->meta, f->policy, f->vendor,
 	    e->verdict, sizeof(e->verdict)) == -1) {
 		disc_entry_clear(e);
@@ -206,33 +186,22 @@ disc_done(void *arg)
 	event_base_loopexit(dc->kh->base, NULL);
 }
 
-/* Runs a discovery to its end on kh's loop; 0 or -1 (logged). */
+/* Runs the discovery of sp to its end on kh's loop; 0 or -1 (logged). */
 static int
-disc_run(struct disc_cmd *dc, const struct config_aws *accounts,
-    size_t naccounts, char * const *regions, size_t nregions,
-    const struct vendor **vs, size_t nv)
+disc_run(struct disc_cmd *dc, struct discovery_spec *sp)
 {
-	struct discovery_spec	 sp;
 	struct discovery_cbs	 cbs;
 	struct discovery	*d;
 	char			 err[256];
 
-	memset(&sp, 0, sizeof(sp));
-	sp.conf = dc->kh->conf;
-	sp.accounts = accounts;
-	sp.naccounts = naccounts;
-	sp.regions = regions;
-	sp.nregions = nregions;
-	sp.vendors = vs;
-	sp.nvendors = nv;
-	sp.window = DISC_CMD_WINDOW;
+	sp->window = DISC_CMD_WINDOW;
 	memset(&cbs, 0, sizeof(cbs));
 	cbs.listed = disc_listed;
 	cbs.found = disc_found;
 	cbs.scanned = disc_scanned;
 	cbs.done = disc_done;
 	cbs.arg = dc;
-	if ((d = discovery_start(dc->kh, &sp, &cbs, err, sizeof(err))) ==
+	if ((d = discovery_start(dc->kh, sp, &cbs, err, sizeof(err))) ==
 	    NULL) {
 		log_warnx("discover: %s", err);
 		return -1;
@@ -242,54 +211,22 @@ disc_run(struct disc_cmd *dc, const struct config_aws *accounts,
 	return 0;
 }
 
-/* The vendors: the named ones (unknown: -1, said), else every known. */
-static int
-disc_vendors(const struct config *conf, char * const *names, size_t n,
-    const struct vendor ***out, size_t *nout)
-{
-	const struct vendor	**vs;
-	size_t			  i;
-
-	if ((vs = calloc(conf->nvendors + n + 1, sizeof(*vs))) == NULL) {
-		log_warnx("out of memory");
-		return -1;
-	}
-	*out = vs;
-	*nout = 0;
-	for (i = 0; i < n; i++) {
-		if ((vs[*nout] = config_vendor(conf, names[i])) == NULL) {
-			log_warnx("discover: unknown vendor '%s' (see "
-			    "`keyhealthd vendors`)", names[i]);
-			return -1;
-		}
-		(*nout)++;
-	}
-	if (n == 0)
-		for (i = 0; i < conf->nvendors; i++)
-			vs[(*nout)++] = conf->vendors[i];
-	if (*nout == 0) {
-		log_warnx("discover: no vendor profile is known (see "
-		    "`keyhealthd vendors`)");
-		return -1;
-	}
-	return 0;
-}
-
 int
 discover_once(struct kh *kh)
 {
-	const struct config_discover	*cd = &kh->conf->discover;
-	const struct vendor		**vs = NULL;
-	struct disc_cmd			 dc;
-	size_t				 nv;
-	int				 rc = -1;
+	const struct vendor	**vs = NULL;
+	struct discovery_spec	  sp;
+	struct disc_cmd		  dc;
+	char			  err[256];
+	int			  rc = -1;
 
 	memset(&dc, 0, sizeof(dc));
 	dc.kh = kh;
 	dc.add = 1;
-	if (disc_vendors(kh->conf, cd->vendors, cd->nvendors, &vs, &nv) ==
-	    0 && disc_run(&dc, cd->accounts, cd->naccounts, cd->regions,
-	    cd->nregions, vs, nv) == 0)
+	if (discovery_spec_conf(&sp, kh->conf, NULL, 0, &vs, err,
+	    sizeof(err)) == -1)
+		log_warnx("discover: %s", err);
+	else if (disc_run(&dc, &sp) == 0)
 		rc = dc.failed > 0 ? -1 : 0;
 	free(vs);
 	return rc;
@@ -319,7 +256,7 @@ disc_entry_cmp(const void *a, const void *b)
 }
 
 static void
-disc_print(struct disc_cmd *dc, const struct vendor **vs, size_t nv)
+disc_print(struct disc_cmd *dc, const struct vendor * const *vs, size_t nv)
 {
 	size_t	i;
 
@@ -362,23 +299,25 @@ int
 cmd_discover(struct kh_opts *opts, int argc, char **argv)
 {
 	struct disc_cmd			 dc;
-	const struct config_discover	*cd;
 	const struct vendor		**vs = NULL;
+	struct discovery_spec		 sp;
 	struct config_aws		 role;
 	struct config_errors		 errs;
 	struct config			*conf;
 	struct event_base		*base = NULL;
 	const char			*defaults = "discover: {}\n";
 	char				 err[512];
-	size_t				 nv, i;
+	size_t				 i;
 	int				 first, rc = 2;
 	const struct kh_flag		 flags[] = {
-		{ "vendor", 0, NULL, disc_take_vendor, &dc },
-		{ "region", 0, NULL, disc_take_region, &dc },
+		{ "vendor", 0, NULL, disc_take, &dc.vendors },
+		{ "region", 0, NULL, disc_take, &dc.regions },
 		{ "account-role", 0, NULL, disc_take_role, &dc },
 	};
 
 	memset(&dc, 0, sizeof(dc));
+	dc.vendors.what = "vendor";
+	dc.regions.what = "region";
 	if ((first = kh_getopt(opts, argc, argv, flags,
 	    sizeof(flags) / sizeof(flags[0]))) == -1 || first < argc) {
 		usage_print(1);
@@ -399,14 +338,13 @@ cmd_discover(struct kh_opts *opts, int argc, char **argv)
 		conf = kh_config_load(opts->config, 0);
 	if (conf == NULL)
 		return 2;
-	for (i = 0; i < dc.nregions; i++)
-		if (!endpoint_region_ok(dc.regions[i])) {
+	for (i = 0; i < dc.regions.n; i++)
+		if (!endpoint_region_ok(dc.regions.v[i])) {
 			log_warnx("discover: --region: not an AWS region: "
-			    "'%s'", dc.regions[i]);
+			    "'%s'", dc.regions.v[i]);
 			config_free(conf);
 			return 2;
 		}
-	cd = &conf->discover;
 	if ((base = event_base_new()) == NULL) {
 		log_warnx("cannot create the event loop");
 		config_free(conf);
@@ -418,19 +356,26 @@ cmd_discover(struct kh_opts *opts, int argc, char **argv)
 		log_warnx("%s", err);
 		goto out;
 	}
-	if (disc_vendors(conf, dc.nvendors > 0 ? dc.vendors : cd->vendors,
-	    dc.nvendors > 0 ? dc.nvendors : cd->nvendors, &vs, &nv) == -1)
+	if (discovery_spec_conf(&sp, conf, dc.vendors.v, dc.vendors.n, &vs,
+	    err, sizeof(err)) == -1) {
+		log_warnx("discover: %s", err);
 		goto out;
-	memset(&role, 0, sizeof(role));
-	role.use_fips = -1;
-	role.allow_http = -1;
-	role.assume_role = (char *)(uintptr_t)dc.role;
-	if (disc_run(&dc, dc.role != NULL ? &role : cd->accounts,
-	    dc.role != NULL ? 1 : cd->naccounts,
-	    dc.nregions > 0 ? dc.regions : cd->regions,
-	    dc.nregions > 0 ? dc.nregions : cd->nregions, vs, nv) == -1)
+	}
+	if (dc.role != NULL) {
+		memset(&role, 0, sizeof(role));
+		role.use_fips = -1;
+		role.allow_http = -1;
+		role.assume_role = (char *)(uintptr_t)dc.role;
+		sp.accounts = &role;
+		sp.naccounts = 1;
+	}
+	if (dc.regions.n > 0) {
+		sp.regions = dc.regions.v;
+		sp.nregions = dc.regions.n;
+	}
+	if (disc_run(&dc, &sp) == -1)
 		goto out;
-	disc_print(&dc, vs, nv);
+	disc_print(&dc, sp.vendors, sp.nvendors);
 	if (fflush(stdout) == EOF) {
 		log_warn("stdout");
 		goto out;

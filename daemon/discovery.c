@@ -447,6 +447,53 @@ disc_regions(const struct discovery_spec *sp, const char ***out, size_t *n)
 	return 0;
 }
 
+int
+discovery_spec_conf(struct discovery_spec *sp, const struct config *conf,
+    char * const *names, size_t n, const struct vendor ***vsp, char *err,
+    size_t errlen)
+{
+	const struct config_discover	*cd = &conf->discover;
+	const struct vendor		**vs;
+	size_t				  i, nv = 0;
+
+	*vsp = NULL;
+	if (n == 0) {
+		names = cd->vendors;
+		n = cd->nvendors;
+	}
+	if ((vs = calloc(conf->nvendors + n + 1, sizeof(*vs))) == NULL) {
+		(void)snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if ((vs[nv++] = config_vendor(conf, names[i])) == NULL) {
+			(void)snprintf(err, errlen, "unknown vendor '%s' (see "
+			    "`keyhealthd vendors`)", names[i]);
+			free(vs);
+			return -1;
+		}
+	if (n == 0)
+		for (i = 0; i < conf->nvendors; i++)
+			vs[nv++] = conf->vendors[i];
+	if (nv == 0) {
+		(void)snprintf(err, errlen, "no vendor profile is known (see "
+		    "`keyhealthd vendors`)");
+		free(vs);
+		return -1;
+	}
+	memset(sp, 0, sizeof(*sp));
+	sp->conf = conf;
+	sp->accounts = cd->accounts;
+	sp->naccounts = cd->naccounts;
+	sp->regions = cd->regions;
+	sp->nregions = cd->nregions;
+	sp->vendors = vs;
+	sp->nvendors = nv;
+	sp->window = 1;
+	*vsp = vs;
+	return 0;
+}
+
 struct discovery *
 discovery_start(struct kh *kh, const struct discovery_spec *sp,
     const struct discovery_cbs *cbs, char *err, size_t errlen)

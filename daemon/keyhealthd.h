@@ -235,6 +235,8 @@ struct kh_key	*kh_key_add(struct kh *, const struct discovery_found *,
 		    char *, size_t);
 void		 kh_key_remove(struct kh *, struct kh_key *);
 const char	*kh_key_origin(const struct kh_key *);
+/* strdup(s), NULL for NULL; out of memory sets *bad. */
+char		*kh_strdup0(const char *, int *);
 
 /* discovery.c: finds keys whose policy names a vendor's account */
 struct vendor;
@@ -275,6 +277,13 @@ struct discovery_cbs {
 	void	(*done)(void *);	/* every scan is done */
 	void	*arg;
 };
+/* sp from conf's discover: section, looking for the vendors called names
+ * (n 0: the section's, else every known profile): *vsp, the vendors,
+ * is the caller's to free after the discovery.  0, or -1 with err (an
+ * unknown vendor, none known, out of memory). */
+int		 discovery_spec_conf(struct discovery_spec *,
+		    const struct config *, char * const *, size_t,
+		    const struct vendor ***, char *, size_t);
 /* Starts at the next loop turn; NULL with err.  The callbacks run from
  * the loop.  discovery_free() cancels (no callback after it). */
 struct discovery *discovery_start(struct kh *, const struct discovery_spec *,

@@ -391,7 +391,7 @@ kh_key_origin(const struct kh_key *k)
 static void	kh_key_setup(struct kh *, struct config *, struct kh_key *,
 		    const struct config_key *);
 
-static char *
+char *
 kh_strdup0(const char *s, int *bad)
 {
 	char	*d;

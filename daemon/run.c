@@ -1013,33 +1013,17 @@ run_disc_start(struct kh *kh)
 	const struct vendor		**vs;
 	struct discovery_spec		 sp;
 	struct discovery_cbs		 cbs;
-	size_t				 i, nv = 0;
+	size_t				 i;
 	char				 err[256];
 
 	if (kh->stopping || !cd->enabled || kh->disc != NULL)
 		return;
-	if ((vs = calloc(kh->conf->nvendors + 1, sizeof(*vs))) == NULL) {
-		log_warnx("discover: out of memory");
+	if (discovery_spec_conf(&sp, kh->conf, NULL, 0, &vs, err,
+	    sizeof(err)) == -1) {
+		log_warnx("discover: %s: nothing can be found", err);
 		run_disc_schedule(kh, (double)cd->interval);
 		return;
 	}
-	for (i = 0; i < cd->nvendors; i++)
-		if ((vs[nv] = config_vendor(kh->conf, cd->vendors[i])) != NULL)
-			nv++;
-	if (cd->nvendors == 0)
-		for (i = 0; i < kh->conf->nvendors; i++)
-			vs[nv++] = kh->conf->vendors[i];
-	if (nv == 0)
-		log_warnx("discover: no vendor profile is known: nothing can "
-		    "be found (see `keyhealthd vendors`)");
-	memset(&sp, 0, sizeof(sp));
-	sp.conf = kh->conf;
-	sp.accounts = cd->accounts;
-	sp.naccounts = cd->naccounts;
-	sp.regions = cd->regions;
-	sp.nregions = cd->nregions;
-	sp.vendors = vs;
-	sp.nvendors = nv;
 	sp.window = RUN_DISC_WINDOW;
 	memset(&cbs, 0, sizeof(cbs));
 	cbs.listed = run_disc_listed;

@@ -265,17 +265,19 @@ void	kms_seterr(struct kms_error *e, enum kms_errclass cls,
 void	kms_malformed(struct kms_error *e, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
-/* kms.c's JSON readers, for the answers parsed in kms_<area>.c: the body
- * as an object (NULL with a MALFORMED error); a string member (absent or
- * null: *out untouched, 0); a page's Truncated/NextMarker; a value's
- * JSON type name. */
+/* kms.c's readers, for the answers parsed in kms_<area>.c: a string
+ * member (absent or null: *out untouched, 0; else a malloc'd copy). */
 struct json_t;
-struct json_t	*kms_load_object(const char *body, size_t len,
-		    const char *what, struct kms_error *err);
 int	kms_get_str(struct json_t *obj, const char *ctx, const char *name,
 	    char **out, int required, struct kms_error *err);
-int	kms_parse_marker(struct json_t *root, const char *ctx,
-	    char **next_marker, struct kms_error *err);
-const char *kms_json_type(const struct json_t *v);
+/* One page of a List* answer: the body as an object (returned; the caller
+ * json_decref()s it), its member as an array of objects (*arr borrowed
+ * from it, NULL and *n 0 when absent or null) that keeps have + *n within
+ * max, and Truncated/NextMarker (*next_marker malloc'd or NULL).  NULL
+ * with a MALFORMED error (and *next_marker NULL) otherwise. */
+struct json_t	*kms_page_open(const char *body, size_t len, const char *ctx,
+		    const char *member, size_t have, size_t max,
+		    struct json_t **arr, size_t *n, char **next_marker,
+		    struct kms_error *err);
 
 #endif

@@ -37,25 +37,9 @@ kms_parse_keys(const char *body, size_t len, struct kms_listed_key **keys,
 	char			 elctx[64];
 	int			 rc = -1;
 
-	*next_marker = NULL;
-	if ((root = kms_load_object(body, len, ctx, err)) == NULL)
+	if ((root = kms_page_open(body, len, ctx, "Keys", base,
+	    KMS_MAX_LISTED_KEYS, &arr, &n, next_marker, err)) == NULL)
 		return -1;
-	arr = json_object_get(root, "Keys");
-	if (arr == NULL || json_is_null(arr))
-		n = 0;
-	else if (!json_is_array(arr)) {
-		kms_malformed(err, "ListKeys.Keys is %s, expected an array",
-		    kms_json_type(arr));
-		goto done;
-	} else
-		n = json_array_size(arr);
-	if (base + n > KMS_MAX_LISTED_KEYS) {
-		kms_malformed(err, "ListKeys: more than %d keys",
-		    KMS_MAX_LISTED_KEYS);
-		goto done;
-	}
-	if (kms_parse_marker(root, ctx, next_marker, err) == -1)
-		goto done;
 	if (n == 0) {
 		rc = 0;
 		goto done;
@@ -70,11 +54,6 @@ kms_parse_keys(const char *body, size_t len, struct kms_listed_key **keys,
 		el = json_array_get(arr, i);
 		k = &nk[base + i];
 		(void)snprintf(elctx, sizeof(elctx), "ListKeys.Keys[%zu]", i);
-		if (!json_is_object(el)) {
-			kms_malformed(err, "%s is %s, expected an object",
-			    elctx, kms_json_type(el));
-			goto undo;
-		}
 		/* Both are documented as optional; a key we cannot name is
 		 * no use to discovery. */
 		if (kms_get_str(el, elctx, "KeyId", &k->key_id, 1, err) == -1 ||
