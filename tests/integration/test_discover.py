@@ -244,6 +244,21 @@ def test_discover_list_keys_failure_is_an_error(emu, kh_config, kh_bin,
     assert listed(r.stdout) == []
 
 
+def test_discover_without_kms_list_keys_permission(emu, kh_config, kh_bin,
+                                                   kh_env):
+    # The caller's IAM policy lacks kms:ListKeys: the emulator refuses
+    # as KMS does, and discover says so rather than finding nothing.
+    cred = emu.client.add_account(ACCOUNT, deny_actions=["kms:ListKeys"])
+    seed_gearset_key(emu, alias="alias/a")
+    cfg = discover_config(emu, kh_config, regions=["eu-west-1"])
+    env = dict(kh_env, AWS_ACCESS_KEY_ID=cred["AccessKeyId"],
+               AWS_SECRET_ACCESS_KEY=cred["SecretAccessKey"])
+    r = kh(kh_bin, env, "discover", "-c", cfg.path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "ListKeys: AccessDeniedException: " in r.stderr
+    assert "kms:ListKeys" in r.stderr
+
+
 def test_discover_through_an_assumed_role(emu, kh_config, kh_bin, kh_env):
     role = "arn:aws:iam::%s:role/keyhealthd-ro" % OTHER
     emu.client.add_account(OTHER)
