@@ -651,7 +651,9 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
 	k->next_slow = old->next_slow;
 	k->next_at = old->next_at;
 	k->due = old->due;
-	k->prev_ck = old->ck;
+	/* A found key now configured: its own entry goes with it (a new
+	 * entry, polled at once); one carried over is still there. */
+	k->prev_ck = old->own_ck != NULL ? NULL : old->ck;
 	k->polls = old->polls;
 	k->polls_failed = old->polls_failed;
 	k->last_success = old->last_success;
