@@ -91,7 +91,7 @@ disc_listed(void *arg, size_t source, const char *region, const char *arn)
 
 	(void)source;
 	(void)region;
-	if (kh_key_find(dc->kh, arn) == NULL)
+	if (kh_key_by_arn(dc->kh, arn) == NULL)
 		return 0;
 	dc->nconfigured++;
 	return 1;

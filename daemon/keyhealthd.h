@@ -88,6 +88,7 @@ struct kh_key {
 	unsigned char		 origin;	/* enum kh_origin */
 	unsigned char		 disc_seen;	/* listed by this run */
 	unsigned char		 drop;		/* leaves when its poll ends */
+	unsigned char		 superseded;	/* a reload configures it */
 	unsigned int		 disc_source;	/* discover.accounts index */
 	struct key_expect	 expect;
 	char			*alias_arn;	/* NULL: no alias configured */
@@ -210,6 +211,9 @@ int		 kh_keys_build(struct kh *, struct config *, char *, size_t);
 int		 kh_clients_reset(struct kh *, struct config *, char *, size_t);
 void		 kh_keys_free(struct kh *);
 struct kh_key	*kh_key_find(struct kh *, const char *);
+/* The key with this ARN, in O(1) (a discovery run asks for every listed
+ * key), or NULL. */
+struct kh_key	*kh_key_by_arn(struct kh *, const char *);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
 const char	*kh_key_name(const struct kh_key *);

@@ -512,18 +512,28 @@ kh_key_remove(struct kh *kh, struct kh_key *k)
 }
 
 struct kh_key *
-kh_key_find(struct kh *kh, const char *name_or_arn)
+kh_key_by_arn(struct kh *kh, const char *arn)
 {
 	struct kh_key	*k;
 	char		 sfile[48];
+
+	if (state_key_filename(arn, sfile, sizeof(sfile)) == 0 &&
+	    (k = kh_key_by_file(kh, sfile)) != NULL &&
+	    strcmp(k->ck->arn, arn) == 0)
+		return k;
+	return NULL;
+}
+
+struct kh_key *
+kh_key_find(struct kh *kh, const char *name_or_arn)
+{
+	struct kh_key	*k;
 	size_t		 i;
 
 	/* An ARN by its state file's name, in O(1): start-up looks up every
 	 * alert's key. */
 	if (strncmp(name_or_arn, "arn:", 4) == 0 &&
-	    state_key_filename(name_or_arn, sfile, sizeof(sfile)) == 0 &&
-	    (k = kh_key_by_file(kh, sfile)) != NULL &&
-	    strcmp(k->ck->arn, name_or_arn) == 0)
+	    (k = kh_key_by_arn(kh, name_or_arn)) != NULL)
 		return k;
 
 	for (i = 0; i < kh->nkeys; i++)
@@ -677,7 +687,7 @@ kh_keys_carry(struct kh *kh, struct config *conf, struct kh_key **keys,
     size_t n)
 {
 	struct kh_key	*old, *k;
-	size_t		 i, j;
+	size_t		 i;
 
 	kh->ndiscovered = 0;
 	for (i = 0; i < kh->nkeys; i++) {
@@ -685,10 +695,7 @@ kh_keys_carry(struct kh *kh, struct config *conf, struct kh_key **keys,
 		if (old->origin != KH_ORIGIN_DISCOVERED || old->own_ck == NULL ||
 		    !conf->discover.enabled)
 			continue;
-		for (j = 0; j < n && strcmp(keys[j]->ck->arn,
-		    old->ck->arn) != 0; j++)
-			;
-		if (j < n)
+		if (old->superseded)
 			continue;	/* configured now: that one wins */
 		if ((k = calloc(1, sizeof(*k))) == NULL) {
 			log_warnx("key %s: out of memory: no longer watched",
@@ -729,6 +736,8 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	for (i = 0; i < kh->nkeys; i++)
+		kh->keys[i]->superseded = 0;
 	if (kh->nkeys > 0) {
 		memcpy(sorted, kh->keys, kh->nkeys * sizeof(*sorted));
 		qsort(sorted, kh->nkeys, sizeof(*sorted), kh_key_arn_cmp);
@@ -749,6 +758,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		kh_key_setup(kh, conf, k, &conf->keys[i]);
 		if (old != NULL) {
 			kh_key_take_over(k, old);
+			old->superseded = 1;
 			continue;
 		}
 		if (kh->state_ok) {

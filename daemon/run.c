@@ -896,7 +896,7 @@ static int
 run_disc_listed(void *arg, size_t source, const char *region,
     const char *arn)
 {
-	struct kh_key	*k = kh_key_find(arg, arn);
+	struct kh_key	*k = kh_key_by_arn(arg, arn);
 
 	(void)source;
 	(void)region;
