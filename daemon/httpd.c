@@ -504,6 +504,11 @@ httpd_health(struct kh *kh, char *why, size_t len)
 		time_t since = kh->keys[i]->last_success ?
 		    kh->keys[i]->last_success : kh->stats.started;
 
+		/* A key found at run time is as young as its discovery. */
+		if (kh->keys[i]->last_success == 0 &&
+		    kh->keys[i]->added > since)
+			since = kh->keys[i]->added;
+
 		if (now - since > lim) {
 			if (first == NULL)
 				first = kh_key_name(kh->keys[i]);

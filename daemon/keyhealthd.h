@@ -90,6 +90,7 @@ struct kh_key {
 	unsigned char		 drop;		/* leaves when its poll ends */
 	unsigned char		 superseded;	/* a reload configures it */
 	unsigned int		 disc_source;	/* discover.accounts index */
+	time_t			 added;		/* run-time keys: when */
 	struct key_expect	 expect;
 	char			*alias_arn;	/* NULL: no alias configured */
 	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */

@@ -458,6 +458,7 @@ kh_key_add(struct kh *kh, const struct discovery_found *f, char *err,
 	k->own_ck = ck;
 	k->origin = KH_ORIGIN_DISCOVERED;
 	k->disc_source = (unsigned int)f->source;
+	k->added = time(NULL);
 	kh_key_setup(kh, kh->conf, k, ck);
 	if (kh->state_ok) {
 		enum state_read r = kh->mode == KH_MODE_CHECK ?
@@ -709,6 +710,7 @@ kh_keys_carry(struct kh *kh, struct config *conf, struct kh_key **keys,
 		    config_vendor(conf, k->own_ck->vendor_name) : NULL;
 		k->origin = KH_ORIGIN_DISCOVERED;
 		k->disc_source = old->disc_source;
+		k->added = old->added;
 		kh_key_setup(kh, conf, k, k->own_ck);
 		kh_key_take_over(k, old);
 		keys[n++] = k;
