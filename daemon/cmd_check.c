@@ -201,6 +201,10 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 		event_base_free(base);
 		return NULL;
 	}
+	/* Keys found by the discover: section are polled like the rest; a
+	 * listing that failed leaves them out, said on stderr. */
+	if (kh->conf->discover.enabled && discover_once(kh) == -1)
+		log_warnx("discover: incomplete: some keys may be missing");
 	if ((selected = calloc(kh->nkeys + 1, sizeof(*selected))) == NULL) {
 		log_warnx("out of memory");
 		goto fail;
@@ -294,7 +298,7 @@ cmd_check(struct kh_opts *opts, int argc, char **argv)
 	enum severity		 worst = SEV_OK, s;
 	json_t			*doc, *keys;
 	int			*selected = NULL, json = 0, first, rc;
-	const struct kh_flag	 flags[] = { { "json", 'j', &json } };
+	const struct kh_flag	 flags[] = { { "json", 'j', &json, NULL, NULL } };
 	size_t			 i;
 
 	if ((first = kh_getopt(opts, argc, argv, flags, 1)) == -1) {
@@ -320,11 +324,16 @@ cmd_check(struct kh_opts *opts, int argc, char **argv)
 		for (i = 0; keys != NULL && i < kh->nkeys; i++) {
 			struct kh_key *k = kh->keys[i];
 
+			json_t *kj;
+
 			if (!selected[i])
 				continue;
-			if (json_array_append_new(keys, check_key_json(
-			    &k->expect, k->have_snap ? &k->snap : NULL,
-			    &k->findings)) == -1)
+			kj = check_key_json(&k->expect, k->have_snap ?
+			    &k->snap : NULL, &k->findings);
+			if (kj != NULL)
+				(void)json_object_set_new(kj, "origin",
+				    json_string(kh_key_origin(k)));
+			if (json_array_append_new(keys, kj) == -1)
 				keys = NULL;
 		}
 		if (keys == NULL || json_dumpf(doc, stdout, JSON_INDENT(2) |
@@ -348,7 +357,7 @@ cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 	struct event_base	*base = NULL;
 	struct kh		*kh;
 	int			*selected = NULL, all = 0, first, rc = 0;
-	const struct kh_flag	 flags[] = { { "all", 'a', &all } };
+	const struct kh_flag	 flags[] = { { "all", 'a', &all, NULL, NULL } };
 	char			 err[512];
 	size_t			 i;
 

@@ -148,8 +148,31 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 	    "When the daemon started, seconds since the epoch.");
 	evbuffer_add_printf(b, "keyhealthd_start_time_seconds %lld\n",
 	    (long long)kh->stats.started);
-	httpd_help(b, "keyhealthd_keys", "gauge", "Configured keys.");
+	httpd_help(b, "keyhealthd_keys", "gauge",
+	    "Watched keys (configured and discovered).");
 	evbuffer_add_printf(b, "keyhealthd_keys %zu\n", kh->nkeys);
+	if (kh->conf->discover.enabled) {
+		httpd_help(b, "keyhealthd_discovered_keys", "gauge",
+		    "Watched keys found by the discover: section.");
+		evbuffer_add_printf(b, "keyhealthd_discovered_keys %zu\n",
+		    kh->ndiscovered);
+		httpd_help(b, "keyhealthd_discovery_runs_total", "counter",
+		    "Discovery runs finished, by whether every account and "
+		    "region could be listed.");
+		evbuffer_add_printf(b, "keyhealthd_discovery_runs_total"
+		    "{result=\"ok\"} %llu\n"
+		    "keyhealthd_discovery_runs_total{result=\"failed\"} "
+		    "%llu\n", (unsigned long long)kh->disc_runs[0],
+		    (unsigned long long)kh->disc_runs[1]);
+		httpd_help(b, "keyhealthd_discovered_keys_added_total",
+		    "counter", "Keys discovery added to the watched set.");
+		evbuffer_add_printf(b, "keyhealthd_discovered_keys_added_total "
+		    "%llu\n", (unsigned long long)kh->disc_added);
+		httpd_help(b, "keyhealthd_discovered_keys_removed_total",
+		    "counter", "Discovered keys retired once gone from KMS.");
+		evbuffer_add_printf(b, "keyhealthd_discovered_keys_removed_total"
+		    " %llu\n", (unsigned long long)kh->disc_removed);
+	}
 
 	httpd_help(b, "keyhealthd_key_status", "gauge",
 	    "Worst severity of the key's findings: 0 ok, 1 info, 2 warning, "
@@ -481,6 +504,11 @@ httpd_health(struct kh *kh, char *why, size_t len)
 		    kh->keys[i]->ck);
 		time_t since = kh->keys[i]->metrics.last_success ?
 		    kh->keys[i]->metrics.last_success : kh->stats.started;
+
+		/* A key found at run time is as young as its discovery. */
+		if (kh->keys[i]->metrics.last_success == 0 &&
+		    kh->keys[i]->added > since)
+			since = kh->keys[i]->added;
 
 		if (now - since > lim) {
 			if (first == NULL)

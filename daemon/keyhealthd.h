@@ -88,6 +88,15 @@ struct kh_key_metrics {
 };
 
 /*
+ * Where the watched set got a key.  Keys added at run time (discovered
+ * ones) own their config_key; the configuration's win over them.
+ */
+enum kh_origin {
+	KH_ORIGIN_CONFIG = 0,
+	KH_ORIGIN_DISCOVERED
+};
+
+/*
  * A configured key at run time.  What it learnt (state, last poll,
  * findings, schedule, metrics) moves to its replacement across a reload
  * while the key stays configured: kh.c's kh_key_take_over().
@@ -95,6 +104,13 @@ struct kh_key_metrics {
 struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
+	struct config_key	*own_ck;	/* run-time keys: ck, owned */
+	unsigned char		 origin;	/* enum kh_origin */
+	unsigned char		 disc_seen;	/* listed by this run */
+	unsigned char		 drop;		/* leaves when its poll ends */
+	unsigned char		 superseded;	/* a reload configures it */
+	unsigned int		 disc_source;	/* discover.accounts index */
+	time_t			 added;		/* run-time keys: when */
 	struct key_expect	 expect;
 	char			*alias_arn;	/* NULL: no alias configured */
 	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */
@@ -185,6 +201,14 @@ struct kh {
 	int			 state_ok;	/* state_dir usable */
 	struct event		*stop_timer;
 	struct kh_stats		 stats;
+	struct discovery	*disc;		/* a discovery running */
+	struct event		*disc_timer;	/* the next one */
+	const struct vendor	**disc_vendors;	/* the running one's */
+	int			 disc_first;	/* none has finished yet */
+	size_t			 ndiscovered;	/* keys of origin discovered */
+	uint64_t		 disc_runs[2];	/* finished: ok, failed */
+	uint64_t		 disc_added;
+	uint64_t		 disc_removed;
 	/* KH_MODE_CHECK / KH_MODE_BASELINE: which keys, and when done */
 	size_t			 remaining;
 	void			(*on_key_done)(struct kh *, struct kh_key *);
@@ -198,6 +222,9 @@ int		 kh_keys_build(struct kh *, struct config *, char *, size_t);
 int		 kh_clients_reset(struct kh *, struct config *, char *, size_t);
 void		 kh_keys_free(struct kh *);
 struct kh_key	*kh_key_find(struct kh *, const char *);
+/* The key with this ARN, in O(1) (a discovery run asks for every listed
+ * key), or NULL. */
+struct kh_key	*kh_key_by_arn(struct kh *, const char *);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
 const char	*kh_key_name(const struct kh_key *);
@@ -215,6 +242,68 @@ struct config	*kh_config_load(const char *path, int flags);
 struct config_errors;
 void		 kh_config_log_errors(const char *path,
 		    const struct config_errors *);
+
+/* Run-time keys (kh.c): added with the settings of a discovery's account
+ * entry; removed (no poll in flight, not waiting) when gone. */
+struct discovery_found;
+struct kh_key	*kh_key_add(struct kh *, const struct discovery_found *,
+		    char *, size_t);
+void		 kh_key_remove(struct kh *, struct kh_key *);
+const char	*kh_key_origin(const struct kh_key *);
+/* strdup(s), NULL for NULL; out of memory sets *bad. */
+char		*kh_strdup0(const char *, int *);
+
+/* discovery.c: finds keys whose policy names a vendor's account */
+struct vendor;
+struct config_aws;
+struct kms_key_meta;
+struct discovery;
+struct discovery_spec {
+	const struct config	 *conf;		/* endpoints, settings */
+	const struct config_aws	 *accounts;	/* none: the global ones */
+	size_t			  naccounts;
+	char * const		 *regions;	/* none: the vendors' */
+	size_t			  nregions;
+	const struct vendor * const *vendors;
+	size_t			  nvendors;
+	size_t			  window;	/* keys evaluated at once */
+};
+/* A key whose policy names vendor's account; valid during the call. */
+struct discovery_found {
+	const char			*arn;
+	const char			*key_id;
+	const char			*region;
+	const struct vendor		*vendor;
+	const char			*alias;		/* NULL: none */
+	const struct kms_key_meta	*meta;
+	const char			*policy;
+	size_t				 source;	/* accounts index */
+	const struct config_aws		*aws;		/* its settings */
+};
+struct discovery_cbs {
+	/* Every listed key, once per run: 1 skips it (already watched). */
+	int	(*listed)(void *, size_t source, const char *region,
+		    const char *arn);
+	void	(*found)(void *, const struct discovery_found *);
+	/* An account x region is done; err NULL, or why it could not be
+	 * listed (nothing can be said about its keys then). */
+	void	(*scanned)(void *, size_t source, const char *region,
+		    const char *err);
+	void	(*done)(void *);	/* every scan is done */
+	void	*arg;
+};
+/* sp from conf's discover: section, looking for the vendors called names
+ * (n 0: the section's, else every known profile): *vsp, the vendors,
+ * is the caller's to free after the discovery.  0, or -1 with err (an
+ * unknown vendor, none known, out of memory). */
+int		 discovery_spec_conf(struct discovery_spec *,
+		    const struct config *, char * const *, size_t,
+		    const struct vendor ***, char *, size_t);
+/* Starts at the next loop turn; NULL with err.  The callbacks run from
+ * the loop.  discovery_free() cancels (no callback after it). */
+struct discovery *discovery_start(struct kh *, const struct discovery_spec *,
+		    const struct discovery_cbs *, char *, size_t);
+void		 discovery_free(struct discovery *);
 
 /* poll.c: one poll of one key, async */
 int		 poll_start(struct kh_key *, void (*)(struct kh_key *));
@@ -260,12 +349,15 @@ void	proc_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 /* main.c */
 void	usage_print(int to_stderr);
-/* A no-argument option of one command besides -c/-v: its long name, its
- * short letter (0: long only), the flag it sets. */
+/* An option of one command besides -c/-v: its long name, its short
+ * letter (0: long only), the flag it sets; or, with take, an option with
+ * a value, each handed to take(arg, value) (-1: refused, take said why). */
 struct kh_flag {
 	const char	*name;
 	int		 letter;
 	int		*set;
+	int		(*take)(void *, const char *);
+	void		*arg;
 };
 /* The one option parser of every command: -c/--config and -v/--verbose
  * into opts, plus the command's flags; stops at the first operand.
@@ -285,5 +377,10 @@ int	cmd_baseline(struct kh_opts *, int, char **);
 int	cmd_validate(struct kh_opts *, int, char **);
 /* cmd_vendors.c */
 int	cmd_vendors(struct kh_opts *, int, char **);
+/* cmd_discover.c */
+int	cmd_discover(struct kh_opts *, int, char **);
+/* The keys of the discover: section, found on kh's loop before a
+ * one-shot poll (`check`); 0, or -1 when a listing failed (logged). */
+int	discover_once(struct kh *);
 
 #endif

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "creds.h"
 #include "creds_async.h"
+#include "discover.h"
 #include "http.h"
 #include "kms.h"
 #include "log.h"
@@ -342,11 +343,31 @@ kh_key_write(struct kh_key *k)
 	return 0;
 }
 
+/* A run-time key's own entry (kh_key_add()). */
+static void
+kh_ck_free(struct config_key *ck)
+{
+	if (ck == NULL)
+		return;
+	free(ck->arn);
+	free(ck->name);
+	free(ck->vendor_name);
+	free(ck->alias);
+	free(ck->aws.profile);
+	free(ck->aws.region);
+	free(ck->aws.endpoint_url);
+	free(ck->aws.sts_endpoint_url);
+	free(ck->aws.assume_role);
+	free(ck->aws.ca_file);
+	free(ck);
+}
+
 static void
 kh_key_free(struct kh_key *k)
 {
 	if (k == NULL)
 		return;
+	kh_ck_free(k->own_ck);
 	creds_glue_forget(k->creds, k);
 	poll_discard(k);
 	if (k->timer != NULL)
@@ -360,19 +381,160 @@ kh_key_free(struct kh_key *k)
 	free(k);
 }
 
+const char *
+kh_key_origin(const struct kh_key *k)
+{
+	return k->origin == KH_ORIGIN_DISCOVERED ? "discovered" :
+	    "configured";
+}
+
+static void	kh_key_setup(struct kh *, struct config *, struct kh_key *,
+		    const struct config_key *);
+
+char *
+kh_strdup0(const char *s, int *bad)
+{
+	char	*d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*bad = 1;
+	return d;
+}
+
+static int
+kh_name_taken(void *arg, const char *name)
+{
+	return kh_key_find(arg, name) != NULL;
+}
+
+/*
+ * The one place where a key joins the watched set at run time: an entry
+ * of its own (name from its alias, unique), its state loaded, polled by
+ * the caller.  The key must not be watched yet.  NULL with err.
+ */
+struct kh_key *
+kh_key_add(struct kh *kh, const struct discovery_found *f, char *err,
+    size_t errlen)
+{
+	struct config_key	*ck;
+	struct kh_key		*k = NULL, **v;
+	char			 name[DISCOVER_NAME_MAX + 1], serr[512];
+	int			 bad = 0;
+
+	if ((ck = calloc(1, sizeof(*ck))) == NULL)
+		goto nomem;
+	if (arn_parse(f->arn, &ck->parsed, serr, sizeof(serr)) == -1 ||
+	    ck->parsed.kind != ARN_KMS_KEY) {
+		(void)snprintf(err, errlen, "%s: not a key ARN", f->arn);
+		kh_ck_free(ck);
+		return NULL;
+	}
+	discover_name(f->alias, f->key_id, name, sizeof(name));
+	if (discover_name_unique(name, sizeof(name), kh_name_taken,
+	    kh) == -1) {
+		(void)snprintf(err, errlen, "%s: no free name", f->arn);
+		kh_ck_free(ck);
+		return NULL;
+	}
+	ck->arn = kh_strdup0(f->arn, &bad);
+	ck->name = kh_strdup0(name, &bad);
+	ck->vendor_name = kh_strdup0(f->vendor->name, &bad);
+	ck->vendor = f->vendor;
+	ck->alias = kh_strdup0(f->alias, &bad);
+	ck->aws.use_fips = f->aws->use_fips;
+	ck->aws.allow_http = f->aws->allow_http;
+	ck->aws.profile = kh_strdup0(f->aws->profile, &bad);
+	ck->aws.region = kh_strdup0(f->aws->region, &bad);
+	ck->aws.endpoint_url = kh_strdup0(f->aws->endpoint_url, &bad);
+	ck->aws.sts_endpoint_url = kh_strdup0(f->aws->sts_endpoint_url, &bad);
+	ck->aws.assume_role = kh_strdup0(f->aws->assume_role, &bad);
+	ck->aws.ca_file = kh_strdup0(f->aws->ca_file, &bad);
+	if (bad || (k = calloc(1, sizeof(*k))) == NULL ||
+	    (v = reallocarray(kh->keys, kh->nkeys + 1, sizeof(*v))) == NULL)
+		goto nomem;
+	kh->keys = v;
+	k->own_ck = ck;
+	k->origin = KH_ORIGIN_DISCOVERED;
+	k->disc_source = (unsigned int)f->source;
+	k->added = time(NULL);
+	kh_key_setup(kh, kh->conf, k, ck);
+	if (kh->state_ok) {
+		enum state_read r = kh->mode == KH_MODE_CHECK ?
+		    state_key_peek(kh->conf->state_dir, ck->arn, &k->st, serr,
+		    sizeof(serr)) : state_key_load(kh->conf->state_dir,
+		    ck->arn, &k->st, serr, sizeof(serr));
+
+		if (r != STATE_READ_OK && serr[0] != '\0')
+			log_warnx("key %s: %s", ck->name, serr);
+		if (r == STATE_READ_OK)
+			kh_key_stat_mtime(k, kh->conf->state_dir);
+	}
+	if (k->st.arn == NULL)
+		k->st.arn = strdup(ck->arn);
+	kh->keys[kh->nkeys++] = k;
+	kh->ndiscovered++;
+	kh->nworst[findings_worst(&k->findings)]++;
+	if (kh_keymap_build(kh) == -1)
+		log_warnx("out of memory indexing the keys");
+	return k;
+nomem:
+	if (k != NULL)
+		k->own_ck = NULL;
+	free(k);
+	kh_ck_free(ck);
+	(void)snprintf(err, errlen, "out of memory");
+	return NULL;
+}
+
+/* A run-time key leaves the watched set (no poll in flight, not in an
+ * endpoint's queue); its alerts are the caller's. */
+void
+kh_key_remove(struct kh *kh, struct kh_key *k)
+{
+	size_t	i;
+
+	for (i = 0; i < kh->nkeys && kh->keys[i] != k; i++)
+		;
+	if (i == kh->nkeys)
+		return;
+	memmove(&kh->keys[i], &kh->keys[i + 1],
+	    (kh->nkeys - i - 1) * sizeof(*kh->keys));
+	kh->nkeys--;
+	if (k->origin == KH_ORIGIN_DISCOVERED && kh->ndiscovered > 0)
+		kh->ndiscovered--;
+	if (kh->nworst[findings_worst(&k->findings)] > 0)
+		kh->nworst[findings_worst(&k->findings)]--;
+	/* Its state file stays: a key found again keeps its baseline. */
+	kh_key_free(k);
+	if (kh_keymap_build(kh) == -1)
+		log_warnx("out of memory indexing the keys");
+}
+
+struct kh_key *
+kh_key_by_arn(struct kh *kh, const char *arn)
+{
+	struct kh_key	*k;
+	char		 sfile[48];
+
+	if (state_key_filename(arn, sfile, sizeof(sfile)) == 0 &&
+	    (k = kh_key_by_file(kh, sfile)) != NULL &&
+	    strcmp(k->ck->arn, arn) == 0)
+		return k;
+	return NULL;
+}
+
 struct kh_key *
 kh_key_find(struct kh *kh, const char *name_or_arn)
 {
 	struct kh_key	*k;
-	char		 sfile[48];
 	size_t		 i;
 
 	/* An ARN by its state file's name, in O(1): start-up looks up every
 	 * alert's key. */
 	if (strncmp(name_or_arn, "arn:", 4) == 0 &&
-	    state_key_filename(name_or_arn, sfile, sizeof(sfile)) == 0 &&
-	    (k = kh_key_by_file(kh, sfile)) != NULL &&
-	    strcmp(k->ck->arn, name_or_arn) == 0)
+	    (k = kh_key_by_arn(kh, name_or_arn)) != NULL)
 		return k;
 
 	for (i = 0; i < kh->nkeys; i++)
@@ -493,7 +655,9 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
 	k->disk_changed = old->disk_changed;
 	k->sched = old->sched;
 	k->metrics = old->metrics;
-	k->prev_ck = old->ck;
+	/* A found key now configured: its own entry goes with it (a new
+	 * entry, polled at once); one carried over is still there. */
+	k->prev_ck = old->own_ck != NULL ? NULL : old->ck;
 }
 
 /*
@@ -503,18 +667,59 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
  * clears it.  Requires no poll in flight.  The current keys are found by
  * binary search: a reload of 100,000 keys compared every pair.
  */
+/*
+ * A reload keeps the keys found at run time (their entries move over)
+ * while conf has a discover: section and does not list them itself;
+ * appended to keys[n...].  Returns the new count.
+ */
+static size_t
+kh_keys_carry(struct kh *kh, struct config *conf, struct kh_key **keys,
+    size_t n)
+{
+	struct kh_key	*old, *k;
+	size_t		 i;
+
+	kh->ndiscovered = 0;
+	for (i = 0; i < kh->nkeys; i++) {
+		old = kh->keys[i];
+		if (old->origin != KH_ORIGIN_DISCOVERED || old->own_ck == NULL ||
+		    !conf->discover.enabled)
+			continue;
+		if (old->superseded)
+			continue;	/* configured now: that one wins */
+		if ((k = calloc(1, sizeof(*k))) == NULL) {
+			log_warnx("key %s: out of memory: no longer watched",
+			    kh_key_name(old));
+			continue;
+		}
+		k->own_ck = old->own_ck;
+		old->own_ck = NULL;
+		/* Profiles are the new configuration's. */
+		k->own_ck->vendor = k->own_ck->vendor_name != NULL ?
+		    config_vendor(conf, k->own_ck->vendor_name) : NULL;
+		k->origin = KH_ORIGIN_DISCOVERED;
+		k->disc_source = old->disc_source;
+		k->added = old->added;
+		kh_key_setup(kh, conf, k, k->own_ck);
+		kh_key_take_over(k, old);
+		keys[n++] = k;
+		kh->ndiscovered++;
+	}
+	return n;
+}
+
 int
 kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 {
 	struct kh_key	**keys, **sorted = NULL, *old;
-	size_t		  i;
+	size_t		  i, n;
 	char		  serr[512];
 
 	/* What the current keys still have to save goes to the writer
 	 * before their state moves to the new keys. */
 	if (kh->writer != NULL)
 		kh_state_pump(kh, 1);
-	if ((keys = calloc(conf->nkeys ? conf->nkeys : 1,
+	if ((keys = calloc(conf->nkeys + kh->ndiscovered + 1,
 	    sizeof(*keys))) == NULL || (kh->nkeys > 0 &&
 	    (sorted = reallocarray(NULL, kh->nkeys, sizeof(*sorted))) ==
 	    NULL)) {
@@ -522,6 +727,8 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	for (i = 0; i < kh->nkeys; i++)
+		kh->keys[i]->superseded = 0;
 	if (kh->nkeys > 0) {
 		memcpy(sorted, kh->keys, kh->nkeys * sizeof(*sorted));
 		qsort(sorted, kh->nkeys, sizeof(*sorted), kh_key_arn_cmp);
@@ -542,6 +749,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		kh_key_setup(kh, conf, k, &conf->keys[i]);
 		if (old != NULL) {
 			kh_key_take_over(k, old);
+			old->superseded = 1;
 			continue;
 		}
 		if (kh->state_ok) {
@@ -560,10 +768,11 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		if (k->st.arn == NULL)
 			k->st.arn = strdup(conf->keys[i].arn);
 	}
+	n = kh_keys_carry(kh, conf, keys, conf->nkeys);
 	free(sorted);
 	kh_keys_free(kh);
 	kh->keys = keys;
-	kh->nkeys = conf->nkeys;
+	kh->nkeys = n;
 	memset(kh->nworst, 0, sizeof(kh->nworst));
 	for (i = 0; i < kh->nkeys; i++)
 		kh->nworst[findings_worst(&keys[i]->findings)]++;
@@ -796,6 +1005,8 @@ kh_status_json(struct kh *kh, int with_alerts)
 		    &k->findings);
 		if (kj == NULL)
 			continue;
+		(void)json_object_set_new(kj, "origin",
+		    json_string(kh_key_origin(k)));
 		if (with_alerts && kh->alerts != NULL) {
 			json_t	*firing = json_array();
 			size_t	 f;

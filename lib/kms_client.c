@@ -35,6 +35,8 @@
 #define KMS_MAX_PAGES		1000
 #define KMS_KEYID_MAX		2048
 #define KMS_PAGE_LIMIT		100
+/* ListKeys takes up to 1000 a page: a tenth of the requests. */
+#define KMS_LIST_KEYS_LIMIT	1000
 /* A server Date this far from ours (beyond the skew already known) is
  * adopted even without an error: SigV4 tolerates 5 minutes. */
 #define KMS_SKEW_ADOPT		120.0
@@ -138,6 +140,9 @@ kms_result_free(struct kms_result *r)
 	kms_aliases_free(r->aliases, r->naliases);
 	r->aliases = NULL;
 	r->naliases = 0;
+	kms_listed_keys_free(r->keys, r->nkeys);
+	r->keys = NULL;
+	r->nkeys = 0;
 }
 
 static void
@@ -249,6 +254,13 @@ kms_op_body(struct kms_call *op)
 	case KMS_OP_LIST_ALIASES:
 	case KMS_OP_LIST_GRANTS:
 		json_object_set_new(o, "Limit", json_integer(KMS_PAGE_LIMIT));
+		if (op->marker != NULL)
+			json_object_set_new(o, "Marker",
+			    json_string(op->marker));
+		break;
+	case KMS_OP_LIST_KEYS:
+		json_object_set_new(o, "Limit",
+		    json_integer(KMS_LIST_KEYS_LIMIT));
 		if (op->marker != NULL)
 			json_object_set_new(o, "Marker",
 			    json_string(op->marker));
@@ -583,6 +595,9 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 	case KMS_OP_LIST_GRANTS:
 		rc = kms_parse_grants(body, len, &r->ngrants, &next, e);
 		break;
+	case KMS_OP_LIST_KEYS:
+		rc = kms_parse_keys(body, len, &r->keys, &r->nkeys, &next, e);
+		break;
 	default:
 		rc = -1;
 		break;
@@ -818,7 +833,8 @@ kms_start(struct kms_client *c, const struct kms_target *t, enum kms_op kop,
 		snprintf(err, errlen, "kms: no endpoint");
 		return -1;
 	}
-	if (kop != KMS_OP_LIST_ALIASES && (key_id == NULL ||
+	if (kop != KMS_OP_LIST_ALIASES && kop != KMS_OP_LIST_KEYS &&
+	    (key_id == NULL ||
 	    key_id[0] == '\0')) {
 		snprintf(err, errlen, "kms: %s needs a key id",
 		    kms_op_name(kop));
@@ -897,6 +913,13 @@ kms_list_grants(struct kms_client *c, const struct kms_target *t,
 {
 	return kms_start(c, t, KMS_OP_LIST_GRANTS, key_id, cb, arg, err,
 	    errlen);
+}
+
+int
+kms_list_keys(struct kms_client *c, const struct kms_target *t, kms_cb cb,
+    void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_LIST_KEYS, NULL, cb, arg, err, errlen);
 }
 
 size_t

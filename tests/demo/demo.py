@@ -318,12 +318,12 @@ class Demo:
         with open(fd, "w") as f:
             f.write("\n".join(conf))
 
-    def start_daemon(self):
+    def kh_env(self):
         home = os.path.join(self.tmp, "home")
-        os.mkdir(home, 0o700)
+        os.makedirs(home, 0o700, exist_ok=True)
         # The emulator's credentials, for this process only; HOME empty so
         # no ~/.aws of the machine is used.
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": home,
+        return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": home,
                "LANG": "C.UTF-8", "TZ": "UTC",
                "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY,
                "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_KEY,
@@ -331,6 +331,30 @@ class Demo:
                # The shipped vendor profiles of the source tree.
                "KEYHEALTHD_VENDOR_DIR": os.environ.get(
                    "KEYHEALTHD_VENDOR_DIR", os.path.join(REPO, "vendors"))}
+
+    def discover(self):
+        """`keyhealthd discover`: the keys whose policy names Gearset,
+        as a keys: block to paste."""
+        path = os.path.join(self.tmp, "discover.yaml")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w") as f:
+            f.write("aws:\n  endpoint_url: %s\nstate_dir: %s\n"
+                    "discover:\n  regions: [eu-west-1, us-west-2]\n"
+                    % (self.emu_url, self.state_dir))
+        self.out.more("$ keyhealthd -c %s discover" % path, "36")
+        r = subprocess.run([KH_BIN, "-c", path, "discover"],
+                           capture_output=True, text=True,
+                           env=self.kh_env(), timeout=60,
+                           stdin=subprocess.DEVNULL)
+        for line in r.stdout.splitlines():
+            self.out.more("  " + line)
+        if r.returncode != 0 or r.stdout.count("- arn:") != 3:
+            raise StepFailed("keyhealthd discover (status %d) did not "
+                             "list the 3 keys:\n%s%s" % (
+                                 r.returncode, r.stdout, r.stderr))
+
+    def start_daemon(self):
+        env = self.kh_env()
         self.daemon = self.spawn("keyhealthd", [KH_BIN, "-c", self.config,
                                                 "run"],
                                  env=env, prefix="   keyhealthd | ",
@@ -528,6 +552,9 @@ class Demo:
         o.say("Creating the keys with Gearset's key policy (accounts %s)"
               % ", ".join("%s in %s" % (a, r) for r, a in GEARSET.items()))
         self.seed_keys()
+        o.say("Finding them: keyhealthd discover lists the keys whose "
+              "policy names Gearset's account, ready to paste")
+        self.discover()
         self.start_receiver()
         self.write_config()
         o.say("Starting keyhealthd: polls every %ds, the alias every %ds, "

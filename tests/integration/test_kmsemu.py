@@ -212,6 +212,23 @@ def test_list_operations_paginate_with_limit_and_marker(emu, kms):
         kms.list_keys(Marker="bogus")
 
 
+def test_list_page_size_pages_below_the_limit_asked(emu, kms):
+    # KMS may answer fewer items than Limit: config list_page_size makes
+    # the emulator do so, and botocore's paginator follows the markers.
+    emu.client.config(aws_managed_aliases=False, list_page_size=2)
+    ids = [kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(5)]
+    for i, kid in enumerate(ids):
+        kms.create_alias(AliasName="alias/k%d" % i, TargetKeyId=kid)
+    pages = list(kms.get_paginator("list_keys").paginate())
+    assert [len(p["Keys"]) for p in pages] == [2, 2, 1]
+    assert sorted(k["KeyId"] for p in pages for k in p["Keys"]) == \
+        sorted(ids)
+    page = kms.list_aliases(Limit=100)
+    assert len(page["Aliases"]) == 2 and page["Truncated"]
+    emu.client.config(list_page_size=None)
+    assert len(kms.list_keys(Limit=1000)["Keys"]) == 5
+
+
 def test_aws_managed_aliases_are_listed_without_target(emu, kms):
     aliases = kms.list_aliases()["Aliases"]
     assert "alias/aws/ebs" in [a["AliasName"] for a in aliases]

@@ -614,6 +614,9 @@ DEFAULT_CONFIG = {
     "container_role_arn":
         "arn:aws:iam::%s:role/kmsemu-container-role" % DEFAULT_ACCOUNT,
     "log_signature_failures": True,
+    # Items per page of every List* answer at most (KMS may return fewer
+    # than Limit): small pages make clients page.  None: the API's caps.
+    "list_page_size": None,
 }
 
 
@@ -1385,7 +1388,8 @@ class KMS:
 
     def _paginate(self, p, kind, items, sortkey, default, cap):
         """items sorted by sortkey; returns (page, extra response fields)."""
-        limit = min(p.get("Limit") or default, cap)
+        limit = min(p.get("Limit") or default, cap,
+                    self.emu.config["list_page_size"] or cap)
         start = 0
         if p.get("Marker") is not None:
             last = self._decode_marker(kind, p["Marker"])
