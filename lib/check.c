@@ -50,9 +50,13 @@ check_snapshot_free(struct key_snapshot *s)
 	if (s == NULL)
 		return;
 	kms_key_meta_free(&s->meta);
+	kms_fault_free(&s->describe_err);
 	free(s->policy);
+	kms_fault_free(&s->policy_err);
+	kms_fault_free(&s->rotation_err);
 	free(s->alias_key_arn);
 	free(s->alias_key_id);
+	kms_fault_free(&s->alias_err);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -65,24 +69,29 @@ check_snapshot_carry(struct key_snapshot *cur, const struct key_snapshot *prev)
 	if (prev == NULL)
 		return 0;
 	if (!cur->rotation_known && prev->rotation_known) {
+		if (kms_fault_copy(&cur->rotation_err, &prev->rotation_err) ==
+		    -1) {
+			kms_fault_free(&cur->rotation_err);
+			return -1;
+		}
 		cur->rotation_known = 1;
 		cur->rotation_at = prev->rotation_at;
 		cur->rotation = prev->rotation;
-		cur->rotation_err = prev->rotation_err;
 	}
 	if (!cur->alias_known && prev->alias_known) {
 		arn = check_strdup_or_null(prev->alias_key_arn, &oom);
 		id = check_strdup_or_null(prev->alias_key_id, &oom);
-		if (oom) {
+		if (oom || kms_fault_copy(&cur->alias_err, &prev->alias_err) ==
+		    -1) {
 			free(arn);
 			free(id);
+			kms_fault_free(&cur->alias_err);
 			return -1;
 		}
 		cur->alias_known = 1;
 		cur->alias_at = prev->alias_at;
 		cur->alias_key_arn = arn;
 		cur->alias_key_id = id;
-		cur->alias_err = prev->alias_err;
 	}
 	return 0;
 }
@@ -224,6 +233,17 @@ check_fail_kms(struct check_failures *cf, const char *name, const char *op,
 	    e->message, check_errclass_hint(e->cls));
 }
 
+/* check_fail_kms() for a snapshot part's record. */
+static int
+check_fail_part(struct check_failures *cf, const char *name, const char *op,
+    const struct kms_fault *f)
+{
+	struct kms_error	e;
+
+	kms_fault_get(f, &e);
+	return check_fail_kms(cf, name, op, &e);
+}
+
 static int
 check_fail_flush(struct check_failures *cf, struct findings *out)
 {
@@ -326,8 +346,9 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 		    "cannot use it; import the key material again", name);
 	}
 	{
-		struct kms_error e = s->describe_err;
+		struct kms_error e;
 
+		kms_fault_get(&s->describe_err, &e);
 		e.cls = KMS_ERR_MALFORMED;
 		snprintf(e.code, sizeof(e.code), "UnknownKeyState");
 		snprintf(e.message, sizeof(e.message),
@@ -398,7 +419,7 @@ check_alias(const struct key_snapshot *s, const struct key_expect *ex,
 	if (s->alias_err.cls != KMS_OK) {
 		if (deleted)
 			return 0;
-		return check_fail_kms(cf, name, "DescribeKey(alias)",
+		return check_fail_part(cf, name, "DescribeKey(alias)",
 		    &s->alias_err);
 	}
 	got = s->alias_key_arn != NULL ? s->alias_key_arn : s->alias_key_id;
@@ -431,7 +452,7 @@ check_meta_incomplete(const struct key_snapshot *s,
     const struct key_expect *ex, struct check_failures *cf)
 {
 	const struct kms_key_meta	*m = &s->meta;
-	struct kms_error		 e = s->describe_err;
+	struct kms_error		 e;
 	const char			*missing;
 
 	if (m->state == NULL)
@@ -444,6 +465,7 @@ check_meta_incomplete(const struct key_snapshot *s,
 		missing = "KeyManager";
 	else
 		return 0;
+	kms_fault_get(&s->describe_err, &e);
 	e.cls = KMS_ERR_MALFORMED;
 	snprintf(e.code, sizeof(e.code), "Missing%s", missing);
 	snprintf(e.message, sizeof(e.message), "DescribeKey returned no %s",
@@ -552,7 +574,8 @@ check_rotation(const struct key_snapshot *s, const struct key_expect *ex,
 	if (!check_state_is(s, "Enabled"))
 		return 0;
 	if (s->rotation_err.cls == KMS_ERR_OTHER &&
-	    strcmp(s->rotation_err.code, "UnsupportedOperationException") ==
+	    strcmp(kms_fault_code(&s->rotation_err),
+	    "UnsupportedOperationException") ==
 	    0) {
 		d = json_pack("{s:b, s:b, s:s?}", "rotation_enabled", 0,
 		    "supported", 0, "origin", s->meta.origin);
@@ -563,7 +586,7 @@ check_rotation(const struct key_snapshot *s, const struct key_expect *ex,
 		    s->meta.origin : "unknown");
 	}
 	if (s->rotation_err.cls != KMS_OK)
-		return check_fail_kms(cf, name, "GetKeyRotationStatus",
+		return check_fail_part(cf, name, "GetKeyRotationStatus",
 		    &s->rotation_err);
 	if (s->rotation.enabled)
 		return 0;
@@ -841,7 +864,7 @@ check_policy_eval(const struct key_snapshot *s,
 		    s->describe_err.cls == KMS_OK && s->meta.state != NULL &&
 		    strcmp(s->meta.state, "Enabled") != 0)
 			return 0;
-		return check_fail_kms(cf, name, "GetKeyPolicy", &s->policy_err);
+		return check_fail_part(cf, name, "GetKeyPolicy", &s->policy_err);
 	}
 	if (s->policy == NULL)
 		return check_fail(cf, "GetKeyPolicy", NULL,
@@ -910,16 +933,17 @@ check_key_cached(const struct key_snapshot *s,
 	described = s->describe_err.cls == KMS_OK;
 
 	if (deleted) {
-		d = json_pack("{s:s, s:s}", "code", s->describe_err.code[0] ?
-		    s->describe_err.code : "NotFoundException", "message",
-		    s->describe_err.message);
+		d = json_pack("{s:s, s:s}", "code",
+		    kms_fault_code(&s->describe_err)[0] != '\0' ?
+		    kms_fault_code(&s->describe_err) : "NotFoundException",
+		    "message", kms_fault_message(&s->describe_err));
 		if (check_add(out, CHECK_KEY_DELETED, d,
 		    "key %s no longer exists (DescribeKey: NotFound): data "
 		    "encrypted under it is unrecoverable; restore from a backup "
 		    "under another key and configure the new key", name) == -1)
 			goto fail;
 	} else if (!described) {
-		if (check_fail_kms(&cf, name, "DescribeKey",
+		if (check_fail_part(&cf, name, "DescribeKey",
 		    &s->describe_err) == -1)
 			goto fail;
 	} else if ((rc = check_meta_incomplete(s, ex, &cf)) != 0) {
@@ -967,8 +991,8 @@ check_set_policy_baseline(struct key_baseline *b,
 	if (!s->policy_known || s->policy_err.cls != KMS_OK ||
 	    s->policy == NULL) {
 		snprintf(err, errlen, "no key policy was read%s%s",
-		    s->policy_err.code[0] != '\0' ? ": " : "",
-		    s->policy_err.code);
+		    kms_fault_code(&s->policy_err)[0] != '\0' ? ": " : "",
+		    kms_fault_code(&s->policy_err));
 		return 1;
 	}
 	if ((p = policy_parse(s->policy, strlen(s->policy), perr,

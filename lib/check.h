@@ -19,6 +19,7 @@
 #include "catalog.h"
 #include "finding.h"
 #include "kms.h"
+#include "kms_fault.h"
 
 struct vendor;
 
@@ -32,7 +33,8 @@ struct vendor;
 
 /*
  * Everything one poll learned about a key.  Each part has its own
- * kms_error; cls KMS_OK means the part is valid.
+ * error record (lib/kms_fault.h: 24 bytes, the text allocated only on an
+ * error); cls KMS_OK means the part is valid.
  *
  * Rotation status and the alias are polled less often than DescribeKey
  * (hourly, say).  A part that was not polled this time has *_known == 0
@@ -54,18 +56,18 @@ struct key_snapshot {
 
 	/* DescribeKey(configured key ARN). */
 	struct kms_key_meta	 meta;
-	struct kms_error	 describe_err;
+	struct kms_fault	 describe_err;
 
 	/* GetKeyPolicy(default). */
 	int			 policy_known;
 	char			*policy;	/* JSON text; NULL on error */
-	struct kms_error	 policy_err;
+	struct kms_fault	 policy_err;
 
 	/* GetKeyRotationStatus. */
 	int			 rotation_known;
 	time_t			 rotation_at;	/* when it was fetched */
 	struct kms_rotation	 rotation;
-	struct kms_error	 rotation_err;
+	struct kms_fault	 rotation_err;
 
 	/* DescribeKey(alias): the key the configured alias points to.
 	 * NotFound in alias_err means the alias no longer exists. */
@@ -73,7 +75,7 @@ struct key_snapshot {
 	time_t			 alias_at;
 	char			*alias_key_arn;	/* target KeyMetadata.Arn */
 	char			*alias_key_id;	/* target KeyMetadata.KeyId */
-	struct kms_error	 alias_err;
+	struct kms_fault	 alias_err;
 };
 
 /*

@@ -60,15 +60,18 @@ set_str(char **dst, const char *s)
 }
 
 static void
-set_err(struct kms_error *e, enum kms_errclass cls, const char *code,
+set_err(struct kms_fault *f, enum kms_errclass cls, const char *code,
     const char *msg)
 {
-	memset(e, 0, sizeof(*e));
-	e->cls = cls;
-	snprintf(e->code, sizeof(e->code), "%s", code);
-	snprintf(e->message, sizeof(e->message), "%s", msg);
-	e->status = cls == KMS_ERR_TRANSPORT ? 0 : 400;
-	e->attempts = 1;
+	struct kms_error	e;
+
+	memset(&e, 0, sizeof(e));
+	e.cls = cls;
+	snprintf(e.code, sizeof(e.code), "%s", code);
+	snprintf(e.message, sizeof(e.message), "%s", msg);
+	e.status = cls == KMS_ERR_TRANSPORT ? 0 : 400;
+	e.attempts = 1;
+	ck_assert_int_eq(kms_fault_set(f, &e), 0);
 }
 
 /* A healthy Gearset key in eu-west-1, every part polled. */
@@ -1197,7 +1200,7 @@ START_TEST(test_check_baseline_accept_needs_a_policy)
 	ck_assert_ptr_nonnull(strstr(e, "AccessDeniedException"));
 	ck_assert_int_eq(base.has_policy, 0);
 	set_str(&snap.policy, "not json");
-	memset(&snap.policy_err, 0, sizeof(snap.policy_err));
+	kms_fault_free(&snap.policy_err);
 	ck_assert_int_eq(check_accept_baseline(&base, &snap, NOW, e,
 	    sizeof(e)), -1);
 	ck_assert_ptr_nonnull(strstr(e, "does not parse"));
