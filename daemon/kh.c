@@ -104,6 +104,83 @@ kh_key_reload_baseline(struct kh_key *k)
 	k->st.baseline = st.baseline;
 	memset(&st.baseline, 0, sizeof(st.baseline));
 	state_key_free(&st);
+	k->base_on_disk = 1;
+	k->base_lost = 0;
+	kh_key_baseline_drop(k);
+}
+
+/* Only the daemon holds baselines long enough for their texts to
+ * matter, and only its writer tells when they are on disk. */
+static int
+kh_key_keeps_digest_only(const struct kh_key *k)
+{
+	return k->kh->mode == KH_MODE_RUN && k->kh->state_ok &&
+	    k->kh->writer != NULL;
+}
+
+void
+kh_key_baseline_drop(struct kh_key *k)
+{
+	if (kh_key_keeps_digest_only(k) && k->base_on_disk &&
+	    k->wpending == 0 && !k->dirty)
+		check_baseline_drop_text(&k->st.baseline);
+}
+
+int
+kh_key_baseline_text(struct kh_key *k)
+{
+	struct key_baseline	*b = &k->st.baseline;
+	struct state_key	 st;
+	enum state_read		 r;
+	char			 err[512];
+
+	if (!b->has_policy || b->policy != NULL)
+		return 0;
+	memset(&st, 0, sizeof(st));
+	r = state_key_load(k->kh->conf->state_dir, k->ck->arn, &st, err,
+	    sizeof(err));
+	if (r == STATE_READ_ERROR) {
+		log_warnx("key %s: cannot read its accepted policy back: %s",
+		    kh_key_name(k), err);
+		state_key_free(&st);
+		return -1;
+	}
+	if (r == STATE_READ_OK && st.baseline.has_policy &&
+	    memcmp(st.baseline.policy_md, b->policy_md,
+	    sizeof(b->policy_md)) == 0) {
+		/* Only the texts: the rest (the material id) may be newer
+		 * in memory than on disk. */
+		b->policy = st.baseline.policy;
+		b->policy_canonical = st.baseline.policy_canonical;
+		st.baseline.policy = st.baseline.policy_canonical = NULL;
+		state_key_free(&st);
+		k->base_lost = 0;
+		return 0;
+	}
+	if (r == STATE_READ_OK && st.baseline.has_policy) {
+		log_info("key %s: baseline changed on disk (baseline accept?), "
+		    "using it", kh_key_name(k));
+		check_baseline_free(b);
+		*b = st.baseline;
+		memset(&st.baseline, 0, sizeof(st.baseline));
+		state_key_free(&st);
+		kh_key_stat_mtime(k, k->kh->conf->state_dir);
+		k->base_lost = 0;
+		return 0;
+	}
+	/* Removed or moved aside under us: only the digest is left.  It
+	 * still tells an unchanged policy; a changed one is check-failed
+	 * (PolicyBaseline) until `baseline accept`, never silently taken
+	 * as the new baseline. */
+	if (!k->base_lost)
+		log_warnx("key %s: its state file no longer holds the "
+		    "accepted policy%s%s; run keyhealthd baseline accept once "
+		    "the key's policy is reviewed", kh_key_name(k),
+		    err[0] != '\0' ? ": " : "", err);
+	k->base_lost = 1;
+	k->base_on_disk = 0;
+	state_key_free(&st);
+	return -1;
 }
 
 /*
@@ -257,6 +334,12 @@ kh_state_written(void *arg, const char *name, int rc,
 		k->wpending--;
 		if (rc == 0)
 			k->state_mtime = *mtime;
+		/* The last document built for it is on disk, baseline and
+		 * all: memory keeps the digest. */
+		if (rc == 0 && k->wpending == 0 && !k->dirty) {
+			k->base_on_disk = 1;
+			kh_key_baseline_drop(k);
+		}
 	}
 	kh_state_pump(kh, 0);
 	if (rc == 0)
@@ -324,6 +407,11 @@ kh_key_write(struct kh_key *k)
 	/* A `baseline accept` since our last poll wins over the baseline we
 	 * hold, also when we save on the way out before polling again. */
 	kh_key_reload_baseline(k);
+	/* The file is rewritten whole: the accepted policy's text too. */
+	if (kh_key_baseline_text(k) == -1) {
+		k->kh->stats.state_write_failures++;
+		return -1;
+	}
 	if (k->sfile[0] == '\0' || (j = state_key_to_json(&k->st)) == NULL) {
 		k->kh->stats.state_write_failures++;
 		log_warnx("key %s: cannot save its state: out of memory",
@@ -496,6 +584,8 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
 	k->state_mtime = old->state_mtime;
 	k->wpending = old->wpending;
 	k->disk_changed = old->disk_changed;
+	k->base_on_disk = old->base_on_disk;
+	k->base_lost = old->base_lost;
 	k->failures = old->failures;
 	k->next_slow = old->next_slow;
 	k->next_at = old->next_at;
@@ -565,8 +655,10 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			if (r != STATE_READ_OK && serr[0] != '\0')
 				log_warnx("key %s: %s", conf->keys[i].name,
 				    serr);
-			if (r == STATE_READ_OK)
+			if (r == STATE_READ_OK) {
 				kh_key_stat_mtime(k, conf->state_dir);
+				k->base_on_disk = 1;
+			}
 		}
 		if (k->st.arn == NULL)
 			k->st.arn = strdup(conf->keys[i].arn);

@@ -270,6 +270,10 @@ poll_finish(struct kh_poll *p)
 	if (kh->nworst[worst] > 0)
 		kh->nworst[worst]--;
 	findings_clear(&k->findings);
+	/* A policy that differs from the accepted one, not compared yet:
+	 * the diff needs the accepted text, kept on disk only. */
+	if (check_baseline_text_needed(&k->snap, &k->st.baseline, &k->pcache))
+		(void)kh_key_baseline_text(k);
 	if (check_key_cached(&k->snap, &k->st.baseline, &k->expect,
 	    time(NULL), &k->pcache, &k->findings) == -1)
 		log_warnx("key %s: out of memory in the checks",

@@ -548,12 +548,15 @@ run_key_done(struct kh_key *k)
 	statechanged = k->st.status != oldstatus ||
 	    run_str_differs(oldstate, k->st.key_state);
 	free(oldstate);
+	if (changed)
+		k->base_on_disk = 0;
 	if (changed || statechanged)
 		(void)kh_key_save_state(k);
-	/* The policy text has served: the baseline holds the accepted one,
-	 * and the next poll's is compared with it by digest (k->pcache). */
-	free(k->snap.policy);
-	k->snap.policy = NULL;
+	/* The policy text and most of the metadata have served: the
+	 * baseline holds the accepted policy, and the next poll's is
+	 * compared with it by digest (k->pcache). */
+	check_snapshot_trim(&k->snap);
+	kh_key_baseline_drop(k);
 
 	/* Only when this key's result changed or it was polled for the
 	 * first time. */

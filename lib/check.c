@@ -28,6 +28,7 @@ struct check_failures {
 	char		 first[512];	/* summary of the first */
 };
 
+static int	check_digest(const char *, unsigned char[CHECK_DIGEST_LEN]);
 static int	check_fail(struct check_failures *, const char *op,
 		    const struct kms_error *, const char *fmt, ...)
 		    __attribute__((format(printf, 4, 5)));
@@ -58,6 +59,18 @@ check_snapshot_free(struct key_snapshot *s)
 	free(s->alias_key_id);
 	kms_fault_free(&s->alias_err);
 	memset(s, 0, sizeof(*s));
+}
+
+void
+check_snapshot_trim(struct key_snapshot *s)
+{
+	char	*state = s->meta.state;
+
+	free(s->policy);
+	s->policy = NULL;
+	s->meta.state = NULL;
+	kms_key_meta_free(&s->meta);
+	s->meta.state = state;
 }
 
 int
@@ -105,6 +118,58 @@ check_baseline_free(struct key_baseline *b)
 	free(b->policy_canonical);
 	free(b->material_id);
 	memset(b, 0, sizeof(*b));
+}
+
+int
+check_baseline_digest(struct key_baseline *b)
+{
+	return check_digest(b->has_policy ? b->policy : NULL, b->policy_md);
+}
+
+void
+check_baseline_drop_text(struct key_baseline *b)
+{
+	if (!b->has_policy)
+		return;
+	free(b->policy);
+	free(b->policy_canonical);
+	b->policy = NULL;
+	b->policy_canonical = NULL;
+}
+
+/* The baseline's digest: of its text when it holds one (a baseline
+ * built by hand, as the tests do), else the one kept.  Zeroes for none. */
+static int
+check_baseline_md(const struct key_baseline *b,
+    unsigned char md[CHECK_DIGEST_LEN])
+{
+	if (b == NULL || !b->has_policy) {
+		memset(md, 0, CHECK_DIGEST_LEN);
+		return 0;
+	}
+	if (b->policy != NULL)
+		return check_digest(b->policy, md);
+	memcpy(md, b->policy_md, CHECK_DIGEST_LEN);
+	return 0;
+}
+
+int
+check_baseline_text_needed(const struct key_snapshot *s,
+    const struct key_baseline *b, const struct check_cache *c)
+{
+	unsigned char	pmd[CHECK_DIGEST_LEN];
+
+	if (b == NULL || !b->has_policy || b->policy != NULL ||
+	    !s->policy_known || s->policy_err.cls != KMS_OK ||
+	    s->policy == NULL)
+		return 0;
+	if (check_digest(s->policy, pmd) == -1)
+		return 1;
+	if (memcmp(pmd, b->policy_md, sizeof(pmd)) == 0)
+		return 0;	/* the same text: nothing to compare */
+	return !(c != NULL && c->valid &&
+	    memcmp(c->policy_md, pmd, sizeof(pmd)) == 0 &&
+	    memcmp(c->base_md, b->policy_md, sizeof(pmd)) == 0);
 }
 
 const char *
@@ -710,8 +775,15 @@ check_policy_changed(const struct policy *p, const struct key_baseline *base,
 	json_t		*d = NULL, *a = NULL;
 	int		 eq, rc = -1;
 
-	if (base == NULL || !base->has_policy || base->policy == NULL)
+	if (base == NULL || !base->has_policy)
 		return 0;
+	/* The holder reads the text back first (check_baseline_text_needed());
+	 * this is the last line of defence, never a silent "no drift". */
+	if (base->policy == NULL)
+		return check_fail(cf, "PolicyBaseline", NULL, "cannot compare "
+		    "the policy of key %s with its accepted baseline, whose "
+		    "text is no longer in the key's state file: review the "
+		    "policy and run keyhealthd baseline accept", name);
 	if ((bp = policy_parse(base->policy, strlen(base->policy), perr,
 	    sizeof(perr))) == NULL)
 		return check_fail(cf, "PolicyBaseline", NULL, "cannot compare "
@@ -816,8 +888,7 @@ check_policy(const struct key_snapshot *s, const struct key_baseline *base,
 	    s->policy == NULL)
 		return check_policy_eval(s, base, ex, region_ok, out, cf);
 	if (check_digest(s->policy, pmd) == -1 ||
-	    check_digest(base != NULL && base->has_policy ? base->policy :
-	    NULL, bmd) == -1) {
+	    check_baseline_md(base, bmd) == -1) {
 		c->valid = 0;
 		return check_policy_eval(s, base, ex, region_ok, out, cf);
 	}
@@ -841,6 +912,21 @@ check_policy(const struct key_snapshot *s, const struct key_baseline *base,
 	c->region_ok = region_ok;
 	c->valid = 1;
 	return 0;
+}
+
+/* Whether text is the baseline's policy text (by digest when only that
+ * is held). */
+static int
+check_same_as_baseline(const char *text, const struct key_baseline *b)
+{
+	unsigned char	md[CHECK_DIGEST_LEN];
+
+	if (b == NULL || !b->has_policy)
+		return 0;
+	if (b->policy != NULL)
+		return strcmp(b->policy, text) == 0;
+	return check_digest(text, md) == 0 &&
+	    memcmp(md, b->policy_md, sizeof(md)) == 0;
 }
 
 /* The policy part: fetch errors, vendor access, drift from the baseline. */
@@ -879,8 +965,7 @@ check_policy_eval(const struct key_snapshot *s,
 		rc = check_vendor_access(p, ex, out, cf);
 	/* The same text as the baseline is the same policy: skip parsing
 	 * and canonicalising the baseline, the bulk of a poll's CPU. */
-	if (rc == 0 && !(base != NULL && base->has_policy &&
-	    base->policy != NULL && strcmp(base->policy, s->policy) == 0))
+	if (rc == 0 && !check_same_as_baseline(s->policy, base))
 		rc = check_policy_changed(p, base, ex, out, cf);
 	policy_free(p);
 	return rc;
@@ -1014,6 +1099,10 @@ check_set_policy_baseline(struct key_baseline *b,
 	b->policy_canonical = canon;
 	b->has_policy = 1;
 	b->accepted_at = now;
+	if (check_baseline_digest(b) == -1) {
+		snprintf(err, errlen, "cannot hash the key policy");
+		return -1;
+	}
 	return 0;
 }
 
