@@ -241,7 +241,14 @@ void		 httpd_stop(struct kh *);
 /* The same address after a reload: applies the new http.max_connections. */
 void		 httpd_reload(struct kh *);
 struct evbuffer;
-void		 metrics_render(struct kh *, struct evbuffer *);
+/* /metrics in pieces (a run of keys each): where the answer stands. */
+struct metrics_cursor {
+	int	 part;
+	size_t	 i;
+};
+/* Appends the next piece to b; 1 while more is to come, 0 when done. */
+int		 metrics_render_step(struct kh *, struct metrics_cursor *,
+		    struct evbuffer *);
 
 /* proc.c: signals, sd_notify, watchdog */
 #define PROC_NSIGNALS	4
