@@ -376,6 +376,22 @@ fail:
 	return -1;
 }
 
+/* Queues k on the dirty list (once). */
+static void
+kh_key_mark_dirty(struct kh_key *k)
+{
+	struct kh	*kh = k->kh;
+
+	if (k->dirty)
+		return;
+	k->dirty = 1;
+	if (kh->dirty_tail != NULL)
+		kh->dirty_tail->dirty_next = k;
+	else
+		kh->dirty_head = k;
+	kh->dirty_tail = k;
+}
+
 int
 kh_key_save_state(struct kh_key *k)
 {
@@ -385,14 +401,7 @@ kh_key_save_state(struct kh_key *k)
 		return 0;
 	if (kh->writer == NULL)
 		return kh_key_write(k);
-	if (!k->dirty) {
-		k->dirty = 1;
-		if (kh->dirty_tail != NULL)
-			kh->dirty_tail->dirty_next = k;
-		else
-			kh->dirty_head = k;
-		kh->dirty_tail = k;
-	}
+	kh_key_mark_dirty(k);
 	kh_state_pump(kh, 0);
 	return 0;
 }
@@ -607,14 +616,12 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
 int
 kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 {
-	struct kh_key	**keys, **sorted = NULL, *old;
-	size_t		  i;
+	struct kh_key	**keys, **sorted = NULL, *old, **oldkeys;
+	struct kh_key	 *olddirty, *next, *k;
+	size_t		  i, oldn;
+	int		  rc;
 	char		  serr[512];
 
-	/* What the current keys still have to save goes to the writer
-	 * before their state moves to the new keys. */
-	if (kh->writer != NULL)
-		kh_state_pump(kh, 1);
 	if ((keys = calloc(conf->nkeys ? conf->nkeys : 1,
 	    sizeof(*keys))) == NULL || (kh->nkeys > 0 &&
 	    (sorted = reallocarray(NULL, kh->nkeys, sizeof(*sorted))) ==
@@ -628,8 +635,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		qsort(sorted, kh->nkeys, sizeof(*sorted), kh_key_arn_cmp);
 	}
 	for (i = 0; i < conf->nkeys; i++) {
-		struct kh_key *k = calloc(1, sizeof(*k));
-
+		k = calloc(1, sizeof(*k));
 		if (k == NULL) {
 			for (size_t j = 0; j < i; j++)
 				kh_key_free(keys[j]);
@@ -664,16 +670,43 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			k->st.arn = strdup(conf->keys[i].arn);
 	}
 	free(sorted);
-	kh_keys_free(kh);
+	olddirty = kh->dirty_head;
+	kh->dirty_head = kh->dirty_tail = NULL;
+	oldkeys = kh->keys;
+	oldn = kh->nkeys;
+	kh->keys = NULL;
+	kh->nkeys = 0;
+	kh_keys_free(kh);	/* queues and map of the old keys */
 	kh->keys = keys;
 	kh->nkeys = conf->nkeys;
 	memset(kh->nworst, 0, sizeof(kh->nworst));
 	for (i = 0; i < kh->nkeys; i++)
 		kh->nworst[findings_worst(&keys[i]->findings)]++;
-	if (kh_keymap_build(kh) == -1) {
+	rc = kh_keymap_build(kh);
+	/* A state the old keys had still to save moves with them, in the
+	 * same order, as a mark: building every waiting document here (a
+	 * few KiB each, thousands after a first sweep on a slow disk) made
+	 * a reload the daemon's peak of memory.  A removed key's is built
+	 * now. */
+	for (; olddirty != NULL; olddirty = next) {
+		next = olddirty->dirty_next;
+		olddirty->dirty_next = NULL;
+		olddirty->dirty = 0;
+		if (rc == 0 && (k = kh_key_by_file(kh, olddirty->sfile)) !=
+		    NULL)
+			kh_key_mark_dirty(k);
+		else
+			(void)kh_key_write(olddirty);
+	}
+	for (i = 0; i < oldn; i++)
+		kh_key_free(oldkeys[i]);
+	free(oldkeys);
+	if (rc == -1) {
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (kh->writer != NULL)
+		kh_state_pump(kh, 0);
 	return 0;
 }
 
