@@ -70,6 +70,12 @@ static struct run_carry	*run_carry;
 static size_t		 run_ncarry;
 static struct event	*run_drain_timer;
 static struct event	*run_alerts_ev;
+static int		 run_alerts_due;	/* a save is scheduled */
+static struct timespec	 run_alerts_at;		/* of the last save */
+
+/* alerts.json is written at most this often (seconds); see
+ * run_save_alerts_soon(). */
+#define RUN_ALERTS_GAP	1.0
 static struct event	*run_status_ev;
 static const char	*run_config_path;
 static int		 run_exit_code;
@@ -292,6 +298,10 @@ run_save_alerts(struct kh *kh)
 
 	if (!kh->state_ok || kh->alerts == NULL)
 		return;
+	run_alerts_due = 0;
+	if (run_alerts_ev != NULL)
+		(void)event_del(run_alerts_ev);
+	(void)clock_gettime(CLOCK_MONOTONIC, &run_alerts_at);
 	if ((j = alert_table_to_json(kh->alerts)) == NULL) {
 		log_warnx("alerts: out of memory saving the alert state");
 		run_hold_outboxes(kh, 1);
@@ -319,24 +329,42 @@ run_save_alerts_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * alerts.json holds every alert: saving it after each poll that changed
  * one is O(alerts) per poll, O(keys^2) in a first sweep where every key
- * fires (10,000 keys: seconds of a held loop).  The polls that finish in
- * one turn of the loop share one save, at the end of that turn: still
- * written and fsync'd on the loop, before any delivery started in the
- * turn reaches the network (a delivery's first step is a timer of the
- * next turn), so an alert that was sent is known as firing after a
- * SIGKILL and is not sent again as new.
+ * fires (10,000 keys: seconds of a held loop).  The polls that finish
+ * together share one save, at most one per RUN_ALERTS_GAP: at the end of
+ * this loop turn when the last save is older, else when the gap has
+ * passed (every key failing at once was a rewrite of the whole table per
+ * loop turn).  Until it is written the outboxes are held: an event
+ * acknowledged meanwhile is kept as SEQ.acked, so that an alert that
+ * was sent is known as firing after a SIGKILL and is not sent again as
+ * new (alert_table_replay()).
  */
 static void
 run_save_alerts_soon(struct kh *kh)
 {
+	struct timespec	now;
+	struct timeval	tv;
+	double		wait;
+
 	if (run_alerts_ev == NULL && (run_alerts_ev = event_new(kh->base, -1,
 	    0, run_save_alerts_cb, kh)) == NULL) {
 		run_save_alerts(kh);
 		return;
 	}
-	/* Once per turn however many polls ask: an active event is not
-	 * activated twice. */
-	event_active(run_alerts_ev, 0, 0);
+	if (run_alerts_due)
+		return;		/* one save however many polls ask */
+	run_alerts_due = 1;
+	run_hold_outboxes(kh, 1);
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	wait = RUN_ALERTS_GAP - ((double)(now.tv_sec - run_alerts_at.tv_sec) +
+	    (double)(now.tv_nsec - run_alerts_at.tv_nsec) / 1e9);
+	if (run_alerts_at.tv_sec == 0 || wait <= 0) {
+		event_active(run_alerts_ev, 0, 0);
+		return;
+	}
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+	if (event_add(run_alerts_ev, &tv) == -1)
+		event_active(run_alerts_ev, 0, 0);
 }
 
 /* An alert sent without an outbox; freed when the notifier is done. */
@@ -1356,6 +1384,7 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	if (run_alerts_ev != NULL)
 		event_free(run_alerts_ev);
 	run_alerts_ev = NULL;
+	run_alerts_due = 0;
 	if (run_status_ev != NULL)
 		event_free(run_status_ev);
 	run_status_ev = NULL;

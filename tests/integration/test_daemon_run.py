@@ -400,6 +400,23 @@ def test_watchdog_keepalive_when_asked(emu, kh_config, daemon, kh_env):
     assert time.monotonic() - t < 2.0
 
 
+def test_an_unread_notify_socket_never_stops_the_loop(emu, kh_config,
+                                                     daemon, kh_env):
+    # Nobody reads NOTIFY_SOCKET after READY=1 while keep-alives go out
+    # every 10 ms: its queue fills within seconds.  sd_notify(3) would
+    # then block the loop in its send; the daemon drops the datagram
+    # instead and keeps polling.
+    m, cfg = one_key(emu, kh_config, interval="1s")
+    env = dict(kh_env, WATCHDOG_USEC="20000")
+    d = daemon(cfg, env=env)
+    time.sleep(10)                  # the socket's queue is full by now
+    n = len(describes(emu, m["Arn"]))
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 2, 10,
+               "two more polls with the notify socket full")
+    assert d.running()
+    assert "not sent" in d.log()
+
+
 def test_sighup_with_a_poll_in_flight_applies_after_it(emu, kh_config,
                                                        daemon):
     m, cfg = one_key(emu, kh_config, interval="1s")
