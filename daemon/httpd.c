@@ -171,6 +171,16 @@ metrics_head(struct kh *kh, struct evbuffer *b)
 
 }
 
+/* One series of a key with its labels and an integer value. */
+static void
+metrics_key_value(struct evbuffer *b, const char *name,
+    const struct kh_key *k, long long v)
+{
+	evbuffer_add_printf(b, "%s{", name);
+	httpd_key_labels(b, k);
+	evbuffer_add_printf(b, "} %lld\n", v);
+}
+
 static void
 metrics_key(struct kh *kh, enum metrics_part part, size_t i,
     struct evbuffer *b)
@@ -181,10 +191,8 @@ metrics_key(struct kh *kh, enum metrics_part part, size_t i,
 
 	switch (part) {
 	case METRICS_KEY_STATUS:
-		evbuffer_add_printf(b, "keyhealthd_key_status{");
-		httpd_key_labels(b, k);
-		evbuffer_add_printf(b, "} %d\n",
-		    (int)findings_worst(&k->findings));
+		metrics_key_value(b, "keyhealthd_key_status", k,
+		    (long long)findings_worst(&k->findings));
 		break;
 	case METRICS_KEY_STATE:
 		if (!k->have_snap)
@@ -212,25 +220,18 @@ metrics_key(struct kh *kh, enum metrics_part part, size_t i,
 		}
 		break;
 	case METRICS_POLLS:
-		evbuffer_add_printf(b, "keyhealthd_polls_total{");
-		httpd_key_labels(b, k);
-		evbuffer_add_printf(b, "} %llu\n",
-		    (unsigned long long)k->polls);
+		metrics_key_value(b, "keyhealthd_polls_total", k,
+		    (long long)k->polls);
 		break;
 	case METRICS_POLL_FAILURES:
-		evbuffer_add_printf(b, "keyhealthd_poll_failures_total{");
-		httpd_key_labels(b, k);
-		evbuffer_add_printf(b, "} %llu\n",
-		    (unsigned long long)k->polls_failed);
+		metrics_key_value(b, "keyhealthd_poll_failures_total", k,
+		    (long long)k->polls_failed);
 		break;
 	case METRICS_LAST_SUCCESS:
-		if (k->last_success == 0)
-			break;
-		evbuffer_add_printf(b,
-		    "keyhealthd_last_successful_poll_timestamp_seconds{");
-		httpd_key_labels(b, k);
-		evbuffer_add_printf(b, "} %lld\n",
-		    (long long)k->last_success);
+		if (k->last_success != 0)
+			metrics_key_value(b,
+			    "keyhealthd_last_successful_poll_timestamp_seconds",
+			    k, (long long)k->last_success);
 		break;
 	default:
 		break;
