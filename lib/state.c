@@ -626,6 +626,11 @@ state_key_save(const char *dir, const struct state_key *k, char *err,
 		    "without ARN");
 		return -1;
 	}
+	if (k->baseline.has_policy && k->baseline.policy == NULL) {
+		snprintf(err, errlen, "state of %s: the accepted policy's text "
+		    "is not held", k->arn);
+		return -1;
+	}
 	if ((j = state_key_to_json(k)) == NULL) {
 		snprintf(err, errlen, "state of %s: out of memory", k->arn);
 		return -1;
