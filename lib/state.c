@@ -399,12 +399,14 @@ state_key_set_result(struct state_key *k, const struct key_snapshot *snap,
     const struct findings *fs)
 {
 	char	*st = NULL;
-	json_t	*f;
+	json_t	*f = NULL;
 
 	if (snap->describe_err.cls == KMS_OK && snap->meta.state != NULL &&
 	    (st = strdup(snap->meta.state)) == NULL)
 		return -1;
-	if ((f = findings_json(fs)) == NULL) {
+	/* No findings (most keys, most of the time) is no document: the
+	 * file form writes []. */
+	if (fs->n > 0 && (f = findings_json(fs)) == NULL) {
 		free(st);
 		return -1;
 	}
@@ -590,7 +592,8 @@ state_key_from_json(const json_t *j, struct state_key *out, char *err,
 		if (v != NULL) {
 			if (state_findings_valid(v, err, errlen) == -1)
 				goto fail;
-			out->findings = json_incref(v);
+			if (json_array_size(v) > 0)
+				out->findings = json_incref(v);
 		}
 	}
 	return 0;

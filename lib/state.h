@@ -57,7 +57,7 @@ struct state_key {
 	char			*key_state;	/* KeyState then, or NULL */
 	enum severity		 status;	/* worst severity then */
 	json_t			*findings;	/* findings_json() of the last
-						   poll, or NULL */
+						   poll, or NULL (none) */
 };
 
 /*
