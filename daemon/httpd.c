@@ -238,39 +238,35 @@ metrics_key(struct kh *kh, enum metrics_part part, size_t i,
 	}
 }
 
+/* The per-key families' HELP and TYPE lines, by part. */
+static const struct {
+	const char	*name;
+	const char	*type;
+	const char	*help;
+} metrics_key_families[METRICS_DONE] = {
+	[METRICS_KEY_STATUS] = { "keyhealthd_key_status", "gauge",
+	    "Worst severity of the key's findings: 0 ok, 1 info, 2 warning, "
+	    "3 unknown, 4 critical." },
+	[METRICS_KEY_STATE] = { "keyhealthd_key_state", "gauge",
+	    "The key's KMS KeyState (1 for the current one)." },
+	[METRICS_KEY_FINDING] = { "keyhealthd_key_finding", "gauge",
+	    "A finding present on the key's last poll." },
+	[METRICS_POLLS] = { "keyhealthd_polls_total", "counter",
+	    "Polls of the key." },
+	[METRICS_POLL_FAILURES] = { "keyhealthd_poll_failures_total",
+	    "counter", "Polls in which KMS could not be asked about the key." },
+	[METRICS_LAST_SUCCESS] = {
+	    "keyhealthd_last_successful_poll_timestamp_seconds", "gauge",
+	    "When KMS last answered about the key." },
+};
+
 static void
 metrics_key_help(enum metrics_part part, struct evbuffer *b)
 {
-	switch (part) {
-	case METRICS_KEY_STATUS:
-		httpd_help(b, "keyhealthd_key_status", "gauge",
-		    "Worst severity of the key's findings: 0 ok, 1 info, "
-		    "2 warning, 3 unknown, 4 critical.");
-		break;
-	case METRICS_KEY_STATE:
-		httpd_help(b, "keyhealthd_key_state", "gauge",
-		    "The key's KMS KeyState (1 for the current one).");
-		break;
-	case METRICS_KEY_FINDING:
-		httpd_help(b, "keyhealthd_key_finding", "gauge",
-		    "A finding present on the key's last poll.");
-		break;
-	case METRICS_POLLS:
-		httpd_help(b, "keyhealthd_polls_total", "counter",
-		    "Polls of the key.");
-		break;
-	case METRICS_POLL_FAILURES:
-		httpd_help(b, "keyhealthd_poll_failures_total", "counter",
-		    "Polls in which KMS could not be asked about the key.");
-		break;
-	case METRICS_LAST_SUCCESS:
-		httpd_help(b,
-		    "keyhealthd_last_successful_poll_timestamp_seconds",
-		    "gauge", "When KMS last answered about the key.");
-		break;
-	default:
-		break;
-	}
+	if (metrics_key_families[part].name != NULL)
+		httpd_help(b, metrics_key_families[part].name,
+		    metrics_key_families[part].type,
+		    metrics_key_families[part].help);
 }
 
 static void
