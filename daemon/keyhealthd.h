@@ -126,6 +126,11 @@ struct kh_key {
 	int			 dirty;		/* to be handed to the writer */
 	struct kh_key		*dirty_next;
 	int			 disk_changed;	/* inotify saw its file change */
+	int			 base_on_disk;	/* its file holds the accepted
+						 * policy's text: memory keeps
+						 * only the digest (check.h) */
+	int			 base_lost;	/* the file lost that text
+						 * (said once) */
 	struct key_snapshot	 snap;		/* the last complete poll */
 	int			 have_snap;
 	struct findings		 findings;	/* of the last poll */
@@ -227,6 +232,12 @@ struct kh_key	*kh_key_find(struct kh *, const char *);
 struct kh_key	*kh_key_by_arn(struct kh *, const char *);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
+/* Reads the accepted policy's text back from the key's state file when
+ * memory holds only its digest; 0, or -1 (logged) when it could not be
+ * read. */
+int		 kh_key_baseline_text(struct kh_key *);
+/* Frees the accepted policy's text when its state file holds it. */
+void		 kh_key_baseline_drop(struct kh_key *);
 const char	*kh_key_name(const struct kh_key *);
 struct kh_key	*kh_key_by_file(struct kh *, const char *);
 /* Starts measuring the loop's lag (keyhealthd_loop_lag_seconds). */
@@ -329,7 +340,14 @@ void		 httpd_stop(struct kh *);
 /* The same address after a reload: applies the new http.max_connections. */
 void		 httpd_reload(struct kh *);
 struct evbuffer;
-void		 metrics_render(struct kh *, struct evbuffer *);
+/* /metrics in pieces (a run of keys each): where the answer stands. */
+struct metrics_cursor {
+	int	 part;
+	size_t	 i;
+};
+/* Appends the next piece to b; 1 while more is to come, 0 when done. */
+int		 metrics_render_step(struct kh *, struct metrics_cursor *,
+		    struct evbuffer *);
 
 /* proc.c: signals, sd_notify, watchdog */
 #define PROC_NSIGNALS	4

@@ -105,6 +105,83 @@ kh_key_reload_baseline(struct kh_key *k)
 	k->st.baseline = st.baseline;
 	memset(&st.baseline, 0, sizeof(st.baseline));
 	state_key_free(&st);
+	k->base_on_disk = 1;
+	k->base_lost = 0;
+	kh_key_baseline_drop(k);
+}
+
+/* Only the daemon holds baselines long enough for their texts to
+ * matter, and only its writer tells when they are on disk. */
+static int
+kh_key_keeps_digest_only(const struct kh_key *k)
+{
+	return k->kh->mode == KH_MODE_RUN && k->kh->state_ok &&
+	    k->kh->writer != NULL;
+}
+
+void
+kh_key_baseline_drop(struct kh_key *k)
+{
+	if (kh_key_keeps_digest_only(k) && k->base_on_disk &&
+	    k->wpending == 0 && !k->dirty)
+		check_baseline_drop_text(&k->st.baseline);
+}
+
+int
+kh_key_baseline_text(struct kh_key *k)
+{
+	struct key_baseline	*b = &k->st.baseline;
+	struct state_key	 st;
+	enum state_read		 r;
+	char			 err[512];
+
+	if (!b->has_policy || b->policy != NULL)
+		return 0;
+	memset(&st, 0, sizeof(st));
+	r = state_key_load(k->kh->conf->state_dir, k->ck->arn, &st, err,
+	    sizeof(err));
+	if (r == STATE_READ_ERROR) {
+		log_warnx("key %s: cannot read its accepted policy back: %s",
+		    kh_key_name(k), err);
+		state_key_free(&st);
+		return -1;
+	}
+	if (r == STATE_READ_OK && st.baseline.has_policy &&
+	    memcmp(st.baseline.policy_md, b->policy_md,
+	    sizeof(b->policy_md)) == 0) {
+		/* Only the texts: the rest (the material id) may be newer
+		 * in memory than on disk. */
+		b->policy = st.baseline.policy;
+		b->policy_canonical = st.baseline.policy_canonical;
+		st.baseline.policy = st.baseline.policy_canonical = NULL;
+		state_key_free(&st);
+		k->base_lost = 0;
+		return 0;
+	}
+	if (r == STATE_READ_OK && st.baseline.has_policy) {
+		log_info("key %s: baseline changed on disk (baseline accept?), "
+		    "using it", kh_key_name(k));
+		check_baseline_free(b);
+		*b = st.baseline;
+		memset(&st.baseline, 0, sizeof(st.baseline));
+		state_key_free(&st);
+		kh_key_stat_mtime(k, k->kh->conf->state_dir);
+		k->base_lost = 0;
+		return 0;
+	}
+	/* Removed or moved aside under us: only the digest is left.  It
+	 * still tells an unchanged policy; a changed one is check-failed
+	 * (PolicyBaseline) until `baseline accept`, never silently taken
+	 * as the new baseline. */
+	if (!k->base_lost)
+		log_warnx("key %s: its state file no longer holds the "
+		    "accepted policy%s%s; run keyhealthd baseline accept once "
+		    "the key's policy is reviewed", kh_key_name(k),
+		    err[0] != '\0' ? ": " : "", err);
+	k->base_lost = 1;
+	k->base_on_disk = 0;
+	state_key_free(&st);
+	return -1;
 }
 
 /*
@@ -258,6 +335,12 @@ kh_state_written(void *arg, const char *name, int rc,
 		k->wpending--;
 		if (rc == 0)
 			k->state_mtime = *mtime;
+		/* The last document built for it is on disk, baseline and
+		 * all: memory keeps the digest. */
+		if (rc == 0 && k->wpending == 0 && !k->dirty) {
+			k->base_on_disk = 1;
+			kh_key_baseline_drop(k);
+		}
 	}
 	kh_state_pump(kh, 0);
 	if (rc == 0)
@@ -294,6 +377,22 @@ fail:
 	return -1;
 }
 
+/* Queues k on the dirty list (once). */
+static void
+kh_key_mark_dirty(struct kh_key *k)
+{
+	struct kh	*kh = k->kh;
+
+	if (k->dirty)
+		return;
+	k->dirty = 1;
+	if (kh->dirty_tail != NULL)
+		kh->dirty_tail->dirty_next = k;
+	else
+		kh->dirty_head = k;
+	kh->dirty_tail = k;
+}
+
 int
 kh_key_save_state(struct kh_key *k)
 {
@@ -303,14 +402,7 @@ kh_key_save_state(struct kh_key *k)
 		return 0;
 	if (kh->writer == NULL)
 		return kh_key_write(k);
-	if (!k->dirty) {
-		k->dirty = 1;
-		if (kh->dirty_tail != NULL)
-			kh->dirty_tail->dirty_next = k;
-		else
-			kh->dirty_head = k;
-		kh->dirty_tail = k;
-	}
+	kh_key_mark_dirty(k);
 	kh_state_pump(kh, 0);
 	return 0;
 }
@@ -325,6 +417,11 @@ kh_key_write(struct kh_key *k)
 	/* A `baseline accept` since our last poll wins over the baseline we
 	 * hold, also when we save on the way out before polling again. */
 	kh_key_reload_baseline(k);
+	/* The file is rewritten whole: the accepted policy's text too. */
+	if (kh_key_baseline_text(k) == -1) {
+		k->kh->stats.state_write_failures++;
+		return -1;
+	}
 	if (k->sfile[0] == '\0' || (j = state_key_to_json(&k->st)) == NULL) {
 		k->kh->stats.state_write_failures++;
 		log_warnx("key %s: cannot save its state: out of memory",
@@ -468,8 +565,10 @@ kh_key_add(struct kh *kh, const struct discovery_found *f, char *err,
 
 		if (r != STATE_READ_OK && serr[0] != '\0')
 			log_warnx("key %s: %s", ck->name, serr);
-		if (r == STATE_READ_OK)
+		if (r == STATE_READ_OK) {
 			kh_key_stat_mtime(k, kh->conf->state_dir);
+			k->base_on_disk = 1;
+		}
 	}
 	if (k->st.arn == NULL)
 		k->st.arn = strdup(ck->arn);
@@ -653,6 +752,8 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
 	k->state_mtime = old->state_mtime;
 	k->wpending = old->wpending;
 	k->disk_changed = old->disk_changed;
+	k->base_on_disk = old->base_on_disk;
+	k->base_lost = old->base_lost;
 	k->sched = old->sched;
 	k->metrics = old->metrics;
 	/* A found key now configured: its own entry goes with it (a new
@@ -711,14 +812,12 @@ kh_keys_carry(struct kh *kh, struct config *conf, struct kh_key **keys,
 int
 kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 {
-	struct kh_key	**keys, **sorted = NULL, *old;
-	size_t		  i, n;
+	struct kh_key	**keys, **sorted = NULL, *old, **oldkeys;
+	struct kh_key	 *olddirty, *next, *k;
+	size_t		  i, n, oldn;
+	int		  rc;
 	char		  serr[512];
 
-	/* What the current keys still have to save goes to the writer
-	 * before their state moves to the new keys. */
-	if (kh->writer != NULL)
-		kh_state_pump(kh, 1);
 	if ((keys = calloc(conf->nkeys + kh->ndiscovered + 1,
 	    sizeof(*keys))) == NULL || (kh->nkeys > 0 &&
 	    (sorted = reallocarray(NULL, kh->nkeys, sizeof(*sorted))) ==
@@ -734,8 +833,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		qsort(sorted, kh->nkeys, sizeof(*sorted), kh_key_arn_cmp);
 	}
 	for (i = 0; i < conf->nkeys; i++) {
-		struct kh_key *k = calloc(1, sizeof(*k));
-
+		k = calloc(1, sizeof(*k));
 		if (k == NULL) {
 			for (size_t j = 0; j < i; j++)
 				kh_key_free(keys[j]);
@@ -762,24 +860,53 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			if (r != STATE_READ_OK && serr[0] != '\0')
 				log_warnx("key %s: %s", conf->keys[i].name,
 				    serr);
-			if (r == STATE_READ_OK)
+			if (r == STATE_READ_OK) {
 				kh_key_stat_mtime(k, conf->state_dir);
+				k->base_on_disk = 1;
+			}
 		}
 		if (k->st.arn == NULL)
 			k->st.arn = strdup(conf->keys[i].arn);
 	}
 	n = kh_keys_carry(kh, conf, keys, conf->nkeys);
 	free(sorted);
-	kh_keys_free(kh);
+	olddirty = kh->dirty_head;
+	kh->dirty_head = kh->dirty_tail = NULL;
+	oldkeys = kh->keys;
+	oldn = kh->nkeys;
+	kh->keys = NULL;
+	kh->nkeys = 0;
+	kh_keys_free(kh);	/* queues and map of the old keys */
 	kh->keys = keys;
 	kh->nkeys = n;
 	memset(kh->nworst, 0, sizeof(kh->nworst));
 	for (i = 0; i < kh->nkeys; i++)
 		kh->nworst[findings_worst(&keys[i]->findings)]++;
-	if (kh_keymap_build(kh) == -1) {
+	rc = kh_keymap_build(kh);
+	/* A state the old keys had still to save moves with them, in the
+	 * same order, as a mark: building every waiting document here (a
+	 * few KiB each, thousands after a first sweep on a slow disk) made
+	 * a reload the daemon's peak of memory.  A removed key's is built
+	 * now. */
+	for (; olddirty != NULL; olddirty = next) {
+		next = olddirty->dirty_next;
+		olddirty->dirty_next = NULL;
+		olddirty->dirty = 0;
+		if (rc == 0 && (k = kh_key_by_file(kh, olddirty->sfile)) !=
+		    NULL)
+			kh_key_mark_dirty(k);
+		else
+			(void)kh_key_write(olddirty);
+	}
+	for (i = 0; i < oldn; i++)
+		kh_key_free(oldkeys[i]);
+	free(oldkeys);
+	if (rc == -1) {
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (kh->writer != NULL)
+		kh_state_pump(kh, 0);
 	return 0;
 }
 

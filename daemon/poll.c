@@ -49,13 +49,10 @@ poll_elapsed(const struct timespec *t0)
 /* An error of ours (not KMS's) for one part: no credentials, a bad
  * endpoint, a request that could not be started. */
 static void
-poll_local_error(struct kms_error *e, enum kms_errclass cls,
+poll_local_error(struct kms_fault *f, enum kms_errclass cls,
     const char *code, const char *msg)
 {
-	memset(e, 0, sizeof(*e));
-	e->cls = cls;
-	(void)snprintf(e->code, sizeof(e->code), "%s", code);
-	(void)snprintf(e->message, sizeof(e->message), "%s", msg);
+	(void)kms_fault_local(f, cls, code, msg);
 }
 
 static void
@@ -65,12 +62,34 @@ poll_count(struct kh_poll *p, const struct kms_error *e)
 		kh_count_error(p->k->kh, e);
 }
 
+/* Counts an error of ours as kh_count_error() counts KMS's. */
+static void
+poll_count_local(struct kh *kh, enum kms_errclass cls, const char *code)
+{
+	struct kms_error	e;
+
+	memset(&e, 0, sizeof(e));
+	e.cls = cls;
+	(void)snprintf(e.code, sizeof(e.code), "%s", code);
+	kh_count_error(kh, &e);
+}
+
+/* A part's outcome into the snapshot's compact record. */
+static void
+poll_keep_err(struct kh_poll *p, struct kms_fault *f,
+    const struct kms_error *e)
+{
+	if (kms_fault_set(f, e) == -1)
+		log_warnx("key %s: out of memory keeping a KMS error",
+		    kh_key_name(p->k));
+}
+
 static void
 poll_describe_cb(struct kms_result *res, void *arg)
 {
 	struct kh_poll	*p = arg;
 
-	p->snap.describe_err = res->err;
+	poll_keep_err(p, &p->snap.describe_err, &res->err);
 	if (res->err.cls == KMS_OK) {
 		p->snap.meta = res->meta;	/* steal */
 		memset(&res->meta, 0, sizeof(res->meta));
@@ -85,7 +104,7 @@ poll_policy_cb(struct kms_result *res, void *arg)
 	struct kh_poll	*p = arg;
 
 	p->snap.policy_known = 1;
-	p->snap.policy_err = res->err;
+	poll_keep_err(p, &p->snap.policy_err, &res->err);
 	if (res->err.cls == KMS_OK) {
 		p->snap.policy = res->policy;
 		res->policy = NULL;
@@ -101,7 +120,7 @@ poll_rotation_cb(struct kms_result *res, void *arg)
 
 	p->snap.rotation_known = 1;
 	p->snap.rotation_at = p->snap.polled_at;
-	p->snap.rotation_err = res->err;
+	poll_keep_err(p, &p->snap.rotation_err, &res->err);
 	if (res->err.cls == KMS_OK)
 		p->snap.rotation = res->rotation;
 	poll_count(p, &res->err);
@@ -115,7 +134,7 @@ poll_alias_cb(struct kms_result *res, void *arg)
 
 	p->snap.alias_known = 1;
 	p->snap.alias_at = p->snap.polled_at;
-	p->snap.alias_err = res->err;
+	poll_keep_err(p, &p->snap.alias_err, &res->err);
 	if (res->err.cls == KMS_OK) {
 		p->snap.alias_key_arn = res->meta.arn;
 		p->snap.alias_key_id = res->meta.key_id;
@@ -138,14 +157,15 @@ poll_alias_cb(struct kms_result *res, void *arg)
  * cannot rotate automatically.
  */
 static int
-poll_slow_retry(const struct kms_error *e)
+poll_slow_retry(const struct kms_fault *e)
 {
 	switch (e->cls) {
 	case KMS_OK:
 	case KMS_ERR_NOT_FOUND:
 		return 0;
 	default:
-		return strcmp(e->code, "UnsupportedOperationException") != 0;
+		return strcmp(kms_fault_code(e),
+		    "UnsupportedOperationException") != 0;
 	}
 }
 
@@ -187,7 +207,7 @@ poll_drop_stale_parts(struct key_snapshot *s, int rotation_fetched,
 		s->rotation_known = 0;
 		s->rotation_at = 0;
 		memset(&s->rotation, 0, sizeof(s->rotation));
-		memset(&s->rotation_err, 0, sizeof(s->rotation_err));
+		kms_fault_free(&s->rotation_err);
 	}
 	/* A deleted alias stays an answer: key-replaced keeps firing. */
 	if (!alias_fetched && s->alias_known && s->alias_err.cls != KMS_OK &&
@@ -198,7 +218,7 @@ poll_drop_stale_parts(struct key_snapshot *s, int rotation_fetched,
 		free(s->alias_key_id);
 		s->alias_key_arn = NULL;
 		s->alias_key_id = NULL;
-		memset(&s->alias_err, 0, sizeof(s->alias_err));
+		kms_fault_free(&s->alias_err);
 	}
 }
 
@@ -250,6 +270,10 @@ poll_finish(struct kh_poll *p)
 	if (kh->nworst[worst] > 0)
 		kh->nworst[worst]--;
 	findings_clear(&k->findings);
+	/* A policy that differs from the accepted one, not compared yet:
+	 * the diff needs the accepted text, kept on disk only. */
+	if (check_baseline_text_needed(&k->snap, &k->st.baseline, &k->pcache))
+		(void)kh_key_baseline_text(k);
 	if (check_key_cached(&k->snap, &k->st.baseline, &k->expect,
 	    time(NULL), &k->pcache, &k->findings) == -1)
 		log_warnx("key %s: out of memory in the checks",
@@ -370,7 +394,7 @@ poll_creds_ready(struct kh_key *k, const char *err)
 		p->snap.polled_at = time(NULL);
 		poll_local_error(&p->snap.describe_err, KMS_ERR_AUTH,
 		    "NoCredentials", err);
-		kh_count_error(k->kh, &p->snap.describe_err);
+		poll_count_local(k->kh, KMS_ERR_AUTH, "NoCredentials");
 		p->submitted = 1;
 		p->pending = 1;
 		poll_part_done(p);
@@ -404,7 +428,7 @@ poll_start(struct kh_key *k, void (*done)(struct kh_key *))
 		p->snap.polled_at = time(NULL);
 		poll_local_error(&p->snap.describe_err, KMS_ERR_AUTH,
 		    "NoCredentials", err);
-		kh_count_error(k->kh, &p->snap.describe_err);
+		poll_count_local(k->kh, KMS_ERR_AUTH, "NoCredentials");
 		p->failed_local = 1;
 	}
 	/* Start (or finish) from the loop, never inside our caller. */

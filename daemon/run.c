@@ -79,12 +79,18 @@ struct run {
 	struct event		*alerts_ev;	/* save alerts.json this turn */
 	struct event		*status_ev;	/* STATUS= this turn */
 	struct event		*kick_timer;	/* a SIGUSR1 held back */
+	int			 alerts_due;	/* a save is scheduled */
+	struct timespec		 alerts_at;	/* of the last save */
 	double			 kick_last;	/* monotonic s of the last
 						 * retry, or 0 */
 	int			 disc_failed;	/* this discovery run */
 };
 
 static struct run	 run = { .parse.fds = { -1, -1 } };
+
+/* alerts.json is written at most this often (seconds); see
+ * run_save_alerts_soon(). */
+#define RUN_ALERTS_GAP	1.0
 
 static void	run_key_done(struct kh_key *);
 static void	run_apply_pending(struct kh *);
@@ -277,6 +283,10 @@ run_save_alerts(struct kh *kh)
 
 	if (!kh->state_ok || kh->alerts == NULL)
 		return;
+	run.alerts_due = 0;
+	if (run.alerts_ev != NULL)
+		(void)event_del(run.alerts_ev);
+	(void)clock_gettime(CLOCK_MONOTONIC, &run.alerts_at);
 	if ((j = alert_table_to_json(kh->alerts)) == NULL) {
 		log_warnx("alerts: out of memory saving the alert state");
 		run_hold_outboxes(kh, 1);
@@ -304,24 +314,42 @@ run_save_alerts_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * alerts.json holds every alert: saving it after each poll that changed
  * one is O(alerts) per poll, O(keys^2) in a first sweep where every key
- * fires (10,000 keys: seconds of a held loop).  The polls that finish in
- * one turn of the loop share one save, at the end of that turn: still
- * written and fsync'd on the loop, before any delivery started in the
- * turn reaches the network (a delivery's first step is a timer of the
- * next turn), so an alert that was sent is known as firing after a
- * SIGKILL and is not sent again as new.
+ * fires (10,000 keys: seconds of a held loop).  The polls that finish
+ * together share one save, at most one per RUN_ALERTS_GAP: at the end of
+ * this loop turn when the last save is older, else when the gap has
+ * passed (every key failing at once was a rewrite of the whole table per
+ * loop turn).  Until it is written the outboxes are held: an event
+ * acknowledged meanwhile is kept as SEQ.acked, so that an alert that
+ * was sent is known as firing after a SIGKILL and is not sent again as
+ * new (alert_table_replay()).
  */
 static void
 run_save_alerts_soon(struct kh *kh)
 {
+	struct timespec	now;
+	struct timeval	tv;
+	double		wait;
+
 	if (run.alerts_ev == NULL && (run.alerts_ev = event_new(kh->base, -1,
 	    0, run_save_alerts_cb, kh)) == NULL) {
 		run_save_alerts(kh);
 		return;
 	}
-	/* Once per turn however many polls ask: an active event is not
-	 * activated twice. */
-	event_active(run.alerts_ev, 0, 0);
+	if (run.alerts_due)
+		return;		/* one save however many polls ask */
+	run.alerts_due = 1;
+	run_hold_outboxes(kh, 1);
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	wait = RUN_ALERTS_GAP - ((double)(now.tv_sec - run.alerts_at.tv_sec) +
+	    (double)(now.tv_nsec - run.alerts_at.tv_nsec) / 1e9);
+	if (run.alerts_at.tv_sec == 0 || wait <= 0) {
+		event_active(run.alerts_ev, 0, 0);
+		return;
+	}
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+	if (event_add(run.alerts_ev, &tv) == -1)
+		event_active(run.alerts_ev, 0, 0);
 }
 
 /* An alert sent without an outbox; freed when the notifier is done. */
@@ -540,12 +568,15 @@ run_key_done(struct kh_key *k)
 	statechanged = k->st.status != oldstatus ||
 	    run_str_differs(oldstate, k->st.key_state);
 	free(oldstate);
+	if (changed)
+		k->base_on_disk = 0;
 	if (changed || statechanged)
 		(void)kh_key_save_state(k);
-	/* The policy text has served: the baseline holds the accepted one,
-	 * and the next poll's is compared with it by digest (k->pcache). */
-	free(k->snap.policy);
-	k->snap.policy = NULL;
+	/* The policy text and most of the metadata have served: the
+	 * baseline holds the accepted policy, and the next poll's is
+	 * compared with it by digest (k->pcache). */
+	check_snapshot_trim(&k->snap);
+	kh_key_baseline_drop(k);
 
 	/* Only when this key's result changed or it was polled for the
 	 * first time. */
@@ -1569,6 +1600,7 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	if (run.alerts_ev != NULL)
 		event_free(run.alerts_ev);
 	run.alerts_ev = NULL;
+	run.alerts_due = 0;
 	if (run.status_ev != NULL)
 		event_free(run.status_ev);
 	run.status_ev = NULL;

@@ -28,6 +28,7 @@ struct check_failures {
 	char		 first[512];	/* summary of the first */
 };
 
+static int	check_digest(const char *, unsigned char[CHECK_DIGEST_LEN]);
 static int	check_fail(struct check_failures *, const char *op,
 		    const struct kms_error *, const char *fmt, ...)
 		    __attribute__((format(printf, 4, 5)));
@@ -50,10 +51,26 @@ check_snapshot_free(struct key_snapshot *s)
 	if (s == NULL)
 		return;
 	kms_key_meta_free(&s->meta);
+	kms_fault_free(&s->describe_err);
 	free(s->policy);
+	kms_fault_free(&s->policy_err);
+	kms_fault_free(&s->rotation_err);
 	free(s->alias_key_arn);
 	free(s->alias_key_id);
+	kms_fault_free(&s->alias_err);
 	memset(s, 0, sizeof(*s));
+}
+
+void
+check_snapshot_trim(struct key_snapshot *s)
+{
+	char	*state = s->meta.state;
+
+	free(s->policy);
+	s->policy = NULL;
+	s->meta.state = NULL;
+	kms_key_meta_free(&s->meta);
+	s->meta.state = state;
 }
 
 int
@@ -65,24 +82,29 @@ check_snapshot_carry(struct key_snapshot *cur, const struct key_snapshot *prev)
 	if (prev == NULL)
 		return 0;
 	if (!cur->rotation_known && prev->rotation_known) {
+		if (kms_fault_copy(&cur->rotation_err, &prev->rotation_err) ==
+		    -1) {
+			kms_fault_free(&cur->rotation_err);
+			return -1;
+		}
 		cur->rotation_known = 1;
 		cur->rotation_at = prev->rotation_at;
 		cur->rotation = prev->rotation;
-		cur->rotation_err = prev->rotation_err;
 	}
 	if (!cur->alias_known && prev->alias_known) {
 		arn = check_strdup_or_null(prev->alias_key_arn, &oom);
 		id = check_strdup_or_null(prev->alias_key_id, &oom);
-		if (oom) {
+		if (oom || kms_fault_copy(&cur->alias_err, &prev->alias_err) ==
+		    -1) {
 			free(arn);
 			free(id);
+			kms_fault_free(&cur->alias_err);
 			return -1;
 		}
 		cur->alias_known = 1;
 		cur->alias_at = prev->alias_at;
 		cur->alias_key_arn = arn;
 		cur->alias_key_id = id;
-		cur->alias_err = prev->alias_err;
 	}
 	return 0;
 }
@@ -96,6 +118,58 @@ check_baseline_free(struct key_baseline *b)
 	free(b->policy_canonical);
 	free(b->material_id);
 	memset(b, 0, sizeof(*b));
+}
+
+int
+check_baseline_digest(struct key_baseline *b)
+{
+	return check_digest(b->has_policy ? b->policy : NULL, b->policy_md);
+}
+
+void
+check_baseline_drop_text(struct key_baseline *b)
+{
+	if (!b->has_policy)
+		return;
+	free(b->policy);
+	free(b->policy_canonical);
+	b->policy = NULL;
+	b->policy_canonical = NULL;
+}
+
+/* The baseline's digest: of its text when it holds one (a baseline
+ * built by hand, as the tests do), else the one kept.  Zeroes for none. */
+static int
+check_baseline_md(const struct key_baseline *b,
+    unsigned char md[CHECK_DIGEST_LEN])
+{
+	if (b == NULL || !b->has_policy) {
+		memset(md, 0, CHECK_DIGEST_LEN);
+		return 0;
+	}
+	if (b->policy != NULL)
+		return check_digest(b->policy, md);
+	memcpy(md, b->policy_md, CHECK_DIGEST_LEN);
+	return 0;
+}
+
+int
+check_baseline_text_needed(const struct key_snapshot *s,
+    const struct key_baseline *b, const struct check_cache *c)
+{
+	unsigned char	pmd[CHECK_DIGEST_LEN];
+
+	if (b == NULL || !b->has_policy || b->policy != NULL ||
+	    !s->policy_known || s->policy_err.cls != KMS_OK ||
+	    s->policy == NULL)
+		return 0;
+	if (check_digest(s->policy, pmd) == -1)
+		return 1;
+	if (memcmp(pmd, b->policy_md, sizeof(pmd)) == 0)
+		return 0;	/* the same text: nothing to compare */
+	return !(c != NULL && c->valid &&
+	    memcmp(c->policy_md, pmd, sizeof(pmd)) == 0 &&
+	    memcmp(c->base_md, b->policy_md, sizeof(pmd)) == 0);
 }
 
 const char *
@@ -216,6 +290,17 @@ check_fail_kms(struct check_failures *cf, const char *name, const char *op,
 	    e->message, check_errclass_hint(e->cls));
 }
 
+/* check_fail_kms() for a snapshot part's record. */
+static int
+check_fail_part(struct check_failures *cf, const char *name, const char *op,
+    const struct kms_fault *f)
+{
+	struct kms_error	e;
+
+	kms_fault_get(f, &e);
+	return check_fail_kms(cf, name, op, &e);
+}
+
 static int
 check_fail_flush(struct check_failures *cf, struct findings *out)
 {
@@ -318,8 +403,9 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 		    "cannot use it; import the key material again", name);
 	}
 	{
-		struct kms_error e = s->describe_err;
+		struct kms_error e;
 
+		kms_fault_get(&s->describe_err, &e);
 		e.cls = KMS_ERR_MALFORMED;
 		snprintf(e.code, sizeof(e.code), "UnknownKeyState");
 		snprintf(e.message, sizeof(e.message),
@@ -390,7 +476,7 @@ check_alias(const struct key_snapshot *s, const struct key_expect *ex,
 	if (s->alias_err.cls != KMS_OK) {
 		if (deleted)
 			return 0;
-		return check_fail_kms(cf, name, "DescribeKey(alias)",
+		return check_fail_part(cf, name, "DescribeKey(alias)",
 		    &s->alias_err);
 	}
 	got = s->alias_key_arn != NULL ? s->alias_key_arn : s->alias_key_id;
@@ -423,7 +509,7 @@ check_meta_incomplete(const struct key_snapshot *s,
     const struct key_expect *ex, struct check_failures *cf)
 {
 	const struct kms_key_meta	*m = &s->meta;
-	struct kms_error		 e = s->describe_err;
+	struct kms_error		 e;
 	const char			*missing;
 
 	if (m->state == NULL)
@@ -436,6 +522,7 @@ check_meta_incomplete(const struct key_snapshot *s,
 		missing = "KeyManager";
 	else
 		return 0;
+	kms_fault_get(&s->describe_err, &e);
 	e.cls = KMS_ERR_MALFORMED;
 	snprintf(e.code, sizeof(e.code), "Missing%s", missing);
 	snprintf(e.message, sizeof(e.message), "DescribeKey returned no %s",
@@ -544,7 +631,8 @@ check_rotation(const struct key_snapshot *s, const struct key_expect *ex,
 	if (!check_state_is(s, "Enabled"))
 		return 0;
 	if (s->rotation_err.cls == KMS_ERR_OTHER &&
-	    strcmp(s->rotation_err.code, "UnsupportedOperationException") ==
+	    strcmp(kms_fault_code(&s->rotation_err),
+	    "UnsupportedOperationException") ==
 	    0) {
 		d = json_pack("{s:b, s:b, s:s?}", "rotation_enabled", 0,
 		    "supported", 0, "origin", s->meta.origin);
@@ -555,7 +643,7 @@ check_rotation(const struct key_snapshot *s, const struct key_expect *ex,
 		    s->meta.origin : "unknown");
 	}
 	if (s->rotation_err.cls != KMS_OK)
-		return check_fail_kms(cf, name, "GetKeyRotationStatus",
+		return check_fail_part(cf, name, "GetKeyRotationStatus",
 		    &s->rotation_err);
 	if (s->rotation.enabled)
 		return 0;
@@ -679,8 +767,15 @@ check_policy_changed(const struct policy *p, const struct key_baseline *base,
 	json_t		*d = NULL, *a = NULL;
 	int		 eq, rc = -1;
 
-	if (base == NULL || !base->has_policy || base->policy == NULL)
+	if (base == NULL || !base->has_policy)
 		return 0;
+	/* The holder reads the text back first (check_baseline_text_needed());
+	 * this is the last line of defence, never a silent "no drift". */
+	if (base->policy == NULL)
+		return check_fail(cf, "PolicyBaseline", NULL, "cannot compare "
+		    "the policy of key %s with its accepted baseline, whose "
+		    "text is no longer in the key's state file: review the "
+		    "policy and run keyhealthd baseline accept", name);
 	if ((bp = policy_parse(base->policy, strlen(base->policy), perr,
 	    sizeof(perr))) == NULL)
 		return check_fail(cf, "PolicyBaseline", NULL, "cannot compare "
@@ -785,8 +880,7 @@ check_policy(const struct key_snapshot *s, const struct key_baseline *base,
 	    s->policy == NULL)
 		return check_policy_eval(s, base, ex, region_ok, out, cf);
 	if (check_digest(s->policy, pmd) == -1 ||
-	    check_digest(base != NULL && base->has_policy ? base->policy :
-	    NULL, bmd) == -1) {
+	    check_baseline_md(base, bmd) == -1) {
 		c->valid = 0;
 		return check_policy_eval(s, base, ex, region_ok, out, cf);
 	}
@@ -812,6 +906,21 @@ check_policy(const struct key_snapshot *s, const struct key_baseline *base,
 	return 0;
 }
 
+/* Whether text is the baseline's policy text (by digest when only that
+ * is held). */
+static int
+check_same_as_baseline(const char *text, const struct key_baseline *b)
+{
+	unsigned char	md[CHECK_DIGEST_LEN];
+
+	if (b == NULL || !b->has_policy)
+		return 0;
+	if (b->policy != NULL)
+		return strcmp(b->policy, text) == 0;
+	return check_digest(text, md) == 0 &&
+	    memcmp(md, b->policy_md, sizeof(md)) == 0;
+}
+
 /* The policy part: fetch errors, vendor access, drift from the baseline. */
 static int
 check_policy_eval(const struct key_snapshot *s,
@@ -833,7 +942,7 @@ check_policy_eval(const struct key_snapshot *s,
 		    s->describe_err.cls == KMS_OK && s->meta.state != NULL &&
 		    strcmp(s->meta.state, "Enabled") != 0)
 			return 0;
-		return check_fail_kms(cf, name, "GetKeyPolicy", &s->policy_err);
+		return check_fail_part(cf, name, "GetKeyPolicy", &s->policy_err);
 	}
 	if (s->policy == NULL)
 		return check_fail(cf, "GetKeyPolicy", NULL,
@@ -848,8 +957,7 @@ check_policy_eval(const struct key_snapshot *s,
 		rc = check_vendor_access(p, ex, out, cf);
 	/* The same text as the baseline is the same policy: skip parsing
 	 * and canonicalising the baseline, the bulk of a poll's CPU. */
-	if (rc == 0 && !(base != NULL && base->has_policy &&
-	    base->policy != NULL && strcmp(base->policy, s->policy) == 0))
+	if (rc == 0 && !check_same_as_baseline(s->policy, base))
 		rc = check_policy_changed(p, base, ex, out, cf);
 	policy_free(p);
 	return rc;
@@ -902,16 +1010,17 @@ check_key_cached(const struct key_snapshot *s,
 	described = s->describe_err.cls == KMS_OK;
 
 	if (deleted) {
-		d = json_pack("{s:s, s:s}", "code", s->describe_err.code[0] ?
-		    s->describe_err.code : "NotFoundException", "message",
-		    s->describe_err.message);
+		d = json_pack("{s:s, s:s}", "code",
+		    kms_fault_code(&s->describe_err)[0] != '\0' ?
+		    kms_fault_code(&s->describe_err) : "NotFoundException",
+		    "message", kms_fault_message(&s->describe_err));
 		if (check_add(out, CHECK_KEY_DELETED, d,
 		    "key %s no longer exists (DescribeKey: NotFound): data "
 		    "encrypted under it is unrecoverable; restore from a backup "
 		    "under another key and configure the new key", name) == -1)
 			goto fail;
 	} else if (!described) {
-		if (check_fail_kms(&cf, name, "DescribeKey",
+		if (check_fail_part(&cf, name, "DescribeKey",
 		    &s->describe_err) == -1)
 			goto fail;
 	} else if ((rc = check_meta_incomplete(s, ex, &cf)) != 0) {
@@ -959,8 +1068,8 @@ check_set_policy_baseline(struct key_baseline *b,
 	if (!s->policy_known || s->policy_err.cls != KMS_OK ||
 	    s->policy == NULL) {
 		snprintf(err, errlen, "no key policy was read%s%s",
-		    s->policy_err.code[0] != '\0' ? ": " : "",
-		    s->policy_err.code);
+		    kms_fault_code(&s->policy_err)[0] != '\0' ? ": " : "",
+		    kms_fault_code(&s->policy_err));
 		return 1;
 	}
 	if ((p = policy_parse(s->policy, strlen(s->policy), perr,
@@ -982,6 +1091,10 @@ check_set_policy_baseline(struct key_baseline *b,
 	b->policy_canonical = canon;
 	b->has_policy = 1;
 	b->accepted_at = now;
+	if (check_baseline_digest(b) == -1) {
+		snprintf(err, errlen, "cannot hash the key policy");
+		return -1;
+	}
 	return 0;
 }
 

@@ -1171,6 +1171,11 @@ cfg_load_tree(const char *name, struct ynode *root, int flags,
 		config_free(c.cfg);
 		return NULL;
 	}
+	/* Positions matter only while loading: the tree (about 1 KiB per
+	 * key with its strings) is not kept for the daemon's life.  Every
+	 * value the configuration keeps is its own copy. */
+	ynode_free(c.cfg->root);
+	c.cfg->root = NULL;
 	return c.cfg;
 }
 

@@ -155,7 +155,7 @@ struct config {
 	 * takes them (and sets these to NULL/0). */
 	struct notifier		**notifiers;
 	size_t			 nnotifiers;
-	struct ynode		*root;		/* owned */
+	struct ynode		*root;		/* owned while loading; NULL after */
 };
 
 /*
