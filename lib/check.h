@@ -20,6 +20,8 @@
 #include "finding.h"
 #include "kms.h"
 
+struct kms_keystore;
+struct kms_materials;
 struct vendor;
 
 /* Imported key material: warn this long before ValidTo (unless the
@@ -74,6 +76,19 @@ struct key_snapshot {
 	char			*alias_key_arn;	/* target KeyMetadata.Arn */
 	char			*alias_key_id;	/* target KeyMetadata.KeyId */
 	struct kms_error	 alias_err;
+
+	/* ListKeyRotations (ALL_KEY_MATERIAL) of a key with imported
+	 * material (Origin EXTERNAL): a slow part fetched with rotation
+	 * status and carried over like it.  NULL: never fetched; else its
+	 * err says whether the fetch worked.  One allocation (compact
+	 * records), owned. */
+	struct kms_materials	*materials;
+	time_t			 materials_at;
+
+	/* DescribeCustomKeyStores of meta.custom_key_store_id, shared by
+	 * the store's keys: the snapshot holds one reference.  NULL: the
+	 * key has no store, or it was not fetched. */
+	struct kms_keystore	*keystore;
 };
 
 /*
@@ -138,10 +153,17 @@ void	check_baseline_free(struct key_baseline *b);
  *                        PendingImport).  Creating and Updating are
  *                        transient and quiet; any other state is
  *                        check-failed naming it.
- *   key-material-expiring ExpirationModel KEY_MATERIAL_EXPIRES: warning
+ *   key-material-expiring the earliest ValidTo of DescribeKey (when
+ *                        ExpirationModel KEY_MATERIAL_EXPIRES) and of
+ *                        every imported material in use (CURRENT or
+ *                        NON_CURRENT) in the material list: warning
  *                        inside the warning window, critical under 7 days
- *                        and once past ValidTo; quiet for keys pending
- *                        (replica) deletion.
+ *                        and once past ValidTo; details name the
+ *                        material; quiet for keys pending (replica)
+ *                        deletion (lib/check_material.c).
+ *   key-material-pending a material of the list has ImportState
+ *                        PENDING_IMPORT; same quiet states.
+ *   keystore-disconnected the key's custom key store is not CONNECTED.
  *   key-replaced         the alias resolves to another key, or the alias no
  *                        longer exists (details alias_exists false).
  *   vendor-access-missing the policy denies the vendor's account an action
@@ -162,7 +184,8 @@ void	check_baseline_free(struct key_baseline *b);
  *                        message, status, attempts (the first failure) and
  *                        errors (all of them).  operation is DescribeKey,
  *                        DescribeKey(alias), GetKeyPolicy,
- *                        GetKeyRotationStatus, PolicyEvaluation (policy
+ *                        GetKeyRotationStatus, ListKeyRotations,
+ *                        DescribeCustomKeyStores, PolicyEvaluation (policy
  *                        does not parse, or "cannot tell") or PolicyBaseline
  *                        (stored baseline unreadable; class "evaluation").
  *                        A KMS failure's summary names the operation, the

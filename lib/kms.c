@@ -68,6 +68,10 @@ kms_op_name(enum kms_op op)
 		return "ListAliases";
 	case KMS_OP_LIST_GRANTS:
 		return "ListGrants";
+	case KMS_OP_LIST_KEY_ROTATIONS:
+		return "ListKeyRotations";
+	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
+		return "DescribeCustomKeyStores";
 	}
 	return "Unknown";
 }
@@ -105,7 +109,7 @@ kms_malformed(struct kms_error *e, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *
+const char *
 kms_json_type(const json_t *v)
 {
 	switch (json_typeof(v)) {
@@ -153,7 +157,7 @@ kms_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
 }
 
 /* Loads body as a JSON object; -1 with a MALFORMED error otherwise. */
-static json_t *
+json_t *
 kms_load_object(const char *body, size_t len, const char *what,
     struct kms_error *err)
 {
@@ -356,7 +360,7 @@ kms_classify_error(long status, const char *content_type, const char *body,
 /* Typed parsing */
 
 /* Absent or null: *out untouched and 0. */
-static int
+int
 kms_get_str(json_t *obj, const char *ctx, const char *name, char **out,
     int required, struct kms_error *err)
 {
@@ -405,7 +409,7 @@ kms_get_bool(json_t *obj, const char *ctx, const char *name, int *out,
 }
 
 /* Epoch seconds, possibly fractional. */
-static int
+int
 kms_get_time(json_t *obj, const char *ctx, const char *name, double *out,
     struct kms_error *err)
 {
@@ -723,8 +727,8 @@ kms_aliases_free(struct kms_alias *a, size_t n)
 	free(a);
 }
 
-/* Truncated/NextMarker of a ListAliases or ListGrants page. */
-static int
+/* Truncated/NextMarker of a paginated answer's page. */
+int
 kms_parse_marker(json_t *root, const char *ctx, char **next_marker,
     struct kms_error *err)
 {

@@ -26,6 +26,8 @@
 #include "endpoint.h"
 #include "http.h"
 #include "kms.h"
+#include "kms_keystore.h"
+#include "kms_material.h"
 #include "log.h"
 #include "sigv4.h"
 
@@ -140,6 +142,10 @@ kms_result_free(struct kms_result *r)
 	kms_aliases_free(r->aliases, r->naliases);
 	r->aliases = NULL;
 	r->naliases = 0;
+	free(r->materials);
+	r->materials = NULL;
+	kms_keystore_unref(r->keystore);
+	r->keystore = NULL;
 }
 
 static void
@@ -242,14 +248,24 @@ kms_op_body(struct kms_call *op)
 
 	if ((o = json_object()) == NULL)
 		return NULL;
+	/* DescribeCustomKeyStores names a store, not a key. */
 	if (op->key_id != NULL)
-		json_object_set_new(o, "KeyId", json_string(op->key_id));
+		json_object_set_new(o, op->op ==
+		    KMS_OP_DESCRIBE_CUSTOM_KEY_STORES ? "CustomKeyStoreId" :
+		    "KeyId", json_string(op->key_id));
 	switch (op->op) {
 	case KMS_OP_GET_KEY_POLICY:
 		json_object_set_new(o, "PolicyName", json_string("default"));
 		break;
+	case KMS_OP_LIST_KEY_ROTATIONS:
+		/* Also the first material and imported ones not yet
+		 * rotated in: every material the key holds. */
+		json_object_set_new(o, "IncludeKeyMaterial",
+		    json_string("ALL_KEY_MATERIAL"));
+		/* FALLTHROUGH */
 	case KMS_OP_LIST_ALIASES:
 	case KMS_OP_LIST_GRANTS:
+	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
 		json_object_set_new(o, "Limit", json_integer(KMS_PAGE_LIMIT));
 		if (op->marker != NULL)
 			json_object_set_new(o, "Marker",
@@ -560,7 +576,7 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 	struct kms_result	*r = &op->res;
 	struct kms_error	*e = &r->err;
 	char			*next = NULL;
-	int			 rc;
+	int			 rc, found = 0;
 
 	switch (op->op) {
 	case KMS_OP_DESCRIBE_KEY:
@@ -585,6 +601,22 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 	case KMS_OP_LIST_GRANTS:
 		rc = kms_parse_grants(body, len, &r->ngrants, &next, e);
 		break;
+	case KMS_OP_LIST_KEY_ROTATIONS:
+		rc = kms_material_parse(body, len, &r->materials, &next, e);
+		break;
+	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
+		if (r->keystore == NULL &&
+		    (r->keystore = kms_keystore_new(op->key_id, NULL)) ==
+		    NULL) {
+			kms_malformed(e, "%s: out of memory",
+			    kms_op_name(op->op));
+			rc = -1;
+			break;
+		}
+		found = r->keystore->state != NULL;
+		rc = kms_keystore_parse(body, len, r->keystore, &found, &next,
+		    e);
+		break;
 	default:
 		rc = -1;
 		break;
@@ -595,6 +627,22 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 	if (next == NULL) {
 		if (op->op == KMS_OP_LIST_ALIASES)
 			kms_filter_aliases(op);
+		/* KMS answers CustomKeyStoreNotFoundException for an
+		 * unknown id; an answer without the store says as much. */
+		if (op->op == KMS_OP_DESCRIBE_CUSTOM_KEY_STORES && !found) {
+			kms_seterr(e, KMS_ERR_OTHER,
+			    "CustomKeyStoreNotFoundException", "the answer "
+			    "does not list custom key store %s", op->key_id);
+			e->retryable = 0;
+			return -1;
+		}
+		if (op->op == KMS_OP_LIST_KEY_ROTATIONS &&
+		    r->materials == NULL &&
+		    (r->materials = kms_materials_new(NULL)) == NULL) {
+			kms_malformed(e, "%s: out of memory",
+			    kms_op_name(op->op));
+			return -1;
+		}
 		return 0;
 	}
 	if (op->marker != NULL && strcmp(op->marker, next) == 0) {
@@ -899,6 +947,23 @@ kms_list_grants(struct kms_client *c, const struct kms_target *t,
 {
 	return kms_start(c, t, KMS_OP_LIST_GRANTS, key_id, cb, arg, err,
 	    errlen);
+}
+
+int
+kms_list_key_rotations(struct kms_client *c, const struct kms_target *t,
+    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_LIST_KEY_ROTATIONS, key_id, cb, arg,
+	    err, errlen);
+}
+
+int
+kms_describe_custom_key_store(struct kms_client *c,
+    const struct kms_target *t, const char *store_id, kms_cb cb, void *arg,
+    char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_DESCRIBE_CUSTOM_KEY_STORES, store_id, cb,
+	    arg, err, errlen);
 }
 
 size_t

@@ -16,7 +16,7 @@ DEBS		+= clang-14 libclang-rt-14-dev
 
 FUZZ_LONG_SECONDS	?= 60
 FUZZ_SMOKE_SECONDS	?= 5
-RELIAB_FUZZERS	= profile scalar alert state yaml httphead
+RELIAB_FUZZERS	= profile scalar alert state yaml httphead material
 FUZZ_SMOKE	+= $(RELIAB_FUZZERS:%=fuzz-smoke-%)
 FUZZ_ALL	= fuzz-kms fuzz-config fuzz-creds fuzz-policy \
 		  $(RELIAB_FUZZERS:%=fuzz-%)
