@@ -46,7 +46,17 @@
 /* ------------------------------------------------------------------ */
 /* The asynchronous client */
 
+/*
+ * Operations with a request quota far below the others' get a second,
+ * slower bucket per account+region on top of the shared one: custom key
+ * store operations share a few requests per second (5 by default) in an
+ * account and region, where DescribeKey has 2,000.  At most this many per
+ * second (and never more than the rate limit).
+ */
+#define KMS_LOW_QUOTA_RATE	1.0
+
 enum kms_op_state {
+	KMS_ST_WAIT_LOW,	/* in its bucket's low-quota queue */
 	KMS_ST_WAIT_SLOT,	/* in its endpoint's queue */
 	KMS_ST_WAIT_TOKEN,	/* holds a slot, in its bucket's queue */
 	KMS_ST_INFLIGHT,	/* holds a slot, HTTP request running */
@@ -71,9 +81,11 @@ struct kms_bk {
 	char			*account;
 	char			*region;
 	struct kms_bucket	 b;
+	struct kms_bucket	 low;	/* KMS_LOW_QUOTA_RATE operations */
 	struct sigv4_keycache	 cache;
 	struct event		*timer;
 	struct kms_opq		 q;
+	struct kms_opq		 lowq;	/* waiting for a low token */
 };
 
 struct kms_client {
@@ -167,6 +179,9 @@ kms_op_detach(struct kms_call *op)
 	struct kms_client	*c = op->c;
 
 	switch (op->st) {
+	case KMS_ST_WAIT_LOW:
+		TAILQ_REMOVE(&op->bk->lowq, op, qentry);
+		break;
 	case KMS_ST_WAIT_SLOT:
 		TAILQ_REMOVE(&op->ep->q, op, qentry);
 		break;
@@ -217,11 +232,24 @@ kms_op_finish_later(struct kms_call *op)
 	evtimer_add(op->ev, &tv);
 }
 
+/* Whether each attempt of op also waits for a low-quota token. */
+static int
+kms_op_low_quota(const struct kms_call *op)
+{
+	return op->op == KMS_OP_DESCRIBE_CUSTOM_KEY_STORES;
+}
+
 static void
 kms_op_enqueue(struct kms_call *op)
 {
-	op->st = KMS_ST_WAIT_SLOT;
-	TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
+	/* The low token first, before a slot is held for it. */
+	if (kms_op_low_quota(op)) {
+		op->st = KMS_ST_WAIT_LOW;
+		TAILQ_INSERT_TAIL(&op->bk->lowq, op, qentry);
+	} else {
+		op->st = KMS_ST_WAIT_SLOT;
+		TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
+	}
 	kms_pump_schedule(op->c);
 }
 
@@ -387,6 +415,30 @@ fail:
 	kms_op_finish_later(op);
 }
 
+/* Runs the pump again in wait seconds (the earliest of the waits asked
+ * for while the timer is pending). */
+static void
+kms_bk_wait(struct kms_bk *bk, double wait)
+{
+	struct timeval	tv, left;
+
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6) + 1;
+	if (tv.tv_usec >= 1000000) {
+		tv.tv_sec++;
+		tv.tv_usec -= 1000000;
+	}
+	if (evtimer_pending(bk->timer, &left)) {
+		struct timeval	now, due;
+
+		evutil_gettimeofday(&now, NULL);
+		evutil_timeradd(&now, &tv, &due);
+		if (evutil_timercmp(&left, &due, <))
+			return;
+	}
+	evtimer_add(bk->timer, &tv);
+}
+
 static void
 kms_pump_cb(evutil_socket_t fd, short kind, void *arg)
 {
@@ -394,11 +446,21 @@ kms_pump_cb(evutil_socket_t fd, short kind, void *arg)
 	struct kms_ep		*ep;
 	struct kms_bk		*bk;
 	struct kms_call		*op;
-	struct timeval		 tv;
 	double			 wait, now;
 
 	(void)fd;
 	(void)kind;
+	now = kms_mono();
+	LIST_FOREACH(bk, &c->bks, entry)
+		while ((op = TAILQ_FIRST(&bk->lowq)) != NULL) {
+			if ((wait = kms_bucket_take(&bk->low, now)) > 0) {
+				kms_bk_wait(bk, wait);
+				break;
+			}
+			TAILQ_REMOVE(&bk->lowq, op, qentry);
+			op->st = KMS_ST_WAIT_SLOT;
+			TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
+		}
 	LIST_FOREACH(ep, &c->eps, entry)
 		while (ep->inflight < c->o.max_inflight &&
 		    (op = TAILQ_FIRST(&ep->q)) != NULL) {
@@ -407,14 +469,10 @@ kms_pump_cb(evutil_socket_t fd, short kind, void *arg)
 			op->st = KMS_ST_WAIT_TOKEN;
 			TAILQ_INSERT_TAIL(&op->bk->q, op, qentry);
 		}
-	now = kms_mono();
 	LIST_FOREACH(bk, &c->bks, entry) {
 		while ((op = TAILQ_FIRST(&bk->q)) != NULL) {
 			if ((wait = kms_bucket_take(&bk->b, now)) > 0) {
-				tv.tv_sec = (time_t)wait;
-				tv.tv_usec = (suseconds_t)((wait -
-				    (double)tv.tv_sec) * 1e6) + 1;
-				evtimer_add(bk->timer, &tv);
+				kms_bk_wait(bk, wait);
 				break;
 			}
 			TAILQ_REMOVE(&bk->q, op, qentry);
@@ -840,7 +898,10 @@ kms_bk_get(struct kms_client *c, const char *account, const char *region,
 	}
 	bk->c = c;
 	kms_bucket_init(&bk->b, c->o.rate_per_second, c->o.burst, kms_mono());
+	kms_bucket_init(&bk->low, c->o.rate_per_second < KMS_LOW_QUOTA_RATE ?
+	    c->o.rate_per_second : KMS_LOW_QUOTA_RATE, 1, kms_mono());
 	TAILQ_INIT(&bk->q);
+	TAILQ_INIT(&bk->lowq);
 	LIST_INSERT_HEAD(&c->bks, bk, entry);
 	return bk;
 }

@@ -167,3 +167,20 @@ def test_store_disconnect_fires_and_resolves_through_the_daemon(
     fetches = len(store_requests(kmsemu))
     print("DescribeKey %d, DescribeCustomKeyStores %d" % (polls, fetches))
     assert fetches < polls
+
+
+def test_store_fetches_are_paced_below_their_quota(emu, kh_config,
+                                                   kh_check):
+    # Custom key store operations share 5 requests/s per account and
+    # region: however many stores, at most one DescribeCustomKeyStores
+    # per second leaves (a lower bound: a slow machine only spaces them
+    # more).
+    keys = [key_in(emu, store(emu, name="hsm-%d" % i)) for i in range(4)]
+    emu.client.clear_requests()
+    rc, doc, err = kh_check(kh_config(emu, [
+        key_entry(m, "k%d" % i) for i, m in enumerate(keys)]))
+    assert rc == EXIT_OK, err
+    times = sorted(r["real_time"] for r in store_requests(emu))
+    assert len(times) == 4
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) > 0.8, gaps
