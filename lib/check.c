@@ -166,8 +166,10 @@ check_errclass_hint(enum kms_errclass c)
 {
 	switch (c) {
 	case KMS_ERR_ACCESS_DENIED:
-		return "grant keyhealthd's role kms:DescribeKey, "
-		    "kms:GetKeyPolicy, kms:GetKeyRotationStatus";
+		/* The summary names the operation: its kms: action is
+		 * what is missing. */
+		return "grant keyhealthd's role that kms: action, as the "
+		    "shipped iam-policy.json does";
 	case KMS_ERR_AUTH:
 		return "check keyhealthd's AWS credentials";
 	case KMS_ERR_THROTTLED:

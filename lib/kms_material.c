@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "kms_material.h"
 
@@ -95,18 +96,6 @@ kms_material_import_name(const struct kms_material *mt)
 	}
 }
 
-static int
-kms_material_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One entry into mt; 0 or -1 (err set). */
 static int
 kms_material_entry(json_t *el, const char *ctx, struct kms_material *mt,
@@ -135,8 +124,8 @@ kms_material_entry(json_t *el, const char *ctx, struct kms_material *mt,
 			goto done;
 		}
 		for (i = 0; i < KMS_MATERIAL_ID_LEN; i++) {
-			hi = kms_material_hexval((unsigned char)id[2 * i]);
-			lo = kms_material_hexval((unsigned char)id[2 * i + 1]);
+			hi = OPENSSL_hexchar2int((unsigned char)id[2 * i]);
+			lo = OPENSSL_hexchar2int((unsigned char)id[2 * i + 1]);
 			if (hi < 0 || lo < 0) {
 				kms_malformed(err, "%s.KeyMaterialId is not "
 				    "64 hex digits", ctx);
