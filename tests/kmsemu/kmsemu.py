@@ -90,7 +90,7 @@ AWS_MANAGED_ALIASES = ("alias/aws/dynamodb", "alias/aws/ebs",
 # Operations KMS serves for keys of another account (with the key policy
 # allowing the caller); everything else is same-account only.
 CROSS_ACCOUNT_OPS = {"DescribeKey", "GetKeyRotationStatus", "CreateGrant",
-                     "ListGrants", "RevokeGrant", "ListKeyRotations"}
+                     "ListGrants", "RevokeGrant"}
 
 ERROR_STATUS = {"KMSInternalException": 500,
                 "DependencyTimeoutException": 503}
