@@ -134,8 +134,10 @@ keystore_get(struct kh_key *k, const char *id,
 		keystore_local_error(id, "out of memory", cb, arg);
 		return;
 	}
+	/* A failed answer is shared too: a store the role may not describe
+	 * must not cost one request per key. */
 	fresh = KEYSTORE_FRESH * (double)config_key_interval(kh->conf, k->ck);
-	if (!st->inflight && st->cur != NULL && st->cur->err.cls == KMS_OK &&
+	if (!st->inflight && st->cur != NULL &&
 	    difftime(time(NULL), st->fetched_at) < fresh) {
 		cb(kms_keystore_ref(st->cur), arg);
 		return;

@@ -184,3 +184,29 @@ def test_store_fetches_are_paced_below_their_quota(emu, kh_config,
     assert len(times) == 4
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert min(gaps) > 0.8, gaps
+
+
+def test_a_failing_store_is_not_asked_once_per_key(
+        tmp_path, kmsemu, webhook_receiver, spawn, kh_bin):
+    st = kmsemu.client.add_keystore("hsm-eu", region=REGION,
+                                    ConnectionState="CONNECTED")
+    keys = [key_in(kmsemu, st) for _ in range(4)]
+    kmsemu.client.fault(action="error", operation="DescribeCustomKeyStores",
+                        duration=600, status=400,
+                        code="AccessDeniedException")
+    recv = webhook_receiver()
+    conf = write_config(tmp_path, kmsemu,
+                        [(m, "hsm%d" % i) for i, m in enumerate(keys)],
+                        webhook_block(recv), interval="5s")
+    d = start_daemon(spawn, kh_bin, conf, tmp_path)
+    wait_bodies(recv, has("firing", "check-failed", n=4))
+    deadline = time.monotonic() + 90
+    while len(kmsemu.client.requests(operation="DescribeKey")) < 12:
+        assert time.monotonic() < deadline, "fewer than 12 polls"
+        time.sleep(0.2)
+    stop_daemon(d)
+    polls = len(kmsemu.client.requests(operation="DescribeKey"))
+    fetches = len(store_requests(kmsemu))
+    print("DescribeKey %d, DescribeCustomKeyStores %d" % (polls, fetches))
+    # Four keys spread over the interval share one failed answer.
+    assert fetches <= polls // 2, (polls, fetches)
