@@ -727,6 +727,24 @@ kms_aliases_free(struct kms_alias *a, size_t n)
 	free(a);
 }
 
+int
+kms_get_array(json_t *obj, const char *ctx, const char *name, json_t **arr,
+    struct kms_error *err)
+{
+	json_t	*v = json_object_get(obj, name);
+
+	*arr = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v)) {
+		kms_malformed(err, "%s.%s is %s, expected an array", ctx, name,
+		    kms_json_type(v));
+		return -1;
+	}
+	*arr = v;
+	return 0;
+}
+
 /* Truncated/NextMarker of a paginated answer's page. */
 int
 kms_parse_marker(json_t *root, const char *ctx, char **next_marker,

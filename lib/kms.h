@@ -255,6 +255,10 @@ int	kms_get_str(struct json_t *obj, const char *ctx, const char *name,
 	    char **out, int required, struct kms_error *err);
 int	kms_get_time(struct json_t *obj, const char *ctx, const char *name,
 	    double *out, struct kms_error *err);
+/* obj[name] as an array into *arr, NULL when absent or null; 0, or -1
+ * when it is something else. */
+int	kms_get_array(struct json_t *obj, const char *ctx, const char *name,
+	    struct json_t **arr, struct kms_error *err);
 /* Truncated/NextMarker of a page: *next_marker malloc'd when Truncated,
  * else NULL; 0 or -1. */
 int	kms_parse_marker(struct json_t *root, const char *ctx,

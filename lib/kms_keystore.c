@@ -68,15 +68,9 @@ kms_keystore_parse(const char *body, size_t len, struct kms_keystore *ks,
 	*next_marker = NULL;
 	if ((root = kms_load_object(body, len, ctx, err)) == NULL)
 		return -1;
-	arr = json_object_get(root, "CustomKeyStores");
-	if (arr != NULL && !json_is_null(arr)) {
-		if (!json_is_array(arr)) {
-			kms_malformed(err, "%s.CustomKeyStores is %s, expected "
-			    "an array", ctx, kms_json_type(arr));
-			goto done;
-		}
-		n = json_array_size(arr);
-	}
+	if (kms_get_array(root, ctx, "CustomKeyStores", &arr, err) == -1)
+		goto done;
+	n = json_array_size(arr);
 	for (i = 0; i < n; i++) {
 		el = json_array_get(arr, i);
 		snprintf(elctx, sizeof(elctx), "%s.CustomKeyStores[%zu]", ctx,

@@ -178,15 +178,9 @@ kms_material_parse(const char *body, size_t len, struct kms_materials **m,
 	*next_marker = NULL;
 	if ((root = kms_load_object(body, len, ctx, err)) == NULL)
 		return -1;
-	arr = json_object_get(root, "Rotations");
-	if (arr != NULL && !json_is_null(arr)) {
-		if (!json_is_array(arr)) {
-			kms_malformed(err, "%s.Rotations is %s, expected an "
-			    "array", ctx, kms_json_type(arr));
-			goto done;
-		}
-		n = json_array_size(arr);
-	}
+	if (kms_get_array(root, ctx, "Rotations", &arr, err) == -1)
+		goto done;
+	n = json_array_size(arr);
 	base = *m != NULL ? (*m)->n : 0;
 	if (n > KMS_MATERIAL_MAX || base + n > KMS_MATERIAL_MAX) {
 		kms_malformed(err, "%s: more than %d key materials", ctx,
