@@ -129,8 +129,8 @@ keystore_get(struct kh_key *k, const char *id,
 	double			 fresh;
 	char			 err[256];
 
-	if ((st = keystore_find(kh, k->target.account != NULL ?
-	    k->target.account : "", k->target.region, id)) == NULL) {
+	if ((st = keystore_find(kh, k->target.id->account != NULL ?
+	    k->target.id->account : "", k->target.id->region, id)) == NULL) {
 		keystore_local_error(id, "out of memory", cb, arg);
 		return;
 	}

@@ -41,10 +41,10 @@ setup(void)
 	memset(&want, 0, sizeof(want));
 	memset(&snap, 0, sizeof(snap));
 	memset(&fs, 0, sizeof(fs));
-	want.arn = ARN;
-	want.name = "imported";
-	want.region = "eu-west-1";
-	want.account = "111122223333";
+	want.id.arn = ARN;
+	want.id.name = "imported";
+	want.id.region = "eu-west-1";
+	want.id.account = "111122223333";
 	snap.polled_at = NOW;
 	snap.meta.key_id = xstrdup("1234abcd-12ab-34cd-56ef-1234567890ab");
 	snap.meta.arn = xstrdup(ARN);
