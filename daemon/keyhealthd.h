@@ -31,6 +31,8 @@ struct event_base;
 struct httpd;
 struct http;
 struct kms_client;
+struct kms_keystore;
+struct kh_store;
 struct notifier;
 struct outbox;
 struct statewriter;
@@ -179,6 +181,9 @@ struct kh {
 	struct kh_key		**keymap;	/* by sfile, open addressing */
 	struct kh_endpoint	**endpoints;	/* live as long as kh */
 	size_t			 nendpoints;
+	struct kh_store		**stores;	/* custom key stores
+						 * (keystore.c), as long as kh */
+	size_t			 nstores;
 	size_t			 nworst[SEV_CRITICAL + 1];	/* keys by their
 						 * worst finding */
 	size_t			 keymap_size;	/* a power of two */
@@ -323,6 +328,18 @@ void		 poll_creds_ready(struct kh_key *, const char *);
 void		 poll_discard(struct kh_key *);
 /* keyhealthd_poll_duration_seconds: upper bounds, s */
 extern const double poll_latency_bounds[KH_LATENCY_BUCKETS];
+
+/* keystore.c: custom key stores, one fetch per store per interval */
+/* Calls cb once with a reference to store id's record (the callee
+ * unrefs it; NULL when out of memory), from the cache when fresh for k's
+ * interval (then before returning), else when the fetch, with k's
+ * credentials, answers. */
+void		 keystore_get(struct kh_key *, const char *,
+		    void (*)(struct kms_keystore *, void *), void *);
+/* After the KMS client is freed (no fetch in flight). */
+void		 keystore_free_all(struct kh *);
+/* /status's "custom_key_stores". */
+json_t		*keystore_status_json(struct kh *);
 
 /* credsglue.c: credential providers on the loop */
 struct kh_creds	*creds_glue_get(struct kh *, const struct config *,

@@ -1087,6 +1087,7 @@ kh_free(struct kh *kh)
 	kh->kms = NULL;
 	kh_creds_free(kh);
 	kh_keys_free(kh);
+	keystore_free_all(kh);
 	if (kh->creds_async != NULL)
 		creds_async_free(kh->creds_async);
 	if (kh->http != NULL)
@@ -1153,6 +1154,9 @@ kh_status_json(struct kh *kh, int with_alerts)
 	(void)json_object_set_new(doc, "status",
 	    json_string(severity_name(kh_worst(kh))));
 	(void)json_object_set_new(doc, "keys", keys);
+	if (kh->nstores > 0)
+		(void)json_object_set_new(doc, "custom_key_stores",
+		    keystore_status_json(kh));
 	return doc;
 }
 

@@ -13,6 +13,8 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "kms_keystore.h"
+#include "kms_material.h"
 #include "log.h"
 #include "keyhealthd.h"
 
@@ -85,6 +87,66 @@ poll_keep_err(struct kh_poll *p, struct kms_fault *f,
 }
 
 static void
+poll_materials_cb(struct kms_result *res, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	if (res->err.cls == KMS_OK && res->materials != NULL) {
+		p->snap.materials = res->materials;	/* steal */
+		res->materials = NULL;
+	} else
+		p->snap.materials = kms_materials_new(&res->err);
+	p->snap.materials_at = p->snap.polled_at;
+	poll_count(p, &res->err);
+	poll_part_done(p);
+}
+
+static void
+poll_keystore_cb(struct kms_keystore *ks, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	kms_keystore_unref(p->snap.keystore);
+	p->snap.keystore = ks;
+	poll_part_done(p);
+}
+
+/*
+ * The parts DescribeKey's answer calls for: the key materials of a key
+ * with imported material (a slow part: only in slow polls), and the
+ * custom key store of a key in one (shared by its keys, keystore.c).
+ */
+static void
+poll_meta_parts(struct kh_poll *p)
+{
+	struct kh_key		*k = p->k;
+	const struct kms_key_meta *m = &p->snap.meta;
+	char			 err[256];
+
+	if (p->slow && m->origin != NULL && strcmp(m->origin, "EXTERNAL") ==
+	    0 && m->key_spec != NULL &&
+	    strcmp(m->key_spec, "SYMMETRIC_DEFAULT") == 0) {
+		p->pending++;
+		if (kms_list_key_rotations(k->kh->kms, &k->target, k->ck->arn,
+		    poll_materials_cb, p, err, sizeof(err)) == -1) {
+			struct kms_error	e;
+
+			memset(&e, 0, sizeof(e));
+			e.cls = KMS_ERR_OTHER;
+			(void)snprintf(e.code, sizeof(e.code), "RequestFailed");
+			(void)snprintf(e.message, sizeof(e.message), "%s", err);
+			p->snap.materials = kms_materials_new(&e);
+			p->snap.materials_at = p->snap.polled_at;
+			p->pending--;
+		}
+	}
+	if (m->custom_key_store_id != NULL) {
+		p->pending++;
+		keystore_get(k, m->custom_key_store_id, poll_keystore_cb, p);
+	}
+}
+
+static void
 poll_describe_cb(struct kms_result *res, void *arg)
 {
 	struct kh_poll	*p = arg;
@@ -93,6 +155,8 @@ poll_describe_cb(struct kms_result *res, void *arg)
 	if (res->err.cls == KMS_OK) {
 		p->snap.meta = res->meta;	/* steal */
 		memset(&res->meta, 0, sizeof(res->meta));
+		if (p->k->kh->kms != NULL && !p->k->kh->stopping)
+			poll_meta_parts(p);
 	}
 	poll_count(p, &res->err);
 	poll_part_done(p);
@@ -157,16 +221,21 @@ poll_alias_cb(struct kms_result *res, void *arg)
  * cannot rotate automatically.
  */
 static int
-poll_slow_retry(const struct kms_fault *e)
+poll_slow_retry_code(enum kms_errclass cls, const char *code)
 {
-	switch (e->cls) {
+	switch (cls) {
 	case KMS_OK:
 	case KMS_ERR_NOT_FOUND:
 		return 0;
 	default:
-		return strcmp(kms_fault_code(e),
-		    "UnsupportedOperationException") != 0;
+		return strcmp(code, "UnsupportedOperationException") != 0;
 	}
+}
+
+static int
+poll_slow_retry(const struct kms_fault *e)
+{
+	return poll_slow_retry_code(e->cls, kms_fault_code(e));
 }
 
 /* The key's state as this snapshot saw it: KeyState, "NotFound", or
@@ -179,6 +248,24 @@ poll_state_of(const struct key_snapshot *s)
 	if (s->describe_err.cls == KMS_OK)
 		return s->meta.state;
 	return NULL;
+}
+
+/* Whether DescribeKey's view of an imported key's material moved:
+ * another current material, or another ValidTo. */
+static int
+poll_material_changed(const struct key_snapshot *prev,
+    const struct key_snapshot *cur)
+{
+	const char	*a = prev->meta.current_key_material_id;
+	const char	*b = cur->meta.current_key_material_id;
+
+	if (prev->describe_err.cls != KMS_OK || cur->describe_err.cls !=
+	    KMS_OK || cur->meta.origin == NULL ||
+	    strcmp(cur->meta.origin, "EXTERNAL") != 0)
+		return 0;
+	if ((a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0))
+		return 1;
+	return prev->meta.valid_to != cur->meta.valid_to;
 }
 
 static int
@@ -200,8 +287,14 @@ poll_state_changed(const struct key_snapshot *prev,
  */
 static void
 poll_drop_stale_parts(struct key_snapshot *s, int rotation_fetched,
-    int alias_fetched)
+    int alias_fetched, int materials_fetched)
 {
+	if (!materials_fetched && s->materials != NULL &&
+	    s->materials->err.cls != KMS_OK) {
+		free(s->materials);
+		s->materials = NULL;
+		s->materials_at = 0;
+	}
 	if (!rotation_fetched && s->rotation_known &&
 	    s->rotation_err.cls != KMS_OK) {
 		s->rotation_known = 0;
@@ -232,13 +325,21 @@ poll_finish(struct kh_poll *p)
 	size_t		 b;
 	int		 rotation_fetched = p->snap.rotation_known;
 	int		 alias_fetched = p->snap.alias_known;
+	int		 materials_fetched = p->snap.materials != NULL;
 	enum severity	 worst;
 	int		 changed = k->have_snap &&
 			    poll_state_changed(&k->snap, &p->snap);
 
 	if (p->slow && ((rotation_fetched &&
 	    poll_slow_retry(&p->snap.rotation_err)) ||
-	    (alias_fetched && poll_slow_retry(&p->snap.alias_err))))
+	    (alias_fetched && poll_slow_retry(&p->snap.alias_err)) ||
+	    (materials_fetched && poll_slow_retry_code(
+	    p->snap.materials->err.cls, p->snap.materials->err.code))))
+		k->sched.next_slow = 0;
+	/* New imported material, or a new ValidTo: the material list is
+	 * stale; fetch it again at the next poll. */
+	if (!materials_fetched && k->have_snap &&
+	    poll_material_changed(&k->snap, &p->snap))
 		k->sched.next_slow = 0;
 	/* A new KeyState: fetch the slow parts again at the next poll. */
 	if (changed && !p->slow)
@@ -249,7 +350,7 @@ poll_finish(struct kh_poll *p)
 		    kh_key_name(k));
 	if (changed)
 		poll_drop_stale_parts(&p->snap, rotation_fetched,
-		    alias_fetched);
+		    alias_fetched, materials_fetched);
 	check_snapshot_free(&k->snap);
 	k->snap = p->snap;
 	k->have_snap = 1;

@@ -11,6 +11,9 @@
 #include <openssl/evp.h>
 
 #include "check.h"
+#include "check_int.h"
+#include "kms_keystore.h"
+#include "kms_material.h"
 #include "policy.h"
 #include "vendor.h"
 
@@ -21,17 +24,7 @@
 
 #define DAY	86400
 
-/* Failed operations collected while checking, reported as one
- * check-failed finding (one alert per key and check id). */
-struct check_failures {
-	json_t		*errors;	/* array of error objects */
-	char		 first[512];	/* summary of the first */
-};
-
 static int	check_digest(const char *, unsigned char[CHECK_DIGEST_LEN]);
-static int	check_fail(struct check_failures *, const char *op,
-		    const struct kms_error *, const char *fmt, ...)
-		    __attribute__((format(printf, 4, 5)));
 
 static char *
 check_strdup_or_null(const char *s, int *oom)
@@ -52,6 +45,8 @@ check_snapshot_free(struct key_snapshot *s)
 		return;
 	kms_key_meta_free(&s->meta);
 	kms_fault_free(&s->describe_err);
+	free(s->materials);
+	kms_keystore_unref(s->keystore);
 	free(s->policy);
 	kms_fault_free(&s->policy_err);
 	kms_fault_free(&s->rotation_err);
@@ -90,6 +85,12 @@ check_snapshot_carry(struct key_snapshot *cur, const struct key_snapshot *prev)
 		cur->rotation_known = 1;
 		cur->rotation_at = prev->rotation_at;
 		cur->rotation = prev->rotation;
+	}
+	if (cur->materials == NULL && prev->materials != NULL) {
+		if ((cur->materials = kms_materials_dup(prev->materials)) ==
+		    NULL)
+			return -1;
+		cur->materials_at = prev->materials_at;
 	}
 	if (!cur->alias_known && prev->alias_known) {
 		arn = check_strdup_or_null(prev->alias_key_arn, &oom);
@@ -231,8 +232,10 @@ check_errclass_hint(enum kms_errclass c)
 {
 	switch (c) {
 	case KMS_ERR_ACCESS_DENIED:
-		return "grant keyhealthd's role kms:DescribeKey, "
-		    "kms:GetKeyPolicy, kms:GetKeyRotationStatus";
+		/* The summary names the operation: its kms: action is
+		 * what is missing. */
+		return "grant keyhealthd's role that kms: action, as the "
+		    "shipped iam-policy.json does";
 	case KMS_ERR_AUTH:
 		return "check keyhealthd's AWS credentials";
 	case KMS_ERR_THROTTLED:
@@ -249,7 +252,7 @@ check_errclass_hint(enum kms_errclass c)
 	}
 }
 
-static int
+int
 check_fail(struct check_failures *cf, const char *op,
     const struct kms_error *e, const char *fmt, ...)
 {
@@ -280,7 +283,7 @@ check_fail(struct check_failures *cf, const char *op,
 	return 0;
 }
 
-static int
+int
 check_fail_kms(struct check_failures *cf, const char *name, const char *op,
     const struct kms_error *e)
 {
@@ -327,7 +330,7 @@ check_fail_flush(struct check_failures *cf, struct findings *out)
 	return check_add(out, CHECK_CHECK_FAILED, d, "%s", cf->first);
 }
 
-static int
+int
 check_state_is(const struct key_snapshot *s, const char *state)
 {
 	return s->describe_err.cls == KMS_OK && s->meta.state != NULL &&
@@ -412,45 +415,6 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 		    "unknown KeyState \"%.200s\"", st);
 		return check_fail_kms(cf, name, "DescribeKey", &e);
 	}
-}
-
-static int
-check_material_expiry(const struct key_snapshot *s,
-    const struct key_expect *ex, time_t now, struct findings *out)
-{
-	const char	*name = check_key_name(ex);
-	long		 window = ex->material_expiry_warning > 0 ?
-			    ex->material_expiry_warning :
-			    CHECK_EXPIRY_WARNING_DEFAULT;
-	double		 left;
-	long long	 days;
-	char		 when[32];
-	json_t		*d;
-
-	if (s->meta.expiration_model == NULL ||
-	    strcmp(s->meta.expiration_model, "KEY_MATERIAL_EXPIRES") != 0 ||
-	    s->meta.valid_to <= 0)
-		return 0;
-	if (check_state_is(s, "PendingDeletion") ||
-	    check_state_is(s, "PendingReplicaDeletion"))
-		return 0;
-	left = s->meta.valid_to - (double)now;
-	if (left > (double)window && left >= CHECK_EXPIRY_CRITICAL)
-		return 0;
-	check_rfc3339((time_t)s->meta.valid_to, when, sizeof(when));
-	days = left <= 0 ? 0 : (long long)floor(left / DAY);
-	d = json_pack("{s:s, s:I, s:b}", "valid_to", when, "days_left",
-	    (json_int_t)days, "expired", left <= 0);
-	if (left <= 0)
-		return findings_add(out, CHECK_KEY_MATERIAL_EXPIRING,
-		    SEV_CRITICAL, d, "imported key material of key %s expired "
-		    "on %s: the key is unusable until you import the material "
-		    "again", name, when);
-	return findings_add(out, CHECK_KEY_MATERIAL_EXPIRING,
-	    left < CHECK_EXPIRY_CRITICAL ? SEV_CRITICAL : SEV_WARNING, d,
-	    "imported key material of key %s expires on %s (%lld day%s "
-	    "left): re-import it with a later ValidTo", name, when, days,
-	    days == 1 ? "" : "s");
 }
 
 static int
@@ -1035,7 +999,8 @@ check_key_cached(const struct key_snapshot *s,
 	if (deleted)
 		goto done;
 
-	if (described && check_material_expiry(s, ex, now, out) == -1)
+	if (described && (check_material(s, ex, now, out, &cf) == -1 ||
+	    check_keystore(s, ex, out, &cf) == -1))
 		goto fail;
 	if (check_misconfig(s, ex, described, &region_ok, out) == -1)
 		goto fail;
@@ -1184,5 +1149,9 @@ check_key_json(const struct key_expect *ex, const struct key_snapshot *s,
 	    ex->id.region, "account", ex->id.account, "status",
 	    severity_name(findings_worst(fs)), "state", state, "polled_at",
 	    when[0] != '\0' ? when : NULL, "findings", f);
+	if (o != NULL && s != NULL && check_material_json(s, o) == -1) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }

@@ -23,6 +23,8 @@
 #include "kms_fault.h"
 
 struct check_cache;
+struct kms_keystore;
+struct kms_materials;
 struct vendor;
 
 /* Imported key material: warn this long before ValidTo (unless the
@@ -78,6 +80,19 @@ struct key_snapshot {
 	char			*alias_key_arn;	/* target KeyMetadata.Arn */
 	char			*alias_key_id;	/* target KeyMetadata.KeyId */
 	struct kms_fault	 alias_err;
+
+	/* ListKeyRotations (ALL_KEY_MATERIAL) of a key with imported
+	 * material (Origin EXTERNAL): a slow part fetched with rotation
+	 * status and carried over like it.  NULL: never fetched; else its
+	 * err says whether the fetch worked.  One allocation (compact
+	 * records), owned. */
+	struct kms_materials	*materials;
+	time_t			 materials_at;
+
+	/* DescribeCustomKeyStores of meta.custom_key_store_id, shared by
+	 * the store's keys: the snapshot holds one reference.  NULL: the
+	 * key has no store, or it was not fetched. */
+	struct kms_keystore	*keystore;
 };
 
 /*
@@ -178,10 +193,17 @@ int	check_baseline_text_needed(const struct key_snapshot *s,
  *                        PendingImport).  Creating and Updating are
  *                        transient and quiet; any other state is
  *                        check-failed naming it.
- *   key-material-expiring ExpirationModel KEY_MATERIAL_EXPIRES: warning
+ *   key-material-expiring the earliest ValidTo of DescribeKey (when
+ *                        ExpirationModel KEY_MATERIAL_EXPIRES) and of
+ *                        every imported material in use (CURRENT or
+ *                        NON_CURRENT) in the material list: warning
  *                        inside the warning window, critical under 7 days
- *                        and once past ValidTo; quiet for keys pending
- *                        (replica) deletion.
+ *                        and once past ValidTo; details name the
+ *                        material; quiet for keys pending (replica)
+ *                        deletion (lib/check_material.c).
+ *   key-material-pending a material of the list has ImportState
+ *                        PENDING_IMPORT; same quiet states.
+ *   keystore-disconnected the key's custom key store is not CONNECTED.
  *   key-replaced         the alias resolves to another key, or the alias no
  *                        longer exists (details alias_exists false).
  *   vendor-access-missing the policy denies the vendor's account an action
@@ -202,7 +224,8 @@ int	check_baseline_text_needed(const struct key_snapshot *s,
  *                        message, status, attempts (the first failure) and
  *                        errors (all of them).  operation is DescribeKey,
  *                        DescribeKey(alias), GetKeyPolicy,
- *                        GetKeyRotationStatus, PolicyEvaluation (policy
+ *                        GetKeyRotationStatus, ListKeyRotations,
+ *                        DescribeCustomKeyStores, PolicyEvaluation (policy
  *                        does not parse, or "cannot tell") or PolicyBaseline
  *                        (stored baseline unreadable; class "evaluation").
  *                        A KMS failure's summary names the operation, the

@@ -70,6 +70,10 @@ kms_op_name(enum kms_op op)
 		return "ListGrants";
 	case KMS_OP_LIST_KEYS:
 		return "ListKeys";
+	case KMS_OP_LIST_KEY_ROTATIONS:
+		return "ListKeyRotations";
+	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
+		return "DescribeCustomKeyStores";
 	}
 	return "Unknown";
 }
@@ -107,7 +111,7 @@ kms_malformed(struct kms_error *e, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *
+const char *
 kms_json_type(const json_t *v)
 {
 	switch (json_typeof(v)) {
@@ -155,7 +159,7 @@ kms_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
 }
 
 /* Loads body as a JSON object; -1 with a MALFORMED error otherwise. */
-static json_t *
+json_t *
 kms_load_object(const char *body, size_t len, const char *what,
     struct kms_error *err)
 {
@@ -407,7 +411,7 @@ kms_get_bool(json_t *obj, const char *ctx, const char *name, int *out,
 }
 
 /* Epoch seconds, possibly fractional. */
-static int
+int
 kms_get_time(json_t *obj, const char *ctx, const char *name, double *out,
     struct kms_error *err)
 {
@@ -725,8 +729,26 @@ kms_aliases_free(struct kms_alias *a, size_t n)
 	free(a);
 }
 
-/* Truncated/NextMarker of a ListAliases or ListGrants page. */
-static int
+int
+kms_get_array(json_t *obj, const char *ctx, const char *name, json_t **arr,
+    struct kms_error *err)
+{
+	json_t	*v = json_object_get(obj, name);
+
+	*arr = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v)) {
+		kms_malformed(err, "%s.%s is %s, expected an array", ctx, name,
+		    kms_json_type(v));
+		return -1;
+	}
+	*arr = v;
+	return 0;
+}
+
+/* Truncated/NextMarker of a paginated answer's page. */
+int
 kms_parse_marker(json_t *root, const char *ctx, char **next_marker,
     struct kms_error *err)
 {

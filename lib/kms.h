@@ -19,6 +19,8 @@
 
 struct event_base;
 struct http;
+struct kms_keystore;
+struct kms_materials;
 
 enum kms_errclass {
 	KMS_OK = 0,
@@ -87,7 +89,9 @@ enum kms_op {
 	KMS_OP_GET_KEY_ROTATION_STATUS,
 	KMS_OP_LIST_ALIASES,
 	KMS_OP_LIST_GRANTS,
-	KMS_OP_LIST_KEYS
+	KMS_OP_LIST_KEYS,
+	KMS_OP_LIST_KEY_ROTATIONS,		/* kms_material.h */
+	KMS_OP_DESCRIBE_CUSTOM_KEY_STORES	/* kms_keystore.h */
 };
 
 /* One entry of ListKeys. */
@@ -109,6 +113,9 @@ struct kms_result {
 	size_t			 ngrants;	/* LIST_GRANTS, all pages */
 	struct kms_listed_key	*keys;		/* LIST_KEYS, all pages */
 	size_t			 nkeys;
+	struct kms_materials	*materials;	/* LIST_KEY_ROTATIONS, all
+						 * pages */
+	struct kms_keystore	*keystore;	/* DESCRIBE_CUSTOM_KEY_STORES */
 	double			 elapsed;	/* seconds, all attempts */
 };
 
@@ -261,6 +268,26 @@ void	kms_client_set_clock_skew(struct kms_client *c, double skew);
  * token, in flight or backing off).  kms_client_inflight() counts HTTP
  * requests on the wire only, which max_inflight bounds per endpoint. */
 size_t	kms_client_pending(const struct kms_client *c);
+
+/* JSON helpers shared by the parsers of kms.c, kms_material.c and
+ * kms_keystore.c.  kms_get_str/kms_get_time: absent or null leaves *out
+ * untouched (0); the wrong type is -1 with a MALFORMED error. */
+struct json_t;
+struct json_t	*kms_load_object(const char *body, size_t len,
+		    const char *what, struct kms_error *err);
+const char	*kms_json_type(const struct json_t *v);
+int	kms_get_str(struct json_t *obj, const char *ctx, const char *name,
+	    char **out, int required, struct kms_error *err);
+int	kms_get_time(struct json_t *obj, const char *ctx, const char *name,
+	    double *out, struct kms_error *err);
+/* obj[name] as an array into *arr, NULL when absent or null; 0, or -1
+ * when it is something else. */
+int	kms_get_array(struct json_t *obj, const char *ctx, const char *name,
+	    struct json_t **arr, struct kms_error *err);
+/* Truncated/NextMarker of a page: *next_marker malloc'd when Truncated,
+ * else NULL; 0 or -1. */
+int	kms_parse_marker(struct json_t *root, const char *ctx,
+	    char **next_marker, struct kms_error *err);
 
 /* Fills e (NULL: nothing) with cls, code and the formatted message;
  * kms_malformed() as KMS_ERR_MALFORMED "MalformedResponse", not

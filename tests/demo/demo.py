@@ -4,8 +4,9 @@
     demo.py [--fast] [--no-colour] [--keep] [--summary-json FILE]
             [--step-timeout S]
 
-Starts tests/kmsemu/kmsemu.py with three Gearset keys (eu-west-1 and
-us-west-2, an alias on the first), the webhook receiver
+Starts tests/kmsemu/kmsemu.py with four Gearset keys (eu-west-1 and
+us-west-2, an alias on the first, one in a CloudHSM key store), the webhook
+receiver
 (tests/demo/receiver.py, which prints each alert) and build/keyhealthd run
 with short intervals, then plays a story: each step is narrated, done with
 the KMS API (botocore, as `aws kms ...` would), and the demo waits until the
@@ -267,6 +268,23 @@ class Demo:
         self.eu.create_alias(AliasName=ALIAS,
                              TargetKeyId=self.keys["gearset-eu"]["id"])
         self.out.more("%-13s -> gearset-eu" % ALIAS)
+        # A key in a CloudHSM key store, for the store's step.
+        self.store_id = self.eu.create_custom_key_store(
+            CustomKeyStoreName="hsm-eu",
+            CloudHsmClusterId="cluster-1a23b4cdefg",
+            TrustAnchorCertificate="-----BEGIN CERTIFICATE-----",
+            KeyStorePassword="kmsuser-demo")["CustomKeyStoreId"]
+        self.eu.connect_custom_key_store(CustomKeyStoreId=self.store_id)
+        meta = self.eu.create_key(
+            Description="Gearset backups (EU), CloudHSM",
+            Policy=gearset_policy("eu-west-1"), Origin="AWS_CLOUDHSM",
+            CustomKeyStoreId=self.store_id)["KeyMetadata"]
+        self.keys["gearset-hsm"] = {"arn": meta["Arn"], "id": meta["KeyId"],
+                                    "region": "eu-west-1",
+                                    "client": self.eu}
+        self.out.more("%-13s %s (key store %s)" % ("gearset-hsm",
+                                                   meta["Arn"],
+                                                   self.store_id))
 
     def start_receiver(self):
         secret = os.path.join(self.tmp, "webhook-secret")
@@ -300,7 +318,7 @@ class Demo:
             "  endpoint_url: %s" % self.emu_url,
             "keys:",
         ]
-        for name in ("gearset-eu", "gearset-us"):
+        for name in ("gearset-eu", "gearset-us", "gearset-hsm"):
             conf += ["  - arn: %s" % self.keys[name]["arn"],
                      "    name: %s" % name,
                      "    vendor: gearset"]
@@ -463,7 +481,7 @@ class Demo:
     def story(self):
         eu, us, eu2 = (self.keys[n] for n in ("gearset-eu", "gearset-us",
                                               "gearset-eu-2"))
-        total = 7
+        total = 8
 
         def cmd(region, text):
             return "aws kms --region %s %s" % (region, text)
@@ -523,22 +541,40 @@ class Demo:
                     "gearset-us"),
                    ("firing", "warning", "policy-changed", "gearset-us")])
 
+        self.step(7, total, "the CloudHSM key store of gearset-hsm is "
+                  "disconnected: KMS cannot use its keys",
+                  [cmd("eu-west-1", "disconnect-custom-key-store "
+                       "--custom-key-store-id %s" % self.store_id)],
+                  lambda: self.eu.disconnect_custom_key_store(
+                      CustomKeyStoreId=self.store_id),
+                  [("firing", "critical", "keystore-disconnected",
+                    "gearset-hsm"),
+                   ("firing", "critical", "key-unavailable",
+                    "gearset-hsm")])
+
         def restore():
             self.eu.update_alias(AliasName=ALIAS, TargetKeyId=eu["id"])
             self.us.put_key_policy(KeyId=us["id"], PolicyName="default",
                                    Policy=gearset_policy("us-west-2"))
-        self.step(7, total, "both are put right: the alias goes back and "
-                  "the policy is restored",
+            self.eu.connect_custom_key_store(CustomKeyStoreId=self.store_id)
+        self.step(8, total, "all is put right: the alias goes back, the "
+                  "policy is restored, the key store reconnected",
                   [cmd("eu-west-1", "update-alias --alias-name %s "
                        "--target-key-id %s" % (ALIAS, eu["id"])),
                    cmd("us-west-2", "put-key-policy --key-id %s "
                        "--policy-name default --policy file://"
-                       "gearset.json" % us["id"])],
+                       "gearset.json" % us["id"]),
+                   cmd("eu-west-1", "connect-custom-key-store "
+                       "--custom-key-store-id %s" % self.store_id)],
                   restore,
                   [("resolved", "critical", "key-replaced", "gearset-eu"),
                    ("resolved", "critical", "vendor-access-missing",
                     "gearset-us"),
-                   ("resolved", "warning", "policy-changed", "gearset-us")])
+                   ("resolved", "warning", "policy-changed", "gearset-us"),
+                   ("resolved", "critical", "keystore-disconnected",
+                    "gearset-hsm"),
+                   ("resolved", "critical", "key-unavailable",
+                    "gearset-hsm")])
 
     # -- the whole run ----------------------------------------------------
     def run(self):

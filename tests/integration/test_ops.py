@@ -23,16 +23,19 @@ WEBHOOK_SECRET = "whsec-ops-7c1d0f5e9b2a4e68a3f1"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 KEY_ACTIONS = {"kms:DescribeKey", "kms:GetKeyPolicy",
-               "kms:GetKeyRotationStatus", "kms:ListGrants"}
-# ListAliases and ListKeys (discovery) have no resource-level permissions.
-LIST_ACTIONS = {"kms:ListAliases", "kms:ListKeys"}
-ALL_ACTIONS = KEY_ACTIONS | LIST_ACTIONS
+               "kms:GetKeyRotationStatus", "kms:ListGrants",
+               "kms:ListKeyRotations"}
+# No resource-level permissions: these go on "*".
+STAR_ACTIONS = {"kms:ListAliases", "kms:ListKeys",
+                "kms:DescribeCustomKeyStores"}
+ALL_ACTIONS = KEY_ACTIONS | STAR_ACTIONS
 
 CHECK_IDS = ["key-disabled", "key-pending-deletion",
              "key-pending-replica-deletion", "key-deleted",
              "key-unavailable", "key-material-expiring", "key-replaced",
              "vendor-access-missing", "key-misconfigured", "policy-changed",
-             "rotation-disabled", "key-material-rotated", "check-failed"]
+             "rotation-disabled", "key-material-rotated",
+             "key-material-pending", "keystore-disconnected", "check-failed"]
 
 
 def gearset_policy(account="111122223333"):
@@ -536,9 +539,10 @@ def test_iam_policy_grants_exactly_the_read_only_actions():
                 assert re.match(r"^arn:aws:kms:[a-z0-9*-]+:\d{12}:key/.+$",
                                 r), r
         else:
-            # The List actions have no resource-level permissions.
-            assert len(acts) == 1 and acts[0] in LIST_ACTIONS and \
-                res == ["*"], st
+            # ListAliases and DescribeCustomKeyStores have no
+            # resource-level permissions.
+            assert len(acts) == 1 and acts[0] in STAR_ACTIONS, acts
+            assert res == ["*"]
     assert actions == ALL_ACTIONS
 
 

@@ -24,6 +24,8 @@
 
 #include "http.h"
 #include "kms.h"
+#include "kms_keystore.h"
+#include "kms_material.h"
 #include "log.h"
 
 struct run {
@@ -212,6 +214,16 @@ result_cb(struct kms_result *res, void *arg)
 					    jstr(res->keys[i].arn)));
 				json_object_set_new(o, "keys", a);
 				break;
+			case KMS_OP_LIST_KEY_ROTATIONS:
+				json_object_set_new(o, "materials",
+				    json_integer(res->materials != NULL ?
+				    (json_int_t)res->materials->n : 0));
+				break;
+			case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
+				json_object_set_new(o, "connection_state",
+				    jstr(res->keystore != NULL ?
+				    res->keystore->state : NULL));
+				break;
 			}
 		}
 		if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
@@ -231,7 +243,8 @@ parse_op(const char *s, enum kms_op *op)
 {
 	static const enum kms_op ops[] = { KMS_OP_DESCRIBE_KEY,
 	    KMS_OP_GET_KEY_POLICY, KMS_OP_GET_KEY_ROTATION_STATUS,
-	    KMS_OP_LIST_ALIASES, KMS_OP_LIST_GRANTS, KMS_OP_LIST_KEYS };
+	    KMS_OP_LIST_ALIASES, KMS_OP_LIST_GRANTS, KMS_OP_LIST_KEYS,
+	    KMS_OP_LIST_KEY_ROTATIONS, KMS_OP_DESCRIBE_CUSTOM_KEY_STORES };
 	size_t	i;
 
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -261,6 +274,12 @@ start(struct kms_client *c, const struct kms_target *t, enum kms_op op,
 		return kms_list_grants(c, t, key, result_cb, call, err, errlen);
 	case KMS_OP_LIST_KEYS:
 		return kms_list_keys(c, t, result_cb, call, err, errlen);
+	case KMS_OP_LIST_KEY_ROTATIONS:
+		return kms_list_key_rotations(c, t, key, result_cb, call, err,
+		    errlen);
+	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
+		return kms_describe_custom_key_store(c, t, key, result_cb, call,
+		    err, errlen);
 	}
 	return -1;
 }
