@@ -59,13 +59,23 @@ check_snapshot_free(struct key_snapshot *s)
 void
 check_snapshot_trim(struct key_snapshot *s)
 {
-	char	*state = s->meta.state;
+	char	*state = s->meta.state, *material = NULL;
+	double	 valid_to = s->meta.valid_to;
 
+	/* Imported material: the next poll compares the current material
+	 * and ValidTo with these (a change makes the list stale). */
+	if (s->meta.origin != NULL && strcmp(s->meta.origin, "EXTERNAL") ==
+	    0) {
+		material = s->meta.current_key_material_id;
+		s->meta.current_key_material_id = NULL;
+	}
 	free(s->policy);
 	s->policy = NULL;
 	s->meta.state = NULL;
 	kms_key_meta_free(&s->meta);
 	s->meta.state = state;
+	s->meta.current_key_material_id = material;
+	s->meta.valid_to = valid_to;
 }
 
 int

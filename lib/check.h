@@ -143,7 +143,9 @@ void	check_snapshot_free(struct key_snapshot *s);
  * Frees what a snapshot no longer needs once its checks have run and
  * its result is recorded: the policy text (the next poll is compared by
  * digest) and DescribeKey's metadata except KeyState (what /status and
- * the next poll's "state changed" read).  The error records, the slow
+ * the next poll's "state changed" read), ValidTo and, for imported
+ * material, the current material's id (what says the material list is
+ * stale).  The error records, the slow
  * parts (carried to the next poll) and polled_at stay.  A part added to
  * the snapshot decides here what of it outlives the poll.
  */
