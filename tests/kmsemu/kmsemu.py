@@ -36,6 +36,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kmsmodel  # noqa: E402
+import emu_usage  # noqa: E402
 
 import botocore.model  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
@@ -1258,7 +1259,10 @@ class SigV4Verifier:
 # ---------------------------------------------------------------------------
 # KMS operations
 
-class KMS:
+emu_usage.bind(KMSError=KMSError, ts=ts, parse_time=parse_time)
+
+
+class KMS(emu_usage.UsageOps):
     def __init__(self, emu):
         self.emu = emu
 
@@ -2644,7 +2648,8 @@ class Control:
                 return 200, {"keys": out}
         ident = "/".join(rest)
         action = None
-        for suffix in ("/delete", "/update", "/replicas", "/rotate"):
+        for suffix in ("/delete", "/update", "/replicas", "/rotate",
+                       "/usage"):
             if ident.endswith(suffix):
                 ident, action = ident[:-len(suffix)], suffix[1:]
         emu.sweep()
@@ -2665,6 +2670,8 @@ class Control:
             with emu.lock:
                 rep = emu.add_replica(key, doc["region"])
             return 200, {"KeyMetadata": rep.describe()}
+        if action == "usage":
+            return emu_usage.control(emu, key, doc)
         if action == "rotate":
             with emu.lock:
                 emu._rotate(key, doc.get("type", "AUTOMATIC"), emu.now())
@@ -2700,6 +2707,7 @@ CONTROL_ENDPOINTS = [
     "GET|POST /_emu/keys", "GET /_emu/keys/<key>",
     "POST /_emu/keys/<key>/update", "POST /_emu/keys/<key>/delete",
     "POST /_emu/keys/<key>/replicas", "POST /_emu/keys/<key>/rotate",
+    "POST /_emu/keys/<key>/usage",
     "GET|POST /_emu/aliases", "POST /_emu/aliases/<name>/delete",
     "GET|POST|DELETE /_emu/faults", "POST /_emu/faults/clear",
     "GET|DELETE /_emu/requests", "GET|DELETE /_emu/counters",
