@@ -68,6 +68,8 @@ kms_op_name(enum kms_op op)
 		return "ListAliases";
 	case KMS_OP_LIST_GRANTS:
 		return "ListGrants";
+	case KMS_OP_GET_KEY_LAST_USAGE:
+		return "GetKeyLastUsage";
 	}
 	return "Unknown";
 }
@@ -153,7 +155,7 @@ kms_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
 }
 
 /* Loads body as a JSON object; -1 with a MALFORMED error otherwise. */
-static json_t *
+json_t *
 kms_load_object(const char *body, size_t len, const char *what,
     struct kms_error *err)
 {
@@ -356,7 +358,7 @@ kms_classify_error(long status, const char *content_type, const char *body,
 /* Typed parsing */
 
 /* Absent or null: *out untouched and 0. */
-static int
+int
 kms_get_str(json_t *obj, const char *ctx, const char *name, char **out,
     int required, struct kms_error *err)
 {
@@ -405,7 +407,7 @@ kms_get_bool(json_t *obj, const char *ctx, const char *name, int *out,
 }
 
 /* Epoch seconds, possibly fractional. */
-static int
+int
 kms_get_time(json_t *obj, const char *ctx, const char *name, double *out,
     struct kms_error *err)
 {

@@ -5,7 +5,10 @@
  * (FIFO), is then signed with the (skew-corrected) time and sent through
  * lib/http.  Holding the slot while waiting for the token means a request
  * leaves exactly when its token is taken, so the wire rate obeys the
- * bucket.
+ * bucket.  An operation with a quota of its own far below the others'
+ * (GetKeyLastUsage: 5/s) first waits in its bucket's quota queue, before
+ * it takes a slot: holding a slot while waiting a second for that token
+ * would starve the endpoint's other requests.
  */
 #include <sys/queue.h>
 
@@ -45,6 +48,7 @@
 /* The asynchronous client */
 
 enum kms_op_state {
+	KMS_ST_WAIT_QUOTA,	/* in its bucket's quota queue (uq) */
 	KMS_ST_WAIT_SLOT,	/* in its endpoint's queue */
 	KMS_ST_WAIT_TOKEN,	/* holds a slot, in its bucket's queue */
 	KMS_ST_INFLIGHT,	/* holds a slot, HTTP request running */
@@ -72,6 +76,10 @@ struct kms_bk {
 	struct sigv4_keycache	 cache;
 	struct event		*timer;
 	struct kms_opq		 q;
+	/* The low-quota operations' own bucket and queue. */
+	struct kms_bucket	 ub;
+	struct kms_opq		 uq;
+	double			 uwait;		/* until its next token */
 };
 
 struct kms_client {
@@ -140,6 +148,14 @@ kms_result_free(struct kms_result *r)
 	kms_aliases_free(r->aliases, r->naliases);
 	r->aliases = NULL;
 	r->naliases = 0;
+	kms_key_usage_free(&r->usage);
+}
+
+/* Whether op has a request quota of its own (see kms_bk.ub). */
+static int
+kms_op_low_quota(const struct kms_call *op)
+{
+	return op->op == KMS_OP_GET_KEY_LAST_USAGE;
 }
 
 static void
@@ -161,6 +177,9 @@ kms_op_detach(struct kms_call *op)
 	struct kms_client	*c = op->c;
 
 	switch (op->st) {
+	case KMS_ST_WAIT_QUOTA:
+		TAILQ_REMOVE(&op->bk->uq, op, qentry);
+		break;
 	case KMS_ST_WAIT_SLOT:
 		TAILQ_REMOVE(&op->ep->q, op, qentry);
 		break;
@@ -214,8 +233,13 @@ kms_op_finish_later(struct kms_call *op)
 static void
 kms_op_enqueue(struct kms_call *op)
 {
-	op->st = KMS_ST_WAIT_SLOT;
-	TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
+	if (kms_op_low_quota(op)) {
+		op->st = KMS_ST_WAIT_QUOTA;
+		TAILQ_INSERT_TAIL(&op->bk->uq, op, qentry);
+	} else {
+		op->st = KMS_ST_WAIT_SLOT;
+		TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
+	}
 	kms_pump_schedule(op->c);
 }
 
@@ -383,6 +407,17 @@ kms_pump_cb(evutil_socket_t fd, short kind, void *arg)
 
 	(void)fd;
 	(void)kind;
+	now = kms_mono();
+	LIST_FOREACH(bk, &c->bks, entry) {
+		bk->uwait = 0;
+		while ((op = TAILQ_FIRST(&bk->uq)) != NULL) {
+			if ((bk->uwait = kms_bucket_take(&bk->ub, now)) > 0)
+				break;
+			TAILQ_REMOVE(&bk->uq, op, qentry);
+			op->st = KMS_ST_WAIT_SLOT;
+			TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
+		}
+	}
 	LIST_FOREACH(ep, &c->eps, entry)
 		while (ep->inflight < c->o.max_inflight &&
 		    (op = TAILQ_FIRST(&ep->q)) != NULL) {
@@ -391,18 +426,22 @@ kms_pump_cb(evutil_socket_t fd, short kind, void *arg)
 			op->st = KMS_ST_WAIT_TOKEN;
 			TAILQ_INSERT_TAIL(&op->bk->q, op, qentry);
 		}
-	now = kms_mono();
 	LIST_FOREACH(bk, &c->bks, entry) {
+		wait = 0;
 		while ((op = TAILQ_FIRST(&bk->q)) != NULL) {
-			if ((wait = kms_bucket_take(&bk->b, now)) > 0) {
-				tv.tv_sec = (time_t)wait;
-				tv.tv_usec = (suseconds_t)((wait -
-				    (double)tv.tv_sec) * 1e6) + 1;
-				evtimer_add(bk->timer, &tv);
+			if ((wait = kms_bucket_take(&bk->b, now)) > 0)
 				break;
-			}
 			TAILQ_REMOVE(&bk->q, op, qentry);
 			kms_op_send(op);
+		}
+		/* One timer for both queues: the sooner token. */
+		if (bk->uwait > 0 && (wait <= 0 || bk->uwait < wait))
+			wait = bk->uwait;
+		if (wait > 0) {
+			tv.tv_sec = (time_t)wait;
+			tv.tv_usec = (suseconds_t)((wait -
+			    (double)tv.tv_sec) * 1e6) + 1;
+			evtimer_add(bk->timer, &tv);
 		}
 	}
 }
@@ -584,6 +623,9 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 		break;
 	case KMS_OP_LIST_GRANTS:
 		rc = kms_parse_grants(body, len, &r->ngrants, &next, e);
+		break;
+	case KMS_OP_GET_KEY_LAST_USAGE:
+		rc = kms_parse_key_last_usage(body, len, &r->usage, e);
 		break;
 	default:
 		rc = -1;
@@ -792,7 +834,11 @@ kms_bk_get(struct kms_client *c, const char *account, const char *region,
 	}
 	bk->c = c;
 	kms_bucket_init(&bk->b, c->o.rate_per_second, c->o.burst, kms_mono());
+	/* Never faster than the shared rate; one request at a time. */
+	kms_bucket_init(&bk->ub, c->o.rate_per_second < KMS_USAGE_RATE ?
+	    c->o.rate_per_second : KMS_USAGE_RATE, 1, kms_mono());
 	TAILQ_INIT(&bk->q);
+	TAILQ_INIT(&bk->uq);
 	LIST_INSERT_HEAD(&c->bks, bk, entry);
 	return bk;
 }
@@ -901,6 +947,14 @@ kms_list_grants(struct kms_client *c, const struct kms_target *t,
 	    errlen);
 }
 
+int
+kms_get_key_last_usage(struct kms_client *c, const struct kms_target *t,
+    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_GET_KEY_LAST_USAGE, key_id, cb, arg,
+	    err, errlen);
+}
+
 size_t
 kms_client_inflight(const struct kms_client *c)
 {
@@ -917,6 +971,30 @@ double
 kms_client_clock_skew(const struct kms_client *c)
 {
 	return c != NULL ? c->skew : 0;
+}
+
+int
+kms_client_quota_ready(const struct kms_client *c, const struct kms_target *t,
+    enum kms_op op)
+{
+	const struct kms_bk	*bk;
+	const char		*account;
+	double			 tokens;
+
+	if (c == NULL || t == NULL || t->region == NULL ||
+	    op != KMS_OP_GET_KEY_LAST_USAGE)
+		return 1;
+	account = t->account != NULL ? t->account : "";
+	LIST_FOREACH(bk, &c->bks, entry)
+		if (strcmp(bk->account, account) == 0 &&
+		    strcmp(bk->region, t->region) == 0)
+			break;
+	if (bk == NULL)
+		return 1;	/* a new bucket starts full */
+	if (!TAILQ_EMPTY(&bk->uq))
+		return 0;
+	tokens = bk->ub.tokens + (kms_mono() - bk->ub.last) * bk->ub.rate;
+	return tokens >= 1;
 }
 
 void

@@ -203,6 +203,15 @@ result_cb(struct kms_result *res, void *arg)
 				json_object_set_new(o, "grants",
 				    json_integer((json_int_t)res->ngrants));
 				break;
+			case KMS_OP_GET_KEY_LAST_USAGE:
+				json_object_set_new(o, "usage", json_pack(
+				    "{s:b,s:o,s:f,s:f,s:f}", "used",
+				    res->usage.used, "operation",
+				    jstr(res->usage.operation), "timestamp",
+				    res->usage.timestamp, "tracking_start",
+				    res->usage.tracking_start, "key_creation",
+				    res->usage.key_creation));
+				break;
 			}
 		}
 		if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
@@ -222,7 +231,8 @@ parse_op(const char *s, enum kms_op *op)
 {
 	static const enum kms_op ops[] = { KMS_OP_DESCRIBE_KEY,
 	    KMS_OP_GET_KEY_POLICY, KMS_OP_GET_KEY_ROTATION_STATUS,
-	    KMS_OP_LIST_ALIASES, KMS_OP_LIST_GRANTS };
+	    KMS_OP_LIST_ALIASES, KMS_OP_LIST_GRANTS,
+	    KMS_OP_GET_KEY_LAST_USAGE };
 	size_t	i;
 
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -250,6 +260,9 @@ start(struct kms_client *c, const struct kms_target *t, enum kms_op op,
 		return kms_list_aliases(c, t, key, result_cb, call, err, errlen);
 	case KMS_OP_LIST_GRANTS:
 		return kms_list_grants(c, t, key, result_cb, call, err, errlen);
+	case KMS_OP_GET_KEY_LAST_USAGE:
+		return kms_get_key_last_usage(c, t, key, result_cb, call, err,
+		    errlen);
 	}
 	return -1;
 }
