@@ -248,6 +248,21 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 		evbuffer_add_printf(b, "} %lld\n",
 		    (long long)kh->keys[i]->last_success);
 	}
+	httpd_help(b, "keyhealthd_key_last_used_timestamp_seconds", "gauge",
+	    "The key's last successful cryptographic use as GetKeyLastUsage "
+	    "reported it (keys with expect_use_within and a recorded use).");
+	for (i = 0; i < kh->nkeys; i++) {
+		const struct key_usage *u = kh->keys[i]->snap.usage;
+
+		if (!kh->keys[i]->have_snap || u == NULL ||
+		    kh->keys[i]->expect.expect_use_within <= 0 ||
+		    u->err != NULL || !u->used)
+			continue;
+		evbuffer_add_printf(b,
+		    "keyhealthd_key_last_used_timestamp_seconds{");
+		httpd_key_labels(b, kh->keys[i]);
+		evbuffer_add_printf(b, "} %.3f\n", u->last_used);
+	}
 	httpd_help(b, "keyhealthd_kms_errors_total", "counter",
 	    "KMS errors by error code (after retries).");
 	if (kh->stats.kms_errors != NULL)

@@ -105,6 +105,8 @@ struct kh_key {
 	int			 due;		/* a poll waits for a reload */
 	int			 failures;	/* consecutive failed polls */
 	time_t			 next_slow;	/* rotation status and alias */
+	int			 usage_due;	/* GetKeyLastUsage at the next
+						 * poll, slow or not */
 	/* metrics */
 	uint64_t		 polls;
 	uint64_t		 polls_failed;

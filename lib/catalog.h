@@ -27,6 +27,7 @@
 #define CHECK_POLICY_CHANGED		"policy-changed"
 #define CHECK_ROTATION_DISABLED		"rotation-disabled"
 #define CHECK_KEY_MATERIAL_ROTATED	"key-material-rotated"
+#define CHECK_KEY_UNUSED		"key-unused"
 #define CHECK_CHECK_FAILED		"check-failed"
 
 struct catalog_entry {

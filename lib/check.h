@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "check_usage.h"
 #include "finding.h"
 #include "kms.h"
 
@@ -74,6 +75,11 @@ struct key_snapshot {
 	char			*alias_key_arn;	/* target KeyMetadata.Arn */
 	char			*alias_key_id;	/* target KeyMetadata.KeyId */
 	struct kms_error	 alias_err;
+
+	/* GetKeyLastUsage, only with expect_use_within: a slow part too
+	 * (carried over, fetched hourly), allocated so that keys without
+	 * the option pay one pointer.  NULL: not fetched yet. */
+	struct key_usage	*usage;
 };
 
 /*
@@ -92,6 +98,9 @@ struct key_expect {
 	/* Seconds before ValidTo to warn; 0: the default (30 days).
 	 * Under CHECK_EXPIRY_CRITICAL (7 days) it is critical anyway. */
 	long			 material_expiry_warning;
+	/* key-unused after this many seconds without a successful
+	 * cryptographic use; 0: off (no GetKeyLastUsage at all). */
+	long			 expect_use_within;
 };
 
 /*
@@ -157,12 +166,16 @@ void	check_baseline_free(struct key_baseline *b);
  *                        rotate automatically).
  *   key-material-rotated (info) both the baseline's material id and the
  *                        current one known, and different.
+ *   key-unused           expect_use_within, key Enabled, usage fetched:
+ *                        check_usage_finding() (details verdict,
+ *                        operation, last_used_at, age_seconds, ...).
  *   check-failed         (unknown) one finding for every failed operation
  *                        that matters: details code, class, operation,
  *                        message, status, attempts (the first failure) and
  *                        errors (all of them).  operation is DescribeKey,
  *                        DescribeKey(alias), GetKeyPolicy,
- *                        GetKeyRotationStatus, PolicyEvaluation (policy
+ *                        GetKeyRotationStatus, GetKeyLastUsage,
+ *                        PolicyEvaluation (policy
  *                        does not parse, or "cannot tell") or PolicyBaseline
  *                        (stored baseline unreadable; class "evaluation").
  *                        A KMS failure's summary names the operation, the
@@ -235,7 +248,9 @@ int	check_accept_baseline(struct key_baseline *b,
 /*
  * A key's result for `keyhealthd check --json` and /status:
  * {"arn", "name", "region", "account", "status", "state", "polled_at",
- *  "findings": [{"check","severity","summary","details"}...]}.
+ *  "findings": [{"check","severity","summary","details"}...]}, and
+ * "usage" (check_usage_json()) once GetKeyLastUsage answered for a key
+ * with expect_use_within.
  * status is the worst severity's name ("ok" when there are none); state
  * the KeyState, "NotFound" when DescribeKey said so, else null; polled_at
  * RFC 3339 or null.  snap may be NULL.  A new reference, or NULL when out

@@ -1261,7 +1261,29 @@ fail:
 }
 
 static const char * const cfg_key_keys[] = { "arn", "name", "vendor",
-	"alias", "interval", "expect_rotation", "aws", NULL };
+	"alias", "interval", "expect_rotation", "expect_use_within", "aws",
+	NULL };
+
+/*
+ * expect_use_within: 0 (off) or 1h to 365d.  GetKeyLastUsage is fetched
+ * hourly, so a shorter window would judge a use the daemon has not had a
+ * chance to see.
+ */
+static void
+cfg_use_within(struct cfg *c, const struct ynode *v, const char *what,
+    long *out)
+{
+	long	w;
+
+	if (cfg_duration(c, v, what, 0, 365L * 86400, &w) == -1)
+		return;
+	if (w > 0 && w < CONFIG_MIN_USE_WITHIN) {
+		cfg_err(c, v, "%s: must be 0 (off) or at least 1h: usage is "
+		    "fetched hourly, got %.40s", what, v->value);
+		return;
+	}
+	*out = w;
+}
 
 static void
 cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
@@ -1275,6 +1297,7 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	k->line = n->line;
 	k->column = n->column;
 	k->expect_rotation = 0;
+	k->expect_use_within = -1;
 	k->aws.use_fips = -1;
 	k->aws.allow_http = -1;
 	if (cfg_type(c, n, YNODE_MAP, where) == -1)
@@ -1313,6 +1336,9 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	if ((v = ynode_get(n, "expect_rotation")) != NULL)
 		(void)cfg_bool(c, v, W("expect_rotation"),
 		    &k->expect_rotation);
+	if ((v = ynode_get(n, "expect_use_within")) != NULL)
+		cfg_use_within(c, v, W("expect_use_within"),
+		    &k->expect_use_within);
 	if ((v = ynode_get(n, "aws")) != NULL)
 		cfg_aws(c, v, W("aws"), &c->cfg->aws, &k->aws);
 #undef W
@@ -1459,7 +1485,7 @@ cfg_notifiers(struct cfg *c, const struct ynode *n)
 /* ---- the whole file ---- */
 
 static const char * const cfg_top_keys[] = { "interval", "slow_interval",
-	"renotify", "state_dir", "aws", "http", "kms", "alerts", "keys",
+	"renotify", "expect_use_within", "state_dir", "aws", "http", "kms", "alerts", "keys",
 	"vendors", "notifiers", NULL };
 
 static void
@@ -1497,6 +1523,9 @@ cfg_walk(struct cfg *c, const struct ynode *root)
 	if ((v = ynode_get(root, "renotify")) != NULL)
 		(void)cfg_duration(c, v, "renotify", 0, 30 * 86400,
 		    &cfg->renotify);
+	if ((v = ynode_get(root, "expect_use_within")) != NULL)
+		cfg_use_within(c, v, "expect_use_within",
+		    &cfg->expect_use_within);
 	if ((v = ynode_get(root, "state_dir")) != NULL) {
 		char	*s = NULL;
 
@@ -1699,6 +1728,13 @@ long
 config_key_interval(const struct config *cfg, const struct config_key *key)
 {
 	return key->interval > 0 ? key->interval : cfg->interval;
+}
+
+long
+config_key_use_within(const struct config *cfg, const struct config_key *key)
+{
+	return key->expect_use_within >= 0 ? key->expect_use_within :
+	    cfg->expect_use_within;
 }
 
 void
@@ -1960,6 +1996,7 @@ config_print(const struct config *cfg, FILE *f)
 	cfg_put_dur(f, 0, "interval", cfg->interval);
 	cfg_put_dur(f, 0, "slow_interval", cfg->slow_interval);
 	cfg_put_dur(f, 0, "renotify", cfg->renotify);
+	cfg_put_dur(f, 0, "expect_use_within", cfg->expect_use_within);
 	cfg_put_kv(f, 0, "state_dir", cfg->state_dir);
 	(void)fprintf(f, "aws:\n");
 	cfg_print_aws(f, 2, &cfg->aws);
@@ -2016,6 +2053,8 @@ config_print(const struct config *cfg, FILE *f)
 		cfg_put_dur(f, 4, "interval", config_key_interval(cfg, key));
 		(void)fprintf(f, "    expect_rotation: %s\n",
 		    key->expect_rotation ? "true" : "false");
+		cfg_put_dur(f, 4, "expect_use_within",
+		    config_key_use_within(cfg, key));
 		(void)fprintf(f, "    aws:\n");
 		config_key_aws(cfg, key, &a);
 		cfg_print_aws(f, 6, &a);

@@ -33,6 +33,7 @@ struct vendor;
 #define CONFIG_DEFAULT_FIRE_AFTER	1
 #define CONFIG_DEFAULT_RESOLVE_AFTER	1
 #define CONFIG_DEFAULT_EXPIRY_WARNING	(30 * 86400)	/* 30d */
+#define CONFIG_MIN_USE_WITHIN		3600		/* 1h; 0 is off */
 
 /* At most this many errors are kept; the rest are only counted. */
 #define CONFIG_MAX_ERRORS		50
@@ -101,6 +102,8 @@ struct config_key {
 						 * reduced to this), or NULL */
 	long			 interval;	/* seconds; 0: the global one */
 	int			 expect_rotation;
+	long			 expect_use_within;	/* seconds; 0 off;
+						 * -1: the global one */
 	struct config_aws	 aws;		/* overrides, see above */
 	int			 line;		/* of the key's entry */
 	int			 column;
@@ -111,6 +114,7 @@ struct config {
 	long			 interval;
 	long			 slow_interval;	/* rotation status, aliases */
 	long			 renotify;	/* 0: never repeat */
+	long			 expect_use_within;	/* key-unused; 0 off */
 	char			*state_dir;
 	struct config_aws	 aws;
 	struct config_http	 http;
@@ -167,6 +171,9 @@ const struct config_key *config_key_find(const struct config *cfg,
 		    const char *name_or_arn);
 /* A key's poll interval: its own, else the global one. */
 long		 config_key_interval(const struct config *cfg,
+		    const struct config_key *key);
+/* A key's expect_use_within: its own, else the global one; 0 is off. */
+long		 config_key_use_within(const struct config *cfg,
 		    const struct config_key *key);
 /* A key's AWS settings, each from the key if set there, else the global
  * one; strings point into cfg. */

@@ -23,14 +23,16 @@ WEBHOOK_SECRET = "whsec-ops-7c1d0f5e9b2a4e68a3f1"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 KEY_ACTIONS = {"kms:DescribeKey", "kms:GetKeyPolicy",
-               "kms:GetKeyRotationStatus", "kms:ListGrants"}
+               "kms:GetKeyRotationStatus", "kms:ListGrants",
+               "kms:GetKeyLastUsage"}
 ALL_ACTIONS = KEY_ACTIONS | {"kms:ListAliases"}
 
 CHECK_IDS = ["key-disabled", "key-pending-deletion",
              "key-pending-replica-deletion", "key-deleted",
              "key-unavailable", "key-material-expiring", "key-replaced",
              "vendor-access-missing", "key-misconfigured", "policy-changed",
-             "rotation-disabled", "key-material-rotated", "check-failed"]
+             "rotation-disabled", "key-material-rotated", "key-unused",
+             "check-failed"]
 
 
 def gearset_policy(account="111122223333"):
