@@ -600,7 +600,7 @@ def test_demo_interrupted_with_ctrl_c_stops_every_process(tmp_path, spawn,
     summary = tmp_path / "summary.json"
     p = spawn("demo", demo_argv(kh_bin, "--summary-json", str(summary)),
               env=demo_env(kh_bin))
-    p.wait_for_log("Step 2/7", timeout=60)
+    p.wait_for_log("Step 2/9", timeout=60)
     # As the terminal does: SIGINT to the demo (its children run in their
     # own process groups and are stopped by it).
     os.kill(p.pid, signal.SIGINT)
