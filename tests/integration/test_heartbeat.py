@@ -10,32 +10,13 @@ import re
 import time
 import urllib.request
 
-import pytest
-
 from conftest import pick_free_port
 from fixture_daemon import key_entry, seed_gearset_key
+# The module emulator, reset around each test, and the polling wait.
+from test_daemon_run import emu, wait_until  # noqa: F401
 
 DAY = 86400
 REGION = "eu-west-1"
-
-
-@pytest.fixture
-def emu(kmsemu_session):
-    kmsemu_session.client.reset()
-    yield kmsemu_session
-    kmsemu_session.client.reset()
-
-
-def wait_until(pred, timeout, what, step=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s"
-                                 % (timeout, what))
-        time.sleep(step)
 
 
 def get(port, path):
