@@ -158,15 +158,16 @@ poll_usage_now(struct kh_poll *p)
 	struct kh_key	*k = p->k;
 
 	if (k->expect.expect_use_within <= 0 ||
-	    k->kh->mode == KH_MODE_BASELINE || (!p->slow && !k->usage_due))
+	    k->kh->mode == KH_MODE_BASELINE ||
+	    (!p->slow && !k->sched.usage_due))
 		return 0;
 	if (k->kh->mode == KH_MODE_RUN &&
 	    !kms_client_quota_ready(k->kh->kms, &k->target,
 	    KMS_OP_GET_KEY_LAST_USAGE)) {
-		k->usage_due = 1;
+		k->sched.usage_due = 1;
 		return 0;
 	}
-	k->usage_due = 0;
+	k->sched.usage_due = 0;
 	return 1;
 }
 
@@ -261,21 +262,21 @@ poll_finish(struct kh_poll *p)
 	if (p->slow && ((rotation_fetched &&
 	    poll_slow_retry(&p->snap.rotation_err)) ||
 	    (alias_fetched && poll_slow_retry(&p->snap.alias_err))))
-		k->next_slow = 0;
+		k->sched.next_slow = 0;
 	/* A new KeyState: fetch the slow parts again at the next poll. */
 	if (changed && !p->slow)
-		k->next_slow = 0;
+		k->sched.next_slow = 0;
 	/* The last use is asked again alone: the other slow parts keep
 	 * their hour. */
 	if (p->snap.usage != NULL && p->snap.usage->err != NULL &&
 	    poll_slow_retry(p->snap.usage->err))
-		k->usage_due = 1;
+		k->sched.usage_due = 1;
 	if (changed && p->snap.usage == NULL && k->snap.usage != NULL &&
 	    k->snap.usage->err != NULL) {
 		/* Says nothing about the new state. */
 		check_usage_free(k->snap.usage);
 		k->snap.usage = NULL;
-		k->usage_due = 1;
+		k->sched.usage_due = 1;
 	}
 	if (k->have_snap &&
 	    check_snapshot_carry(&p->snap, &k->snap) == -1)
@@ -294,8 +295,8 @@ poll_finish(struct kh_poll *p)
 	k->have_snap = 1;
 	memset(&p->snap, 0, sizeof(p->snap));
 
-	k->polls++;
-	k->last_latency = elapsed;
+	k->metrics.polls++;
+	k->metrics.last_latency = elapsed;
 	for (b = 0; b < KH_LATENCY_BUCKETS && elapsed > poll_latency_bounds[b];
 	    b++)
 		;
@@ -316,11 +317,11 @@ poll_finish(struct kh_poll *p)
 	kh->nworst[findings_worst(&k->findings)]++;
 	if (k->snap.describe_err.cls == KMS_OK ||
 	    k->snap.describe_err.cls == KMS_ERR_NOT_FOUND) {
-		k->last_success = k->snap.polled_at;
-		k->failures = 0;
+		k->metrics.last_success = k->snap.polled_at;
+		k->sched.failures = 0;
 	} else {
-		k->failures++;
-		k->polls_failed++;
+		k->sched.failures++;
+		k->metrics.polls_failed++;
 	}
 
 	if (p->ev != NULL)
@@ -421,7 +422,7 @@ poll_submit(struct kh_poll *p)
 		}
 	}
 	if (p->slow)
-		k->next_slow = now + kh->conf->slow_interval;
+		k->sched.next_slow = now + kh->conf->slow_interval;
 out:
 	p->submitted = 1;
 	poll_part_done(p);
@@ -463,7 +464,7 @@ poll_start(struct kh_key *k, void (*done)(struct kh_key *))
 		return -1;
 	p->k = k;
 	p->done = done;
-	p->slow = !k->have_snap || time(NULL) >= k->next_slow;
+	p->slow = !k->have_snap || time(NULL) >= k->sched.next_slow;
 	(void)clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	k->poll = p;
 	k->kh->polls_inflight++;

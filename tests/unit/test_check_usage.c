@@ -33,10 +33,10 @@ static void
 setup(void)
 {
 	memset(&want, 0, sizeof(want));
-	want.arn = ARN;
-	want.name = "gearset-eu";
-	want.region = "eu-west-1";
-	want.account = "111122223333";
+	want.id.arn = ARN;
+	want.id.name = "gearset-eu";
+	want.id.region = "eu-west-1";
+	want.id.account = "111122223333";
 	want.expect_use_within = WINDOW;
 	memset(&snap, 0, sizeof(snap));
 	snap.polled_at = NOW;
