@@ -151,6 +151,7 @@ enum metrics_part {
 	METRICS_POLLS,
 	METRICS_POLL_FAILURES,
 	METRICS_LAST_SUCCESS,
+	METRICS_LAST_USED,
 	METRICS_REST,
 	METRICS_DONE
 };
@@ -256,6 +257,19 @@ metrics_key(struct kh *kh, enum metrics_part part, size_t i,
 			    "keyhealthd_last_successful_poll_timestamp_seconds",
 			    k, (long long)k->metrics.last_success);
 		break;
+	case METRICS_LAST_USED: {
+		const struct key_usage *u = k->snap.usage;
+
+		if (k->have_snap && u != NULL &&
+		    k->expect.expect_use_within > 0 && u->err == NULL &&
+		    u->used) {
+			evbuffer_add_printf(b,
+			    "keyhealthd_key_last_used_timestamp_seconds{");
+			httpd_key_labels(b, k);
+			evbuffer_add_printf(b, "} %.3f\n", u->last_used);
+		}
+		break;
+	}
 	default:
 		break;
 	}
@@ -281,6 +295,10 @@ static const struct {
 	[METRICS_LAST_SUCCESS] = {
 	    "keyhealthd_last_successful_poll_timestamp_seconds", "gauge",
 	    "When KMS last answered about the key." },
+	[METRICS_LAST_USED] = {
+	    "keyhealthd_key_last_used_timestamp_seconds", "gauge",
+	    "The key's last successful cryptographic use as GetKeyLastUsage "
+	    "reported it (keys with expect_use_within and a recorded use)." },
 };
 
 static void

@@ -77,6 +77,8 @@ struct kh_key_sched {
 	struct timespec		 next_at;	/* CLOCK_MONOTONIC, when the
 						 * timer is set */
 	time_t			 next_slow;	/* rotation status and alias */
+	int			 usage_due;	/* GetKeyLastUsage at the next
+						 * poll, slow or not */
 	int			 failures;	/* consecutive failed polls */
 	int			 due;		/* a poll waits for a reload */
 };

@@ -686,6 +686,7 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	k->expect.expect_rotation = ck->expect_rotation;
 	k->expect.material_expiry_warning =
 	    conf->alerts.material_expiry_warning;
+	k->expect.expect_use_within = config_key_use_within(conf, ck);
 	if (ck->alias != NULL && asprintf(&k->alias_arn,
 	    "arn:%s:kms:%s:%s:%s", ck->parsed.partition, ck->parsed.region,
 	    ck->parsed.account, ck->alias) == -1) {

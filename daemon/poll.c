@@ -1,9 +1,10 @@
 /*
  * One poll of one key: DescribeKey and GetKeyPolicy every time, rotation
- * status and the alias's target every slow_interval (only when configured
- * to matter), all in parallel on the loop.  When every part is in, the
- * snapshot replaces the key's last one (carrying over the slow parts it
- * did not fetch) and the checks run.  Nothing here blocks.
+ * status, the alias's target and the key's last use every slow_interval
+ * (only when configured to matter), all in parallel on the loop.  When
+ * every part is in, the snapshot replaces the key's last one (carrying
+ * over the slow parts it did not fetch) and the checks run.  Nothing here
+ * blocks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,16 @@ poll_local_error(struct kms_fault *f, enum kms_errclass cls,
     const char *code, const char *msg)
 {
 	(void)kms_fault_local(f, cls, code, msg);
+}
+
+/* The same as the client's working form, for a part kept as one. */
+static void
+poll_local_kms_error(struct kms_error *e, const char *msg)
+{
+	memset(e, 0, sizeof(*e));
+	e->cls = KMS_ERR_OTHER;
+	(void)snprintf(e->code, sizeof(e->code), "RequestFailed");
+	(void)snprintf(e->message, sizeof(e->message), "%s", msg);
 }
 
 static void
@@ -131,10 +142,7 @@ poll_meta_parts(struct kh_poll *p)
 		    poll_materials_cb, p, err, sizeof(err)) == -1) {
 			struct kms_error	e;
 
-			memset(&e, 0, sizeof(e));
-			e.cls = KMS_ERR_OTHER;
-			(void)snprintf(e.code, sizeof(e.code), "RequestFailed");
-			(void)snprintf(e.message, sizeof(e.message), "%s", err);
+			poll_local_kms_error(&e, err);
 			p->snap.materials = kms_materials_new(&e);
 			p->snap.materials_at = p->snap.polled_at;
 			p->pending--;
@@ -209,6 +217,48 @@ poll_alias_cb(struct kms_result *res, void *arg)
 	if (res->err.cls != KMS_ERR_NOT_FOUND)
 		poll_count(p, &res->err);
 	poll_part_done(p);
+}
+
+static void
+poll_usage_cb(struct kms_result *res, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	check_usage_free(p->snap.usage);
+	if ((p->snap.usage = check_usage_new(&res->usage, &res->err,
+	    p->snap.polled_at, kms_client_clock_skew(p->k->kh->kms))) == NULL)
+		log_warnx("key %s: out of memory keeping its last use",
+		    kh_key_name(p->k));
+	poll_count(p, &res->err);
+	poll_part_done(p);
+}
+
+/*
+ * GetKeyLastUsage's quota is 5/s per account and region, and the client
+ * lets one through per second (its low-quota bucket).  A poll that waited for
+ * that token would hold its endpoint's poll slot meanwhile: with many
+ * keys due at once (the first sweep) every poll would crawl at one a
+ * second, DescribeKey included.  So the daemon asks only when a token is
+ * there, and otherwise at the key's next poll.  `check` waits: it polls
+ * once and must answer.
+ */
+static int
+poll_usage_now(struct kh_poll *p)
+{
+	struct kh_key	*k = p->k;
+
+	if (k->expect.expect_use_within <= 0 ||
+	    k->kh->mode == KH_MODE_BASELINE ||
+	    (!p->slow && !k->sched.usage_due))
+		return 0;
+	if (k->kh->mode == KH_MODE_RUN &&
+	    !kms_client_quota_ready(k->kh->kms, &k->target,
+	    KMS_OP_GET_KEY_LAST_USAGE)) {
+		k->sched.usage_due = 1;
+		return 0;
+	}
+	k->sched.usage_due = 0;
+	return 1;
 }
 
 /*
@@ -344,6 +394,19 @@ poll_finish(struct kh_poll *p)
 	/* A new KeyState: fetch the slow parts again at the next poll. */
 	if (changed && !p->slow)
 		k->sched.next_slow = 0;
+	/* The last use is asked again alone: the other slow parts keep
+	 * their hour. */
+	if (p->snap.usage != NULL && p->snap.usage->err != NULL &&
+	    poll_slow_retry_code(p->snap.usage->err->cls,
+	    p->snap.usage->err->code))
+		k->sched.usage_due = 1;
+	if (changed && p->snap.usage == NULL && k->snap.usage != NULL &&
+	    k->snap.usage->err != NULL) {
+		/* Says nothing about the new state. */
+		check_usage_free(k->snap.usage);
+		k->snap.usage = NULL;
+		k->sched.usage_due = 1;
+	}
 	if (k->have_snap &&
 	    check_snapshot_carry(&p->snap, &k->snap) == -1)
 		log_warnx("key %s: out of memory carrying the slow parts",
@@ -351,6 +414,11 @@ poll_finish(struct kh_poll *p)
 	if (changed)
 		poll_drop_stale_parts(&p->snap, rotation_fetched,
 		    alias_fetched, materials_fetched);
+	/* expect_use_within was turned off by a reload. */
+	if (k->expect.expect_use_within <= 0 && p->snap.usage != NULL) {
+		check_usage_free(p->snap.usage);
+		p->snap.usage = NULL;
+	}
 	check_snapshot_free(&k->snap);
 	k->snap = p->snap;
 	k->have_snap = 1;
@@ -471,6 +539,17 @@ poll_submit(struct kh_poll *p)
 			p->snap.alias_at = now;
 			poll_local_error(&p->snap.alias_err, KMS_ERR_OTHER,
 			    "RequestFailed", err);
+			p->pending--;
+		}
+	}
+	if (poll_usage_now(p)) {
+		p->pending++;
+		if (kms_get_key_last_usage(kh->kms, &k->target, k->ck->arn,
+		    poll_usage_cb, p, err, sizeof(err)) == -1) {
+			struct kms_error e;
+
+			poll_local_kms_error(&e, err);
+			p->snap.usage = check_usage_new(NULL, &e, now, 0);
 			p->pending--;
 		}
 	}

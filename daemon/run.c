@@ -457,6 +457,7 @@ run_key_unchanged(const struct config *oc, const struct config_key *o,
 	    !vendor_same(o->vendor, n->vendor) ||
 	    run_str_differs(o->alias, n->alias) ||
 	    o->expect_rotation != n->expect_rotation ||
+	    config_key_use_within(oc, o) != config_key_use_within(nc, n) ||
 	    config_key_interval(oc, o) != config_key_interval(nc, n))
 		return 0;
 	config_key_aws(oc, o, &oa);

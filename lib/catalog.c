@@ -152,6 +152,24 @@ const struct catalog_entry catalog_checks[] = {
 	    "and reconnect the store (aws kms connect-custom-key-store "
 	    "--custom-key-store-id ID); check CloudTrail "
 	    "(DisconnectCustomKeyStore) for who disconnected it." },
+	{ CHECK_KEY_UNUSED, SEV_WARNING,
+	    "32c08b4d77444ba481c6c0ad4edcd7c0",
+	    "KMS key @KEYHEALTH_KEY_NAME@ was not used for longer than "
+	    "expected",
+	    "GetKeyLastUsage shows no successful cryptographic operation "
+	    "with @KEYHEALTH_KEY_ARN@ within expect_use_within (or none "
+	    "since KMS began tracking the key, longer ago than that).  The "
+	    "key and its policy may be fine while the vendor's backups have "
+	    "stopped: an SCP or resource control policy denies the vendor, "
+	    "its job is broken, or a VPC endpoint policy blocks it.  KMS "
+	    "logs denied cross-account requests only in the caller's "
+	    "account, so this is the customer's only sign of them.  The "
+	    "alert details give the last operation, its time and its "
+	    "CloudTrail event id.",
+	    "Ask the vendor whether backups run, and look for denials in "
+	    "the organisation's SCPs and resource control policies and in "
+	    "VPC endpoint policies.  Usage is tracked per key, not per "
+	    "principal: another caller's use also counts." },
 	{ CHECK_CHECK_FAILED, SEV_UNKNOWN,
 	    "7c80fa9b471940dda27fed582e233f30",
 	    "keyhealthd could not evaluate KMS key @KEYHEALTH_KEY_NAME@",

@@ -29,6 +29,7 @@
 #define CHECK_KEY_MATERIAL_ROTATED	"key-material-rotated"
 #define CHECK_KEY_MATERIAL_PENDING	"key-material-pending"
 #define CHECK_KEYSTORE_DISCONNECTED	"keystore-disconnected"
+#define CHECK_KEY_UNUSED		"key-unused"
 #define CHECK_CHECK_FAILED		"check-failed"
 
 struct catalog_entry {

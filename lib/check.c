@@ -53,6 +53,7 @@ check_snapshot_free(struct key_snapshot *s)
 	free(s->alias_key_arn);
 	free(s->alias_key_id);
 	kms_fault_free(&s->alias_err);
+	check_usage_free(s->usage);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -61,6 +62,7 @@ check_snapshot_trim(struct key_snapshot *s)
 {
 	char	*state = s->meta.state, *material = NULL;
 	double	 valid_to = s->meta.valid_to;
+	double	 created = s->meta.creation_date;
 
 	/* Imported material: the next poll compares the current material
 	 * and ValidTo with these (a change makes the list stale). */
@@ -76,6 +78,7 @@ check_snapshot_trim(struct key_snapshot *s)
 	s->meta.state = state;
 	s->meta.current_key_material_id = material;
 	s->meta.valid_to = valid_to;
+	s->meta.creation_date = created;
 }
 
 int
@@ -117,6 +120,9 @@ check_snapshot_carry(struct key_snapshot *cur, const struct key_snapshot *prev)
 		cur->alias_key_arn = arn;
 		cur->alias_key_id = id;
 	}
+	if (cur->usage == NULL && prev->usage != NULL &&
+	    (cur->usage = check_usage_dup(prev->usage)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -645,6 +651,45 @@ check_material_rotated(const struct key_snapshot *s,
 	    "id for the vendor", check_key_name(ex));
 }
 
+/* The key's creation date for the usage verdict: GetKeyLastUsage's own
+ * KeyCreationDate, else DescribeKey's CreationDate. */
+static double
+check_usage_created(const struct key_snapshot *s)
+{
+	return s->usage->key_creation > 0 ? s->usage->key_creation :
+	    s->meta.creation_date;
+}
+
+/*
+ * key-unused from the last GetKeyLastUsage.  Quiet for a key that is not
+ * Enabled: nobody can use it, and its state's finding says why.  A failed
+ * fetch is check-failed (GetKeyLastUsage), never a verdict from older
+ * data: the alert machine keeps a firing key-unused as it was.
+ */
+static int
+check_usage(const struct key_snapshot *s, const struct key_expect *ex,
+    time_t now, struct findings *out, struct check_failures *cf)
+{
+	const struct key_usage	*u = s->usage;
+	const char		*name = check_key_name(ex);
+	const struct kms_error	*e;
+
+	if (ex->expect_use_within <= 0 || u == NULL ||
+	    !check_state_is(s, "Enabled"))
+		return 0;
+	if ((e = u->err) != NULL) {
+		if (e->cls != KMS_ERR_ACCESS_DENIED)
+			return check_fail_kms(cf, name, "GetKeyLastUsage", e);
+		return check_fail(cf, "GetKeyLastUsage", e, "cannot tell when "
+		    "key %s was last used: GetKeyLastUsage failed: %s%s%s "
+		    "(grant keyhealthd's role kms:GetKeyLastUsage, or drop "
+		    "expect_use_within)", name, e->code, e->message[0] != '\0'
+		    ? ": " : "", e->message);
+	}
+	return check_usage_finding(u, name, check_usage_created(s),
+	    ex->expect_use_within, now, out);
+}
+
 /* vendor-access-missing, or check-failed when the evaluator can't tell. */
 static int
 check_vendor_access(const struct policy *p, const struct key_expect *ex,
@@ -1020,6 +1065,8 @@ check_key_cached(const struct key_snapshot *s,
 		goto fail;
 	if (described && check_material_rotated(s, base, ex, out) == -1)
 		goto fail;
+	if (described && check_usage(s, ex, now, out, &cf) == -1)
+		goto fail;
 done:
 	if (check_fail_flush(&cf, out) == -1)
 		return -1;
@@ -1160,6 +1207,15 @@ check_key_json(const struct key_expect *ex, const struct key_snapshot *s,
 	    severity_name(findings_worst(fs)), "state", state, "polled_at",
 	    when[0] != '\0' ? when : NULL, "findings", f);
 	if (o != NULL && s != NULL && check_material_json(s, o) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o != NULL && s != NULL && s->usage != NULL &&
+	    s->usage->err == NULL && ex->expect_use_within > 0 &&
+	    s->polled_at > 0 &&
+	    json_object_set_new(o, "usage", check_usage_json(s->usage,
+	    check_usage_created(s), ex->expect_use_within,
+	    s->polled_at)) == -1) {
 		json_decref(o);
 		return NULL;
 	}

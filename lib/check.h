@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "check_usage.h"
 #include "finding.h"
 #include "keyid.h"
 #include "kms.h"
@@ -93,6 +94,11 @@ struct key_snapshot {
 	 * the store's keys: the snapshot holds one reference.  NULL: the
 	 * key has no store, or it was not fetched. */
 	struct kms_keystore	*keystore;
+
+	/* GetKeyLastUsage, only with expect_use_within: a slow part too
+	 * (carried over, fetched hourly), allocated so that keys without
+	 * the option pay one pointer.  NULL: not fetched yet. */
+	struct key_usage	*usage;
 };
 
 /*
@@ -107,6 +113,9 @@ struct key_expect {
 	/* Seconds before ValidTo to warn; 0: the default (30 days).
 	 * Under CHECK_EXPIRY_CRITICAL (7 days) it is critical anyway. */
 	long			 material_expiry_warning;
+	/* key-unused after this many seconds without a successful
+	 * cryptographic use; 0: off (no GetKeyLastUsage at all). */
+	long			 expect_use_within;
 };
 
 /* SHA-256, the digest by which policy texts are compared. */
@@ -221,13 +230,17 @@ int	check_baseline_text_needed(const struct key_snapshot *s,
  *                        rotate automatically).
  *   key-material-rotated (info) both the baseline's material id and the
  *                        current one known, and different.
+ *   key-unused           expect_use_within, key Enabled, usage fetched:
+ *                        check_usage_finding() (details verdict,
+ *                        operation, last_used_at, age_seconds, ...).
  *   check-failed         (unknown) one finding for every failed operation
  *                        that matters: details code, class, operation,
  *                        message, status, attempts (the first failure) and
  *                        errors (all of them).  operation is DescribeKey,
  *                        DescribeKey(alias), GetKeyPolicy,
  *                        GetKeyRotationStatus, ListKeyRotations,
- *                        DescribeCustomKeyStores, PolicyEvaluation (policy
+ *                        DescribeCustomKeyStores, GetKeyLastUsage,
+ *                        PolicyEvaluation (policy
  *                        does not parse, or "cannot tell") or PolicyBaseline
  *                        (stored baseline unreadable; class "evaluation").
  *                        A KMS failure's summary names the operation, the
@@ -299,7 +312,9 @@ int	check_accept_baseline(struct key_baseline *b,
 /*
  * A key's result for `keyhealthd check --json` and /status:
  * {"arn", "name", "region", "account", "status", "state", "polled_at",
- *  "findings": [{"check","severity","summary","details"}...]}.
+ *  "findings": [{"check","severity","summary","details"}...]}, and
+ * "usage" (check_usage_json()) once GetKeyLastUsage answered for a key
+ * with expect_use_within.
  * status is the worst severity's name ("ok" when there are none); state
  * the KeyState, "NotFound" when DescribeKey said so, else null; polled_at
  * RFC 3339 or null.  snap may be NULL.  A new reference, or NULL when out

@@ -777,7 +777,8 @@ fail:
 }
 
 static const char * const cfg_key_keys[] = { "arn", "name", "vendor",
-	"alias", "interval", "expect_rotation", "aws", NULL };
+	"alias", "interval", "expect_rotation", "expect_use_within", "aws",
+	NULL };
 
 static void
 cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
@@ -791,6 +792,7 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	k->line = n->line;
 	k->column = n->column;
 	k->expect_rotation = 0;
+	k->expect_use_within = -1;
 	k->aws.use_fips = -1;
 	k->aws.allow_http = -1;
 	if (cfg_type(c, n, YNODE_MAP, where) == -1)
@@ -829,6 +831,9 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	if ((v = ynode_get(n, "expect_rotation")) != NULL)
 		(void)cfg_bool(c, v, W("expect_rotation"),
 		    &k->expect_rotation);
+	if ((v = ynode_get(n, "expect_use_within")) != NULL)
+		(void)cfg_use_within(c, v, W("expect_use_within"),
+		    &k->expect_use_within);
 	if ((v = ynode_get(n, "aws")) != NULL)
 		cfg_aws(c, v, W("aws"), &c->cfg->aws, &k->aws);
 #undef W
@@ -1051,8 +1056,8 @@ cfg_notifiers(struct cfg *c, const struct ynode *n)
 /* ---- the whole file ---- */
 
 static const char * const cfg_top_keys[] = { "interval", "slow_interval",
-	"renotify", "state_dir", "aws", "http", "kms", "alerts", "keys",
-	"vendors", "notifiers", "discover", NULL };
+	"renotify", "expect_use_within", "state_dir", "aws", "http", "kms",
+	"alerts", "keys", "vendors", "notifiers", "discover", NULL };
 
 static void
 cfg_state_dir_default(struct cfg *c)
@@ -1089,6 +1094,9 @@ cfg_walk(struct cfg *c, const struct ynode *root)
 	if ((v = ynode_get(root, "renotify")) != NULL)
 		(void)cfg_duration(c, v, "renotify", 0, 30 * 86400,
 		    &cfg->renotify);
+	if ((v = ynode_get(root, "expect_use_within")) != NULL)
+		(void)cfg_use_within(c, v, "expect_use_within",
+		    &cfg->expect_use_within);
 	if ((v = ynode_get(root, "state_dir")) != NULL) {
 		char	*s = NULL;
 
@@ -1317,6 +1325,13 @@ long
 config_key_interval(const struct config *cfg, const struct config_key *key)
 {
 	return key->interval > 0 ? key->interval : cfg->interval;
+}
+
+long
+config_key_use_within(const struct config *cfg, const struct config_key *key)
+{
+	return key->expect_use_within >= 0 ? key->expect_use_within :
+	    cfg->expect_use_within;
 }
 
 void
@@ -1578,6 +1593,7 @@ config_print(const struct config *cfg, FILE *f)
 	cfg_put_dur(f, 0, "interval", cfg->interval);
 	cfg_put_dur(f, 0, "slow_interval", cfg->slow_interval);
 	cfg_put_dur(f, 0, "renotify", cfg->renotify);
+	cfg_put_dur(f, 0, "expect_use_within", cfg->expect_use_within);
 	cfg_put_kv(f, 0, "state_dir", cfg->state_dir);
 	(void)fprintf(f, "aws:\n");
 	cfg_print_aws(f, 2, &cfg->aws);
@@ -1650,6 +1666,8 @@ config_print(const struct config *cfg, FILE *f)
 		cfg_put_dur(f, 4, "interval", config_key_interval(cfg, key));
 		(void)fprintf(f, "    expect_rotation: %s\n",
 		    key->expect_rotation ? "true" : "false");
+		cfg_put_dur(f, 4, "expect_use_within",
+		    config_key_use_within(cfg, key));
 		(void)fprintf(f, "    aws:\n");
 		config_key_aws(cfg, key, &a);
 		cfg_print_aws(f, 6, &a);

@@ -43,6 +43,7 @@ struct vendor;
 #define CONFIG_DEFAULT_RESOLVE_AFTER	ALERT_DEFAULT_RESOLVE_AFTER
 #define CONFIG_DEFAULT_EXPIRY_WARNING	CHECK_EXPIRY_WARNING_DEFAULT
 #define CONFIG_DEFAULT_DISCOVER_INTERVAL	(6 * 3600)	/* 6h */
+#define CONFIG_MIN_USE_WITHIN		3600		/* 1h; 0 is off */
 
 /* At most this many errors are kept; the rest are only counted. */
 #define CONFIG_MAX_ERRORS		50
@@ -111,6 +112,8 @@ struct config_key {
 						 * reduced to this), or NULL */
 	long			 interval;	/* seconds; 0: the global one */
 	int			 expect_rotation;
+	long			 expect_use_within;	/* seconds; 0 off;
+						 * -1: the global one */
 	struct config_aws	 aws;		/* overrides, see above */
 	int			 line;		/* of the key's entry */
 	int			 column;
@@ -139,6 +142,7 @@ struct config {
 	long			 interval;
 	long			 slow_interval;	/* rotation status, aliases */
 	long			 renotify;	/* 0: never repeat */
+	long			 expect_use_within;	/* key-unused; 0 off */
 	char			*state_dir;
 	struct config_aws	 aws;
 	struct config_http	 http;
@@ -200,6 +204,9 @@ void		 config_key_keyid(const struct config_key *key,
 		    struct keyid *out);
 /* A key's poll interval: its own, else the global one. */
 long		 config_key_interval(const struct config *cfg,
+		    const struct config_key *key);
+/* A key's expect_use_within: its own, else the global one; 0 is off. */
+long		 config_key_use_within(const struct config *cfg,
 		    const struct config_key *key);
 /* A key's AWS settings, each from the key if set there, else the global
  * one; strings point into cfg. */

@@ -59,6 +59,9 @@ int	cfg_number(struct cfg *c, const struct ynode *n, const char *what,
 	    double min, double max, double *out);
 int	cfg_duration(struct cfg *c, const struct ynode *n, const char *what,
 	    long min, long max, long *out);
+/* expect_use_within: 0 (off) or 1h (CONFIG_MIN_USE_WITHIN) to 365d. */
+int	cfg_use_within(struct cfg *c, const struct ynode *n, const char *what,
+	    long *out);
 /* A sequence of strings (flow [a, b] or block); at least one. */
 int	cfg_string_list(struct cfg *c, const struct ynode *n, const char *what,
 	    char ***out, size_t *nout);

@@ -368,6 +368,25 @@ cfg_duration(struct cfg *c, const struct ynode *n, const char *what,
 	return 0;
 }
 
+/* GetKeyLastUsage is fetched hourly: a shorter window would judge a use
+ * the daemon has not had a chance to see. */
+int
+cfg_use_within(struct cfg *c, const struct ynode *v, const char *what,
+    long *out)
+{
+	long	w;
+
+	if (cfg_duration(c, v, what, 0, 365L * 86400, &w) == -1)
+		return -1;
+	if (w > 0 && w < CONFIG_MIN_USE_WITHIN) {
+		cfg_err(c, v, "%s: must be 0 (off) or at least 1h: usage is "
+		    "fetched hourly, got %.40s", what, v->value);
+		return -1;
+	}
+	*out = w;
+	return 0;
+}
+
 /* A sequence of strings (flow [a, b] or block); at least one. */
 int
 cfg_string_list(struct cfg *c, const struct ynode *n, const char *what,

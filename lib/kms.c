@@ -74,6 +74,8 @@ kms_op_name(enum kms_op op)
 		return "ListKeyRotations";
 	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
 		return "DescribeCustomKeyStores";
+	case KMS_OP_GET_KEY_LAST_USAGE:
+		return "GetKeyLastUsage";
 	}
 	return "Unknown";
 }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "keyid.h"
 #include "sigv4.h"
 
@@ -77,6 +79,19 @@ struct kms_rotation {
 	double	 next_rotation;		/* NextRotationDate, 0 absent */
 };
 
+/* GetKeyLastUsage (kms_usage.c): the last successful cryptographic
+ * operation with the key, if KMS recorded one since it began tracking
+ * the key.  Strings NULL when absent; times 0. */
+struct kms_key_usage {
+	int	 used;			/* KeyLastUsage present */
+	char	*operation;		/* "Decrypt", ... */
+	char	*cloudtrail_event_id;
+	char	*request_id;		/* KmsRequestId */
+	double	 timestamp;		/* of that use */
+	double	 tracking_start;	/* TrackingStartDate */
+	double	 key_creation;		/* KeyCreationDate */
+};
+
 struct kms_alias {
 	char	*name;			/* "alias/x" */
 	char	*arn;
@@ -91,7 +106,8 @@ enum kms_op {
 	KMS_OP_LIST_GRANTS,
 	KMS_OP_LIST_KEYS,
 	KMS_OP_LIST_KEY_ROTATIONS,		/* kms_material.h */
-	KMS_OP_DESCRIBE_CUSTOM_KEY_STORES	/* kms_keystore.h */
+	KMS_OP_DESCRIBE_CUSTOM_KEY_STORES,	/* kms_keystore.h */
+	KMS_OP_GET_KEY_LAST_USAGE		/* kms_usage.c */
 };
 
 /* One entry of ListKeys. */
@@ -116,6 +132,7 @@ struct kms_result {
 	struct kms_materials	*materials;	/* LIST_KEY_ROTATIONS, all
 						 * pages */
 	struct kms_keystore	*keystore;	/* DESCRIBE_CUSTOM_KEY_STORES */
+	struct kms_key_usage	 usage;		/* GET_KEY_LAST_USAGE */
 	double			 elapsed;	/* seconds, all attempts */
 };
 
@@ -178,6 +195,13 @@ int	kms_list_grants(struct kms_client *c, const struct kms_target *t,
  * parses them). */
 int	kms_list_keys(struct kms_client *c, const struct kms_target *t,
 	    kms_cb cb, void *arg, char *err, size_t errlen);
+/* Its quota is 5 requests/s per account and region (DescribeKey's is
+ * 2,000): besides the shared bucket each attempt waits for a token of
+ * the account+region's low-quota bucket (1/s, shared with
+ * DescribeCustomKeyStores) before it takes an endpoint slot. */
+int	kms_get_key_last_usage(struct kms_client *c,
+	    const struct kms_target *t, const char *key_id, kms_cb cb,
+	    void *arg, char *err, size_t errlen);
 
 /* Pure parsing (fuzz targets).  0, or -1 with err->cls KMS_ERR_MALFORMED. */
 int	kms_parse_key_meta(const char *body, size_t len,
@@ -202,6 +226,12 @@ int	kms_parse_rotation(const char *body, size_t len,
 void	kms_classify_error(long status, const char *content_type,
 	    const char *body, size_t len, struct kms_error *out);
 const char *kms_errclass_name(enum kms_errclass);
+
+/* GetKeyLastUsage's answer (kms_usage.c); 0, or -1 with err->cls
+ * KMS_ERR_MALFORMED (then out holds nothing). */
+int	kms_parse_key_last_usage(const char *body, size_t len,
+	    struct kms_key_usage *out, struct kms_error *err);
+void	kms_key_usage_free(struct kms_key_usage *u);	/* frees members */
 
 void	kms_key_meta_free(struct kms_key_meta *m);	/* frees members */
 /* Deep copy; 0 or -1. */
@@ -262,6 +292,11 @@ int	kms_parse_skew_message(const char *msg, time_t *out);
 /* Seconds added to the local clock when signing (server time - local
  * time), learnt from the server's Date header; 0 until a skew is seen. */
 double	kms_client_clock_skew(const struct kms_client *c);
+/* Whether an operation of kind op to t would leave now as far as its own
+ * quota goes (always 1 for operations without one, see
+ * kms_get_key_last_usage()): its bucket has a token and nobody waits. */
+int	kms_client_quota_ready(const struct kms_client *c,
+	    const struct kms_target *t, enum kms_op op);
 /* Presets that skew (a value remembered from an earlier run; tests). */
 void	kms_client_set_clock_skew(struct kms_client *c, double skew);
 /* Operations started and not yet called back (queued, waiting for a
@@ -312,5 +347,17 @@ struct json_t	*kms_page_open(const char *body, size_t len, const char *ctx,
 		    const char *member, size_t have, size_t max,
 		    struct json_t **arr, size_t *n, char **next_marker,
 		    struct kms_error *err);
+/*
+ * JSON helpers shared by the kms_*.c answer parsers (ctx names the
+ * answer in messages).  kms_load_object(): body as a JSON object (the
+ * caller json_decref()s it), or NULL with a MALFORMED error.
+ * kms_get_str()/kms_get_time(): member name as a string (strdup'd into
+ * *out, the old value freed) or as epoch seconds; absent or null leaves
+ * *out alone (-1 if required); a wrong type is -1 with err set.
+ */
+json_t	*kms_load_object(const char *body, size_t len, const char *ctx,
+	    struct kms_error *err);
+int	kms_get_time(json_t *obj, const char *ctx, const char *name,
+	    double *out, struct kms_error *err);
 
 #endif

@@ -5,7 +5,10 @@
  * (FIFO), is then signed with the (skew-corrected) time and sent through
  * lib/http.  Holding the slot while waiting for the token means a request
  * leaves exactly when its token is taken, so the wire rate obeys the
- * bucket.
+ * bucket.  An operation with a quota of its own far below the others'
+ * (GetKeyLastUsage: 5/s) first waits in its bucket's quota queue, before
+ * it takes a slot: holding a slot while waiting a second for that token
+ * would starve the endpoint's other requests.
  */
 #include <sys/queue.h>
 
@@ -50,8 +53,9 @@
  * Operations with a request quota far below the others' get a second,
  * slower bucket per account+region on top of the shared one: custom key
  * store operations share a few requests per second (5 by default) in an
- * account and region, where DescribeKey has 2,000.  At most this many per
- * second (and never more than the rate limit).
+ * account and region, and GetKeyLastUsage has 5, where DescribeKey has
+ * 2,000.  At most this many per second for them together (and never more
+ * than the rate limit).
  */
 #define KMS_LOW_QUOTA_RATE	1.0
 
@@ -161,6 +165,7 @@ kms_result_free(struct kms_result *r)
 	r->materials = NULL;
 	kms_keystore_unref(r->keystore);
 	r->keystore = NULL;
+	kms_key_usage_free(&r->usage);
 }
 
 static void
@@ -239,7 +244,8 @@ kms_op_finish_later(struct kms_call *op)
 static int
 kms_op_low_quota(const struct kms_call *op)
 {
-	return op->op == KMS_OP_DESCRIBE_CUSTOM_KEY_STORES;
+	return op->op == KMS_OP_DESCRIBE_CUSTOM_KEY_STORES ||
+	    op->op == KMS_OP_GET_KEY_LAST_USAGE;
 }
 
 static void
@@ -688,6 +694,9 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 		rc = kms_keystore_parse(body, len, r->keystore, &found, &next,
 		    e);
 		break;
+	case KMS_OP_GET_KEY_LAST_USAGE:
+		rc = kms_parse_key_last_usage(body, len, &r->usage, e);
+		break;
 	default:
 		rc = -1;
 		break;
@@ -1048,6 +1057,14 @@ kms_describe_custom_key_store(struct kms_client *c,
 	    arg, err, errlen);
 }
 
+int
+kms_get_key_last_usage(struct kms_client *c, const struct kms_target *t,
+    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_GET_KEY_LAST_USAGE, key_id, cb, arg,
+	    err, errlen);
+}
+
 size_t
 kms_client_inflight(const struct kms_client *c)
 {
@@ -1064,6 +1081,30 @@ double
 kms_client_clock_skew(const struct kms_client *c)
 {
 	return c != NULL ? c->skew : 0;
+}
+
+int
+kms_client_quota_ready(const struct kms_client *c, const struct kms_target *t,
+    enum kms_op op)
+{
+	const struct kms_bk	*bk;
+	const char		*account;
+	double			 tokens;
+
+	if (c == NULL || t == NULL || t->id == NULL ||
+	    t->id->region == NULL || op != KMS_OP_GET_KEY_LAST_USAGE)
+		return 1;
+	account = t->id->account != NULL ? t->id->account : "";
+	LIST_FOREACH(bk, &c->bks, entry)
+		if (strcmp(bk->account, account) == 0 &&
+		    strcmp(bk->region, t->id->region) == 0)
+			break;
+	if (bk == NULL)
+		return 1;	/* a new bucket starts full */
+	if (!TAILQ_EMPTY(&bk->lowq))
+		return 0;
+	tokens = bk->low.tokens + (kms_mono() - bk->low.last) * bk->low.rate;
+	return tokens >= 1;
 }
 
 void

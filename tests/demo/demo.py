@@ -10,7 +10,8 @@ receiver
 (tests/demo/receiver.py, which prints each alert) and build/keyhealthd run
 with short intervals, then plays a story: each step is narrated, done with
 the KMS API (botocore, as `aws kms ...` would), and the demo waits until the
-alert it should cause has reached the receiver.  A summary follows; the
+alert it should cause has reached the receiver.  The last steps move the
+emulator's clock a day ahead for the vendor-usage heartbeat (key-unused).  A summary follows; the
 exit status is 0 when every step saw its alerts.
 
 Every process runs in its own process group and is stopped by PID on the
@@ -285,6 +286,10 @@ class Demo:
         self.out.more("%-13s %s (key store %s)" % ("gearset-hsm",
                                                    meta["Arn"],
                                                    self.store_id))
+        # Tonight's backup: KMS records the key's last use.
+        self.eu.encrypt(KeyId=self.keys["gearset-eu"]["id"],
+                        Plaintext=b"backup")
+        self.out.more("gearset-eu    used for a backup (Encrypt)")
 
     def start_receiver(self):
         secret = os.path.join(self.tmp, "webhook-secret")
@@ -323,7 +328,8 @@ class Demo:
                      "    name: %s" % name,
                      "    vendor: gearset"]
             if name == "gearset-eu":
-                conf.append("    alias: %s" % ALIAS)
+                conf += ["    alias: %s" % ALIAS,
+                         "    expect_use_within: 1d"]
         conf += ["notifiers:",
                  "  - type: webhook",
                  "    name: demo-receiver",
@@ -481,7 +487,7 @@ class Demo:
     def story(self):
         eu, us, eu2 = (self.keys[n] for n in ("gearset-eu", "gearset-us",
                                               "gearset-eu-2"))
-        total = 8
+        total = 10
 
         def cmd(region, text):
             return "aws kms --region %s %s" % (region, text)
@@ -575,6 +581,29 @@ class Demo:
                     "gearset-hsm"),
                    ("resolved", "critical", "key-unavailable",
                     "gearset-hsm")])
+        # The heartbeat: KMS's clock jumps a day; the daemon learns the
+        # skew and judges KMS's timestamps by KMS's clock.
+        got = self.step(
+            9, total, "a day passes and Gearset never uses gearset-eu "
+            "(expect_use_within: 1d): the emulator's clock moves 25 hours "
+            "ahead",
+            ["curl -X POST %s/_emu/clock -d '{\"advance\": 90000}'"
+             % self.emu_url],
+            lambda: self.emu_client.advance(25 * 3600),
+            [("firing", "warning", "key-unused", "gearset-eu")])
+        d = got["key-unused"].get("details") or {}
+        self.out.more("the alert says: last %s at %s, %.1f hours ago" % (
+            d.get("operation"), d.get("last_used_at"),
+            (d.get("age_seconds") or 0) / 3600.0))
+        self.step(10, total, "Gearset's backup runs again and decrypts with "
+                  "gearset-eu (recorded by the emulator, whose clock is "
+                  "now a day ahead of ours)",
+                  ["curl -X POST %s/_emu/keys/%s/usage -d "
+                   "'{\"Operation\": \"Decrypt\", \"region\": "
+                   "\"eu-west-1\"}'" % (self.emu_url, eu["id"])],
+                  lambda: self.emu_client.set_usage(
+                      eu["id"], region="eu-west-1", Operation="Decrypt"),
+                  [("resolved", "warning", "key-unused", "gearset-eu")])
 
     # -- the whole run ----------------------------------------------------
     def run(self):

@@ -21,6 +21,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kms_key_meta	 m, copy;
 	struct kms_rotation	 rot;
+	struct kms_key_usage	 usage;
 	struct kms_alias	*aliases = NULL;
 	struct kms_listed_key	*keys = NULL;
 	struct kms_error	 e;
@@ -51,7 +52,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(policy);
 		break;
 	case 2:
+		/* Two small answers of one key share a selector. */
 		(void)kms_parse_rotation(body, len, &rot, &e);
+		if (kms_parse_key_last_usage(body, len, &usage, &e) == 0)
+			kms_key_usage_free(&usage);
 		break;
 	case 3:
 		/* Twice: the second page appends to the first. */

@@ -486,3 +486,38 @@ def test_1000_keys_under_valgrind_no_errors_no_leaks(kc, kmsemu, tmp_path):
     assert max_overlap(log) <= 8
     assert "definitely lost" not in kc.last_stderr
     print("\nunder valgrind: %.1f requests/s" % s["rps"])
+
+
+# --- GetKeyLastUsage: its answer and its own request budget ---------------
+
+def test_get_key_last_usage_answer(kc, kmsemu):
+    m = seed_key(kmsemu, CreationDate=1780000000.5)
+    rc, r = kc.one("GetKeyLastUsage", m["Arn"])
+    assert r["ok"], r
+    assert r["usage"] == {"used": False, "operation": None,
+                          "timestamp": 0.0,
+                          "tracking_start": pytest.approx(1780000000.5),
+                          "key_creation": pytest.approx(1780000000.5)}
+    kmsemu.client.set_usage(m["Arn"], Operation="GenerateDataKey",
+                            Timestamp=1790000000.25,
+                            TrackingStartDate=1785000000)
+    rc, r = kc.one("GetKeyLastUsage", m["Arn"])
+    assert r["usage"]["used"] is True
+    assert r["usage"]["operation"] == "GenerateDataKey"
+    assert r["usage"]["timestamp"] == pytest.approx(1790000000.25)
+    assert r["usage"]["tracking_start"] == pytest.approx(1785000000)
+
+
+def test_get_key_last_usage_at_most_one_a_second(kc, kmsemu):
+    # Its quota is 5/s per account and region: however generous the
+    # shared rate, the client sends one a second.
+    m = seed_key(kmsemu)
+    rc, results, summary = kc.run("GetKeyLastUsage", [m["Arn"]] * 5,
+                                  "--rate", "100", "--burst", "100",
+                                  "--concurrency", "5")
+    assert rc == 0 and summary["ok"] == 5, summary
+    times = sorted(r["real_time"] for r in kmsemu.client.requests(
+        operation="GetKeyLastUsage"))
+    assert len(times) == 5
+    # Four gaps of a second each, less a little for the timestamps.
+    assert times[-1] - times[0] >= 3.5, times

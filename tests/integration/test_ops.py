@@ -24,7 +24,7 @@ PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 KEY_ACTIONS = {"kms:DescribeKey", "kms:GetKeyPolicy",
                "kms:GetKeyRotationStatus", "kms:ListGrants",
-               "kms:ListKeyRotations"}
+               "kms:ListKeyRotations", "kms:GetKeyLastUsage"}
 # No resource-level permissions: these go on "*".
 STAR_ACTIONS = {"kms:ListAliases", "kms:ListKeys",
                 "kms:DescribeCustomKeyStores"}
@@ -35,7 +35,8 @@ CHECK_IDS = ["key-disabled", "key-pending-deletion",
              "key-unavailable", "key-material-expiring", "key-replaced",
              "vendor-access-missing", "key-misconfigured", "policy-changed",
              "rotation-disabled", "key-material-rotated",
-             "key-material-pending", "keystore-disconnected", "check-failed"]
+             "key-material-pending", "keystore-disconnected", "key-unused",
+             "check-failed"]
 
 
 def gearset_policy(account="111122223333"):

@@ -185,6 +185,15 @@ class EmuClient:
         return self._post("keys/%s/rotate" % self._quote(key),
                           doc)["KeyMetadata"]
 
+    def set_usage(self, key, account=None, region=None, **doc):
+        """What GetKeyLastUsage says (emu_usage.control): Operation and
+        Timestamp of a use, clear=True, TrackingStartDate."""
+        if account:
+            doc["account"] = account
+        if region:
+            doc["region"] = region
+        return self._post("keys/%s/usage" % self._quote(key), doc)
+
     def create_alias(self, alias_name, target_key_id, account=DEFAULT_ACCOUNT,
                      region=DEFAULT_REGION):
         return self._post("aliases", {"AliasName": alias_name,

@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kmsmodel  # noqa: E402
 import emu_keystore  # noqa: E402
 import emu_material  # noqa: E402
+import emu_usage  # noqa: E402
 
 import botocore.model  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
@@ -1266,7 +1267,11 @@ class SigV4Verifier:
 # ---------------------------------------------------------------------------
 # KMS operations
 
-class KMS(emu_material.MaterialOps, emu_keystore.KeyStoreOps):
+emu_usage.bind(KMSError=KMSError, ts=ts, parse_time=parse_time)
+
+
+class KMS(emu_material.MaterialOps, emu_keystore.KeyStoreOps,
+          emu_usage.UsageOps):
     def __init__(self, emu):
         self.emu = emu
 
@@ -2646,7 +2651,8 @@ class Control:
                 return 200, {"keys": out}
         ident = "/".join(rest)
         action = None
-        for suffix in ("/delete", "/update", "/replicas", "/rotate"):
+        for suffix in ("/delete", "/update", "/replicas", "/rotate",
+                       "/usage"):
             if ident.endswith(suffix):
                 ident, action = ident[:-len(suffix)], suffix[1:]
         emu.sweep()
@@ -2667,6 +2673,8 @@ class Control:
             with emu.lock:
                 rep = emu.add_replica(key, doc["region"])
             return 200, {"KeyMetadata": rep.describe()}
+        if action == "usage":
+            return emu_usage.control(emu, key, doc)
         if action == "rotate":
             with emu.lock:
                 emu._rotate(key, doc.get("type", "AUTOMATIC"), emu.now())
@@ -2702,6 +2710,7 @@ CONTROL_ENDPOINTS = [
     "GET|POST /_emu/keys", "GET /_emu/keys/<key>",
     "POST /_emu/keys/<key>/update", "POST /_emu/keys/<key>/delete",
     "POST /_emu/keys/<key>/replicas", "POST /_emu/keys/<key>/rotate",
+    "POST /_emu/keys/<key>/usage",
     "GET|POST /_emu/aliases", "POST /_emu/aliases/<name>/delete",
     "GET|POST|DELETE /_emu/faults", "POST /_emu/faults/clear",
     "GET|DELETE /_emu/requests", "GET|DELETE /_emu/counters",

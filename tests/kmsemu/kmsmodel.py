@@ -84,6 +84,37 @@ _NEW_MEMBERS = {
     "GetKeyPolicyResponse": {"PolicyName": {"shape": "PolicyNameType"}},
 }
 
+# GetKeyLastUsage, as the API reference documents it
+# (https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html
+# and API_KeyLastUsageData.html): the last successful cryptographic
+# operation with the key, and since when KMS tracks it.  Every member of
+# the answer is optional.
+_NEW_SHAPES.update({
+    "GetKeyLastUsageRequest": {
+        "type": "structure", "required": ["KeyId"],
+        "members": {"KeyId": {"shape": "KeyIdType"}}},
+    "GetKeyLastUsageResponse": {
+        "type": "structure",
+        "members": {"KeyId": {"shape": "KeyIdType"},
+                    "KeyLastUsage": {"shape": "KeyLastUsageData"},
+                    "TrackingStartDate": {"shape": "DateType"},
+                    "KeyCreationDate": {"shape": "DateType"}}},
+    "KeyLastUsageData": {
+        "type": "structure",
+        "members": {"CloudTrailEventId": {"shape": "String"},
+                    "KmsRequestId": {"shape": "String"},
+                    "Operation": {"shape": "KeyLastUsageOperationType"},
+                    "Timestamp": {"shape": "DateType"}}},
+    "String": {"type": "string"},
+    "KeyLastUsageOperationType": {
+        "type": "string",
+        "enum": ["Decrypt", "DeriveSharedSecret", "Encrypt",
+                 "GenerateDataKey", "GenerateDataKeyPair",
+                 "GenerateDataKeyPairWithoutPlaintext",
+                 "GenerateDataKeyWithoutPlaintext", "GenerateMac",
+                 "ReEncrypt", "Sign", "Verify", "VerifyMac"]},
+})
+
 _ROTATION_ERRORS = ["NotFoundException", "DisabledException",
                     "KMSInvalidStateException", "ConflictException",
                     "DependencyTimeoutException", "InvalidArnException",
@@ -106,6 +137,14 @@ _NEW_OPERATIONS = {
                    ["NotFoundException", "InvalidArnException",
                     "InvalidMarkerException", "KMSInternalException",
                     "UnsupportedOperationException"]]},
+    "GetKeyLastUsage": {
+        "name": "GetKeyLastUsage",
+        "http": {"method": "POST", "requestUri": "/"},
+        "input": {"shape": "GetKeyLastUsageRequest"},
+        "output": {"shape": "GetKeyLastUsageResponse"},
+        "errors": [{"shape": e} for e in
+                   ["DependencyTimeoutException", "InvalidArnException",
+                    "KMSInternalException", "NotFoundException"]]},
 }
 
 _cache = None

@@ -224,6 +224,15 @@ result_cb(struct kms_result *res, void *arg)
 				    jstr(res->keystore != NULL ?
 				    res->keystore->state : NULL));
 				break;
+			case KMS_OP_GET_KEY_LAST_USAGE:
+				json_object_set_new(o, "usage", json_pack(
+				    "{s:b,s:o,s:f,s:f,s:f}", "used",
+				    res->usage.used, "operation",
+				    jstr(res->usage.operation), "timestamp",
+				    res->usage.timestamp, "tracking_start",
+				    res->usage.tracking_start, "key_creation",
+				    res->usage.key_creation));
+				break;
 			}
 		}
 		if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
@@ -244,7 +253,8 @@ parse_op(const char *s, enum kms_op *op)
 	static const enum kms_op ops[] = { KMS_OP_DESCRIBE_KEY,
 	    KMS_OP_GET_KEY_POLICY, KMS_OP_GET_KEY_ROTATION_STATUS,
 	    KMS_OP_LIST_ALIASES, KMS_OP_LIST_GRANTS, KMS_OP_LIST_KEYS,
-	    KMS_OP_LIST_KEY_ROTATIONS, KMS_OP_DESCRIBE_CUSTOM_KEY_STORES };
+	    KMS_OP_LIST_KEY_ROTATIONS, KMS_OP_DESCRIBE_CUSTOM_KEY_STORES,
+	    KMS_OP_GET_KEY_LAST_USAGE };
 	size_t	i;
 
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -280,6 +290,9 @@ start(struct kms_client *c, const struct kms_target *t, enum kms_op op,
 	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
 		return kms_describe_custom_key_store(c, t, key, result_cb, call,
 		    err, errlen);
+	case KMS_OP_GET_KEY_LAST_USAGE:
+		return kms_get_key_last_usage(c, t, key, result_cb, call, err,
+		    errlen);
 	}
 	return -1;
 }

@@ -306,6 +306,37 @@ START_TEST(test_config_renotify_zero_means_never)
 }
 END_TEST
 
+START_TEST(test_config_expect_use_within_global_per_key_and_off)
+{
+	struct config	*cfg = load_ok(KEYS1);
+
+	/* Off by default. */
+	ck_assert_int_eq(config_key_use_within(cfg, &cfg->keys[0]), 0);
+	config_free(cfg);
+	cfg = load_ok("expect_use_within: 2d\n"
+	    "keys:\n  - arn: " KEY1 "\n"
+	    "  - arn: " KEY2 "\n    expect_use_within: 0\n"
+	    "  - arn: " KEY1 "2\n    expect_use_within: 12h\n");
+	ck_assert_int_eq(config_key_use_within(cfg, &cfg->keys[0]),
+	    2 * 86400);
+	ck_assert_int_eq(config_key_use_within(cfg, &cfg->keys[1]), 0);
+	ck_assert_int_eq(config_key_use_within(cfg, &cfg->keys[2]),
+	    12 * 3600);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_expect_use_within_under_an_hour_is_refused)
+{
+	one_error("expect_use_within: 30m\n" KEYS1,
+	    "t.yaml:1:20: expect_use_within: must be 0 (off) or at least "
+	    "1h: usage is fetched hourly, got 30m");
+	one_error("keys:\n  - arn: " KEY1 "\n    expect_use_within: 400d\n",
+	    "t.yaml:3:24: keys[0].expect_use_within: must be between 0s and "
+	    "365d, got 400d");
+}
+END_TEST
+
 /* ---- vendors ---- */
 
 START_TEST(test_config_builtin_vendor_is_loaded_once)
@@ -1260,6 +1291,9 @@ config_suite(void)
 	tcase_add_test(tc, test_config_http_listen_ipv6);
 	tcase_add_test(tc, test_config_http_to_loopback_needs_no_allow_http);
 	tcase_add_test(tc, test_config_renotify_zero_means_never);
+	tcase_add_test(tc, test_config_expect_use_within_global_per_key_and_off);
+	tcase_add_test(tc,
+	    test_config_expect_use_within_under_an_hour_is_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("vendors");
