@@ -53,11 +53,12 @@
  * Operations with a request quota far below the others' get a second,
  * slower bucket per account+region on top of the shared one: custom key
  * store operations share a few requests per second (5 by default) in an
- * account and region, and GetKeyLastUsage has 5, where DescribeKey has
- * 2,000.  At most this many per second for them together (and never more
- * than the rate limit).
+ * account and region, and GetKeyLastUsage has 5 of its own, where
+ * DescribeKey has 2,000.  At most this many per second for each (and
+ * never more than the rate limit).
  */
 #define KMS_LOW_QUOTA_RATE	1.0
+#define KMS_LOW_QUOTAS		2	/* see kms_low_quota_of() */
 
 enum kms_op_state {
 	KMS_ST_WAIT_LOW,	/* in its bucket's low-quota queue */
@@ -85,11 +86,14 @@ struct kms_bk {
 	char			*account;
 	char			*region;
 	struct kms_bucket	 b;
-	struct kms_bucket	 low;	/* KMS_LOW_QUOTA_RATE operations */
+	/* KMS_LOW_QUOTA_RATE operations, one bucket per quota (AWS
+	 * counts each separately): index kms_op_low_quota() - 1. */
+	struct kms_bucket	 low[KMS_LOW_QUOTAS];
 	struct sigv4_keycache	 cache;
 	struct event		*timer;
 	struct kms_opq		 q;
-	struct kms_opq		 lowq;	/* waiting for a low token */
+	struct kms_opq		 lowq[KMS_LOW_QUOTAS];	/* waiting for a low
+							 * token */
 };
 
 struct kms_client {
@@ -181,6 +185,27 @@ kms_op_free(struct kms_call *op)
 
 /* Takes op off whatever queue or timer it waits on and gives back its
  * slot; cancels its HTTP request. */
+/* Which low quota each attempt of op also waits for a token of (1 ...
+ * KMS_LOW_QUOTAS), or 0. */
+static int
+kms_low_quota_of(enum kms_op op)
+{
+	switch (op) {
+	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
+		return 1;	/* the custom key store operations' quota */
+	case KMS_OP_GET_KEY_LAST_USAGE:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+static int
+kms_op_low_quota(const struct kms_call *op)
+{
+	return kms_low_quota_of(op->op);
+}
+
 static void
 kms_op_detach(struct kms_call *op)
 {
@@ -188,7 +213,8 @@ kms_op_detach(struct kms_call *op)
 
 	switch (op->st) {
 	case KMS_ST_WAIT_LOW:
-		TAILQ_REMOVE(&op->bk->lowq, op, qentry);
+		TAILQ_REMOVE(&op->bk->lowq[kms_op_low_quota(op) - 1], op,
+		    qentry);
 		break;
 	case KMS_ST_WAIT_SLOT:
 		TAILQ_REMOVE(&op->ep->q, op, qentry);
@@ -240,13 +266,6 @@ kms_op_finish_later(struct kms_call *op)
 	evtimer_add(op->ev, &tv);
 }
 
-/* Whether each attempt of op also waits for a low-quota token. */
-static int
-kms_op_low_quota(const struct kms_call *op)
-{
-	return op->op == KMS_OP_DESCRIBE_CUSTOM_KEY_STORES ||
-	    op->op == KMS_OP_GET_KEY_LAST_USAGE;
-}
 
 static void
 kms_op_enqueue(struct kms_call *op)
@@ -254,7 +273,8 @@ kms_op_enqueue(struct kms_call *op)
 	/* The low token first, before a slot is held for it. */
 	if (kms_op_low_quota(op)) {
 		op->st = KMS_ST_WAIT_LOW;
-		TAILQ_INSERT_TAIL(&op->bk->lowq, op, qentry);
+		TAILQ_INSERT_TAIL(&op->bk->lowq[kms_op_low_quota(op) - 1], op,
+		    qentry);
 	} else {
 		op->st = KMS_ST_WAIT_SLOT;
 		TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
@@ -463,20 +483,23 @@ kms_pump_cb(evutil_socket_t fd, short kind, void *arg)
 	struct kms_bk		*bk;
 	struct kms_call		*op;
 	double			 wait, now;
+	int			 i;
 
 	(void)fd;
 	(void)kind;
 	now = kms_mono();
 	LIST_FOREACH(bk, &c->bks, entry)
-		while ((op = TAILQ_FIRST(&bk->lowq)) != NULL) {
-			if ((wait = kms_bucket_take(&bk->low, now)) > 0) {
-				kms_bk_wait(bk, wait);
-				break;
+		for (i = 0; i < KMS_LOW_QUOTAS; i++)
+			while ((op = TAILQ_FIRST(&bk->lowq[i])) != NULL) {
+				if ((wait = kms_bucket_take(&bk->low[i],
+				    now)) > 0) {
+					kms_bk_wait(bk, wait);
+					break;
+				}
+				TAILQ_REMOVE(&bk->lowq[i], op, qentry);
+				op->st = KMS_ST_WAIT_SLOT;
+				TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
 			}
-			TAILQ_REMOVE(&bk->lowq, op, qentry);
-			op->st = KMS_ST_WAIT_SLOT;
-			TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
-		}
 	LIST_FOREACH(ep, &c->eps, entry)
 		while (ep->inflight < c->o.max_inflight &&
 		    (op = TAILQ_FIRST(&ep->q)) != NULL) {
@@ -899,6 +922,7 @@ kms_bk_get(struct kms_client *c, const char *account, const char *region,
     char *err, size_t errlen)
 {
 	struct kms_bk	*bk;
+	int		 i;
 
 	if (account == NULL)
 		account = "";
@@ -920,10 +944,13 @@ kms_bk_get(struct kms_client *c, const char *account, const char *region,
 	}
 	bk->c = c;
 	kms_bucket_init(&bk->b, c->o.rate_per_second, c->o.burst, kms_mono());
-	kms_bucket_init(&bk->low, c->o.rate_per_second < KMS_LOW_QUOTA_RATE ?
-	    c->o.rate_per_second : KMS_LOW_QUOTA_RATE, 1, kms_mono());
+	for (i = 0; i < KMS_LOW_QUOTAS; i++) {
+		kms_bucket_init(&bk->low[i], c->o.rate_per_second <
+		    KMS_LOW_QUOTA_RATE ? c->o.rate_per_second :
+		    KMS_LOW_QUOTA_RATE, 1, kms_mono());
+		TAILQ_INIT(&bk->lowq[i]);
+	}
 	TAILQ_INIT(&bk->q);
-	TAILQ_INIT(&bk->lowq);
 	LIST_INSERT_HEAD(&c->bks, bk, entry);
 	return bk;
 }
@@ -1090,9 +1117,10 @@ kms_client_quota_ready(const struct kms_client *c, const struct kms_target *t,
 	const struct kms_bk	*bk;
 	const char		*account;
 	double			 tokens;
+	int			 q = kms_low_quota_of(op) - 1;
 
 	if (c == NULL || t == NULL || t->id == NULL ||
-	    t->id->region == NULL || op != KMS_OP_GET_KEY_LAST_USAGE)
+	    t->id->region == NULL || q < 0)
 		return 1;
 	account = t->id->account != NULL ? t->id->account : "";
 	LIST_FOREACH(bk, &c->bks, entry)
@@ -1101,9 +1129,10 @@ kms_client_quota_ready(const struct kms_client *c, const struct kms_target *t,
 			break;
 	if (bk == NULL)
 		return 1;	/* a new bucket starts full */
-	if (!TAILQ_EMPTY(&bk->lowq))
+	if (!TAILQ_EMPTY(&bk->lowq[q]))
 		return 0;
-	tokens = bk->low.tokens + (kms_mono() - bk->low.last) * bk->low.rate;
+	tokens = bk->low[q].tokens + (kms_mono() - bk->low[q].last) *
+	    bk->low[q].rate;
 	return tokens >= 1;
 }
 
