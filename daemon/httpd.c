@@ -188,6 +188,21 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 			evbuffer_add_printf(b, ",check=\"%s\",severity=\"%s\"}"
 			    " 1\n", fd->check, severity_name(fd->severity));
 		}
+	httpd_help(b, "keyhealthd_key_grants", "gauge",
+	    "Grants on the key at its last ListGrants: all of them, and the "
+	    "vendor's.");
+	for (i = 0; i < kh->nkeys; i++) {
+		const struct key_grants *g = kh->keys[i]->snap.grants;
+
+		if (!kh->keys[i]->have_snap || g == NULL)
+			continue;
+		evbuffer_add_printf(b, "keyhealthd_key_grants{");
+		httpd_key_labels(b, kh->keys[i]);
+		evbuffer_add_printf(b, ",kind=\"all\"} %zu\n", g->n);
+		evbuffer_add_printf(b, "keyhealthd_key_grants{");
+		httpd_key_labels(b, kh->keys[i]);
+		evbuffer_add_printf(b, ",kind=\"vendor\"} %zu\n", g->nvendor);
+	}
 	httpd_help(b, "keyhealthd_findings", "gauge",
 	    "Keys with each finding, by check id and severity.");
 	/* One pass over the keys, not one per check and severity. */

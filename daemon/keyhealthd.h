@@ -105,6 +105,9 @@ struct kh_key {
 	int			 due;		/* a poll waits for a reload */
 	int			 failures;	/* consecutive failed polls */
 	time_t			 next_slow;	/* rotation status and alias */
+	time_t			 next_grants;	/* ListGrants */
+	json_t			*grants_set;	/* baseline accept only: the
+						 * grants its poll fetched */
 	/* metrics */
 	uint64_t		 polls;
 	uint64_t		 polls_failed;
@@ -190,6 +193,11 @@ void		 kh_keys_free(struct kh *);
 struct kh_key	*kh_key_find(struct kh *, const char *);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
+/* Makes the grants k's poll fetched its grants baseline: writes the set
+ * (keys/<hash>.grants.json) and records its digest in k's baseline (the
+ * caller saves k's state).  0, or -1 with err. */
+int		 kh_key_accept_grants(struct kh_key *, const json_t *,
+		    char *, size_t);
 const char	*kh_key_name(const struct kh_key *);
 struct kh_key	*kh_key_by_file(struct kh *, const char *);
 /* Starts measuring the loop's lag (keyhealthd_loop_lag_seconds). */

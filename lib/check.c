@@ -11,26 +11,11 @@
 #include <openssl/evp.h>
 
 #include "check.h"
+#include "check_int.h"
 #include "policy.h"
 #include "vendor.h"
 
-/* A finding at its check's severity in lib/catalog's table (a check that
- * raises it, as key-material-expiring does, calls findings_add()). */
-#define check_add(fs, id, ...) \
-	findings_add((fs), (id), catalog_severity(id), __VA_ARGS__)
-
 #define DAY	86400
-
-/* Failed operations collected while checking, reported as one
- * check-failed finding (one alert per key and check id). */
-struct check_failures {
-	json_t		*errors;	/* array of error objects */
-	char		 first[512];	/* summary of the first */
-};
-
-static int	check_fail(struct check_failures *, const char *op,
-		    const struct kms_error *, const char *fmt, ...)
-		    __attribute__((format(printf, 4, 5)));
 
 static char *
 check_strdup_or_null(const char *s, int *oom)
@@ -53,6 +38,8 @@ check_snapshot_free(struct key_snapshot *s)
 	free(s->policy);
 	free(s->alias_key_arn);
 	free(s->alias_key_id);
+	free(s->grants_err);
+	check_grants_free(s->grants);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -84,7 +71,7 @@ check_snapshot_carry(struct key_snapshot *cur, const struct key_snapshot *prev)
 		cur->alias_key_id = id;
 		cur->alias_err = prev->alias_err;
 	}
-	return 0;
+	return check_grants_carry(cur, prev);
 }
 
 void
@@ -183,7 +170,7 @@ check_errclass_hint(enum kms_errclass c)
 	}
 }
 
-static int
+int
 check_fail(struct check_failures *cf, const char *op,
     const struct kms_error *e, const char *fmt, ...)
 {
@@ -214,7 +201,7 @@ check_fail(struct check_failures *cf, const char *op,
 	return 0;
 }
 
-static int
+int
 check_fail_kms(struct check_failures *cf, const char *name, const char *op,
     const struct kms_error *e)
 {
@@ -944,6 +931,8 @@ check_key_cached(const struct key_snapshot *s,
 		goto fail;
 	if (described && check_material_rotated(s, base, ex, out) == -1)
 		goto fail;
+	if (check_grants(s, base, ex, out, &cf) == -1)
+		goto fail;
 done:
 	if (check_fail_flush(&cf, out) == -1)
 		return -1;
@@ -1079,5 +1068,10 @@ check_key_json(const struct key_expect *ex, const struct key_snapshot *s,
 	    ex->region, "account", ex->account, "status",
 	    severity_name(findings_worst(fs)), "state", state, "polled_at",
 	    when[0] != '\0' ? when : NULL, "findings", f);
+	if (o != NULL && json_object_set_new(o, "grants",
+	    check_grants_json(s)) == -1) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }

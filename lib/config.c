@@ -1261,7 +1261,8 @@ fail:
 }
 
 static const char * const cfg_key_keys[] = { "arn", "name", "vendor",
-	"alias", "interval", "expect_rotation", "aws", NULL };
+	"alias", "interval", "expect_rotation", "grants_interval", "aws",
+	NULL };
 
 static void
 cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
@@ -1313,6 +1314,9 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	if ((v = ynode_get(n, "expect_rotation")) != NULL)
 		(void)cfg_bool(c, v, W("expect_rotation"),
 		    &k->expect_rotation);
+	if ((v = ynode_get(n, "grants_interval")) != NULL)
+		(void)cfg_duration(c, v, W("grants_interval"), 1, 7 * 86400,
+		    &k->grants_interval);
 	if ((v = ynode_get(n, "aws")) != NULL)
 		cfg_aws(c, v, W("aws"), &c->cfg->aws, &k->aws);
 #undef W
@@ -1459,7 +1463,7 @@ cfg_notifiers(struct cfg *c, const struct ynode *n)
 /* ---- the whole file ---- */
 
 static const char * const cfg_top_keys[] = { "interval", "slow_interval",
-	"renotify", "state_dir", "aws", "http", "kms", "alerts", "keys",
+	"grants_interval", "renotify", "state_dir", "aws", "http", "kms", "alerts", "keys",
 	"vendors", "notifiers", NULL };
 
 static void
@@ -1494,6 +1498,9 @@ cfg_walk(struct cfg *c, const struct ynode *root)
 	if ((v = ynode_get(root, "slow_interval")) != NULL)
 		(void)cfg_duration(c, v, "slow_interval", 1, 7 * 86400,
 		    &cfg->slow_interval);
+	if ((v = ynode_get(root, "grants_interval")) != NULL)
+		(void)cfg_duration(c, v, "grants_interval", 1, 7 * 86400,
+		    &cfg->grants_interval);
 	if ((v = ynode_get(root, "renotify")) != NULL)
 		(void)cfg_duration(c, v, "renotify", 0, 30 * 86400,
 		    &cfg->renotify);
@@ -1539,6 +1546,7 @@ cfg_new(const char *path)
 	}
 	cfg->interval = CONFIG_DEFAULT_INTERVAL;
 	cfg->slow_interval = CONFIG_DEFAULT_SLOW_INTERVAL;
+	cfg->grants_interval = CONFIG_DEFAULT_GRANTS_INTERVAL;
 	cfg->renotify = CONFIG_DEFAULT_RENOTIFY;
 	cfg->kms.connect_timeout = CONFIG_DEFAULT_CONNECT_TIMEOUT;
 	cfg->kms.timeout = CONFIG_DEFAULT_TIMEOUT;
@@ -1699,6 +1707,14 @@ long
 config_key_interval(const struct config *cfg, const struct config_key *key)
 {
 	return key->interval > 0 ? key->interval : cfg->interval;
+}
+
+long
+config_key_grants_interval(const struct config *cfg,
+    const struct config_key *key)
+{
+	return key->grants_interval > 0 ? key->grants_interval :
+	    cfg->grants_interval;
 }
 
 void
@@ -1959,6 +1975,7 @@ config_print(const struct config *cfg, FILE *f)
 	(void)fprintf(f, "# effective configuration, defaults filled in\n");
 	cfg_put_dur(f, 0, "interval", cfg->interval);
 	cfg_put_dur(f, 0, "slow_interval", cfg->slow_interval);
+	cfg_put_dur(f, 0, "grants_interval", cfg->grants_interval);
 	cfg_put_dur(f, 0, "renotify", cfg->renotify);
 	cfg_put_kv(f, 0, "state_dir", cfg->state_dir);
 	(void)fprintf(f, "aws:\n");
@@ -2016,6 +2033,8 @@ config_print(const struct config *cfg, FILE *f)
 		cfg_put_dur(f, 4, "interval", config_key_interval(cfg, key));
 		(void)fprintf(f, "    expect_rotation: %s\n",
 		    key->expect_rotation ? "true" : "false");
+		cfg_put_dur(f, 4, "grants_interval",
+		    config_key_grants_interval(cfg, key));
 		(void)fprintf(f, "    aws:\n");
 		config_key_aws(cfg, key, &a);
 		cfg_print_aws(f, 6, &a);

@@ -22,6 +22,7 @@ struct vendor;
 /* Defaults, also the values documented in keyhealthd.yaml(5). */
 #define CONFIG_DEFAULT_INTERVAL		300		/* 5m */
 #define CONFIG_DEFAULT_SLOW_INTERVAL	3600		/* 1h */
+#define CONFIG_DEFAULT_GRANTS_INTERVAL	3600		/* 1h */
 #define CONFIG_DEFAULT_RENOTIFY		(4 * 3600)	/* 4h */
 #define CONFIG_DEFAULT_STATE_DIR	"/var/lib/keyhealthd"
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT	5
@@ -100,6 +101,8 @@ struct config_key {
 	char			*alias;		/* "alias/NAME" (an alias ARN is
 						 * reduced to this), or NULL */
 	long			 interval;	/* seconds; 0: the global one */
+	long			 grants_interval;	/* ListGrants; 0: the
+						 * global one */
 	int			 expect_rotation;
 	struct config_aws	 aws;		/* overrides, see above */
 	int			 line;		/* of the key's entry */
@@ -110,6 +113,7 @@ struct config {
 	char			*path;		/* as given to config_load() */
 	long			 interval;
 	long			 slow_interval;	/* rotation status, aliases */
+	long			 grants_interval;	/* ListGrants */
 	long			 renotify;	/* 0: never repeat */
 	char			*state_dir;
 	struct config_aws	 aws;
@@ -167,6 +171,9 @@ const struct config_key *config_key_find(const struct config *cfg,
 		    const char *name_or_arn);
 /* A key's poll interval: its own, else the global one. */
 long		 config_key_interval(const struct config *cfg,
+		    const struct config_key *key);
+/* A key's grants_interval: its own, else the global one. */
+long		 config_key_grants_interval(const struct config *cfg,
 		    const struct config_key *key);
 /* A key's AWS settings, each from the key if set there, else the global
  * one; strings point into cfg. */

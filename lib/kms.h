@@ -18,6 +18,7 @@
 
 struct event_base;
 struct http;
+struct json_t;
 
 enum kms_errclass {
 	KMS_OK = 0,
@@ -98,7 +99,9 @@ struct kms_result {
 	struct kms_rotation	 rotation;	/* GET_KEY_ROTATION_STATUS */
 	struct kms_alias	*aliases;	/* LIST_ALIASES, all pages */
 	size_t			 naliases;
-	size_t			 ngrants;	/* LIST_GRANTS, all pages */
+	struct json_t		*grants;	/* LIST_GRANTS, all pages: an
+						 * array of canonical grants
+						 * (kms_grants.h) */
 	double			 elapsed;	/* seconds, all attempts */
 };
 
@@ -194,10 +197,6 @@ int	kms_key_meta_copy(struct kms_key_meta *dst,
 int	kms_parse_aliases(const char *body, size_t len,
 	    struct kms_alias **aliases, size_t *naliases, char **next_marker,
 	    struct kms_error *err);
-/* One ListGrants page: adds its grant count to *ngrants; *next_marker as
- * above. */
-int	kms_parse_grants(const char *body, size_t len, size_t *ngrants,
-	    char **next_marker, struct kms_error *err);
 void	kms_aliases_free(struct kms_alias *a, size_t n);	/* a and members */
 
 /* "DescribeKey", ... (the X-Amz-Target operation name). */

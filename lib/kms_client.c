@@ -26,6 +26,7 @@
 #include "endpoint.h"
 #include "http.h"
 #include "kms.h"
+#include "kms_grants.h"
 #include "log.h"
 #include "sigv4.h"
 
@@ -140,6 +141,8 @@ kms_result_free(struct kms_result *r)
 	kms_aliases_free(r->aliases, r->naliases);
 	r->aliases = NULL;
 	r->naliases = 0;
+	json_decref(r->grants);
+	r->grants = NULL;
 }
 
 static void
@@ -583,7 +586,12 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 		    &next, e);
 		break;
 	case KMS_OP_LIST_GRANTS:
-		rc = kms_parse_grants(body, len, &r->ngrants, &next, e);
+		if (r->grants == NULL && (r->grants = json_array()) == NULL) {
+			kms_malformed(e, "ListGrants: out of memory");
+			rc = -1;
+			break;
+		}
+		rc = kms_parse_grants(body, len, r->grants, &next, e);
 		break;
 	default:
 		rc = -1;
