@@ -267,6 +267,16 @@ class Demo:
         self.eu.create_alias(AliasName=ALIAS,
                              TargetKeyId=self.keys["gearset-eu"]["id"])
         self.out.more("%-13s -> gearset-eu" % ALIAS)
+        # The grant Gearset's AWS services hold on the key.
+        self.vendor_grant = {
+            "GranteePrincipal": "arn:aws:iam::%s:root"
+            % GEARSET["eu-west-1"],
+            "Operations": ["Decrypt", "Encrypt", "GenerateDataKey"]}
+        self.grant_id = self.eu.create_grant(
+            KeyId=self.keys["gearset-eu"]["id"],
+            **self.vendor_grant)["GrantId"]
+        self.out.more("%-13s grant %s... to Gearset" % (
+            "gearset-eu", self.grant_id[:12]))
 
     def start_receiver(self):
         secret = os.path.join(self.tmp, "webhook-secret")
@@ -294,6 +304,7 @@ class Demo:
             "# keyhealthd demo: written by tests/demo/demo.py",
             "interval: %ds" % i,
             "slow_interval: %ds" % i,
+            "grants_interval: %ds" % i,
             "renotify: 4h",
             "state_dir: %s" % self.state_dir,
             "aws:",
@@ -439,7 +450,7 @@ class Demo:
     def story(self):
         eu, us, eu2 = (self.keys[n] for n in ("gearset-eu", "gearset-us",
                                               "gearset-eu-2"))
-        total = 7
+        total = 8
 
         def cmd(region, text):
             return "aws kms --region %s %s" % (region, text)
@@ -499,22 +510,38 @@ class Demo:
                     "gearset-us"),
                    ("firing", "warning", "policy-changed", "gearset-us")])
 
+        self.step(7, total, "Gearset's grant on gearset-eu is revoked: its "
+                  "AWS services lose the key",
+                  [cmd("eu-west-1", "revoke-grant --key-id %s --grant-id "
+                       "%s" % (eu["id"], self.grant_id))],
+                  lambda: self.eu.revoke_grant(KeyId=eu["id"],
+                                               GrantId=self.grant_id),
+                  [("firing", "critical", "vendor-grant-revoked",
+                    "gearset-eu")])
+
         def restore():
             self.eu.update_alias(AliasName=ALIAS, TargetKeyId=eu["id"])
             self.us.put_key_policy(KeyId=us["id"], PolicyName="default",
                                    Policy=gearset_policy("us-west-2"))
-        self.step(7, total, "both are put right: the alias goes back and "
-                  "the policy is restored",
+            self.eu.create_grant(KeyId=eu["id"], **self.vendor_grant)
+        self.step(8, total, "all is put right: the alias goes back, the "
+                  "policy is restored and Gearset's grant created again",
                   [cmd("eu-west-1", "update-alias --alias-name %s "
                        "--target-key-id %s" % (ALIAS, eu["id"])),
                    cmd("us-west-2", "put-key-policy --key-id %s "
                        "--policy-name default --policy file://"
-                       "gearset.json" % us["id"])],
+                       "gearset.json" % us["id"]),
+                   cmd("eu-west-1", "create-grant --key-id %s "
+                       "--grantee-principal arn:aws:iam::%s:root "
+                       "--operations Decrypt Encrypt GenerateDataKey"
+                       % (eu["id"], GEARSET["eu-west-1"]))],
                   restore,
                   [("resolved", "critical", "key-replaced", "gearset-eu"),
                    ("resolved", "critical", "vendor-access-missing",
                     "gearset-us"),
-                   ("resolved", "warning", "policy-changed", "gearset-us")])
+                   ("resolved", "warning", "policy-changed", "gearset-us"),
+                   ("resolved", "critical", "vendor-grant-revoked",
+                    "gearset-eu")])
 
     # -- the whole run ----------------------------------------------------
     def run(self):
