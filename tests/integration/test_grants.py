@@ -73,6 +73,21 @@ def only(doc, name="gs"):
     return key_result(doc, name)
 
 
+def vendor_grants(emu, m):
+    return [g for g in all_grants(emu, m) if VENDOR in g["GranteePrincipal"]]
+
+
+def revoke_vendor_grant_while_running(emu, m, d):
+    """With daemon d healthy, revokes the vendor's one grant and waits for
+    the alert; returns the grant as it was."""
+    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=10)
+    (vg,) = vendor_grants(emu, m)
+    kms(emu).revoke_grant(KeyId=m["KeyId"], GrantId=vg["GrantId"])
+    d.wait_log("critical: vendor-grant-revoked on key gs",
+               timeout=4 * FAST + 5)
+    return vg
+
+
 # -- no false alarm ------------------------------------------------------------
 
 def test_healthy_key_with_grants_is_ok_and_shows_them(emu, kh_config,
@@ -135,8 +150,7 @@ def test_every_page_of_a_long_grant_list_is_read(emu, kh_config, kh_check,
     assert only(doc)["grants"]["count"] == 41
     assert only(doc)["grants"]["vendor"] == 1
     assert len(list_grants_requests(emu)) == 6
-    vendor_id = [g for g in all_grants(emu, m)
-                 if VENDOR in g["GranteePrincipal"]][0]["GrantId"]
+    vendor_id = vendor_grants(emu, m)[0]["GrantId"]
     kms(emu).revoke_grant(KeyId=m["KeyId"], GrantId=vendor_id)
     rc, doc, err = kh_check(cfg)
     assert rc == EXIT_CRITICAL, err
@@ -150,9 +164,8 @@ def test_some_vendor_grants_revoked_is_a_warning_until_accepted(
     m, cfg = grants_key(emu, kh_config, [vendor_grant(), vendor_grant(
         ops=["Decrypt"]), role_grant()])
     assert kh_baseline(cfg).returncode == 0
-    gone = [g for g in kms(emu).list_grants(KeyId=m["KeyId"])["Grants"]
-            if g["Operations"] == ["Decrypt"] and
-            VENDOR in g["GranteePrincipal"]][0]
+    gone = [g for g in vendor_grants(emu, m)
+            if g["Operations"] == ["Decrypt"]][0]
     kms(emu).revoke_grant(KeyId=m["KeyId"], GrantId=gone["GrantId"])
     rc, doc, err = kh_check(cfg)
     assert rc == EXIT_WARNING, err
@@ -183,12 +196,7 @@ def test_vendor_grant_revoked_while_running_fires_and_resolves_on_recreate(
     cfg.doc["http"] = {"listen": "127.0.0.1:%d" % port}
     cfg.write()
     d = daemon(cfg)
-    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=10)
-    (vg,) = [g for g in kms(emu).list_grants(KeyId=m["KeyId"])["Grants"]
-             if VENDOR in g["GranteePrincipal"]]
-    kms(emu).revoke_grant(KeyId=m["KeyId"], GrantId=vg["GrantId"])
-    d.wait_log("critical: vendor-grant-revoked on key gs",
-               timeout=4 * FAST + 5)
+    vg = revoke_vendor_grant_while_running(emu, m, d)
     with urllib.request.urlopen("http://127.0.0.1:%d/status" % port,
                                 timeout=5) as r:
         st = json.loads(r.read())
@@ -281,12 +289,7 @@ def test_list_grants_outage_keeps_a_firing_grant_alert(emu, kh_config,
                         interval="1s", grants_interval="1s",
                         kms={"max_attempts": 1})
     d = daemon(cfg)
-    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=10)
-    (vg,) = [g for g in kms(emu).list_grants(KeyId=m["KeyId"])["Grants"]
-             if VENDOR in g["GranteePrincipal"]]
-    kms(emu).revoke_grant(KeyId=m["KeyId"], GrantId=vg["GrantId"])
-    d.wait_log("critical: vendor-grant-revoked on key gs",
-               timeout=4 * FAST + 5)
+    revoke_vendor_grant_while_running(emu, m, d)
     emu.client.fault("error", "ListGrants", duration=3, status=500,
                      code="KMSInternalException", message="internal")
     d.wait_log("check-failed on key gs", timeout=4 * FAST + 5)
