@@ -590,6 +590,11 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		kh_key_setup(kh, conf, k, &conf->keys[i]);
 		if (old != NULL) {
 			kh_key_take_over(k, old);
+			/* A shorter grants_interval applies now, not after
+			 * the longer one ran out. */
+			if (k->next_grants > time(NULL) +
+			    config_key_grants_interval(conf, k->ck))
+				k->next_grants = 0;
 			continue;
 		}
 		if (kh->state_ok) {

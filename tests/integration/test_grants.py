@@ -11,6 +11,7 @@ grants_reverse.
 import json
 import os
 import re
+import signal
 import time
 import urllib.request
 
@@ -362,3 +363,18 @@ def test_emulator_retire_and_list_grants_errors(emu):
         KeyId=m["KeyId"]))
     assert [len(p["Grants"]) for p in pages] == [2, 2, 2]
     assert [p["Truncated"] for p in pages] == [True, True, False]
+
+
+def test_reload_to_a_shorter_grants_interval_applies_at_once(emu, kh_config,
+                                                             daemon):
+    m, cfg = grants_key(emu, kh_config, [vendor_grant()], interval="1s")
+    d = daemon(cfg)
+    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=10)
+    assert len(list_grants_requests(emu)) == 1
+    cfg.doc["grants_interval"] = "1s"
+    cfg.write()
+    d.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 4 * FAST + 10
+    while len(list_grants_requests(emu)) < 3:
+        assert time.monotonic() < deadline, "ListGrants not every second"
+        time.sleep(0.1)
