@@ -463,11 +463,11 @@ kms_grants_describe(const json_t *g)
 	    (cons = json_dumps(json_object_get(g, "constraints"),
 	    JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		goto done;
-	if (asprintf(&s, "grant %s to %s: %s%s%s%s%s%s%s%s", id ? id : "?",
+	if (asprintf(&s, "grant %s to %s: %s%s%s%s%s%s%s", id ? id : "?",
 	    to ? to : "(no grantee)", opl[0] ? opl : "(no operations)",
 	    ret ? "; retiring " : "", ret ? ret : "",
 	    iss ? "; issued by " : "", iss ? iss : "",
-	    cons ? "; constraints " : "", cons ? cons : "", "") == -1)
+	    cons ? "; constraints " : "", cons ? cons : "") == -1)
 		s = NULL;
 done:
 	free(opl);
