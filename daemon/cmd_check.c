@@ -20,7 +20,7 @@
 
 /*
  * A one-shot run over many keys is as slow as kms.rate_limit makes it
- * (500 keys take 100 s at 10 requests/s) and prints only at the end.  On
+ * (500 keys take 150 s at 10 requests/s) and prints only at the end.  On
  * a terminal, a run that lasts longer than PROGRESS_AFTER shows one line
  * on stderr, redrawn in place every PROGRESS_TICK_MS: keys done, the
  * total and the time left at the rate of the last PROGRESS_WINDOW ticks
