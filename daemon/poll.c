@@ -273,11 +273,15 @@ static void
 poll_drop_stale_parts(struct key_snapshot *s, int rotation_fetched,
     int alias_fetched, int grants_fetched)
 {
+	/* The grants last listed, if any, still stand: only the failure
+	 * goes. */
 	if (!grants_fetched && s->grants_known && s->grants_err != NULL) {
-		s->grants_known = 0;
-		s->grants_at = 0;
 		free(s->grants_err);
 		s->grants_err = NULL;
+		if (s->grants == NULL) {
+			s->grants_known = 0;
+			s->grants_at = 0;
+		}
 	}
 	if (!rotation_fetched && s->rotation_known &&
 	    s->rotation_err.cls != KMS_OK) {
