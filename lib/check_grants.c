@@ -307,15 +307,25 @@ json_t *
 check_grants_json(const struct key_snapshot *s)
 {
 	char	md[KMS_GRANTS_HEX_LEN], when[32];
+	json_t	*o;
 
 	if (s == NULL || !s->grants_known)
 		return json_null();
 	check_rfc3339(s->grants_at, when, sizeof(when));
-	if (s->grants_err != NULL || s->grants == NULL)
-		return json_pack("{s:s, s:s?}", "error",
-		    s->grants_err != NULL ? s->grants_err->code : "unknown",
-		    "fetched_at", when[0] != '\0' ? when : NULL);
-	return json_pack("{s:I, s:I, s:s, s:s?}", "count",
-	    (json_int_t)s->grants->n, "vendor", (json_int_t)s->grants->nvendor,
-	    "digest", kms_grants_hex(s->grants->md, md), "fetched_at", when[0] != '\0' ? when : NULL);
+	/* After a failed listing, the grants last listed, and the error. */
+	if (s->grants != NULL)
+		o = json_pack("{s:I, s:I, s:s}", "count",
+		    (json_int_t)s->grants->n, "vendor",
+		    (json_int_t)s->grants->nvendor, "digest",
+		    kms_grants_hex(s->grants->md, md));
+	else
+		o = json_object();
+	if (o == NULL || json_object_set_new(o, "fetched_at", when[0] != '\0' ?
+	    json_string(when) : json_null()) == -1 || (s->grants_err != NULL &&
+	    json_object_set_new(o, "error",
+	    json_string(s->grants_err->code)) == -1)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }

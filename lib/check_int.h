@@ -37,7 +37,9 @@ int	check_grants(const struct key_snapshot *s,
 	    const struct key_baseline *base, const struct key_expect *ex,
 	    struct findings *out, struct check_failures *cf);
 /* The grants part of check_key_json(): {"count", "vendor", "digest",
- * "fetched_at"}, {"error": CODE, "fetched_at"}, or null (not fetched). */
+ * "fetched_at"} (with "error": CODE after a failed listing; without the
+ * counts when none ever succeeded), or null (not fetched).  NULL when
+ * out of memory. */
 json_t	*check_grants_json(const struct key_snapshot *s);
 /* Copies prev's grants part into cur when cur did not fetch it, and
  * prev's last summary when cur's fetch failed.  0, or -1 when out of

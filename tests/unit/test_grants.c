@@ -464,6 +464,7 @@ END_TEST
 START_TEST(test_check_grants_failure_keeps_the_last_grants_findings)
 {
 	struct key_snapshot	 cur;
+	json_t			*j, *gj;
 
 	accept(THREE);
 	fetched("{\"Grants\":[" G_ROLE("g3") "]}");
@@ -486,6 +487,13 @@ START_TEST(test_check_grants_failure_keeps_the_last_grants_findings)
 	ck_assert_int_eq(findings_get(&fs, CHECK_VENDOR_GRANT_REVOKED)->severity,
 	    SEV_CRITICAL);
 	ck_assert_ptr_nonnull(findings_get(&fs, CHECK_CHECK_FAILED));
+	/* And check --json shows the last grants with the error. */
+	j = check_key_json(&want, &snap, &fs);
+	gj = json_object_get(j, "grants");
+	ck_assert_int_eq(json_integer_value(json_object_get(gj, "count")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(gj, "error")),
+	    "ThrottlingException");
+	json_decref(j);
 }
 END_TEST
 
