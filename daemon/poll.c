@@ -199,7 +199,7 @@ poll_grants_finish(struct kh_key *k, json_t *set)
 		if (bset == NULL)
 			log_warnx("key %s: grants baseline: %s",
 			    kh_key_name(k), err);
-		if (check_grants_diff(g, b, bset, set, err) == -1)
+		if (check_grants_diff(g, bset, set, err) == -1)
 			log_warnx("key %s: out of memory diffing its grants",
 			    kh_key_name(k));
 		json_decref(bset);

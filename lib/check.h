@@ -35,10 +35,10 @@ struct key_grants {
 	size_t		 n;		/* grants on the key */
 	size_t		 nvendor;	/* of which the vendor's */
 	unsigned char	 md[KMS_GRANTS_DIGEST_LEN];	/* kms_grants_digest() */
-	/* The diff against the baseline of digest base_md (when md is
-	 * not that digest): arrays of canonical grants, or NULL. */
+	/* The diff against the baseline (when md is not its digest):
+	 * arrays of canonical grants, or NULL.  A baseline accepted since
+	 * makes the daemon list the grants again at the next poll. */
 	int		 diffed;
-	unsigned char	 base_md[KMS_GRANTS_DIGEST_LEN];
 	json_t		*removed;	/* the baseline's, gone */
 	json_t		*added;		/* not in the baseline */
 	char		*base_err;	/* the baseline set can't be read */
@@ -286,8 +286,7 @@ int	check_grants_need_diff(const struct key_grants *g,
  * check_grants_summary()) against base_set (the baseline's, sorted), or,
  * base_set NULL, why that could not be read (base_err).  0, or -1 when
  * out of memory. */
-int	check_grants_diff(struct key_grants *g,
-	    const struct key_baseline *base, const json_t *base_set,
+int	check_grants_diff(struct key_grants *g, const json_t *base_set,
 	    const json_t *set, const char *base_err);
 /* Makes g's set the grants baseline of b (accepted_at now); the caller
  * saves the set itself (state_grants_save()). */

@@ -47,8 +47,8 @@ check_grants_need_diff(const struct key_grants *g,
 }
 
 int
-check_grants_diff(struct key_grants *g, const struct key_baseline *base,
-    const json_t *base_set, const json_t *set, const char *base_err)
+check_grants_diff(struct key_grants *g, const json_t *base_set,
+    const json_t *set, const char *base_err)
 {
 	json_t	*rm, *add;
 	char	*e = NULL;
@@ -67,7 +67,6 @@ check_grants_diff(struct key_grants *g, const struct key_baseline *base,
 	g->added = add;
 	g->base_err = e;
 	g->diffed = 1;
-	memcpy(g->base_md, base->grants_md, sizeof(g->base_md));
 	return 0;
 }
 
@@ -100,23 +99,20 @@ check_grants_carry(struct key_snapshot *cur, const struct key_snapshot *prev)
 		*e = *prev->grants_err;
 	}
 	if (prev->grants != NULL) {
-		if ((g = malloc(sizeof(*g))) == NULL ||
-		    (prev->grants->base_err != NULL &&
-		    (g->base_err = strdup(prev->grants->base_err)) == NULL)) {
+		if ((g = malloc(sizeof(*g))) == NULL) {
+			free(e);
+			return -1;
+		}
+		*g = *prev->grants;
+		if (g->base_err != NULL &&
+		    (g->base_err = strdup(g->base_err)) == NULL) {
 			free(g);
 			free(e);
 			return -1;
 		}
-		if (prev->grants->base_err == NULL)
-			g->base_err = NULL;
-		g->n = prev->grants->n;
-		g->nvendor = prev->grants->nvendor;
-		g->diffed = prev->grants->diffed;
-		memcpy(g->md, prev->grants->md, sizeof(g->md));
-		memcpy(g->base_md, prev->grants->base_md, sizeof(g->base_md));
 		/* Never changed once built: shared. */
-		g->removed = json_incref(prev->grants->removed);
-		g->added = json_incref(prev->grants->added);
+		json_incref(g->removed);
+		json_incref(g->added);
 	}
 	/* A failed fetch keeps the last summary it has, so that what it
 	 * showed stays shown next to the check-failed. */
