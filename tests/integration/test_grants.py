@@ -378,3 +378,26 @@ def test_reload_to_a_shorter_grants_interval_applies_at_once(emu, kh_config,
     while len(list_grants_requests(emu)) < 3:
         assert time.monotonic() < deadline, "ListGrants not every second"
         time.sleep(0.1)
+
+
+def test_baseline_accept_while_running_resolves_grant_changed(
+        emu, kh_config, daemon, kh_baseline):
+    m, cfg = grants_key(emu, kh_config, [vendor_grant()], interval="1s",
+                        grants_interval="1s")
+    d = daemon(cfg)
+    d.wait_notify("STATUS", lambda v: "1 ok" in v, timeout=10)
+    kms(emu).create_grant(KeyId=m["KeyId"], GranteePrincipal=(
+        "arn:aws:iam::%s:role/etl" % ACCOUNT), Operations=["Decrypt"])
+    d.wait_log("warning: grant-changed on key gs", timeout=4 * FAST + 5)
+    r = kh_baseline(cfg, "gs")
+    assert r.returncode == 0, r.stderr
+    assert "and its 2 grants as the baseline" in r.stdout
+    d.wait_log("resolved: grant-changed on key gs", timeout=4 * FAST + 5)
+    # It stays resolved: the daemon keeps the accepted grants baseline
+    # (its own saves do not write the old digest back).
+    n = len(list_grants_requests(emu))
+    deadline = time.monotonic() + 4 * FAST + 10
+    while len(list_grants_requests(emu)) < n + 3:
+        assert time.monotonic() < deadline, "no more ListGrants"
+        time.sleep(0.1)
+    assert d.log().count("warning: grant-changed on key gs") == 1
