@@ -104,7 +104,7 @@ kh_key_reload_baseline(struct kh_key *k)
 	if (st.baseline.has_grants != k->st.baseline.has_grants ||
 	    memcmp(st.baseline.grants_md, k->st.baseline.grants_md,
 	    sizeof(st.baseline.grants_md)) != 0)
-		k->next_grants = 0;
+		k->sched.next_grants = 0;
 	check_baseline_free(&k->st.baseline);
 	k->st.baseline = st.baseline;
 	memset(&st.baseline, 0, sizeof(st.baseline));
@@ -455,11 +455,7 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	k->ck = ck;
 	if (state_key_filename(ck->arn, k->sfile, sizeof(k->sfile)) == -1)
 		k->sfile[0] = '\0';
-	k->expect.arn = ck->arn;
-	k->expect.name = ck->name;
-	k->expect.region = ck->parsed.region;
-	k->expect.account = ck->parsed.account;
-	k->expect.partition = ck->parsed.partition;
+	config_key_keyid(ck, &k->expect.id);
 	k->expect.vendor = ck->vendor;
 	k->expect.alias = ck->alias;
 	k->expect.expect_rotation = ck->expect_rotation;
@@ -482,9 +478,8 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 		log_warnx("key %s: out of memory", ck->name);
 	}
 	k->creds = creds_glue_get(kh, conf, ck);
-	k->target.region = ck->parsed.region;
+	k->target.id = &k->expect.id;
 	k->target.endpoint = k->ep != NULL ? k->ep->url : NULL;
-	k->target.account = ck->parsed.account;
 	k->target.get_creds = creds_provider_sigv4;
 	k->target.creds_arg = k->creds != NULL ? k->creds->prov : NULL;
 }
@@ -532,16 +527,9 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
 	k->state_mtime = old->state_mtime;
 	k->wpending = old->wpending;
 	k->disk_changed = old->disk_changed;
-	k->failures = old->failures;
-	k->next_slow = old->next_slow;
-	k->next_grants = old->next_grants;
-	k->next_at = old->next_at;
-	k->due = old->due;
+	k->sched = old->sched;
+	k->metrics = old->metrics;
 	k->prev_ck = old->ck;
-	k->polls = old->polls;
-	k->polls_failed = old->polls_failed;
-	k->last_success = old->last_success;
-	k->last_latency = old->last_latency;
 }
 
 /*
@@ -592,9 +580,9 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			kh_key_take_over(k, old);
 			/* A shorter grants_interval applies now, not after
 			 * the longer one ran out. */
-			if (k->next_grants > time(NULL) +
+			if (k->sched.next_grants > time(NULL) +
 			    config_key_grants_interval(conf, k->ck))
-				k->next_grants = 0;
+				k->sched.next_grants = 0;
 			continue;
 		}
 		if (kh->state_ok) {
@@ -638,11 +626,8 @@ kh_keys_free(struct kh *kh)
 	kh->keys = NULL;
 	kh->nkeys = 0;
 	/* The keys waiting for their endpoints are gone with them. */
-	kh->nwaiting = 0;
-	for (i = 0; i < kh->nendpoints; i++) {
-		kh->endpoints[i]->wait_head = NULL;
-		kh->endpoints[i]->wait_tail = NULL;
-	}
+	for (i = 0; i < kh->nendpoints; i++)
+		sched_queue_drop(&kh->endpoints[i]->q);
 	free(kh->keymap);
 	kh->keymap = NULL;
 	kh->keymap_size = 0;

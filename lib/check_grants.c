@@ -274,7 +274,7 @@ check_grants(const struct key_snapshot *s, const struct key_baseline *base,
 	if (!g->diffed)
 		return 0;
 	if (ex->vendor != NULL)
-		account = vendor_account(ex->vendor, ex->region);
+		account = vendor_account(ex->vendor, ex->id.region);
 	if (base->grants_accepted_at > 0)
 		check_rfc3339(base->grants_accepted_at, when, sizeof(when));
 	else

@@ -236,10 +236,10 @@ setup(void)
 	gearset = config_vendor_load("gearset", verr, sizeof(verr));
 	ck_assert_msg(gearset != NULL, "%s", verr);
 	memset(&want, 0, sizeof(want));
-	want.arn = ARN;
-	want.name = "gearset-eu";
-	want.region = "eu-west-1";
-	want.account = "111122223333";
+	want.id.arn = ARN;
+	want.id.name = "gearset-eu";
+	want.id.region = "eu-west-1";
+	want.id.account = "111122223333";
 	want.vendor = gearset;
 	memset(&snap, 0, sizeof(snap));
 	memset(&base, 0, sizeof(base));
