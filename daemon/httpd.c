@@ -152,6 +152,7 @@ enum metrics_part {
 	METRICS_POLL_FAILURES,
 	METRICS_LAST_SUCCESS,
 	METRICS_LAST_USED,
+	METRICS_GRANTS,
 	METRICS_REST,
 	METRICS_DONE
 };
@@ -270,6 +271,19 @@ metrics_key(struct kh *kh, enum metrics_part part, size_t i,
 		}
 		break;
 	}
+	case METRICS_GRANTS: {
+		const struct key_grants *g = k->snap.grants;
+
+		if (!k->have_snap || g == NULL)
+			break;
+		evbuffer_add_printf(b, "keyhealthd_key_grants{");
+		httpd_key_labels(b, k);
+		evbuffer_add_printf(b, ",kind=\"all\"} %zu\n", g->n);
+		evbuffer_add_printf(b, "keyhealthd_key_grants{");
+		httpd_key_labels(b, k);
+		evbuffer_add_printf(b, ",kind=\"vendor\"} %zu\n", g->nvendor);
+		break;
+	}
 	default:
 		break;
 	}
@@ -299,6 +313,9 @@ static const struct {
 	    "keyhealthd_key_last_used_timestamp_seconds", "gauge",
 	    "The key's last successful cryptographic use as GetKeyLastUsage "
 	    "reported it (keys with expect_use_within and a recorded use)." },
+	[METRICS_GRANTS] = { "keyhealthd_key_grants", "gauge",
+	    "Grants on the key at its last ListGrants: all of them, and the "
+	    "vendor's." },
 };
 
 static void

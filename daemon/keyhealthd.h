@@ -79,6 +79,7 @@ struct kh_key_sched {
 	time_t			 next_slow;	/* rotation status and alias */
 	int			 usage_due;	/* GetKeyLastUsage at the next
 						 * poll, slow or not */
+	time_t			 next_grants;	/* ListGrants */
 	int			 failures;	/* consecutive failed polls */
 	int			 due;		/* a poll waits for a reload */
 };
@@ -145,6 +146,8 @@ struct kh_key {
 						 * key's entry in the config
 						 * being replaced, or NULL */
 	struct kh_poll		*poll;		/* in flight, or NULL */
+	json_t			*grants_set;	/* baseline accept only: the
+						 * grants its poll fetched */
 	struct kh_key_metrics	 metrics;
 };
 
@@ -245,6 +248,11 @@ void		 kh_key_reload_baseline(struct kh_key *);
 int		 kh_key_baseline_text(struct kh_key *);
 /* Frees the accepted policy's text when its state file holds it. */
 void		 kh_key_baseline_drop(struct kh_key *);
+/* Makes the grants k's poll fetched its grants baseline: writes the set
+ * (keys/<hash>.grants.json) and records its digest in k's baseline (the
+ * caller saves k's state).  0, or -1 with err. */
+int		 kh_key_accept_grants(struct kh_key *, const json_t *,
+		    char *, size_t);
 const char	*kh_key_name(const struct kh_key *);
 struct kh_key	*kh_key_by_file(struct kh *, const char *);
 /* Starts measuring the loop's lag (keyhealthd_loop_lag_seconds). */

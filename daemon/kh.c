@@ -101,6 +101,11 @@ kh_key_reload_baseline(struct kh_key *k)
 	}
 	log_info("key %s: baseline changed on disk (baseline accept?), "
 	    "using it", kh_key_name(k));
+	/* Grants accepted anew: the diff we hold is against the old ones. */
+	if (st.baseline.has_grants != k->st.baseline.has_grants ||
+	    memcmp(st.baseline.grants_md, k->st.baseline.grants_md,
+	    sizeof(st.baseline.grants_md)) != 0)
+		k->sched.next_grants = 0;
 	check_baseline_free(&k->st.baseline);
 	k->st.baseline = st.baseline;
 	memset(&st.baseline, 0, sizeof(st.baseline));
@@ -394,6 +399,36 @@ kh_key_mark_dirty(struct kh_key *k)
 }
 
 int
+kh_key_accept_grants(struct kh_key *k, const json_t *set, char *err,
+    size_t errlen)
+{
+	const struct key_grants	*g = k->snap.grants;
+	char			 name[64];
+	json_t			*j;
+	time_t			 now = time(NULL);
+
+	if (!k->kh->state_ok || g == NULL || set == NULL) {
+		(void)snprintf(err, errlen, "%s", !k->kh->state_ok ?
+		    "no usable state directory" : "no grants were read");
+		return -1;
+	}
+	if (state_grants_filename(k->ck->arn, name, sizeof(name)) == -1 ||
+	    (j = state_grants_to_json(k->ck->arn, set, g->md, now)) == NULL) {
+		(void)snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* The set first: the key's file, written after it, names its
+	 * digest (a crash between the two leaves the old digest, and the
+	 * new set is then reported unreadable rather than trusted). */
+	if (kh_state_write(k->kh, name, j, "grants") == -1) {
+		(void)snprintf(err, errlen, "cannot write %s", name);
+		return -1;
+	}
+	check_grants_accept(&k->st.baseline, g, now);
+	return 0;
+}
+
+int
 kh_key_save_state(struct kh_key *k)
 {
 	struct kh	*kh = k->kh;
@@ -473,6 +508,7 @@ kh_key_free(struct kh_key *k)
 	check_snapshot_free(&k->snap);
 	findings_clear(&k->findings);
 	check_cache_free(&k->pcache);
+	json_decref(k->grants_set);
 	free(k->alias_arn);
 	free(k->endpoint_err);
 	free(k);
@@ -849,6 +885,11 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		if (old != NULL) {
 			kh_key_take_over(k, old);
 			old->superseded = 1;
+			/* A shorter grants_interval applies now, not after
+			 * the longer one ran out. */
+			if (k->sched.next_grants > time(NULL) +
+			    config_key_grants_interval(conf, k->ck))
+				k->sched.next_grants = 0;
 			continue;
 		}
 		if (kh->state_ok) {

@@ -1,10 +1,10 @@
 /*
  * One poll of one key: DescribeKey and GetKeyPolicy every time, rotation
  * status, the alias's target and the key's last use every slow_interval
- * (only when configured to matter), all in parallel on the loop.  When
- * every part is in, the snapshot replaces the key's last one (carrying
- * over the slow parts it did not fetch) and the checks run.  Nothing here
- * blocks.
+ * (only when configured to matter), the grants every grants_interval, all
+ * in parallel on the loop.  When every part is in, the snapshot replaces
+ * the key's last one (carrying over the slow parts it did not fetch) and
+ * the checks run.  Nothing here blocks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 #include "kms_keystore.h"
 #include "kms_material.h"
 #include "log.h"
+#include "vendor.h"
 #include "keyhealthd.h"
 
 struct kh_poll {
@@ -24,6 +25,8 @@ struct kh_poll {
 	struct key_snapshot	 snap;
 	int			 pending;	/* operations outstanding */
 	int			 slow;		/* fetches the slow parts */
+	int			 grants;	/* fetches the grants */
+	json_t			*grants_set;	/* what ListGrants gave */
 	int			 submitted;
 	int			 failed_local;	/* no credentials */
 	struct timespec		 t0;
@@ -233,6 +236,25 @@ poll_usage_cb(struct kms_result *res, void *arg)
 	poll_part_done(p);
 }
 
+static void
+poll_grants_cb(struct kms_result *res, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	p->snap.grants_known = 1;
+	p->snap.grants_at = p->snap.polled_at;
+	if (res->err.cls == KMS_OK) {
+		p->grants_set = res->grants;	/* steal */
+		res->grants = NULL;
+	} else if ((p->snap.grants_err = malloc(sizeof(*p->snap.grants_err)))
+	    != NULL)
+		*p->snap.grants_err = res->err;
+	else
+		p->snap.grants_known = 0;
+	poll_count(p, &res->err);
+	poll_part_done(p);
+}
+
 /*
  * GetKeyLastUsage's quota is 5/s per account and region, and the client
  * lets one through per second (its low-quota bucket).  A poll that waited for
@@ -259,6 +281,75 @@ poll_usage_now(struct kh_poll *p)
 	}
 	k->sched.usage_due = 0;
 	return 1;
+}
+
+/*
+ * The grants fetched by this poll into k's snapshot: only a summary
+ * stays, and the diff against the baseline set (read from state_dir only
+ * when the digests differ).  A key with no grants baseline yet takes
+ * these as its baseline (run only; `baseline accept` takes the set).
+ */
+static void
+poll_grants_finish(struct kh_key *k, json_t *set)
+{
+	struct kh		*kh = k->kh;
+	struct key_baseline	*b = &k->st.baseline;
+	struct key_grants	*g;
+	const char		*acct = NULL;
+	unsigned char		 md[KMS_GRANTS_DIGEST_LEN];
+	json_t			*bset = NULL;
+	char			 err[512];
+	enum state_read		 r;
+
+	if (k->expect.vendor != NULL)
+		acct = vendor_account(k->expect.vendor,
+		    k->expect.id.region);
+	if ((g = check_grants_summary(set, acct)) == NULL) {
+		log_warnx("key %s: out of memory summarising its grants",
+		    kh_key_name(k));
+		json_decref(set);
+		return;
+	}
+	check_grants_free(k->snap.grants);
+	k->snap.grants = g;
+	if (check_grants_need_diff(g, b)) {
+		err[0] = '\0';
+		r = kh->state_ok ? state_grants_load(kh->conf->state_dir,
+		    k->ck->arn, kh->mode == KH_MODE_RUN, &bset, md, err,
+		    sizeof(err)) : STATE_READ_ERROR;
+		if (r == STATE_READ_OK && memcmp(md, b->grants_md,
+		    sizeof(md)) != 0) {
+			json_decref(bset);
+			bset = NULL;
+			(void)snprintf(err, sizeof(err), "the stored grants "
+			    "are not the accepted ones (their digest differs)");
+		} else if (r == STATE_READ_ABSENT)
+			(void)snprintf(err, sizeof(err), "the stored grants "
+			    "are missing");
+		else if (r != STATE_READ_OK && err[0] == '\0')
+			(void)snprintf(err, sizeof(err), "no usable state "
+			    "directory");
+		if (bset == NULL)
+			log_warnx("key %s: grants baseline: %s",
+			    kh_key_name(k), err);
+		if (check_grants_diff(g, bset, set, err) == -1)
+			log_warnx("key %s: out of memory diffing its grants",
+			    kh_key_name(k));
+		json_decref(bset);
+	}
+	if (kh->mode == KH_MODE_RUN && !b->has_grants) {
+		if (kh_key_accept_grants(k, set, err, sizeof(err)) == -1)
+			log_warnx("key %s: cannot keep its grants as the "
+			    "baseline: %s", kh_key_name(k), err);
+		else
+			(void)kh_key_save_state(k);
+	}
+	if (kh->mode == KH_MODE_BASELINE) {
+		json_decref(k->grants_set);
+		k->grants_set = set;
+		return;
+	}
+	json_decref(set);
 }
 
 /*
@@ -337,13 +428,23 @@ poll_state_changed(const struct key_snapshot *prev,
  */
 static void
 poll_drop_stale_parts(struct key_snapshot *s, int rotation_fetched,
-    int alias_fetched, int materials_fetched)
+    int alias_fetched, int materials_fetched, int grants_fetched)
 {
 	if (!materials_fetched && s->materials != NULL &&
 	    s->materials->err.cls != KMS_OK) {
 		free(s->materials);
 		s->materials = NULL;
 		s->materials_at = 0;
+	}
+	/* The grants last listed, if any, still stand: only the failure
+	 * goes. */
+	if (!grants_fetched && s->grants_known && s->grants_err != NULL) {
+		free(s->grants_err);
+		s->grants_err = NULL;
+		if (s->grants == NULL) {
+			s->grants_known = 0;
+			s->grants_at = 0;
+		}
 	}
 	if (!rotation_fetched && s->rotation_known &&
 	    s->rotation_err.cls != KMS_OK) {
@@ -376,6 +477,8 @@ poll_finish(struct kh_poll *p)
 	int		 rotation_fetched = p->snap.rotation_known;
 	int		 alias_fetched = p->snap.alias_known;
 	int		 materials_fetched = p->snap.materials != NULL;
+	int		 grants_fetched = p->snap.grants_known;
+	json_t		*gset = p->grants_set;
 	enum severity	 worst;
 	int		 changed = k->have_snap &&
 			    poll_state_changed(&k->snap, &p->snap);
@@ -407,13 +510,18 @@ poll_finish(struct kh_poll *p)
 		k->snap.usage = NULL;
 		k->sched.usage_due = 1;
 	}
+	/* Grants the same way: after a failure, and after a new KeyState. */
+	if ((grants_fetched && p->snap.grants_err != NULL &&
+	    poll_slow_retry_code(p->snap.grants_err->cls,
+	    p->snap.grants_err->code)) || (changed && !p->grants))
+		k->sched.next_grants = 0;
 	if (k->have_snap &&
 	    check_snapshot_carry(&p->snap, &k->snap) == -1)
 		log_warnx("key %s: out of memory carrying the slow parts",
 		    kh_key_name(k));
 	if (changed)
 		poll_drop_stale_parts(&p->snap, rotation_fetched,
-		    alias_fetched, materials_fetched);
+		    alias_fetched, materials_fetched, grants_fetched);
 	/* expect_use_within was turned off by a reload. */
 	if (k->expect.expect_use_within <= 0 && p->snap.usage != NULL) {
 		check_usage_free(p->snap.usage);
@@ -434,6 +542,9 @@ poll_finish(struct kh_poll *p)
 	kh->stats.latency_count++;
 
 	kh_key_reload_baseline(k);
+	p->grants_set = NULL;
+	if (gset != NULL)
+		poll_grants_finish(k, gset);
 	/* The status line's counts follow each key's worst finding. */
 	worst = findings_worst(&k->findings);
 	if (kh->nworst[worst] > 0)
@@ -553,6 +664,22 @@ poll_submit(struct kh_poll *p)
 			p->pending--;
 		}
 	}
+	if (p->grants) {
+		p->pending++;
+		if (kms_list_grants(kh->kms, &k->target, k->ck->arn,
+		    poll_grants_cb, p, err, sizeof(err)) == -1) {
+			p->snap.grants_known = 1;
+			p->snap.grants_at = now;
+			if ((p->snap.grants_err = calloc(1,
+			    sizeof(*p->snap.grants_err))) != NULL)
+				poll_local_kms_error(p->snap.grants_err, err);
+			else
+				p->snap.grants_known = 0;
+			p->pending--;
+		}
+		k->sched.next_grants = now + config_key_grants_interval(kh->conf,
+		    k->ck);
+	}
 	if (p->slow)
 		k->sched.next_slow = now + kh->conf->slow_interval;
 out:
@@ -597,6 +724,7 @@ poll_start(struct kh_key *k, void (*done)(struct kh_key *))
 	p->k = k;
 	p->done = done;
 	p->slow = !k->have_snap || time(NULL) >= k->sched.next_slow;
+	p->grants = !k->have_snap || time(NULL) >= k->sched.next_grants;
 	(void)clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	k->poll = p;
 	k->kh->polls_inflight++;
@@ -632,6 +760,7 @@ poll_discard(struct kh_key *k)
 	if (p == NULL)
 		return;
 	check_snapshot_free(&p->snap);
+	json_decref(p->grants_set);
 	if (p->ev != NULL)
 		event_free(p->ev);
 	free(p);

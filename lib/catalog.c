@@ -170,6 +170,31 @@ const struct catalog_entry catalog_checks[] = {
 	    "the organisation's SCPs and resource control policies and in "
 	    "VPC endpoint policies.  Usage is tracked per key, not per "
 	    "principal: another caller's use also counts." },
+	{ CHECK_VENDOR_GRANT_REVOKED, SEV_CRITICAL,
+	    "894b0423d9904352a67ec3c4d347c06b",
+	    "A grant of the vendor on @KEYHEALTH_KEY_NAME@ was revoked",
+	    "A grant on @KEYHEALTH_KEY_ARN@ whose grantee or issuing account "
+	    "is the vendor's account for the key's region, present in the "
+	    "accepted grants baseline, is gone: it was revoked or retired.  "
+	    "The vendor's AWS resources (the reason for the \"Allow "
+	    "attachment of persistent resources\" statement) can no longer "
+	    "use the key through it.  Critical when the vendor has no grant "
+	    "left on the key, a warning when some remain; the alert details "
+	    "list the grants that are gone.",
+	    "Find who revoked or retired the grant in CloudTrail (RevokeGrant, "
+	    "RetireGrant) and have the vendor create it again.  If the change "
+	    "is intended, accept the key's current grants with keyhealthd "
+	    "baseline accept." },
+	{ CHECK_GRANT_CHANGED, SEV_WARNING,
+	    "e112b0695222493d98b7dbe8612fbed9",
+	    "The grants on @KEYHEALTH_KEY_NAME@ changed",
+	    "Grants to principals other than the vendor were added to "
+	    "@KEYHEALTH_KEY_ARN@ or removed from it since the accepted "
+	    "grants baseline; the alert details carry the diff.  The order "
+	    "in which KMS lists grants never counts.",
+	    "Review the change (CloudTrail: CreateGrant, RevokeGrant, "
+	    "RetireGrant).  If it is intended, accept it as the new baseline "
+	    "with keyhealthd baseline accept." },
 	{ CHECK_CHECK_FAILED, SEV_UNKNOWN,
 	    "7c80fa9b471940dda27fed582e233f30",
 	    "keyhealthd could not evaluate KMS key @KEYHEALTH_KEY_NAME@",
@@ -179,7 +204,8 @@ const struct catalog_entry catalog_checks[] = {
 	    "stay as they were until it can be evaluated again.  The alert "
 	    "details carry the error code.",
 	    "Check keyhealthd's credentials and IAM policy (kms:DescribeKey, "
-	    "kms:GetKeyPolicy, kms:GetKeyRotationStatus, kms:ListAliases) "
+	    "kms:GetKeyPolicy, kms:GetKeyRotationStatus, kms:ListAliases, "
+	    "kms:ListGrants) "
 	    "and the network path to KMS." },
 	{ NULL, SEV_OK, NULL, NULL, NULL, NULL }
 };

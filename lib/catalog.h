@@ -30,6 +30,8 @@
 #define CHECK_KEY_MATERIAL_PENDING	"key-material-pending"
 #define CHECK_KEYSTORE_DISCONNECTED	"keystore-disconnected"
 #define CHECK_KEY_UNUSED		"key-unused"
+#define CHECK_VENDOR_GRANT_REVOKED	"vendor-grant-revoked"
+#define CHECK_GRANT_CHANGED		"grant-changed"
 #define CHECK_CHECK_FAILED		"check-failed"
 
 struct catalog_entry {

@@ -17,11 +17,6 @@
 #include "policy.h"
 #include "vendor.h"
 
-/* A finding at its check's severity in lib/catalog's table (a check that
- * raises it, as key-material-expiring does, calls findings_add()). */
-#define check_add(fs, id, ...) \
-	findings_add((fs), (id), catalog_severity(id), __VA_ARGS__)
-
 #define DAY	86400
 
 static int	check_digest(const char *, unsigned char[CHECK_DIGEST_LEN]);
@@ -54,6 +49,8 @@ check_snapshot_free(struct key_snapshot *s)
 	free(s->alias_key_id);
 	kms_fault_free(&s->alias_err);
 	check_usage_free(s->usage);
+	free(s->grants_err);
+	check_grants_free(s->grants);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -123,7 +120,7 @@ check_snapshot_carry(struct key_snapshot *cur, const struct key_snapshot *prev)
 	if (cur->usage == NULL && prev->usage != NULL &&
 	    (cur->usage = check_usage_dup(prev->usage)) == NULL)
 		return -1;
-	return 0;
+	return check_grants_carry(cur, prev);
 }
 
 void
@@ -1067,6 +1064,8 @@ check_key_cached(const struct key_snapshot *s,
 		goto fail;
 	if (described && check_usage(s, ex, now, out, &cf) == -1)
 		goto fail;
+	if (check_grants(s, base, ex, out, &cf) == -1)
+		goto fail;
 done:
 	if (check_fail_flush(&cf, out) == -1)
 		return -1;
@@ -1216,6 +1215,11 @@ check_key_json(const struct key_expect *ex, const struct key_snapshot *s,
 	    json_object_set_new(o, "usage", check_usage_json(s->usage,
 	    check_usage_created(s), ex->expect_use_within,
 	    s->polled_at)) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o != NULL && json_object_set_new(o, "grants",
+	    check_grants_json(s)) == -1) {
 		json_decref(o);
 		return NULL;
 	}

@@ -22,11 +22,33 @@
 #include "keyid.h"
 #include "kms.h"
 #include "kms_fault.h"
+#include "kms_grants.h"
 
 struct check_cache;
 struct kms_keystore;
 struct kms_materials;
 struct vendor;
+
+/*
+ * The grants part of a snapshot: a summary of the key's grants as
+ * ListGrants gave them, never the grants themselves (a key can hold
+ * thousands; the daemon keeps this between fetches).  When the set
+ * differs from the baseline's (md != the baseline's digest), the daemon
+ * diffs it against the baseline set on disk and keeps only the
+ * difference.  Owned by the snapshot.
+ */
+struct key_grants {
+	size_t		 n;		/* grants on the key */
+	size_t		 nvendor;	/* of which the vendor's */
+	unsigned char	 md[KMS_GRANTS_DIGEST_LEN];	/* kms_grants_digest() */
+	/* The diff against the baseline (when md is not its digest):
+	 * arrays of canonical grants, or NULL.  A baseline accepted since
+	 * makes the daemon list the grants again at the next poll. */
+	int		 diffed;
+	json_t		*removed;	/* the baseline's, gone */
+	json_t		*added;		/* not in the baseline */
+	char		*base_err;	/* the baseline set can't be read */
+};
 
 /* Imported key material: warn this long before ValidTo (unless the
  * expectation says otherwise), critical under CHECK_EXPIRY_CRITICAL. */
@@ -99,6 +121,13 @@ struct key_snapshot {
 	 * (carried over, fetched hourly), allocated so that keys without
 	 * the option pay one pointer.  NULL: not fetched yet. */
 	struct key_usage	*usage;
+
+	/* ListGrants, every grants_interval, carried like the slow parts:
+	 * grants_err NULL and grants set when it was fetched fine. */
+	int			 grants_known;
+	time_t			 grants_at;
+	struct kms_error	*grants_err;
+	struct key_grants	*grants;
 };
 
 /*
@@ -143,6 +172,13 @@ struct key_baseline {
 	char	*material_id;		/* last seen CurrentKeyMaterialId,
 					   NULL: not known yet */
 	time_t	 material_seen_at;
+	/* The accepted grants: their digest and counts; the set itself is
+	 * on disk (state_grants_save()), read only to show a diff. */
+	int	 has_grants;
+	unsigned char grants_md[KMS_GRANTS_DIGEST_LEN];
+	size_t	 grants_n;
+	size_t	 grants_nvendor;
+	time_t	 grants_accepted_at;
 };
 
 /* Frees what s owns (not s itself) and zeroes it.  NULL is fine. */
@@ -233,6 +269,13 @@ int	check_baseline_text_needed(const struct key_snapshot *s,
  *   key-unused           expect_use_within, key Enabled, usage fetched:
  *                        check_usage_finding() (details verdict,
  *                        operation, last_used_at, age_seconds, ...).
+ *   vendor-grant-revoked grants of the vendor's account for the key's region
+ *                        (grantee or issuing account) in the grants
+ *                        baseline are gone: critical when the vendor has no
+ *                        grant left, else warning.
+ *   grant-changed        grants of other principals added to or gone from
+ *                        the baseline; details.diff lines "- grant ..." and
+ *                        "+ grant ...".
  *   check-failed         (unknown) one finding for every failed operation
  *                        that matters: details code, class, operation,
  *                        message, status, attempts (the first failure) and
@@ -240,7 +283,8 @@ int	check_baseline_text_needed(const struct key_snapshot *s,
  *                        DescribeKey(alias), GetKeyPolicy,
  *                        GetKeyRotationStatus, ListKeyRotations,
  *                        DescribeCustomKeyStores, GetKeyLastUsage,
- *                        PolicyEvaluation (policy
+ *                        ListGrants, GrantsBaseline (stored grants
+ *                        unreadable), PolicyEvaluation (policy
  *                        does not parse, or "cannot tell") or PolicyBaseline
  *                        (stored baseline unreadable; class "evaluation").
  *                        A KMS failure's summary names the operation, the
@@ -298,6 +342,33 @@ int	check_key_cached(const struct key_snapshot *snap,
  */
 int	check_update_baseline(struct key_baseline *b,
 	    const struct key_snapshot *snap, time_t now, int *changed);
+
+/*
+ * Grants (check_grants.c).  The daemon fetches the set (kms_grants.h),
+ * summarises it, diffs it against the baseline set when the digests
+ * differ, and keeps only the summary in the snapshot.
+ */
+/* Frees g and what it owns; NULL is fine. */
+void	check_grants_free(struct key_grants *g);
+/* The summary of a set of canonical grants (sorted here, in place):
+ * count, the grants of vendor_account (NULL: none), digest.  A new
+ * summary, or NULL when out of memory. */
+struct key_grants *check_grants_summary(json_t *set,
+	    const char *vendor_account);
+/* Whether g must be diffed against the baseline set: base has grants
+ * and their digest is not g's. */
+int	check_grants_need_diff(const struct key_grants *g,
+	    const struct key_baseline *base);
+/* Records in g the diff of set (its set, sorted by
+ * check_grants_summary()) against base_set (the baseline's, sorted), or,
+ * base_set NULL, why that could not be read (base_err).  0, or -1 when
+ * out of memory. */
+int	check_grants_diff(struct key_grants *g, const json_t *base_set,
+	    const json_t *set, const char *base_err);
+/* Makes g's set the grants baseline of b (accepted_at now); the caller
+ * saves the set itself (state_grants_save()). */
+void	check_grants_accept(struct key_baseline *b,
+	    const struct key_grants *g, time_t now);
 
 /*
  * `keyhealthd baseline accept`: replaces the policy baseline with the

@@ -1,7 +1,8 @@
 /*
- * lib/check's internals shared by check.c and check_material.c (the
- * imported-material and custom-key-store checks).  Not for other
- * modules: check.h is the interface.
+ * lib/check's internals shared by check.c and the per-area check files
+ * (check_material.c: imported material and custom key stores;
+ * check_grants.c: grants).  Not for other modules: check.h is the
+ * interface.
  */
 #ifndef KEYHEALTHD_CHECK_INT_H
 #define KEYHEALTHD_CHECK_INT_H
@@ -11,6 +12,11 @@
 #include <jansson.h>
 
 #include "check.h"
+
+/* A finding at its check's severity in lib/catalog's table (a check that
+ * raises it, as key-material-expiring does, calls findings_add()). */
+#define check_add(fs, id, ...) \
+	findings_add((fs), (id), catalog_severity(id), __VA_ARGS__)
 
 /* Failed operations collected while checking, reported as one
  * check-failed finding (one alert per key and check id). */
@@ -39,5 +45,21 @@ int	check_keystore(const struct key_snapshot *, const struct key_expect *,
 /* Adds "materials" and "custom_key_store" to a key's JSON object o when
  * the snapshot has them; 0 or -1. */
 int	check_material_json(const struct key_snapshot *, json_t *o);
+
+/* check_grants.c: vendor-grant-revoked, grant-changed, and check-failed
+ * for ListGrants (into cf).  0, or -1 when out of memory. */
+int	check_grants(const struct key_snapshot *s,
+	    const struct key_baseline *base, const struct key_expect *ex,
+	    struct findings *out, struct check_failures *cf);
+/* The grants part of check_key_json(): {"count", "vendor", "digest",
+ * "fetched_at"} (with "error": CODE after a failed listing; without the
+ * counts when none ever succeeded), or null (not fetched).  NULL when
+ * out of memory. */
+json_t	*check_grants_json(const struct key_snapshot *s);
+/* Copies prev's grants part into cur when cur did not fetch it, and
+ * prev's last summary when cur's fetch failed.  0, or -1 when out of
+ * memory (cur unchanged). */
+int	check_grants_carry(struct key_snapshot *cur,
+	    const struct key_snapshot *prev);
 
 #endif

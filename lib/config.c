@@ -777,7 +777,8 @@ fail:
 }
 
 static const char * const cfg_key_keys[] = { "arn", "name", "vendor",
-	"alias", "interval", "expect_rotation", "expect_use_within", "aws",
+	"alias", "interval", "expect_rotation", "expect_use_within",
+	"grants_interval", "aws",
 	NULL };
 
 static void
@@ -834,6 +835,9 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	if ((v = ynode_get(n, "expect_use_within")) != NULL)
 		(void)cfg_use_within(c, v, W("expect_use_within"),
 		    &k->expect_use_within);
+	if ((v = ynode_get(n, "grants_interval")) != NULL)
+		(void)cfg_duration(c, v, W("grants_interval"), 1, 7 * 86400,
+		    &k->grants_interval);
 	if ((v = ynode_get(n, "aws")) != NULL)
 		cfg_aws(c, v, W("aws"), &c->cfg->aws, &k->aws);
 #undef W
@@ -1056,8 +1060,9 @@ cfg_notifiers(struct cfg *c, const struct ynode *n)
 /* ---- the whole file ---- */
 
 static const char * const cfg_top_keys[] = { "interval", "slow_interval",
-	"renotify", "expect_use_within", "state_dir", "aws", "http", "kms",
-	"alerts", "keys", "vendors", "notifiers", "discover", NULL };
+	"grants_interval", "renotify", "expect_use_within", "state_dir", "aws",
+	"http", "kms", "alerts", "keys", "vendors", "notifiers", "discover",
+	NULL };
 
 static void
 cfg_state_dir_default(struct cfg *c)
@@ -1091,6 +1096,9 @@ cfg_walk(struct cfg *c, const struct ynode *root)
 	if ((v = ynode_get(root, "slow_interval")) != NULL)
 		(void)cfg_duration(c, v, "slow_interval", 1, 7 * 86400,
 		    &cfg->slow_interval);
+	if ((v = ynode_get(root, "grants_interval")) != NULL)
+		(void)cfg_duration(c, v, "grants_interval", 1, 7 * 86400,
+		    &cfg->grants_interval);
 	if ((v = ynode_get(root, "renotify")) != NULL)
 		(void)cfg_duration(c, v, "renotify", 0, 30 * 86400,
 		    &cfg->renotify);
@@ -1141,6 +1149,7 @@ cfg_new(const char *path)
 	}
 	cfg->interval = CONFIG_DEFAULT_INTERVAL;
 	cfg->slow_interval = CONFIG_DEFAULT_SLOW_INTERVAL;
+	cfg->grants_interval = CONFIG_DEFAULT_GRANTS_INTERVAL;
 	cfg->renotify = CONFIG_DEFAULT_RENOTIFY;
 	cfg->kms.connect_timeout = CONFIG_DEFAULT_CONNECT_TIMEOUT;
 	cfg->kms.timeout = CONFIG_DEFAULT_TIMEOUT;
@@ -1332,6 +1341,14 @@ config_key_use_within(const struct config *cfg, const struct config_key *key)
 {
 	return key->expect_use_within >= 0 ? key->expect_use_within :
 	    cfg->expect_use_within;
+}
+
+long
+config_key_grants_interval(const struct config *cfg,
+    const struct config_key *key)
+{
+	return key->grants_interval > 0 ? key->grants_interval :
+	    cfg->grants_interval;
 }
 
 void
@@ -1592,6 +1609,7 @@ config_print(const struct config *cfg, FILE *f)
 	(void)fprintf(f, "# effective configuration, defaults filled in\n");
 	cfg_put_dur(f, 0, "interval", cfg->interval);
 	cfg_put_dur(f, 0, "slow_interval", cfg->slow_interval);
+	cfg_put_dur(f, 0, "grants_interval", cfg->grants_interval);
 	cfg_put_dur(f, 0, "renotify", cfg->renotify);
 	cfg_put_dur(f, 0, "expect_use_within", cfg->expect_use_within);
 	cfg_put_kv(f, 0, "state_dir", cfg->state_dir);
@@ -1668,6 +1686,8 @@ config_print(const struct config *cfg, FILE *f)
 		    key->expect_rotation ? "true" : "false");
 		cfg_put_dur(f, 4, "expect_use_within",
 		    config_key_use_within(cfg, key));
+		cfg_put_dur(f, 4, "grants_interval",
+		    config_key_grants_interval(cfg, key));
 		(void)fprintf(f, "    aws:\n");
 		config_key_aws(cfg, key, &a);
 		cfg_print_aws(f, 6, &a);

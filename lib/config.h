@@ -31,6 +31,7 @@ struct vendor;
  */
 #define CONFIG_DEFAULT_INTERVAL		300		/* 5m */
 #define CONFIG_DEFAULT_SLOW_INTERVAL	3600		/* 1h */
+#define CONFIG_DEFAULT_GRANTS_INTERVAL	3600		/* 1h */
 #define CONFIG_DEFAULT_RENOTIFY		ALERT_DEFAULT_RENOTIFY
 #define CONFIG_DEFAULT_STATE_DIR	"/var/lib/keyhealthd"
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT	(HTTP_DEF_CONNECT_MS / 1000)
@@ -111,6 +112,8 @@ struct config_key {
 	char			*alias;		/* "alias/NAME" (an alias ARN is
 						 * reduced to this), or NULL */
 	long			 interval;	/* seconds; 0: the global one */
+	long			 grants_interval;	/* ListGrants; 0: the
+						 * global one */
 	int			 expect_rotation;
 	long			 expect_use_within;	/* seconds; 0 off;
 						 * -1: the global one */
@@ -141,6 +144,7 @@ struct config {
 	char			*path;		/* as given to config_load() */
 	long			 interval;
 	long			 slow_interval;	/* rotation status, aliases */
+	long			 grants_interval;	/* ListGrants */
 	long			 renotify;	/* 0: never repeat */
 	long			 expect_use_within;	/* key-unused; 0 off */
 	char			*state_dir;
@@ -207,6 +211,9 @@ long		 config_key_interval(const struct config *cfg,
 		    const struct config_key *key);
 /* A key's expect_use_within: its own, else the global one; 0 is off. */
 long		 config_key_use_within(const struct config *cfg,
+		    const struct config_key *);
+/* A key's grants_interval: its own, else the global one. */
+long		 config_key_grants_interval(const struct config *cfg,
 		    const struct config_key *key);
 /* A key's AWS settings, each from the key if set there, else the global
  * one; strings point into cfg. */

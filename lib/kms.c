@@ -20,6 +20,7 @@
 
 #include "arn.h"
 #include "kms.h"
+#include "kms_int.h"
 
 #define KMS_MAX_ALIASES		100000
 
@@ -868,43 +869,6 @@ undo:
 undo_marker:
 	free(*next_marker);
 	*next_marker = NULL;
-done:
-	json_decref(root);
-	return rc;
-}
-
-int
-kms_parse_grants(const char *body, size_t len, size_t *ngrants,
-    char **next_marker, struct kms_error *err)
-{
-	static const char	 ctx[] = "ListGrants";
-	json_t			*root, *arr;
-	size_t			 i, n = 0;
-	int			 rc = -1;
-
-	*next_marker = NULL;
-	if ((root = kms_load_object(body, len, ctx, err)) == NULL)
-		return -1;
-	arr = json_object_get(root, "Grants");
-	if (arr != NULL && !json_is_null(arr)) {
-		if (!json_is_array(arr)) {
-			kms_malformed(err, "ListGrants.Grants is %s, expected "
-			    "an array", kms_json_type(arr));
-			goto done;
-		}
-		n = json_array_size(arr);
-		for (i = 0; i < n; i++)
-			if (!json_is_object(json_array_get(arr, i))) {
-				kms_malformed(err, "ListGrants.Grants[%zu] is "
-				    "%s, expected an object", i,
-				    kms_json_type(json_array_get(arr, i)));
-				goto done;
-			}
-	}
-	if (kms_parse_marker(root, ctx, next_marker, err) == -1)
-		goto done;
-	*ngrants += n;
-	rc = 0;
 done:
 	json_decref(root);
 	return rc;

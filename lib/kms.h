@@ -23,6 +23,7 @@ struct event_base;
 struct http;
 struct kms_keystore;
 struct kms_materials;
+struct json_t;
 
 enum kms_errclass {
 	KMS_OK = 0,
@@ -133,6 +134,9 @@ struct kms_result {
 						 * pages */
 	struct kms_keystore	*keystore;	/* DESCRIBE_CUSTOM_KEY_STORES */
 	struct kms_key_usage	 usage;		/* GET_KEY_LAST_USAGE */
+	struct json_t		*grants;	/* LIST_GRANTS, all pages: an
+						 * array of canonical grants
+						 * (kms_grants.h) */
 	double			 elapsed;	/* seconds, all attempts */
 };
 
@@ -250,10 +254,6 @@ int	kms_key_meta_copy(struct kms_key_meta *dst,
 int	kms_parse_aliases(const char *body, size_t len,
 	    struct kms_alias **aliases, size_t *naliases, char **next_marker,
 	    struct kms_error *err);
-/* One ListGrants page: adds its grant count to *ngrants; *next_marker as
- * above. */
-int	kms_parse_grants(const char *body, size_t len, size_t *ngrants,
-	    char **next_marker, struct kms_error *err);
 void	kms_aliases_free(struct kms_alias *a, size_t n);	/* a and members */
 /* One ListKeys page (kms_discover.c): appends to *keys and *nkeys (free
  * with kms_listed_keys_free()); *next_marker as above. */

@@ -31,6 +31,7 @@
 #include "kms.h"
 #include "kms_keystore.h"
 #include "kms_material.h"
+#include "kms_grants.h"
 #include "log.h"
 #include "sigv4.h"
 
@@ -170,6 +171,8 @@ kms_result_free(struct kms_result *r)
 	kms_keystore_unref(r->keystore);
 	r->keystore = NULL;
 	kms_key_usage_free(&r->usage);
+	json_decref(r->grants);
+	r->grants = NULL;
 }
 
 static void
@@ -696,7 +699,12 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 		    &next, e);
 		break;
 	case KMS_OP_LIST_GRANTS:
-		rc = kms_parse_grants(body, len, &r->ngrants, &next, e);
+		if (r->grants == NULL && (r->grants = json_array()) == NULL) {
+			kms_malformed(e, "ListGrants: out of memory");
+			rc = -1;
+			break;
+		}
+		rc = kms_parse_grants(body, len, r->grants, &next, e);
 		break;
 	case KMS_OP_LIST_KEYS:
 		rc = kms_parse_keys(body, len, &r->keys, &r->nkeys, &next, e);

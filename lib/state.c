@@ -17,10 +17,12 @@
 
 #include <openssl/evp.h>
 
+#include "kms_grants.h"
 #include "state.h"
 #include "statefs.h"
 
 #define STATE_KEYS_DIR	"keys"
+#define STATE_GRANTS_DIR "grants"
 
 static void
 state_warn(state_warn_cb warn, void *arg, const char *fmt, ...)
@@ -92,6 +94,14 @@ state_dir_init(const char *dir, state_warn_cb warn, void *warnarg,
 	}
 	kfd = statefs_open_dir(fd, dir, STATE_KEYS_DIR, 1, note, sizeof(note),
 	    err, errlen);
+	if (kfd == -1) {
+		close(fd);
+		return -1;
+	}
+	close(kfd);
+	state_note(warn, warnarg, note);
+	kfd = statefs_open_dir(fd, dir, STATE_GRANTS_DIR, 1, note,
+	    sizeof(note), err, errlen);
 	close(fd);
 	if (kfd == -1)
 		return -1;
@@ -419,11 +429,26 @@ state_key_set_result(struct state_key *k, const struct key_snapshot *snap,
 	return 0;
 }
 
+/* The baseline's grants member: {"digest", "count", "vendor",
+ * "accepted_at"}, or null. */
+static json_t *
+state_grants_member(const struct key_baseline *b)
+{
+	char	hex[KMS_GRANTS_HEX_LEN];
+
+	if (!b->has_grants)
+		return json_null();
+	return json_pack("{s:s, s:I, s:I, s:I}", "digest",
+	    kms_grants_hex(b->grants_md, hex), "count", (json_int_t)b->grants_n,
+	    "vendor", (json_int_t)b->grants_nvendor, "accepted_at",
+	    (json_int_t)b->grants_accepted_at);
+}
+
 json_t *
 state_key_to_json(const struct state_key *k)
 {
 	const struct key_baseline *b = &k->baseline;
-	json_t	*f;
+	json_t	*f, *j;
 
 	/* A baseline held as a digest only (check.h) is not written as
 	 * "no policy": its holder reads the text back first. */
@@ -433,7 +458,7 @@ state_key_to_json(const struct state_key *k)
 		f = json_incref(k->findings);
 	else if ((f = json_array()) == NULL)
 		return NULL;
-	return json_pack("{s:i, s:s, s:{s:s?, s:s?, s:I, s:s?, s:I}, "
+	j = json_pack("{s:i, s:s, s:{s:s?, s:s?, s:I, s:s?, s:I}, "
 	    "s:{s:I, s:s?, s:s, s:o}}",
 	    "version", STATE_KEY_VERSION,
 	    "arn", k->arn,
@@ -448,6 +473,50 @@ state_key_to_json(const struct state_key *k)
 	    "state", k->key_state,
 	    "status", severity_name(k->status),
 	    "findings", f);
+	if (j != NULL && json_object_set_new(json_object_get(j, "baseline"),
+	    "grants", state_grants_member(b)) == -1) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static int	state_opt_time(const json_t *, const char *, time_t *, char *,
+		    size_t);
+
+/* The baseline's grants member into kb; absent or null: none. */
+static int
+state_grants_from_json(const json_t *b, struct key_baseline *kb, char *err,
+    size_t errlen)
+{
+	json_t	*g = json_object_get(b, "grants"), *v;
+	size_t	 i;
+	static const char * const counts[] = { "count", "vendor" };
+
+	if (g == NULL || json_is_null(g))
+		return 0;
+	if (!json_is_object(g) ||
+	    kms_grants_unhex(json_string_value(json_object_get(g, "digest")),
+	    kb->grants_md) == -1) {
+		snprintf(err, errlen, "\"baseline.grants\" is not an object "
+		    "with a digest of 64 hex digits");
+		return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		v = json_object_get(g, counts[i]);
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			snprintf(err, errlen, "\"baseline.grants.%s\" is not "
+			    "a count", counts[i]);
+			return -1;
+		}
+		*(i == 0 ? &kb->grants_n : &kb->grants_nvendor) =
+		    (size_t)json_integer_value(v);
+	}
+	if (state_opt_time(g, "accepted_at", &kb->grants_accepted_at, err,
+	    errlen) == -1)
+		return -1;
+	kb->has_grants = 1;
+	return 0;
 }
 
 /* An optional string member: NULL or absent is fine, anything else but a
@@ -557,7 +626,8 @@ state_key_from_json(const json_t *j, struct state_key *out, char *err,
 		    errlen) == -1 || state_opt_str(b, "material_id",
 		    &kb->material_id, err, errlen) == -1 ||
 		    state_opt_time(b, "material_seen_at",
-		    &kb->material_seen_at, err, errlen) == -1)
+		    &kb->material_seen_at, err, errlen) == -1 ||
+		    state_grants_from_json(b, kb, err, errlen) == -1)
 			goto fail;
 		if ((kb->policy == NULL) != (kb->policy_canonical == NULL)) {
 			snprintf(err, errlen, "\"baseline\" has a policy "
@@ -811,4 +881,101 @@ oom:
 	free(v);
 	snprintf(err, errlen, "loading key state: out of memory");
 	return -1;
+}
+
+int
+state_grants_filename(const char *arn, char *buf, size_t len)
+{
+	char	name[64];
+
+	/* The key's file name, in the grants directory. */
+	if (state_key_filename(arn, name, sizeof(name)) == -1 ||
+	    (size_t)snprintf(buf, len, "%s%s", STATE_GRANTS_DIR,
+	    name + sizeof(STATE_KEYS_DIR) - 1) >= len)
+		return -1;
+	return 0;
+}
+
+json_t *
+state_grants_to_json(const char *arn, const json_t *set,
+    const unsigned char md[KMS_GRANTS_DIGEST_LEN], time_t accepted_at)
+{
+	char	hex[KMS_GRANTS_HEX_LEN];
+
+	return json_pack("{s:i, s:s, s:s, s:I, s:O}", "version",
+	    STATE_KEY_VERSION, "arn", arn, "digest", kms_grants_hex(md, hex),
+	    "accepted_at", (json_int_t)accepted_at, "grants", set);
+}
+
+/* What state_grants_load() accepts: the shape, and a digest that is the
+ * grants'. */
+static int
+state_grants_valid(const json_t *j, char *err, size_t errlen)
+{
+	unsigned char	 want[KMS_GRANTS_DIGEST_LEN], got[KMS_GRANTS_DIGEST_LEN];
+	json_t		*a = json_object_get(j, "grants"), *g;
+	size_t		 i;
+
+	if (!json_is_integer(json_object_get(j, "version")) ||
+	    json_integer_value(json_object_get(j, "version")) !=
+	    STATE_KEY_VERSION || !json_is_string(json_object_get(j, "arn")) ||
+	    !json_is_array(a) || kms_grants_unhex(json_string_value(
+	    json_object_get(j, "digest")), want) == -1) {
+		snprintf(err, errlen, "not a grants baseline (version %d, "
+		    "arn, digest, grants)", STATE_KEY_VERSION);
+		return -1;
+	}
+	json_array_foreach(a, i, g)
+		if (!json_is_object(g) ||
+		    !json_is_string(json_object_get(g, "id"))) {
+			snprintf(err, errlen, "\"grants\"[%zu] is not a grant",
+			    i);
+			return -1;
+		}
+	if (kms_grants_digest(a, got) == -1 ||
+	    memcmp(want, got, sizeof(want)) != 0) {
+		snprintf(err, errlen, "its digest is not that of its grants");
+		return -1;
+	}
+	return 0;
+}
+
+enum state_read
+state_grants_load(const char *dir, const char *arn, int repair, json_t **set,
+    unsigned char md[KMS_GRANTS_DIGEST_LEN], char *err, size_t errlen)
+{
+	char		 name[64], why[512];
+	enum state_read	 rc;
+	json_t		*j;
+
+	*set = NULL;
+	if (errlen > 0)
+		err[0] = '\0';
+	if (arn == NULL || state_grants_filename(arn, name, sizeof(name)) ==
+	    -1) {
+		snprintf(err, errlen, "cannot name the grants file of %s",
+		    arn != NULL ? arn : "(null)");
+		return STATE_READ_ERROR;
+	}
+	rc = repair ? state_read_json(dir, name, 0, state_grants_valid, &j,
+	    err, errlen) : state_peek_json(dir, name, 0, &j, err, errlen);
+	if (rc != STATE_READ_OK)
+		return rc;
+	if (!repair && state_grants_valid(j, why, sizeof(why)) == -1) {
+		json_decref(j);
+		snprintf(err, errlen, "state file %s/%s is corrupt (%s): "
+		    "ignored (keyhealthd run moves it aside)", dir, name, why);
+		return STATE_READ_CORRUPT;
+	}
+	if (strcmp(json_string_value(json_object_get(j, "arn")), arn) != 0) {
+		json_decref(j);
+		snprintf(why, sizeof(why), "holds the grants of another key");
+		return state_bad(dir, name, repair, "is corrupt", why, err,
+		    errlen);
+	}
+	(void)kms_grants_unhex(json_string_value(json_object_get(j,
+	    "digest")), md);
+	*set = json_incref(json_object_get(j, "grants"));
+	json_decref(j);
+	return STATE_READ_OK;
 }

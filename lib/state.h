@@ -17,9 +17,16 @@
  *     {"version": 1, "arn": "...",
  *      "baseline": {"policy": TEXT|null, "policy_canonical": TEXT|null,
  *                   "accepted_at": EPOCH, "material_id": ID|null,
- *                   "material_seen_at": EPOCH},
+ *                   "material_seen_at": EPOCH,
+ *                   "grants": {"digest": HEX, "count": N, "vendor": N,
+ *                              "accepted_at": EPOCH}|null},
  *      "last": {"polled_at": EPOCH, "state": "Enabled"|null,
  *               "status": "ok", "findings": [...]}}
+ *   STATE_DIR/grants/<the same 32 hex digits>.json
+ *     {"version": 1, "arn": "...", "digest": HEX, "accepted_at": EPOCH,
+ *      "grants": [canonical grants, kms_grants.h]}
+ *     The accepted grants themselves: the key's file keeps only their
+ *     digest, and this one is read only when a poll's grants differ.
  */
 #ifndef KEYHEALTHD_STATE_H
 #define KEYHEALTHD_STATE_H
@@ -33,6 +40,7 @@
 
 #include "check.h"
 #include "finding.h"
+#include "kms_grants.h"
 
 /* No state file of ours comes near this; anything larger is corrupt. */
 #define STATE_MAX_FILE		(8 * 1024 * 1024)
@@ -61,13 +69,13 @@ struct state_key {
 };
 
 /*
- * Creates dir (0700) and dir/keys unless they exist.  Existing ones must
- * be directories; when owned by us and accessible to group or others they
+ * Creates dir (0700), dir/keys and dir/grants unless they exist.
+ * Existing ones must be directories; when owned by us and accessible to group or others they
  * are chmod'ed to 0700 and warn is told; when owned by someone else and
  * writable by group or others they are refused.  dir may be a symbolic
  * link only as statefs_open_top() allows; its target's mode is then never
- * changed (refused when writable by group or others).  keys/ must be a
- * directory of ours, never a link.  warn may be NULL.
+ * changed (refused when writable by group or others).  keys/ and grants/
+ * must be directories of ours, never links.  warn may be NULL.
  * Returns 0, or -1 with a reason (naming errno, e.g. "(ENOTDIR)") in err.
  */
 int	state_dir_init(const char *dir, state_warn_cb warn, void *warnarg,
@@ -171,5 +179,25 @@ int	state_keys_save(const char *dir, const struct state_key *v, size_t n,
  */
 int	state_keys_load(const char *dir, struct state_key **v, size_t *n,
 	    state_warn_cb warn, void *warnarg, char *err, size_t errlen);
+
+/* "grants/<32 hex digits>.json" for a key ARN into buf (>= 45 bytes).
+ * 0, or -1. */
+int	state_grants_filename(const char *arn, char *buf, size_t len);
+
+/* The grants file of arn holding set (canonical, sorted) of digest md;
+ * a new reference, or NULL when out of memory. */
+json_t	*state_grants_to_json(const char *arn, const json_t *set,
+	    const unsigned char md[KMS_GRANTS_DIGEST_LEN], time_t accepted_at);
+
+/*
+ * Reads the grants file of arn into *set (a new reference) and its
+ * digest into md, checked against the grants it holds.  repair 1 moves a
+ * bad file aside (as state_read_json()), 0 only reports it
+ * (state_peek_json(), for `check`).  STATE_READ_OK, or another value
+ * with err set (empty for STATE_READ_ABSENT).
+ */
+enum state_read state_grants_load(const char *dir, const char *arn,
+	    int repair, json_t **set, unsigned char md[KMS_GRANTS_DIGEST_LEN],
+	    char *err, size_t errlen);
 
 #endif

@@ -9,7 +9,8 @@ ratios keyhealthd/peer.  Method: tests/bench/RESULTS.md.
 
 A key check is one full poll of a key: DescribeKey + GetKeyPolicy (no
 alias, no rotation status configured, so every poll is exactly those two
-requests, for all three clients).
+requests, for all three clients; keyhealthd also lists each key's grants,
+one ListGrants on its first poll and then hourly, which the peers do not).
 """
 import argparse
 import http.server

@@ -290,6 +290,16 @@ class Demo:
         self.eu.encrypt(KeyId=self.keys["gearset-eu"]["id"],
                         Plaintext=b"backup")
         self.out.more("gearset-eu    used for a backup (Encrypt)")
+        # The grant Gearset's AWS services hold on the key.
+        self.vendor_grant = {
+            "GranteePrincipal": "arn:aws:iam::%s:root"
+            % GEARSET["eu-west-1"],
+            "Operations": ["Decrypt", "Encrypt", "GenerateDataKey"]}
+        self.grant_id = self.eu.create_grant(
+            KeyId=self.keys["gearset-eu"]["id"],
+            **self.vendor_grant)["GrantId"]
+        self.out.more("%-13s grant %s... to Gearset" % (
+            "gearset-eu", self.grant_id[:12]))
 
     def start_receiver(self):
         secret = os.path.join(self.tmp, "webhook-secret")
@@ -317,6 +327,7 @@ class Demo:
             "# keyhealthd demo: written by tests/demo/demo.py",
             "interval: %ds" % i,
             "slow_interval: %ds" % i,
+            "grants_interval: %ds" % i,
             "renotify: 4h",
             "state_dir: %s" % self.state_dir,
             "aws:",
@@ -488,7 +499,7 @@ class Demo:
     def story(self):
         eu, us, eu2 = (self.keys[n] for n in ("gearset-eu", "gearset-us",
                                               "gearset-eu-2"))
-        total = 10
+        total = 11
 
         def cmd(region, text):
             return "aws kms --region %s %s" % (region, text)
@@ -558,21 +569,35 @@ class Demo:
                     "gearset-hsm"),
                    ("firing", "critical", "key-unavailable",
                     "gearset-hsm")])
+        self.step(8, total, "Gearset's grant on gearset-eu is revoked: its "
+                  "AWS services lose the key",
+                  [cmd("eu-west-1", "revoke-grant --key-id %s --grant-id "
+                       "%s" % (eu["id"], self.grant_id))],
+                  lambda: self.eu.revoke_grant(KeyId=eu["id"],
+                                               GrantId=self.grant_id),
+                  [("firing", "critical", "vendor-grant-revoked",
+                    "gearset-eu")])
 
         def restore():
             self.eu.update_alias(AliasName=ALIAS, TargetKeyId=eu["id"])
             self.us.put_key_policy(KeyId=us["id"], PolicyName="default",
                                    Policy=gearset_policy("us-west-2"))
             self.eu.connect_custom_key_store(CustomKeyStoreId=self.store_id)
-        self.step(8, total, "all is put right: the alias goes back, the "
-                  "policy is restored, the key store reconnected",
+            self.eu.create_grant(KeyId=eu["id"], **self.vendor_grant)
+        self.step(9, total, "all is put right: the alias goes back, the "
+                  "policy is restored, the key store reconnected and "
+                  "Gearset's grant created again",
                   [cmd("eu-west-1", "update-alias --alias-name %s "
                        "--target-key-id %s" % (ALIAS, eu["id"])),
                    cmd("us-west-2", "put-key-policy --key-id %s "
                        "--policy-name default --policy file://"
                        "gearset.json" % us["id"]),
                    cmd("eu-west-1", "connect-custom-key-store "
-                       "--custom-key-store-id %s" % self.store_id)],
+                       "--custom-key-store-id %s" % self.store_id),
+                   cmd("eu-west-1", "create-grant --key-id %s "
+                       "--grantee-principal arn:aws:iam::%s:root "
+                       "--operations Decrypt Encrypt GenerateDataKey"
+                       % (eu["id"], GEARSET["eu-west-1"]))],
                   restore,
                   [("resolved", "critical", "key-replaced", "gearset-eu"),
                    ("resolved", "critical", "vendor-access-missing",
@@ -581,11 +606,13 @@ class Demo:
                    ("resolved", "critical", "keystore-disconnected",
                     "gearset-hsm"),
                    ("resolved", "critical", "key-unavailable",
-                    "gearset-hsm")])
+                    "gearset-hsm"),
+                   ("resolved", "critical", "vendor-grant-revoked",
+                    "gearset-eu")])
         # The heartbeat: KMS's clock jumps a day; the daemon learns the
         # skew and judges KMS's timestamps by KMS's clock.
         got = self.step(
-            9, total, "a day passes and Gearset never uses gearset-eu "
+            10, total, "a day passes and Gearset never uses gearset-eu "
             "(expect_use_within: 1d): the emulator's clock moves 25 hours "
             "ahead",
             ["curl -X POST %s/_emu/clock -d '{\"advance\": 90000}'"
@@ -596,7 +623,7 @@ class Demo:
         self.out.more("the alert says: last %s at %s, %.1f hours ago" % (
             d.get("operation"), d.get("last_used_at"),
             (d.get("age_seconds") or 0) / 3600.0))
-        self.step(10, total, "Gearset's backup runs again and decrypts with "
+        self.step(11, total, "Gearset's backup runs again and decrypts with "
                   "gearset-eu (recorded by the emulator, whose clock is "
                   "now a day ahead of ours)",
                   ["curl -X POST %s/_emu/keys/%s/usage -d "

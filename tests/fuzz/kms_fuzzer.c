@@ -11,6 +11,7 @@
 
 #include "endpoint.h"
 #include "kms.h"
+#include "kms_grants.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,7 +30,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char		*body;
 	char			*policy = NULL, *next = NULL, *str, url[512];
 	char			 err[256];
-	size_t			 len, n = 0, ngrants = 0;
+	size_t			 len, n = 0;
+	json_t			*grants, *rm, *add;
+	unsigned char		 md[KMS_GRANTS_DIGEST_LEN];
 	time_t			 t;
 	uint8_t			 sel;
 
@@ -73,8 +76,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		kms_listed_keys_free(keys, n);
 		break;
 	case 4:
-		if (kms_parse_grants(body, len, &ngrants, &next, &e) == 0)
+		/* Twice, and the set through its canonical order and digest. */
+		if ((grants = json_array()) == NULL)
+			return 0;
+		if (kms_parse_grants(body, len, grants, &next, &e) == 0)
 			free(next);
+		if (kms_parse_grants(body, len, grants, &next, &e) == 0)
+			free(next);
+		if (kms_grants_sort(grants) == 0 &&
+		    kms_grants_digest(grants, md) == 0 &&
+		    kms_grants_diff(grants, grants, &rm, &add) == 0) {
+			if (json_array_size(rm) != 0 ||
+			    json_array_size(add) != 0)
+				abort();
+			json_decref(rm);
+			json_decref(add);
+		}
+		json_decref(grants);
 		break;
 	case 5:
 		kms_classify_error(statuses[data[1] % 8], (data[1] & 8) ?

@@ -45,7 +45,7 @@ def test_daemon_under_valgrind_busy_run_no_errors_no_leaks(
     recv = webhook_receiver()
     recv.statuses = [500, 503, 500]         # retried, then accepted
     vglog = tmp_path / "valgrind.log"
-    extra = {"interval": "1s",
+    extra = {"interval": "1s", "grants_interval": "1s",
              "kms": {"timeout": "5s", "max_attempts": 2},
              "notifiers": [{"type": "webhook", "url": recv.url},
                            {"type": "journald"}]}
@@ -67,6 +67,8 @@ def test_daemon_under_valgrind_busy_run_no_errors_no_leaks(
     emu.fault(action="error", operation="DescribeCustomKeyStores", count=2,
               code="ThrottlingException")
     emu.fault(action="malformed", operation="ListKeyRotations", count=1)
+    emu.fault(action="error", operation="ListGrants", count=2, status=500,
+              code="KMSInternalException")
     k.reload()
     # Reload with a changed config: one key less, another interval.
     cfg = dict(k.config)
@@ -91,7 +93,7 @@ def test_daemon_under_valgrind_busy_run_no_errors_no_leaks(
     assert len(containers) >= 2, "credentials were never refreshed"
     # Every injected fault was served (per-key poll counters restart
     # with a reload that rebuilds the keys, the emulator's do not).
-    assert emu.counters()["faults_injected"] >= 11
+    assert emu.counters()["faults_injected"] >= 13
     k.wait_until(lambda: k.metric("keyhealthd_reloads_total") >= 2,
                  timeout=90, what="the third reload applied")
     polls = k.metric("keyhealthd_polls_total")

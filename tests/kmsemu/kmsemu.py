@@ -39,6 +39,7 @@ import kmsmodel  # noqa: E402
 import emu_keystore  # noqa: E402
 import emu_material  # noqa: E402
 import emu_usage  # noqa: E402
+import emu_grants  # noqa: E402
 
 import botocore.model  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
@@ -620,6 +621,8 @@ DEFAULT_CONFIG = {
     # Items per page of every List* answer at most (KMS may return fewer
     # than Limit): small pages make clients page.  None: the API's caps.
     "list_page_size": None,
+    "grants_page_size": None,          # ListGrants pages at most this long
+    "grants_reverse": False,           # ListGrants newest first
 }
 
 
@@ -651,6 +654,7 @@ class Emulator:
             self.seq = 0
             self.counters = self._new_counters()
             self.imds_tokens = {}
+            self.grant_tokens = {}  # GrantToken -> (account, region, key, id)
             self.next_event = float("inf")
             self.add_credentials(DEFAULT_ACCOUNT, DEFAULT_ACCESS_KEY,
                                  DEFAULT_SECRET_KEY)
@@ -1271,7 +1275,7 @@ emu_usage.bind(KMSError=KMSError, ts=ts, parse_time=parse_time)
 
 
 class KMS(emu_material.MaterialOps, emu_keystore.KeyStoreOps,
-          emu_usage.UsageOps):
+          emu_usage.UsageOps, emu_grants.GrantsMixin):
     def __init__(self, emu):
         self.emu = emu
 
@@ -1734,44 +1738,6 @@ class KMS(emu_material.MaterialOps, emu_keystore.KeyStoreOps,
         self.emu._rotate(key, "ON_DEMAND", self.emu.now())
         return {"KeyId": key.id}
 
-    def CreateGrant(self, c, p):
-        key = self.resolve(c, "CreateGrant", p["KeyId"])
-        self._require(key, {"Enabled", "Disabled"})
-        if not p.get("Operations"):
-            raise KMSError("ValidationException",
-                           "1 validation error detected: Value '[]' at "
-                           "'operations' failed to satisfy constraint: "
-                           "Member must have length greater than or equal "
-                           "to 1")
-        g = self.emu._add_grant(key, p, c.account)
-        token = base64.b64encode(secrets.token_bytes(96)).decode()
-        return {"GrantToken": token, "GrantId": g["GrantId"]}
-
-    def ListGrants(self, c, p):
-        key = self.resolve(c, "ListGrants", p["KeyId"])
-        grants = [g for g in key.grants
-                  if (not p.get("GrantId") or g["GrantId"] == p["GrantId"])
-                  and (not p.get("GranteePrincipal")
-                       or g["GranteePrincipal"] == p["GranteePrincipal"])]
-        items = [dict(g, CreationDate=ts(g["CreationDate"]), _i=i)
-                 for i, g in enumerate(grants)]
-        page, extra = self._paginate(p, "grants", items, lambda g: g["_i"],
-                                     50, 100)
-        for g in page:
-            g.pop("_i")
-        out = {"Grants": page}
-        out.update(extra)
-        return out
-
-    def RevokeGrant(self, c, p):
-        key = self.resolve(c, "RevokeGrant", p["KeyId"])
-        for i, g in enumerate(key.grants):
-            if g["GrantId"] == p["GrantId"]:
-                del key.grants[i]
-                return {}
-        raise KMSError("NotFoundException",
-                       "Grant ID %s not found" % p["GrantId"])
-
     def ListResourceTags(self, c, p):
         key = self.resolve(c, "ListResourceTags", p["KeyId"])
         return {"Tags": list(key.tags), "Truncated": False}
@@ -1799,6 +1765,7 @@ class KMS(emu_material.MaterialOps, emu_keystore.KeyStoreOps,
 
 
 SUPPORTED_OPS = {n for n in dir(KMS) if n[:1].isupper()}
+emu_grants.bind(KMSError, ts)
 
 
 # ---------------------------------------------------------------------------

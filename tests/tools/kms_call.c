@@ -203,7 +203,8 @@ result_cb(struct kms_result *res, void *arg)
 				break;
 			case KMS_OP_LIST_GRANTS:
 				json_object_set_new(o, "grants",
-				    json_integer((json_int_t)res->ngrants));
+				    res->grants != NULL ?
+				    json_incref(res->grants) : json_array());
 				break;
 			case KMS_OP_LIST_KEYS:
 				a = json_array();

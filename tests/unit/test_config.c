@@ -66,6 +66,9 @@ START_TEST(test_config_defaults_with_only_a_key)
 	cfg = load_ok(KEYS1);
 	ck_assert_int_eq(cfg->interval, 300);
 	ck_assert_int_eq(cfg->slow_interval, 3600);
+	ck_assert_int_eq(cfg->grants_interval, 3600);
+	ck_assert_int_eq(config_key_grants_interval(cfg, &cfg->keys[0]),
+	    3600);
 	ck_assert_int_eq(cfg->renotify, 4 * 3600);
 	ck_assert_str_eq(cfg->state_dir, "/var/lib/keyhealthd");
 	ck_assert_ptr_null(cfg->aws.profile);
@@ -601,7 +604,7 @@ END_TEST
  * same reason, by every option that takes a duration, the file's and the
  * notifiers' alike (all the values here are within every option's range).
  */
-#define DUR_PLACES	13
+#define DUR_PLACES	14
 
 static void
 durations_everywhere(const char *d, const char *keyfile,
@@ -613,11 +616,13 @@ durations_everywhere(const char *d, const char *keyfile,
 	(void)snprintf(text, sizeof(text),
 	    "interval: %s\n"
 	    "slow_interval: %s\n"
+	    "grants_interval: %s\n"
 	    "renotify: %s\n"
 	    "kms:\n  connect_timeout: %s\n  timeout: %s\n"
 	    "alerts:\n  material_expiry_warning: %s\n"
 	    "discover:\n  interval: %s\n"
 	    "keys:\n  - arn: " KEY1 "\n    interval: %s\n"
+	    "    grants_interval: %s\n"
 	    "notifiers:\n"
 	    "  - type: webhook\n    url: https://h.example/x\n"
 	    "    timeout: %s\n"
@@ -628,7 +633,7 @@ durations_everywhere(const char *d, const char *keyfile,
 	    "    timeout: %s\n"
 	    "  - type: alertmanager\n    url: http://127.0.0.1:9093\n"
 	    "    repost_interval: %s\n",
-	    d, d, d, d, d, d, d, d, d, d, keyfile, d, d, d);
+	    d, d, d, d, d, d, d, d, d, d, d, keyfile, d, d, d);
 	cfg = load_notifiers(text, errs);
 	if (errs->total == 0)
 		ck_assert_ptr_nonnull(cfg);
@@ -682,7 +687,7 @@ START_TEST(test_config_one_duration_grammar_everywhere)
 		config_errors_free(&errs);
 	}
 	/* Precision is the option's: milliseconds for the notifiers'
-	 * five, whole seconds for the file's eight. */
+	 * five, whole seconds for the file's nine. */
 	durations_everywhere("1500ms", keyfile, &errs);
 	ck_assert_uint_eq(errs.total, DUR_PLACES - 5);
 	for (j = 0; j < errs.n; j++)

@@ -298,32 +298,6 @@ START_TEST(test_kms_parse_aliases_pages_append)
 }
 END_TEST
 
-START_TEST(test_kms_parse_grants_counts_pages)
-{
-	struct kms_error	 e;
-	size_t			 n = 0;
-	char			*next = NULL;
-
-	ck_assert_int_eq(kms_parse_grants(S("{\"Grants\":[{\"GrantId\":\"1\"},"
-	    "{\"GrantId\":\"2\"}],\"Truncated\":true,\"NextMarker\":\"g\"}"),
-	    &n, &next, &e), 0);
-	ck_assert_uint_eq(n, 2);
-	ck_assert_str_eq(next, "g");
-	free(next);
-	ck_assert_int_eq(kms_parse_grants(S("{\"Grants\":[{}]}"), &n, &next,
-	    &e), 0);
-	ck_assert_uint_eq(n, 3);
-	ck_assert_ptr_null(next);
-	ck_assert_int_eq(kms_parse_grants(S("{\"Grants\":[[]]}"), &n, &next,
-	    &e), -1);
-	ck_assert_int_eq(kms_parse_grants(S("{\"Grants\":[],\"Truncated\":"
-	    "\"yes\"}"), &n, &next, &e), -1);
-	ck_assert_str_eq(e.message, "ListGrants.Truncated is a string, "
-	    "expected a boolean");
-	ck_assert_uint_eq(n, 3);
-}
-END_TEST
-
 /* The classification table. */
 static const struct {
 	long			 status;
@@ -1019,7 +993,6 @@ kms_suite(void)
 	tcase_add_test(tp, test_kms_parse_policy);
 	tcase_add_test(tp, test_kms_parse_rotation);
 	tcase_add_test(tp, test_kms_parse_aliases_pages_append);
-	tcase_add_test(tp, test_kms_parse_grants_counts_pages);
 	suite_add_tcase(s, tp);
 	tcase_add_test(tc, test_kms_classify_error_table);
 	tcase_add_test(tc, test_kms_classify_error_null_body);

@@ -1,0 +1,29 @@
+/*
+ * Internal to lib/kms: the answer-parsing helpers that kms.c and the
+ * per-area answer files (kms_grants.c, ...) share.  Nothing outside
+ * lib/kms*.c includes it.
+ */
+#ifndef KEYHEALTHD_KMS_INT_H
+#define KEYHEALTHD_KMS_INT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "kms.h"
+
+/* "an object", "a string", ... for messages about a JSON value. */
+const char	*kms_json_type(const json_t *v);
+
+/* Loads body as a JSON object (a new reference); NULL with a MALFORMED
+ * error naming what otherwise. */
+json_t		*kms_load_object(const char *body, size_t len,
+		    const char *what, struct kms_error *err);
+
+/* Truncated/NextMarker of a page of a List* answer: *next_marker
+ * (malloc'd) when Truncated, else NULL.  0, or -1 with a MALFORMED error
+ * (Truncated without a NextMarker, wrong types). */
+int		 kms_parse_marker(json_t *root, const char *ctx,
+		    char **next_marker, struct kms_error *err);
+
+#endif
