@@ -604,7 +604,7 @@ END_TEST
  * same reason, by every option that takes a duration, the file's and the
  * notifiers' alike (all the values here are within every option's range).
  */
-#define DUR_PLACES	14
+#define DUR_PLACES	15
 
 static void
 durations_everywhere(const char *d, const char *keyfile,
@@ -633,7 +633,7 @@ durations_everywhere(const char *d, const char *keyfile,
 	    "    timeout: %s\n"
 	    "  - type: alertmanager\n    url: http://127.0.0.1:9093\n"
 	    "    repost_interval: %s\n",
-	    d, d, d, d, d, d, d, d, d, d, d, keyfile, d, d, d);
+	    d, d, d, d, d, d, d, d, d, d, d, d, keyfile, d, d, d);
 	cfg = load_notifiers(text, errs);
 	if (errs->total == 0)
 		ck_assert_ptr_nonnull(cfg);
@@ -687,7 +687,7 @@ START_TEST(test_config_one_duration_grammar_everywhere)
 		config_errors_free(&errs);
 	}
 	/* Precision is the option's: milliseconds for the notifiers'
-	 * five, whole seconds for the file's nine. */
+	 * five, whole seconds for the file's ten. */
 	durations_everywhere("1500ms", keyfile, &errs);
 	ck_assert_uint_eq(errs.total, DUR_PLACES - 5);
 	for (j = 0; j < errs.n; j++)
