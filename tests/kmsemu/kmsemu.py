@@ -36,6 +36,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kmsmodel  # noqa: E402
+import emu_replicas  # noqa: E402
 
 import botocore.model  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
@@ -1258,7 +1259,7 @@ class SigV4Verifier:
 # ---------------------------------------------------------------------------
 # KMS operations
 
-class KMS:
+class KMS(emu_replicas.ReplicaOps):
     def __init__(self, emu):
         self.emu = emu
 
@@ -1795,6 +1796,8 @@ class KMS:
         return {}
 
 
+emu_replicas.bind(KMSError=KMSError, Key=Key, REGION_RE=REGION_RE,
+                  default_policy=default_policy, partition_of=partition_of)
 SUPPORTED_OPS = {n for n in dir(KMS) if n[:1].isupper()}
 
 
