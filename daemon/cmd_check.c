@@ -169,6 +169,18 @@ once_key_done(struct kh_key *k)
 		event_base_loopexit(kh->base, NULL);
 }
 
+/* A replica found by its primary's poll: polled in the same run. */
+static void
+once_key_added(struct kh *kh, struct kh_key *k)
+{
+	kh->remaining++;
+	if (poll_start(k, once_key_done) == -1) {
+		kh->remaining--;
+		log_warnx("key %s: out of memory: not polled",
+		    kh_key_name(k));
+	}
+}
+
 /*
  * Polls the keys in sel (all when nsel == 0) once, with a progress line
  * on stderr when asked and stderr is a terminal.  Returns the context
@@ -201,6 +213,7 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 		event_base_free(base);
 		return NULL;
 	}
+	kh->on_key_added = once_key_added;
 	if ((selected = calloc(kh->nkeys + 1, sizeof(*selected))) == NULL) {
 		log_warnx("out of memory");
 		goto fail;
@@ -236,6 +249,19 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 			(void)progress_start(&pr, kh, kh->remaining);
 		(void)event_base_dispatch(base);
 		progress_stop(&pr);
+	}
+	/* The replicas added meanwhile are those of selected keys. */
+	if (kh->nkeys > kh->nconfigured) {
+		int	*v = reallocarray(selected, kh->nkeys + 1,
+			    sizeof(*selected));
+
+		if (v == NULL) {
+			log_warnx("out of memory");
+			goto fail;
+		}
+		*selectedp = selected = v;
+		for (i = kh->nconfigured; i < kh->nkeys; i++)
+			selected[i] = 1;
 	}
 	*basep = base;
 	return kh;
@@ -317,14 +343,12 @@ cmd_check(struct kh_opts *opts, int argc, char **argv)
 		doc = json_pack("{s:s, s:[]}", "status", severity_name(worst),
 		    "keys");
 		keys = doc != NULL ? json_object_get(doc, "keys") : NULL;
-		for (i = 0; keys != NULL && i < kh->nkeys; i++) {
-			struct kh_key *k = kh->keys[i];
-
+		for (i = 0; keys != NULL && i < kh->nconfigured; i++) {
 			if (!selected[i])
 				continue;
-			if (json_array_append_new(keys, check_key_json(
-			    &k->expect, k->have_snap ? &k->snap : NULL,
-			    &k->findings)) == -1)
+			/* Replicas are nested under their primary. */
+			if (json_array_append_new(keys, kh_key_json(kh,
+			    kh->keys[i], 0)) == -1)
 				keys = NULL;
 		}
 		if (keys == NULL || json_dumpf(doc, stdout, JSON_INDENT(2) |
@@ -376,7 +400,8 @@ cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 	for (i = 0; i < kh->nkeys; i++) {
 		struct kh_key *k = kh->keys[i];
 
-		if (!selected[i])
+		/* A replica watched for its state only has no policy. */
+		if (!selected[i] || k->state_only)
 			continue;
 		if (check_accept_baseline(&k->st.baseline, &k->snap,
 		    time(NULL), err, sizeof(err)) == -1) {

@@ -145,7 +145,8 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 	    "When the daemon started, seconds since the epoch.");
 	evbuffer_add_printf(b, "keyhealthd_start_time_seconds %lld\n",
 	    (long long)kh->stats.started);
-	httpd_help(b, "keyhealthd_keys", "gauge", "Configured keys.");
+	httpd_help(b, "keyhealthd_keys", "gauge",
+	    "Watched keys (replicas included).");
 	evbuffer_add_printf(b, "keyhealthd_keys %zu\n", kh->nkeys);
 
 	httpd_help(b, "keyhealthd_key_status", "gauge",

@@ -71,10 +71,28 @@ struct kh_endpoint {
 	struct kh_key	*wait_tail;
 };
 
-/* A configured key at run time. */
+/*
+ * Where a watched key comes from.  Keys other than configured ones are
+ * derived at run time (kh_key_add()), kept after the configured ones in
+ * kh->keys, and own their config_key.
+ */
+enum kh_origin {
+	KH_ORIGIN_CONFIG,	/* an entry of keys: */
+	KH_ORIGIN_REPLICA	/* a replica of a configured multi-Region
+				 * primary (replica.c) */
+};
+
+/* A watched key at run time. */
 struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
+	enum kh_origin		 origin;
+	int			 gone;		/* derived, no longer wanted:
+						 * dropped when its poll ends */
+	int			 state_only;	/* DescribeKey only */
+	struct kh_key		*primary;	/* KH_ORIGIN_REPLICA: the key
+						 * it was derived from */
+	struct config_key	*own_ck;	/* derived: ck, owned */
 	struct key_expect	 expect;
 	char			*alias_arn;	/* NULL: no alias configured */
 	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */
@@ -144,6 +162,13 @@ struct kh {
 	struct kms_client	*kms;
 	struct kh_key		**keys;
 	size_t			 nkeys;
+	size_t			 nconfigured;	/* keys[0 .. nconfigured) are
+						 * configured, the rest derived */
+	/* Told of a derived key added (to poll it) and of one about to be
+	 * dropped (its alerts resolve); NULL: nothing to do. */
+	void			(*on_key_added)(struct kh *, struct kh_key *);
+	void			(*on_key_dropped)(struct kh *,
+				    struct kh_key *);
 	struct kh_key		**keymap;	/* by sfile, open addressing */
 	struct kh_endpoint	**endpoints;	/* live as long as kh */
 	size_t			 nendpoints;
@@ -188,6 +213,17 @@ int		 kh_keys_build(struct kh *, struct config *, char *, size_t);
 int		 kh_clients_reset(struct kh *, struct config *, char *, size_t);
 void		 kh_keys_free(struct kh *);
 struct kh_key	*kh_key_find(struct kh *, const char *);
+/* Watches a derived key: ck (built by the caller, owned by the key from
+ * now on, freed with it through replica_ck_free()) becomes the key's
+ * entry; its state is read as a configured key's.  NULL when out of
+ * memory (ck is then freed). */
+struct kh_key	*kh_key_add(struct kh *, struct config_key *, enum kh_origin);
+/* Stops watching a derived key: told to on_key_dropped and freed now, or
+ * marked gone and dropped by the end of its poll in flight. */
+void		 kh_key_drop(struct kh_key *);
+/* A key's document for check --json and /status, its derived replicas
+ * nested under "replicas". */
+json_t		*kh_key_json(struct kh *, struct kh_key *, int with_alerts);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
 const char	*kh_key_name(const struct kh_key *);
@@ -213,6 +249,29 @@ void		 poll_creds_ready(struct kh_key *, const char *);
 void		 poll_discard(struct kh_key *);
 /* keyhealthd_poll_duration_seconds: upper bounds, s */
 extern const double poll_latency_bounds[KH_LATENCY_BUCKETS];
+
+/* replica.c: the replicas of multi-Region primaries, watched as keys */
+/* After a poll of a configured key: its replicas as its DescribeKey
+ * lists them are watched from now on, those no longer listed dropped. */
+void		 replica_sync(struct kh_key *);
+/* A replica (arn) of the configured primary pck, as a key entry of its
+ * own; NULL when out of memory. */
+struct config_key *replica_ck_new(const struct config_key *pck,
+		    const char *arn);
+void		 replica_ck_free(struct config_key *);
+/* The configured key (index into conf->keys) that a derived replica k
+ * stays a replica of under conf, or -1: its primary is no longer
+ * configured, watches no replicas, or k itself is configured. */
+long		 replica_kept(const struct config *, const struct kh_key *k);
+/* Start-up: an alert's key ARN that is no configured key may be a
+ * replica of a configured primary (same multi-Region key id); watch it
+ * at once so that its alerts carry on.  1 when it is now watched. */
+int		 replica_adopt(struct kh *, const char *arn);
+/* After a poll of a derived replica: 1 (logged) when KMS says it no
+ * longer exists; the caller drops it (kh_key_drop()). */
+int		 replica_vanished(struct kh_key *k);
+/* Finishes a derived replica key k of primary after kh_key_add(). */
+void		 replica_setup(struct kh_key *k, struct kh_key *primary);
 
 /* credsglue.c: credential providers on the loop */
 struct kh_creds	*creds_glue_get(struct kh *, const struct config *,

@@ -357,6 +357,7 @@ kh_key_free(struct kh_key *k)
 	check_cache_free(&k->pcache);
 	free(k->alias_arn);
 	free(k->endpoint_err);
+	replica_ck_free(k->own_ck);
 	free(k);
 }
 
@@ -453,6 +454,121 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	k->target.creds_arg = k->creds != NULL ? k->creds->prov : NULL;
 }
 
+/* A new key's state: its file, else a fresh start. */
+static void
+kh_key_load_state(struct kh *kh, const struct config *conf, struct kh_key *k)
+{
+	char	serr[512];
+
+	if (kh->state_ok) {
+		enum state_read r = kh->mode == KH_MODE_CHECK ?
+		    state_key_peek(conf->state_dir, k->ck->arn, &k->st, serr,
+		    sizeof(serr)) :
+		    state_key_load(conf->state_dir, k->ck->arn, &k->st, serr,
+		    sizeof(serr));
+
+		if (r != STATE_READ_OK && serr[0] != '\0')
+			log_warnx("key %s: %s", k->ck->name, serr);
+		if (r == STATE_READ_OK)
+			kh_key_stat_mtime(k, conf->state_dir);
+	}
+	if (k->st.arn == NULL)
+		k->st.arn = strdup(k->ck->arn);
+}
+
+struct kh_key *
+kh_key_add(struct kh *kh, struct config_key *ck, enum kh_origin origin)
+{
+	struct kh_key	**v, *k;
+
+	if ((k = calloc(1, sizeof(*k))) == NULL ||
+	    (v = reallocarray(kh->keys, kh->nkeys + 1, sizeof(*v))) == NULL) {
+		free(k);
+		replica_ck_free(ck);
+		return NULL;
+	}
+	kh->keys = v;
+	k->own_ck = ck;
+	k->origin = origin;
+	kh_key_setup(kh, kh->conf, k, ck);
+	kh_key_load_state(kh, kh->conf, k);
+	v[kh->nkeys++] = k;
+	kh->nworst[SEV_OK]++;
+	if (kh_keymap_build(kh) == -1)
+		log_warnx("key %s: out of memory indexing it", ck->name);
+	return k;
+}
+
+/* Takes k out of its endpoint's queue of due polls. */
+static void
+kh_key_unqueue(struct kh_key *k)
+{
+	struct kh_endpoint	*ep = k->ep;
+	struct kh_key		*p, *prev = NULL;
+
+	if (k->waiting && ep != NULL) {
+		for (p = ep->wait_head; p != NULL && p != k; p = p->wait_next)
+			prev = p;
+		if (p == k) {
+			if (prev != NULL)
+				prev->wait_next = k->wait_next;
+			else
+				ep->wait_head = k->wait_next;
+			if (ep->wait_tail == k)
+				ep->wait_tail = prev;
+			k->kh->nwaiting--;
+		}
+	}
+	k->waiting = 0;
+	k->wait_next = NULL;
+}
+
+void
+kh_key_drop(struct kh_key *k)
+{
+	struct kh	*kh = k->kh;
+	struct kh_key	*p, *prev = NULL;
+	size_t		 i;
+	enum severity	 w;
+
+	if (k->origin == KH_ORIGIN_CONFIG)
+		return;
+	if (k->poll != NULL) {
+		k->gone = 1;
+		return;
+	}
+	if (kh->on_key_dropped != NULL)
+		kh->on_key_dropped(kh, k);
+	kh_key_unqueue(k);
+	/* What it still had to save is of no use now. */
+	if (k->dirty) {
+		for (p = kh->dirty_head; p != NULL && p != k;
+		    p = p->dirty_next)
+			prev = p;
+		if (p == k) {
+			if (prev != NULL)
+				prev->dirty_next = k->dirty_next;
+			else
+				kh->dirty_head = k->dirty_next;
+			if (kh->dirty_tail == k)
+				kh->dirty_tail = prev;
+		}
+	}
+	for (i = kh->nconfigured; i < kh->nkeys && kh->keys[i] != k; i++)
+		;
+	if (i < kh->nkeys) {
+		memmove(&kh->keys[i], &kh->keys[i + 1],
+		    (kh->nkeys - i - 1) * sizeof(*kh->keys));
+		kh->nkeys--;
+	}
+	w = findings_worst(&k->findings);
+	if (kh->nworst[w] > 0)
+		kh->nworst[w]--;
+	kh_key_free(k);
+	if (kh_keymap_build(kh) == -1)
+		log_warnx("state: out of memory indexing the keys");
+}
+
 static int
 kh_key_arn_cmp(const void *a, const void *b)
 {
@@ -518,14 +634,13 @@ int
 kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 {
 	struct kh_key	**keys, **sorted = NULL, *old;
-	size_t		  i;
-	char		  serr[512];
+	size_t		  i, n;
 
 	/* What the current keys still have to save goes to the writer
 	 * before their state moves to the new keys. */
 	if (kh->writer != NULL)
 		kh_state_pump(kh, 1);
-	if ((keys = calloc(conf->nkeys ? conf->nkeys : 1,
+	if ((keys = calloc(conf->nkeys + kh->nkeys + 1,
 	    sizeof(*keys))) == NULL || (kh->nkeys > 0 &&
 	    (sorted = reallocarray(NULL, kh->nkeys, sizeof(*sorted))) ==
 	    NULL)) {
@@ -555,26 +670,40 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			kh_key_take_over(k, old);
 			continue;
 		}
-		if (kh->state_ok) {
-			enum state_read r = kh->mode == KH_MODE_CHECK ?
-			    state_key_peek(conf->state_dir,
-			    conf->keys[i].arn, &k->st, serr, sizeof(serr)) :
-			    state_key_load(conf->state_dir,
-			    conf->keys[i].arn, &k->st, serr, sizeof(serr));
+		kh_key_load_state(kh, conf, k);
+	}
+	n = conf->nkeys;
+	/* Derived keys stay while what derives them does. */
+	for (i = 0; i < kh->nkeys; i++) {
+		struct kh_key	*k;
+		long		 p;
 
-			if (r != STATE_READ_OK && serr[0] != '\0')
-				log_warnx("key %s: %s", conf->keys[i].name,
-				    serr);
-			if (r == STATE_READ_OK)
-				kh_key_stat_mtime(k, conf->state_dir);
+		old = kh->keys[i];
+		if (old->origin != KH_ORIGIN_REPLICA ||
+		    (p = replica_kept(conf, old)) == -1)
+			continue;
+		if ((k = calloc(1, sizeof(*k))) == NULL ||
+		    (k->own_ck = replica_ck_new(&conf->keys[p],
+		    old->ck->arn)) == NULL) {
+			free(k);
+			log_warnx("key %s: out of memory: no longer watched",
+			    kh_key_name(old));
+			continue;
 		}
-		if (k->st.arn == NULL)
-			k->st.arn = strdup(conf->keys[i].arn);
+		kh_key_setup(kh, conf, k, k->own_ck);
+		k->origin = old->origin;
+		replica_setup(k, keys[p]);
+		kh_key_take_over(k, old);
+		/* Its entry goes with the old key: what the reload compares
+		 * for a replica is its primary's. */
+		k->prev_ck = k->ck;
+		keys[n++] = k;
 	}
 	free(sorted);
 	kh_keys_free(kh);
 	kh->keys = keys;
-	kh->nkeys = conf->nkeys;
+	kh->nkeys = n;
+	kh->nconfigured = conf->nkeys;
 	memset(kh->nworst, 0, sizeof(kh->nworst));
 	for (i = 0; i < kh->nkeys; i++)
 		kh->nworst[findings_worst(&keys[i]->findings)]++;
@@ -595,6 +724,7 @@ kh_keys_free(struct kh *kh)
 	free(kh->keys);
 	kh->keys = NULL;
 	kh->nkeys = 0;
+	kh->nconfigured = 0;
 	/* The keys waiting for their endpoints are gone with them. */
 	kh->nwaiting = 0;
 	for (i = 0; i < kh->nendpoints; i++) {
@@ -792,7 +922,46 @@ kh_worst(struct kh *kh)
 	return w;
 }
 
-/* The `check --json` document: {"status", "keys": [...]}. */
+json_t *
+kh_key_json(struct kh *kh, struct kh_key *k, int with_alerts)
+{
+	json_t	*kj, *reps = NULL;
+	size_t	 i, f;
+
+	kj = check_key_json(&k->expect, k->have_snap ? &k->snap : NULL,
+	    &k->findings);
+	if (kj == NULL)
+		return NULL;
+	if (with_alerts && kh->alerts != NULL) {
+		json_t	*firing = json_array();
+
+		for (f = 0; firing != NULL && f < k->findings.n; f++)
+			if (alert_table_is_firing(kh->alerts, k->ck->arn,
+			    k->findings.v[f].check))
+				(void)json_array_append_new(firing,
+				    json_string(k->findings.v[f].check));
+		if (firing != NULL)
+			(void)json_object_set_new(kj, "alerts_firing",
+			    firing);
+	}
+	if (k->origin != KH_ORIGIN_CONFIG)
+		(void)json_object_set_new(kj, "origin", json_string("replica"));
+	/* Derived keys are the tail of keys[]: a short walk. */
+	for (i = kh->nconfigured; i < kh->nkeys; i++) {
+		if (kh->keys[i]->primary != k)
+			continue;
+		if (reps == NULL && (reps = json_array()) == NULL)
+			break;
+		(void)json_array_append_new(reps, kh_key_json(kh,
+		    kh->keys[i], with_alerts));
+	}
+	if (reps != NULL)
+		(void)json_object_set_new(kj, "replicas", reps);
+	return kj;
+}
+
+/* The `check --json` document: {"status", "keys": [...]}; derived keys
+ * under the key they come from. */
 json_t *
 kh_status_json(struct kh *kh, int with_alerts)
 {
@@ -803,28 +972,9 @@ kh_status_json(struct kh *kh, int with_alerts)
 		json_decref(doc);
 		return NULL;
 	}
-	for (i = 0; i < kh->nkeys; i++) {
-		struct kh_key *k = kh->keys[i];
-
-		kj = check_key_json(&k->expect, k->have_snap ? &k->snap : NULL,
-		    &k->findings);
-		if (kj == NULL)
-			continue;
-		if (with_alerts && kh->alerts != NULL) {
-			json_t	*firing = json_array();
-			size_t	 f;
-
-			for (f = 0; firing != NULL && f < k->findings.n; f++)
-				if (alert_table_is_firing(kh->alerts,
-				    k->ck->arn, k->findings.v[f].check))
-					(void)json_array_append_new(firing,
-					    json_string(
-					    k->findings.v[f].check));
-			if (firing != NULL)
-				(void)json_object_set_new(kj, "alerts_firing",
-				    firing);
-		}
-		(void)json_array_append_new(keys, kj);
+	for (i = 0; i < kh->nconfigured && i < kh->nkeys; i++) {
+		if ((kj = kh_key_json(kh, kh->keys[i], with_alerts)) != NULL)
+			(void)json_array_append_new(keys, kj);
 	}
 	(void)json_object_set_new(doc, "status",
 	    json_string(severity_name(kh_worst(kh))));

@@ -476,8 +476,15 @@ run_schedule_reloaded(struct kh *kh, const struct config *old)
 		fatalx("out of memory");
 	for (i = 0; i < kh->nkeys; i++) {
 		k = kh->keys[i];
-		fresh[i] = k->prev_ck == NULL || k->due ||
-		    !run_key_unchanged(old, k->prev_ck, kh->conf, k->ck);
+		/* A replica follows its primary (keys[] matches the config's
+		 * keys up to nconfigured). */
+		if (k->origin == KH_ORIGIN_REPLICA && k->prev_ck != NULL)
+			fresh[i] = k->due ||
+			    fresh[k->primary->ck - kh->conf->keys];
+		else
+			fresh[i] = k->prev_ck == NULL || k->due ||
+			    !run_key_unchanged(old, k->prev_ck, kh->conf,
+			    k->ck);
 		if (fresh[i] && k->prev_ck != NULL && !k->due)
 			k->next_slow = 0;	/* new settings: all parts */
 		nfresh += (size_t)fresh[i];
@@ -498,6 +505,36 @@ run_schedule_reloaded(struct kh *kh, const struct config *old)
 	    nfresh, nfresh == 1 ? "" : "s", kh->nkeys - nfresh);
 }
 
+/* A derived key (a replica) is watched from now on: polled within the
+ * first-poll window. */
+static void
+run_key_added(struct kh *kh, struct kh_key *k)
+{
+	if (kh->stopping)
+		return;
+	run_schedule(k, RUN_FIRST_SPREAD * run_rand01());
+	run_update_status_soon(kh);
+}
+
+/* A derived key is no longer watched: its alerts resolve. */
+static void
+run_key_dropped(struct kh *kh, struct kh_key *k)
+{
+	struct alert_events	evs;
+
+	memset(&evs, 0, sizeof(evs));
+	if (kh->alerts != NULL && alert_table_forget_key(kh->alerts,
+	    k->ck->arn, time(NULL), &evs) == -1)
+		log_warnx("key %s: out of memory resolving its alerts",
+		    kh_key_name(k));
+	if (evs.n > 0) {
+		run_dispatch(kh, &evs);
+		run_save_alerts_soon(kh);
+	}
+	alert_events_clear(&evs);
+	run_update_status_soon(kh);
+}
+
 static void
 run_key_done(struct kh_key *k)
 {
@@ -516,6 +553,18 @@ run_key_done(struct kh_key *k)
 		/* A poll cancelled by the shutdown says nothing about the
 		 * key: no alerts, no state from it. */
 		run_stop_check(kh);
+		return;
+	}
+	if (k->gone || replica_vanished(k)) {
+		/* No longer wanted while this poll ran, or gone from KMS:
+		 * its result is of no use, its alerts resolve. */
+		struct kh_endpoint *ep = k->ep;
+
+		kh_key_drop(k);
+		if (ep != NULL)
+			run_poll_next(kh, ep);
+		if (kh->pending_conf != NULL && kh->polls_inflight == 0)
+			run_apply_pending(kh);
 		return;
 	}
 	memset(&evs, 0, sizeof(evs));
@@ -871,7 +920,8 @@ run_load_alerts(struct kh *kh)
 static int
 run_key_configured(void *arg, const char *arn)
 {
-	return kh_key_find(arg, arn) != NULL;
+	/* A replica's alerts carry on: it is watched again at once. */
+	return kh_key_find(arg, arn) != NULL || replica_adopt(arg, arn);
 }
 
 static void
@@ -1073,7 +1123,8 @@ run_apply_pending(struct kh *kh)
 	for (i = 0; i < kh->nkeys; i++) {
 		arn = kh->keys[i]->ck->arn;
 		if (bsearch(&arn, arns, conf->nkeys, sizeof(*arns),
-		    run_strp_cmp) == NULL)
+		    run_strp_cmp) == NULL &&
+		    replica_kept(conf, kh->keys[i]) == -1)
 			(void)alert_table_forget_key(kh->alerts, arn, now,
 			    &evs);
 	}
@@ -1305,6 +1356,8 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	log_hook_libevent();
 	if ((kh = kh_new(KH_MODE_RUN, base, conf, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	kh->on_key_added = run_key_added;
+	kh->on_key_dropped = run_key_dropped;
 	if (proc_init(&run_proc, base, run_signal, kh) == -1)
 		fatalx("cannot set up signal handling");
 	if (kh_lag_start(kh) == -1)

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "check.h"
+#include "check_replica.h"
 #include "policy.h"
 #include "vendor.h"
 
@@ -949,7 +950,8 @@ done:
 		return -1;
 	for (i = first; i < out->n; i++)
 		check_tidy_summary(out->v[i].summary);
-	return 0;
+	return check_replica_annotate(out, first,
+	    check_replica_primary(ex, s));
 fail:
 	json_decref(cf.errors);
 	return -1;
@@ -1059,7 +1061,7 @@ check_key_json(const struct key_expect *ex, const struct key_snapshot *s,
     const struct findings *fs)
 {
 	json_t		*o, *f;
-	const char	*state = NULL;
+	const char	*state = NULL, *p;
 	char		 when[32];
 
 	if (s != NULL) {
@@ -1079,5 +1081,10 @@ check_key_json(const struct key_expect *ex, const struct key_snapshot *s,
 	    ex->region, "account", ex->account, "status",
 	    severity_name(findings_worst(fs)), "state", state, "polled_at",
 	    when[0] != '\0' ? when : NULL, "findings", f);
+	if (o != NULL && (p = check_replica_primary(ex, s)) != NULL &&
+	    json_object_set_new(o, "primary", json_string(p)) == -1) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }

@@ -92,6 +92,9 @@ struct key_expect {
 	/* Seconds before ValidTo to warn; 0: the default (30 days).
 	 * Under CHECK_EXPIRY_CRITICAL (7 days) it is critical anyway. */
 	long			 material_expiry_warning;
+	/* A multi-Region replica watched through its primary: the
+	 * primary's ARN (details.primary of every finding); else NULL. */
+	const char		*primary;
 };
 
 /*
@@ -171,6 +174,8 @@ void	check_baseline_free(struct key_baseline *b);
  *                        KMSInvalidStateException on a key that is not
  *                        Enabled; any error of a deleted key's other
  *                        parts; rotation errors without expect_rotation.
+ *   A multi-Region replica's findings all carry details.primary, its
+ *   primary's ARN (check_replica.h).
  * Returns 0, or -1 when out of memory (out may then hold some findings;
  * the caller clears it).
  */
@@ -238,8 +243,9 @@ int	check_accept_baseline(struct key_baseline *b,
  *  "findings": [{"check","severity","summary","details"}...]}.
  * status is the worst severity's name ("ok" when there are none); state
  * the KeyState, "NotFound" when DescribeKey said so, else null; polled_at
- * RFC 3339 or null.  snap may be NULL.  A new reference, or NULL when out
- * of memory.
+ * RFC 3339 or null; "primary" too for a multi-Region replica
+ * (check_replica_primary()).  snap may be NULL.  A new reference, or NULL
+ * when out of memory.
  */
 json_t	*check_key_json(const struct key_expect *exp,
 	    const struct key_snapshot *snap, const struct findings *fs);

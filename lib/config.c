@@ -1261,7 +1261,20 @@ fail:
 }
 
 static const char * const cfg_key_keys[] = { "arn", "name", "vendor",
-	"alias", "interval", "expect_rotation", "aws", NULL };
+	"alias", "interval", "expect_rotation", "replicas", "aws", NULL };
+
+/* replicas: watch|off into *out (1 or 0). */
+static void
+cfg_replicas(struct cfg *c, const struct ynode *n, const char *what,
+    int *out)
+{
+	static const char * const known[] = { "watch", "off", NULL };
+	char	*s = NULL;
+
+	if (cfg_enum(c, n, what, known, &s) == 0)
+		*out = strcmp(s, "watch") == 0;
+	free(s);
+}
 
 static void
 cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
@@ -1275,6 +1288,7 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	k->line = n->line;
 	k->column = n->column;
 	k->expect_rotation = 0;
+	k->replicas = -1;
 	k->aws.use_fips = -1;
 	k->aws.allow_http = -1;
 	if (cfg_type(c, n, YNODE_MAP, where) == -1)
@@ -1313,6 +1327,8 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	if ((v = ynode_get(n, "expect_rotation")) != NULL)
 		(void)cfg_bool(c, v, W("expect_rotation"),
 		    &k->expect_rotation);
+	if ((v = ynode_get(n, "replicas")) != NULL)
+		cfg_replicas(c, v, W("replicas"), &k->replicas);
 	if ((v = ynode_get(n, "aws")) != NULL)
 		cfg_aws(c, v, W("aws"), &c->cfg->aws, &k->aws);
 #undef W
@@ -1459,8 +1475,8 @@ cfg_notifiers(struct cfg *c, const struct ynode *n)
 /* ---- the whole file ---- */
 
 static const char * const cfg_top_keys[] = { "interval", "slow_interval",
-	"renotify", "state_dir", "aws", "http", "kms", "alerts", "keys",
-	"vendors", "notifiers", NULL };
+	"renotify", "replicas", "state_dir", "aws", "http", "kms", "alerts",
+	"keys", "vendors", "notifiers", NULL };
 
 static void
 cfg_state_dir_default(struct cfg *c)
@@ -1497,6 +1513,8 @@ cfg_walk(struct cfg *c, const struct ynode *root)
 	if ((v = ynode_get(root, "renotify")) != NULL)
 		(void)cfg_duration(c, v, "renotify", 0, 30 * 86400,
 		    &cfg->renotify);
+	if ((v = ynode_get(root, "replicas")) != NULL)
+		cfg_replicas(c, v, "replicas", &cfg->replicas);
 	if ((v = ynode_get(root, "state_dir")) != NULL) {
 		char	*s = NULL;
 
@@ -1538,6 +1556,7 @@ cfg_new(const char *path)
 		return NULL;
 	}
 	cfg->interval = CONFIG_DEFAULT_INTERVAL;
+	cfg->replicas = -1;
 	cfg->slow_interval = CONFIG_DEFAULT_SLOW_INTERVAL;
 	cfg->renotify = CONFIG_DEFAULT_RENOTIFY;
 	cfg->kms.connect_timeout = CONFIG_DEFAULT_CONNECT_TIMEOUT;
@@ -1717,6 +1736,16 @@ config_key_aws(const struct config *cfg, const struct config_key *key,
 #undef PICK
 	out->use_fips = k->use_fips != -1 ? k->use_fips : g->use_fips;
 	out->allow_http = k->allow_http != -1 ? k->allow_http : g->allow_http;
+}
+
+int
+config_key_replicas(const struct config *cfg, const struct config_key *key)
+{
+	if (key->replicas != -1)
+		return key->replicas;
+	if (cfg->replicas != -1)
+		return cfg->replicas;
+	return key->vendor != NULL;
 }
 
 int
@@ -1960,6 +1989,9 @@ config_print(const struct config *cfg, FILE *f)
 	cfg_put_dur(f, 0, "interval", cfg->interval);
 	cfg_put_dur(f, 0, "slow_interval", cfg->slow_interval);
 	cfg_put_dur(f, 0, "renotify", cfg->renotify);
+	if (cfg->replicas != -1)
+		(void)fprintf(f, "replicas: %s\n",
+		    cfg->replicas ? "watch" : "off");
 	cfg_put_kv(f, 0, "state_dir", cfg->state_dir);
 	(void)fprintf(f, "aws:\n");
 	cfg_print_aws(f, 2, &cfg->aws);
@@ -2016,6 +2048,8 @@ config_print(const struct config *cfg, FILE *f)
 		cfg_put_dur(f, 4, "interval", config_key_interval(cfg, key));
 		(void)fprintf(f, "    expect_rotation: %s\n",
 		    key->expect_rotation ? "true" : "false");
+		(void)fprintf(f, "    replicas: %s\n",
+		    config_key_replicas(cfg, key) ? "watch" : "off");
 		(void)fprintf(f, "    aws:\n");
 		config_key_aws(cfg, key, &a);
 		cfg_print_aws(f, 6, &a);

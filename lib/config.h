@@ -101,6 +101,8 @@ struct config_key {
 						 * reduced to this), or NULL */
 	long			 interval;	/* seconds; 0: the global one */
 	int			 expect_rotation;
+	int			 replicas;	/* watch 1, off 0; -1: the
+						 * global one */
 	struct config_aws	 aws;		/* overrides, see above */
 	int			 line;		/* of the key's entry */
 	int			 column;
@@ -111,6 +113,7 @@ struct config {
 	long			 interval;
 	long			 slow_interval;	/* rotation status, aliases */
 	long			 renotify;	/* 0: never repeat */
+	int			 replicas;	/* watch 1, off 0; -1: unset */
 	char			*state_dir;
 	struct config_aws	 aws;
 	struct config_http	 http;
@@ -167,6 +170,10 @@ const struct config_key *config_key_find(const struct config *cfg,
 		    const char *name_or_arn);
 /* A key's poll interval: its own, else the global one. */
 long		 config_key_interval(const struct config *cfg,
+		    const struct config_key *key);
+/* Whether a key's multi-Region replicas are watched: its replicas:, else
+ * the global one, else watch when the key has a vendor. */
+int		 config_key_replicas(const struct config *cfg,
 		    const struct config_key *key);
 /* A key's AWS settings, each from the key if set there, else the global
  * one; strings point into cfg. */

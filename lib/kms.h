@@ -59,6 +59,11 @@ struct kms_key_meta {
 	char	*current_key_material_id;
 	char	*custom_key_store_id;
 	char	*multi_region_type;	/* "PRIMARY", "REPLICA" or NULL */
+	/* MultiRegionConfiguration: PrimaryKey.Arn and ReplicaKeys[].Arn
+	 * (a replica's list holds itself too). */
+	char	*mr_primary_arn;
+	char	**mr_replicas;
+	size_t	 mr_nreplicas;
 	char	*description;
 	int	 enabled;
 	int	 multi_region;
@@ -176,6 +181,10 @@ int	kms_parse_rotation(const char *body, size_t len,
 void	kms_classify_error(long status, const char *content_type,
 	    const char *body, size_t len, struct kms_error *out);
 const char *kms_errclass_name(enum kms_errclass);
+
+/* ReplicaKeys beyond this many make an answer malformed: KMS allows one
+ * replica per Region. */
+#define KMS_MAX_REPLICAS	64
 
 void	kms_key_meta_free(struct kms_key_meta *m);	/* frees members */
 /* Deep copy; 0 or -1. */
