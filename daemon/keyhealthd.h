@@ -86,18 +86,19 @@ enum kh_origin {
 struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
-	enum kh_origin		 origin;
-	int			 gone;		/* derived, no longer wanted:
-						 * dropped when its poll ends */
-	int			 state_only;	/* DescribeKey only */
+	struct config_key	*own_ck;	/* derived: ck, owned */
 	struct kh_key		*primary;	/* KH_ORIGIN_REPLICA: the key
 						 * it was derived from */
-	struct config_key	*own_ck;	/* derived: ck, owned */
 	struct key_expect	 expect;
 	char			*alias_arn;	/* NULL: no alias configured */
 	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */
 	struct kh_key		*wait_next;	/* in ep's queue */
 	int			 waiting;	/* in ep's queue */
+	/* Three bytes in what was padding. */
+	unsigned char		 origin;	/* enum kh_origin */
+	unsigned char		 gone;		/* derived, no longer wanted:
+						 * dropped when its poll ends */
+	unsigned char		 state_only;	/* DescribeKey only */
 	char			*endpoint_err;	/* why there is none */
 	struct kh_creds		*creds;
 	struct kms_target	 target;

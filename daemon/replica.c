@@ -118,8 +118,10 @@ replica_sync(struct kh_key *p)
 	struct kh_key		*k;
 	size_t			 nwant = 0, i, j;
 
-	if (p->origin != KH_ORIGIN_CONFIG || !p->have_snap || kh->stopping)
+	if (p->origin != KH_ORIGIN_CONFIG || !p->have_snap || kh->stopping) {
+		kms_key_meta_free_replicas(&p->snap.meta);
 		return;
+	}
 	if (p->snap.describe_err.cls == KMS_OK) {
 		if (config_key_replicas(kh->conf, p->ck))
 			nwant = check_replica_list(&p->snap.meta, p->ck->arn,
@@ -158,6 +160,8 @@ replica_sync(struct kh_key *p)
 		    kh->on_key_added != NULL)
 			kh->on_key_added(kh, k);
 	}
+	/* The list has served (a few ARNs per primary, every poll). */
+	kms_key_meta_free_replicas(&p->snap.meta);
 }
 
 /*

@@ -486,6 +486,14 @@ kms_key_meta_free(struct kms_key_meta *m)
 	memset(m, 0, sizeof(*m));
 }
 
+void
+kms_key_meta_free_replicas(struct kms_key_meta *m)
+{
+	kms_strv_free(m->mr_replicas, m->mr_nreplicas);
+	m->mr_replicas = NULL;
+	m->mr_nreplicas = 0;
+}
+
 static int
 kms_dup(char **dst, const char *src)
 {

@@ -187,6 +187,9 @@ const char *kms_errclass_name(enum kms_errclass);
 #define KMS_MAX_REPLICAS	64
 
 void	kms_key_meta_free(struct kms_key_meta *m);	/* frees members */
+/* Frees m's ReplicaKeys list only (mr_replicas, mr_nreplicas): read once
+ * after a poll, it need not stay in memory with the snapshot. */
+void	kms_key_meta_free_replicas(struct kms_key_meta *m);
 /* Deep copy; 0 or -1. */
 int	kms_key_meta_copy(struct kms_key_meta *dst,
 	    const struct kms_key_meta *src);

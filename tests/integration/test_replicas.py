@@ -222,6 +222,22 @@ def test_a_configured_replica_is_reported_with_its_primary(
     assert len(requests_to(kmsemu, SERVED, "DescribeKey")) == 1
 
 
+def test_after_update_primary_region_the_configured_key_is_a_replica(
+        kmsemu, kh_config, kh_check):
+    primary = seed_primary(kmsemu)
+    rep = replicate(kmsemu, primary, SERVED)
+    conf = kh_config(kmsemu, [key_entry(primary, "gs")])
+    assert rep["Arn"] in replicas_of(kh_check(conf)[1]["keys"][0])
+    kmsemu.boto3_client(region=PRIMARY_REGION).update_primary_region(
+        KeyId=primary["Arn"], PrimaryRegion=SERVED)
+    rc, doc, err = kh_check(conf)
+    assert rc == 0, err
+    k = doc["keys"][0]
+    # Reported with its new primary; it lists no replicas of its own.
+    assert k["primary"] == rep["Arn"] and "replicas" not in k
+    assert k["findings"] == []
+
+
 # -- keyhealthd run: replicas come and go -----------------------------------
 
 def run_config(tmp_path, emu, primary, recv, name="gs", port=None,
