@@ -44,6 +44,7 @@
 					 * keeps serving what it accepted */
 #define HTTPD_BACKOFF_MIN	100	/* ms, accept paused at EMFILE */
 #define HTTPD_BACKOFF_MAX	5000
+#define HTTPD_SETTLE_MS		5000	/* accept() working this long ends it */
 #define HTTPD_BACKLOG		128
 
 enum httpd_phase {
@@ -76,6 +77,8 @@ struct httpd {
 	int			 lfd;
 	struct event		*accept_ev;
 	struct event		*resume;	/* backoff timer */
+	struct event		*settle;	/* ends an EMFILE pause */
+	int			 settling;
 	struct httpd_conns	 conns;
 	size_t			 nconns;
 	size_t			 cap;
@@ -584,7 +587,13 @@ httpd_pause(struct httpd *h, enum httpd_pause why, int err)
 
 	(void)event_del(h->accept_ev);
 	h->attempts++;
-	if (h->paused == HTTPD_RUNNING) {
+	if (h->settling) {		/* the same pause goes on */
+		(void)evtimer_del(h->settle);
+		h->settling = 0;
+	}
+	if (h->paused != HTTPD_RUNNING)
+		h->paused = why;	/* a cap pause resumes on a close */
+	else {
 		h->paused = why;
 		clock_gettime(CLOCK_MONOTONIC, &h->paused_since);
 		if (why == HTTPD_PAUSED_FDS) {
@@ -611,16 +620,51 @@ httpd_pause(struct httpd *h, enum httpd_pause why, int err)
 }
 
 static void
-httpd_resumed(struct httpd *h)
+httpd_resumed_log(struct httpd *h)
 {
-	if (h->paused == HTTPD_RUNNING)
-		return;
 	log_info("http: accepting connections again after %llds (%u "
 	    "attempt%s)", (long long)(httpd_ms_since(&h->paused_since) / 1000),
 	    h->attempts, h->attempts == 1 ? "" : "s");
 	h->paused = HTTPD_RUNNING;
 	h->backoff_ms = 0;
 	h->attempts = 0;
+}
+
+/*
+ * An accept() that works ends a cap pause.  An EMFILE pause ends once
+ * accept() has kept working for HTTPD_SETTLE_MS: near the limit every
+ * freed descriptor lets one connection through before EMFILE again, and
+ * logging each such flap would fill the log the pause is there to spare.
+ */
+static void
+httpd_resumed(struct httpd *h)
+{
+	struct timeval	tv;
+
+	if (h->paused == HTTPD_RUNNING)
+		return;
+	if (h->paused != HTTPD_PAUSED_FDS) {
+		httpd_resumed_log(h);
+		return;
+	}
+	if (h->settling)
+		return;
+	h->settling = 1;
+	tv.tv_sec = HTTPD_SETTLE_MS / 1000;
+	tv.tv_usec = (HTTPD_SETTLE_MS % 1000) * 1000;
+	(void)evtimer_add(h->settle, &tv);
+}
+
+static void
+httpd_settle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpd	*h = arg;
+
+	(void)fd;
+	(void)what;
+	h->settling = 0;
+	if (h->paused == HTTPD_PAUSED_FDS)
+		httpd_resumed_log(h);
 }
 
 static void
@@ -965,6 +1009,7 @@ httpd_start(struct kh *kh, char *err, size_t errlen)
 	if ((h->accept_ev = event_new(kh->base, h->lfd, EV_READ | EV_PERSIST,
 	    httpd_accept_cb, h)) == NULL ||
 	    (h->resume = evtimer_new(kh->base, httpd_resume_cb, h)) == NULL ||
+	    (h->settle = evtimer_new(kh->base, httpd_settle_cb, h)) == NULL ||
 	    event_add(h->accept_ev, NULL) == -1) {
 		httpd_stop(kh);
 		(void)snprintf(err, errlen, "http: out of memory");
@@ -1006,6 +1051,8 @@ httpd_stop(struct kh *kh)
 		event_free(h->accept_ev);
 	if (h->resume != NULL)
 		event_free(h->resume);
+	if (h->settle != NULL)
+		event_free(h->settle);
 	(void)close(h->lfd);
 	free(h);
 	kh->httpd = NULL;

@@ -54,16 +54,52 @@ def seed_keys(emu, n, region="eu-west-1", prefix="k", state="Enabled"):
     return out
 
 
+def tcp_connected_inodes():
+    """Socket inodes of every established TCP connection on the host."""
+    out = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "01":       # ESTABLISHED
+                        out.add(fields[9])
+        except OSError:
+            pass
+    return out
+
+
 def proc_figures(pid):
-    """VmRSS and VmHWM in KiB and the number of open descriptors."""
+    """VmRSS and VmHWM in KiB; open descriptors: "conns" the established
+    TCP connections (curl keeps up to kms.max_inflight per endpoint alive,
+    and how many it holds depends on how polls overlapped), "fds" all the
+    others (files, listeners, pipes, timers: these never vary)."""
     fig = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             m = re.match(r"(VmRSS|VmHWM):\s+(\d+) kB", line)
             if m:
                 fig[m.group(1)] = int(m.group(2))
-    fig["fds"] = len(os.listdir("/proc/%d/fd" % pid))
+    connected = tcp_connected_inodes()
+    fds = conns = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue                    # closed meanwhile
+        m = re.match(r"socket:\[(\d+)\]$", target)
+        if m and m.group(1) in connected:
+            conns += 1
+        else:
+            fds += 1
+    fig["fds"], fig["conns"] = fds, conns
     return fig
+
+
+# The most connections to one endpoint curl keeps alive (kms.max_inflight's
+# default): more after a run than this is a leak.
+MAX_KEPT_CONNECTIONS = 16
 
 
 def settled_figures(pid, n=10, step=0.2):
@@ -75,6 +111,7 @@ def settled_figures(pid, n=10, step=0.2):
         time.sleep(step)
     out = dict(figs[-1])
     out["fds"] = min(f["fds"] for f in figs)
+    out["conns"] = min(f["conns"] for f in figs)
     return out
 
 
@@ -221,5 +258,5 @@ def keyhealthd(spawn, tmp_path, kh_bin):
 
 
 __all__ = ["EMU_AK", "EMU_SK", "gearset_policy", "seed_keys",
-           "proc_figures", "settled_figures", "http_get", "Keyhealthd", "write_json",
+           "proc_figures", "settled_figures", "MAX_KEPT_CONNECTIONS", "http_get", "Keyhealthd", "write_json",
            "base_env", "binary_is_sanitized"]

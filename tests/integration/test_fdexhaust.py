@@ -238,13 +238,20 @@ def test_connection_flood_at_a_low_limit_keeps_healthz_and_the_alert(
         cpu, wall)
     grown = k.log()[log_before:]
     assert len(grown) < 200000, "log grew by %d bytes" % len(grown)
-    assert len([ln for ln in grown.splitlines() if "accept" in ln]) <= 10
+    assert len(accept_lines(grown)) <= 10
     k.wait_until(lambda: healthz(k.http_port) == 200, timeout=30,
                  what="/healthz after the flood")
     assert k.metric("keyhealthd_http_connections_closed_total",
                     {"reason": "evicted"}) > 0
     assert k.metric("keyhealthd_http_connections_max") == 64
     stops_clean(k)
+
+
+def accept_lines(log):
+    """The daemon's own lines about accepting (a test's temporary path
+    may contain the word too)."""
+    return [ln for ln in log.splitlines()
+            if "http: accept" in ln or "accepting connections" in ln]
 
 
 def test_accept_pauses_with_backoff_when_descriptors_run_out(
@@ -270,8 +277,7 @@ def test_accept_pauses_with_backoff_when_descriptors_run_out(
         slow.stop()
     print("out of descriptors: daemon CPU %.2f s over %.1f s" % (cpu, wall))
     grown = k.log()[log_before:]
-    assert len([ln for ln in grown.splitlines()
-                if "accept" in ln.lower()]) <= 3, grown[-3000:]
+    assert len(accept_lines(grown)) <= 2, grown[-3000:]
     assert cpu < 0.5 * wall, "the daemon spins: %.1f s CPU in %.1f s" % (
         cpu, wall)
     assert len([ln for ln in grown.splitlines()
@@ -280,7 +286,9 @@ def test_accept_pauses_with_backoff_when_descriptors_run_out(
                  what="/healthz after descriptors came back")
     assert k.metric("keyhealthd_http_accept_paused_total",
                     {"reason": "descriptors"}) >= 1
-    k.proc.wait_for_log("accepting connections again", timeout=10)
+    # Once accept() has worked for a while (5 s), never at each flap.
+    k.proc.wait_for_log("accepting connections again", timeout=30)
+    assert len(accept_lines(k.log()[log_before:])) == 2, k.log()[log_before:]
     stops_clean(k)
 
 

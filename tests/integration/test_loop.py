@@ -42,14 +42,23 @@ def wait_until(pred, timeout, what, step=0.1):
         time.sleep(step)
 
 
-def child_pid(pid):
-    """The one child of pid (the daemon under strace), or None."""
+def child_running(pid, exe):
+    """The child of pid that runs exe, or None.  strace forks a short-lived
+    child of its own at start (to probe ptrace) before the tracee: taking
+    the first child seen signalled and filtered the wrong process."""
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            kids = f.read().split()
+            kids = [int(k) for k in f.read().split()]
     except OSError:
         return None
-    return int(kids[0]) if kids else None
+    want = os.path.realpath(exe)
+    for kid in kids:
+        try:
+            if os.path.realpath("/proc/%d/exe" % kid) == want:
+                return kid
+        except OSError:
+            pass
+    return None
 
 
 def metrics(port):
@@ -89,7 +98,8 @@ def start_traced(spawn, kh_bin, kh_env, cfg, trace, calls):
     st = spawn("strace", [STRACE, "-f", "-qq", "-y", "-o", trace, "-e",
                           "trace=" + calls, kh_bin, "-c", str(cfg), "run"],
                env=env)
-    pid = wait_until(lambda: child_pid(st.pid), 20, "the daemon under strace")
+    pid = wait_until(lambda: child_running(st.pid, kh_bin), 20,
+                     "the daemon under strace")
     return st, pid
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 
 from fixture_reliab import (binary_is_sanitized, gearset_policy, seed_keys,
-                            settled_figures)
+                            settled_figures, MAX_KEPT_CONNECTIONS)
 
 NKEYS = 200
 SECONDS = int(os.environ.get("KEYHEALTHD_SOAK_SECONDS", "60"))
@@ -110,4 +110,5 @@ def test_soak_rss_and_descriptors_stay_flat(kmsemu, keyhealthd,
     if not binary_is_sanitized(kh_bin):
         assert end["VmRSS"] <= start["VmRSS"] * 1.2, report
     assert end["fds"] <= start["fds"], report
+    assert end["conns"] <= MAX_KEPT_CONNECTIONS, report
     assert k.stop(timeout=30) == 0
