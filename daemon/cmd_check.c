@@ -174,6 +174,9 @@ static void
 once_key_added(struct kh *kh, struct kh_key *k)
 {
 	kh->remaining++;
+	/* The progress line counts it too (done = total - remaining). */
+	if (progress_cur != NULL)
+		progress_cur->total++;
 	if (poll_start(k, once_key_done) == -1) {
 		kh->remaining--;
 		log_warnx("key %s: out of memory: not polled",

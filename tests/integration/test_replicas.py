@@ -367,3 +367,28 @@ def test_reload_keeps_replicas_and_their_alerts_until_turned_off(
     assert polls_in(kmsemu, SERVED) == n
     assert "replicas" not in get_status(port)["keys"][0]
     stop_daemon(d)
+
+
+def test_check_progress_counts_the_replicas_it_finds(
+        kmsemu, kh_config, kh_bin, kh_env):
+    from test_check_progress import redraws, run_on_pty
+    # 6 primaries, 2 replicas each; 2 requests/s per Region make the run
+    # last long enough for the progress line (after 2 s).
+    keys = []
+    for i in range(6):
+        p = seed_primary(kmsemu)
+        replicate(kmsemu, p, SERVED)
+        replicate(kmsemu, p, "ap-southeast-2")
+        keys.append(key_entry(p, "p%d" % i))
+    conf = kh_config(kmsemu, keys, kms={"rate_limit": 2})
+    rc, out, chunks, took = run_on_pty([kh_bin, "check", "-c", str(conf)],
+                                       kh_env)
+    assert rc == 0, (rc, out, chunks)
+    lines = redraws(chunks)
+    assert lines, "no progress line in a %.1f s run" % took
+    # Never more done than there are keys; the total grows from the 6
+    # configured ones as the primaries' polls find their replicas.
+    totals = [total for _, _, total, _ in lines]
+    assert all(done <= total for _, done, total, _ in lines), lines
+    assert totals == sorted(totals) and 6 < totals[-1] <= 18, lines
+    assert len([ln for ln in out.splitlines() if ln.startswith("p")]) == 18
