@@ -116,7 +116,7 @@ replica_sync(struct kh_key *p)
 	struct kh		*kh = p->kh;
 	const char		*want[KMS_MAX_REPLICAS];
 	struct kh_key		*k;
-	size_t			 nwant = 0, i, j;
+	size_t			 nwant = 0, i, j, n;
 
 	if (p->origin != KH_ORIGIN_CONFIG || !p->have_snap || kh->stopping) {
 		kms_key_meta_free_replicas(&p->snap.meta);
@@ -147,9 +147,10 @@ replica_sync(struct kh_key *p)
 			continue;
 		log_info("key %s: %s is no longer listed among its replicas: "
 		    "no longer watched", kh_key_name(p), k->ck->arn);
+		n = kh->nkeys;
 		kh_key_drop(k);
-		/* Dropped now: the next key took its place. */
-		if (i >= kh->nkeys || kh->keys[i] != k)
+		/* Dropped now (not in flight): the next key took its place. */
+		if (kh->nkeys < n)
 			i--;
 	}
 	for (j = 0; j < nwant; j++) {
