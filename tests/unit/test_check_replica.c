@@ -250,21 +250,21 @@ START_TEST(test_config_replicas_default_to_watch_for_vendor_keys)
 	struct config_errors	 errs;
 	struct config		*c;
 
-	c = load("state_dir: /tmp/x\n" KEYS("", ""), &errs);
+	c = load("state_dir: /var/lib/kh-test\n" KEYS("", ""), &errs);
 	ck_assert_msg(c != NULL, "%s", errs.n ? errs.msgs[0] : "");
 	ck_assert_int_eq(config_key_replicas(c, &c->keys[0]), 1);
 	ck_assert_int_eq(config_key_replicas(c, &c->keys[1]), 0);
 	config_free(c);
 
 	/* Global off, a key's own watch wins. */
-	c = load("state_dir: /tmp/x\nreplicas: off\n"
+	c = load("state_dir: /var/lib/kh-test\nreplicas: off\n"
 	    KEYS("", "    replicas: watch\n"), &errs);
 	ck_assert_msg(c != NULL, "%s", errs.n ? errs.msgs[0] : "");
 	ck_assert_int_eq(config_key_replicas(c, &c->keys[0]), 0);
 	ck_assert_int_eq(config_key_replicas(c, &c->keys[1]), 1);
 	config_free(c);
 
-	c = load("state_dir: /tmp/x\n" KEYS("    replicas: off\n", ""), &errs);
+	c = load("state_dir: /var/lib/kh-test\n" KEYS("    replicas: off\n", ""), &errs);
 	ck_assert_ptr_nonnull(c);
 	ck_assert_int_eq(config_key_replicas(c, &c->keys[0]), 0);
 	config_free(c);
@@ -276,7 +276,7 @@ START_TEST(test_config_replicas_bad_values_say_where)
 {
 	struct config_errors	 errs;
 
-	ck_assert_ptr_null(load("state_dir: /tmp/x\nreplicas: wach\n"
+	ck_assert_ptr_null(load("state_dir: /var/lib/kh-test\nreplicas: wach\n"
 	    KEYS("    replicas: yes\n", ""), &errs));
 	ck_assert_uint_eq(errs.n, 2);
 	ck_assert_str_eq(errs.msgs[0], "t.yaml:2:11: replicas: unknown "
