@@ -222,6 +222,18 @@ def test_a_configured_replica_is_reported_with_its_primary(
     assert len(requests_to(kmsemu, SERVED, "DescribeKey")) == 1
 
 
+def test_baseline_accept_all_covers_the_replicas_with_a_policy(
+        kmsemu, kh_config, kh_baseline):
+    primary = seed_primary(kmsemu)
+    replicate(kmsemu, primary, SERVED)
+    replicate(kmsemu, primary, UNSERVED, policy=None)
+    r = kh_baseline(kh_config(kmsemu, [key_entry(primary, "gs")]))
+    assert r.returncode == 0, r.stderr
+    # The replica watched for its state only has no policy to accept.
+    assert sorted(ln.split(":")[0] for ln in r.stdout.splitlines()) == [
+        "gs", "gs@" + SERVED]
+
+
 def test_after_update_primary_region_the_configured_key_is_a_replica(
         kmsemu, kh_config, kh_check):
     primary = seed_primary(kmsemu)
@@ -344,6 +356,11 @@ def test_reload_keeps_replicas_and_their_alerts_until_turned_off(
     r = replicas_of(st["keys"][0])[rep["Arn"]]
     assert r["alerts_firing"] == ["key-disabled"]
     assert st["status"] == "critical"
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=10) as m:
+        metrics = m.read().decode()
+    assert 'key_arn="%s",key_name="gs@%s"' % (rep["Arn"], SERVED) in metrics
+    assert "keyhealthd_keys 2\n" in metrics
 
     # A reload that keeps the primary keeps its replica and the alert.
     daemon_signal(d, signal.SIGHUP)
