@@ -59,6 +59,10 @@ LIBKH		= $(BUILD)/libkeyhealthd.a
 # fuzz smoke runs (each a make target).
 EXTRA_CHECKS	=
 FUZZ_SMOKE	=
+# The libFuzzer targets: a part adds NAME for tests/fuzz/NAME_fuzzer.c,
+# which mk/fuzz.mk's generic rule builds under FUZZ_DIR and runs.
+FUZZERS		=
+FUZZ_DIR	= $(BUILD)/fuzz
 
 .DEFAULT_GOAL := all
 

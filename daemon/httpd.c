@@ -133,7 +133,7 @@ httpd_key_labels(struct evbuffer *b, const struct kh_key *k)
 void
 metrics_render(struct kh *kh, struct evbuffer *b)
 {
-	size_t		 i, f, c;
+	size_t		 i, f, c, waiting;
 	size_t		*counts, nchecks;
 	int		 sev;
 	uint64_t	 cum;
@@ -231,7 +231,7 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 		evbuffer_add_printf(b, "keyhealthd_polls_total{");
 		httpd_key_labels(b, kh->keys[i]);
 		evbuffer_add_printf(b, "} %llu\n",
-		    (unsigned long long)kh->keys[i]->polls);
+		    (unsigned long long)kh->keys[i]->metrics.polls);
 	}
 	httpd_help(b, "keyhealthd_poll_failures_total", "counter",
 	    "Polls in which KMS could not be asked about the key.");
@@ -239,18 +239,18 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 		evbuffer_add_printf(b, "keyhealthd_poll_failures_total{");
 		httpd_key_labels(b, kh->keys[i]);
 		evbuffer_add_printf(b, "} %llu\n",
-		    (unsigned long long)kh->keys[i]->polls_failed);
+		    (unsigned long long)kh->keys[i]->metrics.polls_failed);
 	}
 	httpd_help(b, "keyhealthd_last_successful_poll_timestamp_seconds",
 	    "gauge", "When KMS last answered about the key.");
 	for (i = 0; i < kh->nkeys; i++) {
-		if (kh->keys[i]->last_success == 0)
+		if (kh->keys[i]->metrics.last_success == 0)
 			continue;
 		evbuffer_add_printf(b,
 		    "keyhealthd_last_successful_poll_timestamp_seconds{");
 		httpd_key_labels(b, kh->keys[i]);
 		evbuffer_add_printf(b, "} %lld\n",
-		    (long long)kh->keys[i]->last_success);
+		    (long long)kh->keys[i]->metrics.last_success);
 	}
 	httpd_help(b, "keyhealthd_kms_errors_total", "counter",
 	    "KMS errors by error code (after retries).");
@@ -307,15 +307,16 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 
 	httpd_help(b, "keyhealthd_polls_running", "gauge",
 	    "Polls started and not finished.");
-	for (i = 0, cum = 0; i < kh->nendpoints; i++)
-		cum += kh->endpoints[i]->polling;
+	for (i = 0, cum = 0, waiting = 0; i < kh->nendpoints; i++) {
+		cum += kh->endpoints[i]->q.polling;
+		waiting += kh->endpoints[i]->q.nwaiting;
+	}
 	evbuffer_add_printf(b, "keyhealthd_polls_running %llu\n",
 	    (unsigned long long)cum);
 	httpd_help(b, "keyhealthd_polls_waiting", "gauge",
 	    "Keys due whose polls wait for their endpoint (kms.max_inflight "
 	    "polls running).");
-	evbuffer_add_printf(b, "keyhealthd_polls_waiting %zu\n",
-	    kh->nwaiting);
+	evbuffer_add_printf(b, "keyhealthd_polls_waiting %zu\n", waiting);
 
 	httpd_help(b, "keyhealthd_alerts_firing", "gauge", "Alerts firing.");
 	evbuffer_add_printf(b, "keyhealthd_alerts_firing %zu\n",
@@ -479,8 +480,8 @@ httpd_health(struct kh *kh, char *why, size_t len)
 	for (i = 0; i < kh->nkeys; i++) {
 		time_t lim = 3 * config_key_interval(kh->conf,
 		    kh->keys[i]->ck);
-		time_t since = kh->keys[i]->last_success ?
-		    kh->keys[i]->last_success : kh->stats.started;
+		time_t since = kh->keys[i]->metrics.last_success ?
+		    kh->keys[i]->metrics.last_success : kh->stats.started;
 
 		if (now - since > lim) {
 			if (first == NULL)

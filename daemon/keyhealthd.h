@@ -15,6 +15,7 @@
 #include "finding.h"
 #include "kms.h"
 #include "notify.h"
+#include "sched.h"
 #include "state.h"
 
 #define KEYHEALTHD_DEFAULT_CONFIG	"/etc/keyhealthd/keyhealthd.yaml"
@@ -61,14 +62,12 @@ struct kh_poll;
 /*
  * A KMS endpoint and the keys polled through it.  A poll starts only
  * while fewer than kms.max_inflight of its endpoint's are running: the
- * rest wait here, due, holding nothing (a started poll holds its
+ * rest wait in q, due, holding nothing (a started poll holds its
  * snapshot and signed requests until the rate limiter lets them out).
  */
 struct kh_endpoint {
-	char		*url;
-	size_t		 polling;	/* polls started, not done */
-	struct kh_key	*wait_head;	/* due, in order */
-	struct kh_key	*wait_tail;
+	char			*url;
+	struct sched_queue	 q;	/* polls running, keys waiting */
 };
 
 /*
@@ -82,7 +81,28 @@ enum kh_origin {
 				 * primary (replica.c) */
 };
 
-/* A watched key at run time. */
+/* A key's place in the schedule (lib/sched decides, run.c keeps it). */
+struct kh_key_sched {
+	struct timespec		 next_at;	/* CLOCK_MONOTONIC, when the
+						 * timer is set */
+	time_t			 next_slow;	/* rotation status and alias */
+	int			 failures;	/* consecutive failed polls */
+	int			 due;		/* a poll waits for a reload */
+};
+
+/* A key's figures for /metrics. */
+struct kh_key_metrics {
+	uint64_t		 polls;
+	uint64_t		 polls_failed;
+	time_t			 last_success;
+	double			 last_latency;
+};
+
+/*
+ * A watched key at run time.  What it learnt (state, last poll,
+ * findings, schedule, metrics) moves to its replacement across a reload
+ * while the key stays configured: kh.c's kh_key_take_over().
+ */
 struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
@@ -92,9 +112,7 @@ struct kh_key {
 	struct key_expect	 expect;
 	char			*alias_arn;	/* NULL: no alias configured */
 	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */
-	struct kh_key		*wait_next;	/* in ep's queue */
-	int			 waiting;	/* in ep's queue */
-	/* Three bytes in what was padding. */
+	struct sched_slot	 slot;		/* in ep's queue */
 	unsigned char		 origin;	/* enum kh_origin */
 	unsigned char		 gone;		/* derived, no longer wanted:
 						 * dropped when its poll ends */
@@ -115,20 +133,12 @@ struct kh_key {
 	struct findings		 findings;	/* of the last poll */
 	struct check_cache	 pcache;	/* the policy part's memo */
 	struct event		*timer;
-	struct timespec		 next_at;	/* CLOCK_MONOTONIC, when the
-						 * timer is set */
+	struct kh_key_sched	 sched;
 	const struct config_key	*prev_ck;	/* during a reload: the
 						 * key's entry in the config
 						 * being replaced, or NULL */
 	struct kh_poll		*poll;		/* in flight, or NULL */
-	int			 due;		/* a poll waits for a reload */
-	int			 failures;	/* consecutive failed polls */
-	time_t			 next_slow;	/* rotation status and alias */
-	/* metrics */
-	uint64_t		 polls;
-	uint64_t		 polls_failed;
-	time_t			 last_success;
-	double			 last_latency;
+	struct kh_key_metrics	 metrics;
 };
 
 /* Counters for /metrics that are not per key. */
@@ -173,7 +183,6 @@ struct kh {
 	struct kh_key		**keymap;	/* by sfile, open addressing */
 	struct kh_endpoint	**endpoints;	/* live as long as kh */
 	size_t			 nendpoints;
-	size_t			 nwaiting;	/* keys in endpoints' queues */
 	size_t			 nworst[SEV_CRITICAL + 1];	/* keys by their
 						 * worst finding */
 	size_t			 keymap_size;	/* a power of two */

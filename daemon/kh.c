@@ -420,11 +420,7 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	k->ck = ck;
 	if (state_key_filename(ck->arn, k->sfile, sizeof(k->sfile)) == -1)
 		k->sfile[0] = '\0';
-	k->expect.arn = ck->arn;
-	k->expect.name = ck->name;
-	k->expect.region = ck->parsed.region;
-	k->expect.account = ck->parsed.account;
-	k->expect.partition = ck->parsed.partition;
+	config_key_keyid(ck, &k->expect.id);
 	k->expect.vendor = ck->vendor;
 	k->expect.alias = ck->alias;
 	k->expect.expect_rotation = ck->expect_rotation;
@@ -447,9 +443,8 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 		log_warnx("key %s: out of memory", ck->name);
 	}
 	k->creds = creds_glue_get(kh, conf, ck);
-	k->target.region = ck->parsed.region;
+	k->target.id = &k->expect.id;
 	k->target.endpoint = k->ep != NULL ? k->ep->url : NULL;
-	k->target.account = ck->parsed.account;
 	k->target.get_creds = creds_provider_sigv4;
 	k->target.creds_arg = k->creds != NULL ? k->creds->prov : NULL;
 }
@@ -499,30 +494,6 @@ kh_key_add(struct kh *kh, struct config_key *ck, enum kh_origin origin)
 	return k;
 }
 
-/* Takes k out of its endpoint's queue of due polls. */
-static void
-kh_key_unqueue(struct kh_key *k)
-{
-	struct kh_endpoint	*ep = k->ep;
-	struct kh_key		*p, *prev = NULL;
-
-	if (k->waiting && ep != NULL) {
-		for (p = ep->wait_head; p != NULL && p != k; p = p->wait_next)
-			prev = p;
-		if (p == k) {
-			if (prev != NULL)
-				prev->wait_next = k->wait_next;
-			else
-				ep->wait_head = k->wait_next;
-			if (ep->wait_tail == k)
-				ep->wait_tail = prev;
-			k->kh->nwaiting--;
-		}
-	}
-	k->waiting = 0;
-	k->wait_next = NULL;
-}
-
 void
 kh_key_drop(struct kh_key *k)
 {
@@ -539,7 +510,8 @@ kh_key_drop(struct kh_key *k)
 	}
 	if (kh->on_key_dropped != NULL)
 		kh->on_key_dropped(kh, k);
-	kh_key_unqueue(k);
+	if (k->ep != NULL)
+		sched_queue_remove(&k->ep->q, &k->slot);
 	/* What it still had to save is of no use now. */
 	if (k->dirty) {
 		for (p = kh->dirty_head; p != NULL && p != k;
@@ -612,15 +584,9 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
 	k->state_mtime = old->state_mtime;
 	k->wpending = old->wpending;
 	k->disk_changed = old->disk_changed;
-	k->failures = old->failures;
-	k->next_slow = old->next_slow;
-	k->next_at = old->next_at;
-	k->due = old->due;
+	k->sched = old->sched;
+	k->metrics = old->metrics;
 	k->prev_ck = old->ck;
-	k->polls = old->polls;
-	k->polls_failed = old->polls_failed;
-	k->last_success = old->last_success;
-	k->last_latency = old->last_latency;
 }
 
 /*
@@ -726,11 +692,8 @@ kh_keys_free(struct kh *kh)
 	kh->nkeys = 0;
 	kh->nconfigured = 0;
 	/* The keys waiting for their endpoints are gone with them. */
-	kh->nwaiting = 0;
-	for (i = 0; i < kh->nendpoints; i++) {
-		kh->endpoints[i]->wait_head = NULL;
-		kh->endpoints[i]->wait_tail = NULL;
-	}
+	for (i = 0; i < kh->nendpoints; i++)
+		sched_queue_drop(&kh->endpoints[i]->q);
 	free(kh->keymap);
 	kh->keymap = NULL;
 	kh->keymap_size = 0;

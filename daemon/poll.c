@@ -219,10 +219,10 @@ poll_finish(struct kh_poll *p)
 	if (p->slow && ((rotation_fetched &&
 	    poll_slow_retry(&p->snap.rotation_err)) ||
 	    (alias_fetched && poll_slow_retry(&p->snap.alias_err))))
-		k->next_slow = 0;
+		k->sched.next_slow = 0;
 	/* A new KeyState: fetch the slow parts again at the next poll. */
 	if (changed && !p->slow)
-		k->next_slow = 0;
+		k->sched.next_slow = 0;
 	if (k->have_snap &&
 	    check_snapshot_carry(&p->snap, &k->snap) == -1)
 		log_warnx("key %s: out of memory carrying the slow parts",
@@ -235,8 +235,8 @@ poll_finish(struct kh_poll *p)
 	k->have_snap = 1;
 	memset(&p->snap, 0, sizeof(p->snap));
 
-	k->polls++;
-	k->last_latency = elapsed;
+	k->metrics.polls++;
+	k->metrics.last_latency = elapsed;
 	for (b = 0; b < KH_LATENCY_BUCKETS && elapsed > poll_latency_bounds[b];
 	    b++)
 		;
@@ -259,11 +259,11 @@ poll_finish(struct kh_poll *p)
 	replica_sync(k);
 	if (k->snap.describe_err.cls == KMS_OK ||
 	    k->snap.describe_err.cls == KMS_ERR_NOT_FOUND) {
-		k->last_success = k->snap.polled_at;
-		k->failures = 0;
+		k->metrics.last_success = k->snap.polled_at;
+		k->sched.failures = 0;
 	} else {
-		k->failures++;
-		k->polls_failed++;
+		k->sched.failures++;
+		k->metrics.polls_failed++;
 	}
 
 	if (p->ev != NULL)
@@ -354,7 +354,7 @@ poll_submit(struct kh_poll *p)
 		}
 	}
 	if (p->slow)
-		k->next_slow = now + kh->conf->slow_interval;
+		k->sched.next_slow = now + kh->conf->slow_interval;
 out:
 	p->submitted = 1;
 	poll_part_done(p);
@@ -396,7 +396,7 @@ poll_start(struct kh_key *k, void (*done)(struct kh_key *))
 		return -1;
 	p->k = k;
 	p->done = done;
-	p->slow = !k->have_snap || time(NULL) >= k->next_slow;
+	p->slow = !k->have_snap || time(NULL) >= k->sched.next_slow;
 	(void)clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	k->poll = p;
 	k->kh->polls_inflight++;

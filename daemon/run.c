@@ -10,6 +10,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,7 @@
 #include "keyhealthd.h"
 
 #define RUN_STOP_GRACE		3	/* seconds for polls in flight */
-#define RUN_FIRST_SPREAD	5	/* first polls within this many s */
-#define RUN_RETRY_BASE		15	/* first retry after a failed poll */
 #define RUN_DRAIN_MS		50	/* stopping: outboxes checked this often */
-#define RUN_KICK_MIN		10	/* seconds between SIGUSR1 retries */
 
 /*
  * A reload's file is parsed on a thread: a large file takes a second or
@@ -65,18 +63,27 @@ struct run_carry {
 	struct alert_events	 evs;
 };
 
-static struct proc	 run_proc;
-static struct run_carry	*run_carry;
-static size_t		 run_ncarry;
-static struct event	*run_drain_timer;
-static struct event	*run_alerts_ev;
-static struct event	*run_status_ev;
-static const char	*run_config_path;
-static int		 run_exit_code;
-static struct run_parse	 run_parse = { .fds = { -1, -1 } };
-static struct event	*run_kick_timer;	/* a SIGUSR1 held back */
-static double		 run_kick_last;		/* monotonic s of the last
+/*
+ * What the daemon keeps beside struct kh: one instance, run.  The
+ * scheduling decisions themselves are lib/sched's (unit-tested there);
+ * this file turns them into timers and polls.
+ */
+struct run {
+	struct proc		 proc;
+	const char		*config_path;
+	int			 exit_code;
+	struct run_parse	 parse;
+	struct run_carry	*carry;
+	size_t			 ncarry;
+	struct event		*drain_timer;	/* stopping */
+	struct event		*alerts_ev;	/* save alerts.json this turn */
+	struct event		*status_ev;	/* STATUS= this turn */
+	struct event		*kick_timer;	/* a SIGUSR1 held back */
+	double			 kick_last;	/* monotonic s of the last
 						 * retry, or 0 */
+};
+
+static struct run	 run = { .parse.fds = { -1, -1 } };
 
 static void	run_key_done(struct kh_key *);
 static void	run_apply_pending(struct kh *);
@@ -101,26 +108,21 @@ run_poll_start(struct kh_key *k)
 		log_warnx("key %s: cannot start a poll (out of memory)",
 		    kh_key_name(k));
 	else if (!was && k->poll != NULL && k->ep != NULL)
-		k->ep->polling++;
+		sched_queue_started(&k->ep->q);
 }
 
-/* Starts the polls waiting for ep while it has room. */
+/* Starts the polls waiting for ep while it has room (a queued slot is
+ * the one embedded in its key). */
 static void
 run_poll_next(struct kh *kh, struct kh_endpoint *ep)
 {
-	struct kh_key	*k;
+	struct sched_slot	*s;
 
-	while (ep->wait_head != NULL && !kh->stopping &&
-	    kh->pending_conf == NULL &&
-	    ep->polling < (size_t)kh->conf->kms.max_inflight) {
-		k = ep->wait_head;
-		if ((ep->wait_head = k->wait_next) == NULL)
-			ep->wait_tail = NULL;
-		k->wait_next = NULL;
-		k->waiting = 0;
-		kh->nwaiting--;
-		run_poll_start(k);
-	}
+	while ((s = sched_queue_next(&ep->q,
+	    (size_t)kh->conf->kms.max_inflight,
+	    kh->stopping || kh->pending_conf != NULL)) != NULL)
+		run_poll_start((struct kh_key *)(void *)((char *)s -
+		    offsetof(struct kh_key, slot)));
 }
 
 static void
@@ -128,31 +130,25 @@ run_key_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct kh_key	*k = arg;
 	struct kh	*kh = k->kh;
-	struct kh_endpoint *ep = k->ep;
 
 	(void)fd;
 	(void)what;
-	if (kh->stopping)
-		return;
-	if (kh->pending_conf != NULL) {
-		k->due = 1;	/* polled again right after the reload */
-		return;
+	switch (sched_due(kh->stopping, kh->pending_conf != NULL,
+	    k->ep != NULL ? &k->ep->q : NULL, k->poll != NULL,
+	    (size_t)kh->conf->kms.max_inflight)) {
+	case SCHED_DUE_NOTHING:
+		break;
+	case SCHED_DUE_AFTER_RELOAD:
+		k->sched.due = 1;
+		break;
+	case SCHED_DUE_WAIT:
+		/* No faster than the endpoint lets polls through. */
+		sched_queue_wait(&k->ep->q, &k->slot);
+		break;
+	case SCHED_DUE_START:
+		run_poll_start(k);
+		break;
 	}
-	/* No faster than the endpoint lets polls through: see kh_endpoint. */
-	if (ep != NULL && k->poll == NULL &&
-	    ep->polling >= (size_t)kh->conf->kms.max_inflight) {
-		if (!k->waiting) {
-			k->waiting = 1;
-			kh->nwaiting++;
-			if (ep->wait_tail != NULL)
-				ep->wait_tail->wait_next = k;
-			else
-				ep->wait_head = k;
-			ep->wait_tail = k;
-		}
-		return;
-	}
-	run_poll_start(k);
 }
 
 static double
@@ -180,49 +176,35 @@ run_schedule(struct kh_key *k, double delay)
 	(void)evtimer_add(k->timer, &tv);
 	/* Remembered so that a reload can keep the schedule. */
 	(void)clock_gettime(CLOCK_MONOTONIC, &now);
-	k->next_at.tv_sec = now.tv_sec + tv.tv_sec;
-	k->next_at.tv_nsec = now.tv_nsec + (long)tv.tv_usec * 1000;
-	if (k->next_at.tv_nsec >= 1000000000L) {
-		k->next_at.tv_sec++;
-		k->next_at.tv_nsec -= 1000000000L;
+	k->sched.next_at.tv_sec = now.tv_sec + tv.tv_sec;
+	k->sched.next_at.tv_nsec = now.tv_nsec + (long)tv.tv_usec * 1000;
+	if (k->sched.next_at.tv_nsec >= 1000000000L) {
+		k->sched.next_at.tv_sec++;
+		k->sched.next_at.tv_nsec -= 1000000000L;
 	}
 }
 
-/* The next poll: the interval with +-10% jitter; after failures sooner,
- * doubling from RUN_RETRY_BASE, never later than the interval. */
 static double
 run_next_delay(struct kh_key *k)
 {
-	double	interval = (double)config_key_interval(k->kh->conf, k->ck);
-	double	d;
-
-	if (k->failures > 0) {
-		d = RUN_RETRY_BASE;
-		for (int i = 1; i < k->failures && d < interval; i++)
-			d *= 2;
-		if (d > interval)
-			d = interval;
-		return d * (0.8 + 0.4 * run_rand01());
-	}
-	return interval * (0.9 + 0.2 * run_rand01());
+	return sched_next_delay((double)config_key_interval(k->kh->conf,
+	    k->ck), k->sched.failures, run_rand01());
 }
 
-/* The window over which first polls are spread: short, and never longer
- * than a key's interval. */
+/* The window over which first polls are spread (sched_spread()). */
 static double
 run_first_spread(struct kh *kh)
 {
 	size_t	i;
-	double	spread = RUN_FIRST_SPREAD;
+	double	shortest = SCHED_FIRST_SPREAD, interval;
 
 	for (i = 0; i < kh->nkeys; i++) {
-		double interval = (double)config_key_interval(kh->conf,
+		interval = (double)config_key_interval(kh->conf,
 		    kh->keys[i]->ck);
-
-		if (spread > interval)
-			spread = interval;
+		if (shortest > interval)
+			shortest = interval;
 	}
-	return spread;
+	return sched_spread(shortest);
 }
 
 /* Spread the first polls: key i of n at i/n of a short window. */
@@ -233,8 +215,8 @@ run_schedule_all(struct kh *kh)
 	double	spread = run_first_spread(kh);
 
 	for (i = 0; i < kh->nkeys; i++)
-		run_schedule(kh->keys[i], kh->nkeys > 1 ?
-		    spread * (double)i / (double)kh->nkeys : 0);
+		run_schedule(kh->keys[i], sched_spread_at(spread, i,
+		    kh->nkeys));
 }
 
 static void
@@ -276,12 +258,12 @@ run_update_status_cb(evutil_socket_t fd, short what, void *arg)
 static void
 run_update_status_soon(struct kh *kh)
 {
-	if (run_status_ev == NULL && (run_status_ev = event_new(kh->base, -1,
+	if (run.status_ev == NULL && (run.status_ev = event_new(kh->base, -1,
 	    0, run_update_status_cb, kh)) == NULL) {
 		run_update_status(kh);
 		return;
 	}
-	event_active(run_status_ev, 0, 0);
+	event_active(run.status_ev, 0, 0);
 }
 
 static void
@@ -329,14 +311,14 @@ run_save_alerts_cb(evutil_socket_t fd, short what, void *arg)
 static void
 run_save_alerts_soon(struct kh *kh)
 {
-	if (run_alerts_ev == NULL && (run_alerts_ev = event_new(kh->base, -1,
+	if (run.alerts_ev == NULL && (run.alerts_ev = event_new(kh->base, -1,
 	    0, run_save_alerts_cb, kh)) == NULL) {
 		run_save_alerts(kh);
 		return;
 	}
 	/* Once per turn however many polls ask: an active event is not
 	 * activated twice. */
-	event_active(run_alerts_ev, 0, 0);
+	event_active(run.alerts_ev, 0, 0);
 }
 
 /* An alert sent without an outbox; freed when the notifier is done. */
@@ -479,26 +461,27 @@ run_schedule_reloaded(struct kh *kh, const struct config *old)
 		/* A replica follows its primary (keys[] matches the config's
 		 * keys up to nconfigured). */
 		if (k->origin == KH_ORIGIN_REPLICA && k->prev_ck != NULL)
-			fresh[i] = k->due ||
+			fresh[i] = k->sched.due ||
 			    fresh[k->primary->ck - kh->conf->keys];
 		else
-			fresh[i] = k->prev_ck == NULL || k->due ||
+			fresh[i] = k->prev_ck == NULL || k->sched.due ||
 			    !run_key_unchanged(old, k->prev_ck, kh->conf,
 			    k->ck);
-		if (fresh[i] && k->prev_ck != NULL && !k->due)
-			k->next_slow = 0;	/* new settings: all parts */
+		if (fresh[i] && k->prev_ck != NULL && !k->sched.due)
+			k->sched.next_slow = 0;	/* new settings: all parts */
 		nfresh += (size_t)fresh[i];
 	}
 	for (i = 0; i < kh->nkeys; i++) {
 		k = kh->keys[i];
 		if (fresh[i])
-			run_schedule(k, nfresh > 1 ? spread *
-			    (double)ifresh++ / (double)nfresh : 0);
+			run_schedule(k, sched_spread_at(spread, ifresh++,
+			    nfresh));
 		else
-			run_schedule(k, (double)k->next_at.tv_sec +
-			    (double)k->next_at.tv_nsec / 1e9 - now);
+			run_schedule(k, sched_kept_delay((double)
+			    k->sched.next_at.tv_sec +
+			    (double)k->sched.next_at.tv_nsec / 1e9, now));
 		k->prev_ck = NULL;
-		k->due = 0;
+		k->sched.due = 0;
 	}
 	free(fresh);
 	log_debug("reload: %zu key%s polled now, %zu kept their schedule",
@@ -512,7 +495,7 @@ run_key_added(struct kh *kh, struct kh_key *k)
 {
 	if (kh->stopping)
 		return;
-	run_schedule(k, RUN_FIRST_SPREAD * run_rand01());
+	run_schedule(k, SCHED_FIRST_SPREAD * run_rand01());
 	run_update_status_soon(kh);
 }
 
@@ -540,15 +523,14 @@ run_key_done(struct kh_key *k)
 {
 	struct kh		*kh = k->kh;
 	struct alert_events	 evs;
-	struct alert_key	 akey;
 	enum severity		 oldstatus = k->st.status;
 	char			*oldstate;
 	int			 changed = 0, statechanged;
 	char			 err[256];
 	time_t			 now = time(NULL);
 
-	if (k->ep != NULL && k->ep->polling > 0)
-		k->ep->polling--;
+	if (k->ep != NULL)
+		sched_queue_done(&k->ep->q);
 	if (kh->stopping) {
 		/* A poll cancelled by the shutdown says nothing about the
 		 * key: no alerts, no state from it. */
@@ -568,12 +550,8 @@ run_key_done(struct kh_key *k)
 		return;
 	}
 	memset(&evs, 0, sizeof(evs));
-	akey.arn = k->ck->arn;
-	akey.name = k->ck->name;
-	akey.region = k->ck->parsed.region;
-	akey.account = k->ck->parsed.account;
-	if (alert_table_update(kh->alerts, &akey, &k->findings, now, &evs,
-	    err, sizeof(err)) == -1)
+	if (alert_table_update(kh->alerts, &k->expect.id, &k->findings, now,
+	    &evs, err, sizeof(err)) == -1)
 		log_warnx("key %s: alerts: %s", kh_key_name(k), err);
 	if (evs.n > 0) {
 		run_dispatch(kh, &evs);
@@ -606,7 +584,7 @@ run_key_done(struct kh_key *k)
 
 	/* Only when this key's result changed or it was polled for the
 	 * first time. */
-	if (statechanged || k->polls == 1)
+	if (statechanged || k->metrics.polls == 1)
 		run_update_status_soon(kh);
 	run_schedule(k, run_next_delay(k));
 	if (k->ep != NULL)
@@ -625,14 +603,14 @@ run_carry_take(struct outbox *ob)
 	outbox_stats(ob, &st);
 	if (st.unsaved == 0)
 		return;
-	if ((c = reallocarray(run_carry, run_ncarry + 1,
+	if ((c = reallocarray(run.carry, run.ncarry + 1,
 	    sizeof(*c))) == NULL) {
 		log_warnx("outbox %s: out of memory keeping its unwritten "
 		    "events over the reload", outbox_name(ob));
 		return;
 	}
-	run_carry = c;
-	c = &run_carry[run_ncarry++];
+	run.carry = c;
+	c = &run.carry[run.ncarry++];
 	memset(c, 0, sizeof(*c));
 	(void)snprintf(c->notifier, sizeof(c->notifier), "%s",
 	    outbox_name(ob));
@@ -647,8 +625,8 @@ run_carry_give(struct outbox *ob)
 	size_t	i, j;
 	char	err[512];
 
-	for (i = 0; i < run_ncarry; i++) {
-		struct run_carry *c = &run_carry[i];
+	for (i = 0; i < run.ncarry; i++) {
+		struct run_carry *c = &run.carry[i];
 
 		if (ob != NULL && strcmp(c->notifier, outbox_name(ob)) != 0)
 			continue;
@@ -663,9 +641,9 @@ run_carry_give(struct outbox *ob)
 		alert_events_clear(&c->evs);
 	}
 	if (ob == NULL) {
-		free(run_carry);
-		run_carry = NULL;
-		run_ncarry = 0;
+		free(run.carry);
+		run.carry = NULL;
+		run.ncarry = 0;
 	}
 }
 
@@ -880,6 +858,16 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 	run_reconcile(kh);
 }
 
+/* The alert policy that conf asks for (at start and at every reload). */
+static void
+run_alert_policy(const struct config *conf, struct alert_policy *pol)
+{
+	memset(pol, 0, sizeof(*pol));
+	pol->renotify = conf->renotify;
+	pol->fire_after = (unsigned int)conf->alerts.fire_after;
+	pol->resolve_after = (unsigned int)conf->alerts.resolve_after;
+}
+
 static void
 run_load_alerts(struct kh *kh)
 {
@@ -887,10 +875,7 @@ run_load_alerts(struct kh *kh)
 	json_t			*j = NULL;
 	char			 err[512];
 
-	memset(&pol, 0, sizeof(pol));
-	pol.renotify = kh->conf->renotify;
-	pol.fire_after = (unsigned int)kh->conf->alerts.fire_after;
-	pol.resolve_after = (unsigned int)kh->conf->alerts.resolve_after;
+	run_alert_policy(kh->conf, &pol);
 	if (kh->state_ok) {
 		switch (state_read_json(kh->conf->state_dir, "alerts.json", 0,
 		    NULL, &j, err, sizeof(err))) {
@@ -952,18 +937,18 @@ run_forget_unconfigured(struct kh *kh)
 static void
 run_reload_parsed(struct kh *kh)
 {
-	struct config		*conf = run_parse.conf;
+	struct config		*conf = run.parse.conf;
 
-	run_parse.conf = NULL;
+	run.parse.conf = NULL;
 	if (conf == NULL) {
-		kh_config_log_errors(run_config_path, &run_parse.errs);
-		config_errors_free(&run_parse.errs);
+		kh_config_log_errors(run.config_path, &run.parse.errs);
+		config_errors_free(&run.parse.errs);
 		kh->stats.reload_failures++;
 		log_warnx("reload failed: keeping the running configuration");
 		proc_notify("READY=1");
 		return;
 	}
-	config_errors_free(&run_parse.errs);
+	config_errors_free(&run.parse.errs);
 	if (kh->pending_conf != NULL)
 		config_free(kh->pending_conf);
 	kh->pending_conf = conf;
@@ -994,15 +979,15 @@ static void	run_parse_done_cb(evutil_socket_t, short, void *);
 static void
 run_parse_init(struct kh *kh)
 {
-	if (pipe2(run_parse.fds, O_CLOEXEC | O_NONBLOCK) == -1) {
+	if (pipe2(run.parse.fds, O_CLOEXEC | O_NONBLOCK) == -1) {
 		log_warn("cannot create the reload parser's pipe; reloads "
 		    "will be parsed on the loop");
-		run_parse.fds[0] = run_parse.fds[1] = -1;
+		run.parse.fds[0] = run.parse.fds[1] = -1;
 		return;
 	}
-	if ((run_parse.ev = event_new(kh->base, run_parse.fds[0],
+	if ((run.parse.ev = event_new(kh->base, run.parse.fds[0],
 	    EV_READ | EV_PERSIST, run_parse_done_cb, kh)) == NULL ||
-	    event_add(run_parse.ev, NULL) == -1)
+	    event_add(run.parse.ev, NULL) == -1)
 		fatalx("cannot watch the reload parser's pipe");
 }
 
@@ -1012,26 +997,26 @@ run_parse_start(struct kh *kh)
 	sigset_t	all, old;
 	int		rc;
 
-	memset(&run_parse.errs, 0, sizeof(run_parse.errs));
-	run_parse.conf = NULL;
-	run_parse.path = run_config_path;
-	if (run_parse.ev == NULL)
+	memset(&run.parse.errs, 0, sizeof(run.parse.errs));
+	run.parse.conf = NULL;
+	run.parse.path = run.config_path;
+	if (run.parse.ev == NULL)
 		goto inline_parse;
 	/* Signals are the loop's: the thread blocks them all. */
 	(void)sigfillset(&all);
 	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&run_parse.thread, NULL, run_parse_main,
-	    &run_parse);
+	rc = pthread_create(&run.parse.thread, NULL, run_parse_main,
+	    &run.parse);
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc == 0) {
-		run_parse.running = 1;
+		run.parse.running = 1;
 		return;
 	}
 	log_warnx("reload: cannot start the parser thread (%s); parsing on "
 	    "the loop", strerror(rc));
 inline_parse:
-	run_parse.conf = config_load_flags(run_parse.path,
-	    CONFIG_LOAD_NOTIFIERS, &run_parse.errs);
+	run.parse.conf = config_load_flags(run.parse.path,
+	    CONFIG_LOAD_NOTIFIERS, &run.parse.errs);
 	run_reload_parsed(kh);
 }
 
@@ -1040,14 +1025,14 @@ inline_parse:
 static void
 run_parse_join(int drop)
 {
-	if (!run_parse.running)
+	if (!run.parse.running)
 		return;
-	(void)pthread_join(run_parse.thread, NULL);
-	run_parse.running = 0;
+	(void)pthread_join(run.parse.thread, NULL);
+	run.parse.running = 0;
 	if (drop) {
-		config_free(run_parse.conf);
-		run_parse.conf = NULL;
-		config_errors_free(&run_parse.errs);
+		config_free(run.parse.conf);
+		run.parse.conf = NULL;
+		config_errors_free(&run.parse.errs);
 	}
 }
 
@@ -1060,16 +1045,16 @@ run_parse_done_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	if (!run_parse.running)
+	if (!run.parse.running)
 		return;
-	if (kh->stopping || run_parse.again) {
+	if (kh->stopping || run.parse.again) {
 		run_parse_join(1);
 		if (kh->stopping)
 			return;
 		/* Only the file as it is after the last SIGHUP counts. */
-		run_parse.again = 0;
+		run.parse.again = 0;
 		log_info("reload: SIGHUP during the parse, reading %s again",
-		    run_config_path);
+		    run.config_path);
 		run_parse_start(kh);
 		return;
 	}
@@ -1082,12 +1067,12 @@ run_parse_done_cb(evutil_socket_t fd, short what, void *arg)
 static void
 run_reload(struct kh *kh)
 {
-	if (run_parse.running) {
-		run_parse.again = 1;
+	if (run.parse.running) {
+		run.parse.again = 1;
 		return;
 	}
 	proc_notify("RELOADING=1");
-	log_info("reloading %s", run_config_path);
+	log_info("reloading %s", run.config_path);
 	run_parse_start(kh);
 }
 
@@ -1151,10 +1136,7 @@ run_apply_pending(struct kh *kh)
 	    kh_keys_build(kh, conf, err, sizeof(err)) == -1)
 		fatalx("reload: %s", err);
 	kh->conf = conf;
-	memset(&pol, 0, sizeof(pol));
-	pol.renotify = conf->renotify;
-	pol.fire_after = (unsigned int)conf->alerts.fire_after;
-	pol.resolve_after = (unsigned int)conf->alerts.resolve_after;
+	run_alert_policy(conf, &pol);
 	alert_table_set_policy(kh->alerts, &pol);
 	run_notifiers_take(conf, &nv, &nn);
 	run_notifiers_start(kh, nv, nn);
@@ -1238,7 +1220,7 @@ run_kick_all(struct kh *kh)
 	for (i = 0; i < kh->nnotifiers; i++)
 		if (kh->outboxes[i] != NULL)
 			outbox_kick(kh->outboxes[i]);
-	run_kick_last = run_mono();
+	run.kick_last = run_mono();
 }
 
 static void
@@ -1251,7 +1233,7 @@ run_kick_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * SIGUSR1: retry every notifier now, e.g. after fixing a receiver; at most
- * once per RUN_KICK_MIN seconds.  Each retry is a request to every
+ * once per SCHED_KICK_MIN seconds.  Each retry is a request to every
  * receiver with a queue, so a burst of signals (a script in a loop) must
  * not become a burst of requests to a receiver that is still failing; a
  * signal inside the window retries once, when it ends.
@@ -1260,25 +1242,24 @@ static void
 run_kick(struct kh *kh)
 {
 	struct timeval	tv;
-	double		since = run_mono() - run_kick_last, wait;
+	double		now = run_mono(), wait;
 
-	if (run_kick_last == 0 || since >= RUN_KICK_MIN) {
+	if ((wait = sched_kick_wait(run.kick_last, now)) == 0) {
 		run_kick_all(kh);
 		return;
 	}
-	if (run_kick_timer == NULL && (run_kick_timer = evtimer_new(kh->base,
+	if (run.kick_timer == NULL && (run.kick_timer = evtimer_new(kh->base,
 	    run_kick_cb, kh)) == NULL) {
 		log_warnx("SIGUSR1: out of memory");
 		return;
 	}
-	if (evtimer_pending(run_kick_timer, NULL))
+	if (evtimer_pending(run.kick_timer, NULL))
 		return;
-	wait = RUN_KICK_MIN - since;
 	tv.tv_sec = (time_t)wait;
 	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
-	(void)evtimer_add(run_kick_timer, &tv);
+	(void)evtimer_add(run.kick_timer, &tv);
 	log_info("SIGUSR1: notifiers were retried %.0f s ago; retrying again "
-	    "in %.0f s", since, wait);
+	    "in %.0f s", now - run.kick_last, wait);
 }
 
 static void
@@ -1312,11 +1293,11 @@ run_signal(int sig, void *arg)
 			break;
 		}
 		kh->stop_timer = evtimer_new(kh->base, run_stop_timer_cb, kh);
-		run_drain_timer = event_new(kh->base, -1, EV_PERSIST,
+		run.drain_timer = event_new(kh->base, -1, EV_PERSIST,
 		    run_drain_cb, kh);
-		if (kh->stop_timer == NULL || run_drain_timer == NULL ||
+		if (kh->stop_timer == NULL || run.drain_timer == NULL ||
 		    evtimer_add(kh->stop_timer, &tv) == -1 ||
-		    evtimer_add(run_drain_timer, &drain) == -1)
+		    evtimer_add(run.drain_timer, &drain) == -1)
 			event_base_loopexit(kh->base, NULL);
 		break;
 	default:
@@ -1343,7 +1324,7 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 		}
 		log_setverbose(opts->verbose);
 	}
-	run_config_path = opts->config;
+	run.config_path = opts->config;
 	if (config_check_file_perms(opts->config, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if ((conf = kh_config_load(opts->config, CONFIG_LOAD_NOTIFIERS)) ==
@@ -1358,7 +1339,7 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 		fatalx("%s", err);
 	kh->on_key_added = run_key_added;
 	kh->on_key_dropped = run_key_dropped;
-	if (proc_init(&run_proc, base, run_signal, kh) == -1)
+	if (proc_init(&run.proc, base, run_signal, kh) == -1)
 		fatalx("cannot set up signal handling");
 	if (kh_lag_start(kh) == -1)
 		fatalx("out of memory");
@@ -1383,12 +1364,12 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	 * callbacks run from kms_client_free() inside kh_free(). */
 	kh->stopping = 1;
 	run_parse_join(1);
-	if (run_parse.ev != NULL)
-		event_free(run_parse.ev);
-	run_parse.ev = NULL;
-	if (run_kick_timer != NULL)
-		event_free(run_kick_timer);
-	run_kick_timer = NULL;
+	if (run.parse.ev != NULL)
+		event_free(run.parse.ev);
+	run.parse.ev = NULL;
+	if (run.kick_timer != NULL)
+		event_free(run.kick_timer);
+	run.kick_timer = NULL;
 	if (kh->kms != NULL)
 		kms_client_free(kh->kms);
 	kh->kms = NULL;
@@ -1400,15 +1381,15 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	run_carry_give(NULL);	/* a reload that started no notifier */
 	if (kh->stop_timer != NULL)
 		event_free(kh->stop_timer);
-	if (run_drain_timer != NULL)
-		event_free(run_drain_timer);
-	run_drain_timer = NULL;
-	if (run_alerts_ev != NULL)
-		event_free(run_alerts_ev);
-	run_alerts_ev = NULL;
-	if (run_status_ev != NULL)
-		event_free(run_status_ev);
-	run_status_ev = NULL;
+	if (run.drain_timer != NULL)
+		event_free(run.drain_timer);
+	run.drain_timer = NULL;
+	if (run.alerts_ev != NULL)
+		event_free(run.alerts_ev);
+	run.alerts_ev = NULL;
+	if (run.status_ev != NULL)
+		event_free(run.status_ev);
+	run.status_ev = NULL;
 	if (kh->pending_conf != NULL)
 		config_free(kh->pending_conf);
 	conf = kh->conf;
@@ -1416,13 +1397,13 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 		alert_table_free(kh->alerts);
 	kh_free(kh);
 	config_free(conf);
-	proc_free(&run_proc);
+	proc_free(&run.proc);
 	event_base_free(base);
-	if (run_parse.fds[0] != -1) {
-		(void)close(run_parse.fds[0]);
-		(void)close(run_parse.fds[1]);
-		run_parse.fds[0] = run_parse.fds[1] = -1;
+	if (run.parse.fds[0] != -1) {
+		(void)close(run.parse.fds[0]);
+		(void)close(run.parse.fds[1]);
+		run.parse.fds[0] = run.parse.fds[1] = -1;
 	}
 	log_info("stopped");
-	return run_exit_code;
+	return run.exit_code;
 }

@@ -410,8 +410,8 @@ alert_policy_fix(struct alert_policy *p, const struct alert_policy *in)
 {
 	if (in == NULL) {
 		p->renotify = ALERT_DEFAULT_RENOTIFY;
-		p->fire_after = 1;
-		p->resolve_after = 1;
+		p->fire_after = ALERT_DEFAULT_FIRE_AFTER;
+		p->resolve_after = ALERT_DEFAULT_RESOLVE_AFTER;
 		return;
 	}
 	*p = *in;
@@ -640,27 +640,24 @@ alert_set_str(char **dst, const char *src)
 	return 0;
 }
 
-/* The key's description into e; region/account from the ARN by default. */
+/* The key's description into e; name, region and account may be NULL:
+ * the key id (keyid_name()), region and account from the ARN. */
 static int
-alert_entry_set_key(struct alert_entry *e, const struct alert_key *key)
+alert_entry_set_key(struct alert_entry *e, const struct keyid *key)
 {
 	struct arn	 a;
 	const char	*name = key->name, *region = key->region;
-	const char	*account = key->account, *slash;
+	const char	*account = key->account;
 	char		 err[128];
 
-	if (region == NULL || account == NULL || name == NULL) {
-		if (arn_parse(key->arn, &a, err, sizeof(err)) == 0) {
-			if (region == NULL)
-				region = a.region;
-			if (account == NULL)
-				account = a.account;
-			if (name == NULL)
-				name = a.resource;
-		} else if (name == NULL) {
-			slash = strrchr(key->arn, '/');
-			name = slash != NULL ? slash + 1 : key->arn;
-		}
+	if (name == NULL)
+		name = keyid_name(key);
+	if ((region == NULL || account == NULL) &&
+	    arn_parse(key->arn, &a, err, sizeof(err)) == 0) {
+		if (region == NULL)
+			region = a.region;
+		if (account == NULL)
+			account = a.account;
 	}
 	if (alert_set_str(&e->key_name, name) == -1 ||
 	    alert_set_str(&e->region, region) == -1 ||
@@ -719,7 +716,7 @@ alert_fire(struct alert_table *t, struct alert_entry *e, enum severity sev,
 }
 
 int
-alert_table_update(struct alert_table *t, const struct alert_key *key,
+alert_table_update(struct alert_table *t, const struct keyid *key,
     const struct findings *fs, time_t now, struct alert_events *out,
     char *err, size_t errlen)
 {
@@ -865,8 +862,9 @@ static int
 alert_entry_from_event(const struct alert_table *t, struct alert_entry *e,
     const struct alert_event *ev, time_t queued_at)
 {
-	struct alert_key	key;
+	struct keyid		key;
 
+	memset(&key, 0, sizeof(key));
 	key.arn = ev->key_arn;
 	key.name = ev->key_name;
 	key.region = ev->region;

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "finding.h"
+#include "keyid.h"
 
 enum alert_status {
 	ALERT_FIRING,
@@ -94,16 +95,11 @@ struct alert_policy {
 	unsigned int	 fire_after;	/* polls; 0 is taken as 1 */
 	unsigned int	 resolve_after;	/* polls; 0 is taken as 1 */
 };
+/* pol NULL: these; a fire_after or resolve_after of 0 is taken as 1.
+ * lib/config derives its defaults from them. */
 #define ALERT_DEFAULT_RENOTIFY		(4 * 3600)
-
-/* The key a poll was about; name, region, account may be NULL (region
- * and account are then taken from the ARN, name is the key id). */
-struct alert_key {
-	const char	*arn;
-	const char	*name;
-	const char	*region;
-	const char	*account;
-};
+#define ALERT_DEFAULT_FIRE_AFTER	1
+#define ALERT_DEFAULT_RESOLVE_AFTER	1
 
 struct alert_table;
 
@@ -115,13 +111,15 @@ void		 alert_table_free(struct alert_table *t);
 void		 alert_table_set_policy(struct alert_table *t,
 		    const struct alert_policy *pol);
 /*
- * Feeds one poll's findings for key (SEV_OK findings count as absent) and
+ * Feeds one poll's findings for key (SEV_OK findings count as absent;
+ * key's name, region and account may be NULL: the key id, and region
+ * and account from the ARN) and
  * appends the resulting events to out (owned by the caller).  0, or -1
  * with err set (out of memory; the table is then still consistent, some
  * events may be missing).
  */
 int		 alert_table_update(struct alert_table *t,
-		    const struct alert_key *key, const struct findings *fs,
+		    const struct keyid *key, const struct findings *fs,
 		    time_t now, struct alert_events *out, char *err,
 		    size_t errlen);
 /*

@@ -117,15 +117,7 @@ check_rfc3339(time_t t, char *buf, size_t len)
 const char *
 check_key_name(const struct key_expect *ex)
 {
-	const char	*p;
-
-	if (ex->name != NULL && ex->name[0] != '\0')
-		return ex->name;
-	if (ex->arn == NULL)
-		return "(unnamed key)";
-	if ((p = strrchr(ex->arn, '/')) != NULL && p[1] != '\0')
-		return p + 1;
-	return ex->arn;
+	return keyid_name(&ex->id);
 }
 
 /* The key id part of a key ARN, or the string itself when it is an id. */
@@ -390,7 +382,7 @@ check_alias(const struct key_snapshot *s, const struct key_expect *ex,
 		if (deleted)
 			return 0;
 		d = json_pack("{s:s, s:b, s:s, s:n}", "alias", ex->alias,
-		    "alias_exists", 0, "expected_key", ex->arn, "actual_key");
+		    "alias_exists", 0, "expected_key", ex->id.arn, "actual_key");
 		return check_add(out, CHECK_KEY_REPLACED, d,
 		    "alias %s of key %s no longer exists: if the key was "
 		    "replaced, give the vendor the new key; else recreate "
@@ -408,13 +400,13 @@ check_alias(const struct key_snapshot *s, const struct key_expect *ex,
 		    "cannot evaluate key %s: DescribeKey(%s) named no key",
 		    name, ex->alias);
 	if (s->alias_key_arn != NULL)
-		want = ex->arn;
+		want = ex->id.arn;
 	else
-		want = check_key_id_of(ex->arn);
+		want = check_key_id_of(ex->id.arn);
 	if (want != NULL && strcmp(got, want) == 0)
 		return 0;
 	d = json_pack("{s:s, s:b, s:s, s:s}", "alias", ex->alias,
-	    "alias_exists", 1, "expected_key", ex->arn, "actual_key", got);
+	    "alias_exists", 1, "expected_key", ex->id.arn, "actual_key", got);
 	return check_add(out, CHECK_KEY_REPLACED, d,
 	    "alias %s now points to %s, not to the configured key %s: a "
 	    "manual rotation must be reported to the vendor (or move the "
@@ -490,10 +482,10 @@ check_misconfig(const struct key_snapshot *s, const struct key_expect *ex,
 	}								\
 	n++;								\
 } while (0)
-	if (ex->region == NULL || vendor_account(v, ex->region) == NULL) {
+	if (ex->id.region == NULL || vendor_account(v, ex->id.region) == NULL) {
 		*region_ok = 0;
 		PROBLEM("unsupported region %s: vendor %s does not host data "
-		    "there", ex->region != NULL ? ex->region : "(none)",
+		    "there", ex->id.region != NULL ? ex->id.region : "(none)",
 		    v->name);
 	}
 	if (described) {
@@ -520,8 +512,8 @@ check_misconfig(const struct key_snapshot *s, const struct key_expect *ex,
 		json_decref(d);
 		return 0;
 	}
-	if (json_object_set_new(d, "region", json_string(ex->region != NULL ?
-	    ex->region : "")) == -1 || json_object_set_new(d, "vendor",
+	if (json_object_set_new(d, "region", json_string(ex->id.region != NULL ?
+	    ex->id.region : "")) == -1 || json_object_set_new(d, "vendor",
 	    json_string(v->name)) == -1)
 		goto oom;
 	if (described && (json_object_set_new(d,
@@ -604,10 +596,10 @@ check_vendor_access(const struct policy *p, const struct key_expect *ex,
 	size_t			 i, nmiss;
 	int			 rc;
 
-	if ((account = vendor_account(v, ex->region)) == NULL)
+	if ((account = vendor_account(v, ex->id.region)) == NULL)
 		return 0;
 	memset(&vd, 0, sizeof(vd));
-	if ((rc = policy_vendor_access(p, v, account, ex->arn, &vd)) == -1)
+	if ((rc = policy_vendor_access(p, v, account, ex->id.arn, &vd)) == -1)
 		goto fail;
 	if (rc == POLICY_STATUS_OK) {
 		policy_verdict_free(&vd);
@@ -1077,8 +1069,8 @@ check_key_json(const struct key_expect *ex, const struct key_snapshot *s,
 	else
 		when[0] = '\0';
 	o = json_pack("{s:s?, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:o}",
-	    "arn", ex->arn, "name", check_key_name(ex), "region",
-	    ex->region, "account", ex->account, "status",
+	    "arn", ex->id.arn, "name", check_key_name(ex), "region",
+	    ex->id.region, "account", ex->id.account, "status",
 	    severity_name(findings_worst(fs)), "state", state, "polled_at",
 	    when[0] != '\0' ? when : NULL, "findings", f);
 	if (o != NULL && (p = check_replica_primary(ex, s)) != NULL &&

@@ -18,6 +18,7 @@
 
 #include "catalog.h"
 #include "finding.h"
+#include "keyid.h"
 #include "kms.h"
 
 struct vendor;
@@ -81,11 +82,7 @@ struct key_snapshot {
  * the caller (the config) and must outlive the check_key() call.
  */
 struct key_expect {
-	const char		*arn;		/* configured key ARN */
-	const char		*name;		/* label; NULL: the key id */
-	const char		*region;	/* from the ARN */
-	const char		*account;	/* from the ARN */
-	const char		*partition;	/* from the ARN; NULL: "aws" */
+	struct keyid		 id;		/* the configured key */
 	const struct vendor	*vendor;	/* NULL: no vendor checks */
 	const char		*alias;		/* "alias/x"; NULL: none */
 	int			 expect_rotation;
@@ -250,8 +247,7 @@ int	check_accept_baseline(struct key_baseline *b,
 json_t	*check_key_json(const struct key_expect *exp,
 	    const struct key_snapshot *snap, const struct findings *fs);
 
-/* The configured key's label: exp->name, else the key id of the ARN.
- * Points into exp->name/exp->arn. */
+/* The configured key's label: keyid_name() of exp->id. */
 const char *check_key_name(const struct key_expect *exp);
 
 /* "2026-11-28T21:44:09Z" into buf (at least 21 bytes); buf, or "" when t

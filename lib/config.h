@@ -12,27 +12,36 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "alert.h"
 #include "arn.h"
+#include "check.h"
 #include "finding.h"
+#include "http.h"
+#include "keyid.h"
+#include "kms.h"
 
 struct notifier;
 struct ynode;
 struct vendor;
 
-/* Defaults, also the values documented in keyhealthd.yaml(5). */
+/*
+ * Defaults, also the values documented in keyhealthd.yaml(5).  A value
+ * that a module also applies by itself (its options left 0) is that
+ * module's: the config derives it, so the two cannot drift.
+ */
 #define CONFIG_DEFAULT_INTERVAL		300		/* 5m */
 #define CONFIG_DEFAULT_SLOW_INTERVAL	3600		/* 1h */
-#define CONFIG_DEFAULT_RENOTIFY		(4 * 3600)	/* 4h */
+#define CONFIG_DEFAULT_RENOTIFY		ALERT_DEFAULT_RENOTIFY
 #define CONFIG_DEFAULT_STATE_DIR	"/var/lib/keyhealthd"
-#define CONFIG_DEFAULT_CONNECT_TIMEOUT	5
-#define CONFIG_DEFAULT_TIMEOUT		15
-#define CONFIG_DEFAULT_MAX_ATTEMPTS	4
-#define CONFIG_DEFAULT_RATE_LIMIT	10.0		/* requests/s */
-#define CONFIG_DEFAULT_MAX_INFLIGHT	16
+#define CONFIG_DEFAULT_CONNECT_TIMEOUT	(HTTP_DEF_CONNECT_MS / 1000)
+#define CONFIG_DEFAULT_TIMEOUT		(HTTP_DEF_TIMEOUT_MS / 1000)
+#define CONFIG_DEFAULT_MAX_ATTEMPTS	KMS_DEF_MAX_ATTEMPTS
+#define CONFIG_DEFAULT_RATE_LIMIT	KMS_DEF_RATE	/* requests/s */
+#define CONFIG_DEFAULT_MAX_INFLIGHT	KMS_DEF_MAX_INFLIGHT
 #define CONFIG_DEFAULT_HTTP_MAX_CONNECTIONS	64
-#define CONFIG_DEFAULT_FIRE_AFTER	1
-#define CONFIG_DEFAULT_RESOLVE_AFTER	1
-#define CONFIG_DEFAULT_EXPIRY_WARNING	(30 * 86400)	/* 30d */
+#define CONFIG_DEFAULT_FIRE_AFTER	ALERT_DEFAULT_FIRE_AFTER
+#define CONFIG_DEFAULT_RESOLVE_AFTER	ALERT_DEFAULT_RESOLVE_AFTER
+#define CONFIG_DEFAULT_EXPIRY_WARNING	CHECK_EXPIRY_WARNING_DEFAULT
 
 /* At most this many errors are kept; the rest are only counted. */
 #define CONFIG_MAX_ERRORS		50
@@ -168,6 +177,10 @@ int		 config_print(const struct config *cfg, FILE *f);
 /* The key with this name or ARN, or NULL. */
 const struct config_key *config_key_find(const struct config *cfg,
 		    const char *name_or_arn);
+/* A key's identity (lib/keyid): its ARN, name and the ARN's region,
+ * account and partition; the strings point into key. */
+void		 config_key_keyid(const struct config_key *key,
+		    struct keyid *out);
 /* A key's poll interval: its own, else the global one. */
 long		 config_key_interval(const struct config *cfg,
 		    const struct config_key *key);

@@ -23,8 +23,6 @@
 #include "http.h"
 #include "log.h"
 
-#define HTTP_DEF_CONNECT_MS	5000
-#define HTTP_DEF_TIMEOUT_MS	15000
 #define HTTP_DEF_MAX_BODY	(1024 * 1024)
 #define HTTP_DEF_HOST_CONNS	8
 #define HTTP_HDRVAL_MAX		128

@@ -13,9 +13,15 @@ struct event_base;
 struct http;
 struct http_req;
 
+/* Defaults for http_opts left 0; lib/config derives kms.connect_timeout
+ * and kms.timeout's from them. */
+#define HTTP_DEF_CONNECT_MS	5000
+#define HTTP_DEF_TIMEOUT_MS	15000
+
 struct http_opts {
-	long		 connect_timeout_ms;	/* default 5000 */
-	long		 timeout_ms;		/* whole request; default 15000 */
+	long		 connect_timeout_ms;	/* HTTP_DEF_CONNECT_MS */
+	long		 timeout_ms;		/* whole request;
+						 * HTTP_DEF_TIMEOUT_MS */
 	size_t		 max_body;		/* response cap; default 1 MiB */
 	const char	*ca_file;		/* NULL: the system's */
 	const char	*ca_path;

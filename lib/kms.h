@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "keyid.h"
 #include "sigv4.h"
 
 struct event_base;
@@ -111,9 +112,10 @@ typedef void (*kms_cb)(struct kms_result *res, void *arg);
 
 /* Where and as whom a request goes. */
 struct kms_target {
-	const char	*region;
+	/* The key's identity: its region signs the requests, its region
+	 * and account pick the rate limiter's bucket.  Borrowed. */
+	const struct keyid *id;
 	const char	*endpoint;	/* full base URL, from endpoint_kms() */
-	const char	*account;	/* for the rate limiter's bucket */
 	/* Current credentials: fills out (pointers valid until the next
 	 * event-loop turn) and returns 0, or -1 with a reason in err. */
 	int		(*get_creds)(void *arg, struct sigv4_creds *out,
@@ -121,16 +123,20 @@ struct kms_target {
 	void		*creds_arg;
 };
 
-/* The default rate_per_second, also of a bucket initialised with none. */
-#define KMS_DEF_RATE	10.0
+/* The client's defaults for kms_opts left 0 (KMS_DEF_RATE also of a
+ * bucket initialised with none); lib/config derives the kms: options'
+ * defaults from them. */
+#define KMS_DEF_MAX_ATTEMPTS	4
+#define KMS_DEF_RATE		10.0
+#define KMS_DEF_MAX_INFLIGHT	16
 
 struct kms_opts {
-	int	 max_attempts;		/* default 4 */
+	int	 max_attempts;		/* default KMS_DEF_MAX_ATTEMPTS */
 	long	 backoff_base_ms;	/* default 200 */
 	long	 backoff_cap_ms;	/* default 10000 */
-	double	 rate_per_second;	/* per account+region; default 10 */
+	double	 rate_per_second;	/* per account+region; KMS_DEF_RATE */
 	double	 burst;			/* default 20 */
-	int	 max_inflight;		/* per endpoint; default 16 */
+	int	 max_inflight;		/* per endpoint; KMS_DEF_MAX_INFLIGHT */
 };
 
 struct kms_client;

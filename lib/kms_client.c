@@ -29,11 +29,9 @@
 #include "log.h"
 #include "sigv4.h"
 
-#define KMS_DEF_MAX_ATTEMPTS	4
 #define KMS_DEF_BACKOFF_BASE	200
 #define KMS_DEF_BACKOFF_CAP	10000
 #define KMS_DEF_BURST		20.0
-#define KMS_DEF_MAX_INFLIGHT	16
 #define KMS_MAX_PAGES		1000
 #define KMS_KEYID_MAX		2048
 #define KMS_PAGE_LIMIT		100
@@ -803,7 +801,7 @@ kms_start(struct kms_client *c, const struct kms_target *t, enum kms_op kop,
 {
 	struct kms_call	*op;
 
-	if (c == NULL || t == NULL || cb == NULL) {
+	if (c == NULL || t == NULL || t->id == NULL || cb == NULL) {
 		snprintf(err, errlen, "kms: bad arguments");
 		return -1;
 	}
@@ -811,9 +809,9 @@ kms_start(struct kms_client *c, const struct kms_target *t, enum kms_op kop,
 		snprintf(err, errlen, "kms: client is being freed");
 		return -1;
 	}
-	if (!endpoint_region_ok(t->region)) {
+	if (!endpoint_region_ok(t->id->region)) {
 		snprintf(err, errlen, "kms: bad region \"%s\"",
-		    t->region ? t->region : "");
+		    t->id->region ? t->id->region : "");
 		return -1;
 	}
 	if (t->endpoint == NULL) {
@@ -850,7 +848,7 @@ kms_start(struct kms_client *c, const struct kms_target *t, enum kms_op kop,
 		return -1;
 	}
 	if ((op->ep = kms_ep_get(c, t->endpoint, err, errlen)) == NULL ||
-	    (op->bk = kms_bk_get(c, t->account, t->region, err, errlen)) ==
+	    (op->bk = kms_bk_get(c, t->id->account, t->id->region, err, errlen)) ==
 	    NULL) {
 		kms_op_free(op);
 		return -1;

@@ -891,8 +891,8 @@ am_configure(const struct ynode *block, void **state,
 	if (notify_util_duration(block, AM_TYPE, "repost_interval", 60000,
 	    1000, 3600000, &am->repost_ms, nc) == -1)
 		goto fail;
-	if (notify_util_duration(block, AM_TYPE, "timeout", 10000, 100,
-	    300000, &am->timeout_ms, nc) == -1)
+	if (notify_util_http_timeout(block, AM_TYPE, &am->timeout_ms,
+	    nc) == -1)
 		goto fail;
 	if (am_labels(block, &am->labels, nc) == -1)
 		goto fail;

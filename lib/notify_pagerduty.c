@@ -192,8 +192,8 @@ pagerduty_configure(const struct ynode *block, void **state,
 	if (notify_util_string(block, PAGERDUTY_TYPE, "source", 0, &source,
 	    nc) == -1)
 		rc = -1;
-	if (notify_util_duration(block, PAGERDUTY_TYPE, "timeout", 10000, 100,
-	    300000, &pd->timeout_ms, nc) == -1)
+	if (notify_util_http_timeout(block, PAGERDUTY_TYPE, &pd->timeout_ms,
+	    nc) == -1)
 		rc = -1;
 	if (notify_util_string(block, PAGERDUTY_TYPE, "routing_key_file", 1,
 	    &keyfile, nc) == -1 || notify_util_read_secret(block,

@@ -381,8 +381,8 @@ slack_configure(const struct ynode *block, void **state,
 		rc = -1;
 	else if ((sl->url = strdup(url)) == NULL)
 		rc = notify_util_error(nc, block, "out of memory");
-	if (notify_util_duration(block, SLACK_TYPE, "timeout", 10000, 100,
-	    300000, &sl->timeout_ms, nc) == -1)
+	if (notify_util_http_timeout(block, SLACK_TYPE, &sl->timeout_ms,
+	    nc) == -1)
 		rc = -1;
 	if (rc == -1) {
 		slack_free(sl);

@@ -163,6 +163,15 @@ notify_util_duration(const struct ynode *block, const char *type,
 }
 
 int
+notify_util_http_timeout(const struct ynode *block, const char *type,
+    long long *out_ms, struct notify_conf *nc)
+{
+	return notify_util_duration(block, type, "timeout",
+	    NOTIFY_UTIL_HTTP_TIMEOUT, NOTIFY_UTIL_HTTP_TIMEOUT_MIN,
+	    NOTIFY_UTIL_HTTP_TIMEOUT_MAX, out_ms, nc);
+}
+
+int
 notify_util_check_url(const struct ynode *block, const char *key,
     const char *url, int secret, struct notify_conf *nc)
 {

@@ -65,6 +65,14 @@ int	notify_util_duration(const struct ynode *block, const char *type,
 	    const char *key, long long def_ms, long long min_ms,
 	    long long max_ms, long long *out_ms, struct notify_conf *nc);
 
+/* The "timeout" option of every HTTP notifier (one request, whole): as
+ * notify_util_duration() with the one default and range they share. */
+#define NOTIFY_UTIL_HTTP_TIMEOUT	10000		/* 10s */
+#define NOTIFY_UTIL_HTTP_TIMEOUT_MIN	100
+#define NOTIFY_UTIL_HTTP_TIMEOUT_MAX	300000		/* 5m */
+int	notify_util_http_timeout(const struct ynode *block, const char *type,
+	    long long *out_ms, struct notify_conf *nc);
+
 /*
  * Checks option key (already read into url) with endpoint_url_parse(), the
  * parse `run` uses too.  When secret is set the URL itself never appears

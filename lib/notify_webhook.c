@@ -24,7 +24,6 @@
 
 #define WEBHOOK_TYPE		"webhook"
 
-#define WEBHOOK_DEFAULT_TIMEOUT	10000
 #define WEBHOOK_MAX_HEADERS	32
 
 struct webhook {
@@ -173,8 +172,8 @@ webhook_configure(const struct ynode *block, void **state,
 		    "webhook: ca_file %s: cannot read it", ca);
 	else if (ca != NULL && (w->ca_file = strdup(ca)) == NULL)
 		rc = notify_util_error(nc, block, "out of memory");
-	if (notify_util_duration(block, WEBHOOK_TYPE, "timeout",
-	    WEBHOOK_DEFAULT_TIMEOUT, 100, 300000, &w->timeout_ms, nc) == -1)
+	if (notify_util_http_timeout(block, WEBHOOK_TYPE, &w->timeout_ms,
+	    nc) == -1)
 		rc = -1;
 	if (webhook_conf_headers(block, w, nc) == -1)
 		rc = -1;

@@ -7,9 +7,9 @@ KMSEMU_PORT ?= 4566
 
 # Run the emulator in the foreground: make kmsemu [KMSEMU_PORT=N]
 kmsemu:
-	/usr/bin/python3 tests/kmsemu/kmsemu.py --port $(KMSEMU_PORT)
+	$(PYTHON) tests/kmsemu/kmsemu.py --port $(KMSEMU_PORT)
 
 # Only the emulator's own tests (make check runs them with the rest).
 kmsemu-test:
-	/usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	$(PYTHON) -m pytest -q -p no:cacheprovider \
 		tests/integration/test_kmsemu.py

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import pick_free_port, run
-from fixture_reliab import base_env, gearset_policy, write_json
+from fixture_keyhealthd import base_env, gearset_policy, write_json
 
 KEY = ("arn:aws:kms:eu-west-1:111122223333:key/"
        "1234abcd-12ab-34cd-56ef-1234567890ab")

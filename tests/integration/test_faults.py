@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from fixture_reliab import (binary_is_sanitized, gearset_policy, seed_keys,
-                            settled_figures, MAX_KEPT_CONNECTIONS)
+from fixture_keyhealthd import (binary_is_sanitized, gearset_policy,
+                                seed_keys, settled_figures,
+                                MAX_KEPT_CONNECTIONS)
 
 FAST_KMS = {"timeout": "2s", "connect_timeout": "1s", "max_attempts": 2}
 

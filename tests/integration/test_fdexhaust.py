@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 from fixture_daemon import assert_no_sanitizer_report
-from fixture_reliab import seed_keys
+from fixture_keyhealthd import seed_keys
 
 SLOW_PREFIX = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
 

@@ -33,7 +33,7 @@ import pytest
 
 from fixture_daemon import (ACCOUNT, assert_no_sanitizer_report, clean_env,
                             key_entry, seed_gearset_key)
-from fixture_notifiers_ext import http_json, make_event
+from fixture_notifiers import http_json, make_event
 
 HOSTS = ("ha-a", "ha-b")
 CHECK = "key-disabled"
@@ -349,6 +349,6 @@ def test_a_late_repost_cannot_bring_back_an_ended_alertmanager_alert(
         assert proxy.forwarded[-1] == "ended", proxy.forwarded
         print("Alertmanager got, in order: %s" % proxy.forwarded)
         assert d.finish(timeout=60) == 0, d.proc.log()
-        assert_no_sanitizer_report(d.proc.log(), "notify_ext_drive")
+        assert_no_sanitizer_report(d.proc.log(), "notify_drive")
     finally:
         proxy.close()

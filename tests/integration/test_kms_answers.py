@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fixture_reliab import seed_keys
+from fixture_keyhealthd import seed_keys
 
 FAST_KMS = {"timeout": "2s", "connect_timeout": "1s", "max_attempts": 2}
 OTHER_ACCOUNT = "444455556666"

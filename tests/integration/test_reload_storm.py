@@ -5,7 +5,7 @@ receiver that is failing.  Figures are printed, not asserted."""
 import signal
 import time
 
-from fixture_reliab import seed_keys
+from fixture_keyhealthd import seed_keys
 
 FAST_KMS = {"timeout": "5s", "connect_timeout": "2s", "max_attempts": 2}
 
@@ -121,7 +121,7 @@ def write_big_bad_config(k, n):
 
 
 def test_a_long_reload_parse_does_not_stall_the_loop(kmsemu, keyhealthd):
-    from fixture_reliab import http_get
+    from fixture_keyhealthd import http_get
     keys = seed_keys(kmsemu, 1)
     k = keyhealthd(kmsemu, keys, extra={"interval": "1s", "kms": FAST_KMS})
     k.wait_until(lambda: all_ok(k), timeout=60, what="all keys ok")

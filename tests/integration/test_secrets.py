@@ -16,8 +16,8 @@ import urllib.request
 import pytest
 
 from conftest import REPO_TOP, run
-from fixture_reliab import (EMU_SK, base_env, gearset_policy, http_get,
-                            write_json)
+from fixture_keyhealthd import (EMU_SK, base_env, gearset_policy,
+                                http_get, write_json)
 from conftest import pick_free_port
 
 ROLE = "arn:aws:iam::111122223333:role/keyhealthd-ro"

@@ -16,8 +16,9 @@ import random
 import threading
 import time
 
-from fixture_reliab import (binary_is_sanitized, gearset_policy, seed_keys,
-                            settled_figures, MAX_KEPT_CONNECTIONS)
+from fixture_keyhealthd import (binary_is_sanitized, gearset_policy,
+                                seed_keys, settled_figures,
+                                MAX_KEPT_CONNECTIONS)
 
 NKEYS = 200
 SECONDS = int(os.environ.get("KEYHEALTHD_SOAK_SECONDS", "60"))

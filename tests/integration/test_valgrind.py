@@ -10,7 +10,7 @@ import re
 import shutil
 
 
-from fixture_reliab import binary_is_sanitized, seed_keys
+from fixture_keyhealthd import binary_is_sanitized, seed_keys
 
 VALGRIND = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--error-exitcode=99", "--show-leak-kinds=definite",

@@ -282,6 +282,7 @@ main(int argc, char **argv)
 	struct kms_opts		 ko;
 	struct http_opts	 ho;
 	struct kms_target	 t;
+	struct keyid		 id;
 	struct timespec		 t0, t1;
 	struct event		*ev;
 	struct timeval		 tv = { 0, 1000 };
@@ -299,6 +300,8 @@ main(int argc, char **argv)
 	memset(&ko, 0, sizeof(ko));
 	memset(&ho, 0, sizeof(ho));
 	memset(&t, 0, sizeof(t));
+	memset(&id, 0, sizeof(id));
+	t.id = &id;
 	while ((ch = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'e':
@@ -308,7 +311,7 @@ main(int argc, char **argv)
 			region = optarg;
 			break;
 		case 'a':
-			t.account = optarg;
+			id.account = optarg;
 			break;
 		case 'o':
 			if (parse_op(optarg, &op) == -1) {
@@ -399,7 +402,7 @@ main(int argc, char **argv)
 	}
 	if (have_offset)
 		kms_client_set_clock_skew(r.kms, offset);
-	t.region = region;
+	id.region = region;
 	t.endpoint = endpoint;
 	t.get_creds = env_creds;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

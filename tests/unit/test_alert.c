@@ -14,12 +14,12 @@
 		"99999999-12ab-34cd-56ef-1234567890ab"
 #define T0	1700000000
 
-static const struct alert_key	key1 = { ARN, "gearset-eu", NULL, NULL };
-static const struct alert_key	key2 = { ARN2, NULL, NULL, NULL };
+static const struct keyid	key1 = { .arn = ARN, .name = "gearset-eu" };
+static const struct keyid	key2 = { .arn = ARN2 };
 
 /* One poll with the findings given as (check, severity) pairs. */
 static struct alert_events
-feed(struct alert_table *t, const struct alert_key *k, time_t now, ...)
+feed(struct alert_table *t, const struct keyid *k, time_t now, ...)
 {
 	struct alert_events	 out = { NULL, 0, 0 };
 	struct findings		 fs = { NULL, 0, 0 };
@@ -611,7 +611,7 @@ START_TEST(test_alert_table_many_keys_stay_consistent)
 {
 	enum { NK = 1000 };
 	static char		 arns[NK][96];
-	struct alert_key	 k;
+	struct keyid		 k;
 	struct alert_table	*t = table(3600, 1, 1);
 	struct alert_events	 evs;
 	size_t			 i, want = 0;

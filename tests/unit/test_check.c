@@ -80,10 +80,10 @@ setup(void)
 	gearset = config_vendor_load("gearset", verr, sizeof(verr));
 	ck_assert_msg(gearset != NULL, "%s", verr);
 	memset(&want, 0, sizeof(want));
-	want.arn = ARN;
-	want.name = "gearset-eu";
-	want.region = "eu-west-1";
-	want.account = "111122223333";
+	want.id.arn = ARN;
+	want.id.name = "gearset-eu";
+	want.id.region = "eu-west-1";
+	want.id.account = "111122223333";
 	want.vendor = gearset;
 	want.alias = "alias/gearset-backup";
 	want.expect_rotation = 1;
@@ -660,9 +660,9 @@ START_TEST(test_check_misconfigured_unsupported_region)
 {
 	const struct finding *f;
 
-	want.region = "us-east-1";
-	want.arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-	set_str(&snap.alias_key_arn, want.arn);
+	want.id.region = "us-east-1";
+	want.id.arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+	set_str(&snap.alias_key_arn, want.id.arn);
 	run();
 	/* No vendor account to evaluate the policy for: only this. */
 	expect_only(CHECK_KEY_MISCONFIGURED, NULL);
@@ -675,7 +675,7 @@ END_TEST
 START_TEST(test_check_no_vendor_no_vendor_checks)
 {
 	want.vendor = NULL;
-	want.region = "us-east-1";
+	want.id.region = "us-east-1";
 	set_str(&snap.meta.key_spec, "RSA_2048");
 	run();
 	expect_only(NULL);
@@ -1390,7 +1390,7 @@ START_TEST(test_check_json_ok_and_deleted)
 	json_decref(j);
 
 	/* No snapshot yet; no name: the key id. */
-	want.name = NULL;
+	want.id.name = NULL;
 	findings_clear(&fs);
 	j = check_key_json(&want, NULL, &fs);
 	ck_assert(json_is_null(json_object_get(j, "state")));

@@ -173,10 +173,10 @@ static void
 expect(struct key_expect *x, const char *arn, const char *region)
 {
 	memset(x, 0, sizeof(*x));
-	x->arn = arn;
-	x->name = "k";
-	x->region = region;
-	x->account = "111122223333";
+	x->id.arn = arn;
+	x->id.name = "k";
+	x->id.region = region;
+	x->id.account = "111122223333";
 }
 
 START_TEST(test_findings_of_a_replica_name_its_primary)

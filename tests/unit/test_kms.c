@@ -632,7 +632,8 @@ fix_teardown(struct client_fix *f)
 START_TEST(test_kms_client_rejects_bad_arguments_without_callback)
 {
 	struct client_fix	f;
-	struct kms_target	t = { .region = "eu-west-1",
+	struct keyid		id = { .region = "eu-west-1" };
+	struct kms_target	t = { .id = &id,
 				    .endpoint = "http://127.0.0.1:1",
 				    .get_creds = static_creds };
 	char			err[256];
@@ -641,10 +642,10 @@ START_TEST(test_kms_client_rejects_bad_arguments_without_callback)
 	ck_assert_int_eq(kms_describe_key(f.kms, &t, NULL, record_cb, NULL,
 	    err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "kms: DescribeKey needs a key id");
-	t.region = "EU WEST";
+	id.region = "EU WEST";
 	ck_assert_int_eq(kms_describe_key(f.kms, &t, "k", record_cb, NULL,
 	    err, sizeof(err)), -1);
-	t.region = "eu-west-1";
+	id.region = "eu-west-1";
 	t.endpoint = "gopher://x";
 	ck_assert_int_eq(kms_get_key_policy(f.kms, &t, "k", record_cb, NULL,
 	    err, sizeof(err)), -1);
@@ -658,7 +659,8 @@ END_TEST
 START_TEST(test_kms_client_no_credentials_is_auth_error_later)
 {
 	struct client_fix	f;
-	struct kms_target	t = { .region = "eu-west-1",
+	struct keyid		id = { .region = "eu-west-1" };
+	struct kms_target	t = { .id = &id,
 				    .endpoint = "http://127.0.0.1:1",
 				    .get_creds = no_creds };
 	char			err[256];
@@ -684,7 +686,8 @@ START_TEST(test_kms_client_refused_connection_retries_then_transport)
 	struct client_fix	f;
 	struct kms_opts		o = { .max_attempts = 3, .backoff_base_ms = 10,
 				    .backoff_cap_ms = 20 };
-	struct kms_target	t = { .region = "eu-west-1",
+	struct keyid		id = { .region = "eu-west-1" };
+	struct kms_target	t = { .id = &id,
 				    .endpoint = "http://127.0.0.1:1",
 				    .get_creds = static_creds };
 	char			err[256];
@@ -708,7 +711,8 @@ START_TEST(test_kms_client_free_cancels_with_callbacks)
 	struct kms_opts		o = { .backoff_base_ms = 60000,
 				    .backoff_cap_ms = 60000, .rate_per_second = 1,
 				    .burst = 1, .max_inflight = 1 };
-	struct kms_target	t = { .region = "eu-west-1",
+	struct keyid		id = { .region = "eu-west-1" };
+	struct kms_target	t = { .id = &id,
 				    .endpoint = "http://127.0.0.1:1",
 				    .get_creds = static_creds };
 	struct timeval		tv = { 0, 300000 };
@@ -774,15 +778,19 @@ START_TEST(test_kms_client_bucket_per_account_and_region)
 	struct client_fix	f;
 	struct kms_opts		o = { .max_attempts = 1, .rate_per_second = 2,
 				    .burst = 1 };
-	struct kms_target	a = { .region = "eu-west-1", .account = "111",
+	struct keyid		ia = { .region = "eu-west-1", .account = "111" };
+	struct keyid		ib = ia, ir = ia;
+	struct kms_target	a = { .id = &ia,
 				    .endpoint = "http://127.0.0.1:1",
 				    .get_creds = static_creds };
 	struct kms_target	b = a, r = a;
 	char			err[256];
 	double			t0;
 
-	b.account = "222";
-	r.region = "us-west-2";
+	ib.account = "222";
+	b.id = &ib;
+	ir.region = "us-west-2";
+	r.id = &ir;
 	fix_setup(&f, &o);
 	ndone = 0;
 	t0 = mono();
@@ -821,7 +829,8 @@ START_TEST(test_kms_client_queue_is_fifo)
 	struct client_fix	f;
 	struct kms_opts		o = { .max_attempts = 1, .max_inflight = 1,
 				    .rate_per_second = 1000, .burst = 1000 };
-	struct kms_target	t = { .region = "eu-west-1",
+	struct keyid		id = { .region = "eu-west-1" };
+	struct kms_target	t = { .id = &id,
 				    .endpoint = "http://127.0.0.1:1",
 				    .get_creds = static_creds };
 	char			err[256];

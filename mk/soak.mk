@@ -1,8 +1,7 @@
-# Reliability: the soak run.  `make check` runs tests/integration/
-# test_soak.py for 60 s; `make soak` runs it for SOAK_SECONDS (default
-# 240) and prints RSS and descriptor figures (also left in
-# $(BUILD)/soak-figures.txt).  valgrind runs in `make check` too
-# (tests/integration/test_valgrind.py).
+# The soak run.  `make check` runs tests/integration/test_soak.py for 60 s;
+# `make soak` runs it for SOAK_SECONDS (default 240) and prints RSS and
+# descriptor figures (also left in $(BUILD)/soak-figures.txt).  valgrind
+# runs in `make check` too (tests/integration/test_valgrind.py).
 DEBS		+= valgrind util-linux
 # chattr: tests/integration/test_fdexhaust.py makes an outbox unwritable
 # even for root.

@@ -4,7 +4,7 @@
   null receiver, its storage in the test's tmp_path, stopped by PID.
 - `receiver`: an HTTP server in the test process that records every request
   and answers from a script (status, body) so a test can make it fail.
-- `drive`: starts build/tests/tools/notify_ext_drive on a notifier block
+- `drive`: starts build/tests/tools/notify_drive on a notifier block
   and feeds it events, one JSON line each.
 """
 import hashlib
@@ -31,7 +31,7 @@ ARN = ("arn:aws:kms:eu-west-1:111122223333:key/"
 def make_event(ev_id, status="firing", check="key-disabled",
                severity="critical", summary=None, arn=ARN, name="gearset-eu",
                details=None, started_at=None, ended_at=None):
-    """One event as notify_ext_drive reads it (the alert_event fields)."""
+    """One event as notify_drive reads it (the alert_event fields)."""
     now = int(time.time())
     return {
         "id": ev_id,
@@ -234,7 +234,7 @@ class Driver:
 @pytest.fixture
 def drive(spawn, tools_dir, tmp_path):
     """drive(config_text, *flags) -> Driver, started and ready."""
-    exe = os.path.join(tools_dir, "notify_ext_drive")
+    exe = os.path.join(tools_dir, "notify_drive")
     if not os.access(exe, os.X_OK):
         pytest.fail("%s not built (make tools)" % exe)
     count = [0]
@@ -243,7 +243,7 @@ def drive(spawn, tools_dir, tmp_path):
         count[0] += 1
         conf = tmp_path / ("notifier%d.yaml" % count[0])
         conf.write_text(config_text)
-        proc = spawn("notify_ext_drive%d" % count[0],
+        proc = spawn("notify_drive%d" % count[0],
                      ["timeout", "120", exe, "-t", "100"] + list(flags) +
                      [str(conf)], stdin=subprocess.PIPE, env=env)
         d = Driver(proc)

@@ -13,7 +13,7 @@
  * "key": {"arn", "name", "region", "account"}, "summary", "details": {},
  * "fingerprint", "started_at": epoch, "ended_at": epoch}.
  *
- * usage: notify_ext_drive [-v] [-r retries] [-d retry_delay_ms]
+ * usage: notify_drive [-v] [-r retries] [-d retry_delay_ms]
  *	      [-l linger_s] [-t timeout_s] config.yaml
  * Retries re-send a RETRY outcome (as the outbox would); after stdin's end
  * and the last delivery it keeps the loop running for linger_s seconds
@@ -254,7 +254,7 @@ drive_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	fprintf(stderr, "notify_ext_drive: timed out\n");
+	fprintf(stderr, "notify_drive: timed out\n");
 	exit(3);
 }
 
@@ -320,7 +320,7 @@ main(int argc, char *argv[])
 	}
 	if (argc - optind != 1)
 		goto usage;
-	log_init(LOG_TO_STDERR, verbose, "notify_ext_drive");
+	log_init(LOG_TO_STDERR, verbose, "notify_drive");
 
 	if ((root = ynode_parse_file(argv[optind], err, sizeof(err))) ==
 	    NULL) {
@@ -382,7 +382,7 @@ main(int argc, char *argv[])
 	return 0;
 
 usage:
-	fprintf(stderr, "usage: notify_ext_drive [-v] [-r retries] "
+	fprintf(stderr, "usage: notify_drive [-v] [-r retries] "
 	    "[-d retry_delay_ms] [-l linger_s] [-t timeout_s] config.yaml\n");
 	return 2;
 }

@@ -1,6 +1,7 @@
-"""Helpers for the reliability tests (faults, secrets, valgrind, soak):
-a keyhealthd run against the emulator, its config written as JSON (which
-is YAML), and the process figures (RSS, descriptors) read from /proc.
+"""The `keyhealthd` fixture (the fault, secret, valgrind, soak, endpoint
+and KMS-answer tests use it): a keyhealthd run against the emulator, its
+config written as JSON (which is YAML), and the process figures (RSS,
+descriptors) read from /proc.
 
     khd = keyhealthd(cfg_extra={...}, keys=[...], env_extra={...},
                      wrapper=[...], args=[...])

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 from conftest import run
-from fixture_notifiers_ext import ARN, make_event
+from fixture_notifiers import ARN, make_event
 
 ROUTING_KEY = "R0ut1ngK3yThatMustNeverBeLogged0"
 SLACK_TOKEN = "XyZ5ecretW3bh00kT0ken"
@@ -343,7 +343,7 @@ def test_pagerduty_refuses_a_routing_key_file_others_can_read(
     key = secret_file("pd-key", ROUTING_KEY, mode=0o644)
     conf = tmp_path / "pd.yaml"
     conf.write_text(pd_config("http://127.0.0.1:9", key))
-    r = run([os.path.join(tools_dir, "notify_ext_drive"), str(conf)],
+    r = run([os.path.join(tools_dir, "notify_drive"), str(conf)],
             stdin=subprocess.DEVNULL)
     assert r.returncode == 1
     assert r.stdout.startswith("config error: %s:4:19: routing_key_file: "
@@ -372,7 +372,7 @@ def test_unknown_option_is_a_positioned_error_with_a_suggestion(tools_dir,
     conf = tmp_path / "am.yaml"
     conf.write_text("type: alertmanager\nurl: http://127.0.0.1:9\n"
                     "repost_intervall: 1m\n")
-    r = run([os.path.join(tools_dir, "notify_ext_drive"), str(conf)],
+    r = run([os.path.join(tools_dir, "notify_drive"), str(conf)],
             stdin=subprocess.DEVNULL)
     assert r.returncode == 1
     assert r.stdout.strip() == (
