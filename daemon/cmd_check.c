@@ -200,7 +200,7 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 	struct kh		*kh;
 	struct kh_key		*k;
 	char			 err[512];
-	size_t			 i;
+	size_t			 i, n0;
 
 	if ((conf = kh_config_load(path, 0)) == NULL)
 		return NULL;
@@ -217,6 +217,10 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 		return NULL;
 	}
 	kh->on_key_added = once_key_added;
+	/* Keys found by the discover: section are polled like the rest; a
+	 * listing that failed leaves them out, said on stderr. */
+	if (kh->conf->discover.enabled && discover_once(kh) == -1)
+		log_warnx("discover: incomplete: some keys may be missing");
 	if ((selected = calloc(kh->nkeys + 1, sizeof(*selected))) == NULL) {
 		log_warnx("out of memory");
 		goto fail;
@@ -246,6 +250,7 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 			goto fail;
 		}
 	}
+	n0 = kh->nkeys;
 	if (kh->remaining > 0) {
 		pr.tick = NULL;
 		if (progress && isatty(STDERR_FILENO))
@@ -254,7 +259,7 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 		progress_stop(&pr);
 	}
 	/* The replicas added meanwhile are those of selected keys. */
-	if (kh->nkeys > kh->nconfigured) {
+	if (kh->nkeys > n0) {
 		int	*v = reallocarray(selected, kh->nkeys + 1,
 			    sizeof(*selected));
 
@@ -263,7 +268,7 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 			goto fail;
 		}
 		*selectedp = selected = v;
-		for (i = kh->nconfigured; i < kh->nkeys; i++)
+		for (i = n0; i < kh->nkeys; i++)
 			selected[i] = 1;
 	}
 	*basep = base;
@@ -323,7 +328,7 @@ cmd_check(struct kh_opts *opts, int argc, char **argv)
 	enum severity		 worst = SEV_OK, s;
 	json_t			*doc, *keys;
 	int			*selected = NULL, json = 0, first, rc;
-	const struct kh_flag	 flags[] = { { "json", 'j', &json } };
+	const struct kh_flag	 flags[] = { { "json", 'j', &json, NULL, NULL } };
 	size_t			 i;
 
 	if ((first = kh_getopt(opts, argc, argv, flags, 1)) == -1) {
@@ -346,12 +351,15 @@ cmd_check(struct kh_opts *opts, int argc, char **argv)
 		doc = json_pack("{s:s, s:[]}", "status", severity_name(worst),
 		    "keys");
 		keys = doc != NULL ? json_object_get(doc, "keys") : NULL;
-		for (i = 0; keys != NULL && i < kh->nconfigured; i++) {
-			if (!selected[i])
-				continue;
+		for (i = 0; keys != NULL && i < kh->nkeys; i++) {
+			struct kh_key *k = kh->keys[i];
+
 			/* Replicas are nested under their primary. */
-			if (json_array_append_new(keys, kh_key_json(kh,
-			    kh->keys[i], 0)) == -1)
+			if (!selected[i] || (k->origin == KH_ORIGIN_REPLICA &&
+			    k->primary != NULL))
+				continue;
+			if (json_array_append_new(keys, kh_key_json(kh, k,
+			    0)) == -1)
 				keys = NULL;
 		}
 		if (keys == NULL || json_dumpf(doc, stdout, JSON_INDENT(2) |
@@ -375,7 +383,7 @@ cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 	struct event_base	*base = NULL;
 	struct kh		*kh;
 	int			*selected = NULL, all = 0, first, rc = 0;
-	const struct kh_flag	 flags[] = { { "all", 'a', &all } };
+	const struct kh_flag	 flags[] = { { "all", 'a', &all, NULL, NULL } };
 	char			 err[512];
 	size_t			 i;
 

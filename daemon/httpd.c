@@ -61,6 +61,8 @@ struct httpd_conn {
 	struct event		*io;
 	struct event		*deadline;
 	struct evbuffer		*out;
+	int			 streaming;	/* /metrics: more to render */
+	struct metrics_cursor	 cur;
 	size_t			 inlen;
 	char			 in[HTTPD_MAX_REQUEST];
 };
@@ -130,16 +132,32 @@ httpd_key_labels(struct evbuffer *b, const struct kh_key *k)
 	evbuffer_add_printf(b, "\"");
 }
 
-void
-metrics_render(struct kh *kh, struct evbuffer *b)
-{
-	size_t		 i, f, c, waiting;
-	size_t		*counts, nchecks;
-	int		 sev;
-	uint64_t	 cum;
-	const char	*code;
-	json_t		*n;
+/*
+ * /metrics is sent in pieces, a run of keys per loop turn: rendered
+ * whole, 10,000 keys made some 8 MB of text at once (the daemon's peak
+ * RSS) and held the loop 45-55 ms.  The per-key families go KH_METRICS_RUN
+ * keys at a time; the rest is small.  A reload between two pieces may
+ * mix keys of both configurations in one scrape (each series is still
+ * whole).
+ */
+#define KH_METRICS_RUN	256
 
+enum metrics_part {
+	METRICS_HEAD,
+	METRICS_KEY_STATUS,
+	METRICS_KEY_STATE,
+	METRICS_KEY_FINDING,
+	METRICS_FINDINGS,
+	METRICS_POLLS,
+	METRICS_POLL_FAILURES,
+	METRICS_LAST_SUCCESS,
+	METRICS_REST,
+	METRICS_DONE
+};
+
+static void
+metrics_head(struct kh *kh, struct evbuffer *b)
+{
 	httpd_help(b, "keyhealthd_build_info", "gauge",
 	    "Build information.");
 	evbuffer_add_printf(b, "keyhealthd_build_info{version=\"%s\"} 1\n",
@@ -149,49 +167,138 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 	evbuffer_add_printf(b, "keyhealthd_start_time_seconds %lld\n",
 	    (long long)kh->stats.started);
 	httpd_help(b, "keyhealthd_keys", "gauge",
-	    "Watched keys (replicas included).");
+	    "Watched keys (configured, discovered and replicas).");
 	evbuffer_add_printf(b, "keyhealthd_keys %zu\n", kh->nkeys);
-
-	httpd_help(b, "keyhealthd_key_status", "gauge",
-	    "Worst severity of the key's findings: 0 ok, 1 info, 2 warning, "
-	    "3 unknown, 4 critical.");
-	for (i = 0; i < kh->nkeys; i++) {
-		evbuffer_add_printf(b, "keyhealthd_key_status{");
-		httpd_key_labels(b, kh->keys[i]);
-		evbuffer_add_printf(b, "} %d\n",
-		    (int)findings_worst(&kh->keys[i]->findings));
+	if (kh->conf->discover.enabled) {
+		httpd_help(b, "keyhealthd_discovered_keys", "gauge",
+		    "Watched keys found by the discover: section.");
+		evbuffer_add_printf(b, "keyhealthd_discovered_keys %zu\n",
+		    kh->ndiscovered);
+		httpd_help(b, "keyhealthd_discovery_runs_total", "counter",
+		    "Discovery runs finished, by whether every account and "
+		    "region could be listed.");
+		evbuffer_add_printf(b, "keyhealthd_discovery_runs_total"
+		    "{result=\"ok\"} %llu\n"
+		    "keyhealthd_discovery_runs_total{result=\"failed\"} "
+		    "%llu\n", (unsigned long long)kh->disc_runs[0],
+		    (unsigned long long)kh->disc_runs[1]);
+		httpd_help(b, "keyhealthd_discovered_keys_added_total",
+		    "counter", "Keys discovery added to the watched set.");
+		evbuffer_add_printf(b, "keyhealthd_discovered_keys_added_total "
+		    "%llu\n", (unsigned long long)kh->disc_added);
+		httpd_help(b, "keyhealthd_discovered_keys_removed_total",
+		    "counter", "Discovered keys retired once gone from KMS.");
+		evbuffer_add_printf(b, "keyhealthd_discovered_keys_removed_total"
+		    " %llu\n", (unsigned long long)kh->disc_removed);
 	}
-	httpd_help(b, "keyhealthd_key_state", "gauge",
-	    "The key's KMS KeyState (1 for the current one).");
-	for (i = 0; i < kh->nkeys; i++) {
-		const struct kh_key *k = kh->keys[i];
-		const char *state = NULL;
 
+}
+
+/* One series of a key with its labels and an integer value. */
+static void
+metrics_key_value(struct evbuffer *b, const char *name,
+    const struct kh_key *k, long long v)
+{
+	evbuffer_add_printf(b, "%s{", name);
+	httpd_key_labels(b, k);
+	evbuffer_add_printf(b, "} %lld\n", v);
+}
+
+static void
+metrics_key(struct kh *kh, enum metrics_part part, size_t i,
+    struct evbuffer *b)
+{
+	const struct kh_key	*k = kh->keys[i];
+	const char		*state = NULL;
+	size_t			 f;
+
+	switch (part) {
+	case METRICS_KEY_STATUS:
+		metrics_key_value(b, "keyhealthd_key_status", k,
+		    (long long)findings_worst(&k->findings));
+		break;
+	case METRICS_KEY_STATE:
 		if (!k->have_snap)
-			continue;
+			break;
 		if (k->snap.describe_err.cls == KMS_OK)
 			state = k->snap.meta.state;
 		else if (k->snap.describe_err.cls == KMS_ERR_NOT_FOUND)
 			state = "NotFound";
 		if (state == NULL)
-			continue;
+			break;
 		evbuffer_add_printf(b, "keyhealthd_key_state{");
 		httpd_key_labels(b, k);
 		evbuffer_add_printf(b, ",state=\"");
 		httpd_label(b, state);
 		evbuffer_add_printf(b, "\"} 1\n");
-	}
-	httpd_help(b, "keyhealthd_key_finding", "gauge",
-	    "A finding present on the key's last poll.");
-	for (i = 0; i < kh->nkeys; i++)
-		for (f = 0; f < kh->keys[i]->findings.n; f++) {
-			const struct finding *fd = &kh->keys[i]->findings.v[f];
+		break;
+	case METRICS_KEY_FINDING:
+		for (f = 0; f < k->findings.n; f++) {
+			const struct finding *fd = &k->findings.v[f];
 
 			evbuffer_add_printf(b, "keyhealthd_key_finding{");
-			httpd_key_labels(b, kh->keys[i]);
+			httpd_key_labels(b, k);
 			evbuffer_add_printf(b, ",check=\"%s\",severity=\"%s\"}"
 			    " 1\n", fd->check, severity_name(fd->severity));
 		}
+		break;
+	case METRICS_POLLS:
+		metrics_key_value(b, "keyhealthd_polls_total", k,
+		    (long long)k->metrics.polls);
+		break;
+	case METRICS_POLL_FAILURES:
+		metrics_key_value(b, "keyhealthd_poll_failures_total", k,
+		    (long long)k->metrics.polls_failed);
+		break;
+	case METRICS_LAST_SUCCESS:
+		if (k->metrics.last_success != 0)
+			metrics_key_value(b,
+			    "keyhealthd_last_successful_poll_timestamp_seconds",
+			    k, (long long)k->metrics.last_success);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The per-key families' HELP and TYPE lines, by part. */
+static const struct {
+	const char	*name;
+	const char	*type;
+	const char	*help;
+} metrics_key_families[METRICS_DONE] = {
+	[METRICS_KEY_STATUS] = { "keyhealthd_key_status", "gauge",
+	    "Worst severity of the key's findings: 0 ok, 1 info, 2 warning, "
+	    "3 unknown, 4 critical." },
+	[METRICS_KEY_STATE] = { "keyhealthd_key_state", "gauge",
+	    "The key's KMS KeyState (1 for the current one)." },
+	[METRICS_KEY_FINDING] = { "keyhealthd_key_finding", "gauge",
+	    "A finding present on the key's last poll." },
+	[METRICS_POLLS] = { "keyhealthd_polls_total", "counter",
+	    "Polls of the key." },
+	[METRICS_POLL_FAILURES] = { "keyhealthd_poll_failures_total",
+	    "counter", "Polls in which KMS could not be asked about the key." },
+	[METRICS_LAST_SUCCESS] = {
+	    "keyhealthd_last_successful_poll_timestamp_seconds", "gauge",
+	    "When KMS last answered about the key." },
+};
+
+static void
+metrics_key_help(enum metrics_part part, struct evbuffer *b)
+{
+	if (metrics_key_families[part].name != NULL)
+		httpd_help(b, metrics_key_families[part].name,
+		    metrics_key_families[part].type,
+		    metrics_key_families[part].help);
+}
+
+static void
+metrics_findings(struct kh *kh, struct evbuffer *b)
+{
+	size_t		 i, f, c;
+	size_t		*counts, nchecks;
+	int		 sev;
+
 	httpd_help(b, "keyhealthd_findings", "gauge",
 	    "Keys with each finding, by check id and severity.");
 	/* One pass over the keys, not one per check and severity. */
@@ -225,33 +332,16 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 					    sev]);
 		free(counts);
 	}
-	httpd_help(b, "keyhealthd_polls_total", "counter",
-	    "Polls of the key.");
-	for (i = 0; i < kh->nkeys; i++) {
-		evbuffer_add_printf(b, "keyhealthd_polls_total{");
-		httpd_key_labels(b, kh->keys[i]);
-		evbuffer_add_printf(b, "} %llu\n",
-		    (unsigned long long)kh->keys[i]->metrics.polls);
-	}
-	httpd_help(b, "keyhealthd_poll_failures_total", "counter",
-	    "Polls in which KMS could not be asked about the key.");
-	for (i = 0; i < kh->nkeys; i++) {
-		evbuffer_add_printf(b, "keyhealthd_poll_failures_total{");
-		httpd_key_labels(b, kh->keys[i]);
-		evbuffer_add_printf(b, "} %llu\n",
-		    (unsigned long long)kh->keys[i]->metrics.polls_failed);
-	}
-	httpd_help(b, "keyhealthd_last_successful_poll_timestamp_seconds",
-	    "gauge", "When KMS last answered about the key.");
-	for (i = 0; i < kh->nkeys; i++) {
-		if (kh->keys[i]->metrics.last_success == 0)
-			continue;
-		evbuffer_add_printf(b,
-		    "keyhealthd_last_successful_poll_timestamp_seconds{");
-		httpd_key_labels(b, kh->keys[i]);
-		evbuffer_add_printf(b, "} %lld\n",
-		    (long long)kh->keys[i]->metrics.last_success);
-	}
+}
+
+static void
+metrics_rest(struct kh *kh, struct evbuffer *b)
+{
+	size_t		 i, waiting;
+	uint64_t	 cum;
+	const char	*code;
+	json_t		*n;
+
 	httpd_help(b, "keyhealthd_kms_errors_total", "counter",
 	    "KMS errors by error code (after retries).");
 	if (kh->stats.kms_errors != NULL)
@@ -456,6 +546,42 @@ metrics_render(struct kh *kh, struct evbuffer *b)
 	    (unsigned long long)kh->stats.reload_failures);
 }
 
+int
+metrics_render_step(struct kh *kh, struct metrics_cursor *cur,
+    struct evbuffer *b)
+{
+	size_t	n;
+
+	switch ((enum metrics_part)cur->part) {
+	case METRICS_HEAD:
+		metrics_head(kh, b);
+		break;
+	case METRICS_FINDINGS:
+		metrics_findings(kh, b);
+		break;
+	case METRICS_REST:
+		metrics_rest(kh, b);
+		break;
+	case METRICS_DONE:
+		return 0;
+	default:
+		if (cur->i == 0)
+			metrics_key_help((enum metrics_part)cur->part, b);
+		/* The keys may have changed since the last piece (a
+		 * reload): carry on from the same index, within bounds. */
+		for (n = 0; n < KH_METRICS_RUN && cur->i < kh->nkeys;
+		    n++, cur->i++)
+			metrics_key(kh, (enum metrics_part)cur->part, cur->i,
+			    b);
+		if (cur->i < kh->nkeys)
+			return 1;
+		break;
+	}
+	cur->part++;
+	cur->i = 0;
+	return cur->part < METRICS_DONE;
+}
+
 /*
  * Healthy while not stopping, the state directory works, and every key
  * was answered for by KMS within three of its intervals (or the daemon
@@ -482,6 +608,11 @@ httpd_health(struct kh *kh, char *why, size_t len)
 		    kh->keys[i]->ck);
 		time_t since = kh->keys[i]->metrics.last_success ?
 		    kh->keys[i]->metrics.last_success : kh->stats.started;
+
+		/* A key found at run time is as young as its discovery. */
+		if (kh->keys[i]->metrics.last_success == 0 &&
+		    kh->keys[i]->added > since)
+			since = kh->keys[i]->added;
 
 		if (now - since > lim) {
 			if (first == NULL)
@@ -513,10 +644,7 @@ httpd_route(struct kh *kh, const char *path, struct evbuffer *b,
 	int		 code = 200;
 
 	*ctype = "text/plain; charset=utf-8";
-	if (strcmp(path, "/metrics") == 0) {
-		metrics_render(kh, b);
-		*ctype = "text/plain; version=0.0.4; charset=utf-8";
-	} else if (strcmp(path, "/healthz") == 0) {
+	if (strcmp(path, "/healthz") == 0) {
 		if (!httpd_health(kh, why, sizeof(why)))
 			code = 503;
 		evbuffer_add_printf(b, "%s\n", why);
@@ -739,14 +867,23 @@ httpd_conn_watch(struct httpd_conn *c, short what)
 static int
 httpd_conn_flush(struct httpd_conn *c)
 {
-	while (evbuffer_get_length(c->out) > 0) {
-		if (evbuffer_write(c->out, c->fd) == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 1;
-			if (errno == EINTR)
-				continue;
-			return -1;
+	for (;;) {
+		while (evbuffer_get_length(c->out) > 0) {
+			if (evbuffer_write(c->out, c->fd) == -1) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					return 1;
+				if (errno == EINTR)
+					continue;
+				return -1;
+			}
 		}
+		if (!c->streaming)
+			break;
+		/* One piece per loop turn: the write event brings the
+		 * next one after whatever else is due. */
+		c->streaming = metrics_render_step(c->h->kh, &c->cur, c->out);
+		if (c->streaming)
+			return 1;
 	}
 	/* Half-close, then read to EOF: closing with unread bytes would
 	 * reset the connection and could lose the answer. */
@@ -794,6 +931,21 @@ httpd_conn_request(struct httpd_conn *c)
 	    !(head = strcmp(method, "HEAD") == 0)) {
 		evbuffer_add_printf(b, "method not allowed\n");
 		code = 405;
+	} else if (strcmp(path, "/metrics") == 0) {
+		/* Sent as it is rendered, without a Content-Length: the
+		 * end of the body is the end of the connection. */
+		evbuffer_free(b);
+		evbuffer_add_printf(c->out, "HTTP/1.1 200 OK\r\nContent-Type: "
+		    "text/plain; version=0.0.4; charset=utf-8\r\n"
+		    "Connection: close\r\n\r\n");
+		c->streaming = !head;
+		memset(&c->cur, 0, sizeof(c->cur));
+		c->phase = HTTPD_WRITING;
+		if (httpd_conn_flush(c) == -1)
+			httpd_conn_free(c);
+		else if (c->phase == HTTPD_WRITING)
+			httpd_conn_watch(c, EV_WRITE);
+		return;
 	} else
 		code = httpd_route(c->h->kh, path, b, &ctype);
 	httpd_conn_answer(c, code, ctype, b, head);

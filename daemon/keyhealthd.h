@@ -31,6 +31,8 @@ struct event_base;
 struct httpd;
 struct http;
 struct kms_client;
+struct kms_keystore;
+struct kh_store;
 struct notifier;
 struct outbox;
 struct statewriter;
@@ -71,12 +73,14 @@ struct kh_endpoint {
 };
 
 /*
- * Where a watched key comes from.  Keys other than configured ones are
- * derived at run time (kh_key_add()), kept after the configured ones in
- * kh->keys, and own their config_key.
+ * Where a watched key comes from.  Keys other than configured ones join
+ * at run time (kh_key_add()), are kept after the configured ones in
+ * kh->keys, own their config_key and leave through kh_key_drop(); an
+ * entry of keys: wins over both kinds.
  */
 enum kh_origin {
-	KH_ORIGIN_CONFIG,	/* an entry of keys: */
+	KH_ORIGIN_CONFIG = 0,	/* an entry of keys: */
+	KH_ORIGIN_DISCOVERED,	/* found by discover: (discovery.c) */
 	KH_ORIGIN_REPLICA	/* a replica of a configured multi-Region
 				 * primary (replica.c) */
 };
@@ -106,16 +110,21 @@ struct kh_key_metrics {
 struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
-	struct config_key	*own_ck;	/* derived: ck, owned */
+	struct config_key	*own_ck;	/* run-time keys: ck, owned */
 	struct kh_key		*primary;	/* KH_ORIGIN_REPLICA: the key
 						 * it was derived from */
+	unsigned char		 disc_seen;	/* listed by this run */
+	unsigned char		 superseded;	/* a reload configures it */
+	unsigned int		 disc_source;	/* discover.accounts index */
+	time_t			 added;		/* run-time keys: when */
 	struct key_expect	 expect;
 	char			*alias_arn;	/* NULL: no alias configured */
 	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */
 	struct sched_slot	 slot;		/* in ep's queue */
 	unsigned char		 origin;	/* enum kh_origin */
-	unsigned char		 gone;		/* derived, no longer wanted:
-						 * dropped when its poll ends */
+	unsigned char		 drop;		/* run-time key no longer
+						 * wanted: dropped when its
+						 * poll ends */
 	unsigned char		 state_only;	/* DescribeKey only */
 	char			*endpoint_err;	/* why there is none */
 	struct kh_creds		*creds;
@@ -128,6 +137,11 @@ struct kh_key {
 	int			 dirty;		/* to be handed to the writer */
 	struct kh_key		*dirty_next;
 	int			 disk_changed;	/* inotify saw its file change */
+	int			 base_on_disk;	/* its file holds the accepted
+						 * policy's text: memory keeps
+						 * only the digest (check.h) */
+	int			 base_lost;	/* the file lost that text
+						 * (said once) */
 	struct key_snapshot	 snap;		/* the last complete poll */
 	int			 have_snap;
 	struct findings		 findings;	/* of the last poll */
@@ -183,6 +197,9 @@ struct kh {
 	struct kh_key		**keymap;	/* by sfile, open addressing */
 	struct kh_endpoint	**endpoints;	/* live as long as kh */
 	size_t			 nendpoints;
+	struct kh_store		**stores;	/* custom key stores
+						 * (keystore.c), as long as kh */
+	size_t			 nstores;
 	size_t			 nworst[SEV_CRITICAL + 1];	/* keys by their
 						 * worst finding */
 	size_t			 keymap_size;	/* a power of two */
@@ -210,6 +227,14 @@ struct kh {
 	int			 state_ok;	/* state_dir usable */
 	struct event		*stop_timer;
 	struct kh_stats		 stats;
+	struct discovery	*disc;		/* a discovery running */
+	struct event		*disc_timer;	/* the next one */
+	const struct vendor	**disc_vendors;	/* the running one's */
+	int			 disc_first;	/* none has finished yet */
+	size_t			 ndiscovered;	/* keys of origin discovered */
+	uint64_t		 disc_runs[2];	/* finished: ok, failed */
+	uint64_t		 disc_added;
+	uint64_t		 disc_removed;
 	/* KH_MODE_CHECK / KH_MODE_BASELINE: which keys, and when done */
 	size_t			 remaining;
 	void			(*on_key_done)(struct kh *, struct kh_key *);
@@ -223,19 +248,20 @@ int		 kh_keys_build(struct kh *, struct config *, char *, size_t);
 int		 kh_clients_reset(struct kh *, struct config *, char *, size_t);
 void		 kh_keys_free(struct kh *);
 struct kh_key	*kh_key_find(struct kh *, const char *);
-/* Watches a derived key: ck (built by the caller, owned by the key from
- * now on, freed with it through replica_ck_free()) becomes the key's
- * entry; its state is read as a configured key's.  NULL when out of
- * memory (ck is then freed). */
-struct kh_key	*kh_key_add(struct kh *, struct config_key *, enum kh_origin);
-/* Stops watching a derived key: told to on_key_dropped and freed now, or
- * marked gone and dropped by the end of its poll in flight. */
-void		 kh_key_drop(struct kh_key *);
+/* The key with this ARN, in O(1) (a discovery run asks for every listed
+ * key), or NULL. */
+struct kh_key	*kh_key_by_arn(struct kh *, const char *);
 /* A key's document for check --json and /status, its derived replicas
  * nested under "replicas". */
 json_t		*kh_key_json(struct kh *, struct kh_key *, int with_alerts);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
+/* Reads the accepted policy's text back from the key's state file when
+ * memory holds only its digest; 0, or -1 (logged) when it could not be
+ * read. */
+int		 kh_key_baseline_text(struct kh_key *);
+/* Frees the accepted policy's text when its state file holds it. */
+void		 kh_key_baseline_drop(struct kh_key *);
 const char	*kh_key_name(const struct kh_key *);
 struct kh_key	*kh_key_by_file(struct kh *, const char *);
 /* Starts measuring the loop's lag (keyhealthd_loop_lag_seconds). */
@@ -252,6 +278,83 @@ struct config_errors;
 void		 kh_config_log_errors(const char *path,
 		    const struct config_errors *);
 
+/* Run-time keys (kh.c), discovered ones and replicas alike.
+ * kh_key_add() watches a key of origin (not KH_ORIGIN_CONFIG) under ck,
+ * an entry built by the caller (kh_ck_found(), replica_ck_new()) that the
+ * key owns from now on (kh_ck_free(), also when the add fails); its state
+ * is read as a configured key's; the caller schedules its first poll.
+ * The key must not be watched yet.  NULL with err.
+ * kh_key_drop() stops watching a run-time key: told to on_key_dropped
+ * (its alerts resolve) and freed now, or marked drop and dropped by the
+ * end of its poll in flight.  A reload carries run-time keys over while
+ * what derives them stays (kh_keys_build()): a discovered key while
+ * discover: is on, a replica while its primary is configured and watches
+ * replicas; an entry of keys: for the same ARN wins over both. */
+struct discovery_found;
+struct kh_key	*kh_key_add(struct kh *, struct config_key *, enum kh_origin,
+		    char *, size_t);
+void		 kh_key_drop(struct kh_key *);
+/* A found key's entry with the settings of its discovery's account
+ * entry, named after its alias (unique); NULL with err. */
+struct config_key *kh_ck_found(struct kh *, const struct discovery_found *,
+		    char *, size_t);
+void		 kh_ck_free(struct config_key *);
+const char	*kh_key_origin(const struct kh_key *);
+/* strdup(s), NULL for NULL; out of memory sets *bad. */
+char		*kh_strdup0(const char *, int *);
+
+/* discovery.c: finds keys whose policy names a vendor's account */
+struct vendor;
+struct config_aws;
+struct kms_key_meta;
+struct discovery;
+struct discovery_spec {
+	const struct config	 *conf;		/* endpoints, settings */
+	const struct config_aws	 *accounts;	/* none: the global ones */
+	size_t			  naccounts;
+	char * const		 *regions;	/* none: the vendors' */
+	size_t			  nregions;
+	const struct vendor * const *vendors;
+	size_t			  nvendors;
+	size_t			  window;	/* keys evaluated at once */
+};
+/* A key whose policy names vendor's account; valid during the call. */
+struct discovery_found {
+	const char			*arn;
+	const char			*key_id;
+	const char			*region;
+	const struct vendor		*vendor;
+	const char			*alias;		/* NULL: none */
+	const struct kms_key_meta	*meta;
+	const char			*policy;
+	size_t				 source;	/* accounts index */
+	const struct config_aws		*aws;		/* its settings */
+};
+struct discovery_cbs {
+	/* Every listed key, once per run: 1 skips it (already watched). */
+	int	(*listed)(void *, size_t source, const char *region,
+		    const char *arn);
+	void	(*found)(void *, const struct discovery_found *);
+	/* An account x region is done; err NULL, or why it could not be
+	 * listed (nothing can be said about its keys then). */
+	void	(*scanned)(void *, size_t source, const char *region,
+		    const char *err);
+	void	(*done)(void *);	/* every scan is done */
+	void	*arg;
+};
+/* sp from conf's discover: section, looking for the vendors called names
+ * (n 0: the section's, else every known profile): *vsp, the vendors,
+ * is the caller's to free after the discovery.  0, or -1 with err (an
+ * unknown vendor, none known, out of memory). */
+int		 discovery_spec_conf(struct discovery_spec *,
+		    const struct config *, char * const *, size_t,
+		    const struct vendor ***, char *, size_t);
+/* Starts at the next loop turn; NULL with err.  The callbacks run from
+ * the loop.  discovery_free() cancels (no callback after it). */
+struct discovery *discovery_start(struct kh *, const struct discovery_spec *,
+		    const struct discovery_cbs *, char *, size_t);
+void		 discovery_free(struct discovery *);
+
 /* poll.c: one poll of one key, async */
 int		 poll_start(struct kh_key *, void (*)(struct kh_key *));
 /* Credentials for a poll that waited: err NULL when they are there. */
@@ -265,10 +368,10 @@ extern const double poll_latency_bounds[KH_LATENCY_BUCKETS];
  * lists them are watched from now on, those no longer listed dropped. */
 void		 replica_sync(struct kh_key *);
 /* A replica (arn) of the configured primary pck, as a key entry of its
- * own; NULL when out of memory. */
+ * own (every string its own, freed by kh_ck_free()); NULL when out of
+ * memory. */
 struct config_key *replica_ck_new(const struct config_key *pck,
 		    const char *arn);
-void		 replica_ck_free(struct config_key *);
 /* The configured key (index into conf->keys) that a derived replica k
  * stays a replica of under conf, or -1: its primary is no longer
  * configured, watches no replicas, or k itself is configured. */
@@ -282,6 +385,18 @@ int		 replica_adopt(struct kh *, const char *arn);
 int		 replica_vanished(struct kh_key *k);
 /* Finishes a derived replica key k of primary after kh_key_add(). */
 void		 replica_setup(struct kh_key *k, struct kh_key *primary);
+
+/* keystore.c: custom key stores, one fetch per store per interval */
+/* Calls cb once with a reference to store id's record (the callee
+ * unrefs it; NULL when out of memory), from the cache when fresh for k's
+ * interval (then before returning), else when the fetch, with k's
+ * credentials, answers. */
+void		 keystore_get(struct kh_key *, const char *,
+		    void (*)(struct kms_keystore *, void *), void *);
+/* After the KMS client is freed (no fetch in flight). */
+void		 keystore_free_all(struct kh *);
+/* /status's "custom_key_stores". */
+json_t		*keystore_status_json(struct kh *);
 
 /* credsglue.c: credential providers on the loop */
 struct kh_creds	*creds_glue_get(struct kh *, const struct config *,
@@ -299,7 +414,14 @@ void		 httpd_stop(struct kh *);
 /* The same address after a reload: applies the new http.max_connections. */
 void		 httpd_reload(struct kh *);
 struct evbuffer;
-void		 metrics_render(struct kh *, struct evbuffer *);
+/* /metrics in pieces (a run of keys each): where the answer stands. */
+struct metrics_cursor {
+	int	 part;
+	size_t	 i;
+};
+/* Appends the next piece to b; 1 while more is to come, 0 when done. */
+int		 metrics_render_step(struct kh *, struct metrics_cursor *,
+		    struct evbuffer *);
 
 /* proc.c: signals, sd_notify, watchdog */
 #define PROC_NSIGNALS	4
@@ -319,12 +441,15 @@ void	proc_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 /* main.c */
 void	usage_print(int to_stderr);
-/* A no-argument option of one command besides -c/-v: its long name, its
- * short letter (0: long only), the flag it sets. */
+/* An option of one command besides -c/-v: its long name, its short
+ * letter (0: long only), the flag it sets; or, with take, an option with
+ * a value, each handed to take(arg, value) (-1: refused, take said why). */
 struct kh_flag {
 	const char	*name;
 	int		 letter;
 	int		*set;
+	int		(*take)(void *, const char *);
+	void		*arg;
 };
 /* The one option parser of every command: -c/--config and -v/--verbose
  * into opts, plus the command's flags; stops at the first operand.
@@ -344,5 +469,10 @@ int	cmd_baseline(struct kh_opts *, int, char **);
 int	cmd_validate(struct kh_opts *, int, char **);
 /* cmd_vendors.c */
 int	cmd_vendors(struct kh_opts *, int, char **);
+/* cmd_discover.c */
+int	cmd_discover(struct kh_opts *, int, char **);
+/* The keys of the discover: section, found on kh's loop before a
+ * one-shot poll (`check`); 0, or -1 when a listing failed (logged). */
+int	discover_once(struct kh *);
 
 #endif

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "creds.h"
 #include "creds_async.h"
+#include "discover.h"
 #include "http.h"
 #include "kms.h"
 #include "log.h"
@@ -104,6 +105,83 @@ kh_key_reload_baseline(struct kh_key *k)
 	k->st.baseline = st.baseline;
 	memset(&st.baseline, 0, sizeof(st.baseline));
 	state_key_free(&st);
+	k->base_on_disk = 1;
+	k->base_lost = 0;
+	kh_key_baseline_drop(k);
+}
+
+/* Only the daemon holds baselines long enough for their texts to
+ * matter, and only its writer tells when they are on disk. */
+static int
+kh_key_keeps_digest_only(const struct kh_key *k)
+{
+	return k->kh->mode == KH_MODE_RUN && k->kh->state_ok &&
+	    k->kh->writer != NULL;
+}
+
+void
+kh_key_baseline_drop(struct kh_key *k)
+{
+	if (kh_key_keeps_digest_only(k) && k->base_on_disk &&
+	    k->wpending == 0 && !k->dirty)
+		check_baseline_drop_text(&k->st.baseline);
+}
+
+int
+kh_key_baseline_text(struct kh_key *k)
+{
+	struct key_baseline	*b = &k->st.baseline;
+	struct state_key	 st;
+	enum state_read		 r;
+	char			 err[512];
+
+	if (!b->has_policy || b->policy != NULL)
+		return 0;
+	memset(&st, 0, sizeof(st));
+	r = state_key_load(k->kh->conf->state_dir, k->ck->arn, &st, err,
+	    sizeof(err));
+	if (r == STATE_READ_ERROR) {
+		log_warnx("key %s: cannot read its accepted policy back: %s",
+		    kh_key_name(k), err);
+		state_key_free(&st);
+		return -1;
+	}
+	if (r == STATE_READ_OK && st.baseline.has_policy &&
+	    memcmp(st.baseline.policy_md, b->policy_md,
+	    sizeof(b->policy_md)) == 0) {
+		/* Only the texts: the rest (the material id) may be newer
+		 * in memory than on disk. */
+		b->policy = st.baseline.policy;
+		b->policy_canonical = st.baseline.policy_canonical;
+		st.baseline.policy = st.baseline.policy_canonical = NULL;
+		state_key_free(&st);
+		k->base_lost = 0;
+		return 0;
+	}
+	if (r == STATE_READ_OK && st.baseline.has_policy) {
+		log_info("key %s: baseline changed on disk (baseline accept?), "
+		    "using it", kh_key_name(k));
+		check_baseline_free(b);
+		*b = st.baseline;
+		memset(&st.baseline, 0, sizeof(st.baseline));
+		state_key_free(&st);
+		kh_key_stat_mtime(k, k->kh->conf->state_dir);
+		k->base_lost = 0;
+		return 0;
+	}
+	/* Removed or moved aside under us: only the digest is left.  It
+	 * still tells an unchanged policy; a changed one is check-failed
+	 * (PolicyBaseline) until `baseline accept`, never silently taken
+	 * as the new baseline. */
+	if (!k->base_lost)
+		log_warnx("key %s: its state file no longer holds the "
+		    "accepted policy%s%s; run keyhealthd baseline accept once "
+		    "the key's policy is reviewed", kh_key_name(k),
+		    err[0] != '\0' ? ": " : "", err);
+	k->base_lost = 1;
+	k->base_on_disk = 0;
+	state_key_free(&st);
+	return -1;
 }
 
 /*
@@ -257,6 +335,12 @@ kh_state_written(void *arg, const char *name, int rc,
 		k->wpending--;
 		if (rc == 0)
 			k->state_mtime = *mtime;
+		/* The last document built for it is on disk, baseline and
+		 * all: memory keeps the digest. */
+		if (rc == 0 && k->wpending == 0 && !k->dirty) {
+			k->base_on_disk = 1;
+			kh_key_baseline_drop(k);
+		}
 	}
 	kh_state_pump(kh, 0);
 	if (rc == 0)
@@ -293,6 +377,22 @@ fail:
 	return -1;
 }
 
+/* Queues k on the dirty list (once). */
+static void
+kh_key_mark_dirty(struct kh_key *k)
+{
+	struct kh	*kh = k->kh;
+
+	if (k->dirty)
+		return;
+	k->dirty = 1;
+	if (kh->dirty_tail != NULL)
+		kh->dirty_tail->dirty_next = k;
+	else
+		kh->dirty_head = k;
+	kh->dirty_tail = k;
+}
+
 int
 kh_key_save_state(struct kh_key *k)
 {
@@ -302,14 +402,7 @@ kh_key_save_state(struct kh_key *k)
 		return 0;
 	if (kh->writer == NULL)
 		return kh_key_write(k);
-	if (!k->dirty) {
-		k->dirty = 1;
-		if (kh->dirty_tail != NULL)
-			kh->dirty_tail->dirty_next = k;
-		else
-			kh->dirty_head = k;
-		kh->dirty_tail = k;
-	}
+	kh_key_mark_dirty(k);
 	kh_state_pump(kh, 0);
 	return 0;
 }
@@ -324,6 +417,11 @@ kh_key_write(struct kh_key *k)
 	/* A `baseline accept` since our last poll wins over the baseline we
 	 * hold, also when we save on the way out before polling again. */
 	kh_key_reload_baseline(k);
+	/* The file is rewritten whole: the accepted policy's text too. */
+	if (kh_key_baseline_text(k) == -1) {
+		k->kh->stats.state_write_failures++;
+		return -1;
+	}
 	if (k->sfile[0] == '\0' || (j = state_key_to_json(&k->st)) == NULL) {
 		k->kh->stats.state_write_failures++;
 		log_warnx("key %s: cannot save its state: out of memory",
@@ -342,11 +440,31 @@ kh_key_write(struct kh_key *k)
 	return 0;
 }
 
+/* A run-time key's own entry (kh_key_add()): every string its own. */
+void
+kh_ck_free(struct config_key *ck)
+{
+	if (ck == NULL)
+		return;
+	free(ck->arn);
+	free(ck->name);
+	free(ck->vendor_name);
+	free(ck->alias);
+	free(ck->aws.profile);
+	free(ck->aws.region);
+	free(ck->aws.endpoint_url);
+	free(ck->aws.sts_endpoint_url);
+	free(ck->aws.assume_role);
+	free(ck->aws.ca_file);
+	free(ck);
+}
+
 static void
 kh_key_free(struct kh_key *k)
 {
 	if (k == NULL)
 		return;
+	kh_ck_free(k->own_ck);
 	creds_glue_forget(k->creds, k);
 	poll_discard(k);
 	if (k->timer != NULL)
@@ -357,23 +475,111 @@ kh_key_free(struct kh_key *k)
 	check_cache_free(&k->pcache);
 	free(k->alias_arn);
 	free(k->endpoint_err);
-	replica_ck_free(k->own_ck);
 	free(k);
+}
+
+const char *
+kh_key_origin(const struct kh_key *k)
+{
+	switch (k->origin) {
+	case KH_ORIGIN_DISCOVERED:
+		return "discovered";
+	case KH_ORIGIN_REPLICA:
+		return "replica";
+	default:
+		return "configured";
+	}
+}
+
+static void	kh_key_setup(struct kh *, struct config *, struct kh_key *,
+		    const struct config_key *);
+
+char *
+kh_strdup0(const char *s, int *bad)
+{
+	char	*d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*bad = 1;
+	return d;
+}
+
+static int
+kh_name_taken(void *arg, const char *name)
+{
+	return kh_key_find(arg, name) != NULL;
+}
+
+struct config_key *
+kh_ck_found(struct kh *kh, const struct discovery_found *f, char *err,
+    size_t errlen)
+{
+	struct config_key	*ck;
+	char			 name[DISCOVER_NAME_MAX + 1], serr[512];
+	int			 bad = 0;
+
+	if ((ck = calloc(1, sizeof(*ck))) == NULL)
+		goto nomem;
+	if (arn_parse(f->arn, &ck->parsed, serr, sizeof(serr)) == -1 ||
+	    ck->parsed.kind != ARN_KMS_KEY) {
+		(void)snprintf(err, errlen, "%s: not a key ARN", f->arn);
+		kh_ck_free(ck);
+		return NULL;
+	}
+	discover_name(f->alias, f->key_id, name, sizeof(name));
+	if (discover_name_unique(name, sizeof(name), kh_name_taken,
+	    kh) == -1) {
+		(void)snprintf(err, errlen, "%s: no free name", f->arn);
+		kh_ck_free(ck);
+		return NULL;
+	}
+	ck->arn = kh_strdup0(f->arn, &bad);
+	ck->name = kh_strdup0(name, &bad);
+	ck->vendor_name = kh_strdup0(f->vendor->name, &bad);
+	ck->vendor = f->vendor;
+	ck->alias = kh_strdup0(f->alias, &bad);
+	ck->aws.use_fips = f->aws->use_fips;
+	ck->aws.allow_http = f->aws->allow_http;
+	ck->aws.profile = kh_strdup0(f->aws->profile, &bad);
+	ck->aws.region = kh_strdup0(f->aws->region, &bad);
+	ck->aws.endpoint_url = kh_strdup0(f->aws->endpoint_url, &bad);
+	ck->aws.sts_endpoint_url = kh_strdup0(f->aws->sts_endpoint_url, &bad);
+	ck->aws.assume_role = kh_strdup0(f->aws->assume_role, &bad);
+	ck->aws.ca_file = kh_strdup0(f->aws->ca_file, &bad);
+	if (bad)
+		goto nomem;
+	return ck;
+nomem:
+	kh_ck_free(ck);
+	(void)snprintf(err, errlen, "out of memory");
+	return NULL;
+}
+
+struct kh_key *
+kh_key_by_arn(struct kh *kh, const char *arn)
+{
+	struct kh_key	*k;
+	char		 sfile[48];
+
+	if (state_key_filename(arn, sfile, sizeof(sfile)) == 0 &&
+	    (k = kh_key_by_file(kh, sfile)) != NULL &&
+	    strcmp(k->ck->arn, arn) == 0)
+		return k;
+	return NULL;
 }
 
 struct kh_key *
 kh_key_find(struct kh *kh, const char *name_or_arn)
 {
 	struct kh_key	*k;
-	char		 sfile[48];
 	size_t		 i;
 
 	/* An ARN by its state file's name, in O(1): start-up looks up every
 	 * alert's key. */
 	if (strncmp(name_or_arn, "arn:", 4) == 0 &&
-	    state_key_filename(name_or_arn, sfile, sizeof(sfile)) == 0 &&
-	    (k = kh_key_by_file(kh, sfile)) != NULL &&
-	    strcmp(k->ck->arn, name_or_arn) == 0)
+	    (k = kh_key_by_arn(kh, name_or_arn)) != NULL)
 		return k;
 
 	for (i = 0; i < kh->nkeys; i++)
@@ -464,36 +670,53 @@ kh_key_load_state(struct kh *kh, const struct config *conf, struct kh_key *k)
 
 		if (r != STATE_READ_OK && serr[0] != '\0')
 			log_warnx("key %s: %s", k->ck->name, serr);
-		if (r == STATE_READ_OK)
+		if (r == STATE_READ_OK) {
 			kh_key_stat_mtime(k, conf->state_dir);
+			k->base_on_disk = 1;
+		}
 	}
 	if (k->st.arn == NULL)
 		k->st.arn = strdup(k->ck->arn);
 }
 
+/*
+ * The one place where a key joins the watched set at run time
+ * (keyhealthd.h).
+ */
 struct kh_key *
-kh_key_add(struct kh *kh, struct config_key *ck, enum kh_origin origin)
+kh_key_add(struct kh *kh, struct config_key *ck, enum kh_origin origin,
+    char *err, size_t errlen)
 {
 	struct kh_key	**v, *k;
 
+	if (ck == NULL)
+		return NULL;	/* the builder said why */
 	if ((k = calloc(1, sizeof(*k))) == NULL ||
 	    (v = reallocarray(kh->keys, kh->nkeys + 1, sizeof(*v))) == NULL) {
 		free(k);
-		replica_ck_free(ck);
+		kh_ck_free(ck);
+		(void)snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	kh->keys = v;
 	k->own_ck = ck;
 	k->origin = origin;
+	k->added = time(NULL);
 	kh_key_setup(kh, kh->conf, k, ck);
 	kh_key_load_state(kh, kh->conf, k);
 	v[kh->nkeys++] = k;
-	kh->nworst[SEV_OK]++;
+	if (origin == KH_ORIGIN_DISCOVERED)
+		kh->ndiscovered++;
+	kh->nworst[findings_worst(&k->findings)]++;
 	if (kh_keymap_build(kh) == -1)
 		log_warnx("key %s: out of memory indexing it", ck->name);
 	return k;
 }
 
+/*
+ * The one place where a run-time key leaves (keyhealthd.h).  Its state
+ * file stays: a key found again keeps its baseline.
+ */
 void
 kh_key_drop(struct kh_key *k)
 {
@@ -505,7 +728,7 @@ kh_key_drop(struct kh_key *k)
 	if (k->origin == KH_ORIGIN_CONFIG)
 		return;
 	if (k->poll != NULL) {
-		k->gone = 1;
+		k->drop = 1;
 		return;
 	}
 	if (kh->on_key_dropped != NULL)
@@ -533,6 +756,8 @@ kh_key_drop(struct kh_key *k)
 		    (kh->nkeys - i - 1) * sizeof(*kh->keys));
 		kh->nkeys--;
 	}
+	if (k->origin == KH_ORIGIN_DISCOVERED && kh->ndiscovered > 0)
+		kh->ndiscovered--;
 	w = findings_worst(&k->findings);
 	if (kh->nworst[w] > 0)
 		kh->nworst[w]--;
@@ -584,9 +809,13 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
 	k->state_mtime = old->state_mtime;
 	k->wpending = old->wpending;
 	k->disk_changed = old->disk_changed;
+	k->base_on_disk = old->base_on_disk;
+	k->base_lost = old->base_lost;
 	k->sched = old->sched;
 	k->metrics = old->metrics;
-	k->prev_ck = old->ck;
+	/* A found key now configured: its own entry goes with it (a new
+	 * entry, polled at once); one carried over is still there. */
+	k->prev_ck = old->own_ck != NULL ? NULL : old->ck;
 }
 
 /*
@@ -596,16 +825,83 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
  * clears it.  Requires no poll in flight.  The current keys are found by
  * binary search: a reload of 100,000 keys compared every pair.
  */
+/*
+ * A reload keeps the run-time keys while what derives them stays, and
+ * while conf does not list them itself (superseded: an entry of keys:
+ * wins): a discovered key while conf has a discover: section, its entry
+ * moving over; a replica while its primary is configured and watches
+ * replicas (replica_kept()), with an entry built again from its
+ * primary's new one.  keys[0 .. conf->nkeys) are the new configured
+ * keys; the kept ones are appended to keys[n...].  Returns the new count.
+ */
+static size_t
+kh_keys_carry(struct kh *kh, struct config *conf, struct kh_key **keys,
+    size_t n)
+{
+	struct kh_key		*old, *k;
+	struct config_key	*ck;
+	size_t			 i;
+	long			 p = -1;
+
+	kh->ndiscovered = 0;
+	for (i = 0; i < kh->nkeys; i++) {
+		old = kh->keys[i];
+		if (old->origin == KH_ORIGIN_CONFIG || old->own_ck == NULL ||
+		    old->superseded)
+			continue;	/* configured now: that one wins */
+		if (old->origin == KH_ORIGIN_DISCOVERED &&
+		    !conf->discover.enabled)
+			continue;
+		if (old->origin == KH_ORIGIN_REPLICA &&
+		    (p = replica_kept(conf, old)) == -1)
+			continue;
+		if ((k = calloc(1, sizeof(*k))) == NULL) {
+			log_warnx("key %s: out of memory: no longer watched",
+			    kh_key_name(old));
+			continue;
+		}
+		if (old->origin == KH_ORIGIN_REPLICA) {
+			/* Its primary's settings, as they are now. */
+			if ((ck = replica_ck_new(&conf->keys[p],
+			    old->ck->arn)) == NULL) {
+				free(k);
+				log_warnx("key %s: out of memory: no longer "
+				    "watched", kh_key_name(old));
+				continue;
+			}
+		} else {
+			ck = old->own_ck;
+			old->own_ck = NULL;
+			/* Profiles are the new configuration's. */
+			ck->vendor = ck->vendor_name != NULL ?
+			    config_vendor(conf, ck->vendor_name) : NULL;
+		}
+		k->own_ck = ck;
+		k->origin = old->origin;
+		k->disc_source = old->disc_source;
+		k->added = old->added;
+		kh_key_setup(kh, conf, k, ck);
+		if (k->origin == KH_ORIGIN_REPLICA)
+			replica_setup(k, keys[p]);
+		kh_key_take_over(k, old);
+		/* What the reload compares is the key's entry as it moved
+		 * over; a replica's, its primary's (run.c). */
+		k->prev_ck = k->ck;
+		keys[n++] = k;
+		if (k->origin == KH_ORIGIN_DISCOVERED)
+			kh->ndiscovered++;
+	}
+	return n;
+}
+
 int
 kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 {
-	struct kh_key	**keys, **sorted = NULL, *old;
-	size_t		  i, n;
+	struct kh_key	**keys, **sorted = NULL, *old, **oldkeys;
+	struct kh_key	 *olddirty, *next, *k;
+	size_t		  i, n, oldn;
+	int		  rc;
 
-	/* What the current keys still have to save goes to the writer
-	 * before their state moves to the new keys. */
-	if (kh->writer != NULL)
-		kh_state_pump(kh, 1);
 	if ((keys = calloc(conf->nkeys + kh->nkeys + 1,
 	    sizeof(*keys))) == NULL || (kh->nkeys > 0 &&
 	    (sorted = reallocarray(NULL, kh->nkeys, sizeof(*sorted))) ==
@@ -614,13 +910,14 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	for (i = 0; i < kh->nkeys; i++)
+		kh->keys[i]->superseded = 0;
 	if (kh->nkeys > 0) {
 		memcpy(sorted, kh->keys, kh->nkeys * sizeof(*sorted));
 		qsort(sorted, kh->nkeys, sizeof(*sorted), kh_key_arn_cmp);
 	}
 	for (i = 0; i < conf->nkeys; i++) {
-		struct kh_key *k = calloc(1, sizeof(*k));
-
+		k = calloc(1, sizeof(*k));
 		if (k == NULL) {
 			for (size_t j = 0; j < i; j++)
 				kh_key_free(keys[j]);
@@ -634,49 +931,52 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		kh_key_setup(kh, conf, k, &conf->keys[i]);
 		if (old != NULL) {
 			kh_key_take_over(k, old);
+			old->superseded = 1;
 			continue;
 		}
 		kh_key_load_state(kh, conf, k);
 	}
-	n = conf->nkeys;
-	/* Derived keys stay while what derives them does. */
-	for (i = 0; i < kh->nkeys; i++) {
-		struct kh_key	*k;
-		long		 p;
-
-		old = kh->keys[i];
-		if (old->origin != KH_ORIGIN_REPLICA ||
-		    (p = replica_kept(conf, old)) == -1)
-			continue;
-		if ((k = calloc(1, sizeof(*k))) == NULL ||
-		    (k->own_ck = replica_ck_new(&conf->keys[p],
-		    old->ck->arn)) == NULL) {
-			free(k);
-			log_warnx("key %s: out of memory: no longer watched",
-			    kh_key_name(old));
-			continue;
-		}
-		kh_key_setup(kh, conf, k, k->own_ck);
-		k->origin = old->origin;
-		replica_setup(k, keys[p]);
-		kh_key_take_over(k, old);
-		/* Its entry goes with the old key: what the reload compares
-		 * for a replica is its primary's. */
-		k->prev_ck = k->ck;
-		keys[n++] = k;
-	}
+	/* Run-time keys stay while what derives them does. */
+	n = kh_keys_carry(kh, conf, keys, conf->nkeys);
 	free(sorted);
-	kh_keys_free(kh);
+	olddirty = kh->dirty_head;
+	kh->dirty_head = kh->dirty_tail = NULL;
+	oldkeys = kh->keys;
+	oldn = kh->nkeys;
+	kh->keys = NULL;
+	kh->nkeys = 0;
+	kh_keys_free(kh);	/* queues and map of the old keys */
 	kh->keys = keys;
 	kh->nkeys = n;
 	kh->nconfigured = conf->nkeys;
 	memset(kh->nworst, 0, sizeof(kh->nworst));
 	for (i = 0; i < kh->nkeys; i++)
 		kh->nworst[findings_worst(&keys[i]->findings)]++;
-	if (kh_keymap_build(kh) == -1) {
+	rc = kh_keymap_build(kh);
+	/* A state the old keys had still to save moves with them, in the
+	 * same order, as a mark: building every waiting document here (a
+	 * few KiB each, thousands after a first sweep on a slow disk) made
+	 * a reload the daemon's peak of memory.  A removed key's is built
+	 * now. */
+	for (; olddirty != NULL; olddirty = next) {
+		next = olddirty->dirty_next;
+		olddirty->dirty_next = NULL;
+		olddirty->dirty = 0;
+		if (rc == 0 && (k = kh_key_by_file(kh, olddirty->sfile)) !=
+		    NULL)
+			kh_key_mark_dirty(k);
+		else
+			(void)kh_key_write(olddirty);
+	}
+	for (i = 0; i < oldn; i++)
+		kh_key_free(oldkeys[i]);
+	free(oldkeys);
+	if (rc == -1) {
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (kh->writer != NULL)
+		kh_state_pump(kh, 0);
 	return 0;
 }
 
@@ -858,6 +1158,7 @@ kh_free(struct kh *kh)
 	kh->kms = NULL;
 	kh_creds_free(kh);
 	kh_keys_free(kh);
+	keystore_free_all(kh);
 	if (kh->creds_async != NULL)
 		creds_async_free(kh->creds_async);
 	if (kh->http != NULL)
@@ -907,10 +1208,13 @@ kh_key_json(struct kh *kh, struct kh_key *k, int with_alerts)
 			(void)json_object_set_new(kj, "alerts_firing",
 			    firing);
 	}
-	if (k->origin != KH_ORIGIN_CONFIG)
-		(void)json_object_set_new(kj, "origin", json_string("replica"));
-	/* Derived keys are the tail of keys[]: a short walk. */
-	for (i = kh->nconfigured; i < kh->nkeys; i++) {
+	(void)json_object_set_new(kj, "origin",
+	    json_string(kh_key_origin(k)));
+	/* Run-time keys are the tail of keys[]; only a configured
+	 * multi-Region key ("mrk-") has replicas. */
+	for (i = kh->nconfigured; k->origin == KH_ORIGIN_CONFIG &&
+	    strncmp(k->ck->parsed.resource, "mrk-", 4) == 0 &&
+	    i < kh->nkeys; i++) {
 		if (kh->keys[i]->primary != k)
 			continue;
 		if (reps == NULL && (reps = json_array()) == NULL)
@@ -935,13 +1239,20 @@ kh_status_json(struct kh *kh, int with_alerts)
 		json_decref(doc);
 		return NULL;
 	}
-	for (i = 0; i < kh->nconfigured && i < kh->nkeys; i++) {
+	for (i = 0; i < kh->nkeys; i++) {
+		/* A replica is nested under its primary. */
+		if (kh->keys[i]->origin == KH_ORIGIN_REPLICA &&
+		    kh->keys[i]->primary != NULL)
+			continue;
 		if ((kj = kh_key_json(kh, kh->keys[i], with_alerts)) != NULL)
 			(void)json_array_append_new(keys, kj);
 	}
 	(void)json_object_set_new(doc, "status",
 	    json_string(severity_name(kh_worst(kh))));
 	(void)json_object_set_new(doc, "keys", keys);
+	if (kh->nstores > 0)
+		(void)json_object_set_new(doc, "custom_key_stores",
+		    keystore_status_json(kh));
 	return doc;
 }
 

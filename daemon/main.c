@@ -25,6 +25,7 @@ static const struct kh_cmd {
 	{ "validate",	cmd_validate },
 	{ "baseline",	cmd_baseline },
 	{ "vendors",	cmd_vendors },
+	{ "discover",	cmd_discover },
 };
 
 void
@@ -38,6 +39,9 @@ usage_print(int to_stderr)
 	    "       keyhealthd validate [-v] [-c file]\n"
 	    "       keyhealthd baseline accept [-c file] key | --all\n"
 	    "       keyhealthd vendors [-c file]\n"
+	    "       keyhealthd discover [-v] [-c file] [--vendor name] "
+	    "[--region region ...]\n"
+	    "                           [--account-role arn]\n"
 	    "       keyhealthd --version [-v] | --help\n"
 	    "\n"
 	    "Watches AWS KMS keys that vendors depend on and alerts when one is\n"
@@ -69,7 +73,7 @@ kh_getopt(struct kh_opts *opts, int argc, char **argv,
     const struct kh_flag *flags, size_t nflags)
 {
 	struct option	 longopts[2 + KH_GETOPT_MAXFLAGS + 1];
-	char		 shortopts[sizeof("+c:v") + KH_GETOPT_MAXFLAGS];
+	char		 shortopts[sizeof("+c:v") + 2 * KH_GETOPT_MAXFLAGS];
 	size_t		 i, ns, nl;
 	int		 ch;
 
@@ -85,11 +89,15 @@ kh_getopt(struct kh_opts *opts, int argc, char **argv,
 	ns = strlen(shortopts);
 	for (i = 0; i < nflags; i++) {
 		/* Long-only flags get a value no letter can take. */
-		longopts[nl++] = (struct option){ flags[i].name, no_argument,
+		longopts[nl++] = (struct option){ flags[i].name,
+		    flags[i].take != NULL ? required_argument : no_argument,
 		    NULL, flags[i].letter != 0 ? flags[i].letter :
 		    256 + (int)i };
-		if (flags[i].letter != 0)
+		if (flags[i].letter != 0) {
 			shortopts[ns++] = (char)flags[i].letter;
+			if (flags[i].take != NULL)
+				shortopts[ns++] = ':';
+		}
 	}
 	shortopts[ns] = '\0';
 
@@ -110,7 +118,10 @@ kh_getopt(struct kh_opts *opts, int argc, char **argv,
 				break;
 		if (i == nflags)
 			return -1;
-		*flags[i].set = 1;
+		if (flags[i].take == NULL)
+			*flags[i].set = 1;
+		else if (flags[i].take(flags[i].arg, optarg) == -1)
+			return -1;
 	}
 	return optind;
 }
@@ -122,8 +133,8 @@ main(int argc, char *argv[])
 	const char	*env;
 	int		 help = 0, show_version = 0, first;
 	const struct kh_flag flags[] = {
-		{ "help",	'h',	&help },
-		{ "version",	0,	&show_version },
+		{ "help",	'h',	&help,		NULL, NULL },
+		{ "version",	0,	&show_version,	NULL, NULL },
 	};
 	size_t		 i;
 

@@ -13,6 +13,8 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "kms_keystore.h"
+#include "kms_material.h"
 #include "log.h"
 #include "keyhealthd.h"
 
@@ -49,13 +51,10 @@ poll_elapsed(const struct timespec *t0)
 /* An error of ours (not KMS's) for one part: no credentials, a bad
  * endpoint, a request that could not be started. */
 static void
-poll_local_error(struct kms_error *e, enum kms_errclass cls,
+poll_local_error(struct kms_fault *f, enum kms_errclass cls,
     const char *code, const char *msg)
 {
-	memset(e, 0, sizeof(*e));
-	e->cls = cls;
-	(void)snprintf(e->code, sizeof(e->code), "%s", code);
-	(void)snprintf(e->message, sizeof(e->message), "%s", msg);
+	(void)kms_fault_local(f, cls, code, msg);
 }
 
 static void
@@ -65,15 +64,99 @@ poll_count(struct kh_poll *p, const struct kms_error *e)
 		kh_count_error(p->k->kh, e);
 }
 
+/* Counts an error of ours as kh_count_error() counts KMS's. */
+static void
+poll_count_local(struct kh *kh, enum kms_errclass cls, const char *code)
+{
+	struct kms_error	e;
+
+	memset(&e, 0, sizeof(e));
+	e.cls = cls;
+	(void)snprintf(e.code, sizeof(e.code), "%s", code);
+	kh_count_error(kh, &e);
+}
+
+/* A part's outcome into the snapshot's compact record. */
+static void
+poll_keep_err(struct kh_poll *p, struct kms_fault *f,
+    const struct kms_error *e)
+{
+	if (kms_fault_set(f, e) == -1)
+		log_warnx("key %s: out of memory keeping a KMS error",
+		    kh_key_name(p->k));
+}
+
+static void
+poll_materials_cb(struct kms_result *res, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	if (res->err.cls == KMS_OK && res->materials != NULL) {
+		p->snap.materials = res->materials;	/* steal */
+		res->materials = NULL;
+	} else
+		p->snap.materials = kms_materials_new(&res->err);
+	p->snap.materials_at = p->snap.polled_at;
+	poll_count(p, &res->err);
+	poll_part_done(p);
+}
+
+static void
+poll_keystore_cb(struct kms_keystore *ks, void *arg)
+{
+	struct kh_poll	*p = arg;
+
+	kms_keystore_unref(p->snap.keystore);
+	p->snap.keystore = ks;
+	poll_part_done(p);
+}
+
+/*
+ * The parts DescribeKey's answer calls for: the key materials of a key
+ * with imported material (a slow part: only in slow polls), and the
+ * custom key store of a key in one (shared by its keys, keystore.c).
+ */
+static void
+poll_meta_parts(struct kh_poll *p)
+{
+	struct kh_key		*k = p->k;
+	const struct kms_key_meta *m = &p->snap.meta;
+	char			 err[256];
+
+	if (p->slow && m->origin != NULL && strcmp(m->origin, "EXTERNAL") ==
+	    0 && m->key_spec != NULL &&
+	    strcmp(m->key_spec, "SYMMETRIC_DEFAULT") == 0) {
+		p->pending++;
+		if (kms_list_key_rotations(k->kh->kms, &k->target, k->ck->arn,
+		    poll_materials_cb, p, err, sizeof(err)) == -1) {
+			struct kms_error	e;
+
+			memset(&e, 0, sizeof(e));
+			e.cls = KMS_ERR_OTHER;
+			(void)snprintf(e.code, sizeof(e.code), "RequestFailed");
+			(void)snprintf(e.message, sizeof(e.message), "%s", err);
+			p->snap.materials = kms_materials_new(&e);
+			p->snap.materials_at = p->snap.polled_at;
+			p->pending--;
+		}
+	}
+	if (m->custom_key_store_id != NULL) {
+		p->pending++;
+		keystore_get(k, m->custom_key_store_id, poll_keystore_cb, p);
+	}
+}
+
 static void
 poll_describe_cb(struct kms_result *res, void *arg)
 {
 	struct kh_poll	*p = arg;
 
-	p->snap.describe_err = res->err;
+	poll_keep_err(p, &p->snap.describe_err, &res->err);
 	if (res->err.cls == KMS_OK) {
 		p->snap.meta = res->meta;	/* steal */
 		memset(&res->meta, 0, sizeof(res->meta));
+		if (p->k->kh->kms != NULL && !p->k->kh->stopping)
+			poll_meta_parts(p);
 	}
 	poll_count(p, &res->err);
 	poll_part_done(p);
@@ -85,7 +168,7 @@ poll_policy_cb(struct kms_result *res, void *arg)
 	struct kh_poll	*p = arg;
 
 	p->snap.policy_known = 1;
-	p->snap.policy_err = res->err;
+	poll_keep_err(p, &p->snap.policy_err, &res->err);
 	if (res->err.cls == KMS_OK) {
 		p->snap.policy = res->policy;
 		res->policy = NULL;
@@ -101,7 +184,7 @@ poll_rotation_cb(struct kms_result *res, void *arg)
 
 	p->snap.rotation_known = 1;
 	p->snap.rotation_at = p->snap.polled_at;
-	p->snap.rotation_err = res->err;
+	poll_keep_err(p, &p->snap.rotation_err, &res->err);
 	if (res->err.cls == KMS_OK)
 		p->snap.rotation = res->rotation;
 	poll_count(p, &res->err);
@@ -115,7 +198,7 @@ poll_alias_cb(struct kms_result *res, void *arg)
 
 	p->snap.alias_known = 1;
 	p->snap.alias_at = p->snap.polled_at;
-	p->snap.alias_err = res->err;
+	poll_keep_err(p, &p->snap.alias_err, &res->err);
 	if (res->err.cls == KMS_OK) {
 		p->snap.alias_key_arn = res->meta.arn;
 		p->snap.alias_key_id = res->meta.key_id;
@@ -138,15 +221,21 @@ poll_alias_cb(struct kms_result *res, void *arg)
  * cannot rotate automatically.
  */
 static int
-poll_slow_retry(const struct kms_error *e)
+poll_slow_retry_code(enum kms_errclass cls, const char *code)
 {
-	switch (e->cls) {
+	switch (cls) {
 	case KMS_OK:
 	case KMS_ERR_NOT_FOUND:
 		return 0;
 	default:
-		return strcmp(e->code, "UnsupportedOperationException") != 0;
+		return strcmp(code, "UnsupportedOperationException") != 0;
 	}
+}
+
+static int
+poll_slow_retry(const struct kms_fault *e)
+{
+	return poll_slow_retry_code(e->cls, kms_fault_code(e));
 }
 
 /* The key's state as this snapshot saw it: KeyState, "NotFound", or
@@ -159,6 +248,24 @@ poll_state_of(const struct key_snapshot *s)
 	if (s->describe_err.cls == KMS_OK)
 		return s->meta.state;
 	return NULL;
+}
+
+/* Whether DescribeKey's view of an imported key's material moved:
+ * another current material, or another ValidTo. */
+static int
+poll_material_changed(const struct key_snapshot *prev,
+    const struct key_snapshot *cur)
+{
+	const char	*a = prev->meta.current_key_material_id;
+	const char	*b = cur->meta.current_key_material_id;
+
+	if (prev->describe_err.cls != KMS_OK || cur->describe_err.cls !=
+	    KMS_OK || cur->meta.origin == NULL ||
+	    strcmp(cur->meta.origin, "EXTERNAL") != 0)
+		return 0;
+	if ((a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0))
+		return 1;
+	return prev->meta.valid_to != cur->meta.valid_to;
 }
 
 static int
@@ -180,14 +287,20 @@ poll_state_changed(const struct key_snapshot *prev,
  */
 static void
 poll_drop_stale_parts(struct key_snapshot *s, int rotation_fetched,
-    int alias_fetched)
+    int alias_fetched, int materials_fetched)
 {
+	if (!materials_fetched && s->materials != NULL &&
+	    s->materials->err.cls != KMS_OK) {
+		free(s->materials);
+		s->materials = NULL;
+		s->materials_at = 0;
+	}
 	if (!rotation_fetched && s->rotation_known &&
 	    s->rotation_err.cls != KMS_OK) {
 		s->rotation_known = 0;
 		s->rotation_at = 0;
 		memset(&s->rotation, 0, sizeof(s->rotation));
-		memset(&s->rotation_err, 0, sizeof(s->rotation_err));
+		kms_fault_free(&s->rotation_err);
 	}
 	/* A deleted alias stays an answer: key-replaced keeps firing. */
 	if (!alias_fetched && s->alias_known && s->alias_err.cls != KMS_OK &&
@@ -198,7 +311,7 @@ poll_drop_stale_parts(struct key_snapshot *s, int rotation_fetched,
 		free(s->alias_key_id);
 		s->alias_key_arn = NULL;
 		s->alias_key_id = NULL;
-		memset(&s->alias_err, 0, sizeof(s->alias_err));
+		kms_fault_free(&s->alias_err);
 	}
 }
 
@@ -212,13 +325,21 @@ poll_finish(struct kh_poll *p)
 	size_t		 b;
 	int		 rotation_fetched = p->snap.rotation_known;
 	int		 alias_fetched = p->snap.alias_known;
+	int		 materials_fetched = p->snap.materials != NULL;
 	enum severity	 worst;
 	int		 changed = k->have_snap &&
 			    poll_state_changed(&k->snap, &p->snap);
 
 	if (p->slow && ((rotation_fetched &&
 	    poll_slow_retry(&p->snap.rotation_err)) ||
-	    (alias_fetched && poll_slow_retry(&p->snap.alias_err))))
+	    (alias_fetched && poll_slow_retry(&p->snap.alias_err)) ||
+	    (materials_fetched && poll_slow_retry_code(
+	    p->snap.materials->err.cls, p->snap.materials->err.code))))
+		k->sched.next_slow = 0;
+	/* New imported material, or a new ValidTo: the material list is
+	 * stale; fetch it again at the next poll. */
+	if (!materials_fetched && k->have_snap &&
+	    poll_material_changed(&k->snap, &p->snap))
 		k->sched.next_slow = 0;
 	/* A new KeyState: fetch the slow parts again at the next poll. */
 	if (changed && !p->slow)
@@ -229,7 +350,7 @@ poll_finish(struct kh_poll *p)
 		    kh_key_name(k));
 	if (changed)
 		poll_drop_stale_parts(&p->snap, rotation_fetched,
-		    alias_fetched);
+		    alias_fetched, materials_fetched);
 	check_snapshot_free(&k->snap);
 	k->snap = p->snap;
 	k->have_snap = 1;
@@ -250,6 +371,10 @@ poll_finish(struct kh_poll *p)
 	if (kh->nworst[worst] > 0)
 		kh->nworst[worst]--;
 	findings_clear(&k->findings);
+	/* A policy that differs from the accepted one, not compared yet:
+	 * the diff needs the accepted text, kept on disk only. */
+	if (check_baseline_text_needed(&k->snap, &k->st.baseline, &k->pcache))
+		(void)kh_key_baseline_text(k);
 	if (check_key_cached(&k->snap, &k->st.baseline, &k->expect,
 	    time(NULL), &k->pcache, &k->findings) == -1)
 		log_warnx("key %s: out of memory in the checks",
@@ -374,7 +499,7 @@ poll_creds_ready(struct kh_key *k, const char *err)
 		p->snap.polled_at = time(NULL);
 		poll_local_error(&p->snap.describe_err, KMS_ERR_AUTH,
 		    "NoCredentials", err);
-		kh_count_error(k->kh, &p->snap.describe_err);
+		poll_count_local(k->kh, KMS_ERR_AUTH, "NoCredentials");
 		p->submitted = 1;
 		p->pending = 1;
 		poll_part_done(p);
@@ -408,7 +533,7 @@ poll_start(struct kh_key *k, void (*done)(struct kh_key *))
 		p->snap.polled_at = time(NULL);
 		poll_local_error(&p->snap.describe_err, KMS_ERR_AUTH,
 		    "NoCredentials", err);
-		kh_count_error(k->kh, &p->snap.describe_err);
+		poll_count_local(k->kh, KMS_ERR_AUTH, "NoCredentials");
 		p->failed_local = 1;
 	}
 	/* Start (or finish) from the loop, never inside our caller. */

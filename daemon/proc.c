@@ -4,9 +4,12 @@
  * notification protocol, and the watchdog keep-alive.
  */
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,59 @@ proc_signal_cb(evutil_socket_t sig, short what, void *arg)
 	p->on_signal((int)sig, p->arg);
 }
 
+/*
+ * The notification protocol without sd_notify(3), whose send blocks
+ * while the receiving socket's queue is full: a manager (or a test, or
+ * a wrapper) that stops reading NOTIFY_SOCKET would stop the loop with
+ * it.  Ours never waits: a datagram that does not fit is dropped and
+ * counted; the next status line or keep-alive carries the news.
+ */
+static int			 proc_nfd = -1;	/* -1: not yet; -2: none */
+static struct sockaddr_un	 proc_naddr;
+static socklen_t		 proc_nlen;
+static unsigned long		 proc_ndropped;
+
+static int
+proc_notify_open(void)
+{
+	const char	*e = getenv("NOTIFY_SOCKET");
+	size_t		 len;
+
+	if (proc_nfd != -1)
+		return proc_nfd >= 0 ? 0 : -1;
+	proc_nfd = -2;
+	if (e == NULL || (e[0] != '/' && e[0] != '@') ||
+	    (len = strlen(e)) >= sizeof(proc_naddr.sun_path) || len < 2)
+		return -1;
+	memset(&proc_naddr, 0, sizeof(proc_naddr));
+	proc_naddr.sun_family = AF_UNIX;
+	memcpy(proc_naddr.sun_path, e, len);
+	if (e[0] == '@')
+		proc_naddr.sun_path[0] = '\0';	/* abstract namespace */
+	proc_nlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
+	    (e[0] == '@' ? 0 : 1));
+	if ((proc_nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1) {
+		log_warn("sd_notify: socket");
+		proc_nfd = -2;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+proc_sd_send(const char *msg)
+{
+	if (proc_notify_open() == -1)
+		return;
+	if (sendto(proc_nfd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
+	    (const struct sockaddr *)&proc_naddr, proc_nlen) == -1 &&
+	    proc_ndropped++ == 0)
+		log_warn("sd_notify: \"%.40s\" not sent (the service "
+		    "manager does not read its socket?); not waiting for it",
+		    msg);
+}
+
 static void
 proc_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -38,7 +94,7 @@ proc_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	/* Runs from the loop: if the loop is stuck, systemd notices. */
-	(void)sd_notify(0, "WATCHDOG=1");
+	proc_sd_send("WATCHDOG=1");
 }
 
 /*
@@ -170,5 +226,5 @@ proc_notify(const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	(void)sd_notify(0, buf);
+	proc_sd_send(buf);
 }

@@ -25,40 +25,45 @@ replica_ck_new(const struct config_key *pck, const char *arn)
 {
 	struct config_key	*ck;
 	char			 err[256];
+	int			 bad = 0;
 
 	if ((ck = calloc(1, sizeof(*ck))) == NULL)
 		return NULL;
-	/* The primary's settings; its strings are borrowed from the
-	 * config, which outlives the key (a reload builds it again). */
-	*ck = *pck;
-	ck->alias = NULL;		/* aliases are per Region */
+	/* The primary's settings, every string its own (kh_ck_free()), as
+	 * a discovered key's entry: a run-time key owns its entry. */
+	ck->interval = pck->interval;
 	ck->expect_rotation = 0;	/* rotation is the primary's */
 	ck->replicas = 0;
-	ck->name = NULL;
-	if ((ck->arn = strdup(arn)) == NULL ||
+	ck->line = pck->line;
+	ck->column = pck->column;
+	ck->aws.use_fips = pck->aws.use_fips;
+	ck->aws.allow_http = pck->aws.allow_http;
+	ck->aws.profile = kh_strdup0(pck->aws.profile, &bad);
+	ck->aws.region = kh_strdup0(pck->aws.region, &bad);
+	ck->aws.endpoint_url = kh_strdup0(pck->aws.endpoint_url, &bad);
+	ck->aws.sts_endpoint_url = kh_strdup0(pck->aws.sts_endpoint_url,
+	    &bad);
+	ck->aws.assume_role = kh_strdup0(pck->aws.assume_role, &bad);
+	ck->aws.ca_file = kh_strdup0(pck->aws.ca_file, &bad);
+	/* aliases are per Region: none */
+	if (bad || (ck->arn = strdup(arn)) == NULL ||
 	    arn_parse(arn, &ck->parsed, err, sizeof(err)) == -1 ||
 	    asprintf(&ck->name, "%s@%s", pck->name, ck->parsed.region) ==
 	    -1) {
 		ck->name = NULL;	/* asprintf() failed or never ran */
-		replica_ck_free(ck);
+		kh_ck_free(ck);
 		return NULL;
 	}
 	if (pck->vendor != NULL &&
-	    vendor_account(pck->vendor, ck->parsed.region) == NULL) {
-		ck->vendor = NULL;
-		ck->vendor_name = NULL;
+	    vendor_account(pck->vendor, ck->parsed.region) != NULL) {
+		ck->vendor = pck->vendor;
+		if ((ck->vendor_name = kh_strdup0(pck->vendor_name,
+		    &bad)) == NULL && bad) {
+			kh_ck_free(ck);
+			return NULL;
+		}
 	}
 	return ck;
-}
-
-void
-replica_ck_free(struct config_key *ck)
-{
-	if (ck == NULL)
-		return;
-	free(ck->arn);
-	free(ck->name);
-	free(ck);
 }
 
 void
@@ -89,11 +94,11 @@ replica_kept(const struct config *conf, const struct kh_key *k)
 static struct kh_key *
 replica_add(struct kh *kh, struct kh_key *primary, const char *arn)
 {
-	struct config_key	*ck;
 	struct kh_key		*k;
+	char			 err[256];
 
-	if ((ck = replica_ck_new(primary->ck, arn)) == NULL ||
-	    (k = kh_key_add(kh, ck, KH_ORIGIN_REPLICA)) == NULL) {
+	if ((k = kh_key_add(kh, replica_ck_new(primary->ck, arn),
+	    KH_ORIGIN_REPLICA, err, sizeof(err))) == NULL) {
 		log_warnx("key %s: out of memory: its replica %s is not "
 		    "watched", kh_key_name(primary), arn);
 		return NULL;
@@ -140,10 +145,10 @@ replica_sync(struct kh_key *p)
 			;
 		if (j < nwant) {
 			want[j] = NULL;		/* watched already */
-			k->gone = 0;
+			k->drop = 0;
 			continue;
 		}
-		if (k->gone)
+		if (k->drop)
 			continue;
 		log_info("key %s: %s is no longer listed among its replicas: "
 		    "no longer watched", kh_key_name(p), k->ck->arn);

@@ -79,15 +79,24 @@ struct run {
 	struct event		*alerts_ev;	/* save alerts.json this turn */
 	struct event		*status_ev;	/* STATUS= this turn */
 	struct event		*kick_timer;	/* a SIGUSR1 held back */
+	int			 alerts_due;	/* a save is scheduled */
+	struct timespec		 alerts_at;	/* of the last save */
 	double			 kick_last;	/* monotonic s of the last
 						 * retry, or 0 */
+	int			 disc_failed;	/* this discovery run */
 };
 
 static struct run	 run = { .parse.fds = { -1, -1 } };
 
+/* alerts.json is written at most this often (seconds); see
+ * run_save_alerts_soon(). */
+#define RUN_ALERTS_GAP	1.0
+
 static void	run_key_done(struct kh_key *);
 static void	run_apply_pending(struct kh *);
 static void	run_stop_check(struct kh *);
+static void	run_key_retire(struct kh_key *);
+static void	run_forget_unconfigured(struct kh *);
 
 static double
 run_rand01(void)
@@ -274,6 +283,10 @@ run_save_alerts(struct kh *kh)
 
 	if (!kh->state_ok || kh->alerts == NULL)
 		return;
+	run.alerts_due = 0;
+	if (run.alerts_ev != NULL)
+		(void)event_del(run.alerts_ev);
+	(void)clock_gettime(CLOCK_MONOTONIC, &run.alerts_at);
 	if ((j = alert_table_to_json(kh->alerts)) == NULL) {
 		log_warnx("alerts: out of memory saving the alert state");
 		run_hold_outboxes(kh, 1);
@@ -301,24 +314,42 @@ run_save_alerts_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * alerts.json holds every alert: saving it after each poll that changed
  * one is O(alerts) per poll, O(keys^2) in a first sweep where every key
- * fires (10,000 keys: seconds of a held loop).  The polls that finish in
- * one turn of the loop share one save, at the end of that turn: still
- * written and fsync'd on the loop, before any delivery started in the
- * turn reaches the network (a delivery's first step is a timer of the
- * next turn), so an alert that was sent is known as firing after a
- * SIGKILL and is not sent again as new.
+ * fires (10,000 keys: seconds of a held loop).  The polls that finish
+ * together share one save, at most one per RUN_ALERTS_GAP: at the end of
+ * this loop turn when the last save is older, else when the gap has
+ * passed (every key failing at once was a rewrite of the whole table per
+ * loop turn).  Until it is written the outboxes are held: an event
+ * acknowledged meanwhile is kept as SEQ.acked, so that an alert that
+ * was sent is known as firing after a SIGKILL and is not sent again as
+ * new (alert_table_replay()).
  */
 static void
 run_save_alerts_soon(struct kh *kh)
 {
+	struct timespec	now;
+	struct timeval	tv;
+	double		wait;
+
 	if (run.alerts_ev == NULL && (run.alerts_ev = event_new(kh->base, -1,
 	    0, run_save_alerts_cb, kh)) == NULL) {
 		run_save_alerts(kh);
 		return;
 	}
-	/* Once per turn however many polls ask: an active event is not
-	 * activated twice. */
-	event_active(run.alerts_ev, 0, 0);
+	if (run.alerts_due)
+		return;		/* one save however many polls ask */
+	run.alerts_due = 1;
+	run_hold_outboxes(kh, 1);
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	wait = RUN_ALERTS_GAP - ((double)(now.tv_sec - run.alerts_at.tv_sec) +
+	    (double)(now.tv_nsec - run.alerts_at.tv_nsec) / 1e9);
+	if (run.alerts_at.tv_sec == 0 || wait <= 0) {
+		event_active(run.alerts_ev, 0, 0);
+		return;
+	}
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+	if (event_add(run.alerts_ev, &tv) == -1)
+		event_active(run.alerts_ev, 0, 0);
 }
 
 /* An alert sent without an outbox; freed when the notifier is done. */
@@ -537,9 +568,10 @@ run_key_done(struct kh_key *k)
 		run_stop_check(kh);
 		return;
 	}
-	if (k->gone || replica_vanished(k)) {
-		/* No longer wanted while this poll ran, or gone from KMS:
-		 * its result is of no use, its alerts resolve. */
+	if (k->drop || replica_vanished(k)) {
+		/* No longer wanted while this poll ran (discovery or its
+		 * primary let it go), or a replica gone from KMS: its result
+		 * is of no use, its alerts resolve. */
 		struct kh_endpoint *ep = k->ep;
 
 		kh_key_drop(k);
@@ -575,12 +607,15 @@ run_key_done(struct kh_key *k)
 	statechanged = k->st.status != oldstatus ||
 	    run_str_differs(oldstate, k->st.key_state);
 	free(oldstate);
+	if (changed)
+		k->base_on_disk = 0;
 	if (changed || statechanged)
 		(void)kh_key_save_state(k);
-	/* The policy text has served: the baseline holds the accepted one,
-	 * and the next poll's is compared with it by digest (k->pcache). */
-	free(k->snap.policy);
-	k->snap.policy = NULL;
+	/* The policy text and most of the metadata have served: the
+	 * baseline holds the accepted policy, and the next poll's is
+	 * compared with it by digest (k->pcache). */
+	check_snapshot_trim(&k->snap);
+	kh_key_baseline_drop(k);
 
 	/* Only when this key's result changed or it was polled for the
 	 * first time. */
@@ -858,6 +893,191 @@ run_notifiers_start(struct kh *kh, struct notifier **v, size_t n)
 	run_reconcile(kh);
 }
 
+/*
+ * The discover: section at run time.  A run goes through every account
+ * and region (daemon/discovery.c) every discover.interval; a key whose
+ * policy names a vendor joins the watched set (kh_key_add()) and is
+ * polled at once.  Keys of the configuration are never discovered again.
+ * A discovered key that ListKeys no longer lists stays until its own
+ * poll says it is gone (key-deleted fires as for any key); the next run
+ * retires it.  A listing that fails changes nothing.
+ */
+#define RUN_DISC_FIRST		1	/* s after start or a reload */
+#define RUN_DISC_WINDOW		2	/* keys evaluated at once */
+
+static void	run_disc_start(struct kh *);
+
+static void
+run_disc_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_disc_start(arg);
+}
+
+static void
+run_disc_schedule(struct kh *kh, double delay)
+{
+	struct timeval	tv;
+
+	if (kh->disc_timer == NULL && (kh->disc_timer = evtimer_new(kh->base,
+	    run_disc_timer_cb, kh)) == NULL) {
+		log_warnx("discover: out of memory: no discovery");
+		return;
+	}
+	tv.tv_sec = (time_t)delay;
+	tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
+	(void)evtimer_add(kh->disc_timer, &tv);
+}
+
+static void
+run_disc_stop(struct kh *kh)
+{
+	discovery_free(kh->disc);
+	kh->disc = NULL;
+	if (kh->disc_timer != NULL)
+		evtimer_del(kh->disc_timer);
+}
+
+static int
+run_disc_listed(void *arg, size_t source, const char *region,
+    const char *arn)
+{
+	struct kh_key	*k = kh_key_by_arn(arg, arn);
+
+	(void)source;
+	(void)region;
+	if (k == NULL)
+		return 0;
+	k->disc_seen = 1;
+	return 1;
+}
+
+static void
+run_disc_found(void *arg, const struct discovery_found *f)
+{
+	struct kh	*kh = arg;
+	struct kh_key	*k;
+	char		 err[512];
+
+	if ((k = kh_key_add(kh, kh_ck_found(kh, f, err, sizeof(err)),
+	    KH_ORIGIN_DISCOVERED, err, sizeof(err))) == NULL) {
+		log_warnx("discover: key %s: not watched: %s", f->arn, err);
+		return;
+	}
+	k->disc_source = (unsigned int)f->source;
+	kh->disc_added++;
+	log_info("discover: watching key %s (%s): its policy names vendor "
+	    "%s", kh_key_name(k), f->arn, f->vendor->name);
+	k->disc_seen = 1;
+	run_key_added(kh, k);
+}
+
+/* Discovery retires a key it found: it leaves through kh_key_drop(),
+ * now or when its poll ends; its alerts resolve (run_key_dropped()). */
+static void
+run_key_retire(struct kh_key *k)
+{
+	if (k->drop)
+		return;
+	log_info("discover: key %s (%s) is gone from KMS: no longer watched",
+	    kh_key_name(k), k->ck->arn);
+	k->kh->disc_removed++;
+	kh_key_drop(k);
+}
+
+static void
+run_disc_scanned(void *arg, size_t source, const char *region,
+    const char *err)
+{
+	struct kh	*kh = arg;
+	struct kh_key	*k;
+	size_t		 i;
+
+	if (err != NULL) {
+		run.disc_failed = 1;
+		log_warnx("discover: %s: cannot list the keys (%s); the "
+		    "watched keys stay", region, err);
+	}
+	for (i = kh->nkeys; i-- > 0; ) {
+		k = kh->keys[i];
+		if (k->origin != KH_ORIGIN_DISCOVERED ||
+		    k->disc_source != source ||
+		    strcmp(k->ck->parsed.region, region) != 0)
+			continue;
+		if (k->disc_seen || err != NULL) {
+			k->disc_seen = 0;
+			continue;
+		}
+		/* Not listed: gone once its poll has said so. */
+		if (k->have_snap && k->snap.describe_err.cls ==
+		    KMS_ERR_NOT_FOUND && !k->drop)
+			run_key_retire(k);
+		else
+			log_info("discover: key %s is no longer listed; "
+			    "watched until its poll finds it gone",
+			    kh_key_name(k));
+	}
+}
+
+static void
+run_disc_done(void *arg)
+{
+	struct kh	*kh = arg;
+
+	discovery_free(kh->disc);
+	kh->disc = NULL;
+	kh->disc_runs[run.disc_failed]++;
+	log_info("discover: run %s: %zu discovered key%s watched",
+	    run.disc_failed ? "incomplete" : "done", kh->ndiscovered,
+	    kh->ndiscovered == 1 ? "" : "s");
+	/* Alerts of keys neither configured nor found resolve only once a
+	 * complete run has had the chance to find them again. */
+	if (kh->disc_first && !run.disc_failed) {
+		kh->disc_first = 0;
+		run_forget_unconfigured(kh);
+	}
+	run_disc_schedule(kh, (double)kh->conf->discover.interval);
+}
+
+static void
+run_disc_start(struct kh *kh)
+{
+	const struct config_discover	*cd = &kh->conf->discover;
+	const struct vendor		**vs;
+	struct discovery_spec		 sp;
+	struct discovery_cbs		 cbs;
+	size_t				 i;
+	char				 err[256];
+
+	if (kh->stopping || !cd->enabled || kh->disc != NULL)
+		return;
+	if (discovery_spec_conf(&sp, kh->conf, NULL, 0, &vs, err,
+	    sizeof(err)) == -1) {
+		log_warnx("discover: %s: nothing can be found", err);
+		run_disc_schedule(kh, (double)cd->interval);
+		return;
+	}
+	sp.window = RUN_DISC_WINDOW;
+	memset(&cbs, 0, sizeof(cbs));
+	cbs.listed = run_disc_listed;
+	cbs.found = run_disc_found;
+	cbs.scanned = run_disc_scanned;
+	cbs.done = run_disc_done;
+	cbs.arg = kh;
+	run.disc_failed = 0;
+	for (i = 0; i < kh->nkeys; i++)
+		kh->keys[i]->disc_seen = 0;
+	if ((kh->disc = discovery_start(kh, &sp, &cbs, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("discover: %s", err);
+		run_disc_schedule(kh, (double)cd->interval);
+	}
+	/* The spec's vendors are read at the start of each scan. */
+	free(kh->disc_vendors);
+	kh->disc_vendors = vs;
+}
+
 /* The alert policy that conf asks for (at start and at every reload). */
 static void
 run_alert_policy(const struct config *conf, struct alert_policy *pol)
@@ -1087,6 +1307,7 @@ run_apply_pending(struct kh *kh)
 {
 	struct config		*old = kh->conf, *conf = kh->pending_conf;
 	const char		**arns, *arn;
+	int			 disc_was = kh->disc != NULL;
 	struct alert_events	 evs;
 	struct alert_policy	 pol;
 	struct notifier		**nv;
@@ -1105,7 +1326,13 @@ run_apply_pending(struct kh *kh)
 	for (j = 0; j < conf->nkeys; j++)
 		arns[j] = conf->keys[j].arn;
 	qsort(arns, conf->nkeys, sizeof(*arns), run_strp_cmp);
+	/* A discovery in flight is of the old settings. */
+	run_disc_stop(kh);
 	for (i = 0; i < kh->nkeys; i++) {
+		/* Found keys stay while discovery does (kh_keys_build()). */
+		if (kh->keys[i]->origin == KH_ORIGIN_DISCOVERED &&
+		    conf->discover.enabled)
+			continue;
 		arn = kh->keys[i]->ck->arn;
 		if (bsearch(&arn, arns, conf->nkeys, sizeof(*arns),
 		    run_strp_cmp) == NULL &&
@@ -1147,6 +1374,10 @@ run_apply_pending(struct kh *kh)
 		log_warnx("reload: %s", err);
 	run_save_alerts(kh);
 	run_schedule_reloaded(kh, old);
+	if (conf->discover.enabled)
+		run_disc_schedule(kh, disc_was || !old->discover.enabled ||
+		    old->discover.interval != conf->discover.interval ?
+		    RUN_DISC_FIRST : (double)conf->discover.interval);
 	config_free(old);
 	/* Two configurations and two sets of keys were live a moment ago:
 	 * give the freed half back to the system (RSS of 10,000 keys). */
@@ -1283,6 +1514,7 @@ run_signal(int sig, void *arg)
 		if (kh->stopping)
 			break;
 		kh->stopping = 1;
+		run_disc_stop(kh);
 		proc_notify("STOPPING=1");
 		log_info("stopping on signal %d", sig);
 		for (i = 0; i < kh->nkeys; i++)
@@ -1346,7 +1578,12 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	run_parse_init(kh);
 	run_load_alerts(kh);
 	run_notifiers_start(kh, nv, nn);
-	run_forget_unconfigured(kh);
+	/* With discover:, the keys found at run time are not known yet. */
+	if (conf->discover.enabled) {
+		kh->disc_first = 1;
+		run_disc_schedule(kh, RUN_DISC_FIRST);
+	} else
+		run_forget_unconfigured(kh);
 	if (conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -1363,6 +1600,12 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	/* Stopping: whatever is still in flight is cancelled; its
 	 * callbacks run from kms_client_free() inside kh_free(). */
 	kh->stopping = 1;
+	run_disc_stop(kh);
+	if (kh->disc_timer != NULL)
+		event_free(kh->disc_timer);
+	kh->disc_timer = NULL;
+	free(kh->disc_vendors);
+	kh->disc_vendors = NULL;
 	run_parse_join(1);
 	if (run.parse.ev != NULL)
 		event_free(run.parse.ev);
@@ -1387,6 +1630,7 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	if (run.alerts_ev != NULL)
 		event_free(run.alerts_ev);
 	run.alerts_ev = NULL;
+	run.alerts_due = 0;
 	if (run.status_ev != NULL)
 		event_free(run.status_ev);
 	run.status_ev = NULL;

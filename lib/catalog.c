@@ -122,6 +122,36 @@ const struct catalog_entry catalog_checks[] = {
 	    "rotation happened.  This is informational; KMS keeps the old "
 	    "material for decryption.",
 	    "Nothing to do unless the rotation was unexpected." },
+	{ CHECK_KEY_MATERIAL_PENDING, SEV_WARNING,
+	    "02741b635fb14cbf9d607e1bbb26ae15",
+	    "Imported key material of @KEYHEALTH_KEY_NAME@ is not imported",
+	    "A key material of @KEYHEALTH_KEY_ARN@ (a key with imported "
+	    "material) has the import state PENDING_IMPORT: it was deleted, "
+	    "or it expired.  Data encrypted under that material cannot be "
+	    "decrypted until the same material is imported again.  When the "
+	    "material is the current one or an older one still in use, KMS "
+	    "also sets the key PendingImport, which key-unavailable reports "
+	    "as critical; this alert names the material.  The alert details "
+	    "list each such material and its state.",
+	    "Import the same key material again for the material id in the "
+	    "details (aws kms import-key-material --key-id @KEYHEALTH_KEY_ARN@ "
+	    "--key-material-id ID, with fresh import parameters from aws kms "
+	    "get-parameters-for-import); check CloudTrail "
+	    "(DeleteImportedKeyMaterial) for who deleted it." },
+	{ CHECK_KEYSTORE_DISCONNECTED, SEV_CRITICAL,
+	    "4875306b3dd1447db4b7ede38013e4b2",
+	    "Custom key store of @KEYHEALTH_KEY_NAME@ is not connected",
+	    "The custom key store (CloudHSM or external key store) that holds "
+	    "@KEYHEALTH_KEY_ARN@ is not CONNECTED.  KMS cannot use any key of "
+	    "the store while it is disconnected: the keys turn Unavailable "
+	    "and the backup vendor can neither encrypt nor decrypt.  The "
+	    "alert details carry the store's id, name, type, ConnectionState "
+	    "and ConnectionErrorCode.",
+	    "Fix what the ConnectionErrorCode names (the CloudHSM cluster, its "
+	    "HSMs and the kmsuser password, or the external key store proxy) "
+	    "and reconnect the store (aws kms connect-custom-key-store "
+	    "--custom-key-store-id ID); check CloudTrail "
+	    "(DisconnectCustomKeyStore) for who disconnected it." },
 	{ CHECK_CHECK_FAILED, SEV_UNKNOWN,
 	    "7c80fa9b471940dda27fed582e233f30",
 	    "keyhealthd could not evaluate KMS key @KEYHEALTH_KEY_NAME@",

@@ -27,6 +27,8 @@
 #define CHECK_POLICY_CHANGED		"policy-changed"
 #define CHECK_ROTATION_DISABLED		"rotation-disabled"
 #define CHECK_KEY_MATERIAL_ROTATED	"key-material-rotated"
+#define CHECK_KEY_MATERIAL_PENDING	"key-material-pending"
+#define CHECK_KEYSTORE_DISCONNECTED	"keystore-disconnected"
 #define CHECK_CHECK_FAILED		"check-failed"
 
 struct catalog_entry {

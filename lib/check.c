@@ -11,7 +11,10 @@
 #include <openssl/evp.h>
 
 #include "check.h"
+#include "check_int.h"
 #include "check_replica.h"
+#include "kms_keystore.h"
+#include "kms_material.h"
 #include "policy.h"
 #include "vendor.h"
 
@@ -22,16 +25,7 @@
 
 #define DAY	86400
 
-/* Failed operations collected while checking, reported as one
- * check-failed finding (one alert per key and check id). */
-struct check_failures {
-	json_t		*errors;	/* array of error objects */
-	char		 first[512];	/* summary of the first */
-};
-
-static int	check_fail(struct check_failures *, const char *op,
-		    const struct kms_error *, const char *fmt, ...)
-		    __attribute__((format(printf, 4, 5)));
+static int	check_digest(const char *, unsigned char[CHECK_DIGEST_LEN]);
 
 static char *
 check_strdup_or_null(const char *s, int *oom)
@@ -51,10 +45,48 @@ check_snapshot_free(struct key_snapshot *s)
 	if (s == NULL)
 		return;
 	kms_key_meta_free(&s->meta);
+	kms_fault_free(&s->describe_err);
+	free(s->materials);
+	kms_keystore_unref(s->keystore);
 	free(s->policy);
+	kms_fault_free(&s->policy_err);
+	kms_fault_free(&s->rotation_err);
 	free(s->alias_key_arn);
 	free(s->alias_key_id);
+	kms_fault_free(&s->alias_err);
 	memset(s, 0, sizeof(*s));
+}
+
+void
+check_snapshot_trim(struct key_snapshot *s)
+{
+	char	*state = s->meta.state, *material = NULL;
+	char	*mr_type = NULL, *mr_primary = NULL;
+	double	 valid_to = s->meta.valid_to;
+
+	/* Imported material: the next poll compares the current material
+	 * and ValidTo with these (a change makes the list stale). */
+	if (s->meta.origin != NULL && strcmp(s->meta.origin, "EXTERNAL") ==
+	    0) {
+		material = s->meta.current_key_material_id;
+		s->meta.current_key_material_id = NULL;
+	}
+	/* A replica's primary: check_key_json()'s "primary" (/status). */
+	if (s->meta.multi_region_type != NULL &&
+	    strcmp(s->meta.multi_region_type, "REPLICA") == 0) {
+		mr_type = s->meta.multi_region_type;
+		mr_primary = s->meta.mr_primary_arn;
+		s->meta.multi_region_type = s->meta.mr_primary_arn = NULL;
+	}
+	free(s->policy);
+	s->policy = NULL;
+	s->meta.state = NULL;
+	kms_key_meta_free(&s->meta);
+	s->meta.state = state;
+	s->meta.current_key_material_id = material;
+	s->meta.valid_to = valid_to;
+	s->meta.multi_region_type = mr_type;
+	s->meta.mr_primary_arn = mr_primary;
 }
 
 int
@@ -66,24 +98,35 @@ check_snapshot_carry(struct key_snapshot *cur, const struct key_snapshot *prev)
 	if (prev == NULL)
 		return 0;
 	if (!cur->rotation_known && prev->rotation_known) {
+		if (kms_fault_copy(&cur->rotation_err, &prev->rotation_err) ==
+		    -1) {
+			kms_fault_free(&cur->rotation_err);
+			return -1;
+		}
 		cur->rotation_known = 1;
 		cur->rotation_at = prev->rotation_at;
 		cur->rotation = prev->rotation;
-		cur->rotation_err = prev->rotation_err;
+	}
+	if (cur->materials == NULL && prev->materials != NULL) {
+		if ((cur->materials = kms_materials_dup(prev->materials)) ==
+		    NULL)
+			return -1;
+		cur->materials_at = prev->materials_at;
 	}
 	if (!cur->alias_known && prev->alias_known) {
 		arn = check_strdup_or_null(prev->alias_key_arn, &oom);
 		id = check_strdup_or_null(prev->alias_key_id, &oom);
-		if (oom) {
+		if (oom || kms_fault_copy(&cur->alias_err, &prev->alias_err) ==
+		    -1) {
 			free(arn);
 			free(id);
+			kms_fault_free(&cur->alias_err);
 			return -1;
 		}
 		cur->alias_known = 1;
 		cur->alias_at = prev->alias_at;
 		cur->alias_key_arn = arn;
 		cur->alias_key_id = id;
-		cur->alias_err = prev->alias_err;
 	}
 	return 0;
 }
@@ -97,6 +140,58 @@ check_baseline_free(struct key_baseline *b)
 	free(b->policy_canonical);
 	free(b->material_id);
 	memset(b, 0, sizeof(*b));
+}
+
+int
+check_baseline_digest(struct key_baseline *b)
+{
+	return check_digest(b->has_policy ? b->policy : NULL, b->policy_md);
+}
+
+void
+check_baseline_drop_text(struct key_baseline *b)
+{
+	if (!b->has_policy)
+		return;
+	free(b->policy);
+	free(b->policy_canonical);
+	b->policy = NULL;
+	b->policy_canonical = NULL;
+}
+
+/* The baseline's digest: of its text when it holds one (a baseline
+ * built by hand, as the tests do), else the one kept.  Zeroes for none. */
+static int
+check_baseline_md(const struct key_baseline *b,
+    unsigned char md[CHECK_DIGEST_LEN])
+{
+	if (b == NULL || !b->has_policy) {
+		memset(md, 0, CHECK_DIGEST_LEN);
+		return 0;
+	}
+	if (b->policy != NULL)
+		return check_digest(b->policy, md);
+	memcpy(md, b->policy_md, CHECK_DIGEST_LEN);
+	return 0;
+}
+
+int
+check_baseline_text_needed(const struct key_snapshot *s,
+    const struct key_baseline *b, const struct check_cache *c)
+{
+	unsigned char	pmd[CHECK_DIGEST_LEN];
+
+	if (b == NULL || !b->has_policy || b->policy != NULL ||
+	    !s->policy_known || s->policy_err.cls != KMS_OK ||
+	    s->policy == NULL)
+		return 0;
+	if (check_digest(s->policy, pmd) == -1)
+		return 1;
+	if (memcmp(pmd, b->policy_md, sizeof(pmd)) == 0)
+		return 0;	/* the same text: nothing to compare */
+	return !(c != NULL && c->valid &&
+	    memcmp(c->policy_md, pmd, sizeof(pmd)) == 0 &&
+	    memcmp(c->base_md, b->policy_md, sizeof(pmd)) == 0);
 }
 
 const char *
@@ -158,8 +253,10 @@ check_errclass_hint(enum kms_errclass c)
 {
 	switch (c) {
 	case KMS_ERR_ACCESS_DENIED:
-		return "grant keyhealthd's role kms:DescribeKey, "
-		    "kms:GetKeyPolicy, kms:GetKeyRotationStatus";
+		/* The summary names the operation: its kms: action is
+		 * what is missing. */
+		return "grant keyhealthd's role that kms: action, as the "
+		    "shipped iam-policy.json does";
 	case KMS_ERR_AUTH:
 		return "check keyhealthd's AWS credentials";
 	case KMS_ERR_THROTTLED:
@@ -176,7 +273,7 @@ check_errclass_hint(enum kms_errclass c)
 	}
 }
 
-static int
+int
 check_fail(struct check_failures *cf, const char *op,
     const struct kms_error *e, const char *fmt, ...)
 {
@@ -207,7 +304,7 @@ check_fail(struct check_failures *cf, const char *op,
 	return 0;
 }
 
-static int
+int
 check_fail_kms(struct check_failures *cf, const char *name, const char *op,
     const struct kms_error *e)
 {
@@ -215,6 +312,17 @@ check_fail_kms(struct check_failures *cf, const char *name, const char *op,
 	    " (%s)", name, op, e->code[0] != '\0' ? e->code :
 	    check_errclass_name(e->cls), e->message[0] != '\0' ? ": " : "",
 	    e->message, check_errclass_hint(e->cls));
+}
+
+/* check_fail_kms() for a snapshot part's record. */
+static int
+check_fail_part(struct check_failures *cf, const char *name, const char *op,
+    const struct kms_fault *f)
+{
+	struct kms_error	e;
+
+	kms_fault_get(f, &e);
+	return check_fail_kms(cf, name, op, &e);
 }
 
 static int
@@ -243,7 +351,7 @@ check_fail_flush(struct check_failures *cf, struct findings *out)
 	return check_add(out, CHECK_CHECK_FAILED, d, "%s", cf->first);
 }
 
-static int
+int
 check_state_is(const struct key_snapshot *s, const char *state)
 {
 	return s->describe_err.cls == KMS_OK && s->meta.state != NULL &&
@@ -319,53 +427,15 @@ check_key_state(const struct key_snapshot *s, const struct key_expect *ex,
 		    "cannot use it; import the key material again", name);
 	}
 	{
-		struct kms_error e = s->describe_err;
+		struct kms_error e;
 
+		kms_fault_get(&s->describe_err, &e);
 		e.cls = KMS_ERR_MALFORMED;
 		snprintf(e.code, sizeof(e.code), "UnknownKeyState");
 		snprintf(e.message, sizeof(e.message),
 		    "unknown KeyState \"%.200s\"", st);
 		return check_fail_kms(cf, name, "DescribeKey", &e);
 	}
-}
-
-static int
-check_material_expiry(const struct key_snapshot *s,
-    const struct key_expect *ex, time_t now, struct findings *out)
-{
-	const char	*name = check_key_name(ex);
-	long		 window = ex->material_expiry_warning > 0 ?
-			    ex->material_expiry_warning :
-			    CHECK_EXPIRY_WARNING_DEFAULT;
-	double		 left;
-	long long	 days;
-	char		 when[32];
-	json_t		*d;
-
-	if (s->meta.expiration_model == NULL ||
-	    strcmp(s->meta.expiration_model, "KEY_MATERIAL_EXPIRES") != 0 ||
-	    s->meta.valid_to <= 0)
-		return 0;
-	if (check_state_is(s, "PendingDeletion") ||
-	    check_state_is(s, "PendingReplicaDeletion"))
-		return 0;
-	left = s->meta.valid_to - (double)now;
-	if (left > (double)window && left >= CHECK_EXPIRY_CRITICAL)
-		return 0;
-	check_rfc3339((time_t)s->meta.valid_to, when, sizeof(when));
-	days = left <= 0 ? 0 : (long long)floor(left / DAY);
-	d = json_pack("{s:s, s:I, s:b}", "valid_to", when, "days_left",
-	    (json_int_t)days, "expired", left <= 0);
-	if (left <= 0)
-		return findings_add(out, CHECK_KEY_MATERIAL_EXPIRING,
-		    SEV_CRITICAL, d, "imported key material of key %s expired "
-		    "on %s: the key is unusable until you import the material "
-		    "again", name, when);
-	return findings_add(out, CHECK_KEY_MATERIAL_EXPIRING,
-	    left < CHECK_EXPIRY_CRITICAL ? SEV_CRITICAL : SEV_WARNING, d,
-	    "imported key material of key %s expires on %s (%lld day%s "
-	    "left): re-import it with a later ValidTo", name, when, days,
-	    days == 1 ? "" : "s");
 }
 
 static int
@@ -391,7 +461,7 @@ check_alias(const struct key_snapshot *s, const struct key_expect *ex,
 	if (s->alias_err.cls != KMS_OK) {
 		if (deleted)
 			return 0;
-		return check_fail_kms(cf, name, "DescribeKey(alias)",
+		return check_fail_part(cf, name, "DescribeKey(alias)",
 		    &s->alias_err);
 	}
 	got = s->alias_key_arn != NULL ? s->alias_key_arn : s->alias_key_id;
@@ -424,7 +494,7 @@ check_meta_incomplete(const struct key_snapshot *s,
     const struct key_expect *ex, struct check_failures *cf)
 {
 	const struct kms_key_meta	*m = &s->meta;
-	struct kms_error		 e = s->describe_err;
+	struct kms_error		 e;
 	const char			*missing;
 
 	if (m->state == NULL)
@@ -437,6 +507,7 @@ check_meta_incomplete(const struct key_snapshot *s,
 		missing = "KeyManager";
 	else
 		return 0;
+	kms_fault_get(&s->describe_err, &e);
 	e.cls = KMS_ERR_MALFORMED;
 	snprintf(e.code, sizeof(e.code), "Missing%s", missing);
 	snprintf(e.message, sizeof(e.message), "DescribeKey returned no %s",
@@ -545,7 +616,8 @@ check_rotation(const struct key_snapshot *s, const struct key_expect *ex,
 	if (!check_state_is(s, "Enabled"))
 		return 0;
 	if (s->rotation_err.cls == KMS_ERR_OTHER &&
-	    strcmp(s->rotation_err.code, "UnsupportedOperationException") ==
+	    strcmp(kms_fault_code(&s->rotation_err),
+	    "UnsupportedOperationException") ==
 	    0) {
 		d = json_pack("{s:b, s:b, s:s?}", "rotation_enabled", 0,
 		    "supported", 0, "origin", s->meta.origin);
@@ -556,7 +628,7 @@ check_rotation(const struct key_snapshot *s, const struct key_expect *ex,
 		    s->meta.origin : "unknown");
 	}
 	if (s->rotation_err.cls != KMS_OK)
-		return check_fail_kms(cf, name, "GetKeyRotationStatus",
+		return check_fail_part(cf, name, "GetKeyRotationStatus",
 		    &s->rotation_err);
 	if (s->rotation.enabled)
 		return 0;
@@ -680,8 +752,15 @@ check_policy_changed(const struct policy *p, const struct key_baseline *base,
 	json_t		*d = NULL, *a = NULL;
 	int		 eq, rc = -1;
 
-	if (base == NULL || !base->has_policy || base->policy == NULL)
+	if (base == NULL || !base->has_policy)
 		return 0;
+	/* The holder reads the text back first (check_baseline_text_needed());
+	 * this is the last line of defence, never a silent "no drift". */
+	if (base->policy == NULL)
+		return check_fail(cf, "PolicyBaseline", NULL, "cannot compare "
+		    "the policy of key %s with its accepted baseline, whose "
+		    "text is no longer in the key's state file: review the "
+		    "policy and run keyhealthd baseline accept", name);
 	if ((bp = policy_parse(base->policy, strlen(base->policy), perr,
 	    sizeof(perr))) == NULL)
 		return check_fail(cf, "PolicyBaseline", NULL, "cannot compare "
@@ -786,8 +865,7 @@ check_policy(const struct key_snapshot *s, const struct key_baseline *base,
 	    s->policy == NULL)
 		return check_policy_eval(s, base, ex, region_ok, out, cf);
 	if (check_digest(s->policy, pmd) == -1 ||
-	    check_digest(base != NULL && base->has_policy ? base->policy :
-	    NULL, bmd) == -1) {
+	    check_baseline_md(base, bmd) == -1) {
 		c->valid = 0;
 		return check_policy_eval(s, base, ex, region_ok, out, cf);
 	}
@@ -813,6 +891,21 @@ check_policy(const struct key_snapshot *s, const struct key_baseline *base,
 	return 0;
 }
 
+/* Whether text is the baseline's policy text (by digest when only that
+ * is held). */
+static int
+check_same_as_baseline(const char *text, const struct key_baseline *b)
+{
+	unsigned char	md[CHECK_DIGEST_LEN];
+
+	if (b == NULL || !b->has_policy)
+		return 0;
+	if (b->policy != NULL)
+		return strcmp(b->policy, text) == 0;
+	return check_digest(text, md) == 0 &&
+	    memcmp(md, b->policy_md, sizeof(md)) == 0;
+}
+
 /* The policy part: fetch errors, vendor access, drift from the baseline. */
 static int
 check_policy_eval(const struct key_snapshot *s,
@@ -834,7 +927,7 @@ check_policy_eval(const struct key_snapshot *s,
 		    s->describe_err.cls == KMS_OK && s->meta.state != NULL &&
 		    strcmp(s->meta.state, "Enabled") != 0)
 			return 0;
-		return check_fail_kms(cf, name, "GetKeyPolicy", &s->policy_err);
+		return check_fail_part(cf, name, "GetKeyPolicy", &s->policy_err);
 	}
 	if (s->policy == NULL)
 		return check_fail(cf, "GetKeyPolicy", NULL,
@@ -849,8 +942,7 @@ check_policy_eval(const struct key_snapshot *s,
 		rc = check_vendor_access(p, ex, out, cf);
 	/* The same text as the baseline is the same policy: skip parsing
 	 * and canonicalising the baseline, the bulk of a poll's CPU. */
-	if (rc == 0 && !(base != NULL && base->has_policy &&
-	    base->policy != NULL && strcmp(base->policy, s->policy) == 0))
+	if (rc == 0 && !check_same_as_baseline(s->policy, base))
 		rc = check_policy_changed(p, base, ex, out, cf);
 	policy_free(p);
 	return rc;
@@ -903,16 +995,17 @@ check_key_cached(const struct key_snapshot *s,
 	described = s->describe_err.cls == KMS_OK;
 
 	if (deleted) {
-		d = json_pack("{s:s, s:s}", "code", s->describe_err.code[0] ?
-		    s->describe_err.code : "NotFoundException", "message",
-		    s->describe_err.message);
+		d = json_pack("{s:s, s:s}", "code",
+		    kms_fault_code(&s->describe_err)[0] != '\0' ?
+		    kms_fault_code(&s->describe_err) : "NotFoundException",
+		    "message", kms_fault_message(&s->describe_err));
 		if (check_add(out, CHECK_KEY_DELETED, d,
 		    "key %s no longer exists (DescribeKey: NotFound): data "
 		    "encrypted under it is unrecoverable; restore from a backup "
 		    "under another key and configure the new key", name) == -1)
 			goto fail;
 	} else if (!described) {
-		if (check_fail_kms(&cf, name, "DescribeKey",
+		if (check_fail_part(&cf, name, "DescribeKey",
 		    &s->describe_err) == -1)
 			goto fail;
 	} else if ((rc = check_meta_incomplete(s, ex, &cf)) != 0) {
@@ -927,7 +1020,8 @@ check_key_cached(const struct key_snapshot *s,
 	if (deleted)
 		goto done;
 
-	if (described && check_material_expiry(s, ex, now, out) == -1)
+	if (described && (check_material(s, ex, now, out, &cf) == -1 ||
+	    check_keystore(s, ex, out, &cf) == -1))
 		goto fail;
 	if (check_misconfig(s, ex, described, &region_ok, out) == -1)
 		goto fail;
@@ -961,8 +1055,8 @@ check_set_policy_baseline(struct key_baseline *b,
 	if (!s->policy_known || s->policy_err.cls != KMS_OK ||
 	    s->policy == NULL) {
 		snprintf(err, errlen, "no key policy was read%s%s",
-		    s->policy_err.code[0] != '\0' ? ": " : "",
-		    s->policy_err.code);
+		    kms_fault_code(&s->policy_err)[0] != '\0' ? ": " : "",
+		    kms_fault_code(&s->policy_err));
 		return 1;
 	}
 	if ((p = policy_parse(s->policy, strlen(s->policy), perr,
@@ -984,6 +1078,10 @@ check_set_policy_baseline(struct key_baseline *b,
 	b->policy_canonical = canon;
 	b->has_policy = 1;
 	b->accepted_at = now;
+	if (check_baseline_digest(b) == -1) {
+		snprintf(err, errlen, "cannot hash the key policy");
+		return -1;
+	}
 	return 0;
 }
 
@@ -1075,6 +1173,10 @@ check_key_json(const struct key_expect *ex, const struct key_snapshot *s,
 	    when[0] != '\0' ? when : NULL, "findings", f);
 	if (o != NULL && (p = check_replica_primary(ex, s)) != NULL &&
 	    json_object_set_new(o, "primary", json_string(p)) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o != NULL && s != NULL && check_material_json(s, o) == -1) {
 		json_decref(o);
 		return NULL;
 	}

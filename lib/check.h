@@ -20,7 +20,11 @@
 #include "finding.h"
 #include "keyid.h"
 #include "kms.h"
+#include "kms_fault.h"
 
+struct check_cache;
+struct kms_keystore;
+struct kms_materials;
 struct vendor;
 
 /* Imported key material: warn this long before ValidTo (unless the
@@ -33,7 +37,8 @@ struct vendor;
 
 /*
  * Everything one poll learned about a key.  Each part has its own
- * kms_error; cls KMS_OK means the part is valid.
+ * error record (lib/kms_fault.h: 24 bytes, the text allocated only on an
+ * error); cls KMS_OK means the part is valid.
  *
  * Rotation status and the alias are polled less often than DescribeKey
  * (hourly, say).  A part that was not polled this time has *_known == 0
@@ -55,18 +60,18 @@ struct key_snapshot {
 
 	/* DescribeKey(configured key ARN). */
 	struct kms_key_meta	 meta;
-	struct kms_error	 describe_err;
+	struct kms_fault	 describe_err;
 
 	/* GetKeyPolicy(default). */
 	int			 policy_known;
 	char			*policy;	/* JSON text; NULL on error */
-	struct kms_error	 policy_err;
+	struct kms_fault	 policy_err;
 
 	/* GetKeyRotationStatus. */
 	int			 rotation_known;
 	time_t			 rotation_at;	/* when it was fetched */
 	struct kms_rotation	 rotation;
-	struct kms_error	 rotation_err;
+	struct kms_fault	 rotation_err;
 
 	/* DescribeKey(alias): the key the configured alias points to.
 	 * NotFound in alias_err means the alias no longer exists. */
@@ -74,7 +79,20 @@ struct key_snapshot {
 	time_t			 alias_at;
 	char			*alias_key_arn;	/* target KeyMetadata.Arn */
 	char			*alias_key_id;	/* target KeyMetadata.KeyId */
-	struct kms_error	 alias_err;
+	struct kms_fault	 alias_err;
+
+	/* ListKeyRotations (ALL_KEY_MATERIAL) of a key with imported
+	 * material (Origin EXTERNAL): a slow part fetched with rotation
+	 * status and carried over like it.  NULL: never fetched; else its
+	 * err says whether the fetch worked.  One allocation (compact
+	 * records), owned. */
+	struct kms_materials	*materials;
+	time_t			 materials_at;
+
+	/* DescribeCustomKeyStores of meta.custom_key_store_id, shared by
+	 * the store's keys: the snapshot holds one reference.  NULL: the
+	 * key has no store, or it was not fetched. */
+	struct kms_keystore	*keystore;
 };
 
 /*
@@ -94,14 +112,27 @@ struct key_expect {
 	const char		*primary;
 };
 
+/* SHA-256, the digest by which policy texts are compared. */
+#define CHECK_DIGEST_LEN	32
+
 /*
  * What was accepted as normal for a key.  Owned strings; free with
  * check_baseline_free().  A zeroed struct is "no baseline yet".
+ *
+ * Digest in memory, text on disk: the accepted policy is compared by
+ * its SHA-256 (policy_md), so a long-running holder (the daemon, 10,000
+ * keys and more) keeps the texts only until they are in the key's state
+ * file (check_baseline_drop_text()), and reads them back from there when
+ * a difference must be shown (check_baseline_text_needed()) or the file
+ * rewritten.  has_policy with policy NULL is such a baseline.
  */
 struct key_baseline {
 	int	 has_policy;		/* a policy baseline exists */
-	char	*policy;		/* accepted policy, JSON text */
+	char	*policy;		/* accepted policy, JSON text; NULL:
+					 * on disk only (see above) */
 	char	*policy_canonical;	/* policy_canonical() of it */
+	unsigned char policy_md[CHECK_DIGEST_LEN];	/* SHA-256 of policy
+					 * (check_baseline_digest()) */
 	time_t	 accepted_at;
 	char	*material_id;		/* last seen CurrentKeyMaterialId,
 					   NULL: not known yet */
@@ -110,6 +141,19 @@ struct key_baseline {
 
 /* Frees what s owns (not s itself) and zeroes it.  NULL is fine. */
 void	check_snapshot_free(struct key_snapshot *s);
+
+/*
+ * Frees what a snapshot no longer needs once its checks have run and
+ * its result is recorded: the policy text (the next poll is compared by
+ * digest) and DescribeKey's metadata except KeyState (what /status and
+ * the next poll's "state changed" read), ValidTo and, for imported
+ * material, the current material's id (what says the material list is
+ * stale) and, for a multi-Region replica, its type and primary's ARN
+ * (check_key_json()'s "primary").  The error records, the slow
+ * parts (carried to the next poll) and polled_at stay.  A part added to
+ * the snapshot decides here what of it outlives the poll.
+ */
+void	check_snapshot_trim(struct key_snapshot *s);
 
 /*
  * For each part that cur did not poll (rotation_known / alias_known 0),
@@ -122,6 +166,23 @@ int	check_snapshot_carry(struct key_snapshot *cur,
 
 /* Frees what b owns (not b itself) and zeroes it.  NULL is fine. */
 void	check_baseline_free(struct key_baseline *b);
+
+/* Sets b->policy_md from b->policy (a baseline read from a file); 0, or
+ * -1 when hashing failed.  check_*_baseline() set it themselves. */
+int	check_baseline_digest(struct key_baseline *b);
+
+/* Frees the baseline's texts, keeping its digest: the caller knows they
+ * are on disk.  Nothing happens without a policy baseline. */
+void	check_baseline_drop_text(struct key_baseline *b);
+
+/*
+ * Whether check_key_cached() with this snapshot, baseline and cache
+ * needs the baseline's text, which b does not hold: the snapshot's
+ * policy differs from it (by digest) and the cache has no verdict for
+ * this pair.  1 yes (read it back, e.g. from the state file), 0 no.
+ */
+int	check_baseline_text_needed(const struct key_snapshot *s,
+	    const struct key_baseline *b, const struct check_cache *c);
 
 /*
  * Evaluates every check of the catalogue and appends the findings to out
@@ -138,10 +199,17 @@ void	check_baseline_free(struct key_baseline *b);
  *                        PendingImport).  Creating and Updating are
  *                        transient and quiet; any other state is
  *                        check-failed naming it.
- *   key-material-expiring ExpirationModel KEY_MATERIAL_EXPIRES: warning
+ *   key-material-expiring the earliest ValidTo of DescribeKey (when
+ *                        ExpirationModel KEY_MATERIAL_EXPIRES) and of
+ *                        every imported material in use (CURRENT or
+ *                        NON_CURRENT) in the material list: warning
  *                        inside the warning window, critical under 7 days
- *                        and once past ValidTo; quiet for keys pending
- *                        (replica) deletion.
+ *                        and once past ValidTo; details name the
+ *                        material; quiet for keys pending (replica)
+ *                        deletion (lib/check_material.c).
+ *   key-material-pending a material of the list has ImportState
+ *                        PENDING_IMPORT; same quiet states.
+ *   keystore-disconnected the key's custom key store is not CONNECTED.
  *   key-replaced         the alias resolves to another key, or the alias no
  *                        longer exists (details alias_exists false).
  *   vendor-access-missing the policy denies the vendor's account an action
@@ -162,7 +230,8 @@ void	check_baseline_free(struct key_baseline *b);
  *                        message, status, attempts (the first failure) and
  *                        errors (all of them).  operation is DescribeKey,
  *                        DescribeKey(alias), GetKeyPolicy,
- *                        GetKeyRotationStatus, PolicyEvaluation (policy
+ *                        GetKeyRotationStatus, ListKeyRotations,
+ *                        DescribeCustomKeyStores, PolicyEvaluation (policy
  *                        does not parse, or "cannot tell") or PolicyBaseline
  *                        (stored baseline unreadable; class "evaluation").
  *                        A KMS failure's summary names the operation, the
@@ -190,7 +259,6 @@ int	check_key(const struct key_snapshot *snap,
  * empty cache; the expectations must stay the same for its life (start
  * a new one when the configuration changes).
  */
-#define CHECK_DIGEST_LEN	32
 struct check_cache {
 	int		 valid;
 	int		 region_ok;

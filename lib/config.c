@@ -908,10 +908,17 @@ cfg_keys(struct cfg *c, const struct ynode *root)
 	const struct ynode	*n, *ki, *kj, *v;
 	size_t			 i, j, *dup_arn = NULL, *dup_name = NULL;
 
+	/* With discover:, the keys may all be found at run time. */
 	if ((n = ynode_get(root, "keys")) == NULL) {
-		cfg_err(c, root, "no keys to watch: add a 'keys:' list");
+		if (!cfg->discover.enabled)
+			cfg_err(c, root, "no keys to watch: add a 'keys:' "
+			    "list (or a 'discover:' section)");
 		return;
 	}
+	if (cfg->discover.enabled && ((n->type == YNODE_SCALAR &&
+	    n->value[0] == '\0' && !n->quoted) ||
+	    (n->type == YNODE_SEQ && n->nitems == 0)))
+		return;
 	if (cfg_type(c, n, YNODE_SEQ, "keys") == -1)
 		return;
 	if (n->nitems == 0) {
@@ -965,6 +972,75 @@ done:
 	free(dup_name);
 }
 
+/* ---- discover ---- */
+
+static const char * const cfg_discover_keys[] = { "interval", "regions",
+	"vendors", "accounts", NULL };
+
+/*
+ * discover: adds keys at run time.  Each accounts: entry is an aws: block
+ * over the global one (typically an assume_role per account); regions
+ * and vendors narrow the search, which by default covers every region of
+ * every known vendor.
+ */
+static void
+cfg_discover(struct cfg *c, const struct ynode *n)
+{
+	struct config_discover	*d = &c->cfg->discover;
+	const struct ynode	*v;
+	char			 where[48];
+	size_t			 i;
+
+	d->enabled = 1;
+	d->interval = CONFIG_DEFAULT_DISCOVER_INTERVAL;
+	/* "discover:" alone, or {}: every default. */
+	if (n->type == YNODE_SCALAR && n->value[0] == '\0' && !n->quoted)
+		return;
+	if (cfg_type(c, n, YNODE_MAP, "discover") == -1)
+		return;
+	cfg_unknown_keys(c, n, cfg_discover_keys, "discover");
+	if ((v = ynode_get(n, "interval")) != NULL)
+		(void)cfg_duration(c, v, "discover.interval", 1, 7 * 86400,
+		    &d->interval);
+	if ((v = ynode_get(n, "regions")) != NULL &&
+	    cfg_string_list(c, v, "discover.regions", &d->regions,
+	    &d->nregions) == 0) {
+		for (i = 0; i < d->nregions; i++)
+			if (!endpoint_region_ok(d->regions[i]))
+				cfg_err(c, v->items[i], "discover.regions: not "
+				    "an AWS region: '%.40s' (e.g. eu-west-1)",
+				    d->regions[i]);
+	}
+	if ((v = ynode_get(n, "vendors")) != NULL &&
+	    cfg_string_list(c, v, "discover.vendors", &d->vendors,
+	    &d->nvendors) == 0) {
+		for (i = 0; i < d->nvendors; i++)
+			(void)cfg_key_vendor(c, v->items[i],
+			    "discover.vendors");
+	}
+	if ((v = ynode_get(n, "accounts")) == NULL)
+		return;
+	if (cfg_type(c, v, YNODE_SEQ, "discover.accounts") == -1)
+		return;
+	if (v->nitems == 0 || v->nitems > CFG_MAX_LIST) {
+		cfg_err(c, v, "discover.accounts: give 1 to %d entries",
+		    CFG_MAX_LIST);
+		return;
+	}
+	if ((d->accounts = calloc(v->nitems, sizeof(*d->accounts))) == NULL) {
+		cfg_nomem(c);
+		return;
+	}
+	d->naccounts = v->nitems;
+	for (i = 0; i < v->nitems; i++) {
+		d->accounts[i].use_fips = -1;
+		d->accounts[i].allow_http = -1;
+		(void)snprintf(where, sizeof(where), "discover.accounts[%zu]",
+		    i);
+		cfg_aws(c, v->items[i], where, &c->cfg->aws, &d->accounts[i]);
+	}
+}
+
 /* ---- notifiers ---- */
 
 /* lib/notify owns the notifiers: section; its errors join ours. */
@@ -992,7 +1068,7 @@ cfg_notifiers(struct cfg *c, const struct ynode *n)
 
 static const char * const cfg_top_keys[] = { "interval", "slow_interval",
 	"renotify", "replicas", "state_dir", "aws", "http", "kms", "alerts",
-	"keys", "vendors", "notifiers", NULL };
+	"keys", "vendors", "notifiers", "discover", NULL };
 
 static void
 cfg_state_dir_default(struct cfg *c)
@@ -1055,6 +1131,8 @@ cfg_walk(struct cfg *c, const struct ynode *root)
 		cfg_alerts(c, v);
 	if ((v = ynode_get(root, "vendors")) != NULL)
 		cfg_vendors(c, v, VENDOR_CONFIG);
+	if ((v = ynode_get(root, "discover")) != NULL)
+		cfg_discover(c, v);
 	cfg_keys(c, root);
 	if ((v = ynode_get(root, "notifiers")) != NULL)
 		cfg_notifiers(c, v);
@@ -1112,6 +1190,11 @@ cfg_load_tree(const char *name, struct ynode *root, int flags,
 		config_free(c.cfg);
 		return NULL;
 	}
+	/* Positions matter only while loading: the tree (about 1 KiB per
+	 * key with its strings) is not kept for the daemon's life.  Every
+	 * value the configuration keeps is its own copy. */
+	ynode_free(c.cfg->root);
+	c.cfg->root = NULL;
 	return c.cfg;
 }
 
@@ -1208,6 +1291,15 @@ config_free(struct config *cfg)
 		cfg_aws_free(&k->aws);
 	}
 	free(cfg->keys);
+	for (i = 0; i < cfg->discover.nregions; i++)
+		free(cfg->discover.regions[i]);
+	free(cfg->discover.regions);
+	for (i = 0; i < cfg->discover.nvendors; i++)
+		free(cfg->discover.vendors[i]);
+	free(cfg->discover.vendors);
+	for (i = 0; i < cfg->discover.naccounts; i++)
+		cfg_aws_free(&cfg->discover.accounts[i]);
+	free(cfg->discover.accounts);
 	for (i = 0; i < cfg->nvendors; i++)
 		vendor_free(cfg->vendors[i]);
 	free(cfg->vendors);
@@ -1550,7 +1642,23 @@ config_print(const struct config *cfg, FILE *f)
 			if (cfg->vendors[i]->from == VENDOR_CONFIG)
 				cfg_print_vendor(f, cfg->vendors[i]);
 	}
-	(void)fprintf(f, "keys:\n");
+	if (cfg->discover.enabled) {
+		(void)fprintf(f, "discover:\n");
+		cfg_put_dur(f, 2, "interval", cfg->discover.interval);
+		if (cfg->discover.nregions > 0)
+			cfg_put_list(f, 2, "regions", cfg->discover.regions,
+			    cfg->discover.nregions);
+		if (cfg->discover.nvendors > 0)
+			cfg_put_list(f, 2, "vendors", cfg->discover.vendors,
+			    cfg->discover.nvendors);
+		if (cfg->discover.naccounts > 0)
+			(void)fprintf(f, "  accounts:\n");
+		for (i = 0; i < cfg->discover.naccounts; i++) {
+			(void)fprintf(f, "    -\n");
+			cfg_print_aws(f, 6, &cfg->discover.accounts[i]);
+		}
+	}
+	(void)fprintf(f, cfg->nkeys > 0 ? "keys:\n" : "keys: []\n");
 	for (i = 0; i < cfg->nkeys; i++) {
 		const struct config_key *key = &cfg->keys[i];
 

@@ -42,6 +42,7 @@ struct vendor;
 #define CONFIG_DEFAULT_FIRE_AFTER	ALERT_DEFAULT_FIRE_AFTER
 #define CONFIG_DEFAULT_RESOLVE_AFTER	ALERT_DEFAULT_RESOLVE_AFTER
 #define CONFIG_DEFAULT_EXPIRY_WARNING	CHECK_EXPIRY_WARNING_DEFAULT
+#define CONFIG_DEFAULT_DISCOVER_INTERVAL	(6 * 3600)	/* 6h */
 
 /* At most this many errors are kept; the rest are only counted. */
 #define CONFIG_MAX_ERRORS		50
@@ -117,6 +118,24 @@ struct config_key {
 	int			 column;
 };
 
+/*
+ * The discover: section: keys found at run time (their policy names a
+ * vendor's account) join the watched set.  Absent: enabled 0.
+ */
+struct config_discover {
+	int			 enabled;
+	long			 interval;	/* seconds between runs */
+	char			**regions;	/* NULL: every region of the
+						 * vendors' accounts */
+	size_t			 nregions;
+	char			**vendors;	/* profile names; NULL: all */
+	size_t			 nvendors;
+	struct config_aws	*accounts;	/* per-account settings over
+						 * the global ones; none: the
+						 * global ones alone */
+	size_t			 naccounts;
+};
+
 struct config {
 	char			*path;		/* as given to config_load() */
 	long			 interval;
@@ -130,6 +149,7 @@ struct config {
 	struct config_alerts	 alerts;
 	struct config_key	*keys;
 	size_t			 nkeys;
+	struct config_discover	 discover;
 	/* Every known profile: shipped, vendors.d, config (vendor.h). */
 	struct vendor		**vendors;
 	size_t			 nvendors;
@@ -138,7 +158,7 @@ struct config {
 	 * takes them (and sets these to NULL/0). */
 	struct notifier		**notifiers;
 	size_t			 nnotifiers;
-	struct ynode		*root;		/* owned */
+	struct ynode		*root;		/* owned while loading; NULL after */
 };
 
 /*

@@ -68,6 +68,12 @@ kms_op_name(enum kms_op op)
 		return "ListAliases";
 	case KMS_OP_LIST_GRANTS:
 		return "ListGrants";
+	case KMS_OP_LIST_KEYS:
+		return "ListKeys";
+	case KMS_OP_LIST_KEY_ROTATIONS:
+		return "ListKeyRotations";
+	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
+		return "DescribeCustomKeyStores";
 	}
 	return "Unknown";
 }
@@ -105,7 +111,7 @@ kms_malformed(struct kms_error *e, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *
+const char *
 kms_json_type(const json_t *v)
 {
 	switch (json_typeof(v)) {
@@ -153,7 +159,7 @@ kms_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
 }
 
 /* Loads body as a JSON object; -1 with a MALFORMED error otherwise. */
-static json_t *
+json_t *
 kms_load_object(const char *body, size_t len, const char *what,
     struct kms_error *err)
 {
@@ -356,7 +362,7 @@ kms_classify_error(long status, const char *content_type, const char *body,
 /* Typed parsing */
 
 /* Absent or null: *out untouched and 0. */
-static int
+int
 kms_get_str(json_t *obj, const char *ctx, const char *name, char **out,
     int required, struct kms_error *err)
 {
@@ -405,7 +411,7 @@ kms_get_bool(json_t *obj, const char *ctx, const char *name, int *out,
 }
 
 /* Epoch seconds, possibly fractional. */
-static int
+int
 kms_get_time(json_t *obj, const char *ctx, const char *name, double *out,
     struct kms_error *err)
 {
@@ -839,8 +845,26 @@ kms_aliases_free(struct kms_alias *a, size_t n)
 	free(a);
 }
 
-/* Truncated/NextMarker of a ListAliases or ListGrants page. */
-static int
+int
+kms_get_array(json_t *obj, const char *ctx, const char *name, json_t **arr,
+    struct kms_error *err)
+{
+	json_t	*v = json_object_get(obj, name);
+
+	*arr = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v)) {
+		kms_malformed(err, "%s.%s is %s, expected an array", ctx, name,
+		    kms_json_type(v));
+		return -1;
+	}
+	*arr = v;
+	return 0;
+}
+
+/* Truncated/NextMarker of a paginated answer's page. */
+int
 kms_parse_marker(json_t *root, const char *ctx, char **next_marker,
     struct kms_error *err)
 {
@@ -866,6 +890,50 @@ kms_parse_marker(json_t *root, const char *ctx, char **next_marker,
 	return 0;
 }
 
+json_t *
+kms_page_open(const char *body, size_t len, const char *ctx,
+    const char *member, size_t have, size_t max, json_t **arr, size_t *n,
+    char **next_marker, struct kms_error *err)
+{
+	json_t	*root, *a;
+	size_t	 i;
+
+	*next_marker = NULL;
+	*arr = NULL;
+	*n = 0;
+	if ((root = kms_load_object(body, len, ctx, err)) == NULL)
+		return NULL;
+	a = json_object_get(root, member);
+	if (a != NULL && !json_is_null(a)) {
+		if (!json_is_array(a)) {
+			kms_malformed(err, "%s.%s is %s, expected an array",
+			    ctx, member, kms_json_type(a));
+			goto fail;
+		}
+		*n = json_array_size(a);
+		*arr = a;
+	}
+	if (have + *n > max) {
+		kms_malformed(err, "%s: more than %zu %s", ctx, max, member);
+		goto fail;
+	}
+	for (i = 0; i < *n; i++)
+		if (!json_is_object(json_array_get(a, i))) {
+			kms_malformed(err, "%s.%s[%zu] is %s, expected an "
+			    "object", ctx, member, i,
+			    kms_json_type(json_array_get(a, i)));
+			goto fail;
+		}
+	if (kms_parse_marker(root, ctx, next_marker, err) == -1)
+		goto fail;
+	return root;
+fail:
+	json_decref(root);
+	*arr = NULL;
+	*n = 0;
+	return NULL;
+}
+
 int
 kms_parse_aliases(const char *body, size_t len, struct kms_alias **aliases,
     size_t *naliases, char **next_marker, struct kms_error *err)
@@ -877,32 +945,16 @@ kms_parse_aliases(const char *body, size_t len, struct kms_alias **aliases,
 	char			 elctx[64];
 	int			 rc = -1;
 
-	*next_marker = NULL;
-	if ((root = kms_load_object(body, len, ctx, err)) == NULL)
+	if ((root = kms_page_open(body, len, ctx, "Aliases", base,
+	    KMS_MAX_ALIASES, &arr, &n, next_marker, err)) == NULL)
 		return -1;
-	arr = json_object_get(root, "Aliases");
-	if (arr == NULL || json_is_null(arr))
-		n = 0;
-	else if (!json_is_array(arr)) {
-		kms_malformed(err, "ListAliases.Aliases is %s, expected an "
-		    "array", kms_json_type(arr));
-		goto done;
-	} else
-		n = json_array_size(arr);
-	if (base + n > KMS_MAX_ALIASES) {
-		kms_malformed(err, "ListAliases: more than %d aliases",
-		    KMS_MAX_ALIASES);
-		goto done;
-	}
-	if (kms_parse_marker(root, ctx, next_marker, err) == -1)
-		goto done;
 	if (n == 0) {
 		rc = 0;
 		goto done;
 	}
 	if ((na = reallocarray(*aliases, base + n, sizeof(*na))) == NULL) {
 		kms_malformed(err, "ListAliases: out of memory");
-		goto done;
+		goto undo_marker;
 	}
 	*aliases = na;
 	memset(na + base, 0, n * sizeof(*na));
@@ -910,11 +962,6 @@ kms_parse_aliases(const char *body, size_t len, struct kms_alias **aliases,
 		el = json_array_get(arr, i);
 		a = &na[base + i];
 		snprintf(elctx, sizeof(elctx), "ListAliases.Aliases[%zu]", i);
-		if (!json_is_object(el)) {
-			kms_malformed(err, "%s is %s, expected an object",
-			    elctx, kms_json_type(el));
-			goto undo;
-		}
 		if (kms_get_str(el, elctx, "AliasName", &a->name, 1, err) ==
 		    -1 ||
 		    kms_get_str(el, elctx, "AliasArn", &a->arn, 0, err) == -1 ||
@@ -932,6 +979,7 @@ undo:
 		free(na[base + i].target_key_id);
 	}
 	memset(na + base, 0, n * sizeof(*na));
+undo_marker:
 	free(*next_marker);
 	*next_marker = NULL;
 done:

@@ -19,6 +19,8 @@
 
 struct event_base;
 struct http;
+struct kms_keystore;
+struct kms_materials;
 
 enum kms_errclass {
 	KMS_OK = 0,
@@ -91,7 +93,16 @@ enum kms_op {
 	KMS_OP_GET_KEY_POLICY,
 	KMS_OP_GET_KEY_ROTATION_STATUS,
 	KMS_OP_LIST_ALIASES,
-	KMS_OP_LIST_GRANTS
+	KMS_OP_LIST_GRANTS,
+	KMS_OP_LIST_KEYS,
+	KMS_OP_LIST_KEY_ROTATIONS,		/* kms_material.h */
+	KMS_OP_DESCRIBE_CUSTOM_KEY_STORES	/* kms_keystore.h */
+};
+
+/* One entry of ListKeys. */
+struct kms_listed_key {
+	char	*key_id;
+	char	*arn;			/* KeyArn */
 };
 
 /* One operation's outcome, owned by the client; valid during the callback
@@ -105,6 +116,11 @@ struct kms_result {
 	struct kms_alias	*aliases;	/* LIST_ALIASES, all pages */
 	size_t			 naliases;
 	size_t			 ngrants;	/* LIST_GRANTS, all pages */
+	struct kms_listed_key	*keys;		/* LIST_KEYS, all pages */
+	size_t			 nkeys;
+	struct kms_materials	*materials;	/* LIST_KEY_ROTATIONS, all
+						 * pages */
+	struct kms_keystore	*keystore;	/* DESCRIBE_CUSTOM_KEY_STORES */
 	double			 elapsed;	/* seconds, all attempts */
 };
 
@@ -163,6 +179,10 @@ int	kms_list_aliases(struct kms_client *c, const struct kms_target *t,
 	    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen);
 int	kms_list_grants(struct kms_client *c, const struct kms_target *t,
 	    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen);
+/* ListKeys of the target's account and region, every page (kms_discover.c
+ * parses them). */
+int	kms_list_keys(struct kms_client *c, const struct kms_target *t,
+	    kms_cb cb, void *arg, char *err, size_t errlen);
 
 /* Pure parsing (fuzz targets).  0, or -1 with err->cls KMS_ERR_MALFORMED. */
 int	kms_parse_key_meta(const char *body, size_t len,
@@ -217,6 +237,12 @@ int	kms_parse_aliases(const char *body, size_t len,
 int	kms_parse_grants(const char *body, size_t len, size_t *ngrants,
 	    char **next_marker, struct kms_error *err);
 void	kms_aliases_free(struct kms_alias *a, size_t n);	/* a and members */
+/* One ListKeys page (kms_discover.c): appends to *keys and *nkeys (free
+ * with kms_listed_keys_free()); *next_marker as above. */
+int	kms_parse_keys(const char *body, size_t len,
+	    struct kms_listed_key **keys, size_t *nkeys, char **next_marker,
+	    struct kms_error *err);
+void	kms_listed_keys_free(struct kms_listed_key *k, size_t n);
 
 /* "DescribeKey", ... (the X-Amz-Target operation name). */
 const char *kms_op_name(enum kms_op);
@@ -255,6 +281,26 @@ void	kms_client_set_clock_skew(struct kms_client *c, double skew);
  * requests on the wire only, which max_inflight bounds per endpoint. */
 size_t	kms_client_pending(const struct kms_client *c);
 
+/* JSON helpers shared by the parsers of kms.c, kms_material.c and
+ * kms_keystore.c.  kms_get_str/kms_get_time: absent or null leaves *out
+ * untouched (0); the wrong type is -1 with a MALFORMED error. */
+struct json_t;
+struct json_t	*kms_load_object(const char *body, size_t len,
+		    const char *what, struct kms_error *err);
+const char	*kms_json_type(const struct json_t *v);
+int	kms_get_str(struct json_t *obj, const char *ctx, const char *name,
+	    char **out, int required, struct kms_error *err);
+int	kms_get_time(struct json_t *obj, const char *ctx, const char *name,
+	    double *out, struct kms_error *err);
+/* obj[name] as an array into *arr, NULL when absent or null; 0, or -1
+ * when it is something else. */
+int	kms_get_array(struct json_t *obj, const char *ctx, const char *name,
+	    struct json_t **arr, struct kms_error *err);
+/* Truncated/NextMarker of a page: *next_marker malloc'd when Truncated,
+ * else NULL; 0 or -1. */
+int	kms_parse_marker(struct json_t *root, const char *ctx,
+	    char **next_marker, struct kms_error *err);
+
 /* Fills e (NULL: nothing) with cls, code and the formatted message;
  * kms_malformed() as KMS_ERR_MALFORMED "MalformedResponse", not
  * retryable.  Shared by kms.c and kms_client.c. */
@@ -263,5 +309,20 @@ void	kms_seterr(struct kms_error *e, enum kms_errclass cls,
 	    __attribute__((format(printf, 4, 5)));
 void	kms_malformed(struct kms_error *e, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+
+/* kms.c's readers, for the answers parsed in kms_<area>.c: a string
+ * member (absent or null: *out untouched, 0; else a malloc'd copy). */
+struct json_t;
+int	kms_get_str(struct json_t *obj, const char *ctx, const char *name,
+	    char **out, int required, struct kms_error *err);
+/* One page of a List* answer: the body as an object (returned; the caller
+ * json_decref()s it), its member as an array of objects (*arr borrowed
+ * from it, NULL and *n 0 when absent or null) that keeps have + *n within
+ * max, and Truncated/NextMarker (*next_marker malloc'd or NULL).  NULL
+ * with a MALFORMED error (and *next_marker NULL) otherwise. */
+struct json_t	*kms_page_open(const char *body, size_t len, const char *ctx,
+		    const char *member, size_t have, size_t max,
+		    struct json_t **arr, size_t *n, char **next_marker,
+		    struct kms_error *err);
 
 #endif

@@ -26,6 +26,8 @@
 #include "endpoint.h"
 #include "http.h"
 #include "kms.h"
+#include "kms_keystore.h"
+#include "kms_material.h"
 #include "log.h"
 #include "sigv4.h"
 
@@ -35,6 +37,8 @@
 #define KMS_MAX_PAGES		1000
 #define KMS_KEYID_MAX		2048
 #define KMS_PAGE_LIMIT		100
+/* ListKeys takes up to 1000 a page: a tenth of the requests. */
+#define KMS_LIST_KEYS_LIMIT	1000
 /* A server Date this far from ours (beyond the skew already known) is
  * adopted even without an error: SigV4 tolerates 5 minutes. */
 #define KMS_SKEW_ADOPT		120.0
@@ -42,7 +46,17 @@
 /* ------------------------------------------------------------------ */
 /* The asynchronous client */
 
+/*
+ * Operations with a request quota far below the others' get a second,
+ * slower bucket per account+region on top of the shared one: custom key
+ * store operations share a few requests per second (5 by default) in an
+ * account and region, where DescribeKey has 2,000.  At most this many per
+ * second (and never more than the rate limit).
+ */
+#define KMS_LOW_QUOTA_RATE	1.0
+
 enum kms_op_state {
+	KMS_ST_WAIT_LOW,	/* in its bucket's low-quota queue */
 	KMS_ST_WAIT_SLOT,	/* in its endpoint's queue */
 	KMS_ST_WAIT_TOKEN,	/* holds a slot, in its bucket's queue */
 	KMS_ST_INFLIGHT,	/* holds a slot, HTTP request running */
@@ -67,9 +81,11 @@ struct kms_bk {
 	char			*account;
 	char			*region;
 	struct kms_bucket	 b;
+	struct kms_bucket	 low;	/* KMS_LOW_QUOTA_RATE operations */
 	struct sigv4_keycache	 cache;
 	struct event		*timer;
 	struct kms_opq		 q;
+	struct kms_opq		 lowq;	/* waiting for a low token */
 };
 
 struct kms_client {
@@ -138,6 +154,13 @@ kms_result_free(struct kms_result *r)
 	kms_aliases_free(r->aliases, r->naliases);
 	r->aliases = NULL;
 	r->naliases = 0;
+	kms_listed_keys_free(r->keys, r->nkeys);
+	r->keys = NULL;
+	r->nkeys = 0;
+	free(r->materials);
+	r->materials = NULL;
+	kms_keystore_unref(r->keystore);
+	r->keystore = NULL;
 }
 
 static void
@@ -159,6 +182,9 @@ kms_op_detach(struct kms_call *op)
 	struct kms_client	*c = op->c;
 
 	switch (op->st) {
+	case KMS_ST_WAIT_LOW:
+		TAILQ_REMOVE(&op->bk->lowq, op, qentry);
+		break;
 	case KMS_ST_WAIT_SLOT:
 		TAILQ_REMOVE(&op->ep->q, op, qentry);
 		break;
@@ -209,11 +235,24 @@ kms_op_finish_later(struct kms_call *op)
 	evtimer_add(op->ev, &tv);
 }
 
+/* Whether each attempt of op also waits for a low-quota token. */
+static int
+kms_op_low_quota(const struct kms_call *op)
+{
+	return op->op == KMS_OP_DESCRIBE_CUSTOM_KEY_STORES;
+}
+
 static void
 kms_op_enqueue(struct kms_call *op)
 {
-	op->st = KMS_ST_WAIT_SLOT;
-	TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
+	/* The low token first, before a slot is held for it. */
+	if (kms_op_low_quota(op)) {
+		op->st = KMS_ST_WAIT_LOW;
+		TAILQ_INSERT_TAIL(&op->bk->lowq, op, qentry);
+	} else {
+		op->st = KMS_ST_WAIT_SLOT;
+		TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
+	}
 	kms_pump_schedule(op->c);
 }
 
@@ -240,15 +279,32 @@ kms_op_body(struct kms_call *op)
 
 	if ((o = json_object()) == NULL)
 		return NULL;
+	/* DescribeCustomKeyStores names a store, not a key. */
 	if (op->key_id != NULL)
-		json_object_set_new(o, "KeyId", json_string(op->key_id));
+		json_object_set_new(o, op->op ==
+		    KMS_OP_DESCRIBE_CUSTOM_KEY_STORES ? "CustomKeyStoreId" :
+		    "KeyId", json_string(op->key_id));
 	switch (op->op) {
 	case KMS_OP_GET_KEY_POLICY:
 		json_object_set_new(o, "PolicyName", json_string("default"));
 		break;
+	case KMS_OP_LIST_KEY_ROTATIONS:
+		/* Also the first material and imported ones not yet
+		 * rotated in: every material the key holds. */
+		json_object_set_new(o, "IncludeKeyMaterial",
+		    json_string("ALL_KEY_MATERIAL"));
+		/* FALLTHROUGH */
 	case KMS_OP_LIST_ALIASES:
 	case KMS_OP_LIST_GRANTS:
+	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
 		json_object_set_new(o, "Limit", json_integer(KMS_PAGE_LIMIT));
+		if (op->marker != NULL)
+			json_object_set_new(o, "Marker",
+			    json_string(op->marker));
+		break;
+	case KMS_OP_LIST_KEYS:
+		json_object_set_new(o, "Limit",
+		    json_integer(KMS_LIST_KEYS_LIMIT));
 		if (op->marker != NULL)
 			json_object_set_new(o, "Marker",
 			    json_string(op->marker));
@@ -369,6 +425,30 @@ fail:
 	kms_op_finish_later(op);
 }
 
+/* Runs the pump again in wait seconds (the earliest of the waits asked
+ * for while the timer is pending). */
+static void
+kms_bk_wait(struct kms_bk *bk, double wait)
+{
+	struct timeval	tv, left;
+
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6) + 1;
+	if (tv.tv_usec >= 1000000) {
+		tv.tv_sec++;
+		tv.tv_usec -= 1000000;
+	}
+	if (evtimer_pending(bk->timer, &left)) {
+		struct timeval	now, due;
+
+		evutil_gettimeofday(&now, NULL);
+		evutil_timeradd(&now, &tv, &due);
+		if (evutil_timercmp(&left, &due, <))
+			return;
+	}
+	evtimer_add(bk->timer, &tv);
+}
+
 static void
 kms_pump_cb(evutil_socket_t fd, short kind, void *arg)
 {
@@ -376,11 +456,21 @@ kms_pump_cb(evutil_socket_t fd, short kind, void *arg)
 	struct kms_ep		*ep;
 	struct kms_bk		*bk;
 	struct kms_call		*op;
-	struct timeval		 tv;
 	double			 wait, now;
 
 	(void)fd;
 	(void)kind;
+	now = kms_mono();
+	LIST_FOREACH(bk, &c->bks, entry)
+		while ((op = TAILQ_FIRST(&bk->lowq)) != NULL) {
+			if ((wait = kms_bucket_take(&bk->low, now)) > 0) {
+				kms_bk_wait(bk, wait);
+				break;
+			}
+			TAILQ_REMOVE(&bk->lowq, op, qentry);
+			op->st = KMS_ST_WAIT_SLOT;
+			TAILQ_INSERT_TAIL(&op->ep->q, op, qentry);
+		}
 	LIST_FOREACH(ep, &c->eps, entry)
 		while (ep->inflight < c->o.max_inflight &&
 		    (op = TAILQ_FIRST(&ep->q)) != NULL) {
@@ -389,14 +479,10 @@ kms_pump_cb(evutil_socket_t fd, short kind, void *arg)
 			op->st = KMS_ST_WAIT_TOKEN;
 			TAILQ_INSERT_TAIL(&op->bk->q, op, qentry);
 		}
-	now = kms_mono();
 	LIST_FOREACH(bk, &c->bks, entry) {
 		while ((op = TAILQ_FIRST(&bk->q)) != NULL) {
 			if ((wait = kms_bucket_take(&bk->b, now)) > 0) {
-				tv.tv_sec = (time_t)wait;
-				tv.tv_usec = (suseconds_t)((wait -
-				    (double)tv.tv_sec) * 1e6) + 1;
-				evtimer_add(bk->timer, &tv);
+				kms_bk_wait(bk, wait);
 				break;
 			}
 			TAILQ_REMOVE(&bk->q, op, qentry);
@@ -558,7 +644,7 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 	struct kms_result	*r = &op->res;
 	struct kms_error	*e = &r->err;
 	char			*next = NULL;
-	int			 rc;
+	int			 rc, found = 0;
 
 	switch (op->op) {
 	case KMS_OP_DESCRIBE_KEY:
@@ -583,6 +669,25 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 	case KMS_OP_LIST_GRANTS:
 		rc = kms_parse_grants(body, len, &r->ngrants, &next, e);
 		break;
+	case KMS_OP_LIST_KEYS:
+		rc = kms_parse_keys(body, len, &r->keys, &r->nkeys, &next, e);
+		break;
+	case KMS_OP_LIST_KEY_ROTATIONS:
+		rc = kms_material_parse(body, len, &r->materials, &next, e);
+		break;
+	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
+		if (r->keystore == NULL &&
+		    (r->keystore = kms_keystore_new(op->key_id, NULL)) ==
+		    NULL) {
+			kms_malformed(e, "%s: out of memory",
+			    kms_op_name(op->op));
+			rc = -1;
+			break;
+		}
+		found = r->keystore->state != NULL;
+		rc = kms_keystore_parse(body, len, r->keystore, &found, &next,
+		    e);
+		break;
 	default:
 		rc = -1;
 		break;
@@ -593,6 +698,22 @@ kms_op_parse(struct kms_call *op, const char *body, size_t len)
 	if (next == NULL) {
 		if (op->op == KMS_OP_LIST_ALIASES)
 			kms_filter_aliases(op);
+		/* KMS answers CustomKeyStoreNotFoundException for an
+		 * unknown id; an answer without the store says as much. */
+		if (op->op == KMS_OP_DESCRIBE_CUSTOM_KEY_STORES && !found) {
+			kms_seterr(e, KMS_ERR_OTHER,
+			    "CustomKeyStoreNotFoundException", "the answer "
+			    "does not list custom key store %s", op->key_id);
+			e->retryable = 0;
+			return -1;
+		}
+		if (op->op == KMS_OP_LIST_KEY_ROTATIONS &&
+		    r->materials == NULL &&
+		    (r->materials = kms_materials_new(NULL)) == NULL) {
+			kms_malformed(e, "%s: out of memory",
+			    kms_op_name(op->op));
+			return -1;
+		}
 		return 0;
 	}
 	if (op->marker != NULL && strcmp(op->marker, next) == 0) {
@@ -790,7 +911,10 @@ kms_bk_get(struct kms_client *c, const char *account, const char *region,
 	}
 	bk->c = c;
 	kms_bucket_init(&bk->b, c->o.rate_per_second, c->o.burst, kms_mono());
+	kms_bucket_init(&bk->low, c->o.rate_per_second < KMS_LOW_QUOTA_RATE ?
+	    c->o.rate_per_second : KMS_LOW_QUOTA_RATE, 1, kms_mono());
 	TAILQ_INIT(&bk->q);
+	TAILQ_INIT(&bk->lowq);
 	LIST_INSERT_HEAD(&c->bks, bk, entry);
 	return bk;
 }
@@ -818,7 +942,8 @@ kms_start(struct kms_client *c, const struct kms_target *t, enum kms_op kop,
 		snprintf(err, errlen, "kms: no endpoint");
 		return -1;
 	}
-	if (kop != KMS_OP_LIST_ALIASES && (key_id == NULL ||
+	if (kop != KMS_OP_LIST_ALIASES && kop != KMS_OP_LIST_KEYS &&
+	    (key_id == NULL ||
 	    key_id[0] == '\0')) {
 		snprintf(err, errlen, "kms: %s needs a key id",
 		    kms_op_name(kop));
@@ -897,6 +1022,30 @@ kms_list_grants(struct kms_client *c, const struct kms_target *t,
 {
 	return kms_start(c, t, KMS_OP_LIST_GRANTS, key_id, cb, arg, err,
 	    errlen);
+}
+
+int
+kms_list_keys(struct kms_client *c, const struct kms_target *t, kms_cb cb,
+    void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_LIST_KEYS, NULL, cb, arg, err, errlen);
+}
+
+int
+kms_list_key_rotations(struct kms_client *c, const struct kms_target *t,
+    const char *key_id, kms_cb cb, void *arg, char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_LIST_KEY_ROTATIONS, key_id, cb, arg,
+	    err, errlen);
+}
+
+int
+kms_describe_custom_key_store(struct kms_client *c,
+    const struct kms_target *t, const char *store_id, kms_cb cb, void *arg,
+    char *err, size_t errlen)
+{
+	return kms_start(c, t, KMS_OP_DESCRIBE_CUSTOM_KEY_STORES, store_id, cb,
+	    arg, err, errlen);
 }
 
 size_t

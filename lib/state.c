@@ -399,12 +399,14 @@ state_key_set_result(struct state_key *k, const struct key_snapshot *snap,
     const struct findings *fs)
 {
 	char	*st = NULL;
-	json_t	*f;
+	json_t	*f = NULL;
 
 	if (snap->describe_err.cls == KMS_OK && snap->meta.state != NULL &&
 	    (st = strdup(snap->meta.state)) == NULL)
 		return -1;
-	if ((f = findings_json(fs)) == NULL) {
+	/* No findings (most keys, most of the time) is no document: the
+	 * file form writes []. */
+	if (fs->n > 0 && (f = findings_json(fs)) == NULL) {
 		free(st);
 		return -1;
 	}
@@ -423,6 +425,10 @@ state_key_to_json(const struct state_key *k)
 	const struct key_baseline *b = &k->baseline;
 	json_t	*f;
 
+	/* A baseline held as a digest only (check.h) is not written as
+	 * "no policy": its holder reads the text back first. */
+	if (b->has_policy && b->policy == NULL)
+		return NULL;
 	if (k->findings != NULL)
 		f = json_incref(k->findings);
 	else if ((f = json_array()) == NULL)
@@ -559,6 +565,10 @@ state_key_from_json(const json_t *j, struct state_key *out, char *err,
 			goto fail;
 		}
 		kb->has_policy = kb->policy != NULL;
+		if (check_baseline_digest(kb) == -1) {
+			snprintf(err, errlen, "cannot hash the baseline policy");
+			goto fail;
+		}
 	}
 	last = json_object_get(j, "last");
 	if (last != NULL && !json_is_object(last)) {
@@ -582,7 +592,8 @@ state_key_from_json(const json_t *j, struct state_key *out, char *err,
 		if (v != NULL) {
 			if (state_findings_valid(v, err, errlen) == -1)
 				goto fail;
-			out->findings = json_incref(v);
+			if (json_array_size(v) > 0)
+				out->findings = json_incref(v);
 		}
 	}
 	return 0;
@@ -616,6 +627,11 @@ state_key_save(const char *dir, const struct state_key *k, char *err,
 	    sizeof(name)) == -1) {
 		snprintf(err, errlen, "cannot name the state file of a key "
 		    "without ARN");
+		return -1;
+	}
+	if (k->baseline.has_policy && k->baseline.policy == NULL) {
+		snprintf(err, errlen, "state of %s: the accepted policy's text "
+		    "is not held", k->arn);
 		return -1;
 	}
 	if ((j = state_key_to_json(k)) == NULL) {

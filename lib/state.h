@@ -57,7 +57,7 @@ struct state_key {
 	char			*key_state;	/* KeyState then, or NULL */
 	enum severity		 status;	/* worst severity then */
 	json_t			*findings;	/* findings_json() of the last
-						   poll, or NULL */
+						   poll, or NULL (none) */
 };
 
 /*
@@ -124,7 +124,8 @@ void	state_key_free(struct state_key *k);
 int	state_key_set_result(struct state_key *k,
 	    const struct key_snapshot *snap, const struct findings *fs);
 
-/* The file form of k (see above); a new reference, or NULL (no memory). */
+/* The file form of k (see above); a new reference, or NULL (no memory,
+ * or a baseline whose text is not held: check_baseline_drop_text()). */
 json_t	*state_key_to_json(const struct state_key *k);
 
 /* Fills out (zeroed first; free with state_key_free()) from the file

@@ -4,8 +4,9 @@
     demo.py [--fast] [--no-colour] [--keep] [--summary-json FILE]
             [--step-timeout S]
 
-Starts tests/kmsemu/kmsemu.py with three Gearset keys (eu-west-1 and
-us-west-2, an alias on the first), the webhook receiver
+Starts tests/kmsemu/kmsemu.py with four Gearset keys (eu-west-1 and
+us-west-2, an alias on the first, one in a CloudHSM key store), the webhook
+receiver
 (tests/demo/receiver.py, which prints each alert) and build/keyhealthd run
 with short intervals, then plays a story: each step is narrated, done with
 the KMS API (botocore, as `aws kms ...` would), and the demo waits until the
@@ -269,6 +270,23 @@ class Demo:
         self.eu.create_alias(AliasName=ALIAS,
                              TargetKeyId=self.keys["gearset-eu"]["id"])
         self.out.more("%-13s -> gearset-eu" % ALIAS)
+        # A key in a CloudHSM key store, for the store's step.
+        self.store_id = self.eu.create_custom_key_store(
+            CustomKeyStoreName="hsm-eu",
+            CloudHsmClusterId="cluster-1a23b4cdefg",
+            TrustAnchorCertificate="-----BEGIN CERTIFICATE-----",
+            KeyStorePassword="kmsuser-demo")["CustomKeyStoreId"]
+        self.eu.connect_custom_key_store(CustomKeyStoreId=self.store_id)
+        meta = self.eu.create_key(
+            Description="Gearset backups (EU), CloudHSM",
+            Policy=gearset_policy("eu-west-1"), Origin="AWS_CLOUDHSM",
+            CustomKeyStoreId=self.store_id)["KeyMetadata"]
+        self.keys["gearset-hsm"] = {"arn": meta["Arn"], "id": meta["KeyId"],
+                                    "region": "eu-west-1",
+                                    "client": self.eu}
+        self.out.more("%-13s %s (key store %s)" % ("gearset-hsm",
+                                                   meta["Arn"],
+                                                   self.store_id))
 
     def start_receiver(self):
         secret = os.path.join(self.tmp, "webhook-secret")
@@ -302,7 +320,7 @@ class Demo:
             "  endpoint_url: %s" % self.emu_url,
             "keys:",
         ]
-        for name in ("gearset-eu", "gearset-us"):
+        for name in ("gearset-eu", "gearset-us", "gearset-hsm"):
             conf += ["  - arn: %s" % self.keys[name]["arn"],
                      "    name: %s" % name,
                      "    vendor: gearset"]
@@ -320,12 +338,12 @@ class Demo:
         with open(fd, "w") as f:
             f.write("\n".join(conf))
 
-    def start_daemon(self):
+    def kh_env(self):
         home = os.path.join(self.tmp, "home")
-        os.mkdir(home, 0o700)
+        os.makedirs(home, 0o700, exist_ok=True)
         # The emulator's credentials, for this process only; HOME empty so
         # no ~/.aws of the machine is used.
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": home,
+        return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": home,
                "LANG": "C.UTF-8", "TZ": "UTC",
                "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY,
                "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_KEY,
@@ -333,6 +351,30 @@ class Demo:
                # The shipped vendor profiles of the source tree.
                "KEYHEALTHD_VENDOR_DIR": os.environ.get(
                    "KEYHEALTHD_VENDOR_DIR", os.path.join(REPO, "vendors"))}
+
+    def discover(self):
+        """`keyhealthd discover`: the keys whose policy names Gearset,
+        as a keys: block to paste."""
+        path = os.path.join(self.tmp, "discover.yaml")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w") as f:
+            f.write("aws:\n  endpoint_url: %s\nstate_dir: %s\n"
+                    "discover:\n  regions: [eu-west-1, us-west-2]\n"
+                    % (self.emu_url, self.state_dir))
+        self.out.more("$ keyhealthd -c %s discover" % path, "36")
+        r = subprocess.run([KH_BIN, "-c", path, "discover"],
+                           capture_output=True, text=True,
+                           env=self.kh_env(), timeout=60,
+                           stdin=subprocess.DEVNULL)
+        for line in r.stdout.splitlines():
+            self.out.more("  " + line)
+        if r.returncode != 0 or r.stdout.count("- arn:") != 3:
+            raise StepFailed("keyhealthd discover (status %d) did not "
+                             "list the 3 keys:\n%s%s" % (
+                                 r.returncode, r.stdout, r.stderr))
+
+    def start_daemon(self):
+        env = self.kh_env()
         self.daemon = self.spawn("keyhealthd", [KH_BIN, "-c", self.config,
                                                 "run"],
                                  env=env, prefix="   keyhealthd | ",
@@ -441,7 +483,7 @@ class Demo:
     def story(self):
         eu, us, eu2 = (self.keys[n] for n in ("gearset-eu", "gearset-us",
                                               "gearset-eu-2"))
-        total = 9
+        total = 10
 
         def cmd(region, text):
             return "aws kms --region %s %s" % (region, text)
@@ -501,26 +543,44 @@ class Demo:
                     "gearset-us"),
                    ("firing", "warning", "policy-changed", "gearset-us")])
 
+        self.step(7, total, "the CloudHSM key store of gearset-hsm is "
+                  "disconnected: KMS cannot use its keys",
+                  [cmd("eu-west-1", "disconnect-custom-key-store "
+                       "--custom-key-store-id %s" % self.store_id)],
+                  lambda: self.eu.disconnect_custom_key_store(
+                      CustomKeyStoreId=self.store_id),
+                  [("firing", "critical", "keystore-disconnected",
+                    "gearset-hsm"),
+                   ("firing", "critical", "key-unavailable",
+                    "gearset-hsm")])
+
         def restore():
             self.eu.update_alias(AliasName=ALIAS, TargetKeyId=eu["id"])
             self.us.put_key_policy(KeyId=us["id"], PolicyName="default",
                                    Policy=gearset_policy("us-west-2"))
-        self.step(7, total, "both are put right: the alias goes back and "
-                  "the policy is restored",
+            self.eu.connect_custom_key_store(CustomKeyStoreId=self.store_id)
+        self.step(8, total, "all is put right: the alias goes back, the "
+                  "policy is restored, the key store reconnected",
                   [cmd("eu-west-1", "update-alias --alias-name %s "
                        "--target-key-id %s" % (ALIAS, eu["id"])),
                    cmd("us-west-2", "put-key-policy --key-id %s "
                        "--policy-name default --policy file://"
-                       "gearset.json" % us["id"])],
+                       "gearset.json" % us["id"]),
+                   cmd("eu-west-1", "connect-custom-key-store "
+                       "--custom-key-store-id %s" % self.store_id)],
                   restore,
                   [("resolved", "critical", "key-replaced", "gearset-eu"),
                    ("resolved", "critical", "vendor-access-missing",
                     "gearset-us"),
-                   ("resolved", "warning", "policy-changed", "gearset-us")])
+                   ("resolved", "warning", "policy-changed", "gearset-us"),
+                   ("resolved", "critical", "keystore-disconnected",
+                    "gearset-hsm"),
+                   ("resolved", "critical", "key-unavailable",
+                    "gearset-hsm")])
 
         rep = "gearset-eu@ap-southeast-2"
         ap = self.kms("ap-southeast-2")
-        self.step(8, total, "gearset-eu is replicated to ap-southeast-2 "
+        self.step(9, total, "gearset-eu is replicated to ap-southeast-2 "
                   "without a policy: KMS gives the replica its default "
                   "one, without Gearset's account %s" % GEARSET[
                       "ap-southeast-2"],
@@ -529,7 +589,7 @@ class Demo:
                   lambda: self.eu.replicate_key(
                       KeyId=eu["id"], ReplicaRegion="ap-southeast-2"),
                   [("firing", "critical", "vendor-access-missing", rep)])
-        self.step(9, total, "the replica gets Gearset's statements: the "
+        self.step(10, total, "the replica gets Gearset's statements: the "
                   "alert resolves",
                   [cmd("ap-southeast-2", "put-key-policy --key-id %s "
                        "--policy-name default --policy file://"
@@ -552,6 +612,9 @@ class Demo:
               % ", ".join("%s in %s" % (GEARSET[r], r)
                           for r in ("eu-west-1", "us-west-2")))
         self.seed_keys()
+        o.say("Finding them: keyhealthd discover lists the keys whose "
+              "policy names Gearset's account, ready to paste")
+        self.discover()
         self.start_receiver()
         self.write_config()
         o.say("Starting keyhealthd: polls every %ds, the alias every %ds, "

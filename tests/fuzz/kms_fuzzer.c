@@ -22,6 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kms_key_meta	 m, copy;
 	struct kms_rotation	 rot;
 	struct kms_alias	*aliases = NULL;
+	struct kms_listed_key	*keys = NULL;
 	struct kms_error	 e;
 	struct endpoint_kms_cfg	 cfg;
 	const char		*body;
@@ -59,6 +60,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (kms_parse_aliases(body, len, &aliases, &n, &next, &e) == 0)
 			free(next);
 		kms_aliases_free(aliases, n);
+		/* ListKeys pages, likewise. */
+		n = 0;
+		if (kms_parse_keys(body, len, &keys, &n, &next, &e) == 0)
+			free(next);
+		if (kms_parse_keys(body, len, &keys, &n, &next, &e) == 0)
+			free(next);
+		kms_listed_keys_free(keys, n);
 		break;
 	case 4:
 		if (kms_parse_grants(body, len, &ngrants, &next, &e) == 0)

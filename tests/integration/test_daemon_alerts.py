@@ -574,7 +574,7 @@ def test_demo_plays_every_step_and_leaves_nothing_behind(tmp_path, spawn,
                                 str(summary)), env=demo_env(kh_bin))
     assert p.wait(timeout=160) == 0, p.log()
     doc = json.loads(summary.read_text())
-    assert [s["step"] for s in doc["steps"]] == list(range(1, 10))
+    assert [s["step"] for s in doc["steps"]] == list(range(1, 11))
     assert all(s["ok"] for s in doc["steps"]), doc["steps"]
     got = {(a["status"], a["check"], a["key"]["name"])
            for a in doc["alerts"]}

@@ -206,13 +206,19 @@ def test_pending_replica_deletion(emu, kh_config, kh_check):
 
 def test_unavailable_custom_key_store_is_key_unavailable(emu, kh_config,
                                                          kh_check):
+    emu.client.add_keystore("hsm", region="eu-west-1",
+                            CustomKeyStoreId="cks-1234567890abcdef0",
+                            ConnectionState="DISCONNECTED")
     m, cfg = healthy(emu, kh_config, KeyState="Unavailable",
                      Origin="AWS_CLOUDHSM",
                      CustomKeyStoreId="cks-1234567890abcdef0",
                      KeyRotationEnabled=False, expect_rotation=False)
     rc, doc, _ = kh_check(cfg)
-    k, f = assert_single(doc, "key-unavailable", "critical", rc,
-                         EXIT_CRITICAL)
+    k = only(doc)
+    # The store's own finding comes with it (test_keystore.py).
+    assert checks_of(k) == ["key-unavailable", "keystore-disconnected"]
+    f = finding(k, "key-unavailable")
+    assert f["severity"] == "critical" and rc == EXIT_CRITICAL
     assert k["state"] == "Unavailable"
     assert f["details"]["custom_key_store_id"] == "cks-1234567890abcdef0"
 

@@ -327,6 +327,67 @@ def test_baseline_accept_while_running_resolves_policy_changed(
     assert d.log().count("warning: policy-changed on key gs") == 1
 
 
+def test_drift_after_the_baseline_is_on_disk_shows_its_diff_and_keeps_it(
+        emu, kh_config, daemon):
+    # The daemon keeps only a digest of the accepted policy once the
+    # key's state file holds its text: a drift read back from there
+    # still shows the line-by-line diff, and the state file rewritten on
+    # the status change still carries the accepted text.
+    port = pick_free_port()
+    m, cfg = one_key(emu, kh_config, interval="1s",
+                     http={"listen": "127.0.0.1:%d" % port})
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)     # first poll: the baseline
+    path = state_file(cfg.state_dir, m["Arn"])
+    wait_until(lambda: os.path.exists(path), 5, "the state file")
+    with open(path) as f:
+        accepted = json.load(f)["baseline"]
+    assert accepted["policy"] and accepted["policy_canonical"]
+    p = gearset_policy()
+    statement(p, USE_SID)["Action"].append("kms:GetPublicKey")
+    emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
+    status_value(d, lambda v: "1 warning" in v, timeout=FAST * 1.2 + 5)
+    d.wait_log("warning: policy-changed on key gs")
+    f = [x for x in get_status(port)["keys"][0]["findings"]
+         if x["check"] == "policy-changed"]
+    assert f and any("kms:GetPublicKey" in line
+                     for line in f[0]["details"]["diff"]), f
+
+    def rewritten():
+        with open(path) as fh:
+            doc = json.load(fh)
+        return doc if doc["last"]["status"] == "warning" else None
+    doc = wait_until(rewritten, 5, "the state file with the warning")
+    assert doc["baseline"]["policy"] == accepted["policy"]
+    assert doc["baseline"]["policy_canonical"] == \
+        accepted["policy_canonical"]
+    # Back to the accepted policy: resolved, no check-failed on the way.
+    emu.client.set_policy(m["KeyId"], accepted["policy"],
+                          region="eu-west-1")
+    d.wait_log("resolved: policy-changed on key gs", timeout=FAST * 1.2 + 5)
+    assert "check-failed" not in d.log()
+
+
+def test_state_file_removed_under_the_daemon_is_never_a_new_baseline(
+        emu, kh_config, daemon):
+    # The accepted policy's text lives in the state file: removed while
+    # the daemon runs, a changed policy is check-failed (review it, then
+    # baseline accept), not silently accepted as the new baseline.
+    m, cfg = one_key(emu, kh_config, interval="1s")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)
+    path = state_file(cfg.state_dir, m["Arn"])
+    wait_until(lambda: os.path.exists(path), 5, "the state file")
+    time.sleep(0.5)
+    os.unlink(path)
+    p = gearset_policy()
+    statement(p, USE_SID)["Action"].append("kms:GetPublicKey")
+    emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
+    d.wait_log("no longer holds the accepted policy", timeout=FAST * 1.2 + 5)
+    status_value(d, lambda v: "1 unknown" in v, timeout=FAST * 1.2 + 5)
+    assert "baseline accept" in d.log()
+
+
 def test_watchdog_keepalive_when_asked(emu, kh_config, daemon, kh_env):
     m, cfg = one_key(emu, kh_config)
     env = dict(kh_env, WATCHDOG_USEC="600000")
@@ -337,6 +398,23 @@ def test_watchdog_keepalive_when_asked(emu, kh_config, daemon, kh_env):
     d.wait_notify("WATCHDOG", "1", timeout=2)
     # About twice per WATCHDOG_USEC (0.9 s for three; slack for load).
     assert time.monotonic() - t < 2.0
+
+
+def test_an_unread_notify_socket_never_stops_the_loop(emu, kh_config,
+                                                     daemon, kh_env):
+    # Nobody reads NOTIFY_SOCKET after READY=1 while keep-alives go out
+    # every 10 ms: its queue fills within seconds.  sd_notify(3) would
+    # then block the loop in its send; the daemon drops the datagram
+    # instead and keeps polling.
+    m, cfg = one_key(emu, kh_config, interval="1s")
+    env = dict(kh_env, WATCHDOG_USEC="20000")
+    d = daemon(cfg, env=env)
+    time.sleep(10)                  # the socket's queue is full by now
+    n = len(describes(emu, m["Arn"]))
+    wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 2, 10,
+               "two more polls with the notify socket full")
+    assert d.running()
+    assert "not sent" in d.log()
 
 
 def test_sighup_with_a_poll_in_flight_applies_after_it(emu, kh_config,

@@ -155,6 +155,20 @@ def test_list_aliases_all_pages_and_key_filter(kc, kmsemu):
     assert len(r["aliases"]) == 120
 
 
+def test_list_keys_all_pages_one_retried(kc, kmsemu):
+    kmsemu.client.config(list_page_size=3)
+    want = {seed_key(kmsemu, region=REGION)["Arn"] for _ in range(10)}
+    # The second page is throttled once: retried with its own marker.
+    kmsemu.client.fault(action="latency", operation="ListKeys", latency=0,
+                        count=1)
+    kmsemu.client.throttle(operation="ListKeys", count=1)
+    rc, r = kc.one("ListKeys", None, *FAST)
+    assert r["ok"], r
+    assert {k["KeyArn"] for k in r["keys"]} == want
+    assert len(r["keys"]) == 10
+    assert r["attempts"] == 5           # 4 pages of 3, one retried
+
+
 def test_list_grants_counts_all_pages(kc, kmsemu):
     grants = [{"GranteePrincipal": "arn:aws:iam::347752291521:root",
                "Operations": ["Decrypt"]} for _ in range(230)]

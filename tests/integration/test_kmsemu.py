@@ -212,6 +212,23 @@ def test_list_operations_paginate_with_limit_and_marker(emu, kms):
         kms.list_keys(Marker="bogus")
 
 
+def test_list_page_size_pages_below_the_limit_asked(emu, kms):
+    # KMS may answer fewer items than Limit: config list_page_size makes
+    # the emulator do so, and botocore's paginator follows the markers.
+    emu.client.config(aws_managed_aliases=False, list_page_size=2)
+    ids = [kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(5)]
+    for i, kid in enumerate(ids):
+        kms.create_alias(AliasName="alias/k%d" % i, TargetKeyId=kid)
+    pages = list(kms.get_paginator("list_keys").paginate())
+    assert [len(p["Keys"]) for p in pages] == [2, 2, 1]
+    assert sorted(k["KeyId"] for p in pages for k in p["Keys"]) == \
+        sorted(ids)
+    page = kms.list_aliases(Limit=100)
+    assert len(page["Aliases"]) == 2 and page["Truncated"]
+    emu.client.config(list_page_size=None)
+    assert len(kms.list_keys(Limit=1000)["Keys"]) == 5
+
+
 def test_aws_managed_aliases_are_listed_without_target(emu, kms):
     aliases = kms.list_aliases()["Aliases"]
     assert "alias/aws/ebs" in [a["AliasName"] for a in aliases]
@@ -449,7 +466,8 @@ def test_cross_account_access_follows_the_key_policy(emu, kms):
                                           % OTHER},
          "Action": "kms:*", "Resource": "*"},
         {"Effect": "Allow", "Principal": {"AWS": ACCOUNT},
-         "Action": ["kms:DescribeKey", "kms:ListGrants"], "Resource": "*"}]}
+         "Action": ["kms:DescribeKey", "kms:ListGrants",
+                    "kms:ListKeyRotations"], "Resource": "*"}]}
     shared = emu.client.seed_key(account=OTHER, Policy=shared_policy,
                                  Aliases=["alias/shared"])
     private = emu.client.seed_key(account=OTHER)
@@ -463,7 +481,9 @@ def test_cross_account_access_follows_the_key_policy(emu, kms):
                                          "PolicyName": "default"}),
                    (kms.list_aliases, {"KeyId": shared["Arn"]}),
                    (kms.describe_key, {"KeyId": private["Arn"]}),
-                   (kms.get_key_rotation_status, {"KeyId": shared["Arn"]})):
+                   (kms.get_key_rotation_status, {"KeyId": shared["Arn"]}),
+                   # "Cross-account use: No" in the API reference.
+                   (kms.list_key_rotations, {"KeyId": shared["Arn"]})):
         with pytest.raises(kms.exceptions.ClientError) as e:
             fn(**kw)
         assert code_of(e) == "AccessDeniedException", fn
@@ -951,3 +971,83 @@ def test_imds_tokens_and_container_authorization(emu):
     status, body = call("GET", "/_creds/container/x", {"Authorization": "tok"})
     assert status == 200 and json.loads(body)["AccessKeyId"].startswith("ASIA")
     c.close()
+
+
+# ---------------------------------------------------------------------------
+# Imported key materials and custom key stores (emu_material, emu_keystore)
+
+def test_imported_key_lists_every_material_with_its_state(emu, kms):
+    c = emu.client
+    now = time.time()
+    k = c.seed_key(Origin="EXTERNAL",
+                   ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    first, old, staged = "a" * 64, "b" * 64, "c" * 64
+    c.set_materials(k["KeyId"], [
+        {"KeyMaterialId": first, "KeyMaterialState": "NON_CURRENT",
+         "ValidTo": now + 9 * 86400},
+        {"KeyMaterialId": old, "KeyMaterialState": "CURRENT",
+         "RotationDate": now - 86400, "RotationType": "ON_DEMAND"},
+        {"KeyMaterialId": staged, "KeyMaterialState": "PENDING_ROTATION",
+         "ValidTo": now + 86400}])
+    md = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+    assert md["CurrentKeyMaterialId"] == old
+    # The earliest ValidTo of the materials the key keeps, not the staged.
+    assert abs(md["ValidTo"].timestamp() - (now + 9 * 86400)) < 2
+    assert md["ExpirationModel"] == "KEY_MATERIAL_EXPIRES"
+    every = kms.list_key_rotations(KeyId=k["KeyId"],
+                                   IncludeKeyMaterial="ALL_KEY_MATERIAL",
+                                   Limit=2)
+    assert every["Truncated"] is True
+    rest = kms.list_key_rotations(KeyId=k["KeyId"],
+                                  IncludeKeyMaterial="ALL_KEY_MATERIAL",
+                                  Marker=every["NextMarker"])
+    got = every["Rotations"] + rest["Rotations"]
+    assert [r["KeyMaterialId"] for r in got] == [first, old, staged]
+    assert {r["ImportState"] for r in got} == {"IMPORTED"}
+    # Only rotations by default.
+    assert [r["KeyMaterialId"] for r in kms.list_key_rotations(
+        KeyId=k["KeyId"])["Rotations"]] == [old]
+    # A material past its ValidTo is deleted: the key waits for it.
+    c.advance(10 * 86400)
+    c.skew_check("off")
+    assert kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"][
+        "KeyState"] == "PendingImport"
+    states = {r["KeyMaterialId"]: r["ImportState"]
+              for r in kms.list_key_rotations(
+                  KeyId=k["KeyId"],
+                  IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]}
+    assert states == {first: "PENDING_IMPORT", old: "IMPORTED",
+                      staged: "PENDING_IMPORT"}
+
+
+def test_custom_key_store_connects_and_its_keys_follow(emu, kms):
+    sid = kms.create_custom_key_store(
+        CustomKeyStoreName="hsm", CloudHsmClusterId="cluster-1a23b4cdefg",
+        TrustAnchorCertificate="cert", KeyStorePassword="kmsuser1")[
+        "CustomKeyStoreId"]
+    st = kms.describe_custom_key_stores(CustomKeyStoreId=sid)[
+        "CustomKeyStores"][0]
+    assert st["ConnectionState"] == "DISCONNECTED"
+    assert st["CustomKeyStoreType"] == "AWS_CLOUDHSM"
+    with pytest.raises(kms.exceptions.CustomKeyStoreInvalidStateException):
+        kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=sid)
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    key = kms.create_key(Origin="AWS_CLOUDHSM",
+                         CustomKeyStoreId=sid)["KeyMetadata"]
+    assert key["CustomKeyStoreId"] == sid and key["KeyState"] == "Enabled"
+    kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"][
+        "KeyState"] == "Unavailable"
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"][
+        "KeyState"] == "Enabled"
+    with pytest.raises(kms.exceptions.CustomKeyStoreNotFoundException):
+        kms.describe_custom_key_stores(CustomKeyStoreName="nope")
+    # The control API fails a store without touching its keys.
+    emu.client.update_keystore(sid, region=REGION, ConnectionState="FAILED",
+                               ConnectionErrorCode="NETWORK_ERRORS")
+    st = kms.describe_custom_key_stores()["CustomKeyStores"][0]
+    assert (st["ConnectionState"], st["ConnectionErrorCode"]) == (
+        "FAILED", "NETWORK_ERRORS")
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"][
+        "KeyState"] == "Enabled"

@@ -23,14 +23,19 @@ WEBHOOK_SECRET = "whsec-ops-7c1d0f5e9b2a4e68a3f1"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 KEY_ACTIONS = {"kms:DescribeKey", "kms:GetKeyPolicy",
-               "kms:GetKeyRotationStatus", "kms:ListGrants"}
-ALL_ACTIONS = KEY_ACTIONS | {"kms:ListAliases"}
+               "kms:GetKeyRotationStatus", "kms:ListGrants",
+               "kms:ListKeyRotations"}
+# No resource-level permissions: these go on "*".
+STAR_ACTIONS = {"kms:ListAliases", "kms:ListKeys",
+                "kms:DescribeCustomKeyStores"}
+ALL_ACTIONS = KEY_ACTIONS | STAR_ACTIONS
 
 CHECK_IDS = ["key-disabled", "key-pending-deletion",
              "key-pending-replica-deletion", "key-deleted",
              "key-unavailable", "key-material-expiring", "key-replaced",
              "vendor-access-missing", "key-misconfigured", "policy-changed",
-             "rotation-disabled", "key-material-rotated", "check-failed"]
+             "rotation-disabled", "key-material-rotated",
+             "key-material-pending", "keystore-disconnected", "check-failed"]
 
 
 def gearset_policy(account="111122223333"):
@@ -242,6 +247,65 @@ def test_metrics_pass_promtool_and_carry_every_family(ops_setup):
     assert s["keyhealthd_keys"][0][1] == 2
     assert s["keyhealthd_reloads_total"]
     assert s["keyhealthd_state_write_failures_total"][0][1] == 0
+
+
+def test_metrics_of_many_keys_read_slowly_are_whole_and_grouped(
+        kmsemu, spawn, kh_bin, tmp_path):
+    # /metrics goes out in pieces (a run of keys per loop turn) as the
+    # reader takes it: every family once, every key in each, valid for
+    # promtool, with a reader slower than the daemon.
+    import socket
+    n = 700                     # more than two runs of keys
+    ids = ["%08x-0000-4000-8000-%012x" % (i, i) for i in range(n)]
+    for lo in range(0, n, 200):
+        kmsemu.client.seed({"keys": [
+            {"region": REGION, "account": "111122223333", "KeyId": k,
+             "Policy": gearset_policy()}
+            for k in ids[lo:lo + 200]]})
+    text = ("interval: 5m\nstate_dir: %s\naws: {endpoint_url: '%s'}\n"
+            "kms: {rate_limit: 10000, max_inflight: 64}\n"
+            "http: {listen: '@HTTP@'}\nkeys:\n" % (tmp_path / "state",
+                                                    kmsemu.url))
+    for i, k in enumerate(ids):
+        text += ("  - {arn: 'arn:aws:kms:%s:111122223333:key/%s', "
+                 "name: k%04d, vendor: gearset}\n" % (REGION, k, i))
+    d = Daemon(spawn, kh_bin, tmp_path, text, daemon_env(tmp_path))
+
+    def all_polled():
+        s = metric_samples(d.metrics())
+        polls = [v for _, v in s.get("keyhealthd_polls_total", [])]
+        return len(polls) == n and min(polls) >= 1
+    wait_until(all_polled, 120, "a poll of every key")
+
+    sk = socket.socket()
+    sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sk.connect(("127.0.0.1", d.port))
+    sk.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+    sk.settimeout(10)
+    got = b""
+    while True:
+        chunk = sk.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+        time.sleep(0.001)
+    sk.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    body = body.decode()
+    r = subprocess.run([PROMTOOL, "check", "metrics"], input=body,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    helps = re.findall(r"^# HELP (\S+)", body, re.M)
+    assert len(helps) == len(set(helps)), "a family twice"
+    s = metric_samples(body)
+    for fam in ("keyhealthd_key_status", "keyhealthd_key_state",
+                "keyhealthd_polls_total", "keyhealthd_poll_failures_total",
+                "keyhealthd_last_successful_poll_timestamp_seconds"):
+        assert sorted(lb["key_name"] for lb, _ in s[fam]) == \
+            ["k%04d" % i for i in range(n)], fam
+    assert s["keyhealthd_keys"][0][1] == n
+    assert s["keyhealthd_reloads_total"]
 
 
 def test_a_prometheus_scrape_config_for_it_passes_promtool(ops_setup,
@@ -475,8 +539,10 @@ def test_iam_policy_grants_exactly_the_read_only_actions():
                 assert re.match(r"^arn:aws:kms:[a-z0-9*-]+:\d{12}:key/.+$",
                                 r), r
         else:
-            # ListAliases has no resource-level permissions.
-            assert acts == ["kms:ListAliases"] and res == ["*"]
+            # ListAliases and DescribeCustomKeyStores have no
+            # resource-level permissions.
+            assert len(acts) == 1 and acts[0] in STAR_ACTIONS, acts
+            assert res == ["*"]
     assert actions == ALL_ACTIONS
 
 

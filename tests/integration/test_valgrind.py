@@ -27,6 +27,21 @@ def test_daemon_under_valgrind_busy_run_no_errors_no_leaks(
     keys = seed_keys(kmsemu, 6)
     disabled = emu.seed_key(region="eu-west-1", KeyState="Disabled")
     keys.append({"arn": disabled["Arn"], "name": "off", "vendor": "gearset"})
+    # A key in a custom key store (one shared fetch per store) and one
+    # with imported materials (ListKeyRotations), one of them pending.
+    st = emu.add_keystore("vg-hsm", region="eu-west-1",
+                          ConnectionState="FAILED",
+                          ConnectionErrorCode="NETWORK_ERRORS")
+    hsm = emu.seed_key(region="eu-west-1", Origin="AWS_CLOUDHSM",
+                       CustomKeyStoreId=st["CustomKeyStoreId"])
+    imp = emu.seed_key(region="eu-west-1", Origin="EXTERNAL",
+                       ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    emu.set_materials(imp["KeyId"], [
+        {"KeyMaterialState": "CURRENT"},
+        {"KeyMaterialState": "NON_CURRENT", "ImportState": "PENDING_IMPORT"}],
+        region="eu-west-1")
+    keys += [{"arn": hsm["Arn"], "name": "hsm", "vendor": "gearset"},
+             {"arn": imp["Arn"], "name": "imp", "vendor": "gearset"}]
     recv = webhook_receiver()
     recv.statuses = [500, 503, 500]         # retried, then accepted
     vglog = tmp_path / "valgrind.log"
@@ -49,6 +64,9 @@ def test_daemon_under_valgrind_busy_run_no_errors_no_leaks(
               code="ThrottlingException")
     emu.fault(action="reset", operation="DescribeKey", count=2)
     emu.fault(action="malformed", operation="GetKeyPolicy", count=2)
+    emu.fault(action="error", operation="DescribeCustomKeyStores", count=2,
+              code="ThrottlingException")
+    emu.fault(action="malformed", operation="ListKeyRotations", count=1)
     k.reload()
     # Reload with a changed config: one key less, another interval.
     cfg = dict(k.config)

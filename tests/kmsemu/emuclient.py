@@ -286,3 +286,50 @@ class EmuClient:
 
     def clear_counters(self):
         return self.call("DELETE", "counters")
+
+    # -- key materials and custom key stores (emu_material, emu_keystore) --
+    def set_materials(self, key, materials, account=None, region=None):
+        """Replace the key materials of an imported (EXTERNAL) key: a list
+        of {KeyMaterialId?, ImportState?, KeyMaterialState?,
+        ExpirationModel?, ValidTo?, ...}.  Returns {KeyMetadata,
+        Materials}."""
+        doc = {"materials": list(materials)}
+        if account:
+            doc["account"] = account
+        if region:
+            doc["region"] = region
+        return self._post("keys/%s/materials" % self._quote(key), doc)
+
+    def update_material(self, key, material_id, account=None, region=None,
+                        **fields):
+        """Change one material (ImportState, ValidTo, ...)."""
+        doc = dict(fields, KeyMaterialId=material_id)
+        if account:
+            doc["account"] = account
+        if region:
+            doc["region"] = region
+        return self._post("keys/%s/materials" % self._quote(key), doc)
+
+    def add_keystore(self, name, account=None, region=None, **fields):
+        """Seed a custom key store; returns its DescribeCustomKeyStores
+        entry (CustomKeyStoreId, ConnectionState, ...)."""
+        doc = dict(fields, CustomKeyStoreName=name)
+        if account:
+            doc["account"] = account
+        if region:
+            doc["region"] = region
+        return self._post("keystores", doc)
+
+    def update_keystore(self, store_id, account=None, region=None,
+                        **fields):
+        """ConnectionState, ConnectionErrorCode, keys ("Unavailable" or
+        "Enabled": move the store's keys too)."""
+        doc = dict(fields)
+        if account:
+            doc["account"] = account
+        if region:
+            doc["region"] = region
+        return self._post("keystores/%s/update" % self._quote(store_id), doc)
+
+    def keystores(self):
+        return self._get("keystores")["keystores"]

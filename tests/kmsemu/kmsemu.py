@@ -36,6 +36,8 @@ from xml.sax.saxutils import escape as xml_escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kmsmodel  # noqa: E402
+import emu_keystore  # noqa: E402
+import emu_material  # noqa: E402
 import emu_replicas  # noqa: E402
 
 import botocore.model  # noqa: E402
@@ -89,7 +91,7 @@ AWS_MANAGED_ALIASES = ("alias/aws/dynamodb", "alias/aws/ebs",
 # Operations KMS serves for keys of another account (with the key policy
 # allowing the caller); everything else is same-account only.
 CROSS_ACCOUNT_OPS = {"DescribeKey", "GetKeyRotationStatus", "CreateGrant",
-                     "ListGrants", "RevokeGrant", "ListKeyRotations"}
+                     "ListGrants", "RevokeGrant"}
 
 ERROR_STATUS = {"KMSInternalException": 500,
                 "DependencyTimeoutException": 503}
@@ -615,6 +617,9 @@ DEFAULT_CONFIG = {
     "container_role_arn":
         "arn:aws:iam::%s:role/kmsemu-container-role" % DEFAULT_ACCOUNT,
     "log_signature_failures": True,
+    # Items per page of every List* answer at most (KMS may return fewer
+    # than Limit): small pages make clients page.  None: the API's caps.
+    "list_page_size": None,
 }
 
 
@@ -640,6 +645,7 @@ class Emulator:
             self.roles = {}
             self.keys = {}         # (account, region) -> {key id: Key}
             self.aliases = {}      # (account, region) -> {name: alias rec}
+            self.keystores = {}    # (account, region) -> {id: store}
             self.faults = []
             self.log = collections.deque(maxlen=REQUEST_LOG_MAX)
             self.seq = 0
@@ -755,7 +761,9 @@ class Emulator:
                 return "delete"
             return key.delete_at
         nxt = None
-        if (m.get("ValidTo") is not None
+        if getattr(key, "materials", None) is not None:
+            nxt = emu_material.expire(self, key, now)
+        elif (m.get("ValidTo") is not None
                 and m.get("ExpirationModel") == "KEY_MATERIAL_EXPIRES"
                 and st in ("Enabled", "Disabled")):
             if m["ValidTo"] <= now:
@@ -1259,7 +1267,8 @@ class SigV4Verifier:
 # ---------------------------------------------------------------------------
 # KMS operations
 
-class KMS(emu_replicas.ReplicaOps):
+class KMS(emu_material.MaterialOps, emu_keystore.KeyStoreOps,
+          emu_replicas.ReplicaOps):
     def __init__(self, emu):
         self.emu = emu
 
@@ -1386,7 +1395,8 @@ class KMS(emu_replicas.ReplicaOps):
 
     def _paginate(self, p, kind, items, sortkey, default, cap):
         """items sorted by sortkey; returns (page, extra response fields)."""
-        limit = min(p.get("Limit") or default, cap)
+        limit = min(p.get("Limit") or default, cap,
+                    self.emu.config["list_page_size"] or cap)
         start = 0
         if p.get("Marker") is not None:
             last = self._decode_marker(kind, p["Marker"])
@@ -1443,10 +1453,9 @@ class KMS(emu_replicas.ReplicaOps):
                            "KeyUsage %s is not compatible with KeySpec %s"
                            % (usage, spec))
         origin = p.get("Origin") or "AWS_KMS"
+        store_id = None
         if origin in ("AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"):
-            raise KMSError("CustomKeyStoreNotFoundException",
-                           "kmsemu has no custom key stores; seed such keys "
-                           "through the control API")
+            store_id = self._store_for_new_key(c, p, origin)
         if origin == "EXTERNAL" and spec != "SYMMETRIC_DEFAULT" and \
                 not spec.startswith(("HMAC_", "RSA_", "ECC_", "SM2")):
             raise KMSError("UnsupportedOperationException",
@@ -1459,6 +1468,8 @@ class KMS(emu_replicas.ReplicaOps):
                                p.get("Description", ""),
                                p.get("MultiRegion", False), policy)
         key.tags = list(p.get("Tags") or [])
+        if store_id is not None:
+            key.meta["CustomKeyStoreId"] = store_id
         return {"KeyMetadata": key.describe()}
 
     def DescribeKey(self, c, p):
@@ -1719,18 +1730,6 @@ class KMS(emu_replicas.ReplicaOps):
         key.on_demand_rotations += 1
         self.emu._rotate(key, "ON_DEMAND", self.emu.now())
         return {"KeyId": key.id}
-
-    def ListKeyRotations(self, c, p):
-        key = self.resolve(c, "ListKeyRotations", p["KeyId"])
-        items = [dict(r, RotationDate=ts(r["RotationDate"]), _i=i)
-                 for i, r in enumerate(key.rotations)]
-        page, extra = self._paginate(p, "rotations", items,
-                                     lambda r: r["_i"], 100, 1000)
-        for r in page:
-            r.pop("_i")
-        out = {"Rotations": page}
-        out.update(extra)
-        return out
 
     def CreateGrant(self, c, p):
         key = self.resolve(c, "CreateGrant", p["KeyId"])
@@ -2462,6 +2461,10 @@ class Control:
         emu = self.emu
         if not parts:
             return 200, {"endpoints": sorted(CONTROL_ENDPOINTS)}
+        for module in (emu_keystore, emu_material):
+            answer = module.control(self, method, parts, doc, query)
+            if answer is not None:
+                return answer
         head, rest = parts[0], parts[1:]
         if head == "reset" and method == "POST":
             emu.reset()
@@ -2706,7 +2709,13 @@ CONTROL_ENDPOINTS = [
     "GET|POST /_emu/aliases", "POST /_emu/aliases/<name>/delete",
     "GET|POST|DELETE /_emu/faults", "POST /_emu/faults/clear",
     "GET|DELETE /_emu/requests", "GET|DELETE /_emu/counters",
+    "POST /_emu/keys/<key>/materials", "GET|POST /_emu/keystores",
+    "POST /_emu/keystores/<id>/update",
 ]
+
+
+emu_material.bind(globals())
+emu_keystore.bind(globals())
 
 
 class Server(http.server.ThreadingHTTPServer):

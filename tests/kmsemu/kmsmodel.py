@@ -2,7 +2,9 @@
 
 Debian's python3-botocore ships an older KMS model that predates on-demand
 rotation (RotateKeyOnDemand, ListKeyRotations, RotationPeriodInDays,
-NextRotationDate) and CurrentKeyMaterialId.  keyhealthd relies on those, so
+NextRotationDate), CurrentKeyMaterialId and the key materials of imported
+keys (ListKeyRotations' IncludeKeyMaterial, and ImportState,
+KeyMaterialState, ExpirationModel, ValidTo of each material).  keyhealthd relies on those, so
 we overlay the missing parts on botocore's own model.  Anything botocore
 already defines is left alone, so a newer botocore simply wins.
 
@@ -29,6 +31,7 @@ _NEW_SHAPES = {
     "ListKeyRotationsRequest": {
         "type": "structure", "required": ["KeyId"],
         "members": {"KeyId": {"shape": "KeyIdType"},
+                    "IncludeKeyMaterial": {"shape": "IncludeKeyMaterial"},
                     "Limit": {"shape": "LimitType"},
                     "Marker": {"shape": "MarkerType"}}},
     "ListKeyRotationsResponse": {
@@ -41,8 +44,24 @@ _NEW_SHAPES = {
         "type": "structure",
         "members": {"KeyId": {"shape": "KeyIdType"},
                     "KeyMaterialId": {"shape": "BackingKeyIdType"},
+                    "KeyMaterialDescription": {
+                        "shape": "KeyMaterialDescriptionType"},
+                    "ImportState": {"shape": "ImportState"},
+                    "KeyMaterialState": {"shape": "KeyMaterialState"},
+                    "ExpirationModel": {"shape": "ExpirationModelType"},
+                    "ValidTo": {"shape": "DateType"},
                     "RotationDate": {"shape": "DateType"},
                     "RotationType": {"shape": "RotationType"}}},
+    "IncludeKeyMaterial": {"type": "string",
+                           "enum": ["ALL_KEY_MATERIAL", "ROTATIONS_ONLY"]},
+    "ImportState": {"type": "string",
+                    "enum": ["IMPORTED", "PENDING_IMPORT"]},
+    "KeyMaterialState": {
+        "type": "string",
+        "enum": ["NON_CURRENT", "CURRENT", "PENDING_ROTATION",
+                 "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"]},
+    "KeyMaterialDescriptionType": {"type": "string", "max": 256, "min": 0,
+                                   "pattern": "^[a-zA-Z0-9:/_\\s.-]+$"},
     "RotationType": {"type": "string", "enum": ["AUTOMATIC", "ON_DEMAND"]},
     "RotationPeriodInDaysType": {"type": "integer", "max": 2560, "min": 90},
     "BackingKeyIdType": {"type": "string", "max": 64, "min": 64,

@@ -24,6 +24,8 @@
 
 #include "http.h"
 #include "kms.h"
+#include "kms_keystore.h"
+#include "kms_material.h"
 #include "log.h"
 
 struct run {
@@ -203,6 +205,25 @@ result_cb(struct kms_result *res, void *arg)
 				json_object_set_new(o, "grants",
 				    json_integer((json_int_t)res->ngrants));
 				break;
+			case KMS_OP_LIST_KEYS:
+				a = json_array();
+				for (i = 0; i < res->nkeys; i++)
+					json_array_append_new(a, json_pack(
+					    "{s:o,s:o}", "KeyId",
+					    jstr(res->keys[i].key_id), "KeyArn",
+					    jstr(res->keys[i].arn)));
+				json_object_set_new(o, "keys", a);
+				break;
+			case KMS_OP_LIST_KEY_ROTATIONS:
+				json_object_set_new(o, "materials",
+				    json_integer(res->materials != NULL ?
+				    (json_int_t)res->materials->n : 0));
+				break;
+			case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
+				json_object_set_new(o, "connection_state",
+				    jstr(res->keystore != NULL ?
+				    res->keystore->state : NULL));
+				break;
 			}
 		}
 		if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
@@ -222,7 +243,8 @@ parse_op(const char *s, enum kms_op *op)
 {
 	static const enum kms_op ops[] = { KMS_OP_DESCRIBE_KEY,
 	    KMS_OP_GET_KEY_POLICY, KMS_OP_GET_KEY_ROTATION_STATUS,
-	    KMS_OP_LIST_ALIASES, KMS_OP_LIST_GRANTS };
+	    KMS_OP_LIST_ALIASES, KMS_OP_LIST_GRANTS, KMS_OP_LIST_KEYS,
+	    KMS_OP_LIST_KEY_ROTATIONS, KMS_OP_DESCRIBE_CUSTOM_KEY_STORES };
 	size_t	i;
 
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -250,6 +272,14 @@ start(struct kms_client *c, const struct kms_target *t, enum kms_op op,
 		return kms_list_aliases(c, t, key, result_cb, call, err, errlen);
 	case KMS_OP_LIST_GRANTS:
 		return kms_list_grants(c, t, key, result_cb, call, err, errlen);
+	case KMS_OP_LIST_KEYS:
+		return kms_list_keys(c, t, result_cb, call, err, errlen);
+	case KMS_OP_LIST_KEY_ROTATIONS:
+		return kms_list_key_rotations(c, t, key, result_cb, call, err,
+		    errlen);
+	case KMS_OP_DESCRIBE_CUSTOM_KEY_STORES:
+		return kms_describe_custom_key_store(c, t, key, result_cb, call,
+		    err, errlen);
 	}
 	return -1;
 }
@@ -386,7 +416,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (endpoint == NULL || region == NULL || !have_op ||
-	    (nkeys == 0 && op != KMS_OP_LIST_ALIASES))
+	    (nkeys == 0 && op != KMS_OP_LIST_ALIASES &&
+	    op != KMS_OP_LIST_KEYS))
 		usage();
 	if (nkeys == 0) {
 		keys = calloc(1, sizeof(*keys));

@@ -60,15 +60,18 @@ set_str(char **dst, const char *s)
 }
 
 static void
-set_err(struct kms_error *e, enum kms_errclass cls, const char *code,
+set_err(struct kms_fault *f, enum kms_errclass cls, const char *code,
     const char *msg)
 {
-	memset(e, 0, sizeof(*e));
-	e->cls = cls;
-	snprintf(e->code, sizeof(e->code), "%s", code);
-	snprintf(e->message, sizeof(e->message), "%s", msg);
-	e->status = cls == KMS_ERR_TRANSPORT ? 0 : 400;
-	e->attempts = 1;
+	struct kms_error	e;
+
+	memset(&e, 0, sizeof(e));
+	e.cls = cls;
+	snprintf(e.code, sizeof(e.code), "%s", code);
+	snprintf(e.message, sizeof(e.message), "%s", msg);
+	e.status = cls == KMS_ERR_TRANSPORT ? 0 : 400;
+	e.attempts = 1;
+	ck_assert_int_eq(kms_fault_set(f, &e), 0);
 }
 
 /* A healthy Gearset key in eu-west-1, every part polled. */
@@ -1143,6 +1146,60 @@ START_TEST(test_check_policy_changed_with_diff)
 }
 END_TEST
 
+/* The daemon keeps a baseline as its digest once the text is on disk:
+ * the same policy needs no text, a changed one asks for it back, a memo
+ * of the pair does not, and without it the check fails loudly. */
+START_TEST(test_check_baseline_digest_only)
+{
+	struct check_cache	 c;
+	struct key_baseline	 full;
+	char			*text;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(check_update_baseline(&base, &snap, NOW, NULL), 0);
+	text = xstrdup(base.policy);
+	check_baseline_drop_text(&base);
+	ck_assert(base.has_policy);
+	ck_assert_ptr_null(base.policy);
+	ck_assert_ptr_null(base.policy_canonical);
+	ck_assert_int_eq(check_baseline_text_needed(&snap, &base, &c), 0);
+	findings_clear(&fs);
+	ck_assert_int_eq(check_key_cached(&snap, &base, &want, NOW, &c, &fs),
+	    0);
+	expect_only(NULL);
+
+	policy_with(" ]}", ",\n  {\"Sid\": \"Auditors\", \"Effect\": \"Allow\","
+	    " \"Principal\": {\"AWS\": \"arn:aws:iam::999988887777:root\"},"
+	    " \"Action\": \"kms:DescribeKey\", \"Resource\": \"*\"}\n ]}");
+	ck_assert_int_eq(check_baseline_text_needed(&snap, &base, &c), 1);
+	/* Not read back: check-failed naming the baseline, never silence. */
+	run();
+	expect_only(CHECK_CHECK_FAILED, NULL);
+	ck_assert_str_eq(dstr(get(CHECK_CHECK_FAILED, SEV_UNKNOWN),
+	    "operation"), "PolicyBaseline");
+
+	/* Read back (as the daemon does from the state file): the diff, and
+	 * the memo then answers without the text. */
+	memset(&full, 0, sizeof(full));
+	full.has_policy = 1;
+	full.policy = text;
+	ck_assert_int_eq(check_baseline_digest(&full), 0);
+	ck_assert_mem_eq(full.policy_md, base.policy_md, CHECK_DIGEST_LEN);
+	base.policy = full.policy;
+	findings_clear(&fs);
+	ck_assert_int_eq(check_key_cached(&snap, &base, &want, NOW, &c, &fs),
+	    0);
+	expect_only(CHECK_POLICY_CHANGED, NULL);
+	check_baseline_drop_text(&base);
+	ck_assert_int_eq(check_baseline_text_needed(&snap, &base, &c), 0);
+	findings_clear(&fs);
+	ck_assert_int_eq(check_key_cached(&snap, &base, &want, NOW, &c, &fs),
+	    0);
+	expect_only(CHECK_POLICY_CHANGED, NULL);
+	check_cache_free(&c);
+}
+END_TEST
+
 START_TEST(test_check_policy_reformatted_is_not_changed)
 {
 	ck_assert_int_eq(check_update_baseline(&base, &snap, NOW, NULL), 0);
@@ -1197,7 +1254,7 @@ START_TEST(test_check_baseline_accept_needs_a_policy)
 	ck_assert_ptr_nonnull(strstr(e, "AccessDeniedException"));
 	ck_assert_int_eq(base.has_policy, 0);
 	set_str(&snap.policy, "not json");
-	memset(&snap.policy_err, 0, sizeof(snap.policy_err));
+	kms_fault_free(&snap.policy_err);
 	ck_assert_int_eq(check_accept_baseline(&base, &snap, NOW, e,
 	    sizeof(e)), -1);
 	ck_assert_ptr_nonnull(strstr(e, "does not parse"));
@@ -1500,6 +1557,7 @@ check_suite(void)
 	tcase_add_test(tc, test_check_policy_checks_quiet_without_policy_poll);
 	tcase_add_test(tc, test_check_first_poll_sets_policy_baseline);
 	tcase_add_test(tc, test_check_policy_changed_with_diff);
+	tcase_add_test(tc, test_check_baseline_digest_only);
 	tcase_add_test(tc, test_check_policy_reformatted_is_not_changed);
 	tcase_add_test(tc, test_check_baseline_accept_clears_policy_changed);
 	tcase_add_test(tc, test_check_baseline_accept_needs_a_policy);

@@ -570,7 +570,7 @@ END_TEST
  * same reason, by every option that takes a duration, the file's and the
  * notifiers' alike (all the values here are within every option's range).
  */
-#define DUR_PLACES	12
+#define DUR_PLACES	13
 
 static void
 durations_everywhere(const char *d, const char *keyfile,
@@ -585,6 +585,7 @@ durations_everywhere(const char *d, const char *keyfile,
 	    "renotify: %s\n"
 	    "kms:\n  connect_timeout: %s\n  timeout: %s\n"
 	    "alerts:\n  material_expiry_warning: %s\n"
+	    "discover:\n  interval: %s\n"
 	    "keys:\n  - arn: " KEY1 "\n    interval: %s\n"
 	    "notifiers:\n"
 	    "  - type: webhook\n    url: https://h.example/x\n"
@@ -596,7 +597,7 @@ durations_everywhere(const char *d, const char *keyfile,
 	    "    timeout: %s\n"
 	    "  - type: alertmanager\n    url: http://127.0.0.1:9093\n"
 	    "    repost_interval: %s\n",
-	    d, d, d, d, d, d, d, d, d, keyfile, d, d, d);
+	    d, d, d, d, d, d, d, d, d, d, keyfile, d, d, d);
 	cfg = load_notifiers(text, errs);
 	if (errs->total == 0)
 		ck_assert_ptr_nonnull(cfg);
@@ -650,7 +651,7 @@ START_TEST(test_config_one_duration_grammar_everywhere)
 		config_errors_free(&errs);
 	}
 	/* Precision is the option's: milliseconds for the notifiers'
-	 * five, whole seconds for the file's seven. */
+	 * five, whole seconds for the file's eight. */
 	durations_everywhere("1500ms", keyfile, &errs);
 	ck_assert_uint_eq(errs.total, DUR_PLACES - 5);
 	for (j = 0; j < errs.n; j++)
@@ -925,14 +926,64 @@ START_TEST(test_config_max_keys_fit_the_file_limits)
 }
 END_TEST
 
+START_TEST(test_config_discover_section_needs_no_keys)
+{
+	struct config	*cfg;
+
+	cfg = load_ok("discover: {}\n");
+	ck_assert_int_eq(cfg->discover.enabled, 1);
+	ck_assert_int_eq(cfg->discover.interval, 6 * 3600);
+	ck_assert_uint_eq(cfg->nkeys, 0);
+	config_free(cfg);
+	cfg = load_ok("keys: []\ndiscover:\n  interval: 30m\n"
+	    "  regions: [eu-west-1]\n  vendors: [gearset]\n  accounts:\n"
+	    "    - assume_role: arn:aws:iam::444455556666:role/kh\n"
+	    "    - profile: other\n");
+	ck_assert_int_eq(cfg->discover.interval, 1800);
+	ck_assert_uint_eq(cfg->discover.nregions, 1);
+	ck_assert_str_eq(cfg->discover.vendors[0], "gearset");
+	ck_assert_uint_eq(cfg->discover.naccounts, 2);
+	ck_assert_str_eq(cfg->discover.accounts[0].assume_role,
+	    "arn:aws:iam::444455556666:role/kh");
+	ck_assert_int_eq(cfg->discover.accounts[1].use_fips, -1);
+	config_free(cfg);
+	cfg = load_ok("discover:\n" KEYS1);
+	ck_assert_int_eq(cfg->discover.enabled, 1);
+	ck_assert_uint_eq(cfg->nkeys, 1);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_discover_errors_name_the_node)
+{
+	one_error("discover: {interval: 30}\n",
+	    "t.yaml:1:22: discover.interval: bad duration '30': missing unit "
+	    "(use ms, s, m, h, d)");
+	one_error("discover: {regions: [mars]}\n",
+	    "t.yaml:1:22: discover.regions: not an AWS region: 'mars' (e.g. "
+	    "eu-west-1)");
+	one_error("discover: {vendors: [gearsett]}\n",
+	    "t.yaml:1:22: discover.vendors: unknown vendor 'gearsett'; did "
+	    "you mean 'gearset'? (known: gearset)");
+	one_error("discover: {accounts: [{assume_role: nope}]}\n",
+	    "t.yaml:1:37: discover.accounts[0].assume_role: expected an IAM "
+	    "role ARN (arn:aws:iam::ACCOUNT:role/NAME), got 'nope'");
+	one_error("discover: {acounts: []}\n",
+	    "t.yaml:1:12: unknown key 'acounts' in discover; did you mean "
+	    "'accounts'?");
+	one_error("discover: [eu-west-1]\n",
+	    "t.yaml:1:11: discover: expected a mapping, got a sequence");
+}
+END_TEST
+
 START_TEST(test_config_empty_or_missing_key_list)
 {
 	one_error("keys: []\n",
 	    "t.yaml:1:7: keys: the list is empty; add at least one key");
 	one_error("interval: 5m\n",
-	    "t.yaml:1:1: no keys to watch: add a 'keys:' list");
+	    "t.yaml:1:1: no keys to watch: add a 'keys:' list (or a 'discover:' section)");
 	one_error("",
-	    "t.yaml:1:1: no keys to watch: add a 'keys:' list");
+	    "t.yaml:1:1: no keys to watch: add a 'keys:' list (or a 'discover:' section)");
 	one_error("keys:\n  - name: x\n",
 	    "t.yaml:2:5: keys[0]: missing required key 'arn'");
 }
@@ -1249,6 +1300,8 @@ config_suite(void)
 	tcase_add_test(tc, test_config_duplicates_among_many_keys);
 	tcase_add_test(tc, test_config_max_keys_fit_the_file_limits);
 	tcase_add_test(tc, test_config_empty_or_missing_key_list);
+	tcase_add_test(tc, test_config_discover_section_needs_no_keys);
+	tcase_add_test(tc, test_config_discover_errors_name_the_node);
 	tcase_add_test(tc, test_config_wrong_types_say_what_was_expected);
 	tcase_add_test(tc, test_config_booleans_are_true_or_false_only);
 	tcase_add_test(tc, test_config_numbers_are_strict);

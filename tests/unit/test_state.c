@@ -460,6 +460,36 @@ START_TEST(test_state_key_round_trip)
 }
 END_TEST
 
+/* A loaded baseline carries the digest of its text, and one whose text
+ * was dropped (the daemon keeps the digest only) is never written as
+ * "no policy": that would make the next policy the baseline. */
+START_TEST(test_state_key_digest_loaded_and_digest_only_not_written)
+{
+	struct state_key	k, l;
+	unsigned char		md[CHECK_DIGEST_LEN];
+
+	init_dir();
+	fill_key(&k, ARN1);
+	ck_assert_int_eq(check_baseline_digest(&k.baseline), 0);
+	memcpy(md, k.baseline.policy_md, sizeof(md));
+	ck_assert_msg(state_key_save(sdir, &k, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_int_eq(state_key_load(sdir, ARN1, &l, err, sizeof(err)),
+	    STATE_READ_OK);
+	ck_assert_mem_eq(l.baseline.policy_md, md, sizeof(md));
+	check_baseline_drop_text(&l.baseline);
+	ck_assert_int_eq(l.baseline.has_policy, 1);
+	ck_assert_ptr_null(state_key_to_json(&l));
+	ck_assert_int_eq(state_key_save(sdir, &l, err, sizeof(err)), -1);
+	state_key_free(&l);
+	ck_assert_int_eq(state_key_load(sdir, ARN1, &l, err, sizeof(err)),
+	    STATE_READ_OK);
+	ck_assert_str_eq(l.baseline.policy, k.baseline.policy);
+	state_key_free(&k);
+	state_key_free(&l);
+}
+END_TEST
+
 START_TEST(test_state_key_absent_starts_without_baseline)
 {
 	struct state_key	l;
@@ -806,6 +836,8 @@ state_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_state_key_filename_is_hash_of_arn);
 	tcase_add_test(tc, test_state_key_round_trip);
+	tcase_add_test(tc,
+	    test_state_key_digest_loaded_and_digest_only_not_written);
 	tcase_add_test(tc, test_state_key_absent_starts_without_baseline);
 	tcase_add_test(tc, test_state_key_wrong_shape_moved_aside);
 	tcase_add_test(tc, test_state_key_peek_reports_and_leaves_a_bad_file);
