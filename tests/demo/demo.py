@@ -368,10 +368,11 @@ class Demo:
                            stdin=subprocess.DEVNULL)
         for line in r.stdout.splitlines():
             self.out.more("  " + line)
-        if r.returncode != 0 or r.stdout.count("- arn:") != 3:
+        want = len(self.keys)
+        if r.returncode != 0 or r.stdout.count("- arn:") != want:
             raise StepFailed("keyhealthd discover (status %d) did not "
-                             "list the 3 keys:\n%s%s" % (
-                                 r.returncode, r.stdout, r.stderr))
+                             "list the %d keys:\n%s%s" % (
+                                 r.returncode, want, r.stdout, r.stderr))
 
     def start_daemon(self):
         env = self.kh_env()

@@ -216,7 +216,7 @@ def test_a_configured_replica_is_reported_with_its_primary(
     assert [k["name"] for k in doc["keys"]] == ["gs", "gs-us"]
     assert "replicas" not in doc["keys"][0]
     r = doc["keys"][1]
-    assert r["primary"] == primary["Arn"] and "origin" not in r
+    assert r["primary"] == primary["Arn"] and r["origin"] == "configured"
     assert finding(r, "key-disabled")["details"]["primary"] == \
         primary["Arn"]
     assert len(requests_to(kmsemu, SERVED, "DescribeKey")) == 1
