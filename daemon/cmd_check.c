@@ -169,6 +169,21 @@ once_key_done(struct kh_key *k)
 		event_base_loopexit(kh->base, NULL);
 }
 
+/* A replica found by its primary's poll: polled in the same run. */
+static void
+once_key_added(struct kh *kh, struct kh_key *k)
+{
+	kh->remaining++;
+	/* The progress line counts it too (done = total - remaining). */
+	if (progress_cur != NULL)
+		progress_cur->total++;
+	if (poll_start(k, once_key_done) == -1) {
+		kh->remaining--;
+		log_warnx("key %s: out of memory: not polled",
+		    kh_key_name(k));
+	}
+}
+
 /*
  * Polls the keys in sel (all when nsel == 0) once, with a progress line
  * on stderr when asked and stderr is a terminal.  Returns the context
@@ -185,7 +200,7 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 	struct kh		*kh;
 	struct kh_key		*k;
 	char			 err[512];
-	size_t			 i;
+	size_t			 i, n0;
 
 	if ((conf = kh_config_load(path, 0)) == NULL)
 		return NULL;
@@ -201,6 +216,7 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 		event_base_free(base);
 		return NULL;
 	}
+	kh->on_key_added = once_key_added;
 	/* Keys found by the discover: section are polled like the rest; a
 	 * listing that failed leaves them out, said on stderr. */
 	if (kh->conf->discover.enabled && discover_once(kh) == -1)
@@ -234,12 +250,26 @@ once_poll(enum kh_mode mode, const char *path, char **sel, size_t nsel,
 			goto fail;
 		}
 	}
+	n0 = kh->nkeys;
 	if (kh->remaining > 0) {
 		pr.tick = NULL;
 		if (progress && isatty(STDERR_FILENO))
 			(void)progress_start(&pr, kh, kh->remaining);
 		(void)event_base_dispatch(base);
 		progress_stop(&pr);
+	}
+	/* The replicas added meanwhile are those of selected keys. */
+	if (kh->nkeys > n0) {
+		int	*v = reallocarray(selected, kh->nkeys + 1,
+			    sizeof(*selected));
+
+		if (v == NULL) {
+			log_warnx("out of memory");
+			goto fail;
+		}
+		*selectedp = selected = v;
+		for (i = n0; i < kh->nkeys; i++)
+			selected[i] = 1;
 	}
 	*basep = base;
 	return kh;
@@ -324,16 +354,12 @@ cmd_check(struct kh_opts *opts, int argc, char **argv)
 		for (i = 0; keys != NULL && i < kh->nkeys; i++) {
 			struct kh_key *k = kh->keys[i];
 
-			json_t *kj;
-
-			if (!selected[i])
+			/* Replicas are nested under their primary. */
+			if (!selected[i] || (k->origin == KH_ORIGIN_REPLICA &&
+			    k->primary != NULL))
 				continue;
-			kj = check_key_json(&k->expect, k->have_snap ?
-			    &k->snap : NULL, &k->findings);
-			if (kj != NULL)
-				(void)json_object_set_new(kj, "origin",
-				    json_string(kh_key_origin(k)));
-			if (json_array_append_new(keys, kj) == -1)
+			if (json_array_append_new(keys, kh_key_json(kh, k,
+			    0)) == -1)
 				keys = NULL;
 		}
 		if (keys == NULL || json_dumpf(doc, stdout, JSON_INDENT(2) |
@@ -385,7 +411,8 @@ cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 	for (i = 0; i < kh->nkeys; i++) {
 		struct kh_key *k = kh->keys[i];
 
-		if (!selected[i])
+		/* A replica watched for its state only has no policy. */
+		if (!selected[i] || k->state_only)
 			continue;
 		if (check_accept_baseline(&k->st.baseline, &k->snap,
 		    time(NULL), err, sizeof(err)) == -1) {

@@ -133,9 +133,13 @@ disc_found(void *arg, const struct discovery_found *f)
 
 	if (dc->add) {
 		char		 err[512];
-		struct kh_key	*k = kh_key_add(dc->kh, f, err, sizeof(err));
+		struct kh_key	*k = kh_key_add(dc->kh, kh_ck_found(dc->kh, f,
+				    err, sizeof(err)), KH_ORIGIN_DISCOVERED, err,
+				    sizeof(err));
 
-		if (k == NULL)
+		if (k != NULL)
+			k->disc_source = (unsigned int)f->source;
+		else
 			log_warnx("discover: key %s: %s", f->arn, err);
 		return;
 	}

@@ -169,7 +169,7 @@ metrics_head(struct kh *kh, struct evbuffer *b)
 	evbuffer_add_printf(b, "keyhealthd_start_time_seconds %lld\n",
 	    (long long)kh->stats.started);
 	httpd_help(b, "keyhealthd_keys", "gauge",
-	    "Watched keys (configured and discovered).");
+	    "Watched keys (configured, discovered and replicas).");
 	evbuffer_add_printf(b, "keyhealthd_keys %zu\n", kh->nkeys);
 	if (kh->conf->discover.enabled) {
 		httpd_help(b, "keyhealthd_discovered_keys", "gauge",

@@ -72,6 +72,19 @@ struct kh_endpoint {
 	struct sched_queue	 q;	/* polls running, keys waiting */
 };
 
+/*
+ * Where a watched key comes from.  Keys other than configured ones join
+ * at run time (kh_key_add()), are kept after the configured ones in
+ * kh->keys, own their config_key and leave through kh_key_drop(); an
+ * entry of keys: wins over both kinds.
+ */
+enum kh_origin {
+	KH_ORIGIN_CONFIG = 0,	/* an entry of keys: */
+	KH_ORIGIN_DISCOVERED,	/* found by discover: (discovery.c) */
+	KH_ORIGIN_REPLICA	/* a replica of a configured multi-Region
+				 * primary (replica.c) */
+};
+
 /* A key's place in the schedule (lib/sched decides, run.c keeps it). */
 struct kh_key_sched {
 	struct timespec		 next_at;	/* CLOCK_MONOTONIC, when the
@@ -93,16 +106,7 @@ struct kh_key_metrics {
 };
 
 /*
- * Where the watched set got a key.  Keys added at run time (discovered
- * ones) own their config_key; the configuration's win over them.
- */
-enum kh_origin {
-	KH_ORIGIN_CONFIG = 0,
-	KH_ORIGIN_DISCOVERED
-};
-
-/*
- * A configured key at run time.  What it learnt (state, last poll,
+ * A watched key at run time.  What it learnt (state, last poll,
  * findings, schedule, metrics) moves to its replacement across a reload
  * while the key stays configured: kh.c's kh_key_take_over().
  */
@@ -110,9 +114,9 @@ struct kh_key {
 	struct kh		*kh;
 	const struct config_key	*ck;
 	struct config_key	*own_ck;	/* run-time keys: ck, owned */
-	unsigned char		 origin;	/* enum kh_origin */
+	struct kh_key		*primary;	/* KH_ORIGIN_REPLICA: the key
+						 * it was derived from */
 	unsigned char		 disc_seen;	/* listed by this run */
-	unsigned char		 drop;		/* leaves when its poll ends */
 	unsigned char		 superseded;	/* a reload configures it */
 	unsigned int		 disc_source;	/* discover.accounts index */
 	time_t			 added;		/* run-time keys: when */
@@ -120,6 +124,11 @@ struct kh_key {
 	char			*alias_arn;	/* NULL: no alias configured */
 	struct kh_endpoint	*ep;		/* shared; NULL: none (bad) */
 	struct sched_slot	 slot;		/* in ep's queue */
+	unsigned char		 origin;	/* enum kh_origin */
+	unsigned char		 drop;		/* run-time key no longer
+						 * wanted: dropped when its
+						 * poll ends */
+	unsigned char		 state_only;	/* DescribeKey only */
 	char			*endpoint_err;	/* why there is none */
 	struct kh_creds		*creds;
 	struct kms_target	 target;
@@ -183,6 +192,13 @@ struct kh {
 	struct kms_client	*kms;
 	struct kh_key		**keys;
 	size_t			 nkeys;
+	size_t			 nconfigured;	/* keys[0 .. nconfigured) are
+						 * configured, the rest derived */
+	/* Told of a derived key added (to poll it) and of one about to be
+	 * dropped (its alerts resolve); NULL: nothing to do. */
+	void			(*on_key_added)(struct kh *, struct kh_key *);
+	void			(*on_key_dropped)(struct kh *,
+				    struct kh_key *);
 	struct kh_key		**keymap;	/* by sfile, open addressing */
 	struct kh_endpoint	**endpoints;	/* live as long as kh */
 	size_t			 nendpoints;
@@ -240,6 +256,9 @@ struct kh_key	*kh_key_find(struct kh *, const char *);
 /* The key with this ARN, in O(1) (a discovery run asks for every listed
  * key), or NULL. */
 struct kh_key	*kh_key_by_arn(struct kh *, const char *);
+/* A key's document for check --json and /status, its derived replicas
+ * nested under "replicas". */
+json_t		*kh_key_json(struct kh *, struct kh_key *, int with_alerts);
 int		 kh_key_save_state(struct kh_key *);
 void		 kh_key_reload_baseline(struct kh_key *);
 /* Reads the accepted policy's text back from the key's state file when
@@ -269,12 +288,27 @@ struct config_errors;
 void		 kh_config_log_errors(const char *path,
 		    const struct config_errors *);
 
-/* Run-time keys (kh.c): added with the settings of a discovery's account
- * entry; removed (no poll in flight, not waiting) when gone. */
+/* Run-time keys (kh.c), discovered ones and replicas alike.
+ * kh_key_add() watches a key of origin (not KH_ORIGIN_CONFIG) under ck,
+ * an entry built by the caller (kh_ck_found(), replica_ck_new()) that the
+ * key owns from now on (kh_ck_free(), also when the add fails); its state
+ * is read as a configured key's; the caller schedules its first poll.
+ * The key must not be watched yet.  NULL with err.
+ * kh_key_drop() stops watching a run-time key: told to on_key_dropped
+ * (its alerts resolve) and freed now, or marked drop and dropped by the
+ * end of its poll in flight.  A reload carries run-time keys over while
+ * what derives them stays (kh_keys_build()): a discovered key while
+ * discover: is on, a replica while its primary is configured and watches
+ * replicas; an entry of keys: for the same ARN wins over both. */
 struct discovery_found;
-struct kh_key	*kh_key_add(struct kh *, const struct discovery_found *,
+struct kh_key	*kh_key_add(struct kh *, struct config_key *, enum kh_origin,
 		    char *, size_t);
-void		 kh_key_remove(struct kh *, struct kh_key *);
+void		 kh_key_drop(struct kh_key *);
+/* A found key's entry with the settings of its discovery's account
+ * entry, named after its alias (unique); NULL with err. */
+struct config_key *kh_ck_found(struct kh *, const struct discovery_found *,
+		    char *, size_t);
+void		 kh_ck_free(struct config_key *);
 const char	*kh_key_origin(const struct kh_key *);
 /* strdup(s), NULL for NULL; out of memory sets *bad. */
 char		*kh_strdup0(const char *, int *);
@@ -338,6 +372,29 @@ void		 poll_creds_ready(struct kh_key *, const char *);
 void		 poll_discard(struct kh_key *);
 /* keyhealthd_poll_duration_seconds: upper bounds, s */
 extern const double poll_latency_bounds[KH_LATENCY_BUCKETS];
+
+/* replica.c: the replicas of multi-Region primaries, watched as keys */
+/* After a poll of a configured key: its replicas as its DescribeKey
+ * lists them are watched from now on, those no longer listed dropped. */
+void		 replica_sync(struct kh_key *);
+/* A replica (arn) of the configured primary pck, as a key entry of its
+ * own (every string its own, freed by kh_ck_free()); NULL when out of
+ * memory. */
+struct config_key *replica_ck_new(const struct config_key *pck,
+		    const char *arn);
+/* The configured key (index into conf->keys) that a derived replica k
+ * stays a replica of under conf, or -1: its primary is no longer
+ * configured, watches no replicas, or k itself is configured. */
+long		 replica_kept(const struct config *, const struct kh_key *k);
+/* Start-up: an alert's key ARN that is no configured key may be a
+ * replica of a configured primary (same multi-Region key id); watch it
+ * at once so that its alerts carry on.  1 when it is now watched. */
+int		 replica_adopt(struct kh *, const char *arn);
+/* After a poll of a derived replica: 1 (logged) when KMS says it no
+ * longer exists; the caller drops it (kh_key_drop()). */
+int		 replica_vanished(struct kh_key *k);
+/* Finishes a derived replica key k of primary after kh_key_add(). */
+void		 replica_setup(struct kh_key *k, struct kh_key *primary);
 
 /* keystore.c: custom key stores, one fetch per store per interval */
 /* Calls cb once with a reference to store id's record (the callee

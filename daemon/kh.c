@@ -475,8 +475,8 @@ kh_key_write(struct kh_key *k)
 	return 0;
 }
 
-/* A run-time key's own entry (kh_key_add()). */
-static void
+/* A run-time key's own entry (kh_key_add()): every string its own. */
+void
 kh_ck_free(struct config_key *ck)
 {
 	if (ck == NULL)
@@ -517,8 +517,14 @@ kh_key_free(struct kh_key *k)
 const char *
 kh_key_origin(const struct kh_key *k)
 {
-	return k->origin == KH_ORIGIN_DISCOVERED ? "discovered" :
-	    "configured";
+	switch (k->origin) {
+	case KH_ORIGIN_DISCOVERED:
+		return "discovered";
+	case KH_ORIGIN_REPLICA:
+		return "replica";
+	default:
+		return "configured";
+	}
 }
 
 static void	kh_key_setup(struct kh *, struct config *, struct kh_key *,
@@ -542,17 +548,11 @@ kh_name_taken(void *arg, const char *name)
 	return kh_key_find(arg, name) != NULL;
 }
 
-/*
- * The one place where a key joins the watched set at run time: an entry
- * of its own (name from its alias, unique), its state loaded, polled by
- * the caller.  The key must not be watched yet.  NULL with err.
- */
-struct kh_key *
-kh_key_add(struct kh *kh, const struct discovery_found *f, char *err,
+struct config_key *
+kh_ck_found(struct kh *kh, const struct discovery_found *f, char *err,
     size_t errlen)
 {
 	struct config_key	*ck;
-	struct kh_key		*k = NULL, **v;
 	char			 name[DISCOVER_NAME_MAX + 1], serr[512];
 	int			 bad = 0;
 
@@ -584,67 +584,13 @@ kh_key_add(struct kh *kh, const struct discovery_found *f, char *err,
 	ck->aws.sts_endpoint_url = kh_strdup0(f->aws->sts_endpoint_url, &bad);
 	ck->aws.assume_role = kh_strdup0(f->aws->assume_role, &bad);
 	ck->aws.ca_file = kh_strdup0(f->aws->ca_file, &bad);
-	if (bad || (k = calloc(1, sizeof(*k))) == NULL ||
-	    (v = reallocarray(kh->keys, kh->nkeys + 1, sizeof(*v))) == NULL)
+	if (bad)
 		goto nomem;
-	kh->keys = v;
-	k->own_ck = ck;
-	k->origin = KH_ORIGIN_DISCOVERED;
-	k->disc_source = (unsigned int)f->source;
-	k->added = time(NULL);
-	kh_key_setup(kh, kh->conf, k, ck);
-	if (kh->state_ok) {
-		enum state_read r = kh->mode == KH_MODE_CHECK ?
-		    state_key_peek(kh->conf->state_dir, ck->arn, &k->st, serr,
-		    sizeof(serr)) : state_key_load(kh->conf->state_dir,
-		    ck->arn, &k->st, serr, sizeof(serr));
-
-		if (r != STATE_READ_OK && serr[0] != '\0')
-			log_warnx("key %s: %s", ck->name, serr);
-		if (r == STATE_READ_OK) {
-			kh_key_stat_mtime(k, kh->conf->state_dir);
-			k->base_on_disk = 1;
-		}
-	}
-	if (k->st.arn == NULL)
-		k->st.arn = strdup(ck->arn);
-	kh->keys[kh->nkeys++] = k;
-	kh->ndiscovered++;
-	kh->nworst[findings_worst(&k->findings)]++;
-	if (kh_keymap_build(kh) == -1)
-		log_warnx("out of memory indexing the keys");
-	return k;
+	return ck;
 nomem:
-	if (k != NULL)
-		k->own_ck = NULL;
-	free(k);
 	kh_ck_free(ck);
 	(void)snprintf(err, errlen, "out of memory");
 	return NULL;
-}
-
-/* A run-time key leaves the watched set (no poll in flight, not in an
- * endpoint's queue); its alerts are the caller's. */
-void
-kh_key_remove(struct kh *kh, struct kh_key *k)
-{
-	size_t	i;
-
-	for (i = 0; i < kh->nkeys && kh->keys[i] != k; i++)
-		;
-	if (i == kh->nkeys)
-		return;
-	memmove(&kh->keys[i], &kh->keys[i + 1],
-	    (kh->nkeys - i - 1) * sizeof(*kh->keys));
-	kh->nkeys--;
-	if (k->origin == KH_ORIGIN_DISCOVERED && kh->ndiscovered > 0)
-		kh->ndiscovered--;
-	if (kh->nworst[findings_worst(&k->findings)] > 0)
-		kh->nworst[findings_worst(&k->findings)]--;
-	/* Its state file stays: a key found again keeps its baseline. */
-	kh_key_free(k);
-	if (kh_keymap_build(kh) == -1)
-		log_warnx("out of memory indexing the keys");
 }
 
 struct kh_key *
@@ -746,6 +692,117 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	k->target.creds_arg = k->creds != NULL ? k->creds->prov : NULL;
 }
 
+/* A new key's state: its file, else a fresh start. */
+static void
+kh_key_load_state(struct kh *kh, const struct config *conf, struct kh_key *k)
+{
+	char	serr[512];
+
+	if (kh->state_ok) {
+		enum state_read r = kh->mode == KH_MODE_CHECK ?
+		    state_key_peek(conf->state_dir, k->ck->arn, &k->st, serr,
+		    sizeof(serr)) :
+		    state_key_load(conf->state_dir, k->ck->arn, &k->st, serr,
+		    sizeof(serr));
+
+		if (r != STATE_READ_OK && serr[0] != '\0')
+			log_warnx("key %s: %s", k->ck->name, serr);
+		if (r == STATE_READ_OK) {
+			kh_key_stat_mtime(k, conf->state_dir);
+			k->base_on_disk = 1;
+		}
+	}
+	if (k->st.arn == NULL)
+		k->st.arn = strdup(k->ck->arn);
+}
+
+/*
+ * The one place where a key joins the watched set at run time
+ * (keyhealthd.h).
+ */
+struct kh_key *
+kh_key_add(struct kh *kh, struct config_key *ck, enum kh_origin origin,
+    char *err, size_t errlen)
+{
+	struct kh_key	**v, *k;
+
+	if (ck == NULL)
+		return NULL;	/* the builder said why */
+	if ((k = calloc(1, sizeof(*k))) == NULL ||
+	    (v = reallocarray(kh->keys, kh->nkeys + 1, sizeof(*v))) == NULL) {
+		free(k);
+		kh_ck_free(ck);
+		(void)snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	kh->keys = v;
+	k->own_ck = ck;
+	k->origin = origin;
+	k->added = time(NULL);
+	kh_key_setup(kh, kh->conf, k, ck);
+	kh_key_load_state(kh, kh->conf, k);
+	v[kh->nkeys++] = k;
+	if (origin == KH_ORIGIN_DISCOVERED)
+		kh->ndiscovered++;
+	kh->nworst[findings_worst(&k->findings)]++;
+	if (kh_keymap_build(kh) == -1)
+		log_warnx("key %s: out of memory indexing it", ck->name);
+	return k;
+}
+
+/*
+ * The one place where a run-time key leaves (keyhealthd.h).  Its state
+ * file stays: a key found again keeps its baseline.
+ */
+void
+kh_key_drop(struct kh_key *k)
+{
+	struct kh	*kh = k->kh;
+	struct kh_key	*p, *prev = NULL;
+	size_t		 i;
+	enum severity	 w;
+
+	if (k->origin == KH_ORIGIN_CONFIG)
+		return;
+	if (k->poll != NULL) {
+		k->drop = 1;
+		return;
+	}
+	if (kh->on_key_dropped != NULL)
+		kh->on_key_dropped(kh, k);
+	if (k->ep != NULL)
+		sched_queue_remove(&k->ep->q, &k->slot);
+	/* What it still had to save is of no use now. */
+	if (k->dirty) {
+		for (p = kh->dirty_head; p != NULL && p != k;
+		    p = p->dirty_next)
+			prev = p;
+		if (p == k) {
+			if (prev != NULL)
+				prev->dirty_next = k->dirty_next;
+			else
+				kh->dirty_head = k->dirty_next;
+			if (kh->dirty_tail == k)
+				kh->dirty_tail = prev;
+		}
+	}
+	for (i = kh->nconfigured; i < kh->nkeys && kh->keys[i] != k; i++)
+		;
+	if (i < kh->nkeys) {
+		memmove(&kh->keys[i], &kh->keys[i + 1],
+		    (kh->nkeys - i - 1) * sizeof(*kh->keys));
+		kh->nkeys--;
+	}
+	if (k->origin == KH_ORIGIN_DISCOVERED && kh->ndiscovered > 0)
+		kh->ndiscovered--;
+	w = findings_worst(&k->findings);
+	if (kh->nworst[w] > 0)
+		kh->nworst[w]--;
+	kh_key_free(k);
+	if (kh_keymap_build(kh) == -1)
+		log_warnx("state: out of memory indexing the keys");
+}
+
 static int
 kh_key_arn_cmp(const void *a, const void *b)
 {
@@ -806,42 +863,70 @@ kh_key_take_over(struct kh_key *k, struct kh_key *old)
  * binary search: a reload of 100,000 keys compared every pair.
  */
 /*
- * A reload keeps the keys found at run time (their entries move over)
- * while conf has a discover: section and does not list them itself;
- * appended to keys[n...].  Returns the new count.
+ * A reload keeps the run-time keys while what derives them stays, and
+ * while conf does not list them itself (superseded: an entry of keys:
+ * wins): a discovered key while conf has a discover: section, its entry
+ * moving over; a replica while its primary is configured and watches
+ * replicas (replica_kept()), with an entry built again from its
+ * primary's new one.  keys[0 .. conf->nkeys) are the new configured
+ * keys; the kept ones are appended to keys[n...].  Returns the new count.
  */
 static size_t
 kh_keys_carry(struct kh *kh, struct config *conf, struct kh_key **keys,
     size_t n)
 {
-	struct kh_key	*old, *k;
-	size_t		 i;
+	struct kh_key		*old, *k;
+	struct config_key	*ck;
+	size_t			 i;
+	long			 p = -1;
 
 	kh->ndiscovered = 0;
 	for (i = 0; i < kh->nkeys; i++) {
 		old = kh->keys[i];
-		if (old->origin != KH_ORIGIN_DISCOVERED || old->own_ck == NULL ||
+		if (old->origin == KH_ORIGIN_CONFIG || old->own_ck == NULL ||
+		    old->superseded)
+			continue;	/* configured now: that one wins */
+		if (old->origin == KH_ORIGIN_DISCOVERED &&
 		    !conf->discover.enabled)
 			continue;
-		if (old->superseded)
-			continue;	/* configured now: that one wins */
+		if (old->origin == KH_ORIGIN_REPLICA &&
+		    (p = replica_kept(conf, old)) == -1)
+			continue;
 		if ((k = calloc(1, sizeof(*k))) == NULL) {
 			log_warnx("key %s: out of memory: no longer watched",
 			    kh_key_name(old));
 			continue;
 		}
-		k->own_ck = old->own_ck;
-		old->own_ck = NULL;
-		/* Profiles are the new configuration's. */
-		k->own_ck->vendor = k->own_ck->vendor_name != NULL ?
-		    config_vendor(conf, k->own_ck->vendor_name) : NULL;
-		k->origin = KH_ORIGIN_DISCOVERED;
+		if (old->origin == KH_ORIGIN_REPLICA) {
+			/* Its primary's settings, as they are now. */
+			if ((ck = replica_ck_new(&conf->keys[p],
+			    old->ck->arn)) == NULL) {
+				free(k);
+				log_warnx("key %s: out of memory: no longer "
+				    "watched", kh_key_name(old));
+				continue;
+			}
+		} else {
+			ck = old->own_ck;
+			old->own_ck = NULL;
+			/* Profiles are the new configuration's. */
+			ck->vendor = ck->vendor_name != NULL ?
+			    config_vendor(conf, ck->vendor_name) : NULL;
+		}
+		k->own_ck = ck;
+		k->origin = old->origin;
 		k->disc_source = old->disc_source;
 		k->added = old->added;
-		kh_key_setup(kh, conf, k, k->own_ck);
+		kh_key_setup(kh, conf, k, ck);
+		if (k->origin == KH_ORIGIN_REPLICA)
+			replica_setup(k, keys[p]);
 		kh_key_take_over(k, old);
+		/* What the reload compares is the key's entry as it moved
+		 * over; a replica's, its primary's (run.c). */
+		k->prev_ck = k->ck;
 		keys[n++] = k;
-		kh->ndiscovered++;
+		if (k->origin == KH_ORIGIN_DISCOVERED)
+			kh->ndiscovered++;
 	}
 	return n;
 }
@@ -853,9 +938,8 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 	struct kh_key	 *olddirty, *next, *k;
 	size_t		  i, n, oldn;
 	int		  rc;
-	char		  serr[512];
 
-	if ((keys = calloc(conf->nkeys + kh->ndiscovered + 1,
+	if ((keys = calloc(conf->nkeys + kh->nkeys + 1,
 	    sizeof(*keys))) == NULL || (kh->nkeys > 0 &&
 	    (sorted = reallocarray(NULL, kh->nkeys, sizeof(*sorted))) ==
 	    NULL)) {
@@ -892,24 +976,9 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 				k->sched.next_grants = 0;
 			continue;
 		}
-		if (kh->state_ok) {
-			enum state_read r = kh->mode == KH_MODE_CHECK ?
-			    state_key_peek(conf->state_dir,
-			    conf->keys[i].arn, &k->st, serr, sizeof(serr)) :
-			    state_key_load(conf->state_dir,
-			    conf->keys[i].arn, &k->st, serr, sizeof(serr));
-
-			if (r != STATE_READ_OK && serr[0] != '\0')
-				log_warnx("key %s: %s", conf->keys[i].name,
-				    serr);
-			if (r == STATE_READ_OK) {
-				kh_key_stat_mtime(k, conf->state_dir);
-				k->base_on_disk = 1;
-			}
-		}
-		if (k->st.arn == NULL)
-			k->st.arn = strdup(conf->keys[i].arn);
+		kh_key_load_state(kh, conf, k);
 	}
+	/* Run-time keys stay while what derives them does. */
 	n = kh_keys_carry(kh, conf, keys, conf->nkeys);
 	free(sorted);
 	olddirty = kh->dirty_head;
@@ -921,6 +990,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 	kh_keys_free(kh);	/* queues and map of the old keys */
 	kh->keys = keys;
 	kh->nkeys = n;
+	kh->nconfigured = conf->nkeys;
 	memset(kh->nworst, 0, sizeof(kh->nworst));
 	for (i = 0; i < kh->nkeys; i++)
 		kh->nworst[findings_worst(&keys[i]->findings)]++;
@@ -962,6 +1032,7 @@ kh_keys_free(struct kh *kh)
 	free(kh->keys);
 	kh->keys = NULL;
 	kh->nkeys = 0;
+	kh->nconfigured = 0;
 	/* The keys waiting for their endpoints are gone with them. */
 	for (i = 0; i < kh->nendpoints; i++)
 		sched_queue_drop(&kh->endpoints[i]->q);
@@ -1157,7 +1228,49 @@ kh_worst(struct kh *kh)
 	return w;
 }
 
-/* The `check --json` document: {"status", "keys": [...]}. */
+json_t *
+kh_key_json(struct kh *kh, struct kh_key *k, int with_alerts)
+{
+	json_t	*kj, *reps = NULL;
+	size_t	 i, f;
+
+	kj = check_key_json(&k->expect, k->have_snap ? &k->snap : NULL,
+	    &k->findings);
+	if (kj == NULL)
+		return NULL;
+	if (with_alerts && kh->alerts != NULL) {
+		json_t	*firing = json_array();
+
+		for (f = 0; firing != NULL && f < k->findings.n; f++)
+			if (alert_table_is_firing(kh->alerts, k->ck->arn,
+			    k->findings.v[f].check))
+				(void)json_array_append_new(firing,
+				    json_string(k->findings.v[f].check));
+		if (firing != NULL)
+			(void)json_object_set_new(kj, "alerts_firing",
+			    firing);
+	}
+	(void)json_object_set_new(kj, "origin",
+	    json_string(kh_key_origin(k)));
+	/* Run-time keys are the tail of keys[]; only a configured
+	 * multi-Region key ("mrk-") has replicas. */
+	for (i = kh->nconfigured; k->origin == KH_ORIGIN_CONFIG &&
+	    strncmp(k->ck->parsed.resource, "mrk-", 4) == 0 &&
+	    i < kh->nkeys; i++) {
+		if (kh->keys[i]->primary != k)
+			continue;
+		if (reps == NULL && (reps = json_array()) == NULL)
+			break;
+		(void)json_array_append_new(reps, kh_key_json(kh,
+		    kh->keys[i], with_alerts));
+	}
+	if (reps != NULL)
+		(void)json_object_set_new(kj, "replicas", reps);
+	return kj;
+}
+
+/* The `check --json` document: {"status", "keys": [...]}; derived keys
+ * under the key they come from. */
 json_t *
 kh_status_json(struct kh *kh, int with_alerts)
 {
@@ -1169,29 +1282,12 @@ kh_status_json(struct kh *kh, int with_alerts)
 		return NULL;
 	}
 	for (i = 0; i < kh->nkeys; i++) {
-		struct kh_key *k = kh->keys[i];
-
-		kj = check_key_json(&k->expect, k->have_snap ? &k->snap : NULL,
-		    &k->findings);
-		if (kj == NULL)
+		/* A replica is nested under its primary. */
+		if (kh->keys[i]->origin == KH_ORIGIN_REPLICA &&
+		    kh->keys[i]->primary != NULL)
 			continue;
-		(void)json_object_set_new(kj, "origin",
-		    json_string(kh_key_origin(k)));
-		if (with_alerts && kh->alerts != NULL) {
-			json_t	*firing = json_array();
-			size_t	 f;
-
-			for (f = 0; firing != NULL && f < k->findings.n; f++)
-				if (alert_table_is_firing(kh->alerts,
-				    k->ck->arn, k->findings.v[f].check))
-					(void)json_array_append_new(firing,
-					    json_string(
-					    k->findings.v[f].check));
-			if (firing != NULL)
-				(void)json_object_set_new(kj, "alerts_firing",
-				    firing);
-		}
-		(void)json_array_append_new(keys, kj);
+		if ((kj = kh_key_json(kh, kh->keys[i], with_alerts)) != NULL)
+			(void)json_array_append_new(keys, kj);
 	}
 	(void)json_object_set_new(doc, "status",
 	    json_string(severity_name(kh_worst(kh))));

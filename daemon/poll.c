@@ -559,6 +559,8 @@ poll_finish(struct kh_poll *p)
 		log_warnx("key %s: out of memory in the checks",
 		    kh_key_name(k));
 	kh->nworst[findings_worst(&k->findings)]++;
+	/* A primary's replicas follow what it lists now. */
+	replica_sync(k);
 	if (k->snap.describe_err.cls == KMS_OK ||
 	    k->snap.describe_err.cls == KMS_ERR_NOT_FOUND) {
 		k->metrics.last_success = k->snap.polled_at;
@@ -623,13 +625,15 @@ poll_submit(struct kh_poll *p)
 		    "RequestFailed", err);
 		p->pending--;
 	}
-	p->pending++;
-	if (kms_get_key_policy(kh->kms, &k->target, k->ck->arn,
-	    poll_policy_cb, p, err, sizeof(err)) == -1) {
-		p->snap.policy_known = 1;
-		poll_local_error(&p->snap.policy_err, KMS_ERR_OTHER,
-		    "RequestFailed", err);
-		p->pending--;
+	if (!k->state_only) {
+		p->pending++;
+		if (kms_get_key_policy(kh->kms, &k->target, k->ck->arn,
+		    poll_policy_cb, p, err, sizeof(err)) == -1) {
+			p->snap.policy_known = 1;
+			poll_local_error(&p->snap.policy_err, KMS_ERR_OTHER,
+			    "RequestFailed", err);
+			p->pending--;
+		}
 	}
 	if (p->slow && k->expect.expect_rotation) {
 		p->pending++;

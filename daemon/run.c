@@ -490,8 +490,15 @@ run_schedule_reloaded(struct kh *kh, const struct config *old)
 		fatalx("out of memory");
 	for (i = 0; i < kh->nkeys; i++) {
 		k = kh->keys[i];
-		fresh[i] = k->prev_ck == NULL || k->sched.due ||
-		    !run_key_unchanged(old, k->prev_ck, kh->conf, k->ck);
+		/* A replica follows its primary (keys[] matches the config's
+		 * keys up to nconfigured). */
+		if (k->origin == KH_ORIGIN_REPLICA && k->prev_ck != NULL)
+			fresh[i] = k->sched.due ||
+			    fresh[k->primary->ck - kh->conf->keys];
+		else
+			fresh[i] = k->prev_ck == NULL || k->sched.due ||
+			    !run_key_unchanged(old, k->prev_ck, kh->conf,
+			    k->ck);
 		if (fresh[i] && k->prev_ck != NULL && !k->sched.due)
 			k->sched.next_slow = 0;	/* new settings: all parts */
 		nfresh += (size_t)fresh[i];
@@ -513,6 +520,36 @@ run_schedule_reloaded(struct kh *kh, const struct config *old)
 	    nfresh, nfresh == 1 ? "" : "s", kh->nkeys - nfresh);
 }
 
+/* A derived key (a replica) is watched from now on: polled within the
+ * first-poll window. */
+static void
+run_key_added(struct kh *kh, struct kh_key *k)
+{
+	if (kh->stopping)
+		return;
+	run_schedule(k, SCHED_FIRST_SPREAD * run_rand01());
+	run_update_status_soon(kh);
+}
+
+/* A derived key is no longer watched: its alerts resolve. */
+static void
+run_key_dropped(struct kh *kh, struct kh_key *k)
+{
+	struct alert_events	evs;
+
+	memset(&evs, 0, sizeof(evs));
+	if (kh->alerts != NULL && alert_table_forget_key(kh->alerts,
+	    k->ck->arn, time(NULL), &evs) == -1)
+		log_warnx("key %s: out of memory resolving its alerts",
+		    kh_key_name(k));
+	if (evs.n > 0) {
+		run_dispatch(kh, &evs);
+		run_save_alerts_soon(kh);
+	}
+	alert_events_clear(&evs);
+	run_update_status_soon(kh);
+}
+
 static void
 run_key_done(struct kh_key *k)
 {
@@ -532,11 +569,13 @@ run_key_done(struct kh_key *k)
 		run_stop_check(kh);
 		return;
 	}
-	if (k->drop) {
-		/* Discovery retired it while this poll ran. */
+	if (k->drop || replica_vanished(k)) {
+		/* No longer wanted while this poll ran (discovery or its
+		 * primary let it go), or a replica gone from KMS: its result
+		 * is of no use, its alerts resolve. */
 		struct kh_endpoint *ep = k->ep;
 
-		run_key_retire(k);
+		kh_key_drop(k);
 		if (ep != NULL)
 			run_poll_next(kh, ep);
 		if (kh->pending_conf != NULL && kh->polls_inflight == 0)
@@ -922,43 +961,30 @@ run_disc_found(void *arg, const struct discovery_found *f)
 	struct kh_key	*k;
 	char		 err[512];
 
-	if ((k = kh_key_add(kh, f, err, sizeof(err))) == NULL) {
+	if ((k = kh_key_add(kh, kh_ck_found(kh, f, err, sizeof(err)),
+	    KH_ORIGIN_DISCOVERED, err, sizeof(err))) == NULL) {
 		log_warnx("discover: key %s: not watched: %s", f->arn, err);
 		return;
 	}
+	k->disc_source = (unsigned int)f->source;
 	kh->disc_added++;
 	log_info("discover: watching key %s (%s): its policy names vendor "
 	    "%s", kh_key_name(k), f->arn, f->vendor->name);
 	k->disc_seen = 1;
-	run_schedule(k, SCHED_FIRST_SPREAD * run_rand01());
-	run_update_status_soon(kh);
+	run_key_added(kh, k);
 }
 
-/* A run-time key leaves: its alerts resolve as for a key removed from
- * the configuration.  One polling waits for its poll to end. */
+/* Discovery retires a key it found: it leaves through kh_key_drop(),
+ * now or when its poll ends; its alerts resolve (run_key_dropped()). */
 static void
 run_key_retire(struct kh_key *k)
 {
-	struct kh		*kh = k->kh;
-	struct alert_events	 evs;
-
-	if (k->poll != NULL || k->slot.waiting) {
-		k->drop = 1;
+	if (k->drop)
 		return;
-	}
-	memset(&evs, 0, sizeof(evs));
-	(void)alert_table_forget_key(kh->alerts, k->ck->arn, time(NULL),
-	    &evs);
-	if (evs.n > 0) {
-		run_dispatch(kh, &evs);
-		run_save_alerts_soon(kh);
-	}
-	alert_events_clear(&evs);
 	log_info("discover: key %s (%s) is gone from KMS: no longer watched",
 	    kh_key_name(k), k->ck->arn);
-	kh->disc_removed++;
-	kh_key_remove(kh, k);
-	run_update_status_soon(kh);
+	k->kh->disc_removed++;
+	kh_key_drop(k);
 }
 
 static void
@@ -1100,7 +1126,8 @@ run_load_alerts(struct kh *kh)
 static int
 run_key_configured(void *arg, const char *arn)
 {
-	return kh_key_find(arg, arn) != NULL;
+	/* A replica's alerts carry on: it is watched again at once. */
+	return kh_key_find(arg, arn) != NULL || replica_adopt(arg, arn);
 }
 
 static void
@@ -1309,7 +1336,8 @@ run_apply_pending(struct kh *kh)
 			continue;
 		arn = kh->keys[i]->ck->arn;
 		if (bsearch(&arn, arns, conf->nkeys, sizeof(*arns),
-		    run_strp_cmp) == NULL)
+		    run_strp_cmp) == NULL &&
+		    replica_kept(conf, kh->keys[i]) == -1)
 			(void)alert_table_forget_key(kh->alerts, arn, now,
 			    &evs);
 	}
@@ -1542,6 +1570,8 @@ cmd_run(struct kh_opts *opts, int argc, char **argv)
 	log_hook_libevent();
 	if ((kh = kh_new(KH_MODE_RUN, base, conf, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	kh->on_key_added = run_key_added;
+	kh->on_key_dropped = run_key_dropped;
 	if (proc_init(&run.proc, base, run_signal, kh) == -1)
 		fatalx("cannot set up signal handling");
 	if (kh_lag_start(kh) == -1)

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "check_int.h"
+#include "check_replica.h"
 #include "kms_keystore.h"
 #include "kms_material.h"
 #include "policy.h"
@@ -58,6 +59,7 @@ void
 check_snapshot_trim(struct key_snapshot *s)
 {
 	char	*state = s->meta.state, *material = NULL;
+	char	*mr_type = NULL, *mr_primary = NULL;
 	double	 valid_to = s->meta.valid_to;
 	double	 created = s->meta.creation_date;
 
@@ -68,6 +70,13 @@ check_snapshot_trim(struct key_snapshot *s)
 		material = s->meta.current_key_material_id;
 		s->meta.current_key_material_id = NULL;
 	}
+	/* A replica's primary: check_key_json()'s "primary" (/status). */
+	if (s->meta.multi_region_type != NULL &&
+	    strcmp(s->meta.multi_region_type, "REPLICA") == 0) {
+		mr_type = s->meta.multi_region_type;
+		mr_primary = s->meta.mr_primary_arn;
+		s->meta.multi_region_type = s->meta.mr_primary_arn = NULL;
+	}
 	free(s->policy);
 	s->policy = NULL;
 	s->meta.state = NULL;
@@ -76,6 +85,8 @@ check_snapshot_trim(struct key_snapshot *s)
 	s->meta.current_key_material_id = material;
 	s->meta.valid_to = valid_to;
 	s->meta.creation_date = created;
+	s->meta.multi_region_type = mr_type;
+	s->meta.mr_primary_arn = mr_primary;
 }
 
 int
@@ -1071,7 +1082,8 @@ done:
 		return -1;
 	for (i = first; i < out->n; i++)
 		check_tidy_summary(out->v[i].summary);
-	return 0;
+	return check_replica_annotate(out, first,
+	    check_replica_primary(ex, s));
 fail:
 	json_decref(cf.errors);
 	return -1;
@@ -1185,7 +1197,7 @@ check_key_json(const struct key_expect *ex, const struct key_snapshot *s,
     const struct findings *fs)
 {
 	json_t		*o, *f;
-	const char	*state = NULL;
+	const char	*state = NULL, *p;
 	char		 when[32];
 
 	if (s != NULL) {
@@ -1205,6 +1217,11 @@ check_key_json(const struct key_expect *ex, const struct key_snapshot *s,
 	    ex->id.region, "account", ex->id.account, "status",
 	    severity_name(findings_worst(fs)), "state", state, "polled_at",
 	    when[0] != '\0' ? when : NULL, "findings", f);
+	if (o != NULL && (p = check_replica_primary(ex, s)) != NULL &&
+	    json_object_set_new(o, "primary", json_string(p)) == -1) {
+		json_decref(o);
+		return NULL;
+	}
 	if (o != NULL && s != NULL && check_material_json(s, o) == -1) {
 		json_decref(o);
 		return NULL;

@@ -145,6 +145,9 @@ struct key_expect {
 	/* key-unused after this many seconds without a successful
 	 * cryptographic use; 0: off (no GetKeyLastUsage at all). */
 	long			 expect_use_within;
+	/* A multi-Region replica watched through its primary: the
+	 * primary's ARN (details.primary of every finding); else NULL. */
+	const char		*primary;
 };
 
 /* SHA-256, the digest by which policy texts are compared. */
@@ -190,7 +193,8 @@ void	check_snapshot_free(struct key_snapshot *s);
  * digest) and DescribeKey's metadata except KeyState (what /status and
  * the next poll's "state changed" read), ValidTo and, for imported
  * material, the current material's id (what says the material list is
- * stale).  The error records, the slow
+ * stale) and, for a multi-Region replica, its type and primary's ARN
+ * (check_key_json()'s "primary").  The error records, the slow
  * parts (carried to the next poll) and polled_at stay.  A part added to
  * the snapshot decides here what of it outlives the poll.
  */
@@ -293,6 +297,8 @@ int	check_baseline_text_needed(const struct key_snapshot *s,
  *                        KMSInvalidStateException on a key that is not
  *                        Enabled; any error of a deleted key's other
  *                        parts; rotation errors without expect_rotation.
+ *   A multi-Region replica's findings all carry details.primary, its
+ *   primary's ARN (check_replica.h).
  * Returns 0, or -1 when out of memory (out may then hold some findings;
  * the caller clears it).
  */
@@ -388,8 +394,9 @@ int	check_accept_baseline(struct key_baseline *b,
  * with expect_use_within.
  * status is the worst severity's name ("ok" when there are none); state
  * the KeyState, "NotFound" when DescribeKey said so, else null; polled_at
- * RFC 3339 or null.  snap may be NULL.  A new reference, or NULL when out
- * of memory.
+ * RFC 3339 or null; "primary" too for a multi-Region replica
+ * (check_replica_primary()).  snap may be NULL.  A new reference, or NULL
+ * when out of memory.
  */
 json_t	*check_key_json(const struct key_expect *exp,
 	    const struct key_snapshot *snap, const struct findings *fs);

@@ -778,8 +778,20 @@ fail:
 
 static const char * const cfg_key_keys[] = { "arn", "name", "vendor",
 	"alias", "interval", "expect_rotation", "expect_use_within",
-	"grants_interval", "aws",
-	NULL };
+	"grants_interval", "replicas", "aws", NULL };
+
+/* replicas: watch|off into *out (1 or 0). */
+static void
+cfg_replicas(struct cfg *c, const struct ynode *n, const char *what,
+    int *out)
+{
+	static const char * const known[] = { "watch", "off", NULL };
+	char	*s = NULL;
+
+	if (cfg_enum(c, n, what, known, &s) == 0)
+		*out = strcmp(s, "watch") == 0;
+	free(s);
+}
 
 static void
 cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
@@ -794,6 +806,7 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	k->column = n->column;
 	k->expect_rotation = 0;
 	k->expect_use_within = -1;
+	k->replicas = -1;
 	k->aws.use_fips = -1;
 	k->aws.allow_http = -1;
 	if (cfg_type(c, n, YNODE_MAP, where) == -1)
@@ -838,6 +851,8 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	if ((v = ynode_get(n, "grants_interval")) != NULL)
 		(void)cfg_duration(c, v, W("grants_interval"), 1, 7 * 86400,
 		    &k->grants_interval);
+	if ((v = ynode_get(n, "replicas")) != NULL)
+		cfg_replicas(c, v, W("replicas"), &k->replicas);
 	if ((v = ynode_get(n, "aws")) != NULL)
 		cfg_aws(c, v, W("aws"), &c->cfg->aws, &k->aws);
 #undef W
@@ -1060,9 +1075,9 @@ cfg_notifiers(struct cfg *c, const struct ynode *n)
 /* ---- the whole file ---- */
 
 static const char * const cfg_top_keys[] = { "interval", "slow_interval",
-	"grants_interval", "renotify", "expect_use_within", "state_dir", "aws",
-	"http", "kms", "alerts", "keys", "vendors", "notifiers", "discover",
-	NULL };
+	"grants_interval", "renotify", "expect_use_within", "replicas",
+	"state_dir", "aws", "http", "kms", "alerts", "keys", "vendors",
+	"notifiers", "discover", NULL };
 
 static void
 cfg_state_dir_default(struct cfg *c)
@@ -1105,6 +1120,8 @@ cfg_walk(struct cfg *c, const struct ynode *root)
 	if ((v = ynode_get(root, "expect_use_within")) != NULL)
 		(void)cfg_use_within(c, v, "expect_use_within",
 		    &cfg->expect_use_within);
+	if ((v = ynode_get(root, "replicas")) != NULL)
+		cfg_replicas(c, v, "replicas", &cfg->replicas);
 	if ((v = ynode_get(root, "state_dir")) != NULL) {
 		char	*s = NULL;
 
@@ -1148,6 +1165,7 @@ cfg_new(const char *path)
 		return NULL;
 	}
 	cfg->interval = CONFIG_DEFAULT_INTERVAL;
+	cfg->replicas = -1;
 	cfg->slow_interval = CONFIG_DEFAULT_SLOW_INTERVAL;
 	cfg->grants_interval = CONFIG_DEFAULT_GRANTS_INTERVAL;
 	cfg->renotify = CONFIG_DEFAULT_RENOTIFY;
@@ -1367,6 +1385,16 @@ config_key_aws(const struct config *cfg, const struct config_key *key,
 #undef PICK
 	out->use_fips = k->use_fips != -1 ? k->use_fips : g->use_fips;
 	out->allow_http = k->allow_http != -1 ? k->allow_http : g->allow_http;
+}
+
+int
+config_key_replicas(const struct config *cfg, const struct config_key *key)
+{
+	if (key->replicas != -1)
+		return key->replicas;
+	if (cfg->replicas != -1)
+		return cfg->replicas;
+	return key->vendor != NULL;
 }
 
 int
@@ -1612,6 +1640,9 @@ config_print(const struct config *cfg, FILE *f)
 	cfg_put_dur(f, 0, "grants_interval", cfg->grants_interval);
 	cfg_put_dur(f, 0, "renotify", cfg->renotify);
 	cfg_put_dur(f, 0, "expect_use_within", cfg->expect_use_within);
+	if (cfg->replicas != -1)
+		(void)fprintf(f, "replicas: %s\n",
+		    cfg->replicas ? "watch" : "off");
 	cfg_put_kv(f, 0, "state_dir", cfg->state_dir);
 	(void)fprintf(f, "aws:\n");
 	cfg_print_aws(f, 2, &cfg->aws);
@@ -1688,6 +1719,8 @@ config_print(const struct config *cfg, FILE *f)
 		    config_key_use_within(cfg, key));
 		cfg_put_dur(f, 4, "grants_interval",
 		    config_key_grants_interval(cfg, key));
+		(void)fprintf(f, "    replicas: %s\n",
+		    config_key_replicas(cfg, key) ? "watch" : "off");
 		(void)fprintf(f, "    aws:\n");
 		config_key_aws(cfg, key, &a);
 		cfg_print_aws(f, 6, &a);

@@ -117,6 +117,8 @@ struct config_key {
 	int			 expect_rotation;
 	long			 expect_use_within;	/* seconds; 0 off;
 						 * -1: the global one */
+	int			 replicas;	/* watch 1, off 0; -1: the
+						 * global one */
 	struct config_aws	 aws;		/* overrides, see above */
 	int			 line;		/* of the key's entry */
 	int			 column;
@@ -147,6 +149,7 @@ struct config {
 	long			 grants_interval;	/* ListGrants */
 	long			 renotify;	/* 0: never repeat */
 	long			 expect_use_within;	/* key-unused; 0 off */
+	int			 replicas;	/* watch 1, off 0; -1: unset */
 	char			*state_dir;
 	struct config_aws	 aws;
 	struct config_http	 http;
@@ -214,6 +217,10 @@ long		 config_key_use_within(const struct config *cfg,
 		    const struct config_key *);
 /* A key's grants_interval: its own, else the global one. */
 long		 config_key_grants_interval(const struct config *cfg,
+		    const struct config_key *key);
+/* Whether a key's multi-Region replicas are watched: its replicas:, else
+ * the global one, else watch when the key has a vendor. */
+int		 config_key_replicas(const struct config *cfg,
 		    const struct config_key *key);
 /* A key's AWS settings, each from the key if set there, else the global
  * one; strings point into cfg. */

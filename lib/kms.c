@@ -462,6 +462,16 @@ kms_get_int(json_t *obj, const char *ctx, const char *name, int *out,
 	return 0;
 }
 
+static void
+kms_strv_free(char **v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n && v != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
 void
 kms_key_meta_free(struct kms_key_meta *m)
 {
@@ -479,8 +489,18 @@ kms_key_meta_free(struct kms_key_meta *m)
 	free(m->current_key_material_id);
 	free(m->custom_key_store_id);
 	free(m->multi_region_type);
+	free(m->mr_primary_arn);
+	kms_strv_free(m->mr_replicas, m->mr_nreplicas);
 	free(m->description);
 	memset(m, 0, sizeof(*m));
+}
+
+void
+kms_key_meta_free_replicas(struct kms_key_meta *m)
+{
+	kms_strv_free(m->mr_replicas, m->mr_nreplicas);
+	m->mr_replicas = NULL;
+	m->mr_nreplicas = 0;
 }
 
 static int
@@ -490,6 +510,26 @@ kms_dup(char **dst, const char *src)
 	if (src == NULL)
 		return 0;
 	return (*dst = strdup(src)) == NULL ? -1 : 0;
+}
+
+/* A copy of n strings (NULL when n is 0); 0 or -1 (*dst then NULL). */
+static int
+kms_strv_dup(char ***dst, char * const *src, size_t n)
+{
+	size_t	i;
+
+	*dst = NULL;
+	if (n == 0)
+		return 0;
+	if ((*dst = calloc(n, sizeof(**dst))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (((*dst)[i] = strdup(src[i])) == NULL) {
+			kms_strv_free(*dst, i);
+			*dst = NULL;
+			return -1;
+		}
+	return 0;
 }
 
 int
@@ -511,6 +551,9 @@ kms_key_meta_copy(struct kms_key_meta *dst, const struct kms_key_meta *src)
 	    kms_dup(&dst->custom_key_store_id, src->custom_key_store_id) ==
 	    -1 ||
 	    kms_dup(&dst->multi_region_type, src->multi_region_type) == -1 ||
+	    kms_dup(&dst->mr_primary_arn, src->mr_primary_arn) == -1 ||
+	    kms_strv_dup(&dst->mr_replicas, src->mr_replicas,
+	    src->mr_nreplicas) == -1 ||
 	    kms_dup(&dst->description, src->description) == -1) {
 		/* Pointers not yet copied still alias src: clear them. */
 		struct kms_key_meta	tmp;
@@ -529,11 +572,83 @@ kms_key_meta_copy(struct kms_key_meta *dst, const struct kms_key_meta *src)
 		KMS_TAKE(current_key_material_id);
 		KMS_TAKE(custom_key_store_id);
 		KMS_TAKE(multi_region_type);
+		KMS_TAKE(mr_primary_arn);
 		KMS_TAKE(description);
+		if (dst->mr_replicas != src->mr_replicas) {
+			tmp.mr_replicas = dst->mr_replicas;
+			tmp.mr_nreplicas = dst->mr_nreplicas;
+		}
 #undef KMS_TAKE
 		kms_key_meta_free(&tmp);
 		memset(dst, 0, sizeof(*dst));
 		return -1;
+	}
+	return 0;
+}
+
+/* The ARN of one MultiRegionKey ({"Arn", "Region"}) into *out. */
+static int
+kms_mr_key_arn(json_t *k, const char *ctx, char **out, struct kms_error *err)
+{
+	if (!json_is_object(k)) {
+		kms_malformed(err, "%s is %s, expected an object", ctx,
+		    kms_json_type(k));
+		return -1;
+	}
+	if (kms_get_str(k, ctx, "Arn", out, 1, err) == -1)
+		return -1;
+	if ((*out)[0] == '\0') {
+		kms_malformed(err, "%s.Arn is empty", ctx);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * MultiRegionConfiguration's PrimaryKey and ReplicaKeys: the daemon
+ * watches a primary's replicas under their own ARNs (KMS copies neither
+ * their policy nor their state).
+ */
+static int
+kms_parse_mr_keys(json_t *mrc, struct kms_key_meta *m, struct kms_error *err)
+{
+	static const char	 ctx[] = "KeyMetadata.MultiRegionConfiguration";
+	json_t			*pk, *rk;
+	char			 where[96];
+	size_t			 i, n;
+
+	pk = json_object_get(mrc, "PrimaryKey");
+	if (pk != NULL && !json_is_null(pk) && kms_mr_key_arn(pk,
+	    "KeyMetadata.MultiRegionConfiguration.PrimaryKey",
+	    &m->mr_primary_arn, err) == -1)
+		return -1;
+	rk = json_object_get(mrc, "ReplicaKeys");
+	if (rk == NULL || json_is_null(rk))
+		return 0;
+	if (!json_is_array(rk)) {
+		kms_malformed(err, "%s.ReplicaKeys is %s, expected an array",
+		    ctx, kms_json_type(rk));
+		return -1;
+	}
+	if ((n = json_array_size(rk)) == 0)
+		return 0;
+	if (n > KMS_MAX_REPLICAS) {
+		kms_malformed(err, "%s.ReplicaKeys has %zu entries, more than "
+		    "the %d KMS allows", ctx, n, KMS_MAX_REPLICAS);
+		return -1;
+	}
+	if ((m->mr_replicas = calloc(n, sizeof(*m->mr_replicas))) == NULL) {
+		kms_malformed(err, "%s.ReplicaKeys: out of memory", ctx);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		/* Counted first: a failure frees what was parsed. */
+		m->mr_nreplicas++;
+		(void)snprintf(where, sizeof(where), "%s.ReplicaKeys[%zu]",
+		    ctx, i);
+		if (kms_mr_key_arn(json_array_get(rk, i), where,
+		    &m->mr_replicas[i], err) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -608,7 +723,8 @@ kms_parse_key_meta(const char *body, size_t len, struct kms_key_meta *out,
 			goto done;
 		}
 		if (kms_get_str(mrc, "KeyMetadata.MultiRegionConfiguration",
-		    "MultiRegionKeyType", &m.multi_region_type, 0, err) == -1)
+		    "MultiRegionKeyType", &m.multi_region_type, 0, err) == -1 ||
+		    kms_parse_mr_keys(mrc, &m, err) == -1)
 			goto done;
 	}
 	*out = m;

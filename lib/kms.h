@@ -65,6 +65,11 @@ struct kms_key_meta {
 	char	*current_key_material_id;
 	char	*custom_key_store_id;
 	char	*multi_region_type;	/* "PRIMARY", "REPLICA" or NULL */
+	/* MultiRegionConfiguration: PrimaryKey.Arn and ReplicaKeys[].Arn
+	 * (a replica's list holds itself too). */
+	char	*mr_primary_arn;
+	char	**mr_replicas;
+	size_t	 mr_nreplicas;
 	char	*description;
 	int	 enabled;
 	int	 multi_region;
@@ -236,8 +241,14 @@ const char *kms_errclass_name(enum kms_errclass);
 int	kms_parse_key_last_usage(const char *body, size_t len,
 	    struct kms_key_usage *out, struct kms_error *err);
 void	kms_key_usage_free(struct kms_key_usage *u);	/* frees members */
+/* ReplicaKeys beyond this many make an answer malformed: KMS allows one
+ * replica per Region. */
+#define KMS_MAX_REPLICAS	64
 
 void	kms_key_meta_free(struct kms_key_meta *m);	/* frees members */
+/* Frees m's ReplicaKeys list only (mr_replicas, mr_nreplicas): read once
+ * after a poll, it need not stay in memory with the snapshot. */
+void	kms_key_meta_free_replicas(struct kms_key_meta *m);
 /* Deep copy; 0 or -1. */
 int	kms_key_meta_copy(struct kms_key_meta *dst,
 	    const struct kms_key_meta *src);

@@ -68,6 +68,28 @@ sched_queue_wait(struct sched_queue *q, struct sched_slot *s)
 	q->nwaiting++;
 }
 
+void
+sched_queue_remove(struct sched_queue *q, struct sched_slot *s)
+{
+	struct sched_slot	*p, *prev = NULL;
+
+	if (!s->waiting)
+		return;
+	for (p = q->head; p != NULL && p != s; p = p->next)
+		prev = p;
+	if (p == s) {
+		if (prev != NULL)
+			prev->next = s->next;
+		else
+			q->head = s->next;
+		if (q->tail == s)
+			q->tail = prev;
+		q->nwaiting--;
+	}
+	s->waiting = 0;
+	s->next = NULL;
+}
+
 struct sched_slot *
 sched_queue_next(struct sched_queue *q, size_t max_inflight, int paused)
 {

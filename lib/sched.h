@@ -70,6 +70,9 @@ enum sched_due	 sched_due(int stopping, int reload_pending,
 
 /* Queues s at the tail; nothing when it already waits. */
 void		 sched_queue_wait(struct sched_queue *q, struct sched_slot *s);
+/* Takes s off q wherever it waits (a key that goes away); nothing when
+ * it does not wait. */
+void		 sched_queue_remove(struct sched_queue *q, struct sched_slot *s);
 /* The next slot to start, taken off the queue, while a poll may start
  * (fewer than max_inflight polling, not paused by a stop or a pending
  * reload); NULL otherwise or when none waits. */

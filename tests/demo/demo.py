@@ -44,7 +44,8 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") \
 KH_BIN = os.environ.get("KEYHEALTHD_BIN",
                         os.path.join(REPO, "build", "keyhealthd"))
 
-GEARSET = {"eu-west-1": "347752291521", "us-west-2": "157764733222"}
+GEARSET = {"eu-west-1": "347752291521", "us-west-2": "157764733222",
+           "ap-southeast-2": "178658833999"}
 ALIAS = "alias/gearset-backup"
 # A safety net: nothing the demo starts outlives this, even if the demo
 # itself is SIGKILLed.
@@ -259,10 +260,11 @@ class Demo:
                  "Gearset backups (US)"),
                 ("gearset-eu-2", "eu-west-1", self.eu,
                  "Gearset backups (EU), new key")):
+            # gearset-eu is a multi-Region primary: step 8 replicates it.
             meta = client.create_key(
                 Description=desc, Policy=gearset_policy(region),
-                KeySpec="SYMMETRIC_DEFAULT",
-                KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+                KeySpec="SYMMETRIC_DEFAULT", KeyUsage="ENCRYPT_DECRYPT",
+                MultiRegion=name == "gearset-eu")["KeyMetadata"]
             self.keys[name] = {"arn": meta["Arn"], "id": meta["KeyId"],
                                "region": region, "client": client}
             self.out.more("%-13s %s" % (name, meta["Arn"]))
@@ -499,7 +501,7 @@ class Demo:
     def story(self):
         eu, us, eu2 = (self.keys[n] for n in ("gearset-eu", "gearset-us",
                                               "gearset-eu-2"))
-        total = 11
+        total = 13
 
         def cmd(region, text):
             return "aws kms --region %s %s" % (region, text)
@@ -633,6 +635,27 @@ class Demo:
                       eu["id"], region="eu-west-1", Operation="Decrypt"),
                   [("resolved", "warning", "key-unused", "gearset-eu")])
 
+        rep = "gearset-eu@ap-southeast-2"
+        ap = self.kms("ap-southeast-2")
+        self.step(12, total, "gearset-eu is replicated to ap-southeast-2 "
+                  "without a policy: KMS gives the replica its default "
+                  "one, without Gearset's account %s" % GEARSET[
+                      "ap-southeast-2"],
+                  [cmd("eu-west-1", "replicate-key --key-id %s "
+                       "--replica-region ap-southeast-2" % eu["id"])],
+                  lambda: self.eu.replicate_key(
+                      KeyId=eu["id"], ReplicaRegion="ap-southeast-2"),
+                  [("firing", "critical", "vendor-access-missing", rep)])
+        self.step(13, total, "the replica gets Gearset's statements: the "
+                  "alert resolves",
+                  [cmd("ap-southeast-2", "put-key-policy --key-id %s "
+                       "--policy-name default --policy file://"
+                       "gearset.json" % eu["id"])],
+                  lambda: ap.put_key_policy(
+                      KeyId=eu["id"], PolicyName="default",
+                      Policy=gearset_policy("ap-southeast-2")),
+                  [("resolved", "critical", "vendor-access-missing", rep)])
+
     # -- the whole run ----------------------------------------------------
     def run(self):
         o = self.out
@@ -643,7 +666,8 @@ class Demo:
             raise StepFailed("%s is not built: run make" % KH_BIN)
         self.start_emulator()
         o.say("Creating the keys with Gearset's key policy (accounts %s)"
-              % ", ".join("%s in %s" % (a, r) for r, a in GEARSET.items()))
+              % ", ".join("%s in %s" % (GEARSET[r], r)
+                          for r in ("eu-west-1", "us-west-2")))
         self.seed_keys()
         o.say("Finding them: keyhealthd discover lists the keys whose "
               "policy names Gearset's account, ready to paste")

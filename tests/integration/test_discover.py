@@ -409,6 +409,67 @@ def test_daemon_reload_keeps_discovered_keys_and_a_listed_one_wins(
     assert "keyhealthd_discovered_keys" not in get_metrics(free_port)
 
 
+def test_daemon_reload_carries_discovered_keys_and_replicas_alike(
+        emu, kh_config, daemon, free_port):
+    # One mechanism for the keys added at run time: a replica stays while
+    # its primary stays configured, a discovered key while discover: is
+    # on, and an entry of keys: wins over both.
+    from test_replicas import replicate
+    primary = seed_gearset_key(emu, MultiRegion=True)
+    rep = replicate(emu, primary, "us-west-2")
+    found = seed_gearset_key(emu, alias="alias/found")
+    cfg = daemon_config(emu, kh_config, free_port,
+                        keys=[key_entry(primary, "gs")], interval="1h")
+    d = daemon(cfg, timeout=120)
+
+    def origins():
+        out = {}
+        for k in get_status(free_port)["keys"]:
+            out[k["arn"]] = k["origin"]
+            for r in k.get("replicas", []):
+                out[r["arn"]] = r["origin"] + " of " + k["arn"]
+        return out
+    both = {primary["Arn"]: "configured",
+            rep["Arn"]: "replica of " + primary["Arn"],
+            found["Arn"]: "discovered"}
+    wait_until(lambda: origins() == both, 30,
+               "the replica and the discovered key watched", d=d)
+    d.signal(signal.SIGHUP)
+    d.wait_log("reloaded: 3 keys")
+    d.mark()
+    assert origins() == both
+    # The replica listed under keys: the configured entry takes over.
+    cfg.doc["keys"] = [key_entry(primary, "gs"), key_entry(rep, "gs-us")]
+    cfg.write()
+    d.signal(signal.SIGHUP)
+    d.wait_log("reloaded: 3 keys", count=2)
+    d.mark()
+    assert origins() == {primary["Arn"]: "configured",
+                         rep["Arn"]: "configured",
+                         found["Arn"]: "discovered"}
+    # Back as a replica; then its primary leaves keys: and it goes with
+    # it, while the discovered key stays.
+    cfg.doc["keys"] = [key_entry(primary, "gs")]
+    cfg.write()
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: origins() == both, 30, "the replica again", d=d)
+    cfg.doc["keys"] = []
+    cfg.write()
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: rep["Arn"] not in origins() and
+               origins().get(found["Arn"]) == "discovered", 30,
+               "the replica gone, the discovered key kept", d=d)
+    # Without discover:, the discovered keys leave too.
+    cfg.doc["keys"] = [key_entry(primary, "gs")]
+    del cfg.doc["discover"]
+    cfg.write()
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: origins() == {
+        primary["Arn"]: "configured",
+        rep["Arn"]: "replica of " + primary["Arn"]}, 30,
+        "the discovered key gone, the replica back", d=d)
+
+
 def test_daemon_restart_keeps_a_discovered_keys_alert_firing(
         emu, kh_config, daemon, free_port, webhook_receiver):
     a = seed_gearset_key(emu, alias="alias/a", KeyState="Disabled")

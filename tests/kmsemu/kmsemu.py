@@ -40,6 +40,7 @@ import emu_keystore  # noqa: E402
 import emu_material  # noqa: E402
 import emu_usage  # noqa: E402
 import emu_grants  # noqa: E402
+import emu_replicas  # noqa: E402
 
 import botocore.model  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
@@ -1275,7 +1276,7 @@ emu_usage.bind(KMSError=KMSError, ts=ts, parse_time=parse_time)
 
 
 class KMS(emu_material.MaterialOps, emu_keystore.KeyStoreOps,
-          emu_usage.UsageOps, emu_grants.GrantsMixin):
+          emu_usage.UsageOps, emu_grants.GrantsMixin, emu_replicas.ReplicaOps):
     def __init__(self, emu):
         self.emu = emu
 
@@ -1764,6 +1765,8 @@ class KMS(emu_material.MaterialOps, emu_keystore.KeyStoreOps,
         return {}
 
 
+emu_replicas.bind(KMSError=KMSError, Key=Key, REGION_RE=REGION_RE,
+                  default_policy=default_policy, partition_of=partition_of)
 SUPPORTED_OPS = {n for n in dir(KMS) if n[:1].isupper()}
 emu_grants.bind(KMSError, ts)
 

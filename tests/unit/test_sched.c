@@ -157,6 +157,29 @@ START_TEST(test_sched_queue_drop_forgets_waiting_keys)
 }
 END_TEST
 
+/* A derived key (a replica) dropped while it waits leaves the others. */
+START_TEST(test_sched_queue_remove_takes_one_key_off)
+{
+	struct sched_queue	q = { 0 };
+	struct sched_slot	a = { 0 }, b = { 0 }, c = { 0 };
+
+	sched_queue_wait(&q, &a);
+	sched_queue_wait(&q, &b);
+	sched_queue_wait(&q, &c);
+	sched_queue_remove(&q, &c);		/* the tail */
+	ck_assert_uint_eq(q.nwaiting, 2);
+	ck_assert_int_eq(c.waiting, 0);
+	sched_queue_remove(&q, &c);		/* not waiting: nothing */
+	ck_assert_uint_eq(q.nwaiting, 2);
+	sched_queue_remove(&q, &a);		/* the head */
+	ck_assert_ptr_eq(sched_queue_next(&q, 4, 0), &b);
+	ck_assert_ptr_null(sched_queue_next(&q, 4, 0));
+	ck_assert_ptr_null(q.tail);
+	sched_queue_wait(&q, &a);
+	ck_assert_ptr_eq(sched_queue_next(&q, 4, 0), &a);
+}
+END_TEST
+
 START_TEST(test_sched_done_never_goes_below_zero)
 {
 	struct sched_queue	q = { 0 };
@@ -197,6 +220,7 @@ sched_suite(void)
 	tcase_add_test(tc, test_sched_queue_holds_a_key_once);
 	tcase_add_test(tc, test_sched_queue_paused_by_stop_or_reload);
 	tcase_add_test(tc, test_sched_queue_drop_forgets_waiting_keys);
+	tcase_add_test(tc, test_sched_queue_remove_takes_one_key_off);
 	tcase_add_test(tc, test_sched_done_never_goes_below_zero);
 	tcase_add_test(tc, test_sched_kick_at_most_once_per_window);
 	suite_add_tcase(s, tc);
