@@ -728,7 +728,9 @@ poll_start(struct kh_key *k, void (*done)(struct kh_key *))
 	p->k = k;
 	p->done = done;
 	p->slow = !k->have_snap || time(NULL) >= k->sched.next_slow;
-	p->grants = !k->have_snap || time(NULL) >= k->sched.next_grants;
+	/* A replica in a region the vendor does not serve: state only. */
+	p->grants = !k->state_only && (!k->have_snap ||
+	    time(NULL) >= k->sched.next_grants);
 	(void)clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	k->poll = p;
 	k->kh->polls_inflight++;

@@ -611,10 +611,30 @@ class Demo:
                     "gearset-hsm"),
                    ("resolved", "critical", "vendor-grant-revoked",
                     "gearset-eu")])
+        rep = "gearset-eu@ap-southeast-2"
+        ap = self.kms("ap-southeast-2")
+        self.step(10, total, "gearset-eu is replicated to ap-southeast-2 "
+                  "without a policy: KMS gives the replica its default "
+                  "one, without Gearset's account %s" % GEARSET[
+                      "ap-southeast-2"],
+                  [cmd("eu-west-1", "replicate-key --key-id %s "
+                       "--replica-region ap-southeast-2" % eu["id"])],
+                  lambda: self.eu.replicate_key(
+                      KeyId=eu["id"], ReplicaRegion="ap-southeast-2"),
+                  [("firing", "critical", "vendor-access-missing", rep)])
+        self.step(11, total, "the replica gets Gearset's statements: the "
+                  "alert resolves",
+                  [cmd("ap-southeast-2", "put-key-policy --key-id %s "
+                       "--policy-name default --policy file://"
+                       "gearset.json" % eu["id"])],
+                  lambda: ap.put_key_policy(
+                      KeyId=eu["id"], PolicyName="default",
+                      Policy=gearset_policy("ap-southeast-2")),
+                  [("resolved", "critical", "vendor-access-missing", rep)])
         # The heartbeat: KMS's clock jumps a day; the daemon learns the
         # skew and judges KMS's timestamps by KMS's clock.
         got = self.step(
-            10, total, "a day passes and Gearset never uses gearset-eu "
+            12, total, "a day passes and Gearset never uses gearset-eu "
             "(expect_use_within: 1d): the emulator's clock moves 25 hours "
             "ahead",
             ["curl -X POST %s/_emu/clock -d '{\"advance\": 90000}'"
@@ -625,7 +645,7 @@ class Demo:
         self.out.more("the alert says: last %s at %s, %.1f hours ago" % (
             d.get("operation"), d.get("last_used_at"),
             (d.get("age_seconds") or 0) / 3600.0))
-        self.step(11, total, "Gearset's backup runs again and decrypts with "
+        self.step(13, total, "Gearset's backup runs again and decrypts with "
                   "gearset-eu (recorded by the emulator, whose clock is "
                   "now a day ahead of ours)",
                   ["curl -X POST %s/_emu/keys/%s/usage -d "
@@ -634,27 +654,6 @@ class Demo:
                   lambda: self.emu_client.set_usage(
                       eu["id"], region="eu-west-1", Operation="Decrypt"),
                   [("resolved", "warning", "key-unused", "gearset-eu")])
-
-        rep = "gearset-eu@ap-southeast-2"
-        ap = self.kms("ap-southeast-2")
-        self.step(12, total, "gearset-eu is replicated to ap-southeast-2 "
-                  "without a policy: KMS gives the replica its default "
-                  "one, without Gearset's account %s" % GEARSET[
-                      "ap-southeast-2"],
-                  [cmd("eu-west-1", "replicate-key --key-id %s "
-                       "--replica-region ap-southeast-2" % eu["id"])],
-                  lambda: self.eu.replicate_key(
-                      KeyId=eu["id"], ReplicaRegion="ap-southeast-2"),
-                  [("firing", "critical", "vendor-access-missing", rep)])
-        self.step(13, total, "the replica gets Gearset's statements: the "
-                  "alert resolves",
-                  [cmd("ap-southeast-2", "put-key-policy --key-id %s "
-                       "--policy-name default --policy file://"
-                       "gearset.json" % eu["id"])],
-                  lambda: ap.put_key_policy(
-                      KeyId=eu["id"], PolicyName="default",
-                      Policy=gearset_policy("ap-southeast-2")),
-                  [("resolved", "critical", "vendor-access-missing", rep)])
 
     # -- the whole run ----------------------------------------------------
     def run(self):

@@ -109,10 +109,11 @@ def test_healthy_primary_and_replica_raise_nothing(kmsemu, kh_config,
     assert r["region"] == SERVED and r["state"] == "Enabled"
     assert r["primary"] == primary["Arn"] and r["origin"] == "replica"
     assert r["name"] == "gs@" + SERVED
-    # Polled in its own Region: DescribeKey and GetKeyPolicy, signed for
-    # it (the emulator checks every signature).
+    # Polled in its own Region like a configured key: DescribeKey,
+    # GetKeyPolicy and (its first poll) ListGrants, signed for it (the
+    # emulator checks every signature).
     ops = sorted(x["operation"] for x in requests_to(kmsemu, SERVED))
-    assert ops == ["DescribeKey", "GetKeyPolicy"]
+    assert ops == ["DescribeKey", "GetKeyPolicy", "ListGrants"]
     assert all(x["signature_valid"] for x in requests_to(kmsemu, SERVED))
 
 
