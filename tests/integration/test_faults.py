@@ -103,15 +103,22 @@ def test_bad_kms_answer_is_check_failed_then_recovers(
 
 def test_throttling_storm_backs_off_within_the_rate_limit(
         kmsemu, keyhealthd):
+    # A poll is check-failed once one of its requests had its 4 attempts
+    # throttled; the attempts of every key's requests share the 5/s, so
+    # the storm must outlast 4 rounds of them: 6 keys of 3-4 requests
+    # (DescribeKey, GetKeyPolicy, and after a failure the slow parts and
+    # ListGrants again) take about 4.5 s a round, 24 s is 5 rounds.
     rate = 5.0
-    k = start(kmsemu, keyhealthd, n=12, kms={"rate_limit": rate,
-                                             "max_attempts": 4})
+    nkeys = 6
+    k = start(kmsemu, keyhealthd, n=nkeys, kms={"rate_limit": rate,
+                                                "max_attempts": 4})
     kmsemu.client.clear_requests()
-    storm = 12
+    storm = 24
     t0 = time.time()
     kmsemu.client.fault(action="error", status=400,
                         code="ThrottlingException", duration=storm)
-    cf = k.wait_until(lambda: [check_failed(k, "k%d" % i) for i in range(12)
+    cf = k.wait_until(lambda: [check_failed(k, "k%d" % i)
+                               for i in range(nkeys)
                                if check_failed(k, "k%d" % i)],
                       timeout=storm + 20, what="a check-failed")[0]
     assert any(e["code"] == "ThrottlingException" and
