@@ -106,9 +106,9 @@ struct kh_key_metrics {
 };
 
 /*
- * A watched key at run time.  What it learnt (state, last poll,
- * findings, schedule, metrics) moves to its replacement across a reload
- * while the key stays configured: kh.c's kh_key_take_over().
+ * A watched key at run time.  A reload keeps the struct of a key that
+ * stays watched, with what it learnt (state, last poll, findings,
+ * schedule, metrics): kh.c's kh_key_rebind().
  */
 struct kh_key {
 	struct kh		*kh;
@@ -117,7 +117,7 @@ struct kh_key {
 	struct kh_key		*primary;	/* KH_ORIGIN_REPLICA: the key
 						 * it was derived from */
 	unsigned char		 disc_seen;	/* listed by this run */
-	unsigned char		 superseded;	/* a reload configures it */
+	unsigned char		 kept;		/* kh_keys_build(): stays */
 	unsigned int		 disc_source;	/* discover.accounts index */
 	time_t			 added;		/* run-time keys: when */
 	struct key_expect	 expect;

@@ -556,9 +556,11 @@ kh_ck_found(struct kh *kh, const struct discovery_found *f, char *err,
 	char			 name[DISCOVER_NAME_MAX + 1], serr[512];
 	int			 bad = 0;
 
-	if ((ck = calloc(1, sizeof(*ck))) == NULL)
+	if ((ck = calloc(1, sizeof(*ck))) == NULL ||
+	    (ck->arn = strdup(f->arn)) == NULL)
 		goto nomem;
-	if (arn_parse(f->arn, &ck->parsed, serr, sizeof(serr)) == -1 ||
+	/* The parsed ARN points into ck->arn. */
+	if (arn_parse(ck->arn, &ck->parsed, serr, sizeof(serr)) == -1 ||
 	    ck->parsed.kind != ARN_KMS_KEY) {
 		(void)snprintf(err, errlen, "%s: not a key ARN", f->arn);
 		kh_ck_free(ck);
@@ -571,7 +573,6 @@ kh_ck_found(struct kh *kh, const struct discovery_found *f, char *err,
 		kh_ck_free(ck);
 		return NULL;
 	}
-	ck->arn = kh_strdup0(f->arn, &bad);
 	ck->name = kh_strdup0(name, &bad);
 	ck->vendor_name = kh_strdup0(f->vendor->name, &bad);
 	ck->vendor = f->vendor;
@@ -660,7 +661,9 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 
 	k->kh = kh;
 	k->ck = ck;
-	if (state_key_filename(ck->arn, k->sfile, sizeof(k->sfile)) == -1)
+	/* A key kept over a reload has the same ARN, so the same file. */
+	if (k->sfile[0] == '\0' && state_key_filename(ck->arn, k->sfile,
+	    sizeof(k->sfile)) == -1)
 		k->sfile[0] = '\0';
 	config_key_keyid(ck, &k->expect.id);
 	k->expect.vendor = ck->vendor;
@@ -828,44 +831,49 @@ kh_key_bsearch(struct kh_key **sorted, size_t n, const char *arn)
 }
 
 /*
- * A reload keeps what a key learnt while it stays configured: its state,
- * last poll, schedule and metrics move from old (left without them) to
- * its replacement k; old->ck becomes k->prev_ck.
+ * A reload keeps a key that stays watched in the same struct: what it
+ * learnt (state, last poll, findings, schedule, timer, metrics) stays
+ * where it is and only what its entry decides is set again.  Building a
+ * new struct per key and moving the old one's over held two sets of keys
+ * at once (the reload's peak of memory: 9 MB at 10,000 keys) and took
+ * most of the reload's loop turn.  k->ck becomes k->prev_ck (NULL: the
+ * key is to be polled at once); the caller frees a run-time entry it
+ * returns (k no longer points into it).
  */
-static void
-kh_key_take_over(struct kh_key *k, struct kh_key *old)
+static struct config_key *
+kh_key_rebind(struct kh *kh, struct config *conf, struct kh_key *k,
+    const struct config_key *ck, const struct config_key *prev)
 {
-	k->st = old->st;
-	memset(&old->st, 0, sizeof(old->st));
-	k->snap = old->snap;
-	k->have_snap = old->have_snap;
-	memset(&old->snap, 0, sizeof(old->snap));
-	old->have_snap = 0;
-	k->findings = old->findings;
-	memset(&old->findings, 0, sizeof(old->findings));
-	k->state_mtime = old->state_mtime;
-	k->wpending = old->wpending;
-	k->disk_changed = old->disk_changed;
-	k->base_on_disk = old->base_on_disk;
-	k->base_lost = old->base_lost;
-	k->sched = old->sched;
-	k->metrics = old->metrics;
-	/* A found key now configured: its own entry goes with it (a new
-	 * entry, polled at once); one carried over is still there. */
-	k->prev_ck = old->own_ck != NULL ? NULL : old->ck;
+	struct config_key	*own = k->own_ck;
+
+	free(k->alias_arn);
+	k->alias_arn = NULL;
+	free(k->endpoint_err);
+	k->endpoint_err = NULL;
+	k->ep = NULL;
+	/* The endpoints' queues were dropped (kh_keys_free()). */
+	memset(&k->slot, 0, sizeof(k->slot));
+	k->primary = NULL;
+	k->expect.primary = NULL;
+	k->state_only = 0;
+	k->own_ck = NULL;
+	k->prev_ck = prev;
+	k->kept = 1;
+	kh_key_setup(kh, conf, k, ck);
+	return own != ck ? own : NULL;
 }
 
 /*
- * Builds the keys of conf, taking over what the current keys know (state,
- * last snapshot, findings, schedule) for the ARNs that stay; such a key's
- * prev_ck points at its entry in the current config until the caller
- * clears it.  Requires no poll in flight.  The current keys are found by
- * binary search: a reload of 100,000 keys compared every pair.
+ * Builds the keys of conf, keeping the current keys (kh_key_rebind()) for
+ * the ARNs that stay; such a key's prev_ck points at its entry in the
+ * current config until the caller clears it.  Requires no poll in
+ * flight.  The current keys are found by binary search: a reload of
+ * 100,000 keys compared every pair.
  */
 /*
  * A reload keeps the run-time keys while what derives them stays, and
- * while conf does not list them itself (superseded: an entry of keys:
- * wins): a discovered key while conf has a discover: section, its entry
+ * while conf does not list them itself (an entry of keys: wins: the key
+ * is kept as a configured one): a discovered key while conf has a discover: section, its entry
  * moving over; a replica while its primary is configured and watches
  * replicas (replica_kept()), with an entry built again from its
  * primary's new one.  keys[0 .. conf->nkeys) are the new configured
@@ -875,55 +883,44 @@ static size_t
 kh_keys_carry(struct kh *kh, struct config *conf, struct kh_key **keys,
     size_t n)
 {
-	struct kh_key		*old, *k;
-	struct config_key	*ck;
+	struct kh_key		*k;
+	struct config_key	*ck, *prev;
 	size_t			 i;
 	long			 p = -1;
 
 	kh->ndiscovered = 0;
 	for (i = 0; i < kh->nkeys; i++) {
-		old = kh->keys[i];
-		if (old->origin == KH_ORIGIN_CONFIG || old->own_ck == NULL ||
-		    old->superseded)
+		k = kh->keys[i];
+		if (k->origin == KH_ORIGIN_CONFIG || k->own_ck == NULL ||
+		    k->kept)
 			continue;	/* configured now: that one wins */
-		if (old->origin == KH_ORIGIN_DISCOVERED &&
+		if (k->origin == KH_ORIGIN_DISCOVERED &&
 		    !conf->discover.enabled)
 			continue;
-		if (old->origin == KH_ORIGIN_REPLICA &&
-		    (p = replica_kept(conf, old)) == -1)
+		if (k->origin == KH_ORIGIN_REPLICA &&
+		    (p = replica_kept(conf, k)) == -1)
 			continue;
-		if ((k = calloc(1, sizeof(*k))) == NULL) {
-			log_warnx("key %s: out of memory: no longer watched",
-			    kh_key_name(old));
-			continue;
-		}
-		if (old->origin == KH_ORIGIN_REPLICA) {
+		if (k->origin == KH_ORIGIN_REPLICA) {
 			/* Its primary's settings, as they are now. */
 			if ((ck = replica_ck_new(&conf->keys[p],
-			    old->ck->arn)) == NULL) {
-				free(k);
+			    k->ck->arn)) == NULL) {
 				log_warnx("key %s: out of memory: no longer "
-				    "watched", kh_key_name(old));
+				    "watched", kh_key_name(k));
 				continue;
 			}
 		} else {
-			ck = old->own_ck;
-			old->own_ck = NULL;
+			ck = k->own_ck;
 			/* Profiles are the new configuration's. */
 			ck->vendor = ck->vendor_name != NULL ?
 			    config_vendor(conf, ck->vendor_name) : NULL;
 		}
-		k->own_ck = ck;
-		k->origin = old->origin;
-		k->disc_source = old->disc_source;
-		k->added = old->added;
-		kh_key_setup(kh, conf, k, ck);
-		if (k->origin == KH_ORIGIN_REPLICA)
-			replica_setup(k, keys[p]);
-		kh_key_take_over(k, old);
 		/* What the reload compares is the key's entry as it moved
 		 * over; a replica's, its primary's (run.c). */
-		k->prev_ck = k->ck;
+		prev = kh_key_rebind(kh, conf, k, ck, ck);
+		kh_ck_free(prev);
+		k->own_ck = ck;
+		if (k->origin == KH_ORIGIN_REPLICA)
+			replica_setup(k, keys[p]);
 		keys[n++] = k;
 		if (k->origin == KH_ORIGIN_DISCOVERED)
 			kh->ndiscovered++;
@@ -934,10 +931,11 @@ kh_keys_carry(struct kh *kh, struct config *conf, struct kh_key **keys,
 int
 kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 {
-	struct kh_key	**keys, **sorted = NULL, *old, **oldkeys;
-	struct kh_key	 *olddirty, *next, *k;
-	size_t		  i, n, oldn;
-	int		  rc;
+	struct kh_key		**keys, **sorted = NULL, **oldkeys;
+	struct kh_key		 *olddirty, *next, *k;
+	struct config_key	 *own;
+	size_t			  i, n, oldn;
+	int			  rc;
 
 	if ((keys = calloc(conf->nkeys + kh->nkeys + 1,
 	    sizeof(*keys))) == NULL || (kh->nkeys > 0 &&
@@ -948,27 +946,24 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < kh->nkeys; i++)
-		kh->keys[i]->superseded = 0;
+		kh->keys[i]->kept = 0;
 	if (kh->nkeys > 0) {
 		memcpy(sorted, kh->keys, kh->nkeys * sizeof(*sorted));
 		qsort(sorted, kh->nkeys, sizeof(*sorted), kh_key_arn_cmp);
 	}
 	for (i = 0; i < conf->nkeys; i++) {
-		k = calloc(1, sizeof(*k));
-		if (k == NULL) {
-			for (size_t j = 0; j < i; j++)
-				kh_key_free(keys[j]);
-			free(keys);
-			free(sorted);
-			(void)snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		keys[i] = k;
-		old = kh_key_bsearch(sorted, kh->nkeys, conf->keys[i].arn);
-		kh_key_setup(kh, conf, k, &conf->keys[i]);
-		if (old != NULL) {
-			kh_key_take_over(k, old);
-			old->superseded = 1;
+		k = kh_key_bsearch(sorted, kh->nkeys, conf->keys[i].arn);
+		if (k != NULL) {
+			/* A run-time key now configured: its own entry goes
+			 * (a new entry, polled at once). */
+			own = kh_key_rebind(kh, conf, k, &conf->keys[i],
+			    k->own_ck != NULL ? NULL : k->ck);
+			kh_ck_free(own);
+			if (k->origin == KH_ORIGIN_DISCOVERED &&
+			    kh->ndiscovered > 0)
+				kh->ndiscovered--;
+			k->origin = KH_ORIGIN_CONFIG;
+			keys[i] = k;
 			/* A shorter grants_interval applies now, not after
 			 * the longer one ran out. */
 			if (k->sched.next_grants > time(NULL) +
@@ -976,6 +971,17 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 				k->sched.next_grants = 0;
 			continue;
 		}
+		if ((k = calloc(1, sizeof(*k))) == NULL) {
+			for (size_t j = 0; j < i; j++)
+				if (!keys[j]->kept)
+					kh_key_free(keys[j]);
+			free(keys);
+			free(sorted);
+			(void)snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		keys[i] = k;
+		kh_key_setup(kh, conf, k, &conf->keys[i]);
 		kh_key_load_state(kh, conf, k);
 	}
 	/* Run-time keys stay while what derives them does. */
@@ -995,24 +1001,23 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 	for (i = 0; i < kh->nkeys; i++)
 		kh->nworst[findings_worst(&keys[i]->findings)]++;
 	rc = kh_keymap_build(kh);
-	/* A state the old keys had still to save moves with them, in the
-	 * same order, as a mark: building every waiting document here (a
-	 * few KiB each, thousands after a first sweep on a slow disk) made
-	 * a reload the daemon's peak of memory.  A removed key's is built
-	 * now. */
+	/* A state a kept key had still to save stays queued, in the same
+	 * order; a removed key's is written now. */
 	for (; olddirty != NULL; olddirty = next) {
 		next = olddirty->dirty_next;
 		olddirty->dirty_next = NULL;
 		olddirty->dirty = 0;
-		if (rc == 0 && (k = kh_key_by_file(kh, olddirty->sfile)) !=
-		    NULL)
-			kh_key_mark_dirty(k);
+		if (olddirty->kept)
+			kh_key_mark_dirty(olddirty);
 		else
 			(void)kh_key_write(olddirty);
 	}
 	for (i = 0; i < oldn; i++)
-		kh_key_free(oldkeys[i]);
+		if (!oldkeys[i]->kept)
+			kh_key_free(oldkeys[i]);
 	free(oldkeys);
+	for (i = 0; i < kh->nkeys; i++)
+		kh->keys[i]->kept = 0;
 	if (rc == -1) {
 		(void)snprintf(err, errlen, "out of memory");
 		return -1;
