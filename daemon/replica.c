@@ -47,7 +47,7 @@ replica_ck_new(const struct config_key *pck, const char *arn)
 	ck->aws.ca_file = kh_strdup0(pck->aws.ca_file, &bad);
 	/* aliases are per Region: none */
 	if (bad || (ck->arn = strdup(arn)) == NULL ||
-	    arn_parse(arn, &ck->parsed, err, sizeof(err)) == -1 ||
+	    arn_parse(ck->arn, &ck->parsed, err, sizeof(err)) == -1 ||
 	    asprintf(&ck->name, "%s@%s", pck->name, ck->parsed.region) ==
 	    -1) {
 		ck->name = NULL;	/* asprintf() failed or never ran */

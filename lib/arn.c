@@ -109,6 +109,6 @@ arn_parse(const char *s, struct arn *out, char *err, size_t errlen)
 		    "alias/NAME: %.80s", s);
 		return -1;
 	}
-	(void)snprintf(out->resource, sizeof(out->resource), "%s", res);
+	out->resource = res;
 	return 0;
 }

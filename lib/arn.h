@@ -17,10 +17,14 @@ struct arn {
 	char		region[32];
 	char		account[13];	/* 12 digits */
 	enum arn_kind	kind;
-	char		resource[288];	/* key id (no "key/") or "alias/NAME" */
+	/* Key id (no "key/") or "alias/NAME": the end of the parsed string,
+	 * not a copy (a configured key keeps its parsed ARN: a 288-byte
+	 * buffer was most of each key's configuration). */
+	const char	*resource;
 };
 
-/* Parses s strictly; 0, or -1 with a specific reason in err. */
+/* Parses s strictly; 0, or -1 with a specific reason in err.  The result
+ * points into s (resource): s must live as long as it is used. */
 int		 arn_parse(const char *s, struct arn *out, char *err,
 		    size_t errlen);
 

@@ -718,7 +718,7 @@ static void
 cfg_alias(struct cfg *c, const struct ynode *n, const char *what,
     struct config_key *k, int arn_ok)
 {
-	char		 err[256];
+	char		 err[256], *written;
 	struct arn	 a;
 	const char	*name;
 	size_t		 i;
@@ -744,8 +744,11 @@ cfg_alias(struct cfg *c, const struct ynode *n, const char *what,
 			    a.region, k->parsed.account, k->parsed.region);
 			goto fail;
 		}
-		free(k->alias);
-		if ((k->alias = cfg_strdup(c, a.resource)) == NULL)
+		/* a.resource points into the ARN as written. */
+		written = k->alias;
+		k->alias = cfg_strdup(c, a.resource);
+		free(written);
+		if (k->alias == NULL)
 			return;
 	}
 	if (strncmp(k->alias, "alias/", 6) != 0 || k->alias[6] == '\0') {
@@ -794,8 +797,37 @@ cfg_replicas(struct cfg *c, const struct ynode *n, const char *what,
 }
 
 static void
+cfg_pos(int *pos, const struct ynode *v)
+{
+	if (v != NULL) {
+		pos[0] = v->line;
+		pos[1] = v->column;
+	}
+}
+
+/* A node that stands for a position recorded in a struct cfg_keypos. */
+static const struct ynode *
+cfg_at(struct ynode *buf, const char *file, const int *pos,
+    const char *value)
+{
+	memset(buf, 0, sizeof(*buf));
+	buf->type = YNODE_SCALAR;
+	buf->file = file;
+	buf->line = pos[0];
+	buf->column = pos[1];
+	buf->value = (char *)(uintptr_t)value;
+	buf->valuelen = strlen(value);
+	return buf;
+}
+
+/*
+ * One keys: entry, checked as far as it can be on its own: its vendor
+ * (the file's vendors: may come later) and its aws: block (judged with
+ * the global allow_http) are cfg_keys()'s.
+ */
+static void
 cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
-    struct config_key *k)
+    struct config_key *k, struct cfg_keypos *pos)
 {
 	const struct ynode	*v;
 	char			 where[32], what[64], err[256];
@@ -813,6 +845,9 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 		return;
 	cfg_unknown_keys(c, n, cfg_key_keys, where);
 #define W(key)	(snprintf(what, sizeof(what), "%s.%s", where, key), what)
+	cfg_pos(pos->arn, ynode_get(n, "arn"));
+	cfg_pos(pos->name, ynode_get(n, "name"));
+	cfg_pos(pos->vendor, ynode_get(n, "vendor"));
 	if ((v = ynode_get(n, "arn")) == NULL)
 		cfg_err(c, n, "%s: missing required key 'arn'", where);
 	else if (cfg_string(c, v, W("arn"), 2048, &k->arn) == 0) {
@@ -834,9 +869,8 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 	}
 	if (k->name == NULL && arn_ok)
 		k->name = cfg_strdup(c, k->parsed.resource);
-	if ((v = ynode_get(n, "vendor")) != NULL &&
-	    cfg_string(c, v, W("vendor"), 64, &k->vendor_name) == 0)
-		k->vendor = cfg_key_vendor(c, v, what);
+	if ((v = ynode_get(n, "vendor")) != NULL)
+		(void)cfg_string(c, v, W("vendor"), 64, &k->vendor_name);
 	if ((v = ynode_get(n, "alias")) != NULL)
 		cfg_alias(c, v, W("alias"), k, arn_ok);
 	if ((v = ynode_get(n, "interval")) != NULL)
@@ -853,9 +887,65 @@ cfg_key(struct cfg *c, const struct ynode *n, size_t idx,
 		    &k->grants_interval);
 	if ((v = ynode_get(n, "replicas")) != NULL)
 		cfg_replicas(c, v, W("replicas"), &k->replicas);
-	if ((v = ynode_get(n, "aws")) != NULL)
-		cfg_aws(c, v, W("aws"), &c->cfg->aws, &k->aws);
 #undef W
+}
+
+/*
+ * The parse hands over each keys: entry as soon as it is read
+ * (ynode_stream): it becomes a config_key and its nodes are freed, so
+ * that a file of 100,000 keys is never a tree of 100,000 entries.  An
+ * aws: block is kept (rare, small) until the global one is known.
+ */
+static void
+cfg_key_item(void *arg, struct ynode *item, size_t idx)
+{
+	struct cfg		*c = arg;
+	struct config		*cfg = c->cfg;
+	struct config_key	*kv;
+	struct cfg_keypos	*pv;
+	struct cfg_keyaws	*av;
+	size_t			 cap, i;
+
+	c->nkeys = idx + 1;
+	if (idx >= CFG_MAX_KEYS || c->knomem)
+		goto done;
+	if (idx >= c->kcap) {
+		cap = c->kcap > 0 ? c->kcap * 2 : 64;
+		if (cap > CFG_MAX_KEYS)
+			cap = CFG_MAX_KEYS;
+		/* Not cleared ahead: pages of slots never used stay out of
+		 * RSS. */
+		if ((kv = reallocarray(cfg->keys, cap, sizeof(*kv))) == NULL)
+			goto nomem;
+		cfg->keys = kv;
+		if ((pv = reallocarray(c->kpos, cap, sizeof(*pv))) == NULL)
+			goto nomem;
+		c->kpos = pv;
+		c->kcap = cap;
+	}
+	memset(&cfg->keys[idx], 0, sizeof(cfg->keys[idx]));
+	memset(&c->kpos[idx], 0, sizeof(c->kpos[idx]));
+	cfg->nkeys = idx + 1;
+	cfg_key(c, item, idx, &cfg->keys[idx], &c->kpos[idx]);
+	for (i = 0; item->type == YNODE_MAP && i < item->nitems; i++) {
+		if (strcmp(item->keys[i]->value, "aws") != 0)
+			continue;
+		if ((c->nkaws & (c->nkaws - 1)) == 0 && (av =
+		    reallocarray(c->kaws, c->nkaws ? c->nkaws * 2 : 4,
+		    sizeof(*av))) == NULL)
+			goto nomem;
+		if ((c->nkaws & (c->nkaws - 1)) == 0)
+			c->kaws = av;
+		c->kaws[c->nkaws].idx = idx;
+		c->kaws[c->nkaws++].n = item->items[i];
+		item->items[i] = NULL;
+		break;
+	}
+	goto done;
+nomem:
+	c->knomem = 1;
+done:
+	ynode_free_subtree(item);
 }
 
 /* Sorting key indexes by ARN or name, ties by index: equal strings end up
@@ -913,8 +1003,12 @@ static void
 cfg_keys(struct cfg *c, const struct ynode *root)
 {
 	struct config		*cfg = c->cfg;
-	const struct ynode	*n, *ki, *kj, *v;
+	const struct ynode	*n;
+	struct config_key	*k;
+	struct ynode		 at;
+	const int		*pos;
 	size_t			 i, j, *dup_arn = NULL, *dup_name = NULL;
+	char			 what[64];
 
 	/* With discover:, the keys may all be found at run time. */
 	if ((n = ynode_get(root, "keys")) == NULL) {
@@ -925,25 +1019,37 @@ cfg_keys(struct cfg *c, const struct ynode *root)
 	}
 	if (cfg->discover.enabled && ((n->type == YNODE_SCALAR &&
 	    n->value[0] == '\0' && !n->quoted) ||
-	    (n->type == YNODE_SEQ && n->nitems == 0)))
+	    (n->type == YNODE_SEQ && c->nkeys == 0)))
 		return;
 	if (cfg_type(c, n, YNODE_SEQ, "keys") == -1)
 		return;
-	if (n->nitems == 0) {
+	if (c->nkeys == 0) {
 		cfg_err(c, n, "keys: the list is empty; add at least one key");
 		return;
 	}
-	if (n->nitems > CFG_MAX_KEYS) {
+	if (c->nkeys > CFG_MAX_KEYS) {
 		cfg_err(c, n, "keys: too many keys (at most %d)", CFG_MAX_KEYS);
 		return;
 	}
-	if ((cfg->keys = calloc(n->nitems, sizeof(*cfg->keys))) == NULL) {
+	if (c->knomem) {
 		cfg_nomem(c);
 		return;
 	}
-	cfg->nkeys = n->nitems;
-	for (i = 0; i < n->nitems; i++)
-		cfg_key(c, n->items[i], i, &cfg->keys[i]);
+	/* What an entry could not be checked for alone. */
+	for (i = 0; i < cfg->nkeys; i++) {
+		k = &cfg->keys[i];
+		if (k->vendor_name == NULL)
+			continue;
+		(void)snprintf(what, sizeof(what), "keys[%zu].vendor", i);
+		k->vendor = cfg_key_vendor(c, cfg_at(&at, root->file,
+		    c->kpos[i].vendor, k->vendor_name), what);
+	}
+	for (i = 0; i < c->nkaws; i++) {
+		(void)snprintf(what, sizeof(what), "keys[%zu].aws",
+		    c->kaws[i].idx);
+		cfg_aws(c, c->kaws[i].n, what, &cfg->aws,
+		    &cfg->keys[c->kaws[i].idx].aws);
+	}
 	if ((dup_arn = calloc(cfg->nkeys, sizeof(*dup_arn))) == NULL ||
 	    (dup_name = calloc(cfg->nkeys, sizeof(*dup_name))) == NULL ||
 	    cfg_keys_dups(cfg, 0, dup_arn) == -1 ||
@@ -952,28 +1058,28 @@ cfg_keys(struct cfg *c, const struct ynode *root)
 		goto done;
 	}
 	for (i = 1; i < cfg->nkeys; i++) {
-		ki = n->items[i];
 		/* The earlier clash is reported, the ARN's first. */
 		j = dup_arn[i] < dup_name[i] ? dup_arn[i] : dup_name[i];
 		if (j == SIZE_MAX)
 			continue;
-		kj = n->items[j];
 		if (j == dup_arn[i]) {
-			cfg_err(c, ynode_get(ki, "arn"), "keys[%zu].arn: "
-			    "duplicate key ARN (also keys[%zu] at line "
-			    "%d)", i, j, kj->line);
+			cfg_err(c, cfg_at(&at, root->file, c->kpos[i].arn, ""),
+			    "keys[%zu].arn: duplicate key ARN (also keys[%zu] "
+			    "at line %d)", i, j, cfg->keys[j].line);
 			continue;
 		}
-		v = ynode_get(ki, "name");
-		if (v != NULL)
-			cfg_err(c, v, "keys[%zu].name: duplicate name '%s' "
-			    "(also keys[%zu] at line %d)", i,
-			    cfg->keys[i].name, j, kj->line);
+		pos = c->kpos[i].name[0] != 0 ? c->kpos[i].name :
+		    c->kpos[i].arn;
+		if (c->kpos[i].name[0] != 0)
+			cfg_err(c, cfg_at(&at, root->file, pos, ""),
+			    "keys[%zu].name: duplicate name '%s' (also "
+			    "keys[%zu] at line %d)", i, cfg->keys[i].name, j,
+			    cfg->keys[j].line);
 		else
-			cfg_err(c, ynode_get(ki, "arn"), "keys[%zu]: its "
-			    "default name '%s' is taken (keys[%zu] at line "
-			    "%d); set a 'name:'", i, cfg->keys[i].name, j,
-			    kj->line);
+			cfg_err(c, cfg_at(&at, root->file, pos, ""),
+			    "keys[%zu]: its default name '%s' is taken "
+			    "(keys[%zu] at line %d); set a 'name:'", i,
+			    cfg->keys[i].name, j, cfg->keys[j].line);
 	}
 done:
 	free(dup_arn);
@@ -1181,37 +1287,80 @@ cfg_new(const char *path)
 	return cfg;
 }
 
-/* Takes root (also on failure). */
-static struct config *
-cfg_load_tree(const char *name, struct ynode *root, int flags,
-    struct config_errors *errs, int vendors_d)
+static void
+cfg_keys_loaded(struct cfg *c)
 {
-	struct cfg	 c;
-	size_t		 before = errs->total;
+	size_t	i;
 
+	for (i = 0; i < c->nkaws; i++)
+		ynode_free_subtree(c->kaws[i].n);
+	free(c->kaws);
+	free(c->kpos);
+	c->kaws = NULL;
+	c->kpos = NULL;
+	c->nkaws = 0;
+}
+
+/*
+ * Parses (text, or the file name when text is NULL) and checks it.  The
+ * keys: entries are checked as the parse reads them, into errors of
+ * their own: a file that is not YAML reports only that, as before.
+ */
+static struct config *
+cfg_load(const char *name, const char *text, size_t len, int flags,
+    struct config_errors *errs)
+{
+	struct cfg		 c;
+	struct config_errors	 kerrs;
+	struct ynode_stream	 st;
+	struct ynode		*root;
+	size_t			 before = errs->total, i;
+	char			 err[1024];
+
+	memset(&c, 0, sizeof(c));
+	memset(&kerrs, 0, sizeof(kerrs));
 	if ((c.cfg = cfg_new(name)) == NULL) {
-		ynode_free(root);
 		(void)config_error(errs, NULL, "%s: out of memory", name);
 		return NULL;
 	}
-	c.errs = errs;
+	c.errs = &kerrs;
 	c.flags = flags;
-	c.vdir_err[0] = '\0';
+	st.key = "keys";
+	st.item = cfg_key_item;
+	st.arg = &c;
+	root = text == NULL ? ynode_parse_file_stream(name, &st, err,
+	    sizeof(err)) : ynode_parse_stream(name, text, len, &st, err,
+	    sizeof(err));
+	if (root == NULL) {
+		cfg_parse_error(errs, err);
+		goto fail;
+	}
+	c.errs = errs;
+	for (i = 0; i < kerrs.n; i++)
+		(void)cfg_errors_push(errs, kerrs.lines[i], kerrs.columns[i],
+		    kerrs.msgs[i]);
+	errs->total += kerrs.total - kerrs.n;
 	c.cfg->root = root;
 	cfg_state_dir_default(&c);
-	cfg_vendor_dirs(&c, vendors_d);
+	cfg_vendor_dirs(&c, text == NULL);
 	cfg_walk(&c, root);
 	if (errs->total > before) {
 		config_errors_sort(errs);
-		config_free(c.cfg);
-		return NULL;
+		goto fail;
 	}
-	/* Positions matter only while loading: the tree (about 1 KiB per
-	 * key with its strings) is not kept for the daemon's life.  Every
-	 * value the configuration keeps is its own copy. */
+	/* Positions matter only while loading: the tree is not kept for the
+	 * daemon's life.  Every value the configuration keeps is its own
+	 * copy. */
+	cfg_keys_loaded(&c);
+	config_errors_free(&kerrs);
 	ynode_free(c.cfg->root);
 	c.cfg->root = NULL;
 	return c.cfg;
+fail:
+	cfg_keys_loaded(&c);
+	config_errors_free(&kerrs);
+	config_free(c.cfg);
+	return NULL;
 }
 
 /* ynode's message is already "FILE:LINE:COLUMN: message". */
@@ -1245,27 +1394,14 @@ struct config *
 config_load_buffer_flags(const char *name, const char *text, size_t len,
     int flags, struct config_errors *errs)
 {
-	struct ynode	*root;
-	char		 err[1024];
-
-	if ((root = ynode_parse(name, text, len, err, sizeof(err))) == NULL) {
-		cfg_parse_error(errs, err);
-		return NULL;
-	}
-	return cfg_load_tree(name, root, flags, errs, 0);
+	/* An empty buffer is an empty file, not a file name. */
+	return cfg_load(name, text != NULL ? text : "", len, flags, errs);
 }
 
 struct config *
 config_load_flags(const char *path, int flags, struct config_errors *errs)
 {
-	struct ynode	*root;
-	char		 err[1024];
-
-	if ((root = ynode_parse_file(path, err, sizeof(err))) == NULL) {
-		cfg_parse_error(errs, err);
-		return NULL;
-	}
-	return cfg_load_tree(path, root, flags, errs, 1);
+	return cfg_load(path, NULL, 0, flags, errs);
 }
 
 struct config *

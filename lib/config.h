@@ -46,7 +46,8 @@ struct vendor;
 #define CONFIG_DEFAULT_DISCOVER_INTERVAL	(6 * 3600)	/* 6h */
 #define CONFIG_MIN_USE_WITHIN		3600		/* 1h; 0 is off */
 
-/* At most this many errors are kept; the rest are only counted. */
+/* At most this many errors are kept, the first by position; the rest are
+ * only counted. */
 #define CONFIG_MAX_ERRORS		50
 
 /*

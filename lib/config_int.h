@@ -19,12 +19,36 @@
 /* Keys: a large tenant watches thousands; make bench runs 10,000. */
 #define CFG_MAX_KEYS		100000
 
+/*
+ * Where a keys: entry's parts were (the entries are read as the file is
+ * parsed and their nodes freed at once: config.c's cfg_key_item()); what
+ * the checks that need the whole file report at.  0: absent.
+ */
+struct cfg_keypos {
+	int			 arn[2];	/* line, column */
+	int			 name[2];
+	int			 vendor[2];
+};
+
+/* A key's aws: block, kept until the global one is read. */
+struct cfg_keyaws {
+	size_t			 idx;
+	struct ynode		*n;
+};
+
 struct cfg {
 	struct config		*cfg;
 	struct config_errors	*errs;
 	int			 flags;		/* CONFIG_LOAD_* */
 	char			 vdir_err[1024]; /* shipped profiles unread */
 	enum vendor_from	 vendor_from;	/* of the vendor files read now */
+	/* keys: entries, as the parse hands them over */
+	size_t			 nkeys;		/* entries seen */
+	size_t			 kcap;		/* slots in cfg->keys */
+	struct cfg_keypos	*kpos;
+	struct cfg_keyaws	*kaws;
+	size_t			 nkaws;
+	int			 knomem;
 };
 
 /* Reports a problem at node n (NULL: the file) into the error list. */

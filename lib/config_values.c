@@ -29,8 +29,37 @@ cfg_errors_push(struct config_errors *errs, int line, int column,
 	int	 *lines, *cols;
 
 	errs->total++;
-	if (errs->n >= CONFIG_MAX_ERRORS)
+	if (errs->n >= CONFIG_MAX_ERRORS) {
+		size_t	i, last = 0;
+
+		/* Full: the kept error latest in the file makes room for an
+		 * earlier one, so that the errors shown are the file's first
+		 * whatever order they were found in (keys: entries are
+		 * checked while the file is parsed, the rest after). */
+		for (i = 1; i < errs->n; i++)
+			if (errs->lines[i] > errs->lines[last] ||
+			    (errs->lines[i] == errs->lines[last] &&
+			    errs->columns[i] >= errs->columns[last]))
+				last = i;
+		if (line > errs->lines[last] || (line == errs->lines[last] &&
+		    column >= errs->columns[last]))
+			return 0;
+		if ((m = strdup(msg)) == NULL)
+			return -1;
+		free(errs->msgs[last]);
+		errs->n--;
+		memmove(&errs->msgs[last], &errs->msgs[last + 1],
+		    (errs->n - last) * sizeof(*errs->msgs));
+		memmove(&errs->lines[last], &errs->lines[last + 1],
+		    (errs->n - last) * sizeof(*errs->lines));
+		memmove(&errs->columns[last], &errs->columns[last + 1],
+		    (errs->n - last) * sizeof(*errs->columns));
+		errs->msgs[errs->n] = m;
+		errs->lines[errs->n] = line;
+		errs->columns[errs->n] = column;
+		errs->n++;
 		return 0;
+	}
 	if ((m = strdup(msg)) == NULL)
 		return -1;
 	msgs = reallocarray(errs->msgs, errs->n + 1, sizeof(*msgs));

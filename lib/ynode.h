@@ -51,7 +51,29 @@ struct ynode	*ynode_parse(const char *file, const char *text, size_t len,
 		    char *err, size_t errlen);
 /* Reads and parses path (at most YNODE_MAX_BYTES, YNODE_MAX_NODES). */
 struct ynode	*ynode_parse_file(const char *path, char *err, size_t errlen);
+
+/*
+ * Streaming one long sequence: when the root is a mapping, the items of
+ * the sequence under its key `key` are handed to item() one at a time as
+ * each is parsed, and that sequence stays empty in the tree.  A file's
+ * 100,000 keys: entries as a tree were most of its parse's memory; this
+ * way one entry's nodes live at a time.  item() owns the node it is
+ * given (ynode_free_subtree(); its file name lives as long as the root).
+ * Limits, positions and errors are those of ynode_parse().
+ */
+struct ynode_stream {
+	const char	*key;
+	void		(*item)(void *arg, struct ynode *item, size_t idx);
+	void		*arg;
+};
+struct ynode	*ynode_parse_stream(const char *file, const char *text,
+		    size_t len, const struct ynode_stream *st, char *err,
+		    size_t errlen);
+struct ynode	*ynode_parse_file_stream(const char *path,
+		    const struct ynode_stream *st, char *err, size_t errlen);
 void		 ynode_free(struct ynode *root);
+/* Frees a node that is not a root (an item given by a stream). */
+void		 ynode_free_subtree(struct ynode *n);
 
 /* The value of key in map n, or NULL; points into n. */
 struct ynode	*ynode_get(const struct ynode *n, const char *key);
