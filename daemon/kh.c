@@ -527,8 +527,19 @@ kh_key_origin(const struct kh_key *k)
 	}
 }
 
+/*
+ * The endpoint of the key set up last, for the next one: its inputs are
+ * nearly always the same, and working it out (endpoint_kms() parses an
+ * endpoint_url with curl) was a third of a reload's loop turn.  Valid
+ * during one kh_keys_build().
+ */
+struct kh_ep_memo {
+	const struct config_key	*ck;
+	struct kh_endpoint	*ep;
+};
+
 static void	kh_key_setup(struct kh *, struct config *, struct kh_key *,
-		    const struct config_key *);
+		    const struct config_key *, struct kh_ep_memo *);
 
 char *
 kh_strdup0(const char *s, int *bad)
@@ -655,7 +666,7 @@ kh_endpoint_get(struct kh *kh, const char *url)
 
 static void
 kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
-    const struct config_key *ck)
+    const struct config_key *ck, struct kh_ep_memo *memo)
 {
 	char			 err[512], url[512];
 
@@ -680,13 +691,20 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 		    ck->name);
 	}
 
-	if (config_key_endpoint(conf, ck, url, sizeof(url), err,
+	if (memo != NULL && memo->ck != NULL && memo->ep != NULL &&
+	    config_key_same_endpoint(conf, memo->ck, ck))
+		k->ep = memo->ep;
+	else if (config_key_endpoint(conf, ck, url, sizeof(url), err,
 	    sizeof(err)) == -1) {
 		k->endpoint_err = strdup(err);
 		log_warnx("key %s: %s", ck->name, err);
 	} else if ((k->ep = kh_endpoint_get(kh, url)) == NULL) {
 		k->endpoint_err = strdup("out of memory");
 		log_warnx("key %s: out of memory", ck->name);
+	}
+	if (memo != NULL) {
+		memo->ck = ck;
+		memo->ep = k->ep;
 	}
 	k->creds = creds_glue_get(kh, conf, ck);
 	k->target.id = &k->expect.id;
@@ -742,7 +760,7 @@ kh_key_add(struct kh *kh, struct config_key *ck, enum kh_origin origin,
 	k->own_ck = ck;
 	k->origin = origin;
 	k->added = time(NULL);
-	kh_key_setup(kh, kh->conf, k, ck);
+	kh_key_setup(kh, kh->conf, k, ck, NULL);
 	kh_key_load_state(kh, kh->conf, k);
 	v[kh->nkeys++] = k;
 	if (origin == KH_ORIGIN_DISCOVERED)
@@ -842,7 +860,8 @@ kh_key_bsearch(struct kh_key **sorted, size_t n, const char *arn)
  */
 static struct config_key *
 kh_key_rebind(struct kh *kh, struct config *conf, struct kh_key *k,
-    const struct config_key *ck, const struct config_key *prev)
+    const struct config_key *ck, const struct config_key *prev,
+    struct kh_ep_memo *memo)
 {
 	struct config_key	*own = k->own_ck;
 
@@ -859,7 +878,7 @@ kh_key_rebind(struct kh *kh, struct config *conf, struct kh_key *k,
 	k->own_ck = NULL;
 	k->prev_ck = prev;
 	k->kept = 1;
-	kh_key_setup(kh, conf, k, ck);
+	kh_key_setup(kh, conf, k, ck, memo);
 	return own != ck ? own : NULL;
 }
 
@@ -916,7 +935,7 @@ kh_keys_carry(struct kh *kh, struct config *conf, struct kh_key **keys,
 		}
 		/* What the reload compares is the key's entry as it moved
 		 * over; a replica's, its primary's (run.c). */
-		prev = kh_key_rebind(kh, conf, k, ck, ck);
+		prev = kh_key_rebind(kh, conf, k, ck, ck, NULL);
 		kh_ck_free(prev);
 		k->own_ck = ck;
 		if (k->origin == KH_ORIGIN_REPLICA)
@@ -934,6 +953,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 	struct kh_key		**keys, **sorted = NULL, **oldkeys;
 	struct kh_key		 *olddirty, *next, *k;
 	struct config_key	 *own;
+	struct kh_ep_memo	  memo = { NULL, NULL };
 	size_t			  i, n, oldn;
 	int			  rc;
 
@@ -957,7 +977,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			/* A run-time key now configured: its own entry goes
 			 * (a new entry, polled at once). */
 			own = kh_key_rebind(kh, conf, k, &conf->keys[i],
-			    k->own_ck != NULL ? NULL : k->ck);
+			    k->own_ck != NULL ? NULL : k->ck, &memo);
 			kh_ck_free(own);
 			if (k->origin == KH_ORIGIN_DISCOVERED &&
 			    kh->ndiscovered > 0)
@@ -981,7 +1001,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 			return -1;
 		}
 		keys[i] = k;
-		kh_key_setup(kh, conf, k, &conf->keys[i]);
+		kh_key_setup(kh, conf, k, &conf->keys[i], &memo);
 		kh_key_load_state(kh, conf, k);
 	}
 	/* Run-time keys stay while what derives them does. */

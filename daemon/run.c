@@ -1373,7 +1373,10 @@ run_apply_pending(struct kh *kh)
 	else if (conf->http.listen != NULL && httpd_start(kh, err,
 	    sizeof(err)) == -1)
 		log_warnx("reload: %s", err);
-	run_save_alerts(kh);
+	/* Written in a later turn, not this one (the whole table and an
+	 * fsync); the new outboxes are held until then. */
+	run_hold_outboxes(kh, 1);
+	run_save_alerts_soon(kh);
 	run_schedule_reloaded(kh, old);
 	if (conf->discover.enabled)
 		run_disc_schedule(kh, disc_was || !old->discover.enabled ||

@@ -1550,6 +1550,23 @@ config_key_endpoint(const struct config *cfg, const struct config_key *key,
 }
 
 int
+config_key_same_endpoint(const struct config *cfg,
+    const struct config_key *a, const struct config_key *b)
+{
+	struct config_aws	x, y;
+
+	config_key_aws(cfg, a, &x);
+	config_key_aws(cfg, b, &y);
+	if (x.endpoint_url != y.endpoint_url && (x.endpoint_url == NULL ||
+	    y.endpoint_url == NULL || strcmp(x.endpoint_url,
+	    y.endpoint_url) != 0))
+		return 0;
+	return x.use_fips == y.use_fips && x.allow_http == y.allow_http &&
+	    strcmp(a->parsed.region, b->parsed.region) == 0 &&
+	    strcmp(a->parsed.partition, b->parsed.partition) == 0;
+}
+
+int
 config_check_file_perms(const char *path, char *err, size_t errlen)
 {
 	struct stat	st;

@@ -232,6 +232,11 @@ void		 config_key_aws(const struct config *cfg,
 int		 config_key_endpoint(const struct config *cfg,
 		    const struct config_key *key, char *url, size_t urllen,
 		    char *err, size_t errlen);
+/* Whether keys a and b have the same KMS endpoint inputs (their merged
+ * endpoint_url, use_fips, allow_http, and their ARNs' region and
+ * partition): then config_key_endpoint() says the same for both. */
+int		 config_key_same_endpoint(const struct config *cfg,
+		    const struct config_key *a, const struct config_key *b);
 /* The vendor profile called name, or NULL. */
 const struct vendor *config_vendor(const struct config *cfg,
 		    const char *name);

@@ -1186,6 +1186,116 @@ START_TEST(test_config_errors_are_capped_but_counted)
 }
 END_TEST
 
+/* Keys are checked as the file is parsed, the rest after it: what is
+ * kept of more than CONFIG_MAX_ERRORS is still the file's first. */
+START_TEST(test_config_errors_kept_are_the_first_in_the_file)
+{
+	char			*text;
+	size_t			 i, off = 0, cap = 100 * 64;
+	struct config_errors	 errs = { 0 };
+
+	text = malloc(cap);
+	ck_assert_ptr_nonnull(text);
+	off += (size_t)snprintf(text + off, cap - off, "interval: 5x\n"
+	    "keys:\n");
+	for (i = 0; i < 80; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+		    "  - arn: bad%zu\n", i);
+	ck_assert_ptr_null(config_load_buffer("t.yaml", text, off, &errs));
+	ck_assert_uint_eq(errs.n, CONFIG_MAX_ERRORS);
+	ck_assert_uint_eq(errs.total, 81);
+	ck_assert_msg(strncmp(errs.msgs[0], "t.yaml:1:11: interval:", 22) ==
+	    0, "%s", errs.msgs[0]);
+	ck_assert_msg(strncmp(errs.msgs[1], "t.yaml:3:", 9) == 0, "%s",
+	    errs.msgs[1]);
+	ck_assert_msg(strncmp(errs.msgs[CONFIG_MAX_ERRORS - 1], "t.yaml:51:",
+	    10) == 0, "%s", errs.msgs[CONFIG_MAX_ERRORS - 1]);
+	free(text);
+	config_errors_free(&errs);
+}
+END_TEST
+
+/* vendors: and aws: written after keys: apply to them, and what an entry
+ * is refused for still names its own position. */
+START_TEST(test_config_sections_after_keys_apply_to_them)
+{
+	static const char	 good[] =
+	    "keys:\n"
+	    "  - arn: arn:aws:kms:eu-west-1:111122223333:key/k1\n"
+	    "    vendor: acme\n"
+	    "    aws: {endpoint_url: 'http://kms.test'}\n"
+	    "vendors:\n"
+	    "  acme:\n"
+	    "    accounts: {eu-west-1: '123456789012'}\n"
+	    "    require: [{actions: [kms:Decrypt]}]\n"
+	    "aws: {allow_http: true}\n";
+	static const char	 bad[] =
+	    "keys:\n"
+	    "  - arn: arn:aws:kms:eu-west-1:111122223333:key/k1\n"
+	    "    vendor: acmee\n"
+	    "  - arn: arn:aws:kms:eu-west-1:111122223333:key/k1\n"
+	    "    aws: {endpoint_url: 'http://kms.test'}\n"
+	    "vendors:\n"
+	    "  acme:\n"
+	    "    accounts: {eu-west-1: '123456789012'}\n"
+	    "    require: [{actions: [kms:Decrypt]}]\n";
+	struct config_errors	 errs = { 0 };
+	struct config		*cfg;
+
+	cfg = config_load_buffer("t.yaml", good, strlen(good), &errs);
+	ck_assert_msg(cfg != NULL, "%s", errs.n > 0 ? errs.msgs[0] : "");
+	ck_assert_uint_eq(cfg->nkeys, 1);
+	ck_assert_ptr_nonnull(cfg->keys[0].vendor);
+	ck_assert_str_eq(cfg->keys[0].aws.endpoint_url, "http://kms.test");
+	ck_assert_str_eq(cfg->keys[0].parsed.resource, "k1");
+	ck_assert_str_eq(cfg->keys[0].name, "k1");
+	config_free(cfg);
+	ck_assert_ptr_null(config_load_buffer("t.yaml", bad, strlen(bad),
+	    &errs));
+	ck_assert_uint_eq(errs.n, 3);
+	ck_assert_msg(strncmp(errs.msgs[0], "t.yaml:3:13: keys[0].vendor: "
+	    "unknown vendor 'acmee'; did you mean 'acme'?", 70) == 0, "%s",
+	    errs.msgs[0]);
+	ck_assert_msg(strncmp(errs.msgs[1], "t.yaml:4:10: keys[1].arn: "
+	    "duplicate key ARN (also keys[0] at line 2)", 67) == 0, "%s",
+	    errs.msgs[1]);
+	ck_assert_msg(strncmp(errs.msgs[2], "t.yaml:5:25: keys[1].aws."
+	    "endpoint_url: ", 39) == 0, "%s", errs.msgs[2]);
+	config_errors_free(&errs);
+}
+END_TEST
+
+/* Keys whose endpoint inputs are the same share the answer: the daemon
+ * and validate work it out once for a run of them. */
+START_TEST(test_config_same_endpoint)
+{
+	static const char	 text[] =
+	    "aws: {endpoint_url: 'https://kms.example.com'}\n"
+	    "keys:\n"
+	    "  - arn: arn:aws:kms:eu-west-1:111122223333:key/k1\n"
+	    "  - arn: arn:aws:kms:eu-west-1:111122223333:key/k2\n"
+	    "  - arn: arn:aws:kms:us-west-2:111122223333:key/k3\n"
+	    "  - arn: arn:aws:kms:eu-west-1:111122223333:key/k4\n"
+	    "    aws: {endpoint_url: 'https://other.example.com'}\n"
+	    "  - arn: arn:aws:kms:eu-west-1:111122223333:key/k5\n"
+	    "    aws: {use_fips: true}\n";
+	struct config_errors	 errs = { 0 };
+	struct config		*cfg;
+
+	cfg = config_load_buffer("t.yaml", text, strlen(text), &errs);
+	ck_assert_msg(cfg != NULL, "%s", errs.n > 0 ? errs.msgs[0] : "");
+	ck_assert_int_eq(config_key_same_endpoint(cfg, &cfg->keys[0],
+	    &cfg->keys[1]), 1);
+	ck_assert_int_eq(config_key_same_endpoint(cfg, &cfg->keys[1],
+	    &cfg->keys[2]), 0);
+	ck_assert_int_eq(config_key_same_endpoint(cfg, &cfg->keys[0],
+	    &cfg->keys[3]), 0);
+	ck_assert_int_eq(config_key_same_endpoint(cfg, &cfg->keys[0],
+	    &cfg->keys[4]), 0);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_config_missing_file_says_why)
 {
 	struct config_errors	errs = { 0 };
@@ -1351,6 +1461,9 @@ config_suite(void)
 	tcase_add_test(tc, test_config_bad_role_arn);
 	tcase_add_test(tc, test_config_all_errors_in_one_run_sorted);
 	tcase_add_test(tc, test_config_errors_are_capped_but_counted);
+	tcase_add_test(tc, test_config_errors_kept_are_the_first_in_the_file);
+	tcase_add_test(tc, test_config_sections_after_keys_apply_to_them);
+	tcase_add_test(tc, test_config_same_endpoint);
 	tcase_add_test(tc, test_config_missing_file_says_why);
 	suite_add_tcase(s, tc);
 
