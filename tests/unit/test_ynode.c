@@ -246,6 +246,79 @@ START_TEST(test_ynode_missing_file_says_why)
 }
 END_TEST
 
+/* What a stream is handed: each item, positioned, one at a time. */
+struct seen_items {
+	size_t	n;
+	int	lines[8];
+	char	arns[8][16];
+};
+
+static void
+seen_item(void *arg, struct ynode *item, size_t idx)
+{
+	struct seen_items	*s = arg;
+	struct ynode		*v = ynode_get(item, "arn");
+
+	ck_assert_uint_eq(idx, s->n);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(item->file, "t.yaml");
+	s->lines[s->n] = item->line;
+	(void)snprintf(s->arns[s->n], sizeof(s->arns[0]), "%s", v->value);
+	s->n++;
+	ynode_free_subtree(item);
+}
+
+START_TEST(test_ynode_stream_hands_over_the_root_keys_items)
+{
+	static const char	 text[] = "keys:\n  - arn: a\n  - {arn: b}\n"
+	    "other:\n  keys:\n    - arn: c\nlast: 1\n";
+	struct ynode_stream	 st;
+	struct seen_items	 s;
+	struct ynode		*r, *k;
+	char			 err[256];
+
+	memset(&s, 0, sizeof(s));
+	st.key = "keys";
+	st.item = seen_item;
+	st.arg = &s;
+	r = ynode_parse_stream("t.yaml", text, strlen(text), &st, err,
+	    sizeof(err));
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_uint_eq(s.n, 2);
+	ck_assert_str_eq(s.arns[0], "a");
+	ck_assert_int_eq(s.lines[0], 2);
+	ck_assert_str_eq(s.arns[1], "b");
+	ck_assert_int_eq(s.lines[1], 3);
+	/* The root's sequence is there, empty; a nested keys: is not the
+	 * stream's. */
+	k = ynode_get(r, "keys");
+	ck_assert_int_eq(k->type, YNODE_SEQ);
+	ck_assert_uint_eq(k->nitems, 0);
+	k = ynode_get(ynode_get(r, "other"), "keys");
+	ck_assert_uint_eq(k->nitems, 1);
+	ck_assert_str_eq(ynode_get(r, "last")->value, "1");
+	ynode_free(r);
+}
+END_TEST
+
+START_TEST(test_ynode_stream_error_names_the_position)
+{
+	static const char	 text[] = "keys:\n  - arn: a\n  - arn: [b\n";
+	struct ynode_stream	 st;
+	struct seen_items	 s;
+	char			 err[256];
+
+	memset(&s, 0, sizeof(s));
+	st.key = "keys";
+	st.item = seen_item;
+	st.arg = &s;
+	ck_assert_ptr_null(ynode_parse_stream("t.yaml", text, strlen(text),
+	    &st, err, sizeof(err)));
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_msg(strncmp(err, "t.yaml:4:", 9) == 0, "%s", err);
+}
+END_TEST
+
 static Suite *
 ynode_suite(void)
 {
@@ -268,6 +341,8 @@ ynode_suite(void)
 	tcase_add_test(tc, test_ynode_null_scalars);
 	tcase_add_test(tc, test_ynode_missing_file_says_why);
 	tcase_add_test(tc, test_ynode_fifo_is_refused_without_blocking);
+	tcase_add_test(tc, test_ynode_stream_hands_over_the_root_keys_items);
+	tcase_add_test(tc, test_ynode_stream_error_names_the_position);
 	suite_add_tcase(s, tc);
 	return s;
 }
