@@ -182,15 +182,16 @@ jscan_string(struct jscan *s, struct jscan_str *out)
 	return -1;
 }
 
-/* A number as jansson's lexer takes it; integers beyond 18 digits and
- * reals that overflow are left to jansson (its errors). */
-static int
-jscan_number(struct jscan *s)
+int
+jscan_number(struct jscan *s, double *value, int *integer)
 {
-	const char	*p = s->p, *start = s->p, *digits;
+	const char	*p, *start, *digits;
 	char		 buf[64], *endp;
 	int		 real = 0;
 	double		 d;
+
+	(void)jscan_peek(s);
+	p = start = s->p;
 
 	if (p < s->end && *p == '-')
 		p++;
@@ -222,20 +223,17 @@ jscan_number(struct jscan *s)
 		while (p < s->end && *p >= '0' && *p <= '9')
 			p++;
 	}
-	if (!real) {
-		if (p - digits > 18)
-			return -1;
-	} else {
-		if ((size_t)(p - start) >= sizeof(buf))
-			return -1;
-		memcpy(buf, start, (size_t)(p - start));
-		buf[p - start] = '\0';
-		errno = 0;
-		d = strtod(buf, &endp);
-		if (*endp != '\0' || (errno == ERANGE && d != 0) ||
-		    !isfinite(d))
-			return -1;
-	}
+	if ((!real && p - digits > 18) || (size_t)(p - start) >= sizeof(buf))
+		return -1;
+	memcpy(buf, start, (size_t)(p - start));
+	buf[p - start] = '\0';
+	errno = 0;
+	/* jansson: json_integer_value() as a double, or strtod(). */
+	d = real ? strtod(buf, &endp) : (double)strtoll(buf, &endp, 10);
+	if (*endp != '\0' || (errno == ERANGE && d != 0) || !isfinite(d))
+		return -1;
+	*value = d;
+	*integer = !real;
 	s->p = p;
 	return 0;
 }
@@ -294,6 +292,8 @@ static int
 jscan_value(struct jscan *s, int depth)
 {
 	struct jscan_str	str;
+	double			d;
+	int			integer;
 
 	if (depth > JSCAN_MAX_DEPTH)
 		return -1;
@@ -314,7 +314,7 @@ jscan_value(struct jscan *s, int depth)
 		return jscan_literal(s, "null");
 	case '-': case '0': case '1': case '2': case '3': case '4': case '5':
 	case '6': case '7': case '8': case '9':
-		return jscan_number(s);
+		return jscan_number(s, &d, &integer);
 	default:
 		return -1;
 	}

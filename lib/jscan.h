@@ -52,6 +52,11 @@ int	jscan_expect(struct jscan *s, char c);
 int	jscan_end(struct jscan *s);
 /* Reads a string token (whitespace first). */
 int	jscan_string(struct jscan *s, struct jscan_str *out);
+/* Reads a number (whitespace first): its value as jansson gives it
+ * (json_number_value()), and whether it is an integer token (no
+ * fraction, no exponent: json_is_integer()).  Integers beyond 18 digits
+ * are left to jansson. */
+int	jscan_number(struct jscan *s, double *value, int *integer);
 /* Skips one value of any kind. */
 int	jscan_skip(struct jscan *s);
 /*

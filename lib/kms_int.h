@@ -32,5 +32,13 @@ int		 kms_parse_marker(json_t *root, const char *ctx,
  * compare them). */
 int		 kms_parse_policy_tree(const char *body, size_t len,
 		    char **policy, struct kms_error *err);
+/* kms_parse_key_meta() through jansson only, likewise. */
+int		 kms_parse_key_meta_tree(const char *body, size_t len,
+		    struct kms_key_meta *out, struct kms_error *err);
+/* The one-pass readers alone (lib/jscan): 0, or -1 when unsure (then
+ * *policy is NULL; m may hold fields: free it). */
+int		 kms_scan_policy(const char *body, size_t len, char **policy);
+int		 kms_scan_key_meta(const char *body, size_t len,
+		    struct kms_key_meta *m);
 
 #endif

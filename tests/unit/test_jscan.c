@@ -1,8 +1,9 @@
 /*
- * lib/jscan and the one-pass GetKeyPolicy reader built on it: whatever
- * the answer, kms_parse_policy() must give exactly what jansson's tree
- * gives (kms_parse_policy_tree(): the same rc, the same policy bytes, the
- * same error), and the reader must take the usual answers itself.
+ * lib/jscan and the one-pass GetKeyPolicy and DescribeKey readers built
+ * on it: whatever the answer, kms_parse_policy() and kms_parse_key_meta()
+ * must give exactly what jansson's tree gives (kms_parse_*_tree(): the
+ * same rc, the same values, the same error), and the reader must take the
+ * usual answers itself.
  */
 #include <check.h>
 #include <stdint.h>
@@ -15,6 +16,8 @@
 #include "jscan.h"
 #include "kms.h"
 #include "kms_int.h"
+
+#define S(x)	(x), strlen(x)
 
 /* The answers both paths are compared on. */
 static const char *const answers[] = {
@@ -201,29 +204,226 @@ END_TEST
 /* The reader itself takes what KMS sends: jansson is only the fallback. */
 START_TEST(test_jscan_reads_the_usual_answer_itself)
 {
-	struct jscan		 s;
-	struct jscan_names	 names;
-	struct jscan_str	 name, str;
-	const char		*a = answers[0];
-	char			 out[256];
-	int			 first = 1, found = 0;
+	char	*p = NULL;
 
-	jscan_init(&s, a, strlen(a));
-	names.n = 0;
-	ck_assert_int_eq(jscan_expect(&s, '{'), 0);
-	while (jscan_member(&s, &first, &names, &name) == 1) {
-		if (jscan_is(&name, "Policy")) {
-			ck_assert_int_eq(jscan_string(&s, &str), 0);
-			ck_assert_uint_lt(str.len, sizeof(out));
-			(void)jscan_decode(&str, out);
-			found = 1;
-		} else
-			ck_assert_int_eq(jscan_skip(&s), 0);
-	}
-	ck_assert_int_eq(found, 1);
-	ck_assert_int_eq(jscan_end(&s), 0);
-	ck_assert_str_eq(out, "{\n  \"Version\" : \"2012-10-17\",\n  "
+	ck_assert_int_eq(kms_scan_policy(S(answers[0]), &p), 0);
+	ck_assert_str_eq(p, "{\n  \"Version\" : \"2012-10-17\",\n  "
 	    "\"Statement\" : [ {\n    \"Effect\" : \"Allow\"\n  } ]\n}");
+	free(p);
+	ck_assert_int_eq(kms_scan_policy(S(answers[6]), &p), 0);
+	ck_assert_str_eq(p, "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \x7f");
+	free(p);
+	ck_assert_int_eq(kms_scan_policy(S(answers[5]), &p), 0);
+	ck_assert_str_eq(p, "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+	    "\xf0\x9f\x98\x80");
+	free(p);
+}
+END_TEST
+
+/* DescribeKey answers: what KMS and the emulator send, and variants. */
+#define META_HEAD	"{\"KeyMetadata\":{\"KeyId\":\"k\",\"Arn\":\"arn:aws:" \
+			"kms:eu-west-1:111122223333:key/k\",\"KeyState\":" \
+			"\"Enabled\",\"KeyUsage\":\"ENCRYPT_DECRYPT\"," \
+			"\"KeyManager\":\"CUSTOMER\","
+static const char *const metas[] = {
+	"{\"KeyMetadata\": {\"AWSAccountId\": \"111122223333\", "
+	"\"KeyId\": \"1234abcd-12ab-34cd-56ef-1234567890ab\", \"Arn\": "
+	"\"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-"
+	"1234567890ab\", \"CreationDate\": 1.571767572317E9, \"Enabled\": "
+	"true, \"Description\": \"backups \\u00e9\", \"KeyUsage\": "
+	"\"ENCRYPT_DECRYPT\", \"KeyState\": \"PendingDeletion\", "
+	"\"DeletionDate\": 1700000000, \"ValidTo\": 1800000000.5, "
+	"\"Origin\": \"EXTERNAL\", \"ExpirationModel\": "
+	"\"KEY_MATERIAL_EXPIRES\", \"KeyManager\": \"CUSTOMER\", "
+	"\"CustomerMasterKeySpec\": \"SYMMETRIC_DEFAULT\", \"KeySpec\": "
+	"\"SYMMETRIC_DEFAULT\", \"EncryptionAlgorithms\": "
+	"[\"SYMMETRIC_DEFAULT\"], \"MultiRegion\": false, "
+	"\"PendingDeletionWindowInDays\": 7, \"CustomKeyStoreId\": "
+	"\"cks-1234567890abcdef0\", \"CurrentKeyMaterialId\": \"abc123\"}}",
+	META_HEAD "\"KeySpec\":\"SYMMETRIC_DEFAULT\"}}",
+	META_HEAD "\"CustomerMasterKeySpec\":\"SYMMETRIC_DEFAULT\"}}",
+	META_HEAD "\"KeySpec\":null,\"CustomerMasterKeySpec\":\"X\"}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CustomerMasterKeySpec\":5}}",
+	META_HEAD "\"KeySpec\":\"A\",\"Origin\":null,\"Enabled\":null,"
+	"\"CreationDate\":null,\"MultiRegionConfiguration\":null}}",
+	META_HEAD "\"KeySpec\":\"A\",\"MultiRegion\":true,"
+	"\"MultiRegionConfiguration\":{\"MultiRegionKeyType\":\"PRIMARY\","
+	"\"PrimaryKey\":{\"Arn\":\"p\",\"Region\":\"eu-west-1\"},"
+	"\"ReplicaKeys\":[{\"Arn\":\"r\",\"Region\":\"us-west-2\"}]}}}",
+	META_HEAD "\"KeySpec\":\"A\",\"PendingDeletionWindowInDays\":7.0}}",
+	META_HEAD "\"KeySpec\":\"A\",\"PendingDeletionWindowInDays\":366}}",
+	META_HEAD "\"KeySpec\":\"A\",\"PendingDeletionWindowInDays\":-0}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":-1}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":-0.0}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":1e11}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":1.0000001e11}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":\"1\"}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":123456789012345678}}",
+	META_HEAD "\"KeySpec\":\"A\",\"Enabled\":1}}",
+	META_HEAD "\"KeySpec\":\"A\",\"Enabled\":\"true\"}}",
+	META_HEAD "\"KeySpec\":\"A\",\"KeyId\":\"again\"}}",
+	META_HEAD "\"KeySpec\":\"A\"},\"KeyMetadata\":{}}",
+	META_HEAD "\"KeySpec\":\"A\",\"Description\":\"\\u0000\"}}",
+	META_HEAD "\"KeySpec\":\"A\",\"Description\":7}}",
+	META_HEAD "\"KeySpec\":\"A\"},\"Other\":[1,{\"a\":null}]}",
+	META_HEAD "\"KeySpec\":\"A\"}} x",
+	"{\"KeyMetadata\":{\"KeyId\":\"k\",\"KeySpec\":\"A\"}}",
+	"{\"KeyMetadata\":null}",
+	"{\"KeyMetadata\":[]}",
+	"{\"Other\":1}",
+	"[]",
+	"",
+};
+
+/* Fails the test unless a and b hold the same values. */
+static void
+meta_same(const struct kms_key_meta *a, const struct kms_key_meta *b,
+    const char *what)
+{
+	const char *const	sa[] = { a->key_id, a->arn, a->account, a->state,
+	    a->key_spec, a->key_usage, a->key_manager, a->origin,
+	    a->expiration_model, a->current_key_material_id,
+	    a->custom_key_store_id, a->multi_region_type, a->mr_primary_arn,
+	    a->description };
+	const char *const	sb[] = { b->key_id, b->arn, b->account, b->state,
+	    b->key_spec, b->key_usage, b->key_manager, b->origin,
+	    b->expiration_model, b->current_key_material_id,
+	    b->custom_key_store_id, b->multi_region_type, b->mr_primary_arn,
+	    b->description };
+	size_t			i;
+
+	for (i = 0; i < sizeof(sa) / sizeof(sa[0]); i++)
+		ck_assert_msg((sa[i] == NULL && sb[i] == NULL) ||
+		    (sa[i] != NULL && sb[i] != NULL && strcmp(sa[i], sb[i]) ==
+		    0), "%s: string %zu differs", what, i);
+	ck_assert_msg(a->mr_nreplicas == b->mr_nreplicas, "%s: replicas",
+	    what);
+	for (i = 0; i < a->mr_nreplicas; i++)
+		ck_assert_str_eq(a->mr_replicas[i], b->mr_replicas[i]);
+	ck_assert_msg(a->enabled == b->enabled &&
+	    a->multi_region == b->multi_region &&
+	    memcmp(&a->creation_date, &b->creation_date, sizeof(double)) ==
+	    0 && memcmp(&a->deletion_date, &b->deletion_date,
+	    sizeof(double)) == 0 && memcmp(&a->valid_to, &b->valid_to,
+	    sizeof(double)) == 0 &&
+	    a->pending_window_days == b->pending_window_days,
+	    "%s: flags, times or window differ", what);
+}
+
+static void
+compare_meta(const char *body, size_t len, const char *what)
+{
+	struct kms_key_meta	 m1, m2;
+	struct kms_error	 e1, e2;
+	int			 r1, r2;
+
+	memset(&e1, 0, sizeof(e1));
+	memset(&e2, 0, sizeof(e2));
+	r1 = kms_parse_key_meta(body, len, &m1, &e1);
+	r2 = kms_parse_key_meta_tree(body, len, &m2, &e2);
+	ck_assert_msg(r1 == r2, "%s: rc %d, jansson %d (%s)", what, r1, r2,
+	    e2.message);
+	meta_same(&m1, &m2, what);
+	if (r1 != 0)
+		ck_assert_msg(e1.cls == e2.cls &&
+		    strcmp(e1.code, e2.code) == 0 &&
+		    strcmp(e1.message, e2.message) == 0,
+		    "%s: error \"%s\" vs jansson's \"%s\"", what, e1.message,
+		    e2.message);
+	kms_key_meta_free(&m1);
+	kms_key_meta_free(&m2);
+}
+
+START_TEST(test_jscan_key_meta_same_as_jansson_on_every_answer)
+{
+	size_t	i;
+	char	what[32];
+
+	for (i = 0; i < sizeof(metas) / sizeof(metas[0]); i++) {
+		(void)snprintf(what, sizeof(what), "meta %zu", i);
+		compare_meta(metas[i], strlen(metas[i]), what);
+	}
+	compare_meta(NULL, 0, "NULL body");
+}
+END_TEST
+
+START_TEST(test_jscan_key_meta_same_as_jansson_cut_and_mutated)
+{
+	static const char	 bytes[] = "\"\\{}[],: 0-.eEtn\x80";
+	char			 buf[1024], what[64];
+	size_t			 i, j, k, len;
+
+	for (i = 0; i < 3; i++) {
+		len = strlen(metas[i]);
+		ck_assert_uint_lt(len, sizeof(buf));
+		for (j = 0; j <= len; j++) {
+			(void)snprintf(what, sizeof(what), "meta %zu cut at "
+			    "%zu", i, j);
+			compare_meta(metas[i], j, what);
+		}
+		for (j = 0; j < len; j++)
+			for (k = 0; k < sizeof(bytes) - 1; k++) {
+				memcpy(buf, metas[i], len);
+				buf[j] = bytes[k];
+				(void)snprintf(what, sizeof(what), "meta %zu, "
+				    "byte %zu = 0x%02x", i, j,
+				    (unsigned char)bytes[k]);
+				compare_meta(buf, len, what);
+			}
+	}
+}
+END_TEST
+
+/* DescribeKey's usual answer is read without jansson. */
+START_TEST(test_jscan_reads_the_usual_key_meta_itself)
+{
+	struct kms_key_meta	m;
+
+	memset(&m, 0, sizeof(m));
+	ck_assert_int_eq(kms_scan_key_meta(S(metas[0]), &m), 0);
+	ck_assert_str_eq(m.key_id, "1234abcd-12ab-34cd-56ef-1234567890ab");
+	ck_assert_str_eq(m.description, "backups \xc3\xa9");
+	ck_assert_str_eq(m.key_spec, "SYMMETRIC_DEFAULT");
+	ck_assert_double_eq(m.creation_date, 1571767572.317);
+	ck_assert_int_eq(m.pending_window_days, 7);
+	ck_assert_int_eq(m.enabled, 1);
+	kms_key_meta_free(&m);
+	/* A multi-Region key's configuration is jansson's. */
+	ck_assert_int_eq(kms_scan_key_meta(S(metas[6]), &m), -1);
+	kms_key_meta_free(&m);
+}
+END_TEST
+
+/* jscan_number's values are jansson's json_number_value(). */
+START_TEST(test_jscan_number_values)
+{
+	static const struct {
+		const char	*text;
+		double		 value;
+		int		 integer;
+	} nums[] = {
+		{ "0", 0, 1 }, { "-0", 0, 1 }, { "7", 7, 1 },
+		{ "1571767572", 1571767572.0, 1 },
+		{ "1.571767572317E9", 1571767572.317, 0 },
+		{ "1800000000.5", 1800000000.5, 0 }, { "2e2", 200, 0 },
+		{ "-1.5e-3", -0.0015, 0 },
+	};
+	struct jscan	s;
+	double		d;
+	size_t		i;
+	int		integer;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		jscan_init(&s, nums[i].text, strlen(nums[i].text));
+		ck_assert_int_eq(jscan_number(&s, &d, &integer), 0);
+		ck_assert_double_eq(d, nums[i].value);
+		ck_assert_int_eq(integer, nums[i].integer);
+		ck_assert_int_eq(jscan_end(&s), 0);
+	}
+	jscan_init(&s, "1234567890123456789", 19);
+	ck_assert_int_eq(jscan_number(&s, &d, &integer), -1);
+	jscan_init(&s, "1e999", 5);
+	ck_assert_int_eq(jscan_number(&s, &d, &integer), -1);
 }
 END_TEST
 
@@ -238,6 +438,12 @@ jscan_suite(void)
 	tcase_add_test(tc, test_jscan_policy_same_as_jansson_cut_and_mutated);
 	tcase_add_test(tc, test_jscan_policy_same_as_jansson_huge_and_deep);
 	tcase_add_test(tc, test_jscan_reads_the_usual_answer_itself);
+	tcase_add_test(tc,
+	    test_jscan_key_meta_same_as_jansson_on_every_answer);
+	tcase_add_test(tc,
+	    test_jscan_key_meta_same_as_jansson_cut_and_mutated);
+	tcase_add_test(tc, test_jscan_reads_the_usual_key_meta_itself);
+	tcase_add_test(tc, test_jscan_number_values);
 	suite_add_tcase(s, tc);
 	return s;
 }
