@@ -519,6 +519,23 @@ http_multi_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 	return 0;
 }
 
+/*
+ * At most host_conns connections per host, and an idle cache that keeps
+ * them: curl's default cache holds four per transfer in progress, so
+ * whenever fewer transfers ran than connections were open (between two
+ * bursts of polls) it closed the surplus, and the next burst connected
+ * again: a new TCP connection every seven KMS requests at 1,000 keys.
+ * Twice host_conns keeps the busiest host's connections and as many
+ * again for the others (other regions, STS, notifiers).
+ */
+static void
+http_set_conns(struct http *h)
+{
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+	    h->host_conns);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 2 * h->host_conns);
+}
+
 struct http *
 http_new(struct event_base *base, const struct http_opts *opts, char *err,
     size_t errlen)
@@ -573,8 +590,7 @@ http_new(struct event_base *base, const struct http_opts *opts, char *err,
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	h->host_conns = (opts != NULL && opts->max_host_connections > 0) ?
 	    opts->max_host_connections : (long)HTTP_DEF_HOST_CONNS;
-	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-	    h->host_conns);
+	http_set_conns(h);
 	return h;
 fail:
 	if (h->multi != NULL)
@@ -831,7 +847,7 @@ http_min_host_connections(struct http *h, long n)
 	if (h == NULL || n <= h->host_conns)
 		return;
 	h->host_conns = n;
-	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+	http_set_conns(h);
 }
 
 static void
