@@ -181,7 +181,7 @@ poll_policy_cb(struct kms_result *res, void *arg)
 	p->snap.policy_known = 1;
 	poll_keep_err(p, &p->snap.policy_err, &res->err);
 	if (res->err.cls == KMS_OK) {
-		p->snap.policy = res->policy;
+		check_snapshot_set_policy(&p->snap, res->policy);
 		res->policy = NULL;
 	}
 	poll_count(p, &res->err);

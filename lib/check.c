@@ -79,6 +79,7 @@ check_snapshot_trim(struct key_snapshot *s)
 	}
 	free(s->policy);
 	s->policy = NULL;
+	s->policy_md_set = 0;
 	s->meta.state = NULL;
 	kms_key_meta_free(&s->meta);
 	s->meta.state = state;
@@ -178,6 +179,28 @@ check_baseline_md(const struct key_baseline *b,
 	return 0;
 }
 
+void
+check_snapshot_set_policy(struct key_snapshot *s, char *text)
+{
+	free(s->policy);
+	s->policy = text;
+	s->policy_md_set = text != NULL &&
+	    check_digest(text, s->policy_md) == 0;
+}
+
+/* The snapshot's policy digest: the one taken when it was set, else
+ * now. */
+static int
+check_snapshot_md(const struct key_snapshot *s,
+    unsigned char md[CHECK_DIGEST_LEN])
+{
+	if (s->policy_md_set) {
+		memcpy(md, s->policy_md, CHECK_DIGEST_LEN);
+		return 0;
+	}
+	return check_digest(s->policy, md);
+}
+
 int
 check_baseline_text_needed(const struct key_snapshot *s,
     const struct key_baseline *b, const struct check_cache *c)
@@ -188,7 +211,7 @@ check_baseline_text_needed(const struct key_snapshot *s,
 	    !s->policy_known || s->policy_err.cls != KMS_OK ||
 	    s->policy == NULL)
 		return 0;
-	if (check_digest(s->policy, pmd) == -1)
+	if (check_snapshot_md(s, pmd) == -1)
 		return 1;
 	if (memcmp(pmd, b->policy_md, sizeof(pmd)) == 0)
 		return 0;	/* the same text: nothing to compare */
@@ -906,7 +929,7 @@ check_policy(const struct key_snapshot *s, const struct key_baseline *base,
 	if (c == NULL || !s->policy_known || s->policy_err.cls != KMS_OK ||
 	    s->policy == NULL)
 		return check_policy_eval(s, base, ex, region_ok, out, cf);
-	if (check_digest(s->policy, pmd) == -1 ||
+	if (check_snapshot_md(s, pmd) == -1 ||
 	    check_baseline_md(base, bmd) == -1) {
 		c->valid = 0;
 		return check_policy_eval(s, base, ex, region_ok, out, cf);

@@ -58,6 +58,9 @@ struct key_grants {
 /* Summaries are one line of at most this many bytes. */
 #define CHECK_SUMMARY_MAX		400
 
+/* SHA-256, the digest by which policy texts are compared. */
+#define CHECK_DIGEST_LEN	32
+
 /*
  * Everything one poll learned about a key.  Each part has its own
  * error record (lib/kms_fault.h: 24 bytes, the text allocated only on an
@@ -88,6 +91,10 @@ struct key_snapshot {
 	/* GetKeyPolicy(default). */
 	int			 policy_known;
 	char			*policy;	/* JSON text; NULL on error */
+	/* Its SHA-256 when policy_md_set (check_snapshot_set_policy()):
+	 * taken once per poll, however many checks compare it. */
+	unsigned char		 policy_md[CHECK_DIGEST_LEN];
+	int			 policy_md_set;
 	struct kms_fault	 policy_err;
 
 	/* GetKeyRotationStatus. */
@@ -150,9 +157,6 @@ struct key_expect {
 	const char		*primary;
 };
 
-/* SHA-256, the digest by which policy texts are compared. */
-#define CHECK_DIGEST_LEN	32
-
 /*
  * What was accepted as normal for a key.  Owned strings; free with
  * check_baseline_free().  A zeroed struct is "no baseline yet".
@@ -199,6 +203,11 @@ void	check_snapshot_free(struct key_snapshot *s);
  * the snapshot decides here what of it outlives the poll.
  */
 void	check_snapshot_trim(struct key_snapshot *s);
+
+/* Gives s the policy text (owned from now on; NULL is none) and takes
+ * its digest.  A snapshot whose policy was set otherwise has it taken
+ * by each check that needs it. */
+void	check_snapshot_set_policy(struct key_snapshot *s, char *text);
 
 /*
  * For each part that cur did not poll (rotation_known / alias_known 0),

@@ -111,6 +111,10 @@ struct kms_client {
 	int			 skew_logged;
 	int			 skew_from_error;
 	int			 freeing;
+	/* The last Date header read and its time: answers of one second
+	 * carry the same one. */
+	char			 date[40];
+	time_t			 date_t;
 };
 
 struct kms_call {
@@ -300,12 +304,39 @@ kms_op_ev_cb(evutil_socket_t fd, short kind, void *arg)
 
 static void	kms_http_cb(const struct http_response *, void *);
 
+/*
+ * The bodies of every poll, DescribeKey's and GetKeyPolicy's, written
+ * directly when the key id needs no escaping: byte for byte what
+ * json_dumps() makes of them below (compact, keys sorted), without
+ * building and dumping an object per request.  NULL: build it.
+ */
+static char *
+kms_op_body_plain(const struct kms_call *op)
+{
+	const unsigned char	*p;
+	char			*s;
+
+	if (op->key_id == NULL || (op->op != KMS_OP_DESCRIBE_KEY &&
+	    op->op != KMS_OP_GET_KEY_POLICY))
+		return NULL;
+	for (p = (const unsigned char *)op->key_id; *p != '\0'; p++)
+		if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+			return NULL;
+	if (asprintf(&s, op->op == KMS_OP_GET_KEY_POLICY ?
+	    "{\"KeyId\":\"%s\",\"PolicyName\":\"default\"}" :
+	    "{\"KeyId\":\"%s\"}", op->key_id) == -1)
+		return NULL;
+	return s;
+}
+
 static char *
 kms_op_body(struct kms_call *op)
 {
 	json_t	*o;
 	char	*s;
 
+	if ((s = kms_op_body_plain(op)) != NULL)
+		return s;
 	if ((o = json_object()) == NULL)
 		return NULL;
 	/* DescribeCustomKeyStores names a store, not a key. */
@@ -570,8 +601,19 @@ kms_note_date(struct kms_client *c, const char *date)
 {
 	time_t	srv;
 
-	if (date != NULL && kms_parse_http_date(date, &srv) == 0)
-		kms_adopt_skew(c, srv, "its Date header", 0);
+	if (date == NULL)
+		return;
+	if (strcmp(date, c->date) == 0)
+		srv = c->date_t;
+	else {
+		if (kms_parse_http_date(date, &srv) == -1)
+			return;
+		if (strlen(date) < sizeof(c->date)) {
+			memcpy(c->date, date, strlen(date) + 1);
+			c->date_t = srv;
+		}
+	}
+	kms_adopt_skew(c, srv, "its Date header", 0);
 }
 
 static int

@@ -1,7 +1,8 @@
 /*
  * Internal to lib/kms: the answer-parsing helpers that kms.c and the
  * per-area answer files (kms_grants.c, ...) share.  Nothing outside
- * lib/kms*.c includes it.
+ * lib/kms*.c includes it, but the tests that compare the one-pass
+ * readers with jansson's tree (test_jscan, the jscan fuzzer).
  */
 #ifndef KEYHEALTHD_KMS_INT_H
 #define KEYHEALTHD_KMS_INT_H
@@ -25,5 +26,19 @@ json_t		*kms_load_object(const char *body, size_t len,
  * (Truncated without a NextMarker, wrong types). */
 int		 kms_parse_marker(json_t *root, const char *ctx,
 		    char **next_marker, struct kms_error *err);
+
+/* kms_parse_policy() through jansson only: the reference that its
+ * one-pass reader must agree with (the unit tests and the kms fuzzer
+ * compare them). */
+int		 kms_parse_policy_tree(const char *body, size_t len,
+		    char **policy, struct kms_error *err);
+/* kms_parse_key_meta() through jansson only, likewise. */
+int		 kms_parse_key_meta_tree(const char *body, size_t len,
+		    struct kms_key_meta *out, struct kms_error *err);
+/* The one-pass readers alone (lib/jscan): 0, or -1 when unsure (then
+ * *policy is NULL; m may hold fields: free it). */
+int		 kms_scan_policy(const char *body, size_t len, char **policy);
+int		 kms_scan_key_meta(const char *body, size_t len,
+		    struct kms_key_meta *m);
 
 #endif

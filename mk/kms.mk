@@ -5,3 +5,5 @@
 # run.
 DEBS		+= valgrind clang-14 libclang-rt-14-dev
 FUZZERS		+= kms material
+# The one-pass GetKeyPolicy reader (lib/jscan) against jansson's tree.
+FUZZERS		+= jscan

@@ -905,6 +905,46 @@ START_TEST(test_http_connection_reused)
 }
 END_TEST
 
+/*
+ * Connections opened in a burst stay open through a lull of one request
+ * at a time and serve the next burst.  curl's default idle cache is four
+ * connections per transfer in progress: each request of the lull closed
+ * one of them, and the next burst connected again (at 1,000 keys the
+ * daemon opened a connection every seven KMS requests).
+ */
+START_TEST(test_http_connections_kept_between_bursts)
+{
+	struct ctx		 c;
+	struct http_opts	 o = { .max_host_connections = 8 };
+	struct result		 r[8];
+	int			 burst, i;
+
+	memset(r, 0, sizeof(r));
+	ctx_setup(&c, &o);
+	for (burst = 0; burst < 2; burst++) {
+		for (i = 0; i < 8; i++)
+			submit(&c, "GET", "/sleep/300", NULL, &r[i]);
+		ctx_run(&c, 20);
+		for (i = 0; i < 8; i++) {
+			ck_assert_int_eq(r[i].ok, 1);
+			result_clear(&r[i]);
+		}
+		ck_assert_int_eq(atomic_load(&c.srv->conns), 8);
+		/* The lull. */
+		for (i = 0; i < 8; i++) {
+			submit(&c, "GET", "/hello", NULL, &r[0]);
+			ctx_run(&c, 20);
+			ck_assert_int_eq(r[0].ok, 1);
+			result_clear(&r[0]);
+		}
+	}
+	ck_assert_int_eq(atomic_load(&c.srv->requests), 32);
+	ck_assert_msg(atomic_load(&c.srv->conns) == 8, "%d connections for "
+	    "two bursts of 8", atomic_load(&c.srv->conns));
+	ctx_teardown(&c);
+}
+END_TEST
+
 START_TEST(test_http_https_verification_fails_on_plain_server)
 {
 	struct ctx		 c;
@@ -1068,6 +1108,7 @@ http_suite(void)
 	tcase_add_test(tc, test_http_many_requests_in_flight_concurrently);
 	tcase_add_test(tc, test_http_host_connection_cap_queues_the_rest);
 	tcase_add_test(tc, test_http_connection_reused);
+	tcase_add_test(tc, test_http_connections_kept_between_bursts);
 	tcase_add_test(tc, test_http_min_host_connections_only_raises);
 	tcase_add_test(tc, test_http_https_verification_fails_on_plain_server);
 	tcase_add_test(tc, test_http_verbose_log_redacts_credentials);

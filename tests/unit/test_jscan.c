@@ -1,0 +1,461 @@
+/*
+ * lib/jscan and the one-pass GetKeyPolicy and DescribeKey readers built
+ * on it: whatever the answer, kms_parse_policy() and kms_parse_key_meta()
+ * must give exactly what jansson's tree gives (kms_parse_*_tree(): the
+ * same rc, the same values, the same error), and the reader must take the
+ * usual answers itself.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "jscan.h"
+#include "kms.h"
+#include "kms_int.h"
+
+#define S(x)	(x), strlen(x)
+
+/* The answers both paths are compared on. */
+static const char *const answers[] = {
+	/* What KMS sends, pretty-printed policy with \n and \" escapes. */
+	"{\"Policy\":\"{\\n  \\\"Version\\\" : \\\"2012-10-17\\\",\\n  "
+	"\\\"Statement\\\" : [ {\\n    \\\"Effect\\\" : \\\"Allow\\\"\\n"
+	"  } ]\\n}\",\"PolicyName\":\"default\"}",
+	"{\"PolicyName\": \"default\", \"Policy\": \"{}\"}",
+	" \t\r\n{ \"Policy\" : \"x\" } \n",
+	"{\"Policy\":\"\"}",
+	"{\"Policy\":\"a\\/b\\\\c\\bd\\fe\\nf\\rg\\th\"}",
+	/* \u escapes: ASCII, 2 and 3 bytes, a surrogate pair, upper and
+	 * lower case hex. */
+	"{\"Policy\":\"\\u0041\\u00e9\\u20AC\\ud83d\\ude00\\uD83D\\uDE00\"}",
+	/* Raw UTF-8 of every length. */
+	"{\"Policy\":\"\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \x7f\"}",
+	/* Other members of every type, nested, skipped. */
+	"{\"A\":[1,-0,0.5,-1.5e3,2E+2,3e-2,true,false,null,{},[],"
+	"{\"x\":{\"y\":[[]]}}],\"Policy\":\"p\",\"B\":{\"c\":\"\\u00e9\"}}",
+	/* Errors jansson names. */
+	"",
+	"   ",
+	"{}",
+	"[]",
+	"\"Policy\"",
+	"{\"Policy\":null}",
+	"{\"Policy\":1}",
+	"{\"Policy\":{}}",
+	"{\"Policy\":[\"x\"]}",
+	"{\"Policy\":true}",
+	"{\"Policy\":\"x\"",
+	"{\"Policy\":\"x",
+	"{\"Policy\":\"x\"}}",
+	"{\"Policy\":\"x\"} x",
+	"{\"Policy\":\"x\",}",
+	"{,\"Policy\":\"x\"}",
+	"{\"Policy\" \"x\"}",
+	"{\"Policy\":\"x\" \"y\":1}",
+	/* Duplicates, at the top and inside a skipped value. */
+	"{\"Policy\":\"x\",\"Policy\":\"y\"}",
+	"{\"A\":1,\"Policy\":\"x\",\"A\":2}",
+	"{\"A\":{\"b\":1,\"b\":2},\"Policy\":\"x\"}",
+	/* An escaped member name (jansson decodes it: a duplicate). */
+	"{\"Policy\":\"x\",\"\\u0050olicy\":\"y\"}",
+	"{\"\\u0050olicy\":\"y\"}",
+	/* Bad escapes and code points. */
+	"{\"Policy\":\"\\x\"}",
+	"{\"Policy\":\"\\u00\"}",
+	"{\"Policy\":\"\\u00g0\"}",
+	"{\"Policy\":\"\\u0000\"}",
+	"{\"Policy\":\"\\ud83d\"}",
+	"{\"Policy\":\"\\ud83dx\"}",
+	"{\"Policy\":\"\\ud83d\\u0041\"}",
+	"{\"Policy\":\"\\ude00\"}",
+	"{\"Policy\":\"\\",
+	"{\"Policy\":\"a\tb\"}",
+	"{\"Policy\":\"a\nb\"}",
+	/* Bad UTF-8: a lone continuation, overlong, a surrogate, above
+	 * U+10FFFF, cut. */
+	"{\"Policy\":\"\x80\"}",
+	"{\"Policy\":\"\xc0\xaf\"}",
+	"{\"Policy\":\"\xe0\x80\xaf\"}",
+	"{\"Policy\":\"\xed\xa0\x80\"}",
+	"{\"Policy\":\"\xf4\x90\x80\x80\"}",
+	"{\"Policy\":\"\xf0\x9f\x98\"}",
+	"{\"Policy\":\"\xc3\"}",
+	"{\"Policy\":\"x\",\"A\":\"\xff\"}",
+	/* Numbers: a leading zero, bare signs, a lone dot, huge ones. */
+	"{\"A\":01,\"Policy\":\"x\"}",
+	"{\"A\":-,\"Policy\":\"x\"}",
+	"{\"A\":1.,\"Policy\":\"x\"}",
+	"{\"A\":.5,\"Policy\":\"x\"}",
+	"{\"A\":1e,\"Policy\":\"x\"}",
+	"{\"A\":+1,\"Policy\":\"x\"}",
+	"{\"A\":123456789012345678901234567890,\"Policy\":\"x\"}",
+	"{\"A\":-9223372036854775809,\"Policy\":\"x\"}",
+	"{\"A\":9223372036854775807,\"Policy\":\"x\"}",
+	"{\"A\":1e400,\"Policy\":\"x\"}",
+	"{\"A\":1e-400,\"Policy\":\"x\"}",
+	"{\"A\":tru,\"Policy\":\"x\"}",
+	"{\"A\":truex,\"Policy\":\"x\"}",
+	"{\"A\":nul,\"Policy\":\"x\"}",
+	"{\"A\":[1,],\"Policy\":\"x\"}",
+	"{\"A\":[1 2],\"Policy\":\"x\"}",
+	"{\"A\":NaN,\"Policy\":\"x\"}",
+};
+
+/* Both paths on body; fails the test on any difference. */
+static void
+compare(const char *body, size_t len, const char *what)
+{
+	struct kms_error	 e1, e2;
+	char			*p1 = NULL, *p2 = NULL;
+	int			 r1, r2;
+
+	memset(&e1, 0, sizeof(e1));
+	memset(&e2, 0, sizeof(e2));
+	r1 = kms_parse_policy(body, len, &p1, &e1);
+	r2 = kms_parse_policy_tree(body, len, &p2, &e2);
+	ck_assert_msg(r1 == r2, "%s: rc %d, jansson %d", what, r1, r2);
+	if (r1 == 0)
+		ck_assert_msg(strcmp(p1, p2) == 0, "%s: policy differs", what);
+	else {
+		ck_assert_ptr_null(p1);
+		ck_assert_msg(e1.cls == e2.cls &&
+		    strcmp(e1.code, e2.code) == 0 &&
+		    strcmp(e1.message, e2.message) == 0,
+		    "%s: error \"%s\" vs jansson's \"%s\"", what, e1.message,
+		    e2.message);
+	}
+	free(p1);
+	free(p2);
+}
+
+START_TEST(test_jscan_policy_same_as_jansson_on_every_answer)
+{
+	size_t	i;
+	char	what[32];
+
+	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		(void)snprintf(what, sizeof(what), "answer %zu", i);
+		compare(answers[i], strlen(answers[i]), what);
+	}
+	/* A NUL inside the given length, and a NULL body. */
+	compare("{\"Policy\":\"x\"}\0", 15, "NUL after the object");
+	compare("{\"Policy\":\"a\0b\"}", 16, "NUL in the string");
+	compare(NULL, 0, "NULL body");
+}
+END_TEST
+
+/* Every prefix and every one-byte change of the usual answers. */
+START_TEST(test_jscan_policy_same_as_jansson_cut_and_mutated)
+{
+	static const char	 bytes[] = "\"\\{}[],: \nu0Ad\x80\xc3\xff";
+	char			 buf[512], what[64];
+	size_t			 i, j, k, len;
+
+	for (i = 0; i < 8; i++) {
+		len = strlen(answers[i]);
+		ck_assert_uint_lt(len, sizeof(buf));
+		for (j = 0; j <= len; j++) {
+			(void)snprintf(what, sizeof(what), "answer %zu cut at "
+			    "%zu", i, j);
+			compare(answers[i], j, what);
+		}
+		for (j = 0; j < len; j++)
+			for (k = 0; k < sizeof(bytes) - 1; k++) {
+				memcpy(buf, answers[i], len);
+				buf[j] = bytes[k];
+				(void)snprintf(what, sizeof(what), "answer %zu, "
+				    "byte %zu = 0x%02x", i, j,
+				    (unsigned char)bytes[k]);
+				compare(buf, len, what);
+			}
+	}
+}
+END_TEST
+
+/* A huge policy, and nesting past the reader's depth. */
+START_TEST(test_jscan_policy_same_as_jansson_huge_and_deep)
+{
+	size_t	 n = 300000, i, o = 0;
+	char	*b = malloc(n + 64);
+
+	ck_assert_ptr_nonnull(b);
+	o += (size_t)sprintf(b, "{\"Policy\":\"");
+	for (i = 0; i < n / 8; i++) {
+		memcpy(b + o, "\\u00e9\\n", 8);
+		o += 8;
+	}
+	o += (size_t)sprintf(b + o, "\"}");
+	compare(b, o, "huge escaped policy");
+	o = (size_t)sprintf(b, "{\"A\":");
+	for (i = 0; i < 100; i++)
+		b[o++] = '[';
+	for (i = 0; i < 100; i++)
+		b[o++] = ']';
+	o += (size_t)sprintf(b + o, ",\"Policy\":\"x\"}");
+	compare(b, o, "deep array");
+	free(b);
+}
+END_TEST
+
+/* The reader itself takes what KMS sends: jansson is only the fallback. */
+START_TEST(test_jscan_reads_the_usual_answer_itself)
+{
+	char	*p = NULL;
+
+	ck_assert_int_eq(kms_scan_policy(S(answers[0]), &p), 0);
+	ck_assert_str_eq(p, "{\n  \"Version\" : \"2012-10-17\",\n  "
+	    "\"Statement\" : [ {\n    \"Effect\" : \"Allow\"\n  } ]\n}");
+	free(p);
+	ck_assert_int_eq(kms_scan_policy(S(answers[6]), &p), 0);
+	ck_assert_str_eq(p, "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \x7f");
+	free(p);
+	ck_assert_int_eq(kms_scan_policy(S(answers[5]), &p), 0);
+	ck_assert_str_eq(p, "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+	    "\xf0\x9f\x98\x80");
+	free(p);
+}
+END_TEST
+
+/* DescribeKey answers: what KMS and the emulator send, and variants. */
+#define META_HEAD	"{\"KeyMetadata\":{\"KeyId\":\"k\",\"Arn\":\"arn:aws:" \
+			"kms:eu-west-1:111122223333:key/k\",\"KeyState\":" \
+			"\"Enabled\",\"KeyUsage\":\"ENCRYPT_DECRYPT\"," \
+			"\"KeyManager\":\"CUSTOMER\","
+static const char *const metas[] = {
+	"{\"KeyMetadata\": {\"AWSAccountId\": \"111122223333\", "
+	"\"KeyId\": \"1234abcd-12ab-34cd-56ef-1234567890ab\", \"Arn\": "
+	"\"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-"
+	"1234567890ab\", \"CreationDate\": 1.571767572317E9, \"Enabled\": "
+	"true, \"Description\": \"backups \\u00e9\", \"KeyUsage\": "
+	"\"ENCRYPT_DECRYPT\", \"KeyState\": \"PendingDeletion\", "
+	"\"DeletionDate\": 1700000000, \"ValidTo\": 1800000000.5, "
+	"\"Origin\": \"EXTERNAL\", \"ExpirationModel\": "
+	"\"KEY_MATERIAL_EXPIRES\", \"KeyManager\": \"CUSTOMER\", "
+	"\"CustomerMasterKeySpec\": \"SYMMETRIC_DEFAULT\", \"KeySpec\": "
+	"\"SYMMETRIC_DEFAULT\", \"EncryptionAlgorithms\": "
+	"[\"SYMMETRIC_DEFAULT\"], \"MultiRegion\": false, "
+	"\"PendingDeletionWindowInDays\": 7, \"CustomKeyStoreId\": "
+	"\"cks-1234567890abcdef0\", \"CurrentKeyMaterialId\": \"abc123\"}}",
+	META_HEAD "\"KeySpec\":\"SYMMETRIC_DEFAULT\"}}",
+	META_HEAD "\"CustomerMasterKeySpec\":\"SYMMETRIC_DEFAULT\"}}",
+	META_HEAD "\"KeySpec\":null,\"CustomerMasterKeySpec\":\"X\"}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CustomerMasterKeySpec\":5}}",
+	META_HEAD "\"KeySpec\":\"A\",\"Origin\":null,\"Enabled\":null,"
+	"\"CreationDate\":null,\"MultiRegionConfiguration\":null}}",
+	META_HEAD "\"KeySpec\":\"A\",\"MultiRegion\":true,"
+	"\"MultiRegionConfiguration\":{\"MultiRegionKeyType\":\"PRIMARY\","
+	"\"PrimaryKey\":{\"Arn\":\"p\",\"Region\":\"eu-west-1\"},"
+	"\"ReplicaKeys\":[{\"Arn\":\"r\",\"Region\":\"us-west-2\"}]}}}",
+	META_HEAD "\"KeySpec\":\"A\",\"PendingDeletionWindowInDays\":7.0}}",
+	META_HEAD "\"KeySpec\":\"A\",\"PendingDeletionWindowInDays\":366}}",
+	META_HEAD "\"KeySpec\":\"A\",\"PendingDeletionWindowInDays\":-0}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":-1}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":-0.0}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":1e11}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":1.0000001e11}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":\"1\"}}",
+	META_HEAD "\"KeySpec\":\"A\",\"CreationDate\":123456789012345678}}",
+	META_HEAD "\"KeySpec\":\"A\",\"Enabled\":1}}",
+	META_HEAD "\"KeySpec\":\"A\",\"Enabled\":\"true\"}}",
+	META_HEAD "\"KeySpec\":\"A\",\"KeyId\":\"again\"}}",
+	META_HEAD "\"KeySpec\":\"A\"},\"KeyMetadata\":{}}",
+	META_HEAD "\"KeySpec\":\"A\",\"Description\":\"\\u0000\"}}",
+	META_HEAD "\"KeySpec\":\"A\",\"Description\":7}}",
+	META_HEAD "\"KeySpec\":\"A\"},\"Other\":[1,{\"a\":null}]}",
+	META_HEAD "\"KeySpec\":\"A\"}} x",
+	"{\"KeyMetadata\":{\"KeyId\":\"k\",\"KeySpec\":\"A\"}}",
+	"{\"KeyMetadata\":null}",
+	"{\"KeyMetadata\":[]}",
+	"{\"Other\":1}",
+	"[]",
+	"",
+};
+
+/* Fails the test unless a and b hold the same values. */
+static void
+meta_same(const struct kms_key_meta *a, const struct kms_key_meta *b,
+    const char *what)
+{
+	const char *const	sa[] = { a->key_id, a->arn, a->account, a->state,
+	    a->key_spec, a->key_usage, a->key_manager, a->origin,
+	    a->expiration_model, a->current_key_material_id,
+	    a->custom_key_store_id, a->multi_region_type, a->mr_primary_arn,
+	    a->description };
+	const char *const	sb[] = { b->key_id, b->arn, b->account, b->state,
+	    b->key_spec, b->key_usage, b->key_manager, b->origin,
+	    b->expiration_model, b->current_key_material_id,
+	    b->custom_key_store_id, b->multi_region_type, b->mr_primary_arn,
+	    b->description };
+	size_t			i;
+
+	for (i = 0; i < sizeof(sa) / sizeof(sa[0]); i++)
+		ck_assert_msg((sa[i] == NULL && sb[i] == NULL) ||
+		    (sa[i] != NULL && sb[i] != NULL && strcmp(sa[i], sb[i]) ==
+		    0), "%s: string %zu differs", what, i);
+	ck_assert_msg(a->mr_nreplicas == b->mr_nreplicas, "%s: replicas",
+	    what);
+	for (i = 0; i < a->mr_nreplicas; i++)
+		ck_assert_str_eq(a->mr_replicas[i], b->mr_replicas[i]);
+	ck_assert_msg(a->enabled == b->enabled &&
+	    a->multi_region == b->multi_region &&
+	    memcmp(&a->creation_date, &b->creation_date, sizeof(double)) ==
+	    0 && memcmp(&a->deletion_date, &b->deletion_date,
+	    sizeof(double)) == 0 && memcmp(&a->valid_to, &b->valid_to,
+	    sizeof(double)) == 0 &&
+	    a->pending_window_days == b->pending_window_days,
+	    "%s: flags, times or window differ", what);
+}
+
+static void
+compare_meta(const char *body, size_t len, const char *what)
+{
+	struct kms_key_meta	 m1, m2;
+	struct kms_error	 e1, e2;
+	int			 r1, r2;
+
+	memset(&e1, 0, sizeof(e1));
+	memset(&e2, 0, sizeof(e2));
+	r1 = kms_parse_key_meta(body, len, &m1, &e1);
+	r2 = kms_parse_key_meta_tree(body, len, &m2, &e2);
+	ck_assert_msg(r1 == r2, "%s: rc %d, jansson %d (%s)", what, r1, r2,
+	    e2.message);
+	meta_same(&m1, &m2, what);
+	if (r1 != 0)
+		ck_assert_msg(e1.cls == e2.cls &&
+		    strcmp(e1.code, e2.code) == 0 &&
+		    strcmp(e1.message, e2.message) == 0,
+		    "%s: error \"%s\" vs jansson's \"%s\"", what, e1.message,
+		    e2.message);
+	kms_key_meta_free(&m1);
+	kms_key_meta_free(&m2);
+}
+
+START_TEST(test_jscan_key_meta_same_as_jansson_on_every_answer)
+{
+	size_t	i;
+	char	what[32];
+
+	for (i = 0; i < sizeof(metas) / sizeof(metas[0]); i++) {
+		(void)snprintf(what, sizeof(what), "meta %zu", i);
+		compare_meta(metas[i], strlen(metas[i]), what);
+	}
+	compare_meta(NULL, 0, "NULL body");
+}
+END_TEST
+
+START_TEST(test_jscan_key_meta_same_as_jansson_cut_and_mutated)
+{
+	static const char	 bytes[] = "\"\\{}[],: 0-.eEtn\x80";
+	char			 buf[1024], what[64];
+	size_t			 i, j, k, len;
+
+	for (i = 0; i < 3; i++) {
+		len = strlen(metas[i]);
+		ck_assert_uint_lt(len, sizeof(buf));
+		for (j = 0; j <= len; j++) {
+			(void)snprintf(what, sizeof(what), "meta %zu cut at "
+			    "%zu", i, j);
+			compare_meta(metas[i], j, what);
+		}
+		for (j = 0; j < len; j++)
+			for (k = 0; k < sizeof(bytes) - 1; k++) {
+				memcpy(buf, metas[i], len);
+				buf[j] = bytes[k];
+				(void)snprintf(what, sizeof(what), "meta %zu, "
+				    "byte %zu = 0x%02x", i, j,
+				    (unsigned char)bytes[k]);
+				compare_meta(buf, len, what);
+			}
+	}
+}
+END_TEST
+
+/* DescribeKey's usual answer is read without jansson. */
+START_TEST(test_jscan_reads_the_usual_key_meta_itself)
+{
+	struct kms_key_meta	m;
+
+	memset(&m, 0, sizeof(m));
+	ck_assert_int_eq(kms_scan_key_meta(S(metas[0]), &m), 0);
+	ck_assert_str_eq(m.key_id, "1234abcd-12ab-34cd-56ef-1234567890ab");
+	ck_assert_str_eq(m.description, "backups \xc3\xa9");
+	ck_assert_str_eq(m.key_spec, "SYMMETRIC_DEFAULT");
+	ck_assert_double_eq(m.creation_date, 1571767572.317);
+	ck_assert_int_eq(m.pending_window_days, 7);
+	ck_assert_int_eq(m.enabled, 1);
+	kms_key_meta_free(&m);
+	/* A multi-Region key's configuration is jansson's. */
+	ck_assert_int_eq(kms_scan_key_meta(S(metas[6]), &m), -1);
+	kms_key_meta_free(&m);
+}
+END_TEST
+
+/* jscan_number's values are jansson's json_number_value(). */
+START_TEST(test_jscan_number_values)
+{
+	static const struct {
+		const char	*text;
+		double		 value;
+		int		 integer;
+	} nums[] = {
+		{ "0", 0, 1 }, { "-0", 0, 1 }, { "7", 7, 1 },
+		{ "1571767572", 1571767572.0, 1 },
+		{ "1.571767572317E9", 1571767572.317, 0 },
+		{ "1800000000.5", 1800000000.5, 0 }, { "2e2", 200, 0 },
+		{ "-1.5e-3", -0.0015, 0 },
+	};
+	struct jscan	s;
+	double		d;
+	size_t		i;
+	int		integer;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		jscan_init(&s, nums[i].text, strlen(nums[i].text));
+		ck_assert_int_eq(jscan_number(&s, &d, &integer), 0);
+		ck_assert_double_eq(d, nums[i].value);
+		ck_assert_int_eq(integer, nums[i].integer);
+		ck_assert_int_eq(jscan_end(&s), 0);
+	}
+	jscan_init(&s, "1234567890123456789", 19);
+	ck_assert_int_eq(jscan_number(&s, &d, &integer), -1);
+	jscan_init(&s, "1e999", 5);
+	ck_assert_int_eq(jscan_number(&s, &d, &integer), -1);
+}
+END_TEST
+
+static Suite *
+jscan_suite(void)
+{
+	Suite	*s = suite_create("jscan");
+	TCase	*tc = tcase_create("policy");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_jscan_policy_same_as_jansson_on_every_answer);
+	tcase_add_test(tc, test_jscan_policy_same_as_jansson_cut_and_mutated);
+	tcase_add_test(tc, test_jscan_policy_same_as_jansson_huge_and_deep);
+	tcase_add_test(tc, test_jscan_reads_the_usual_answer_itself);
+	tcase_add_test(tc,
+	    test_jscan_key_meta_same_as_jansson_on_every_answer);
+	tcase_add_test(tc,
+	    test_jscan_key_meta_same_as_jansson_cut_and_mutated);
+	tcase_add_test(tc, test_jscan_reads_the_usual_key_meta_itself);
+	tcase_add_test(tc, test_jscan_number_values);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(jscan_suite());
+	int	 nf;
+
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf == 0 ? 0 : 1;
+}
