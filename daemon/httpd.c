@@ -425,6 +425,21 @@ metrics_rest(struct kh *kh, struct evbuffer *b)
 	    "The longest loop lag since start.");
 	evbuffer_add_printf(b, "keyhealthd_loop_lag_max_seconds %.6f\n",
 	    kh->stats.lag_max);
+	if (kh->stats.lag_runq_ok) {
+		httpd_help(b, "keyhealthd_loop_lag_own_max_seconds", "gauge",
+		    "The longest loop lag since start the daemon caused: "
+		    "each lag less the time the loop's thread waited for "
+		    "a CPU in its period.");
+		evbuffer_add_printf(b,
+		    "keyhealthd_loop_lag_own_max_seconds %.6f\n",
+		    kh->stats.lag_own_max);
+		httpd_help(b, "keyhealthd_loop_runqueue_wait_seconds_total",
+		    "counter", "Time the loop's thread was ready to run but "
+		    "waited for a CPU.");
+		evbuffer_add_printf(b,
+		    "keyhealthd_loop_runqueue_wait_seconds_total %.6f\n",
+		    kh->stats.lag_runq_wait);
+	}
 	httpd_help(b, "keyhealthd_state_writes_pending", "gauge",
 	    "State files queued for the writer thread, not yet on disk.");
 	evbuffer_add_printf(b, "keyhealthd_state_writes_pending %zu\n",

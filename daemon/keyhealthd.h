@@ -181,6 +181,12 @@ struct kh_stats {
 	double		 lag_sum;
 	uint64_t	 lag_count;
 	double		 lag_max;
+	/* The part of the lag the daemon caused: lateness minus the loop
+	 * thread's run-queue wait (from its schedstat) in the same period.
+	 * Only when lag_runq_ok: a figure we cannot read is left out. */
+	int		 lag_runq_ok;
+	double		 lag_own_max;
+	double		 lag_runq_wait;	/* s, since the lag timer started */
 };
 
 struct kh {
@@ -217,6 +223,11 @@ struct kh {
 						 * stat() per poll instead */
 	struct event		*inotify_ev;
 	struct timespec		 lag_due;	/* when lag_timer should run */
+	int			 lag_schedfd;	/* the loop thread's schedstat,
+						 * -1: none (valid while
+						 * lag_timer is set) */
+	uint64_t		 lag_runq_ns;	/* its run-queue wait at the
+						 * last arming */
 	struct kh_creds		**creds;
 	size_t			 ncreds;
 	struct creds_async	*creds_async;	/* the providers' fetcher */

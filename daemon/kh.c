@@ -4,6 +4,7 @@
  * `baseline`.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1213,8 +1214,11 @@ kh_free(struct kh *kh)
 		kh_state_pump(kh, 1);
 	statewriter_free(kh->writer);
 	kh->writer = NULL;
-	if (kh->lag_timer != NULL)
+	if (kh->lag_timer != NULL) {
 		event_free(kh->lag_timer);
+		if (kh->lag_schedfd != -1)
+			(void)close(kh->lag_schedfd);
+	}
 	if (kh->inotify_ev != NULL)
 		event_free(kh->inotify_ev);
 	if (kh->inotify_fd != -1)
@@ -1334,6 +1338,35 @@ const double kh_lag_bounds[KH_LAG_BUCKETS] = {
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 };
 
+/*
+ * The loop thread's run-queue wait so far, in ns: the second field of
+ * its schedstat, time it was runnable while another task had the CPU.
+ * On a shared machine that is part of every timer's lateness without
+ * being anything the daemon did.  On any failure the own-lag figures
+ * go away for good (lag_runq_ok 0): absent rather than wrong.
+ */
+static int
+kh_lag_runq(struct kh *kh, uint64_t *ns)
+{
+	char			 buf[128];
+	unsigned long long	 run, wait;
+	ssize_t			 n;
+
+	if (kh->lag_schedfd == -1)
+		return -1;
+	if ((n = pread(kh->lag_schedfd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = '\0';
+		if (sscanf(buf, "%llu %llu", &run, &wait) == 2) {
+			*ns = wait;
+			return 0;
+		}
+	}
+	(void)close(kh->lag_schedfd);
+	kh->lag_schedfd = -1;
+	kh->stats.lag_runq_ok = 0;
+	return -1;
+}
+
 static void
 kh_lag_arm(struct kh *kh)
 {
@@ -1353,7 +1386,8 @@ kh_lag_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct kh	*kh = arg;
 	struct timespec	 now;
-	double		 lag;
+	double		 lag, own, wait;
+	uint64_t	 runq;
 	size_t		 b;
 
 	(void)fd;
@@ -1371,6 +1405,21 @@ kh_lag_cb(evutil_socket_t fd, short what, void *arg)
 	kh->stats.lag_count++;
 	if (lag > kh->stats.lag_max)
 		kh->stats.lag_max = lag;
+	/*
+	 * Waiting for a CPU anywhere in the period (before the due time
+	 * too) delays whatever ran then, so all of it comes off: what is
+	 * left is about the lateness the loop's own work would have
+	 * caused on an idle machine.
+	 */
+	if (kh_lag_runq(kh, &runq) == 0) {
+		wait = runq > kh->lag_runq_ns ?
+		    (double)(runq - kh->lag_runq_ns) / 1e9 : 0;
+		kh->lag_runq_ns = runq;
+		kh->stats.lag_runq_wait += wait;
+		own = lag > wait ? lag - wait : 0;
+		if (own > kh->stats.lag_own_max)
+			kh->stats.lag_own_max = own;
+	}
 	kh_lag_arm(kh);
 }
 
@@ -1379,6 +1428,13 @@ kh_lag_start(struct kh *kh)
 {
 	if ((kh->lag_timer = evtimer_new(kh->base, kh_lag_cb, kh)) == NULL)
 		return -1;
+	/* Called on the loop's thread: thread-self is that thread. */
+	kh->lag_schedfd = open("/proc/thread-self/schedstat",
+	    O_RDONLY | O_CLOEXEC);
+	kh->stats.lag_runq_ok = 1;
+	if (kh_lag_runq(kh, &kh->lag_runq_ns) == -1)
+		log_debug("loop lag: no run-queue figures from "
+		    "/proc/thread-self/schedstat");
 	kh_lag_arm(kh);
 	return 0;
 }

@@ -68,7 +68,11 @@ struct http_response {
 };
 
 /* Called exactly once per submitted request (also when it is cancelled by
- * http_free(), then with ok = 0 and error "cancelled"). */
+ * http_free(), then with ok = 0 and error "cancelled"), from the event
+ * loop, in the order the transfers ended, at most HTTP_DELIVER_PER_TURN
+ * per loop turn: many transfers ending together never hold the loop for
+ * all their callbacks at once. */
+#define HTTP_DELIVER_PER_TURN	16
 typedef void (*http_cb)(const struct http_response *res, void *arg);
 
 /* A client on base; opts may be NULL for the defaults.  NULL on error.

@@ -98,8 +98,12 @@ sw_write(struct statewriter *sw, struct sw_job *job)
 	err[0] = '\0';
 	job->rc = state_write_json(sw->dir, job->name, job->j, err,
 	    sizeof(err));
-	json_decref(job->j);
-	job->j = NULL;
+	/*
+	 * The document is the loop's memory: it is freed on the loop (at
+	 * the reap).  Freeing it here took the loop's malloc arena lock
+	 * from this thread, and the loop stalled on that lock whenever
+	 * this thread lost its CPU while holding it.
+	 */
 	if (job->rc == -1) {
 		job->err = strdup(err[0] != '\0' ? err : "write failed");
 		return;
@@ -141,10 +145,14 @@ sw_main(void *arg)
 		sw->done_tail = job;
 		sw->pending--;
 		(void)pthread_cond_broadcast(&sw->idle);
+		(void)pthread_mutex_unlock(&sw->mtx);
 		/* One wake-up per batch of completions, not per write; a
-		 * failed write means the counter is full: one is due. */
+		 * failed write means the counter is full: one is due.  Not
+		 * under the lock: the loop takes it, and a thread that loses
+		 * its CPU inside a system call would hold the loop up. */
 		if (wake)
 			(void)!write(sw->efd, &one, sizeof(one));
+		(void)pthread_mutex_lock(&sw->mtx);
 	}
 	(void)pthread_mutex_unlock(&sw->mtx);
 	return NULL;

@@ -812,6 +812,147 @@ START_TEST(test_http_many_requests_in_flight_concurrently)
 }
 END_TEST
 
+/*
+ * Turns of the loop, counted by a timer due at once and re-armed each
+ * time it runs: it runs once per turn.
+ */
+static int	turn_no, turn_cb_turn, turn_cb_n, turn_cb_max, turn_cb_turns;
+
+static void
+turn_tick_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct timeval	tv = { 0, 0 };
+
+	(void)fd;
+	(void)kind;
+	turn_no++;
+	evtimer_add(arg, &tv);
+}
+
+/* Holds the loop while the server answers every request. */
+static void
+turn_block_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct timespec	ts = { 1, 0 };
+
+	(void)fd;
+	(void)kind;
+	(void)arg;
+	nanosleep(&ts, NULL);
+}
+
+static void
+turn_count_cb(const struct http_response *res, void *arg)
+{
+	if (turn_cb_turn != turn_no || turn_cb_turns == 0) {
+		turn_cb_turn = turn_no;
+		turn_cb_n = 0;
+		turn_cb_turns++;
+	}
+	if (++turn_cb_n > turn_cb_max)
+		turn_cb_max = turn_cb_n;
+	save_cb(res, arg);
+}
+
+START_TEST(test_http_callbacks_are_bounded_per_loop_turn)
+{
+	struct ctx		 c;
+	struct http_opts	 o = { .max_host_connections = 64 };
+	struct result		*r = calloc(64, sizeof(*r));
+	struct http_request	 req;
+	struct event		*tick, *block;
+	struct timeval		 now = { 0, 0 }, at = { 0, 150000 };
+	char			 url[128], err[128];
+	int			 i;
+
+	ctx_setup(&c, &o);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/sleep/300",
+	    c.srv->port);
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.url = url;
+	for (i = 0; i < 64; i++) {
+		ck_assert_ptr_nonnull(http_submit(c.h, &req, turn_count_cb,
+		    &r[i], err, sizeof(err)));
+		c.pending++;
+	}
+	tick = evtimer_new(c.base, turn_tick_cb, event_self_cbarg());
+	evtimer_add(tick, &now);
+	/* Sent by then; all 64 answers are waiting when the loop resumes. */
+	block = evtimer_new(c.base, turn_block_cb, NULL);
+	evtimer_add(block, &at);
+	ctx_run(&c, 20);
+	for (i = 0; i < 64; i++) {
+		ck_assert_int_eq(r[i].called, 1);
+		ck_assert_int_eq(r[i].ok, 1);
+		ck_assert_str_eq(r[i].body, "slept");
+		result_clear(&r[i]);
+	}
+	ck_assert_msg(turn_cb_max <= HTTP_DELIVER_PER_TURN,
+	    "%d callbacks in one loop turn", turn_cb_max);
+	ck_assert_int_ge(turn_cb_turns, 64 / HTTP_DELIVER_PER_TURN);
+	event_free(tick);
+	event_free(block);
+	free(r);
+	ctx_teardown(&c);
+}
+END_TEST
+
+static int		 done_free_called;
+static struct result	 done_free_r[40];
+
+/* The first callback frees the client while the others wait their turn. */
+static void
+done_free_cb(const struct http_response *res, void *arg)
+{
+	save_cb(res, arg);
+	if (done_free_called++ == 0) {
+		http_free(g_ctx->h);
+		g_ctx->h = NULL;
+		event_base_loopbreak(g_ctx->base);
+	}
+}
+
+START_TEST(test_http_free_tells_transfers_waiting_their_turn)
+{
+	struct ctx		 c;
+	struct http_opts	 o = { .max_host_connections = 64 };
+	struct http_request	 req;
+	struct event		*block;
+	struct timeval		 at = { 0, 150000 };
+	char			 url[128], err[128];
+	int			 i, ok = 0, cancelled = 0;
+
+	ctx_setup(&c, &o);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/sleep/300",
+	    c.srv->port);
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.url = url;
+	for (i = 0; i < 40; i++) {
+		ck_assert_ptr_nonnull(http_submit(c.h, &req, done_free_cb,
+		    &done_free_r[i], err, sizeof(err)));
+		c.pending++;
+	}
+	block = evtimer_new(c.base, turn_block_cb, NULL);
+	evtimer_add(block, &at);
+	ctx_run(&c, 20);
+	/* Every request called back exactly once, nothing lost. */
+	for (i = 0; i < 40; i++) {
+		ck_assert_int_eq(done_free_r[i].called, 1);
+		if (done_free_r[i].ok)
+			ok++;
+		else if (strcmp(done_free_r[i].error, "cancelled") == 0)
+			cancelled++;
+		result_clear(&done_free_r[i]);
+	}
+	ck_assert_int_eq(ok, 1);
+	ck_assert_int_eq(cancelled, 39);
+	event_free(block);
+	ctx_teardown(&c);
+}
+END_TEST
+
 START_TEST(test_http_host_connection_cap_queues_the_rest)
 {
 	struct ctx		 c;
@@ -1107,6 +1248,8 @@ http_suite(void)
 	tcase_add_test(tc, test_http_free_from_inside_a_callback);
 	tcase_add_test(tc, test_http_many_requests_in_flight_concurrently);
 	tcase_add_test(tc, test_http_host_connection_cap_queues_the_rest);
+	tcase_add_test(tc, test_http_callbacks_are_bounded_per_loop_turn);
+	tcase_add_test(tc, test_http_free_tells_transfers_waiting_their_turn);
 	tcase_add_test(tc, test_http_connection_reused);
 	tcase_add_test(tc, test_http_connections_kept_between_bursts);
 	tcase_add_test(tc, test_http_min_host_connections_only_raises);

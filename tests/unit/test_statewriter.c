@@ -13,6 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <event2/event.h>
 
 #include "state.h"
@@ -212,6 +215,101 @@ START_TEST(test_statewriter_failure_is_reported_and_keeps_the_old_file)
 }
 END_TEST
 
+/*
+ * jansson's memory tagged with the thread that allocated it, to count
+ * what one thread frees of another's: the writer freeing the loop's
+ * documents took the loop's malloc arena lock, and the loop stalled on
+ * it whenever the writer lost its CPU while holding it.
+ */
+#define TAGS	65536	/* a power of two, far above what is live */
+static struct {
+	void		*p;
+	pthread_t	 by;
+	int		 live;
+} tags[TAGS];
+static pthread_mutex_t	tags_mtx = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int	cross_frees;
+
+/* Untagged memory stays plain malloc(): state.c frees json_dumps()'s
+ * text with free(). */
+static size_t
+tag_slot(void *p)
+{
+	size_t	i = ((uintptr_t)p >> 4) & (TAGS - 1);
+
+	while (tags[i].p != NULL && tags[i].p != p)
+		i = (i + 1) & (TAGS - 1);
+	return i;
+}
+
+static void *
+tag_malloc(size_t n)
+{
+	void	*p = malloc(n);
+	size_t	 i;
+
+	if (p == NULL)
+		return NULL;
+	pthread_mutex_lock(&tags_mtx);
+	i = tag_slot(p);
+	tags[i].p = p;
+	tags[i].by = pthread_self();
+	tags[i].live = 1;
+	pthread_mutex_unlock(&tags_mtx);
+	return p;
+}
+
+static void
+tag_free(void *p)
+{
+	size_t	i;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&tags_mtx);
+	i = tag_slot(p);
+	if (tags[i].p == p && tags[i].live) {
+		if (!pthread_equal(tags[i].by, pthread_self()))
+			atomic_fetch_add(&cross_frees, 1);
+		tags[i].live = 0;	/* kept: malloc() may reuse p */
+	}
+	pthread_mutex_unlock(&tags_mtx);
+	free(p);
+}
+
+START_TEST(test_statewriter_leaves_the_loop_s_documents_to_the_loop)
+{
+	struct event_base	*base = event_base_new();
+	struct done_log		 l;
+	struct statewriter	*sw;
+	char			 name[64];
+	int			 i;
+
+	json_set_alloc_funcs(tag_malloc, tag_free);
+	atomic_store(&cross_frees, 0);
+	memset(&l, 0, sizeof(l));
+	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
+	ck_assert_msg(sw != NULL, "%s", err);
+	for (i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "keys/t%d.json", i);
+		ck_assert_int_eq(statewriter_put(sw, name, json_pack(
+		    "{s:i, s:s, s:[i,i]}", "v", i, "text", "some text", "list",
+		    1, 2), err, sizeof(err)), 0);
+	}
+	loop_until(base, &l, 20);
+	ck_assert_int_eq(l.n, 20);
+	ck_assert_int_eq(l.failed, 0);
+	statewriter_free(sw);
+	event_base_free(base);
+	json_set_alloc_funcs(malloc, free);
+	memset(tags, 0, sizeof(tags));
+	ck_assert_int_eq(file_value("keys/t7.json"), 7);
+	i = atomic_load(&cross_frees);
+	ck_assert_msg(i == 0, "%d blocks of the loop's documents freed by "
+	    "the writer thread", i);
+}
+END_TEST
+
 START_TEST(test_statewriter_free_writes_what_is_queued)
 {
 	struct event_base	*base = event_base_new();
@@ -254,6 +352,8 @@ statewriter_suite(void)
 	tcase_add_test(tc,
 	    test_statewriter_failure_is_reported_and_keeps_the_old_file);
 	tcase_add_test(tc, test_statewriter_free_writes_what_is_queued);
+	tcase_add_test(tc,
+	    test_statewriter_leaves_the_loop_s_documents_to_the_loop);
 	suite_add_tcase(s, tc);
 	return s;
 }
