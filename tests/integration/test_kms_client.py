@@ -383,18 +383,21 @@ def test_local_clock_behind_is_corrected(kc, kmsemu):
 def max_overlap(entries):
     """Most requests the emulator was handling at one time.
 
-    The emulator logs a request's end after it has written the answer (and
-    its start a little after it began), so the client may already have sent
-    the next request on that slot: 3 ms are taken off each end, within the
-    millisecond rounding of its timestamps."""
+    Each request counts from the moment the emulator had read it to the
+    moment before the first byte of its answer left: the client sent it
+    before the first and cannot have had the answer (and sent its next
+    request on that slot) before the second, so these intervals overlap no
+    more than the client's own requests in flight, whatever the load.  (The
+    request log's rounded real_time and its duration, which ends after the
+    answer was written, overlapped by a few ms on a loaded machine.)"""
     ev = []
     for e in entries:
-        start = e["real_time"] + 0.001
-        end = e["real_time"] + e["duration_ms"] / 1000.0 - 0.003
-        if end <= start:
+        start, end = e["received_at"], e["answered_at"]
+        if end is None:
             continue
         ev.append((start, 1))
         ev.append((end, -1))
+    # At equal times an end comes first: -1 sorts before +1.
     ev.sort()
     cur = best = 0
     for _, d in ev:

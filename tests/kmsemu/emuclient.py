@@ -281,7 +281,9 @@ class EmuClient:
     def requests(self, since=0, operation=None, service=None):
         """Request log entries: seq, time, real_time, service, operation,
         method, path, access_key, account, caller, region,
-        signature_valid, status, error, fault, key_id, duration_ms."""
+        signature_valid, status, error, fault, key_id, duration_ms,
+        received_at and answered_at (unrounded real time: the request had
+        been read; the answer's first byte not yet written, or None)."""
         return self._get("requests", {"since": since, "operation": operation,
                                       "service": service})["requests"]
 

@@ -2014,8 +2014,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         if self.command != "HEAD":
             data += body
+        self.mark_answered()
         self.wfile.write(data)
         self.status = status
+
+    def mark_answered(self):
+        # Taken before the first byte of the answer leaves: a client
+        # cannot have its answer (and send its next request) earlier.
+        if self.answered_at is None:
+            self.answered_at = time.time()
 
     def send_json(self, status, obj, headers=()):
         self.send(status, json.dumps(obj).encode(), "application/json",
@@ -2023,6 +2030,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def dispatch(self):
         self.status = None
+        self.answered_at = None
         self.t0 = time.monotonic()
         try:
             self.body = self.read_body()
@@ -2129,6 +2137,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "x-amzn-RequestId: %s\r\n\r\n"
                 % (len(prefix) + fill + len(suffix), uuid.uuid4())).encode()
         self.status = 200
+        self.mark_answered()
         try:
             self.wfile.write(head + prefix)
             chunk = b"A" * (1 << 20)
@@ -2142,6 +2151,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def finish_log(self, log):
         log["duration_ms"] = round((time.monotonic() - self.t0) * 1000, 3)
+        log["answered_at"] = self.answered_at
         if log.get("status") is None:
             log["status"] = self.status
         self.server.emu.record(log)
@@ -2152,7 +2162,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # log that misses a request whose response a client already has.
         with self.server.emu.lock:
             self.server.emu.unlogged += 1
-        return {"_pending": True, "time": ts(self.server.emu.now()), "real_time": ts(time.time()),
+        return {"_pending": True, "time": ts(self.server.emu.now()),
+                "real_time": ts(time.time()), "received_at": time.time(),
                 "service": service, "operation": operation, "method":
                 self.command, "path": self.path, "access_key": None,
                 "account": None, "caller": None, "region": None,
