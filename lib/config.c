@@ -930,12 +930,14 @@ cfg_key_item(void *arg, struct ynode *item, size_t idx)
 	for (i = 0; item->type == YNODE_MAP && i < item->nitems; i++) {
 		if (strcmp(item->keys[i]->value, "aws") != 0)
 			continue;
-		if ((c->nkaws & (c->nkaws - 1)) == 0 && (av =
-		    reallocarray(c->kaws, c->nkaws ? c->nkaws * 2 : 4,
-		    sizeof(*av))) == NULL)
-			goto nomem;
-		if ((c->nkaws & (c->nkaws - 1)) == 0)
+		/* Grown at each power of two. */
+		if ((c->nkaws & (c->nkaws - 1)) == 0) {
+			av = reallocarray(c->kaws, c->nkaws ? c->nkaws * 2 : 1,
+			    sizeof(*av));
+			if (av == NULL)
+				goto nomem;
 			c->kaws = av;
+		}
 		c->kaws[c->nkaws].idx = idx;
 		c->kaws[c->nkaws++].n = item->items[i];
 		item->items[i] = NULL;
