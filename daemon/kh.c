@@ -714,13 +714,35 @@ kh_key_setup(struct kh *kh, struct config *conf, struct kh_key *k,
 	k->target.creds_arg = k->creds != NULL ? k->creds->prov : NULL;
 }
 
-/* A new key's state: its file, else a fresh start. */
+/*
+ * The key state files there are, listed once by kh_keys_build() for its
+ * new keys: on a first start none of 100,000 keys has a file, and looking
+ * for each (a directory walk and an open per key) was the larger part of
+ * start-up.  loaded 0: not listed yet; ok 0: could not be listed.
+ */
+struct kh_names {
+	char	**v;
+	size_t	  n;
+	int	  loaded;
+	int	  ok;
+};
+
+/* A new key's state: its file, else a fresh start.  names may be NULL. */
 static void
-kh_key_load_state(struct kh *kh, const struct config *conf, struct kh_key *k)
+kh_key_load_state(struct kh *kh, const struct config *conf, struct kh_key *k,
+    struct kh_names *names)
 {
 	char	serr[512];
 
-	if (kh->state_ok) {
+	if (names != NULL && kh->state_ok && !names->loaded) {
+		names->loaded = 1;
+		names->ok = state_key_names(conf->state_dir, &names->v,
+		    &names->n) == 0;
+	}
+	if (names != NULL && names->ok && k->sfile[0] != '\0' &&
+	    !state_key_names_has(names->v, names->n, k->sfile))
+		;	/* no file: a fresh start */
+	else if (kh->state_ok) {
 		enum state_read r = kh->mode == KH_MODE_CHECK ?
 		    state_key_peek(conf->state_dir, k->ck->arn, &k->st, serr,
 		    sizeof(serr)) :
@@ -762,7 +784,7 @@ kh_key_add(struct kh *kh, struct config_key *ck, enum kh_origin origin,
 	k->origin = origin;
 	k->added = time(NULL);
 	kh_key_setup(kh, kh->conf, k, ck, NULL);
-	kh_key_load_state(kh, kh->conf, k);
+	kh_key_load_state(kh, kh->conf, k, NULL);
 	v[kh->nkeys++] = k;
 	if (origin == KH_ORIGIN_DISCOVERED)
 		kh->ndiscovered++;
@@ -955,6 +977,7 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 	struct kh_key		 *olddirty, *next, *k;
 	struct config_key	 *own;
 	struct kh_ep_memo	  memo = { NULL, NULL };
+	struct kh_names		  names = { NULL, 0, 0, 0 };
 	size_t			  i, n, oldn;
 	int			  rc;
 
@@ -998,13 +1021,15 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 					kh_key_free(keys[j]);
 			free(keys);
 			free(sorted);
+			state_key_names_free(names.v, names.n);
 			(void)snprintf(err, errlen, "out of memory");
 			return -1;
 		}
 		keys[i] = k;
 		kh_key_setup(kh, conf, k, &conf->keys[i], &memo);
-		kh_key_load_state(kh, conf, k);
+		kh_key_load_state(kh, conf, k, &names);
 	}
+	state_key_names_free(names.v, names.n);
 	/* Run-time keys stay while what derives them does. */
 	n = kh_keys_carry(kh, conf, keys, conf->nkeys);
 	free(sorted);

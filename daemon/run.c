@@ -1302,6 +1302,10 @@ run_reload(struct kh *kh)
 	}
 	proc_notify("RELOADING=1");
 	log_info("reloading %s", run.config_path);
+	/* The parse builds the new configuration beside the running one:
+	 * what the loop has freed goes back to the system first, so that
+	 * the two together stay near the daemon's usual footprint. */
+	(void)malloc_trim(0);
 	run_parse_start(kh);
 }
 

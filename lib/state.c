@@ -392,6 +392,78 @@ state_key_filename(const char *arn, char *buf, size_t len)
 	return 0;
 }
 
+static int
+state_strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char * const *)a, *(char * const *)b);
+}
+
+int
+state_key_names(const char *dir, char ***names, size_t *n)
+{
+	struct dirent	 *d;
+	DIR		 *dp;
+	char		**v = NULL, **nv, err[512];
+	size_t		  nn = 0, cap = 0, len;
+	int		  fd, kfd;
+
+	*names = NULL;
+	*n = 0;
+	if ((fd = statefs_open_top(dir, 0, NULL, err, sizeof(err))) == -1)
+		return errno == ENOENT ? 0 : -1;
+	kfd = statefs_open_dir(fd, dir, STATE_KEYS_DIR, 0, NULL, 0, err,
+	    sizeof(err));
+	close(fd);
+	if (kfd == -1)
+		return errno == ENOENT ? 0 : -1;
+	if ((dp = fdopendir(kfd)) == NULL) {
+		close(kfd);
+		return -1;
+	}
+	while ((d = readdir(dp)) != NULL) {
+		len = strlen(d->d_name);
+		if (d->d_name[0] == '.' || len < 6 ||
+		    strcmp(d->d_name + len - 5, ".json") != 0)
+			continue;
+		if (nn == cap) {
+			cap = cap > 0 ? cap * 2 : 64;
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
+				goto fail;
+			v = nv;
+		}
+		if (asprintf(&v[nn], "%s/%s", STATE_KEYS_DIR, d->d_name) == -1)
+			goto fail;
+		nn++;
+	}
+	closedir(dp);
+	if (nn > 0)
+		qsort(v, nn, sizeof(*v), state_strp_cmp);
+	*names = v;
+	*n = nn;
+	return 0;
+fail:
+	closedir(dp);
+	state_key_names_free(v, nn);
+	return -1;
+}
+
+int
+state_key_names_has(char * const *names, size_t n, const char *name)
+{
+	return n > 0 && bsearch(&name, names, n, sizeof(*names),
+	    state_strp_cmp) != NULL;
+}
+
+void
+state_key_names_free(char **names, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 void
 state_key_free(struct state_key *k)
 {

@@ -121,6 +121,18 @@ int	state_stat(const char *dir, const char *name, struct stat *st);
  * Returns 0, or -1 when buf is too small or hashing failed. */
 int	state_key_filename(const char *arn, char *buf, size_t len);
 
+/*
+ * The key state files there are, by the names state_key_filename() gives
+ * ("keys/<hash>.json"), sorted, into *names (free with
+ * state_key_names_free()): one listing instead of looking for the file
+ * of each of 100,000 new keys at start-up.  0 (no keys directory: none),
+ * or -1 when it cannot be listed: then look for each file.
+ */
+int	state_key_names(const char *dir, char ***names, size_t *n);
+/* Whether name is in a list from state_key_names(). */
+int	state_key_names_has(char * const *names, size_t n, const char *name);
+void	state_key_names_free(char **names, size_t n);
+
 /* Frees what k owns (not k) and zeroes it.  NULL is fine. */
 void	state_key_free(struct state_key *k);
 

@@ -433,6 +433,35 @@ START_TEST(test_state_key_filename_is_hash_of_arn)
 }
 END_TEST
 
+/* Start-up lists the key files once instead of looking for each. */
+START_TEST(test_state_key_names_lists_the_saved_keys)
+{
+	struct state_key	 k;
+	char			**v, name[64];
+	size_t			 n;
+
+	/* No state directory yet: none, not an error. */
+	ck_assert_int_eq(state_key_names(sdir, &v, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	state_key_names_free(v, n);
+	init_dir();
+	ck_assert_int_eq(state_key_names(sdir, &v, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	state_key_names_free(v, n);
+	fill_key(&k, ARN1);
+	ck_assert_msg(state_key_save(sdir, &k, err, sizeof(err)) == 0, "%s",
+	    err);
+	state_key_free(&k);
+	ck_assert_int_eq(state_key_names(sdir, &v, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(state_key_filename(ARN1, name, sizeof(name)), 0);
+	ck_assert_int_eq(state_key_names_has(v, n, name), 1);
+	ck_assert_int_eq(state_key_filename(ARN1 "0", name, sizeof(name)), 0);
+	ck_assert_int_eq(state_key_names_has(v, n, name), 0);
+	state_key_names_free(v, n);
+}
+END_TEST
+
 START_TEST(test_state_key_round_trip)
 {
 	struct state_key	k, l;
@@ -836,6 +865,7 @@ state_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_state_key_filename_is_hash_of_arn);
 	tcase_add_test(tc, test_state_key_round_trip);
+	tcase_add_test(tc, test_state_key_names_lists_the_saved_keys);
 	tcase_add_test(tc,
 	    test_state_key_digest_loaded_and_digest_only_not_written);
 	tcase_add_test(tc, test_state_key_absent_starts_without_baseline);
