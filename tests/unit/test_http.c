@@ -854,33 +854,48 @@ turn_count_cb(const struct http_response *res, void *arg)
 	save_cb(res, arg);
 }
 
+/*
+ * Submits n requests the server answers after 300 ms, and a timer that
+ * holds the loop from 150 ms to 1.15 s: every answer is waiting when
+ * the loop resumes.  Returns the timer.
+ */
+static struct event *
+submit_sleepers(struct ctx *c, int n, http_cb cb, struct result *r)
+{
+	struct http_request	 req;
+	struct event		*block;
+	struct timeval		 at = { 0, 150000 };
+	char			 url[128], err[128];
+	int			 i;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/sleep/300",
+	    c->srv->port);
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.url = url;
+	for (i = 0; i < n; i++) {
+		ck_assert_ptr_nonnull(http_submit(c->h, &req, cb, &r[i], err,
+		    sizeof(err)));
+		c->pending++;
+	}
+	block = evtimer_new(c->base, turn_block_cb, NULL);
+	evtimer_add(block, &at);
+	return block;
+}
+
 START_TEST(test_http_callbacks_are_bounded_per_loop_turn)
 {
 	struct ctx		 c;
 	struct http_opts	 o = { .max_host_connections = 64 };
 	struct result		*r = calloc(64, sizeof(*r));
-	struct http_request	 req;
 	struct event		*tick, *block;
-	struct timeval		 now = { 0, 0 }, at = { 0, 150000 };
-	char			 url[128], err[128];
+	struct timeval		 now = { 0, 0 };
 	int			 i;
 
 	ctx_setup(&c, &o);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/sleep/300",
-	    c.srv->port);
-	memset(&req, 0, sizeof(req));
-	req.method = "GET";
-	req.url = url;
-	for (i = 0; i < 64; i++) {
-		ck_assert_ptr_nonnull(http_submit(c.h, &req, turn_count_cb,
-		    &r[i], err, sizeof(err)));
-		c.pending++;
-	}
+	block = submit_sleepers(&c, 64, turn_count_cb, r);
 	tick = evtimer_new(c.base, turn_tick_cb, event_self_cbarg());
 	evtimer_add(tick, &now);
-	/* Sent by then; all 64 answers are waiting when the loop resumes. */
-	block = evtimer_new(c.base, turn_block_cb, NULL);
-	evtimer_add(block, &at);
 	ctx_run(&c, 20);
 	for (i = 0; i < 64; i++) {
 		ck_assert_int_eq(r[i].called, 1);
@@ -917,25 +932,11 @@ START_TEST(test_http_free_tells_transfers_waiting_their_turn)
 {
 	struct ctx		 c;
 	struct http_opts	 o = { .max_host_connections = 64 };
-	struct http_request	 req;
 	struct event		*block;
-	struct timeval		 at = { 0, 150000 };
-	char			 url[128], err[128];
 	int			 i, ok = 0, cancelled = 0;
 
 	ctx_setup(&c, &o);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/sleep/300",
-	    c.srv->port);
-	memset(&req, 0, sizeof(req));
-	req.method = "GET";
-	req.url = url;
-	for (i = 0; i < 40; i++) {
-		ck_assert_ptr_nonnull(http_submit(c.h, &req, done_free_cb,
-		    &done_free_r[i], err, sizeof(err)));
-		c.pending++;
-	}
-	block = evtimer_new(c.base, turn_block_cb, NULL);
-	evtimer_add(block, &at);
+	block = submit_sleepers(&c, 40, done_free_cb, done_free_r);
 	ctx_run(&c, 20);
 	/* Every request called back exactly once, nothing lost. */
 	for (i = 0; i < 40; i++) {

@@ -14,8 +14,7 @@
 #include <jansson.h>
 
 #include "jscan.h"
-#include "kms.h"
-#include "kms_int.h"
+#include "jscan_compare.h"
 
 #define S(x)	(x), strlen(x)
 
@@ -109,27 +108,10 @@ static const char *const answers[] = {
 static void
 compare(const char *body, size_t len, const char *what)
 {
-	struct kms_error	 e1, e2;
-	char			*p1 = NULL, *p2 = NULL;
-	int			 r1, r2;
+	char	why[1024];
 
-	memset(&e1, 0, sizeof(e1));
-	memset(&e2, 0, sizeof(e2));
-	r1 = kms_parse_policy(body, len, &p1, &e1);
-	r2 = kms_parse_policy_tree(body, len, &p2, &e2);
-	ck_assert_msg(r1 == r2, "%s: rc %d, jansson %d", what, r1, r2);
-	if (r1 == 0)
-		ck_assert_msg(strcmp(p1, p2) == 0, "%s: policy differs", what);
-	else {
-		ck_assert_ptr_null(p1);
-		ck_assert_msg(e1.cls == e2.cls &&
-		    strcmp(e1.code, e2.code) == 0 &&
-		    strcmp(e1.message, e2.message) == 0,
-		    "%s: error \"%s\" vs jansson's \"%s\"", what, e1.message,
-		    e2.message);
-	}
-	free(p1);
-	free(p2);
+	ck_assert_msg(jscan_cmp_policy(body, len, why, sizeof(why)) == 0,
+	    "%s: %s", what, why);
 }
 
 START_TEST(test_jscan_policy_same_as_jansson_on_every_answer)
@@ -275,63 +257,13 @@ static const char *const metas[] = {
 	"",
 };
 
-/* Fails the test unless a and b hold the same values. */
-static void
-meta_same(const struct kms_key_meta *a, const struct kms_key_meta *b,
-    const char *what)
-{
-	const char *const	sa[] = { a->key_id, a->arn, a->account, a->state,
-	    a->key_spec, a->key_usage, a->key_manager, a->origin,
-	    a->expiration_model, a->current_key_material_id,
-	    a->custom_key_store_id, a->multi_region_type, a->mr_primary_arn,
-	    a->description };
-	const char *const	sb[] = { b->key_id, b->arn, b->account, b->state,
-	    b->key_spec, b->key_usage, b->key_manager, b->origin,
-	    b->expiration_model, b->current_key_material_id,
-	    b->custom_key_store_id, b->multi_region_type, b->mr_primary_arn,
-	    b->description };
-	size_t			i;
-
-	for (i = 0; i < sizeof(sa) / sizeof(sa[0]); i++)
-		ck_assert_msg((sa[i] == NULL && sb[i] == NULL) ||
-		    (sa[i] != NULL && sb[i] != NULL && strcmp(sa[i], sb[i]) ==
-		    0), "%s: string %zu differs", what, i);
-	ck_assert_msg(a->mr_nreplicas == b->mr_nreplicas, "%s: replicas",
-	    what);
-	for (i = 0; i < a->mr_nreplicas; i++)
-		ck_assert_str_eq(a->mr_replicas[i], b->mr_replicas[i]);
-	ck_assert_msg(a->enabled == b->enabled &&
-	    a->multi_region == b->multi_region &&
-	    memcmp(&a->creation_date, &b->creation_date, sizeof(double)) ==
-	    0 && memcmp(&a->deletion_date, &b->deletion_date,
-	    sizeof(double)) == 0 && memcmp(&a->valid_to, &b->valid_to,
-	    sizeof(double)) == 0 &&
-	    a->pending_window_days == b->pending_window_days,
-	    "%s: flags, times or window differ", what);
-}
-
 static void
 compare_meta(const char *body, size_t len, const char *what)
 {
-	struct kms_key_meta	 m1, m2;
-	struct kms_error	 e1, e2;
-	int			 r1, r2;
+	char	why[1024];
 
-	memset(&e1, 0, sizeof(e1));
-	memset(&e2, 0, sizeof(e2));
-	r1 = kms_parse_key_meta(body, len, &m1, &e1);
-	r2 = kms_parse_key_meta_tree(body, len, &m2, &e2);
-	ck_assert_msg(r1 == r2, "%s: rc %d, jansson %d (%s)", what, r1, r2,
-	    e2.message);
-	meta_same(&m1, &m2, what);
-	if (r1 != 0)
-		ck_assert_msg(e1.cls == e2.cls &&
-		    strcmp(e1.code, e2.code) == 0 &&
-		    strcmp(e1.message, e2.message) == 0,
-		    "%s: error \"%s\" vs jansson's \"%s\"", what, e1.message,
-		    e2.message);
-	kms_key_meta_free(&m1);
-	kms_key_meta_free(&m2);
+	ck_assert_msg(jscan_cmp_key_meta(body, len, why, sizeof(why)) == 0,
+	    "%s: %s", what, why);
 }
 
 START_TEST(test_jscan_key_meta_same_as_jansson_on_every_answer)
