@@ -130,31 +130,41 @@ START_TEST(test_jscan_policy_same_as_jansson_on_every_answer)
 }
 END_TEST
 
-/* Every prefix and every one-byte change of the usual answers. */
-START_TEST(test_jscan_policy_same_as_jansson_cut_and_mutated)
+/*
+ * Every prefix and every one-byte change (to one of bytes) of the first n
+ * bodies, each through cmp.
+ */
+static void
+cut_and_mutate(const char *const *bodies, size_t n, const char *bytes,
+    void (*cmp)(const char *, size_t, const char *))
 {
-	static const char	 bytes[] = "\"\\{}[],: \nu0Ad\x80\xc3\xff";
-	char			 buf[512], what[64];
-	size_t			 i, j, k, len;
+	char	buf[1024], what[64];
+	size_t	i, j, k, len;
 
-	for (i = 0; i < 8; i++) {
-		len = strlen(answers[i]);
+	for (i = 0; i < n; i++) {
+		len = strlen(bodies[i]);
 		ck_assert_uint_lt(len, sizeof(buf));
 		for (j = 0; j <= len; j++) {
-			(void)snprintf(what, sizeof(what), "answer %zu cut at "
+			(void)snprintf(what, sizeof(what), "body %zu cut at "
 			    "%zu", i, j);
-			compare(answers[i], j, what);
+			cmp(bodies[i], j, what);
 		}
 		for (j = 0; j < len; j++)
-			for (k = 0; k < sizeof(bytes) - 1; k++) {
-				memcpy(buf, answers[i], len);
+			for (k = 0; bytes[k] != '\0'; k++) {
+				memcpy(buf, bodies[i], len);
 				buf[j] = bytes[k];
-				(void)snprintf(what, sizeof(what), "answer %zu, "
+				(void)snprintf(what, sizeof(what), "body %zu, "
 				    "byte %zu = 0x%02x", i, j,
 				    (unsigned char)bytes[k]);
-				compare(buf, len, what);
+				cmp(buf, len, what);
 			}
 	}
+}
+
+/* The usual answers cut and mutated. */
+START_TEST(test_jscan_policy_same_as_jansson_cut_and_mutated)
+{
+	cut_and_mutate(answers, 8, "\"\\{}[],: \nu0Ad\x80\xc3\xff", compare);
 }
 END_TEST
 
@@ -281,28 +291,7 @@ END_TEST
 
 START_TEST(test_jscan_key_meta_same_as_jansson_cut_and_mutated)
 {
-	static const char	 bytes[] = "\"\\{}[],: 0-.eEtn\x80";
-	char			 buf[1024], what[64];
-	size_t			 i, j, k, len;
-
-	for (i = 0; i < 3; i++) {
-		len = strlen(metas[i]);
-		ck_assert_uint_lt(len, sizeof(buf));
-		for (j = 0; j <= len; j++) {
-			(void)snprintf(what, sizeof(what), "meta %zu cut at "
-			    "%zu", i, j);
-			compare_meta(metas[i], j, what);
-		}
-		for (j = 0; j < len; j++)
-			for (k = 0; k < sizeof(bytes) - 1; k++) {
-				memcpy(buf, metas[i], len);
-				buf[j] = bytes[k];
-				(void)snprintf(what, sizeof(what), "meta %zu, "
-				    "byte %zu = 0x%02x", i, j,
-				    (unsigned char)bytes[k]);
-				compare_meta(buf, len, what);
-			}
-	}
+	cut_and_mutate(metas, 3, "\"\\{}[],: 0-.eEtn\x80", compare_meta);
 }
 END_TEST
 
