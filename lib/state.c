@@ -162,29 +162,62 @@ fail:
 }
 
 int
-state_write_json(const char *dir, const char *name, const json_t *j,
-    char *err, size_t errlen)
+state_sync_dir(int dfd, const char *dpath, const char *name, char *err,
+    size_t errlen)
 {
-	char		 dpath[4096];
+	const char	*leaf = strrchr(name, '/');
+
+	/* A rename is only durable once its directory is. */
+	if (fsync(dfd) == 0)
+		return 0;
+	statefs_syserr(err, errlen, errno, "wrote %s/%s but cannot fsync its "
+	    "directory", dpath, leaf != NULL ? leaf + 1 : name);
+	return -1;
+}
+
+int
+state_write_json_nosync(const char *dir, const char *name, const json_t *j,
+    int *dfd, char *dpath, size_t dlen, char *err, size_t errlen)
+{
 	const char	*leaf;
 	char		*text;
 	size_t		 len;
-	int		 dfd, rc;
+	int		 fd, rc;
 
-	if ((dfd = state_open_parent(dir, name, &leaf, dpath, sizeof(dpath),
-	    err, errlen)) == -1)
+	*dfd = -1;
+	if ((fd = state_open_parent(dir, name, &leaf, dpath, dlen, err,
+	    errlen)) == -1)
 		return -1;
 	if ((text = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS)) == NULL) {
 		snprintf(err, errlen, "%s/%s: cannot encode JSON (out of "
 		    "memory)", dpath, leaf);
-		close(dfd);
+		close(fd);
 		return -1;
 	}
 	/* The text and its newline, in one write. */
 	len = strlen(text);
 	text[len] = '\n';
-	rc = statefs_write(dfd, dpath, leaf, text, len + 1, err, errlen);
+	rc = statefs_replace(fd, dpath, leaf, text, len + 1, err, errlen);
 	free(text);
+	if (rc == -1) {
+		close(fd);
+		return -1;
+	}
+	*dfd = fd;
+	return 0;
+}
+
+int
+state_write_json(const char *dir, const char *name, const json_t *j,
+    char *err, size_t errlen)
+{
+	char	dpath[4096];
+	int	dfd, rc;
+
+	if (state_write_json_nosync(dir, name, j, &dfd, dpath, sizeof(dpath),
+	    err, errlen) == -1)
+		return -1;
+	rc = state_sync_dir(dfd, dpath, name, err, errlen);
 	close(dfd);
 	return rc;
 }

@@ -92,6 +92,23 @@ int	state_write_json(const char *dir, const char *name, const json_t *j,
 	    char *err, size_t errlen);
 
 /*
+ * state_write_json() but for the directory's fsync (a group commit): on
+ * 0, *dfd is the file's open parent directory and dpath its path; the
+ * file is durable once the caller has fsync'ed *dfd, which it then
+ * closes.  On -1 nothing is left open.
+ */
+int	state_write_json_nosync(const char *dir, const char *name,
+	    const json_t *j, int *dfd, char *dpath, size_t dlen, char *err,
+	    size_t errlen);
+
+/*
+ * fsyncs dfd, the directory dpath of the state file name written by
+ * state_write_json_nosync(): 0, or -1 with err naming that file.
+ */
+int	state_sync_dir(int dfd, const char *dpath, const char *name,
+	    char *err, size_t errlen);
+
+/*
  * Reads dir/name: at most maxlen bytes (0: STATE_MAX_FILE), a JSON object
  * that valid (may be NULL) accepts by returning 0 (or -1 with a reason in
  * its err).  On STATE_READ_OK *out is a new reference the caller

@@ -336,6 +336,21 @@ int
 statefs_write(int dfd, const char *dpath, const char *name, const char *buf,
     size_t len, char *err, size_t errlen)
 {
+	if (statefs_replace(dfd, dpath, name, buf, len, err, errlen) == -1)
+		return -1;
+	/* The rename is only durable once the directory is. */
+	if (fsync(dfd) == -1) {
+		statefs_syserr(err, errlen, errno, "wrote %s/%s but cannot "
+		    "fsync its directory", dpath, name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+statefs_replace(int dfd, const char *dpath, const char *name,
+    const char *buf, size_t len, char *err, size_t errlen)
+{
 	char		 tmp[NAME_MAX + 1];
 	const char	*step;
 	int		 fd, e;
@@ -363,12 +378,6 @@ statefs_write(int dfd, const char *dpath, const char *name, const char *buf,
 	step = "rename";
 	if (renameat(dfd, tmp, dfd, name) == -1)
 		goto fail;
-	/* The rename is only durable once the directory is. */
-	if (fsync(dfd) == -1) {
-		statefs_syserr(err, errlen, errno, "wrote %s/%s but cannot "
-		    "fsync its directory", dpath, name);
-		return -1;
-	}
 	return 0;
 fail:
 	e = errno;

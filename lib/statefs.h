@@ -86,6 +86,14 @@ int	statefs_write(int dfd, const char *dpath, const char *name,
 	    const char *buf, size_t len, char *err, size_t errlen);
 
 /*
+ * statefs_write() but for dfd's fsync: the new file is in place but
+ * durable only once the caller has fsync'ed dfd, which it does once for
+ * every file of a batch in that directory (a group commit).
+ */
+int	statefs_replace(int dfd, const char *dpath, const char *name,
+	    const char *buf, size_t len, char *err, size_t errlen);
+
+/*
  * Renames name in dfd to name.TAG-<UTC time>[-N] without replacing
  * anything; the new name goes to aside.  0, or -1 with errno.
  */

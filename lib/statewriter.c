@@ -5,6 +5,12 @@
  * eventfd.  One thread keeps the writes of a name in order without any
  * per-name bookkeeping (two threads could rename an older document over
  * a newer one).
+ *
+ * A group commit: the thread takes what is waiting, up to SW_BATCH
+ * documents, writes and fsyncs each file and renames it in place, then
+ * fsyncs each directory of the batch once and only then reports the
+ * batch's writes done.  The first sweep of 10,000 keys cost 20,000
+ * fsyncs when every file also synced its directory.
  */
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -20,10 +26,23 @@
 #include <event2/event.h>
 
 #include "state.h"
+#include "statefs.h"
 #include "statewriter.h"
 
 /* Enough that 100,000 waiting names keep short chains; 64 KiB. */
 #define SW_BUCKETS	8192
+/* Documents written between two fsyncs of their directory. */
+#define SW_BATCH	64
+/* Directories a batch fsyncs once at its end; a file in another one has
+ * its directory synced at once. */
+#define SW_DIRS		4
+
+/* A directory of the batch, still to be fsync'ed. */
+struct sw_dir {
+	int	fd;
+	int	e;			/* errno of its fsync, or 0 */
+	char	path[4096];
+};
 
 struct sw_job {
 	struct sw_job	*next;		/* queue, then done list */
@@ -89,36 +108,97 @@ sw_unhash(struct statewriter *sw, struct sw_job *job)
 	job->hnext = NULL;
 }
 
+/* The failure of job's write, as err says (strdup'ed). */
 static void
-sw_write(struct statewriter *sw, struct sw_job *job)
+sw_fail(struct sw_job *job, const char *err)
 {
-	char		err[1024], path[4200];
-	struct stat	st;
+	job->rc = -1;
+	free(job->err);
+	job->err = strdup(err[0] != '\0' ? err : "write failed");
+}
 
-	err[0] = '\0';
-	job->rc = state_write_json(sw->dir, job->name, job->j, err,
-	    sizeof(err));
-	/*
-	 * The document is the loop's memory: it is freed on the loop (at
-	 * the reap).  Freeing it here took the loop's malloc arena lock
-	 * from this thread, and the loop stalled on that lock whenever
-	 * this thread lost its CPU while holding it.
-	 */
-	if (job->rc == -1) {
-		job->err = strdup(err[0] != '\0' ? err : "write failed");
-		return;
+/*
+ * Writes the n jobs, then fsyncs their directories, one fsync each; a
+ * job is done (rc 0) once its directory is synced.
+ */
+static void
+sw_write_batch(struct statewriter *sw, struct sw_job **jobs, size_t n)
+{
+	struct sw_dir	 dirs[SW_DIRS];
+	struct sw_job	*job;
+	struct stat	 st;
+	const char	*leaf;
+	char		 err[1024], dpath[4096], path[4200];
+	int		 dir_of[SW_BATCH], dfd;
+	size_t		 ndirs = 0, i, d;
+
+	for (i = 0; i < n; i++) {
+		job = jobs[i];
+		dir_of[i] = -1;
+		err[0] = '\0';
+		if (state_write_json_nosync(sw->dir, job->name, job->j, &dfd,
+		    dpath, sizeof(dpath), err, sizeof(err)) == -1) {
+			sw_fail(job, err);
+			continue;
+		}
+		job->rc = 0;
+		for (d = 0; d < ndirs; d++)
+			if (strcmp(dirs[d].path, dpath) == 0)
+				break;
+		if (d == ndirs && ndirs < SW_DIRS) {
+			dirs[d].fd = dfd;
+			dirs[d].e = 0;
+			(void)snprintf(dirs[d].path, sizeof(dirs[d].path), "%s",
+			    dpath);
+			ndirs++;
+		} else if (d == ndirs) {
+			/* No room: this one is synced now. */
+			if (state_sync_dir(dfd, dpath, job->name, err,
+			    sizeof(err)) == -1)
+				sw_fail(job, err);
+			(void)close(dfd);
+			continue;
+		} else
+			(void)close(dfd);
+		dir_of[i] = (int)d;
 	}
-	(void)snprintf(path, sizeof(path), "%s/%s", sw->dir, job->name);
-	if (stat(path, &st) == 0)
-		job->mtime = st.st_mtim;
+	for (d = 0; d < ndirs; d++) {
+		if (fsync(dirs[d].fd) == -1)
+			dirs[d].e = errno;
+		(void)close(dirs[d].fd);
+	}
+	for (i = 0; i < n; i++) {
+		job = jobs[i];
+		if (dir_of[i] >= 0 && dirs[dir_of[i]].e != 0) {
+			leaf = strrchr(job->name, '/');
+			statefs_syserr(err, sizeof(err), dirs[dir_of[i]].e,
+			    "wrote %s/%s but cannot fsync its directory",
+			    dirs[dir_of[i]].path, leaf != NULL ? leaf + 1 :
+			    job->name);
+			sw_fail(job, err);
+		}
+		/*
+		 * The document is the loop's memory: it is freed on the loop
+		 * (at the reap).  Freeing it here took the loop's malloc
+		 * arena lock from this thread, and the loop stalled on that
+		 * lock whenever this thread lost its CPU while holding it.
+		 */
+		if (job->rc == -1)
+			continue;
+		(void)snprintf(path, sizeof(path), "%s/%s", sw->dir,
+		    job->name);
+		if (stat(path, &st) == 0)
+			job->mtime = st.st_mtim;
+	}
 }
 
 static void *
 sw_main(void *arg)
 {
 	struct statewriter	*sw = arg;
-	struct sw_job		*job;
+	struct sw_job		*jobs[SW_BATCH];
 	uint64_t		 one = 1;
+	size_t			 n, i;
 	int			 wake;
 
 	(void)pthread_mutex_lock(&sw->mtx);
@@ -127,23 +207,29 @@ sw_main(void *arg)
 			(void)pthread_cond_wait(&sw->work, &sw->mtx);
 		if (sw->head == NULL)
 			break;
-		job = sw->head;
-		if ((sw->head = job->next) == NULL)
+		/* What waits now, in order: one batch. */
+		for (n = 0; sw->head != NULL && n < SW_BATCH; n++) {
+			jobs[n] = sw->head;
+			sw->head = jobs[n]->next;
+			jobs[n]->next = NULL;
+			sw_unhash(sw, jobs[n]);
+		}
+		if (sw->head == NULL)
 			sw->tail = NULL;
-		job->next = NULL;
-		sw_unhash(sw, job);
 		(void)pthread_mutex_unlock(&sw->mtx);
 
-		sw_write(sw, job);
+		sw_write_batch(sw, jobs, n);
 
 		(void)pthread_mutex_lock(&sw->mtx);
 		wake = sw->done_head == NULL;
-		if (sw->done_tail != NULL)
-			sw->done_tail->next = job;
-		else
-			sw->done_head = job;
-		sw->done_tail = job;
-		sw->pending--;
+		for (i = 0; i < n; i++) {
+			if (sw->done_tail != NULL)
+				sw->done_tail->next = jobs[i];
+			else
+				sw->done_head = jobs[i];
+			sw->done_tail = jobs[i];
+		}
+		sw->pending -= n;
 		(void)pthread_cond_broadcast(&sw->idle);
 		(void)pthread_mutex_unlock(&sw->mtx);
 		/* One wake-up per batch of completions, not per write; a

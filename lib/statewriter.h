@@ -3,8 +3,9 @@
  * directory written with state_write_json() costs two fsyncs (the file,
  * then its directory): 0.2-7 ms each on a real disk, 20,000 of them in
  * the first sweep of 10,000 keys.  The loop hands the documents to one
- * writer thread instead and goes on; the thread writes them with the
- * same primitive, in order, so each file stays atomic and durable.
+ * writer thread instead and goes on; the thread writes them in order,
+ * each atomically, in groups of up to 64 whose directory is fsync'ed once
+ * (a group commit): a write is reported done only once it is durable.
  *
  * A document queued for a name that is still waiting replaces the
  * waiting one: only the latest state of a file is written, however often

@@ -2,11 +2,14 @@
  * lib/statewriter: documents written by the thread with the atomic
  * primitive, completions on the loop with the file's mtime, only the
  * latest document of a name written, failures reported with the old
- * file untouched, everything queued written before free() returns.
+ * file untouched, everything queued written before free() returns, a
+ * directory fsync'ed once per batch (a write done only after it).
  */
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <check.h>
+#include <errno.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,6 +313,113 @@ START_TEST(test_statewriter_leaves_the_loop_s_documents_to_the_loop)
 }
 END_TEST
 
+/*
+ * fsync(2) seen by the writer: this definition takes the place of libc's
+ * for the library linked into this test.  Counts the fsyncs of
+ * directories; holds a file's fsync while fs_hold is set (the writer is
+ * then inside a write: what is put meanwhile waits for the next batch);
+ * fails a directory's fsync with EIO while fs_fail_dirs is set.
+ */
+static atomic_int	fs_dirs, fs_held, fs_hold, fs_fail_dirs;
+
+int
+fsync(int fd)
+{
+	struct stat	st;
+
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		atomic_fetch_add(&fs_dirs, 1);
+		if (atomic_load(&fs_fail_dirs)) {
+			errno = EIO;
+			return -1;
+		}
+	} else if (atomic_load(&fs_hold)) {
+		atomic_store(&fs_held, 1);
+		while (atomic_load(&fs_hold))
+			usleep(1000);
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+
+/*
+ * Puts a.json and holds the writer in its fsync, then puts n documents
+ * keys/kI.json ({"v": I}): they wait, and are the next batch once the
+ * hold is released.
+ */
+static struct statewriter *
+put_behind_a_held_write(struct event_base *base, struct done_log *l, int n)
+{
+	struct statewriter	*sw;
+	char			 name[64];
+	int			 i;
+
+	atomic_store(&fs_hold, 1);
+	atomic_store(&fs_held, 0);
+	sw = statewriter_new(base, top, on_done, l, err, sizeof(err));
+	ck_assert_msg(sw != NULL, "%s", err);
+	ck_assert_int_eq(statewriter_put(sw, "a.json", json_pack("{s:i}", "v",
+	    0), err, sizeof(err)), 0);
+	for (i = 0; i < 3000 && !atomic_load(&fs_held); i++)
+		usleep(10000);
+	ck_assert_msg(atomic_load(&fs_held), "the writer never synced a.json");
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "keys/k%d.json", i);
+		ck_assert_int_eq(statewriter_put(sw, name, json_pack("{s:i}",
+		    "v", i), err, sizeof(err)), 0);
+	}
+	ck_assert_int_eq(statewriter_pending(sw), (size_t)n + 1);
+	atomic_store(&fs_dirs, 0);
+	atomic_store(&fs_hold, 0);
+	return sw;
+}
+
+START_TEST(test_statewriter_syncs_a_directory_once_per_batch)
+{
+	struct event_base	*base = event_base_new();
+	struct done_log		 l;
+	struct statewriter	*sw;
+	char			 name[64];
+	int			 i;
+
+	memset(&l, 0, sizeof(l));
+	sw = put_behind_a_held_write(base, &l, 64);
+	loop_until(base, &l, 65);
+	ck_assert_int_eq(l.n, 65);
+	ck_assert_int_eq(l.failed, 0);
+	/* The top directory for a.json, keys/ once for the 64 others. */
+	ck_assert_msg(atomic_load(&fs_dirs) == 2, "%d directory fsyncs for "
+	    "65 files in two batches", atomic_load(&fs_dirs));
+	for (i = 0; i < 64; i++) {
+		snprintf(name, sizeof(name), "keys/k%d.json", i);
+		ck_assert_int_eq(file_value(name), i);
+	}
+	statewriter_free(sw);
+	event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_statewriter_batch_fails_when_its_directory_does_not_sync)
+{
+	struct event_base	*base = event_base_new();
+	struct done_log		 l;
+	struct statewriter	*sw;
+
+	memset(&l, 0, sizeof(l));
+	atomic_store(&fs_fail_dirs, 1);
+	sw = put_behind_a_held_write(base, &l, 10);
+	loop_until(base, &l, 11);
+	atomic_store(&fs_fail_dirs, 0);
+	/* Not durable, so not done: every write of the batch failed. */
+	ck_assert_int_eq(l.n, 11);
+	ck_assert_int_eq(l.failed, 11);
+	ck_assert_msg(strstr(l.last_err, "keys/k9.json but cannot fsync its "
+	    "directory") != NULL && strstr(l.last_err, "EIO") != NULL, "%s",
+	    l.last_err);
+	statewriter_free(sw);
+	event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_statewriter_free_writes_what_is_queued)
 {
 	struct event_base	*base = event_base_new();
@@ -352,6 +462,9 @@ statewriter_suite(void)
 	tcase_add_test(tc,
 	    test_statewriter_failure_is_reported_and_keeps_the_old_file);
 	tcase_add_test(tc, test_statewriter_free_writes_what_is_queued);
+	tcase_add_test(tc, test_statewriter_syncs_a_directory_once_per_batch);
+	tcase_add_test(tc,
+	    test_statewriter_batch_fails_when_its_directory_does_not_sync);
 	tcase_add_test(tc,
 	    test_statewriter_leaves_the_loop_s_documents_to_the_loop);
 	suite_add_tcase(s, tc);
