@@ -1,7 +1,8 @@
 """Nothing blocks the event loop: the durable writes of the keys' state
-files (two fsyncs per file) run on the state writer thread, never on
-the loop's thread; polls start no faster than their endpoint takes them;
-the loop's own lag is exported as a histogram.
+files (each file's fsync, its directory's once per group) run on the
+state writer thread, never on the loop's thread; polls start no faster
+than their endpoint takes them; the loop's own lag is exported as a
+histogram.
 
 The fsyncs are observed from outside with strace(1) (-f: every thread,
 -y: the path of each descriptor), which names the thread that made each
