@@ -373,13 +373,24 @@ put_behind_a_held_write(struct event_base *base, struct done_log *l, int n)
 	return sw;
 }
 
+/* keys/kI.json holds {"v": I} for I below n. */
+static void
+assert_keys_written(int n)
+{
+	char	name[64];
+	int	i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "keys/k%d.json", i);
+		ck_assert_int_eq(file_value(name), i);
+	}
+}
+
 START_TEST(test_statewriter_syncs_a_directory_once_per_batch)
 {
 	struct event_base	*base = event_base_new();
 	struct done_log		 l;
 	struct statewriter	*sw;
-	char			 name[64];
-	int			 i;
 
 	memset(&l, 0, sizeof(l));
 	sw = put_behind_a_held_write(base, &l, 64);
@@ -389,10 +400,7 @@ START_TEST(test_statewriter_syncs_a_directory_once_per_batch)
 	/* The top directory for a.json, keys/ once for the 64 others. */
 	ck_assert_msg(atomic_load(&fs_dirs) == 2, "%d directory fsyncs for "
 	    "65 files in two batches", atomic_load(&fs_dirs));
-	for (i = 0; i < 64; i++) {
-		snprintf(name, sizeof(name), "keys/k%d.json", i);
-		ck_assert_int_eq(file_value(name), i);
-	}
+	assert_keys_written(64);
 	statewriter_free(sw);
 	event_base_free(base);
 }
@@ -439,10 +447,7 @@ START_TEST(test_statewriter_free_writes_what_is_queued)
 	statewriter_free(sw);
 	ck_assert_int_eq(l.n, 50);
 	ck_assert_int_eq(l.failed, 0);
-	for (i = 0; i < 50; i++) {
-		snprintf(name, sizeof(name), "keys/k%d.json", i);
-		ck_assert_int_eq(file_value(name), i);
-	}
+	assert_keys_written(50);
 	event_base_free(base);
 }
 END_TEST
