@@ -327,6 +327,21 @@ def test_baseline_accept_while_running_resolves_policy_changed(
     assert d.log().count("warning: policy-changed on key gs") == 1
 
 
+def accepted_on_disk(path):
+    """The baseline of the key's state file once it holds the accepted
+    policy's texts.  The writer is asynchronous: after the first poll's
+    status the file may still be an earlier document (the grants'
+    baseline is saved as soon as ListGrants answers)."""
+    def get():
+        try:
+            with open(path) as f:
+                b = json.load(f)["baseline"]
+        except (OSError, ValueError):
+            return None
+        return b if b.get("policy") and b.get("policy_canonical") else None
+    return wait_until(get, 5, "the accepted policy in the state file")
+
+
 def test_drift_after_the_baseline_is_on_disk_shows_its_diff_and_keeps_it(
         emu, kh_config, daemon):
     # The daemon keeps only a digest of the accepted policy once the
@@ -339,10 +354,7 @@ def test_drift_after_the_baseline_is_on_disk_shows_its_diff_and_keeps_it(
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)     # first poll: the baseline
     path = state_file(cfg.state_dir, m["Arn"])
-    wait_until(lambda: os.path.exists(path), 5, "the state file")
-    with open(path) as f:
-        accepted = json.load(f)["baseline"]
-    assert accepted["policy"] and accepted["policy_canonical"]
+    accepted = accepted_on_disk(path)
     p = gearset_policy()
     statement(p, USE_SID)["Action"].append("kms:GetPublicKey")
     emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
@@ -377,7 +389,7 @@ def test_state_file_removed_under_the_daemon_is_never_a_new_baseline(
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
     path = state_file(cfg.state_dir, m["Arn"])
-    wait_until(lambda: os.path.exists(path), 5, "the state file")
+    accepted_on_disk(path)
     time.sleep(0.5)
     os.unlink(path)
     p = gearset_policy()
