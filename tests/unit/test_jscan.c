@@ -114,15 +114,23 @@ compare(const char *body, size_t len, const char *what)
 	    "%s: %s", what, why);
 }
 
-START_TEST(test_jscan_policy_same_as_jansson_on_every_answer)
+/* Each of the n bodies, whole, through cmp. */
+static void
+each_body(const char *const *bodies, size_t n,
+    void (*cmp)(const char *, size_t, const char *))
 {
 	size_t	i;
 	char	what[32];
 
-	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
-		(void)snprintf(what, sizeof(what), "answer %zu", i);
-		compare(answers[i], strlen(answers[i]), what);
+	for (i = 0; i < n; i++) {
+		(void)snprintf(what, sizeof(what), "body %zu", i);
+		cmp(bodies[i], strlen(bodies[i]), what);
 	}
+}
+
+START_TEST(test_jscan_policy_same_as_jansson_on_every_answer)
+{
+	each_body(answers, sizeof(answers) / sizeof(answers[0]), compare);
 	/* A NUL inside the given length, and a NULL body. */
 	compare("{\"Policy\":\"x\"}\0", 15, "NUL after the object");
 	compare("{\"Policy\":\"a\0b\"}", 16, "NUL in the string");
@@ -278,13 +286,7 @@ compare_meta(const char *body, size_t len, const char *what)
 
 START_TEST(test_jscan_key_meta_same_as_jansson_on_every_answer)
 {
-	size_t	i;
-	char	what[32];
-
-	for (i = 0; i < sizeof(metas) / sizeof(metas[0]); i++) {
-		(void)snprintf(what, sizeof(what), "meta %zu", i);
-		compare_meta(metas[i], strlen(metas[i]), what);
-	}
+	each_body(metas, sizeof(metas) / sizeof(metas[0]), compare_meta);
 	compare_meta(NULL, 0, "NULL body");
 }
 END_TEST
