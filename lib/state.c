@@ -170,8 +170,8 @@ state_sync_dir(int dfd, const char *dpath, const char *name, char *err,
 	/* A rename is only durable once its directory is. */
 	if (fsync(dfd) == 0)
 		return 0;
-	statefs_syserr(err, errlen, errno, "wrote %s/%s but cannot fsync its "
-	    "directory", dpath, leaf != NULL ? leaf + 1 : name);
+	statefs_dirsync_err(err, errlen, errno, dpath, leaf != NULL ?
+	    leaf + 1 : name);
 	return -1;
 }
 

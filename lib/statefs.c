@@ -340,11 +340,18 @@ statefs_write(int dfd, const char *dpath, const char *name, const char *buf,
 		return -1;
 	/* The rename is only durable once the directory is. */
 	if (fsync(dfd) == -1) {
-		statefs_syserr(err, errlen, errno, "wrote %s/%s but cannot "
-		    "fsync its directory", dpath, name);
+		statefs_dirsync_err(err, errlen, errno, dpath, name);
 		return -1;
 	}
 	return 0;
+}
+
+void
+statefs_dirsync_err(char *err, size_t errlen, int e, const char *dpath,
+    const char *name)
+{
+	statefs_syserr(err, errlen, e, "wrote %s/%s but cannot fsync its "
+	    "directory", dpath, name);
 }
 
 int

@@ -86,6 +86,13 @@ int	statefs_write(int dfd, const char *dpath, const char *name,
 	    const char *buf, size_t len, char *err, size_t errlen);
 
 /*
+ * The error of a failed fsync (errno e) of the directory dpath after
+ * name was renamed into it, into err.
+ */
+void	statefs_dirsync_err(char *err, size_t errlen, int e, const char *dpath,
+	    const char *name);
+
+/*
  * statefs_write() but for dfd's fsync: the new file is in place but
  * durable only once the caller has fsync'ed dfd, which it does once for
  * every file of a batch in that directory (a group commit).

@@ -171,10 +171,9 @@ sw_write_batch(struct statewriter *sw, struct sw_job **jobs, size_t n)
 		job = jobs[i];
 		if (dir_of[i] >= 0 && dirs[dir_of[i]].e != 0) {
 			leaf = strrchr(job->name, '/');
-			statefs_syserr(err, sizeof(err), dirs[dir_of[i]].e,
-			    "wrote %s/%s but cannot fsync its directory",
-			    dirs[dir_of[i]].path, leaf != NULL ? leaf + 1 :
-			    job->name);
+			statefs_dirsync_err(err, sizeof(err),
+			    dirs[dir_of[i]].e, dirs[dir_of[i]].path,
+			    leaf != NULL ? leaf + 1 : job->name);
 			sw_fail(job, err);
 		}
 		/*
