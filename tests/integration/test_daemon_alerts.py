@@ -279,7 +279,10 @@ def test_receiver_down_for_a_while_then_every_alert_arrives_in_order(
     d.wait_for_log("key-pending-deletion on key gearset-us")
     c.update_key(eu["KeyId"], region="eu-west-1", KeyState="Enabled")
     d.wait_for_log("resolved: key-disabled on key gearset-eu")
-    assert len(outbox_files(tmp_path, "hook")) == 3
+    # The line is logged as the event is queued; its file follows (two
+    # fsyncs later) in the same turn of the loop.
+    wait_until(lambda: len(outbox_files(tmp_path, "hook")) == 3, 10,
+               "three queued alerts", d.log)
     assert "failed" in d.log() and "retrying" in d.log()
     time.sleep(2)                               # down a while longer
     recv.start()
