@@ -28,6 +28,12 @@ def queued(state):
                   not n.startswith(".")) if d.is_dir() else []
 
 
+def acked(state):
+    d = state / "outbox" / "oncall"
+    return [n for n in os.listdir(str(d)) if n.endswith(".acked")] \
+        if d.is_dir() else []
+
+
 def one_key(emu, kh_config, recv, state):
     m = seed_gearset_key(emu)
     cfg = kh_config(emu, [key_entry(m, "gs")], notifiers=[
@@ -131,6 +137,10 @@ def test_a_firing_delivered_while_the_alert_state_cannot_be_saved_resolves(
     wait_until(lambda: sent(recv) == [("firing", "key-disabled")], 30,
                "the firing", d.log)
     d.wait_log("cannot save the alert state")
+    # The receiver's answer is read, then the file renamed <seq>.acked:
+    # wait for the rename before the kill.
+    wait_until(lambda: queued(state) == [] and acked(state), 30,
+               "the outbox file acknowledged", d.log)
     os.kill(d.pid, signal.SIGKILL)
     d.wait(timeout=10)
     assert queued(state) == []      # acknowledged: not delivered again
