@@ -194,10 +194,23 @@ def test_metrics_pass_promtool_and_carry_every_family(ops_setup):
     d = ops_setup["start"]()
     wait_until(lambda: polled_twice(d), 20, "two polls of each key")
     ops_setup["recv"].wait_for(2)
-    text = wait_until(
-        lambda: (lambda t: t if 'notifier="dead",kind="transient"} 0'
-                 not in t else None)(d.metrics()),
-        20, "a failed delivery to the dead webhook")
+
+    # The receiver records a post before the daemon reads the answer and
+    # counts the delivery and drops the outbox file: wait for those too.
+    def settled():
+        t = d.metrics()
+        if 'notifier="dead",kind="transient"} 0' in t:
+            return None
+        s = metric_samples(t)
+        delivered = {lb["notifier"]: v for lb, v in
+                     s.get("keyhealthd_notifier_delivered_total", [])}
+        depth = {lb["notifier"]: v for lb, v in
+                 s.get("keyhealthd_outbox_depth", [])}
+        if delivered.get("oncall", 0) >= 2 and depth.get("oncall") == 0:
+            return t
+        return None
+    text = wait_until(settled, 20, "a failed delivery to the dead webhook"
+                      " and both deliveries to oncall counted")
 
     r = subprocess.run([PROMTOOL, "check", "metrics"], input=text,
                        capture_output=True, text=True, timeout=30)
