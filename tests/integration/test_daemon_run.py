@@ -458,12 +458,16 @@ def test_sighup_with_a_poll_in_flight_applies_after_it(emu, kh_config,
     m, cfg = one_key(emu, kh_config, interval="1s")
     d = daemon(cfg)
     status_value(d, lambda v: "1 ok" in v)
-    emu.client.fault("latency", "*", latency=1.5, count=2)
-    time.sleep(FAST * 1.1 + 0.3)
+    # The next poll's first request is held 4 s.  The emulator drops the
+    # fault from its list as a request takes it: from then on that poll
+    # is in flight, and the SIGHUP lands inside it.
+    fid = emu.client.fault("latency", "*", latency=4.0, count=1)
+    wait_until(lambda: all(f["id"] != fid for f in emu.client.faults()),
+               FAST * 1.2 + 5, "a poll's request held by the emulator")
     mark = d.mark()
     d.signal(signal.SIGHUP)
     d.wait_notify("RELOADING", "1", after=mark)
-    d.wait_notify("READY", "1", timeout=6)
+    d.wait_notify("READY", "1", timeout=10)
     log = d.log()
     assert "reload: waiting for 1 polls in flight" in log
     assert "reloaded: 1 key," in log
