@@ -324,6 +324,10 @@ def test_sigkilled_with_undelivered_alerts_delivers_them_after_restart(
     assert r["headers"]["idempotency-key"] == queued["event"]["id"]
     assert r["json"]["fingerprint"] == fingerprint(key["Arn"],
                                                    "key-disabled")
+    # The receiver records the post before the daemon reads the answer
+    # and removes the outbox file.
+    wait_until(lambda: outbox_files(tmp_path, "hook") == [], 10,
+               "an empty outbox", d2.log)
     # The alert state survived too: the still disabled key is not a new
     # alert (renotify is an hour).
     time.sleep(3)
@@ -367,6 +371,10 @@ def test_min_severity_and_check_filters_hold_end_to_end(
                  Policy=gearset_policy("eu-west-1"))
     wait_bodies(recv, lambda bs: has("resolved", "key-disabled")(bs) and
                 has("resolved", "policy-changed")(bs), path="/all")
+    # Each notifier delivers on its own: wait for what each must get.
+    wait_bodies(recv, has("resolved", "key-disabled"), path="/crit")
+    wait_bodies(recv, has("resolved", "policy-changed"), path="/policy")
+    wait_bodies(recv, has("resolved", "policy-changed"), path="/nodisable")
     time.sleep(1.5)                     # anything late would show now
 
     def checks(path):

@@ -152,8 +152,16 @@ def test_expiring_container_credentials_are_refreshed(
     k = start(kmsemu, keyhealthd, n=2,
               env={"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
                    "AWS_CONTAINER_CREDENTIALS_FULL_URI": uri})
+    t_up = time.time()  # the first credentials expire before t_up + 12
     kmsemu.client.clear_requests()
-    time.sleep(16)      # more than one lifetime
+    # A refresh, and KMS requests past the first credentials' lifetime
+    # (a fixed wait of one lifetime may end before the refresh on a busy
+    # host).
+    k.wait_until(lambda: len(kmsemu.client.requests(
+        service="container")) >= 2 and any(
+        r["real_time"] > t_up + 13
+        for r in kmsemu.client.requests(service="kms")), timeout=30,
+        what="a credentials refresh and polls past the first lifetime")
     fetched = kmsemu.client.requests(service="container")
     assert len(fetched) >= 2, fetched
     kms = kmsemu.client.requests(service="kms")

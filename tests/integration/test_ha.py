@@ -346,8 +346,15 @@ def test_a_late_repost_cannot_bring_back_an_ended_alertmanager_alert(
         alertmanager.wait_for(
             lambda a: [x["labels"]["severity"] for x in a] == want,
             timeout=10, what="only %s after the late re-post" % want)
-        assert proxy.forwarded[-1] == "ended", proxy.forwarded
-        print("Alertmanager got, in order: %s" % proxy.forwarded)
+        # The proxy notes a post once Alertmanager has answered it: after
+        # Alertmanager shows its effect.
+        def last_forwarded():
+            f = list(proxy.forwarded)
+            return f if f[-1] == "ended" else None
+        f = wait_until(last_forwarded, "the post that ends it again "
+                       "noted by the proxy last", timeout=10)
+        assert f[-1] == "ended", f
+        print("Alertmanager got, in order: %s" % f)
         assert d.finish(timeout=60) == 0, d.proc.log()
         assert_no_sanitizer_report(d.proc.log(), "notify_drive")
     finally:

@@ -177,8 +177,13 @@ def test_alertmanager_firing_alerts_survive_a_restart(alertmanager, drive,
     d1.proc.wait()
     killed_at = datetime.datetime.now(datetime.timezone.utc)
     d2 = drive(conf, "-l", "60")
-    time.sleep(5)   # > 3 x repost_interval: expired unless re-posted
-    alerts = alertmanager.alerts()
+    # Still active after a post more than 3 x repost_interval (the endsAt
+    # the killed process set) past the kill: expired unless re-posted.
+    # Waited for, not slept: the new process may be slow to start.
+    later = killed_at + datetime.timedelta(seconds=4)
+    alerts = alertmanager.wait_for(
+        lambda a: len(a) == 1 and parse_time(a[0]["updatedAt"]) > later,
+        timeout=20, what="a re-post after the killed one's endsAt")
     assert len(alerts) == 1, alerts
     assert parse_time(alerts[0]["updatedAt"]) > killed_at
     d2.send(make_event("resolve", status="resolved"))
