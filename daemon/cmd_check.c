@@ -382,7 +382,7 @@ cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 {
 	struct event_base	*base = NULL;
 	struct kh		*kh;
-	int			*selected = NULL, all = 0, first, rc = 0;
+	int			*selected = NULL, all = 0, first, rc = 0, lk;
 	const struct kh_flag	 flags[] = { { "all", 'a', &all, NULL, NULL } };
 	char			 err[512];
 	size_t			 i;
@@ -421,6 +421,9 @@ cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 			rc = 1;
 			continue;
 		}
+		/* A running daemon's writer holds off meanwhile, and does not
+		 * write its older view of the key over ours after. */
+		lk = kh->state_ok ? state_lock(kh->conf->state_dir) : -1;
 		/* The grants too, or say why not (the policy still is). */
 		if (k->snap.grants_err != NULL || k->grants_set == NULL) {
 			(void)fprintf(stderr, "keyhealthd: %s: grants not "
@@ -435,9 +438,11 @@ cmd_baseline(struct kh_opts *opts, int argc, char **argv)
 			rc = 1;
 		}
 		if (kh_key_save_state(k) == -1) {
+			state_unlock(lk);
 			rc = 1;
 			continue;
 		}
+		state_unlock(lk);
 		if (k->st.baseline.has_grants && k->snap.grants != NULL &&
 		    memcmp(k->st.baseline.grants_md, k->snap.grants->md,
 		    sizeof(k->snap.grants->md)) == 0)

@@ -134,10 +134,12 @@ struct kh_key {
 	struct kms_target	 target;
 	struct state_key	 st;		/* baseline and last result */
 	char			 sfile[48];	/* "keys/<hash>.json" */
-	struct timespec		 state_mtime;	/* of its state file, as we
+	struct state_id		 state_id;	/* of its state file, as we
 						 * last wrote or read it */
 	unsigned int		 wpending;	/* our writes of it queued */
 	int			 dirty;		/* to be handed to the writer */
+	int			 write_after;	/* dirty while a write of it is
+						 * out: handed over after it */
 	struct kh_key		*dirty_next;
 	int			 disk_changed;	/* inotify saw its file change */
 	int			 base_on_disk;	/* its file holds the accepted

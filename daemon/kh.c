@@ -57,15 +57,11 @@ kh_state_warn(void *arg, const char *msg)
 }
 
 static void
-kh_key_stat_mtime(struct kh_key *k, const char *state_dir)
+kh_key_stat_id(struct kh_key *k, const char *state_dir)
 {
-	struct stat	st;
-
-	memset(&k->state_mtime, 0, sizeof(k->state_mtime));
-	if (k->sfile[0] == '\0')
-		return;
-	if (state_stat(state_dir, k->sfile, &st) == 0)
-		k->state_mtime = st.st_mtim;
+	memset(&k->state_id, 0, sizeof(k->state_id));
+	if (k->sfile[0] != '\0')
+		(void)state_id_get(state_dir, k->sfile, &k->state_id);
 }
 
 /*
@@ -77,7 +73,7 @@ void
 kh_key_reload_baseline(struct kh_key *k)
 {
 	struct state_key	 st;
-	struct timespec		 old = k->state_mtime;
+	struct state_id		 old = k->state_id;
 	char			 err[512];
 
 	/* While a write of ours is queued, the file changes under us: its
@@ -88,9 +84,8 @@ kh_key_reload_baseline(struct kh_key *k)
 	if (k->kh->inotify_fd != -1 && !k->disk_changed)
 		return;
 	k->disk_changed = 0;
-	kh_key_stat_mtime(k, k->kh->conf->state_dir);
-	if (k->state_mtime.tv_sec == old.tv_sec &&
-	    k->state_mtime.tv_nsec == old.tv_nsec)
+	kh_key_stat_id(k, k->kh->conf->state_dir);
+	if (state_id_same(&k->state_id, &old))
 		return;
 	memset(&st, 0, sizeof(st));
 	if (state_key_load(k->kh->conf->state_dir, k->ck->arn, &st, err,
@@ -171,7 +166,7 @@ kh_key_baseline_text(struct kh_key *k)
 		*b = st.baseline;
 		memset(&st.baseline, 0, sizeof(st.baseline));
 		state_key_free(&st);
-		kh_key_stat_mtime(k, k->kh->conf->state_dir);
+		kh_key_stat_id(k, k->kh->conf->state_dir);
 		k->base_lost = 0;
 		return 0;
 	}
@@ -312,6 +307,7 @@ kh_key_by_file(struct kh *kh, const char *sfile)
 #define KH_WRITES_QUEUED	64
 
 static int	kh_key_write(struct kh_key *);
+static void	kh_key_mark_dirty(struct kh_key *);
 
 /* Hands dirty keys to the writer while it has room (all: every one). */
 static void
@@ -324,15 +320,32 @@ kh_state_pump(struct kh *kh, int all)
 		if ((kh->dirty_head = k->dirty_next) == NULL)
 			kh->dirty_tail = NULL;
 		k->dirty_next = NULL;
+		/* One write of a key out at a time: the next one's expected
+		 * file is the one this one writes. */
+		if (k->wpending > 0) {
+			k->write_after = 1;
+			continue;
+		}
 		k->dirty = 0;
 		(void)kh_key_write(k);
 	}
 }
 
+/* Hands everything dirty to the writer and waits until it is written
+ * (blocks: only for stopping). */
+static void
+kh_state_flush(struct kh *kh)
+{
+	do {
+		kh_state_pump(kh, 1);
+		statewriter_flush(kh->writer);
+	} while (kh->dirty_head != NULL);
+}
+
 /* A write of the state writer finished (on the loop). */
 static void
 kh_state_written(void *arg, const char *name, int rc,
-    const struct timespec *mtime, const char *err)
+    const struct state_id *id, const char *err)
 {
 	struct kh	*kh = arg;
 	struct kh_key	*k = kh_key_by_file(kh, name);
@@ -340,16 +353,31 @@ kh_state_written(void *arg, const char *name, int rc,
 	if (k != NULL && k->wpending > 0) {
 		k->wpending--;
 		if (rc == 0)
-			k->state_mtime = *mtime;
+			k->state_id = *id;
 		/* The last document built for it is on disk, baseline and
 		 * all: memory keeps the digest. */
 		if (rc == 0 && k->wpending == 0 && !k->dirty) {
 			k->base_on_disk = 1;
 			kh_key_baseline_drop(k);
 		}
+		if (rc == STATE_WRITE_CONFLICT && k->wpending == 0) {
+			/* `baseline accept` wrote it after we built ours:
+			 * take its baseline, then save our result with it. */
+			log_info("key %s: its state file was replaced since "
+			    "the poll (baseline accept?): read back, not "
+			    "written over", kh_key_name(k));
+			k->disk_changed = 1;
+			kh_key_reload_baseline(k);
+			k->write_after = 1;
+		}
+		if (k->write_after && k->wpending == 0) {
+			k->write_after = 0;
+			k->dirty = 0;
+			kh_key_mark_dirty(k);
+		}
 	}
 	kh_state_pump(kh, 0);
-	if (rc == 0)
+	if (rc == 0 || rc == STATE_WRITE_CONFLICT)
 		return;
 	kh->stats.state_write_failures++;
 	if (k != NULL)
@@ -362,13 +390,14 @@ kh_state_written(void *arg, const char *name, int rc,
 /* Queues j (stolen) for dir/name through the writer, or writes it now
  * without one; 0, or -1 logged and counted (what says whose file). */
 static int
-kh_state_write(struct kh *kh, const char *name, json_t *j, const char *what)
+kh_state_write(struct kh *kh, const char *name, json_t *j,
+    const struct state_id *expect, const char *what)
 {
 	char	err[512];
 	int	rc;
 
 	if (kh->writer != NULL) {
-		if ((rc = statewriter_put(kh->writer, name, j, err,
+		if ((rc = statewriter_put(kh->writer, name, j, expect, err,
 		    sizeof(err))) == -1)
 			goto fail;
 		return rc;
@@ -421,7 +450,7 @@ kh_key_accept_grants(struct kh_key *k, const json_t *set, char *err,
 	/* The set first: the key's file, written after it, names its
 	 * digest (a crash between the two leaves the old digest, and the
 	 * new set is then reported unreadable rather than trusted). */
-	if (kh_state_write(k->kh, name, j, "grants") == -1) {
+	if (kh_state_write(k->kh, name, j, NULL, "grants") == -1) {
 		(void)snprintf(err, errlen, "cannot write %s", name);
 		return -1;
 	}
@@ -466,13 +495,16 @@ kh_key_write(struct kh_key *k)
 	}
 	/* The writer reports failures itself, naming the key. */
 	if (k->kh->writer != NULL) {
-		if ((rc = kh_state_write(k->kh, k->sfile, j, "state")) == 0)
+		/* Only a removed key's last save follows a write of it still
+		 * out (kh_state_pump()): the writer keeps their order. */
+		if ((rc = kh_state_write(k->kh, k->sfile, j, k->wpending == 0 ?
+		    &k->state_id : NULL, "state")) == 0)
 			k->wpending++;
 		return rc == -1 ? -1 : 0;
 	}
-	if (kh_state_write(k->kh, k->sfile, j, "state") == -1)
+	if (kh_state_write(k->kh, k->sfile, j, NULL, "state") == -1)
 		return -1;
-	kh_key_stat_mtime(k, k->kh->conf->state_dir);
+	kh_key_stat_id(k, k->kh->conf->state_dir);
 	return 0;
 }
 
@@ -752,7 +784,7 @@ kh_key_load_state(struct kh *kh, const struct config *conf, struct kh_key *k,
 		if (r != STATE_READ_OK && serr[0] != '\0')
 			log_warnx("key %s: %s", k->ck->name, serr);
 		if (r == STATE_READ_OK) {
-			kh_key_stat_mtime(k, conf->state_dir);
+			kh_key_stat_id(k, conf->state_dir);
 			k->base_on_disk = 1;
 		}
 	}
@@ -1058,9 +1090,16 @@ kh_keys_build(struct kh *kh, struct config *conf, char *err, size_t errlen)
 		else
 			(void)kh_key_write(olddirty);
 	}
-	for (i = 0; i < oldn; i++)
+	for (i = 0; i < oldn; i++) {
+		/* Dirty behind a write still out: after it, in order. */
+		if (!oldkeys[i]->kept && oldkeys[i]->write_after) {
+			oldkeys[i]->write_after = 0;
+			oldkeys[i]->dirty = 0;
+			(void)kh_key_write(oldkeys[i]);
+		}
 		if (!oldkeys[i]->kept)
 			kh_key_free(oldkeys[i]);
+	}
 	free(oldkeys);
 	for (i = 0; i < kh->nkeys; i++)
 		kh->keys[i]->kept = 0;
@@ -1236,7 +1275,7 @@ kh_free(struct kh *kh)
 		return;
 	/* What is queued gets written, and reported to the keys. */
 	if (kh->writer != NULL)
-		kh_state_pump(kh, 1);
+		kh_state_flush(kh);
 	statewriter_free(kh->writer);
 	kh->writer = NULL;
 	if (kh->lag_timer != NULL) {

@@ -2,6 +2,7 @@
  * The state directory: atomic JSON files, strict modes, corrupt files
  * moved aside instead of crashing or silently starting over.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -175,10 +176,88 @@ state_sync_dir(int dfd, const char *dpath, const char *name, char *err,
 	return -1;
 }
 
+void
+state_id_of(const struct stat *st, struct state_id *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->ino = st->st_ino;
+	id->mtime = st->st_mtim;
+}
+
+int
+state_id_same(const struct state_id *a, const struct state_id *b)
+{
+	return a->ino == b->ino && a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* The identity of leaf in dfd, all zero when there is none: 0, or -1. */
+static int
+state_id_at(int dfd, const char *leaf, struct state_id *id)
+{
+	struct stat	st;
+
+	memset(id, 0, sizeof(*id));
+	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		state_id_of(&st, id);
+		return 0;
+	}
+	return errno == ENOENT ? 0 : -1;
+}
+
+int
+state_id_get(const char *dir, const char *name, struct state_id *id)
+{
+	char		 dpath[4096], err[256];
+	const char	*leaf;
+	int		 dfd, rc, e;
+
+	memset(id, 0, sizeof(*id));
+	if ((dfd = state_open_parent(dir, name, &leaf, dpath, sizeof(dpath),
+	    err, sizeof(err))) == -1)
+		return -1;
+	rc = state_id_at(dfd, leaf, id);
+	e = errno;
+	close(dfd);
+	errno = e;
+	return rc;
+}
+
+int
+state_lock(const char *dir)
+{
+	const struct timespec	 step = { 0, 5 * 1000 * 1000 };
+	char			 err[256];
+	int			 fd, i;
+
+	if ((fd = statefs_open_top(dir, 0, NULL, err, sizeof(err))) == -1)
+		return -1;
+	for (i = 0; i < STATE_LOCK_WAIT_MS / 5; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			break;
+		(void)nanosleep(&step, NULL);
+	}
+	close(fd);
+	return -1;
+}
+
+void
+state_unlock(int fd)
+{
+	/* Closing the last descriptor of the open file lets go. */
+	if (fd != -1)
+		(void)close(fd);
+}
+
 int
 state_write_json_nosync(const char *dir, const char *name, const json_t *j,
-    int *dfd, char *dpath, size_t dlen, char *err, size_t errlen)
+    const struct state_id *expect, struct state_id *got, int *dfd,
+    char *dpath, size_t dlen, char *err, size_t errlen)
 {
+	struct stat	 st;
+	struct state_id	 now;
 	const char	*leaf;
 	char		*text;
 	size_t		 len;
@@ -188,6 +267,20 @@ state_write_json_nosync(const char *dir, const char *name, const json_t *j,
 	if ((fd = state_open_parent(dir, name, &leaf, dpath, dlen, err,
 	    errlen)) == -1)
 		return -1;
+	if (expect != NULL) {
+		if (state_id_at(fd, leaf, &now) == -1) {
+			statefs_syserr(err, errlen, errno, "cannot write "
+			    "%s/%s: stat", dpath, leaf);
+			close(fd);
+			return -1;
+		}
+		if (now.ino != 0 && !state_id_same(&now, expect)) {
+			if (got != NULL)
+				*got = now;
+			close(fd);
+			return STATE_WRITE_CONFLICT;
+		}
+	}
 	if ((text = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS)) == NULL) {
 		snprintf(err, errlen, "%s/%s: cannot encode JSON (out of "
 		    "memory)", dpath, leaf);
@@ -197,12 +290,14 @@ state_write_json_nosync(const char *dir, const char *name, const json_t *j,
 	/* The text and its newline, in one write. */
 	len = strlen(text);
 	text[len] = '\n';
-	rc = statefs_replace(fd, dpath, leaf, text, len + 1, err, errlen);
+	rc = statefs_replace(fd, dpath, leaf, text, len + 1, &st, err, errlen);
 	free(text);
 	if (rc == -1) {
 		close(fd);
 		return -1;
 	}
+	if (got != NULL)
+		state_id_of(&st, got);
 	*dfd = fd;
 	return 0;
 }
@@ -214,8 +309,8 @@ state_write_json(const char *dir, const char *name, const json_t *j,
 	char	dpath[4096];
 	int	dfd, rc;
 
-	if (state_write_json_nosync(dir, name, j, &dfd, dpath, sizeof(dpath),
-	    err, errlen) == -1)
+	if (state_write_json_nosync(dir, name, j, NULL, NULL, &dfd, dpath,
+	    sizeof(dpath), err, errlen) == -1)
 		return -1;
 	rc = state_sync_dir(dfd, dpath, name, err, errlen);
 	close(dfd);

@@ -92,14 +92,50 @@ int	state_write_json(const char *dir, const char *name, const json_t *j,
 	    char *err, size_t errlen);
 
 /*
+ * A state file as a writer last saw it: every write renames a new inode
+ * into place with a new modification time.  All zero: no file.
+ */
+struct state_id {
+	ino_t		ino;
+	struct timespec	mtime;
+};
+
+void	state_id_of(const struct stat *st, struct state_id *id);
+int	state_id_same(const struct state_id *a, const struct state_id *b);
+
+/* dir/name's identity in *id (all zero when there is none): 0, or -1. */
+int	state_id_get(const char *dir, const char *name, struct state_id *id);
+
+/* state_write_json_nosync(): the file is not the one expected. */
+#define STATE_WRITE_CONFLICT	1
+
+/*
  * state_write_json() but for the directory's fsync (a group commit): on
  * 0, *dfd is the file's open parent directory and dpath its path; the
  * file is durable once the caller has fsync'ed *dfd, which it then
- * closes.  On -1 nothing is left open.
+ * closes, and *got (unless NULL) is the new file's identity.  With
+ * expect, a file that exists and is not *expect is left alone:
+ * STATE_WRITE_CONFLICT, *got is the file's identity and nothing is left
+ * open (another process wrote it; the caller reads it back first).  A
+ * missing file is written.  On -1 nothing is left open.  Atomic against
+ * other writers only under state_lock().
  */
 int	state_write_json_nosync(const char *dir, const char *name,
-	    const json_t *j, int *dfd, char *dpath, size_t dlen, char *err,
-	    size_t errlen);
+	    const json_t *j, const struct state_id *expect,
+	    struct state_id *got, int *dfd, char *dpath, size_t dlen,
+	    char *err, size_t errlen);
+
+/*
+ * The state directory's write lock (flock(2) on the directory), held by
+ * the daemon's writer over a batch and by `baseline accept` over a key's
+ * files, so that a conditional write's test and rename are one step.
+ * Waits at most STATE_LOCK_WAIT_MS: a holder that never lets go delays
+ * writes, it does not stop them.  Returns the descriptor to pass to
+ * state_unlock(), or -1 (not locked; write anyway).
+ */
+#define STATE_LOCK_WAIT_MS	5000
+int	state_lock(const char *dir);
+void	state_unlock(int fd);
 
 /*
  * fsyncs dfd, the directory dpath of the state file name written by

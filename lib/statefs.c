@@ -336,7 +336,8 @@ int
 statefs_write(int dfd, const char *dpath, const char *name, const char *buf,
     size_t len, char *err, size_t errlen)
 {
-	if (statefs_replace(dfd, dpath, name, buf, len, err, errlen) == -1)
+	if (statefs_replace(dfd, dpath, name, buf, len, NULL, err,
+	    errlen) == -1)
 		return -1;
 	/* The rename is only durable once the directory is. */
 	if (fsync(dfd) == -1) {
@@ -356,7 +357,7 @@ statefs_dirsync_err(char *err, size_t errlen, int e, const char *dpath,
 
 int
 statefs_replace(int dfd, const char *dpath, const char *name,
-    const char *buf, size_t len, char *err, size_t errlen)
+    const char *buf, size_t len, struct stat *st, char *err, size_t errlen)
 {
 	char		 tmp[NAME_MAX + 1];
 	const char	*step;
@@ -375,6 +376,10 @@ statefs_replace(int dfd, const char *dpath, const char *name,
 		goto fail;
 	step = "fsync";
 	if (fsync(fd) == -1)
+		goto fail;
+	/* Before the rename: after it, the name may be another's file. */
+	step = "fstat";
+	if (st != NULL && fstat(fd, st) == -1)
 		goto fail;
 	step = "close";
 	e = close(fd);

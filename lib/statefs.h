@@ -95,10 +95,12 @@ void	statefs_dirsync_err(char *err, size_t errlen, int e, const char *dpath,
 /*
  * statefs_write() but for dfd's fsync: the new file is in place but
  * durable only once the caller has fsync'ed dfd, which it does once for
- * every file of a batch in that directory (a group commit).
+ * every file of a batch in that directory (a group commit).  st, unless
+ * NULL, gets the new file's status (its inode and modification time).
  */
 int	statefs_replace(int dfd, const char *dpath, const char *name,
-	    const char *buf, size_t len, char *err, size_t errlen);
+	    const char *buf, size_t len, struct stat *st, char *err,
+	    size_t errlen);
 
 /*
  * Renames name in dfd to name.TAG-<UTC time>[-N] without replacing

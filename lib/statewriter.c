@@ -50,7 +50,9 @@ struct sw_job {
 	char		*name;
 	json_t		*j;
 	int		 rc;
-	struct timespec	 mtime;
+	int		 has_expect;
+	struct state_id	 expect;
+	struct state_id	 id;		/* as written, or found (conflict) */
 	char		*err;		/* rc -1 */
 };
 
@@ -126,19 +128,26 @@ sw_write_batch(struct statewriter *sw, struct sw_job **jobs, size_t n)
 {
 	struct sw_dir	 dirs[SW_DIRS];
 	struct sw_job	*job;
-	struct stat	 st;
 	const char	*leaf;
-	char		 err[1024], dpath[4096], path[4200];
-	int		 dir_of[SW_BATCH], dfd;
+	char		 err[1024], dpath[4096];
+	int		 dir_of[SW_BATCH], dfd, lk, rc;
 	size_t		 ndirs = 0, i, d;
 
+	/* Until the batch is durable: a `baseline accept` waits for it,
+	 * and this batch's conditional writes test what that wrote. */
+	lk = state_lock(sw->dir);
 	for (i = 0; i < n; i++) {
 		job = jobs[i];
 		dir_of[i] = -1;
 		err[0] = '\0';
-		if (state_write_json_nosync(sw->dir, job->name, job->j, &dfd,
-		    dpath, sizeof(dpath), err, sizeof(err)) == -1) {
+		if ((rc = state_write_json_nosync(sw->dir, job->name, job->j,
+		    job->has_expect ? &job->expect : NULL, &job->id, &dfd,
+		    dpath, sizeof(dpath), err, sizeof(err))) == -1) {
 			sw_fail(job, err);
+			continue;
+		}
+		if (rc == STATE_WRITE_CONFLICT) {
+			job->rc = rc;
 			continue;
 		}
 		job->rc = 0;
@@ -167,6 +176,7 @@ sw_write_batch(struct statewriter *sw, struct sw_job **jobs, size_t n)
 			dirs[d].e = errno;
 		(void)close(dirs[d].fd);
 	}
+	state_unlock(lk);
 	for (i = 0; i < n; i++) {
 		job = jobs[i];
 		if (dir_of[i] >= 0 && dirs[dir_of[i]].e != 0) {
@@ -176,19 +186,13 @@ sw_write_batch(struct statewriter *sw, struct sw_job **jobs, size_t n)
 			    leaf != NULL ? leaf + 1 : job->name);
 			sw_fail(job, err);
 		}
-		/*
-		 * The document is the loop's memory: it is freed on the loop
-		 * (at the reap).  Freeing it here took the loop's malloc
-		 * arena lock from this thread, and the loop stalled on that
-		 * lock whenever this thread lost its CPU while holding it.
-		 */
-		if (job->rc == -1)
-			continue;
-		(void)snprintf(path, sizeof(path), "%s/%s", sw->dir,
-		    job->name);
-		if (stat(path, &st) == 0)
-			job->mtime = st.st_mtim;
 	}
+	/*
+	 * The documents are the loop's memory: they are freed on the loop
+	 * (at the reap).  Freeing them here took the loop's malloc arena
+	 * lock from this thread, and the loop stalled on that lock whenever
+	 * this thread lost its CPU while holding it.
+	 */
 }
 
 static void *
@@ -256,7 +260,7 @@ sw_reap(struct statewriter *sw)
 	for (; job != NULL; job = next) {
 		next = job->next;
 		if (sw->done != NULL)
-			sw->done(sw->arg, job->name, job->rc, &job->mtime,
+			sw->done(sw->arg, job->name, job->rc, &job->id,
 			    job->err);
 		sw_job_free(job);
 	}
@@ -320,7 +324,7 @@ fail:
 
 int
 statewriter_put(struct statewriter *sw, const char *name, json_t *j,
-    char *err, size_t errlen)
+    const struct state_id *expect, char *err, size_t errlen)
 {
 	struct sw_job	*job, **bucket;
 	json_t		*old;
@@ -346,6 +350,10 @@ statewriter_put(struct statewriter *sw, const char *name, json_t *j,
 		return -1;
 	}
 	job->j = j;
+	if (expect != NULL) {
+		job->has_expect = 1;
+		job->expect = *expect;
+	}
 	(void)pthread_mutex_lock(&sw->mtx);
 	job->hnext = *bucket;
 	*bucket = job;

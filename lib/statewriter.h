@@ -12,6 +12,12 @@
  * it changed meanwhile (coalescing: a burst costs one write per file).
  * Completions are reported on the loop, in the order of the writes.
  *
+ * A batch is written under the state directory's lock (state_lock()),
+ * and a document may be conditional: written only if the file is still
+ * the one its writer last saw (`keyhealthd baseline accept` may have
+ * replaced it meanwhile; the lock makes the test and the rename one step
+ * for both).
+ *
  * Not for the outbox: an alert must be on disk before its delivery
  * starts, which the outbox does itself.
  */
@@ -23,17 +29,20 @@
 
 #include <jansson.h>
 
+#include "state.h"
+
 struct event_base;
 struct statewriter;
 
 /*
- * One finished write, called on the loop: rc 0 (mtime is the file's
- * modification time as written, to tell our own writes from others') or
- * -1 with err (the old file is untouched).  name is the one given to
+ * One finished write, called on the loop: rc 0 (id is the file as
+ * written, to tell our own writes from others'), STATE_WRITE_CONFLICT
+ * (not written: the file is not the one expected; id is what is there)
+ * or -1 with err (the old file is untouched).  name is the one given to
  * statewriter_put().
  */
 typedef void	(*statewriter_done_cb)(void *arg, const char *name, int rc,
-		    const struct timespec *mtime, const char *err);
+		    const struct state_id *id, const char *err);
 
 /*
  * Starts the writer thread for files under dir (copied).  done may be
@@ -48,12 +57,15 @@ struct statewriter *statewriter_new(struct event_base *base, const char *dir,
  * Queues j (a reference is stolen: the caller must not change j or
  * anything in it afterwards; shared immutable parts are fine, jansson's
  * reference counts are atomic) to be written as dir/name (see
- * state_write_json()).  Returns 1 when it replaced a document still
- * waiting for the same name (one completion for both), 0 when queued
- * anew, -1 with err (out of memory; j is released).
+ * state_write_json()), only if the file then is *expect (copied; see
+ * state_write_json_nosync()) when expect is not NULL.  Returns 1 when it
+ * replaced a document still waiting for the same name (one completion
+ * for both; the waiting one's expect holds), 0 when queued anew, -1 with
+ * err (out of memory; j is released).
  */
 int		 statewriter_put(struct statewriter *sw, const char *name,
-		    json_t *j, char *err, size_t errlen);
+		    json_t *j, const struct state_id *expect, char *err,
+		    size_t errlen);
 
 /* Writes queued or in progress. */
 size_t		 statewriter_pending(struct statewriter *sw);

@@ -4,10 +4,12 @@ schedule, reload with a good and a bad file, stopping with polls in
 flight, the state directory, and `baseline accept` next to a running
 daemon.  Intervals are 2 s so the whole module stays short.
 """
+import fcntl
 import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import time
@@ -348,6 +350,49 @@ def test_baseline_accept_while_running_resolves_policy_changed(
     wait_until(lambda: len(describes(emu, m["Arn"])) >= n + 1,
                FAST * 1.2 + 1, "one more poll")
     time.sleep(0.3)
+    assert d.log().count("warning: policy-changed on key gs") == 1
+
+
+def test_a_save_queued_before_baseline_accept_never_replaces_it(
+        emu, kh_config, daemon, kh_baseline):
+    """The daemon's save of a poll, queued before `baseline accept`
+    replaced the key's file, must not write the old baseline back over
+    it.  The test holds the state directory's lock (as the command does
+    while it writes) so that the daemon's save waits, replaces the file
+    with one the real command accepted, and lets go."""
+    m, cfg = one_key(emu, kh_config, interval="1s")
+    d = daemon(cfg)
+    status_value(d, lambda v: "1 ok" in v)     # first poll: the baseline
+    path = state_file(cfg.state_dir, m["Arn"])
+    old = accepted_on_disk(path)
+    lock = os.open(cfg.state_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        p = gearset_policy()
+        statement(p, USE_SID)["Action"].append("kms:GetPublicKey")
+        emu.client.set_policy(m["KeyId"], json.dumps(p), region="eu-west-1")
+        # The command on a copy of the state directory: the lock held
+        # here would hold it too.
+        copy = cfg.state_dir + "-copy"
+        shutil.copytree(cfg.state_dir, copy)
+        r = kh_baseline(kh_config(emu, cfg.doc["keys"], state_dir=copy),
+                        "gs")
+        assert r.returncode == 0, r.stderr
+        accepted = json.load(open(state_file(copy, m["Arn"])))["baseline"]
+        assert accepted["policy"] != old["policy"]
+        # The daemon saw the change; its save waits for the lock.
+        d.wait_log("warning: policy-changed on key gs")
+        os.rename(state_file(copy, m["Arn"]), path)
+    finally:
+        os.close(lock)
+    d.wait_log("its state file was replaced since the poll")
+    d.wait_log("resolved: policy-changed on key gs",
+               timeout=FAST * 1.2 + 2)
+    # Saved again with the accepted baseline and the poll's result.
+    wait_until(lambda: json.load(open(path))["last"]["status"] == "ok",
+               FAST * 1.2 + 3, "the resolved result saved")
+    assert json.load(open(path))["baseline"]["policy"] == \
+        accepted["policy"]
     assert d.log().count("warning: policy-changed on key gs") == 1
 
 

@@ -32,7 +32,8 @@ struct done_log {
 	int		failed;
 	char		last_name[128];
 	char		last_err[1024];
-	struct timespec	last_mtime;
+	int		conflicts;
+	struct state_id	last_id;
 };
 
 static void
@@ -80,7 +81,7 @@ teardown(void)
 }
 
 static void
-on_done(void *arg, const char *name, int rc, const struct timespec *mtime,
+on_done(void *arg, const char *name, int rc, const struct state_id *id,
     const char *why)
 {
 	struct done_log	*l = arg;
@@ -90,8 +91,10 @@ on_done(void *arg, const char *name, int rc, const struct timespec *mtime,
 		l->failed++;
 		snprintf(l->last_err, sizeof(l->last_err), "%s", why);
 	}
+	if (rc == STATE_WRITE_CONFLICT)
+		l->conflicts++;
 	snprintf(l->last_name, sizeof(l->last_name), "%s", name);
-	l->last_mtime = *mtime;
+	l->last_id = *id;
 }
 
 /* Runs the loop until want completions came in (or 30 s passed). */
@@ -136,7 +139,7 @@ START_TEST(test_statewriter_writes_on_its_thread_and_reports_on_the_loop)
 	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
 	ck_assert_msg(sw != NULL, "%s", err);
 	ck_assert_int_eq(statewriter_put(sw, "keys/a.json",
-	    json_pack("{s:i}", "v", 1), err, sizeof(err)), 0);
+	    json_pack("{s:i}", "v", 1), NULL, err, sizeof(err)), 0);
 	/* Completions come through the loop, never from the thread. */
 	usleep(100000);
 	ck_assert_int_eq(l.n, 0);
@@ -149,8 +152,9 @@ START_TEST(test_statewriter_writes_on_its_thread_and_reports_on_the_loop)
 	snprintf(path, sizeof(path), "%s/keys/a.json", top);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
-	ck_assert_int_eq(st.st_mtim.tv_sec, l.last_mtime.tv_sec);
-	ck_assert_int_eq(st.st_mtim.tv_nsec, l.last_mtime.tv_nsec);
+	ck_assert_int_eq(st.st_mtim.tv_sec, l.last_id.mtime.tv_sec);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, l.last_id.mtime.tv_nsec);
+	ck_assert_int_eq(st.st_ino, l.last_id.ino);
 	statewriter_free(sw);
 	event_base_free(base);
 }
@@ -168,7 +172,7 @@ START_TEST(test_statewriter_writes_only_the_latest_document_of_a_name)
 	ck_assert_msg(sw != NULL, "%s", err);
 	for (i = 1; i <= 500; i++) {
 		r = statewriter_put(sw, "keys/b.json", json_pack("{s:i}", "v",
-		    i), err, sizeof(err));
+		    i), NULL, err, sizeof(err));
 		ck_assert_int_ge(r, 0);
 		queued += r == 0;
 	}
@@ -177,6 +181,113 @@ START_TEST(test_statewriter_writes_only_the_latest_document_of_a_name)
 	ck_assert_int_eq(l.n, queued);
 	ck_assert_int_eq(statewriter_pending(sw), 0);
 	ck_assert_int_eq(file_value("keys/b.json"), 500);
+	statewriter_free(sw);
+	event_base_free(base);
+}
+END_TEST
+
+/* Another process's write of name (as `baseline accept` does), v. */
+static void
+write_as_another(const char *name, int v)
+{
+	json_t	*j = json_pack("{s:i}", "v", v);
+
+	ck_assert_msg(state_write_json(top, name, j, err, sizeof(err)) == 0,
+	    "%s", err);
+	json_decref(j);
+}
+
+START_TEST(test_statewriter_conditional_write_keeps_another_writer_s_file)
+{
+	struct event_base	*base = event_base_new();
+	struct done_log		 l;
+	struct statewriter	*sw;
+	struct state_id		 ours, theirs, gone;
+	char			 path[1024];
+
+	memset(&l, 0, sizeof(l));
+	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
+	ck_assert_msg(sw != NULL, "%s", err);
+	memset(&gone, 0, sizeof(gone));
+	/* No file yet and none expected: written. */
+	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
+	    json_pack("{s:i}", "v", 1), &gone, err, sizeof(err)), 0);
+	statewriter_flush(sw);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_int_eq(l.failed + l.conflicts, 0);
+	ours = l.last_id;
+	/* Replaced by another process since: left alone, and its
+	 * identity reported for the caller to read it back. */
+	write_as_another("keys/k.json", 99);
+	ck_assert_int_eq(state_id_get(top, "keys/k.json", &theirs), 0);
+	ck_assert(!state_id_same(&theirs, &ours));
+	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
+	    json_pack("{s:i}", "v", 2), &ours, err, sizeof(err)), 0);
+	statewriter_flush(sw);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_eq(l.conflicts, 1);
+	ck_assert_int_eq(l.failed, 0);
+	ck_assert(state_id_same(&l.last_id, &theirs));
+	ck_assert_int_eq(file_value("keys/k.json"), 99);
+	/* Expecting theirs now: written. */
+	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
+	    json_pack("{s:i}", "v", 3), &theirs, err, sizeof(err)), 0);
+	statewriter_flush(sw);
+	ck_assert_int_eq(l.conflicts, 1);
+	ck_assert_int_eq(file_value("keys/k.json"), 3);
+	/* A file removed under us is written again, whatever we expected. */
+	snprintf(path, sizeof(path), "%s/keys/k.json", top);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
+	    json_pack("{s:i}", "v", 4), &theirs, err, sizeof(err)), 0);
+	statewriter_flush(sw);
+	ck_assert_int_eq(l.conflicts, 1);
+	ck_assert_int_eq(file_value("keys/k.json"), 4);
+	statewriter_free(sw);
+	event_base_free(base);
+}
+END_TEST
+
+/*
+ * `baseline accept` writes under the state lock: a write the daemon
+ * queued before waits for it, then sees the accepted file and leaves it
+ * (without the lock the test and the rename are two steps, and the
+ * accept could land between them and be overwritten).
+ */
+START_TEST(test_statewriter_waits_for_the_state_lock_then_sees_the_accept)
+{
+	struct event_base	*base = event_base_new();
+	struct done_log		 l;
+	struct statewriter	*sw;
+	struct state_id		 ours;
+	int			 lk, i;
+
+	memset(&l, 0, sizeof(l));
+	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
+	ck_assert_msg(sw != NULL, "%s", err);
+	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
+	    json_pack("{s:i}", "v", 1), NULL, err, sizeof(err)), 0);
+	statewriter_flush(sw);
+	ours = l.last_id;
+	ck_assert_int_ge(lk = state_lock(top), 0);
+	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
+	    json_pack("{s:i}", "v", 2), &ours, err, sizeof(err)), 0);
+	/* Held: nothing is written meanwhile. */
+	for (i = 0; i < 20; i++) {
+		struct timeval tv = { 0, 10000 };
+
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_int_eq(statewriter_pending(sw), 1);
+	ck_assert_int_eq(file_value("keys/k.json"), 1);
+	write_as_another("keys/k.json", 99);
+	state_unlock(lk);
+	loop_until(base, &l, 2);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_eq(l.conflicts, 1);
+	ck_assert_int_eq(file_value("keys/k.json"), 99);
 	statewriter_free(sw);
 	event_base_free(base);
 }
@@ -193,7 +304,7 @@ START_TEST(test_statewriter_failure_is_reported_and_keeps_the_old_file)
 	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
 	ck_assert_msg(sw != NULL, "%s", err);
 	ck_assert_int_eq(statewriter_put(sw, "keys/c.json",
-	    json_pack("{s:i}", "v", 1), err, sizeof(err)), 0);
+	    json_pack("{s:i}", "v", 1), NULL, err, sizeof(err)), 0);
 	statewriter_flush(sw);
 	ck_assert_int_eq(l.failed, 0);
 	/* A directory that refuses new files: the write fails. */
@@ -203,10 +314,10 @@ START_TEST(test_statewriter_failure_is_reported_and_keeps_the_old_file)
 		/* root ignores the mode: use a missing directory instead. */
 		ck_assert_int_eq(chmod(path, 0700), 0);
 		ck_assert_int_eq(statewriter_put(sw, "gone/c.json",
-		    json_pack("{s:i}", "v", 2), err, sizeof(err)), 0);
+		    json_pack("{s:i}", "v", 2), NULL, err, sizeof(err)), 0);
 	} else
 		ck_assert_int_eq(statewriter_put(sw, "keys/c.json",
-		    json_pack("{s:i}", "v", 2), err, sizeof(err)), 0);
+		    json_pack("{s:i}", "v", 2), NULL, err, sizeof(err)), 0);
 	statewriter_flush(sw);
 	ck_assert_int_eq(chmod(path, 0700), 0);
 	ck_assert_int_eq(l.n, 2);
@@ -297,7 +408,7 @@ START_TEST(test_statewriter_leaves_the_loop_s_documents_to_the_loop)
 		snprintf(name, sizeof(name), "keys/t%d.json", i);
 		ck_assert_int_eq(statewriter_put(sw, name, json_pack(
 		    "{s:i, s:s, s:[i,i]}", "v", i, "text", "some text", "list",
-		    1, 2), err, sizeof(err)), 0);
+		    1, 2), NULL, err, sizeof(err)), 0);
 	}
 	loop_until(base, &l, 20);
 	ck_assert_int_eq(l.n, 20);
@@ -358,14 +469,14 @@ put_behind_a_held_write(struct event_base *base, struct done_log *l, int n)
 	sw = statewriter_new(base, top, on_done, l, err, sizeof(err));
 	ck_assert_msg(sw != NULL, "%s", err);
 	ck_assert_int_eq(statewriter_put(sw, "a.json", json_pack("{s:i}", "v",
-	    0), err, sizeof(err)), 0);
+	    0), NULL, err, sizeof(err)), 0);
 	for (i = 0; i < 3000 && !atomic_load(&fs_held); i++)
 		usleep(10000);
 	ck_assert_msg(atomic_load(&fs_held), "the writer never synced a.json");
 	for (i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "keys/k%d.json", i);
 		ck_assert_int_eq(statewriter_put(sw, name, json_pack("{s:i}",
-		    "v", i), err, sizeof(err)), 0);
+		    "v", i), NULL, err, sizeof(err)), 0);
 	}
 	ck_assert_int_eq(statewriter_pending(sw), (size_t)n + 1);
 	atomic_store(&fs_dirs, 0);
@@ -442,7 +553,7 @@ START_TEST(test_statewriter_free_writes_what_is_queued)
 	for (i = 0; i < 50; i++) {
 		snprintf(name, sizeof(name), "keys/k%d.json", i);
 		ck_assert_int_eq(statewriter_put(sw, name, json_pack("{s:i}",
-		    "v", i), err, sizeof(err)), 0);
+		    "v", i), NULL, err, sizeof(err)), 0);
 	}
 	statewriter_free(sw);
 	ck_assert_int_eq(l.n, 50);
@@ -467,6 +578,10 @@ statewriter_suite(void)
 	tcase_add_test(tc,
 	    test_statewriter_failure_is_reported_and_keeps_the_old_file);
 	tcase_add_test(tc, test_statewriter_free_writes_what_is_queued);
+	tcase_add_test(tc,
+	    test_statewriter_conditional_write_keeps_another_writer_s_file);
+	tcase_add_test(tc,
+	    test_statewriter_waits_for_the_state_lock_then_sees_the_accept);
 	tcase_add_test(tc, test_statewriter_syncs_a_directory_once_per_batch);
 	tcase_add_test(tc,
 	    test_statewriter_batch_fails_when_its_directory_does_not_sync);
