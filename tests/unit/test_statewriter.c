@@ -97,6 +97,25 @@ on_done(void *arg, const char *name, int rc, const struct state_id *id,
 	l->last_id = *id;
 }
 
+/* A writer under top reporting to l (cleared). */
+static struct statewriter *
+new_writer(struct event_base *base, struct done_log *l)
+{
+	struct statewriter	*sw;
+
+	memset(l, 0, sizeof(*l));
+	sw = statewriter_new(base, top, on_done, l, err, sizeof(err));
+	ck_assert_msg(sw != NULL, "%s", err);
+	return sw;
+}
+
+static void
+free_writer(struct statewriter *sw, struct event_base *base)
+{
+	statewriter_free(sw);
+	event_base_free(base);
+}
+
 /* Runs the loop until want completions came in (or 30 s passed). */
 static void
 loop_until(struct event_base *base, struct done_log *l, int want)
@@ -135,9 +154,7 @@ START_TEST(test_statewriter_writes_on_its_thread_and_reports_on_the_loop)
 	struct stat		 st;
 	char			 path[1024];
 
-	memset(&l, 0, sizeof(l));
-	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
-	ck_assert_msg(sw != NULL, "%s", err);
+	sw = new_writer(base, &l);
 	ck_assert_int_eq(statewriter_put(sw, "keys/a.json",
 	    json_pack("{s:i}", "v", 1), NULL, err, sizeof(err)), 0);
 	/* Completions come through the loop, never from the thread. */
@@ -155,8 +172,7 @@ START_TEST(test_statewriter_writes_on_its_thread_and_reports_on_the_loop)
 	ck_assert_int_eq(st.st_mtim.tv_sec, l.last_id.mtime.tv_sec);
 	ck_assert_int_eq(st.st_mtim.tv_nsec, l.last_id.mtime.tv_nsec);
 	ck_assert_int_eq(st.st_ino, l.last_id.ino);
-	statewriter_free(sw);
-	event_base_free(base);
+	free_writer(sw, base);
 }
 END_TEST
 
@@ -167,9 +183,7 @@ START_TEST(test_statewriter_writes_only_the_latest_document_of_a_name)
 	struct statewriter	*sw;
 	int			 i, r, queued = 0;
 
-	memset(&l, 0, sizeof(l));
-	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
-	ck_assert_msg(sw != NULL, "%s", err);
+	sw = new_writer(base, &l);
 	for (i = 1; i <= 500; i++) {
 		r = statewriter_put(sw, "keys/b.json", json_pack("{s:i}", "v",
 		    i), NULL, err, sizeof(err));
@@ -181,10 +195,18 @@ START_TEST(test_statewriter_writes_only_the_latest_document_of_a_name)
 	ck_assert_int_eq(l.n, queued);
 	ck_assert_int_eq(statewriter_pending(sw), 0);
 	ck_assert_int_eq(file_value("keys/b.json"), 500);
-	statewriter_free(sw);
-	event_base_free(base);
+	free_writer(sw, base);
 }
 END_TEST
+
+/* Queues {"v": v} for name (expect as statewriter_put() takes it). */
+static void
+put_v(struct statewriter *sw, const char *name, int v,
+    const struct state_id *expect)
+{
+	ck_assert_int_eq(statewriter_put(sw, name, json_pack("{s:i}", "v", v),
+	    expect, err, sizeof(err)), 0);
+}
 
 /* Another process's write of name (as `baseline accept` does), v. */
 static void
@@ -205,13 +227,10 @@ START_TEST(test_statewriter_conditional_write_keeps_another_writer_s_file)
 	struct state_id		 ours, theirs, gone;
 	char			 path[1024];
 
-	memset(&l, 0, sizeof(l));
-	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
-	ck_assert_msg(sw != NULL, "%s", err);
+	sw = new_writer(base, &l);
 	memset(&gone, 0, sizeof(gone));
 	/* No file yet and none expected: written. */
-	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
-	    json_pack("{s:i}", "v", 1), &gone, err, sizeof(err)), 0);
+	put_v(sw, "keys/k.json", 1, &gone);
 	statewriter_flush(sw);
 	ck_assert_int_eq(l.n, 1);
 	ck_assert_int_eq(l.failed + l.conflicts, 0);
@@ -221,8 +240,7 @@ START_TEST(test_statewriter_conditional_write_keeps_another_writer_s_file)
 	write_as_another("keys/k.json", 99);
 	ck_assert_int_eq(state_id_get(top, "keys/k.json", &theirs), 0);
 	ck_assert(!state_id_same(&theirs, &ours));
-	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
-	    json_pack("{s:i}", "v", 2), &ours, err, sizeof(err)), 0);
+	put_v(sw, "keys/k.json", 2, &ours);
 	statewriter_flush(sw);
 	ck_assert_int_eq(l.n, 2);
 	ck_assert_int_eq(l.conflicts, 1);
@@ -230,21 +248,18 @@ START_TEST(test_statewriter_conditional_write_keeps_another_writer_s_file)
 	ck_assert(state_id_same(&l.last_id, &theirs));
 	ck_assert_int_eq(file_value("keys/k.json"), 99);
 	/* Expecting theirs now: written. */
-	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
-	    json_pack("{s:i}", "v", 3), &theirs, err, sizeof(err)), 0);
+	put_v(sw, "keys/k.json", 3, &theirs);
 	statewriter_flush(sw);
 	ck_assert_int_eq(l.conflicts, 1);
 	ck_assert_int_eq(file_value("keys/k.json"), 3);
 	/* A file removed under us is written again, whatever we expected. */
 	snprintf(path, sizeof(path), "%s/keys/k.json", top);
 	ck_assert_int_eq(unlink(path), 0);
-	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
-	    json_pack("{s:i}", "v", 4), &theirs, err, sizeof(err)), 0);
+	put_v(sw, "keys/k.json", 4, &theirs);
 	statewriter_flush(sw);
 	ck_assert_int_eq(l.conflicts, 1);
 	ck_assert_int_eq(file_value("keys/k.json"), 4);
-	statewriter_free(sw);
-	event_base_free(base);
+	free_writer(sw, base);
 }
 END_TEST
 
@@ -262,16 +277,12 @@ START_TEST(test_statewriter_waits_for_the_state_lock_then_sees_the_accept)
 	struct state_id		 ours;
 	int			 lk, i;
 
-	memset(&l, 0, sizeof(l));
-	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
-	ck_assert_msg(sw != NULL, "%s", err);
-	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
-	    json_pack("{s:i}", "v", 1), NULL, err, sizeof(err)), 0);
+	sw = new_writer(base, &l);
+	put_v(sw, "keys/k.json", 1, NULL);
 	statewriter_flush(sw);
 	ours = l.last_id;
 	ck_assert_int_ge(lk = state_lock(top), 0);
-	ck_assert_int_eq(statewriter_put(sw, "keys/k.json",
-	    json_pack("{s:i}", "v", 2), &ours, err, sizeof(err)), 0);
+	put_v(sw, "keys/k.json", 2, &ours);
 	/* Held: nothing is written meanwhile. */
 	for (i = 0; i < 20; i++) {
 		struct timeval tv = { 0, 10000 };
@@ -288,8 +299,7 @@ START_TEST(test_statewriter_waits_for_the_state_lock_then_sees_the_accept)
 	ck_assert_int_eq(l.n, 2);
 	ck_assert_int_eq(l.conflicts, 1);
 	ck_assert_int_eq(file_value("keys/k.json"), 99);
-	statewriter_free(sw);
-	event_base_free(base);
+	free_writer(sw, base);
 }
 END_TEST
 
@@ -300,9 +310,7 @@ START_TEST(test_statewriter_failure_is_reported_and_keeps_the_old_file)
 	struct statewriter	*sw;
 	char			 path[1024];
 
-	memset(&l, 0, sizeof(l));
-	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
-	ck_assert_msg(sw != NULL, "%s", err);
+	sw = new_writer(base, &l);
 	ck_assert_int_eq(statewriter_put(sw, "keys/c.json",
 	    json_pack("{s:i}", "v", 1), NULL, err, sizeof(err)), 0);
 	statewriter_flush(sw);
@@ -324,8 +332,7 @@ START_TEST(test_statewriter_failure_is_reported_and_keeps_the_old_file)
 	ck_assert_int_eq(l.failed, 1);
 	ck_assert_msg(strstr(l.last_err, "c.json") != NULL, "%s", l.last_err);
 	ck_assert_int_eq(file_value("keys/c.json"), 1);
-	statewriter_free(sw);
-	event_base_free(base);
+	free_writer(sw, base);
 }
 END_TEST
 
@@ -401,9 +408,7 @@ START_TEST(test_statewriter_leaves_the_loop_s_documents_to_the_loop)
 
 	json_set_alloc_funcs(tag_malloc, tag_free);
 	atomic_store(&cross_frees, 0);
-	memset(&l, 0, sizeof(l));
-	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
-	ck_assert_msg(sw != NULL, "%s", err);
+	sw = new_writer(base, &l);
 	for (i = 0; i < 20; i++) {
 		snprintf(name, sizeof(name), "keys/t%d.json", i);
 		ck_assert_int_eq(statewriter_put(sw, name, json_pack(
@@ -413,8 +418,7 @@ START_TEST(test_statewriter_leaves_the_loop_s_documents_to_the_loop)
 	loop_until(base, &l, 20);
 	ck_assert_int_eq(l.n, 20);
 	ck_assert_int_eq(l.failed, 0);
-	statewriter_free(sw);
-	event_base_free(base);
+	free_writer(sw, base);
 	json_set_alloc_funcs(malloc, free);
 	memset(tags, 0, sizeof(tags));
 	ck_assert_int_eq(file_value("keys/t7.json"), 7);
@@ -512,8 +516,7 @@ START_TEST(test_statewriter_syncs_a_directory_once_per_batch)
 	ck_assert_msg(atomic_load(&fs_dirs) == 2, "%d directory fsyncs for "
 	    "65 files in two batches", atomic_load(&fs_dirs));
 	assert_keys_written(64);
-	statewriter_free(sw);
-	event_base_free(base);
+	free_writer(sw, base);
 }
 END_TEST
 
@@ -534,8 +537,7 @@ START_TEST(test_statewriter_batch_fails_when_its_directory_does_not_sync)
 	ck_assert_msg(strstr(l.last_err, "keys/k9.json but cannot fsync its "
 	    "directory") != NULL && strstr(l.last_err, "EIO") != NULL, "%s",
 	    l.last_err);
-	statewriter_free(sw);
-	event_base_free(base);
+	free_writer(sw, base);
 }
 END_TEST
 
@@ -547,9 +549,7 @@ START_TEST(test_statewriter_free_writes_what_is_queued)
 	char			 name[64];
 	int			 i;
 
-	memset(&l, 0, sizeof(l));
-	sw = statewriter_new(base, top, on_done, &l, err, sizeof(err));
-	ck_assert_msg(sw != NULL, "%s", err);
+	sw = new_writer(base, &l);
 	for (i = 0; i < 50; i++) {
 		snprintf(name, sizeof(name), "keys/k%d.json", i);
 		ck_assert_int_eq(statewriter_put(sw, name, json_pack("{s:i}",
