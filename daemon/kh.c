@@ -349,6 +349,7 @@ kh_state_written(void *arg, const char *name, int rc,
 {
 	struct kh	*kh = arg;
 	struct kh_key	*k = kh_key_by_file(kh, name);
+	struct state_id	 prev;
 
 	if (k != NULL && k->wpending > 0) {
 		k->wpending--;
@@ -367,7 +368,12 @@ kh_state_written(void *arg, const char *name, int rc,
 			    "the poll (baseline accept?): read back, not "
 			    "written over", kh_key_name(k));
 			k->disk_changed = 1;
+			prev = k->state_id;
 			kh_key_reload_baseline(k);
+			/* Not even looked at (no stat): the file the writer
+			 * saw is the one to replace, or this never ends. */
+			if (state_id_same(&k->state_id, &prev))
+				k->state_id = *id;
 			k->write_after = 1;
 		}
 		if (k->write_after && k->wpending == 0) {
