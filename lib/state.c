@@ -481,23 +481,6 @@ state_peek_json(const char *dir, const char *name, size_t maxlen,
 }
 
 int
-state_stat(const char *dir, const char *name, struct stat *st)
-{
-	char		 dpath[4096], err[256];
-	const char	*leaf;
-	int		 dfd, rc, e;
-
-	if ((dfd = state_open_parent(dir, name, &leaf, dpath, sizeof(dpath),
-	    err, sizeof(err))) == -1)
-		return -1;
-	rc = fstatat(dfd, leaf, st, AT_SYMLINK_NOFOLLOW);
-	e = errno;
-	close(dfd);
-	errno = e;
-	return rc;
-}
-
-int
 state_key_filename(const char *arn, char *buf, size_t len)
 {
 	static const char	 hex[] = "0123456789abcdef";

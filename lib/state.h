@@ -103,7 +103,8 @@ struct state_id {
 void	state_id_of(const struct stat *st, struct state_id *id);
 int	state_id_same(const struct state_id *a, const struct state_id *b);
 
-/* dir/name's identity in *id (all zero when there is none): 0, or -1. */
+/* dir/name's identity in *id (all zero when there is none), without
+ * following anything in the tree: 0, or -1 with errno. */
 int	state_id_get(const char *dir, const char *name, struct state_id *id);
 
 /* state_write_json_nosync(): the file is not the one expected. */
@@ -165,10 +166,6 @@ enum state_read state_read_json(const char *dir, const char *name,
  */
 enum state_read state_peek_json(const char *dir, const char *name,
 	    size_t maxlen, json_t **out, char *err, size_t errlen);
-
-/* fstatat() of dir/name without following anything in the tree: 0, or
- * -1 with errno. */
-int	state_stat(const char *dir, const char *name, struct stat *st);
 
 /* "keys/<32 hex digits>.json" for a key ARN into buf (>= 43 bytes).
  * Returns 0, or -1 when buf is too small or hashing failed. */
