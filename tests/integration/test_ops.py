@@ -185,6 +185,11 @@ def polled_twice(d):
     return polls and min(polls) >= 2
 
 
+def by_notifier(samples, family):
+    """notifier label -> value of one family's samples ({} if none)."""
+    return {lb["notifier"]: v for lb, v in samples.get(family, [])}
+
+
 def test_metrics_pass_promtool_and_carry_every_family(ops_setup):
     emu = ops_setup["emu"]
     # The healthy key's policy read is refused: a KMS error by code.
@@ -202,10 +207,8 @@ def test_metrics_pass_promtool_and_carry_every_family(ops_setup):
         if 'notifier="dead",kind="transient"} 0' in t:
             return None
         s = metric_samples(t)
-        delivered = {lb["notifier"]: v for lb, v in
-                     s.get("keyhealthd_notifier_delivered_total", [])}
-        depth = {lb["notifier"]: v for lb, v in
-                 s.get("keyhealthd_outbox_depth", [])}
+        delivered = by_notifier(s, "keyhealthd_notifier_delivered_total")
+        depth = by_notifier(s, "keyhealthd_outbox_depth")
         if delivered.get("oncall", 0) >= 2 and depth.get("oncall") == 0:
             return t
         return None
@@ -244,14 +247,13 @@ def test_metrics_pass_promtool_and_carry_every_family(ops_setup):
     count = s["keyhealthd_poll_duration_seconds_count"][0][1]
     assert count == buckets[-1][1] and count >= 4
     assert s["keyhealthd_poll_duration_seconds_sum"][0][1] > 0
-    delivered = {lb["notifier"]: v for lb, v in
-                 s["keyhealthd_notifier_delivered_total"]}
+    delivered = by_notifier(s, "keyhealthd_notifier_delivered_total")
     assert delivered["oncall"] >= 2 and delivered["dead"] == 0
     failures = {(lb["notifier"], lb["kind"]): v for lb, v in
                 s["keyhealthd_notifier_failures_total"]}
     assert failures[("dead", "transient")] >= 1
     assert failures[("oncall", "permanent")] == 0
-    depth = {lb["notifier"]: v for lb, v in s["keyhealthd_outbox_depth"]}
+    depth = by_notifier(s, "keyhealthd_outbox_depth")
     assert depth["dead"] >= 2 and depth["oncall"] == 0
     now = time.time()
     last = [v for _, v in
